@@ -1,0 +1,691 @@
+//! Login and refresh-token rotation.
+//!
+//! Rotation invariants: a refresh token is single use. Presenting a used one again revokes
+//! its whole family and is recorded as a security event, except within the reuse grace
+//! window after its rotation, where a flaky client's retry gets a new pair. Every decision
+//! is made inside one transaction that locks the token row, so two concurrent refreshes
+//! of one token cannot both rotate it.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
+use super::issuance::{Credentials, FamilyRef, IssuedRows, Source};
+use super::password::{burn_verification, verify_password};
+use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret};
+use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx, UserRow};
+use super::time::ms;
+use super::tokens::{hash_refresh_token, Role};
+use super::types::{DeviceToken, Email, InstanceId, Phone};
+use super::users::User;
+use super::{Core, RequestMeta};
+use crate::model::{LoginRequest, RefreshRequest};
+
+/// The login name inside `LoginFields`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginName {
+    DeviceToken(String),
+    Email(String),
+    Phone(String),
+}
+
+impl LoginName {
+    fn describe(&self) -> String {
+        match self {
+            LoginName::DeviceToken(v) => format!("device:{v}"),
+            LoginName::Email(v) => format!("email:{v}"),
+            LoginName::Phone(v) => format!("phone:{v}"),
+        }
+    }
+}
+
+const LOGIN_FIELDS_HELP: &str =
+    "must be an object (or a string holding one) with exactly one of DeviceToken, Email or Phone";
+
+/// `LoginFields` is an object or a string holding JSON; its one key is matched in any case.
+pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String> {
+    let parsed;
+    let object = match value {
+        serde_json::Value::Object(map) => map,
+        serde_json::Value::String(text) => {
+            parsed = serde_json::from_str::<serde_json::Value>(text)
+                .map_err(|_| LOGIN_FIELDS_HELP.to_string())?;
+            parsed
+                .as_object()
+                .ok_or_else(|| LOGIN_FIELDS_HELP.to_string())?
+        }
+        _ => return Err(LOGIN_FIELDS_HELP.into()),
+    };
+    let mut found = Vec::new();
+    for (key, value) in object {
+        let make: fn(String) -> LoginName = match key.to_ascii_lowercase().as_str() {
+            "devicetoken" => LoginName::DeviceToken,
+            "email" => LoginName::Email,
+            "phone" => LoginName::Phone,
+            _ => continue,
+        };
+        match value.as_str() {
+            Some(s) if !s.trim().is_empty() => found.push(make(s.trim().to_string())),
+            _ => return Err(format!("{key} must be a non-empty string")),
+        }
+    }
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        _ => Err(LOGIN_FIELDS_HELP.into()),
+    }
+}
+
+fn invalid_credentials() -> CoreError {
+    CoreError::unauthorized(CredentialKind::Login, "invalid credentials")
+}
+
+fn refresh_error(message: &str) -> CoreError {
+    CoreError::unauthorized(CredentialKind::RefreshToken, message)
+}
+
+impl Core {
+    /// `POST /v1/Auth/Login`: DeviceToken + InstanceKey, or Email/Phone + the user's password
+    /// (both with the `InstanceId` header); Email + password without the header is an admin.
+    pub async fn login(
+        &self,
+        now: DateTime<Utc>,
+        instance_header: Option<&str>,
+        request: LoginRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<Credentials> {
+        let mut errors = FieldErrors::default();
+        let name = match &request.login_fields {
+            Some(v) => errors.take("LoginFields", parse_login_fields(v)),
+            None => {
+                errors.push("LoginFields", "is required");
+                None
+            }
+        };
+        let password = match request.password.as_deref() {
+            Some(p) if !p.is_empty() => Some(Password::new(p)),
+            _ => {
+                errors.push("Password", "is required");
+                None
+            }
+        };
+        errors.into_result()?;
+        let (Some(name), Some(password)) = (name, password) else {
+            return Err(CoreError::internal("login parsed without values"));
+        };
+
+        let result = match (&name, instance_header) {
+            (LoginName::DeviceToken(token), Some(instance)) => {
+                self.device_login(now, instance, token, &password).await
+            }
+            (LoginName::DeviceToken(_), None) => Err(CoreError::unauthorized(
+                CredentialKind::Instance,
+                "the InstanceId header is required to log in with a DeviceToken",
+            )),
+            (LoginName::Email(_) | LoginName::Phone(_), Some(instance)) => {
+                self.password_login(now, instance, &name, &password).await
+            }
+            (LoginName::Email(email), None) => self.admin_login(now, email, &password).await,
+            (LoginName::Phone(_), None) => Err(CoreError::unauthorized(
+                CredentialKind::Instance,
+                "the InstanceId header is required to log in with a Phone",
+            )),
+        };
+        if let Err(CoreError::Unauthorized {
+            kind: CredentialKind::Login,
+            ..
+        }) = &result
+        {
+            self.record(
+                now,
+                "anonymous",
+                "login.failed",
+                &name.describe(),
+                "invalid credentials",
+                meta,
+            )
+            .await?;
+        }
+        result
+    }
+
+    async fn device_login(
+        &self,
+        now: DateTime<Utc>,
+        instance: &str,
+        token: &str,
+        password: &Password,
+    ) -> CoreResult<Credentials> {
+        let (Ok(instance_id), Ok(device)) =
+            (InstanceId::parse(instance), DeviceToken::parse(token))
+        else {
+            return Err(invalid_credentials());
+        };
+        let Some(row) = self.store().find_user(&device.to_string()).await? else {
+            return Err(invalid_credentials());
+        };
+        let Some(instance) = self.store().find_instance(&row.instance_id).await? else {
+            return Err(invalid_credentials());
+        };
+        let canonical = |k: &str| {
+            uuid::Uuid::try_parse(k.trim())
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        };
+        let key_ok = constant_time_eq(
+            canonical(password.expose()).as_bytes(),
+            canonical(&instance.instance_key).as_bytes(),
+        );
+        if !key_ok || row.instance_id != instance_id.to_string() {
+            return Err(invalid_credentials());
+        }
+        self.login_user(now, row).await
+    }
+
+    async fn password_login(
+        &self,
+        now: DateTime<Utc>,
+        instance: &str,
+        name: &LoginName,
+        password: &Password,
+    ) -> CoreResult<Credentials> {
+        let instance_id = InstanceId::parse(instance)
+            .map_err(|_| invalid_credentials())?
+            .to_string();
+        let lookup = match name {
+            LoginName::Email(v) => Email::parse(v)
+                .ok()
+                .map(|e| (LoginColumn::Email, e.as_str().to_string())),
+            LoginName::Phone(v) => Phone::parse(v)
+                .ok()
+                .map(|p| (LoginColumn::Phone, p.as_str().to_string())),
+            LoginName::DeviceToken(_) => None,
+        };
+        let row = match lookup {
+            Some((column, value)) => {
+                self.store()
+                    .find_user_by_login(&instance_id, column, &value)
+                    .await?
+            }
+            None => None,
+        };
+        let hash = row
+            .as_ref()
+            .and_then(|r| r.password_hash.clone())
+            .map(PasswordHash::new);
+        if !self.check_password(password, hash).await? {
+            return Err(invalid_credentials());
+        }
+        let row = row.ok_or_else(invalid_credentials)?;
+        self.login_user(now, row).await
+    }
+
+    /// Verifies off the async workers; without a hash it burns the same time, so a caller
+    /// cannot tell unknown logins from wrong passwords by the clock.
+    async fn check_password(
+        &self,
+        password: &Password,
+        hash: Option<PasswordHash>,
+    ) -> CoreResult<bool> {
+        let password = password.clone();
+        tokio::task::spawn_blocking(move || match hash {
+            Some(hash) => verify_password(&password, &hash),
+            None => {
+                burn_verification(&password);
+                false
+            }
+        })
+        .await
+        .map_err(CoreError::internal)
+    }
+
+    async fn login_user(&self, now: DateTime<Utc>, row: UserRow) -> CoreResult<Credentials> {
+        let user = User::try_from(row)?;
+        user.ensure_active()?;
+        let mut issued = IssuedRows::default();
+        let family = issued.new_family(now, &user.device_token.to_string(), "user", Source::Login);
+        let credentials =
+            issued.user_pair(now, self.tokens(), &user.subject(), &family, Source::Login)?;
+        let mut tx = self.store().begin().await?;
+        issued.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(credentials)
+    }
+
+    async fn admin_login(
+        &self,
+        now: DateTime<Utc>,
+        email: &str,
+        password: &Password,
+    ) -> CoreResult<Credentials> {
+        let admin = match Email::parse(email) {
+            Ok(e) => self.store().find_admin_by_email(e.as_str()).await?,
+            Err(_) => None,
+        };
+        let hash = admin
+            .as_ref()
+            .map(|a| PasswordHash::new(a.password_hash.clone()));
+        if !self.check_password(password, hash).await? {
+            return Err(invalid_credentials());
+        }
+        let admin = admin.ok_or_else(invalid_credentials)?;
+        let mut issued = IssuedRows::default();
+        let family = issued.new_family(now, &admin.id, "admin", Source::Login);
+        let credentials = self.admin_pair(
+            now,
+            &mut issued,
+            &admin.id,
+            &admin.email,
+            &family,
+            Source::Login,
+        )?;
+        let mut tx = self.store().begin().await?;
+        issued.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(credentials)
+    }
+
+    fn admin_pair(
+        &self,
+        now: DateTime<Utc>,
+        issued: &mut IssuedRows,
+        id: &str,
+        email: &str,
+        family: &FamilyRef,
+        source: Source,
+    ) -> CoreResult<Credentials> {
+        let tokens = self.tokens();
+        let (access, refresh) = issued.pair(now, tokens, id, family, source, |_| {
+            tokens.mint_admin(now, id, email)
+        })?;
+        Ok(Credentials {
+            device_token: None,
+            access_token: Some(access),
+            refresh_token: Some(refresh),
+        })
+    }
+
+    /// `POST /v1/Auth/RefreshToken`: rotates the refresh token, see the module invariants.
+    pub async fn refresh(
+        &self,
+        now: DateTime<Utc>,
+        request: RefreshRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<Credentials> {
+        let mut errors = FieldErrors::default();
+        let required = |errors: &mut FieldErrors, key: &str, v: Option<String>| match v {
+            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            _ => {
+                errors.push(key, "is required");
+                None
+            }
+        };
+        let access = required(&mut errors, "AccessToken", request.access_token);
+        let refresh = required(&mut errors, "RefreshToken", request.refresh_token);
+        errors.into_result()?;
+        let (Some(access), Some(refresh)) = (access, refresh) else {
+            return Err(CoreError::internal("refresh parsed without values"));
+        };
+        // The access token may be expired, but it must be ours and name the token's owner.
+        let claims = self.tokens().verify_any_role(&access, now, true)?;
+        let hash = hash_refresh_token(&RefreshTokenSecret::new(refresh));
+
+        let mut tx = self.store().begin().await?;
+        let row = tx
+            .find_refresh(&hash)
+            .await?
+            .ok_or_else(|| refresh_error("the refresh token is invalid"))?;
+        if row.subject != claims.sub {
+            return Err(refresh_error(
+                "the refresh token does not belong to this access token",
+            ));
+        }
+        if row.family_revoked_at.is_some() || row.state == "revoked" {
+            return Err(refresh_error("the refresh token has been revoked"));
+        }
+        if row.expires_at <= ms(now) {
+            return Err(refresh_error("the refresh token has expired"));
+        }
+        let rotated = row.state == "active" && tx.mark_refresh_used(&row.id, ms(now)).await?;
+        if !rotated && !self.within_grace(&row, now) {
+            return self.revoke_for_reuse(tx, now, &row, meta).await;
+        }
+
+        let family = FamilyRef {
+            id: row.family_id.clone(),
+            parent: Some(row.id.clone()),
+        };
+        let mut issued = IssuedRows::default();
+        let credentials = match claims.role() {
+            Some(Role::Admin) => {
+                let admin = self
+                    .store()
+                    .find_admin(&claims.sub)
+                    .await?
+                    .ok_or_else(|| refresh_error("the admin no longer exists"))?;
+                self.admin_pair(
+                    now,
+                    &mut issued,
+                    &admin.id,
+                    &admin.email,
+                    &family,
+                    Source::Refresh,
+                )?
+            }
+            _ => {
+                let user = self
+                    .store()
+                    .find_user(&claims.sub)
+                    .await?
+                    .ok_or_else(|| refresh_error("the user no longer exists"))?;
+                let user = User::try_from(user)?;
+                // Dropping the transaction rolls the rotation back: the token stays usable
+                // if the user is activated again.
+                user.ensure_active()?;
+                issued.user_pair(
+                    now,
+                    self.tokens(),
+                    &user.subject(),
+                    &family,
+                    Source::Refresh,
+                )?
+            }
+        };
+        issued.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(credentials)
+    }
+
+    fn within_grace(&self, row: &RefreshRow, now: DateTime<Utc>) -> bool {
+        let grace = self.tokens().settings().reuse_grace.num_milliseconds();
+        let used_at = row.used_at.unwrap_or_else(|| ms(now));
+        grace > 0 && ms(now) - used_at <= grace
+    }
+
+    async fn revoke_for_reuse(
+        &self,
+        mut tx: Tx,
+        now: DateTime<Utc>,
+        row: &RefreshRow,
+        meta: &RequestMeta,
+    ) -> CoreResult<Credentials> {
+        tx.revoke_family(&row.family_id, ms(now), "reuse").await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: row.subject.clone(),
+            action: "refresh.reuse".into(),
+            target: row.subject.clone(),
+            detail: format!("refresh token reused; family {} revoked", row.family_id),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        tracing::warn!(family = %row.family_id, "refresh token reuse: family revoked");
+        Err(refresh_error(
+            "the refresh token was already used; every token of this session has been revoked",
+        ))
+    }
+
+    /// Appends one audit entry in its own transaction.
+    pub async fn record(
+        &self,
+        now: DateTime<Utc>,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let mut tx = self.store().begin().await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            detail: detail.into(),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::instances::InstanceCredentials;
+    use crate::core::secret::InstanceKey;
+    use crate::core::testing::{at, test_core, TestCore};
+    use crate::model::RegisterRequest;
+    use chrono::Duration;
+
+    struct Fixture {
+        t: TestCore,
+        creds: InstanceCredentials,
+        instance_id: String,
+        key: String,
+    }
+
+    async fn fixture(grace_seconds: i64) -> Fixture {
+        let t = test_core(|c| c.tokens.reuse_grace = Duration::seconds(grace_seconds)).await;
+        let i = t
+            .core
+            .create_instance(at(0), None, "Fleet", "")
+            .await
+            .unwrap();
+        let creds = InstanceCredentials {
+            id: Some(i.id.to_string()),
+            key: Some(InstanceKey::new(i.key.expose())),
+        };
+        Fixture {
+            t,
+            creds,
+            instance_id: i.id.to_string(),
+            key: i.key.expose().to_string(),
+        }
+    }
+
+    fn pair(c: &Credentials) -> RefreshRequest {
+        RefreshRequest {
+            access_token: c.access_token.as_ref().map(|a| a.token.clone()),
+            refresh_token: c.refresh_token.as_ref().map(|r| r.expose().to_string()),
+        }
+    }
+
+    async fn registered(f: &Fixture) -> Credentials {
+        f.t.core
+            .register(at(0), &f.creds, RegisterRequest::default())
+            .await
+            .unwrap()
+    }
+
+    fn is_refresh_401(r: &CoreResult<Credentials>) -> bool {
+        matches!(
+            r,
+            Err(CoreError::Unauthorized {
+                kind: CredentialKind::RefreshToken,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn login_fields_come_as_object_or_string_in_any_case() {
+        let t = "52e83e6e-4bd1-4353-a8c1-6df6c2a32a3d";
+        let want = LoginName::DeviceToken(t.into());
+        assert_eq!(
+            parse_login_fields(&serde_json::json!({"DeviceToken": t})),
+            Ok(want.clone())
+        );
+        assert_eq!(
+            parse_login_fields(&serde_json::json!({"Devicetoken": t})),
+            Ok(want.clone())
+        );
+        assert_eq!(
+            parse_login_fields(&serde_json::json!(format!("{{\"deviceToken\":\"{t}\"}}"))),
+            Ok(want)
+        );
+        assert_eq!(
+            parse_login_fields(&serde_json::json!("{\"email\":\"a@b.c\"}")),
+            Ok(LoginName::Email("a@b.c".into()))
+        );
+        assert!(parse_login_fields(&serde_json::json!({})).is_err());
+        assert!(
+            parse_login_fields(&serde_json::json!({"Email": "a@b.c", "Phone": "+123456"})).is_err()
+        );
+        assert!(parse_login_fields(&serde_json::json!("not json")).is_err());
+        assert!(parse_login_fields(&serde_json::json!(5)).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_refresh_rotates_the_pair_and_the_old_token_dies() {
+        let f = fixture(0).await;
+        let first = registered(&f).await;
+        let meta = RequestMeta::default();
+        let second = f.t.core.refresh(at(60), pair(&first), &meta).await.unwrap();
+        assert_ne!(second.refresh_token, first.refresh_token);
+        assert_eq!(second.device_token, first.device_token);
+        let third =
+            f.t.core
+                .refresh(at(120), pair(&second), &meta)
+                .await
+                .unwrap();
+        assert!(third.access_token.is_some());
+    }
+
+    #[tokio::test]
+    async fn refresh_token_reuse_after_the_grace_window_revokes_the_family() {
+        let f = fixture(10).await;
+        let first = registered(&f).await;
+        let meta = RequestMeta::default();
+        let second = f.t.core.refresh(at(60), pair(&first), &meta).await.unwrap();
+        // 11 s after the rotation: outside the 10 s grace.
+        let reuse = f.t.core.refresh(at(71), pair(&first), &meta).await;
+        assert!(is_refresh_401(&reuse), "{reuse:?}");
+        // The descendant dies with the family.
+        assert!(is_refresh_401(
+            &f.t.core.refresh(at(72), pair(&second), &meta).await
+        ));
+        let events =
+            f.t.core
+                .store()
+                .audit_entries("refresh.reuse")
+                .await
+                .unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].target, first.device_token.unwrap().to_string());
+    }
+
+    #[tokio::test]
+    async fn a_retry_within_the_grace_window_gets_a_new_pair() {
+        let f = fixture(10).await;
+        let first = registered(&f).await;
+        let meta = RequestMeta::default();
+        let second = f.t.core.refresh(at(60), pair(&first), &meta).await.unwrap();
+        let retry = f.t.core.refresh(at(70), pair(&first), &meta).await.unwrap();
+        assert_ne!(retry.refresh_token, second.refresh_token);
+        // Both descendants stay usable, and nothing was revoked.
+        assert!(f.t.core.refresh(at(80), pair(&second), &meta).await.is_ok());
+        assert!(f.t.core.refresh(at(80), pair(&retry), &meta).await.is_ok());
+        assert!(f
+            .t
+            .core
+            .store()
+            .audit_entries("refresh.reuse")
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn with_zero_grace_any_reuse_revokes() {
+        let f = fixture(0).await;
+        let first = registered(&f).await;
+        let meta = RequestMeta::default();
+        f.t.core.refresh(at(60), pair(&first), &meta).await.unwrap();
+        assert!(is_refresh_401(
+            &f.t.core.refresh(at(60), pair(&first), &meta).await
+        ));
+    }
+
+    #[tokio::test]
+    async fn an_expired_refresh_token_is_refused() {
+        let f = fixture(0).await;
+        let first = registered(&f).await;
+        let meta = RequestMeta::default();
+        let week = 7 * 24 * 3600;
+        assert!(is_refresh_401(
+            &f.t.core.refresh(at(week), pair(&first), &meta).await
+        ));
+        assert!(f
+            .t
+            .core
+            .refresh(at(week - 1), pair(&first), &meta)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_foreign_access_token_cannot_refresh_another_users_token() {
+        let f = fixture(0).await;
+        let a = registered(&f).await;
+        let b = registered(&f).await;
+        let mixed = RefreshRequest {
+            access_token: pair(&b).access_token,
+            refresh_token: pair(&a).refresh_token,
+        };
+        assert!(is_refresh_401(
+            &f.t.core
+                .refresh(at(1), mixed, &RequestMeta::default())
+                .await
+        ));
+        // Nothing was consumed: the rightful pair still works.
+        assert!(f
+            .t
+            .core
+            .refresh(at(2), pair(&a), &RequestMeta::default())
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn device_login_needs_the_instance_key_and_opens_a_new_family() {
+        let f = fixture(0).await;
+        let user = registered(&f).await;
+        let device = user.device_token.unwrap().to_string();
+        let meta = RequestMeta::default();
+        let login = |password: &str| LoginRequest {
+            login_fields: Some(serde_json::json!({ "DeviceToken": device })),
+            password: Some(password.into()),
+        };
+        let ok =
+            f.t.core
+                .login(at(5), Some(&f.instance_id), login(&f.key), &meta)
+                .await
+                .unwrap();
+        assert_eq!(ok.device_token, user.device_token);
+        let wrong =
+            f.t.core
+                .login(
+                    at(5),
+                    Some(&f.instance_id),
+                    login(&uuid::Uuid::new_v4().to_string()),
+                    &meta,
+                )
+                .await;
+        assert!(matches!(
+            wrong,
+            Err(CoreError::Unauthorized {
+                kind: CredentialKind::Login,
+                ..
+            })
+        ));
+        assert_eq!(
+            f.t.core
+                .store()
+                .audit_entries("login.failed")
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+}

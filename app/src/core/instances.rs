@@ -1,0 +1,289 @@
+//! Applications and instances (user groups), instance credentials, and the first start.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, CredentialKind};
+use super::secret::{constant_time_eq, InstanceKey};
+use super::store::{ApplicationRow, InstanceRow, NewInstanceRow};
+use super::time::{from_ms, ms};
+use super::types::{
+    format_datetime, parse_text, ApplicationId, CompanyId, InstanceId, InstanceStatus, InviteCode,
+};
+use super::Core;
+use crate::model::InstanceSummary;
+
+/// The raw `InstanceId` / `InstanceKey` headers of a request.
+#[derive(Debug, Clone, Default)]
+pub struct InstanceCredentials {
+    pub id: Option<String>,
+    pub key: Option<InstanceKey>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Instance {
+    pub id: InstanceId,
+    pub application_id: ApplicationId,
+    pub company_id: CompanyId,
+    pub application_name: String,
+    pub name: String,
+    pub description: String,
+    pub status: InstanceStatus,
+    pub invite_code: String,
+    pub key: InstanceKey,
+    pub created_at: DateTime<Utc>,
+}
+
+impl TryFrom<InstanceRow> for Instance {
+    type Error = CoreError;
+    fn try_from(r: InstanceRow) -> CoreResult<Self> {
+        let bad = |e: String| CoreError::internal(format!("stored instance is invalid: {e}"));
+        Ok(Instance {
+            id: InstanceId::parse(&r.id).map_err(bad)?,
+            application_id: ApplicationId::parse(&r.app_id).map_err(bad)?,
+            company_id: CompanyId::parse(&r.company_id).map_err(bad)?,
+            application_name: r.app_name,
+            name: r.name,
+            description: r.description,
+            status: InstanceStatus::parse(&r.status).map_err(bad)?,
+            invite_code: r.invite_code,
+            key: InstanceKey::new(r.instance_key),
+            created_at: from_ms(r.created_at),
+        })
+    }
+}
+
+/// What the first start created, to print once.
+#[derive(Debug, Clone)]
+pub struct CreatedInstance {
+    pub instance: Instance,
+    pub application_name: String,
+}
+
+const COMPANY_SETTING: &str = "company_id";
+const INVITE_ATTEMPTS: usize = 8;
+
+fn invalid_instance() -> CoreError {
+    CoreError::unauthorized(CredentialKind::Instance, "invalid instance credentials")
+}
+
+impl Core {
+    /// Checks the `InstanceId`/`InstanceKey` pair: 401 when missing or wrong (one message for
+    /// both, so a caller cannot probe which instance ids exist), 403 when deactivated.
+    pub async fn authenticate_instance(&self, creds: &InstanceCredentials) -> CoreResult<Instance> {
+        let (Some(id), Some(key)) = (creds.id.as_deref(), creds.key.as_ref()) else {
+            return Err(CoreError::unauthorized(
+                CredentialKind::Instance,
+                "the InstanceId and InstanceKey headers are required",
+            ));
+        };
+        let id = InstanceId::parse(id).map_err(|_| invalid_instance())?;
+        let instance: Instance = match self.store().find_instance(&id.to_string()).await? {
+            Some(row) => row.try_into()?,
+            None => return Err(invalid_instance()),
+        };
+        // Keys are UUIDs: compare their canonical form, so case and dashes do not matter.
+        let canonical = |k: &str| {
+            uuid::Uuid::try_parse(k.trim())
+                .map(|u| u.to_string())
+                .unwrap_or_default()
+        };
+        let presented = canonical(key.expose());
+        if presented.is_empty()
+            || !constant_time_eq(
+                presented.as_bytes(),
+                canonical(instance.key.expose()).as_bytes(),
+            )
+        {
+            return Err(invalid_instance());
+        }
+        if instance.status != InstanceStatus::Active {
+            return Err(CoreError::Forbidden("the instance is deactivated".into()));
+        }
+        Ok(instance)
+    }
+
+    pub async fn company_id(&self) -> CoreResult<CompanyId> {
+        let mut tx = self.store().begin().await?;
+        let value = tx
+            .setting_or_insert(COMPANY_SETTING, &CompanyId::new_random().to_string())
+            .await?;
+        tx.commit().await?;
+        CompanyId::parse(&value).map_err(CoreError::internal)
+    }
+
+    pub async fn create_application(
+        &self,
+        now: DateTime<Utc>,
+        name: &str,
+        description: &str,
+    ) -> CoreResult<ApplicationRow> {
+        let company = self.company_id().await?;
+        let row = ApplicationRow {
+            id: ApplicationId::new_random().to_string(),
+            company_id: company.to_string(),
+            name: name.to_string(),
+            description: description.to_string(),
+            status: InstanceStatus::Active.to_string(),
+            created_at: ms(now),
+        };
+        let mut tx = self.store().begin().await?;
+        tx.insert_application(&row).await?;
+        tx.commit().await?;
+        Ok(row)
+    }
+
+    /// Creates an instance with a fresh key and invite code in `app_id` (default: the first
+    /// application).
+    pub async fn create_instance(
+        &self,
+        now: DateTime<Utc>,
+        app_id: Option<&str>,
+        name: &str,
+        description: &str,
+    ) -> CoreResult<Instance> {
+        let name = parse_text(name)
+            .map_err(|m| CoreError::validation("Name", m))?
+            .ok_or_else(|| CoreError::validation("Name", "is required"))?;
+        let description =
+            parse_text(description).map_err(|m| CoreError::validation("Description", m))?;
+        let app_id = match app_id {
+            Some(id) => id.to_string(),
+            None => match self.store().first_application().await? {
+                Some(app) => app.id,
+                None => self.create_application(now, "Default", "").await?.id,
+            },
+        };
+        let id = InstanceId::new_random().to_string();
+        for attempt in 1..=INVITE_ATTEMPTS {
+            let row = NewInstanceRow {
+                id: id.clone(),
+                app_id: app_id.clone(),
+                instance_key: uuid::Uuid::new_v4().to_string(),
+                name: name.clone(),
+                description: description.clone().unwrap_or_default(),
+                status: InstanceStatus::Active.to_string(),
+                invite_code: InviteCode::generate().as_str().to_string(),
+                created_at: ms(now),
+            };
+            let mut tx = self.store().begin().await?;
+            match tx.insert_instance(&row).await {
+                Ok(()) => {
+                    tx.commit().await?;
+                    let stored = self.store().find_instance(&id).await?;
+                    return stored
+                        .ok_or_else(|| CoreError::internal("instance vanished after insert"))?
+                        .try_into();
+                }
+                // 31^8 codes make a collision rare; retry with a new one.
+                Err(CoreError::Conflict { key, .. })
+                    if key == "InviteCode" && attempt < INVITE_ATTEMPTS =>
+                {
+                    continue
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CoreError::internal("could not find a free invite code"))
+    }
+
+    /// First start: application "Default" with instance "Common" when there are none.
+    pub async fn ensure_default_instance(
+        &self,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Option<CreatedInstance>> {
+        if self.store().count_applications().await? > 0 {
+            return Ok(None);
+        }
+        let app = self
+            .create_application(now, "Default", "Created on first start")
+            .await?;
+        let instance = self
+            .create_instance(now, Some(&app.id), "Common", "Default group")
+            .await?;
+        Ok(Some(CreatedInstance {
+            instance,
+            application_name: app.name,
+        }))
+    }
+
+    pub async fn list_instances(&self) -> CoreResult<Vec<InstanceSummary>> {
+        let rows = self.store().list_instances().await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| InstanceSummary {
+                id: r.id,
+                name: r.name,
+                description: r.description,
+                status: r.status,
+                application_name: r.app_name,
+                user_count: r.user_count,
+                date_created: format_datetime(from_ms(r.created_at)),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::{at, test_core};
+
+    #[tokio::test]
+    async fn first_start_creates_default_and_common_once() {
+        let t = test_core(|_| {}).await;
+        let created = t
+            .core
+            .ensure_default_instance(at(0))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(created.application_name, "Default");
+        assert_eq!(created.instance.name, "Common");
+        assert!(t
+            .core
+            .ensure_default_instance(at(1))
+            .await
+            .unwrap()
+            .is_none());
+        let list = t.core.list_instances().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].user_count, 0);
+    }
+
+    #[tokio::test]
+    async fn instance_credentials_are_checked() {
+        let t = test_core(|_| {}).await;
+        let i = t
+            .core
+            .create_instance(at(0), None, "Fleet", "")
+            .await
+            .unwrap();
+        let creds = |id: &str, key: &str| InstanceCredentials {
+            id: Some(id.into()),
+            key: Some(InstanceKey::new(key)),
+        };
+        let ok = t
+            .core
+            .authenticate_instance(&creds(&i.id.to_string(), i.key.expose()))
+            .await
+            .unwrap();
+        assert_eq!(ok.id, i.id);
+        // Upper case and without dashes is the same key.
+        let loud = i.key.expose().replace('-', "").to_uppercase();
+        assert!(t
+            .core
+            .authenticate_instance(&creds(&i.id.to_string(), &loud))
+            .await
+            .is_ok());
+        let wrong = t
+            .core
+            .authenticate_instance(&creds(&i.id.to_string(), &uuid::Uuid::new_v4().to_string()))
+            .await;
+        assert!(matches!(wrong, Err(CoreError::Unauthorized { .. })));
+        let missing = t
+            .core
+            .authenticate_instance(&InstanceCredentials::default())
+            .await;
+        assert!(matches!(missing, Err(CoreError::Unauthorized { .. })));
+    }
+}

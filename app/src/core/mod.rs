@@ -1,0 +1,168 @@
+//! THE domain: registration, tokens, users, instances, admins, audit and the store.
+//!
+//! No leptos, axum or http types here: the REST API and the server functions are thin
+//! adapters over `Core`. Every function that depends on time takes `now`, so tests pass a
+//! fixed clock. Secrets travel in the types of `secret` and leave only through `expose()`.
+
+pub mod admins;
+pub mod auth;
+pub mod error;
+pub mod instances;
+mod issuance;
+pub mod password;
+pub mod registration;
+pub mod secret;
+pub mod store;
+pub mod time;
+pub mod tokens;
+pub mod types;
+pub mod users;
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+
+pub use error::{CoreError, CoreResult, CredentialKind, FieldError, FieldErrors};
+pub use issuance::{Credentials, IssuedAccess};
+use secret::SigningKey;
+use store::{PoolSettings, Store};
+use tokens::{TokenSettings, Tokens};
+
+/// Everything the core needs to start.
+#[derive(Debug, Clone)]
+pub struct CoreConfig {
+    pub database_url: String,
+    pub pool: PoolSettings,
+    /// The HMAC key; `None` means: the one stored in the database, generated on first start.
+    pub jwt_secret: Option<SigningKey>,
+    pub tokens: TokenSettings,
+    /// Largest `Quantity` of one CreateMany.
+    pub max_batch: i64,
+}
+
+impl CoreConfig {
+    pub fn new(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            pool: PoolSettings::default(),
+            jwt_secret: None,
+            tokens: TokenSettings::default(),
+            max_batch: 10_000,
+        }
+    }
+}
+
+/// Who acts, and from where: written into the audit trail.
+#[derive(Debug, Clone, Default)]
+pub struct RequestMeta {
+    pub client_addr: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct Core {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    tokens: Tokens,
+    max_batch: i64,
+}
+
+const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
+
+impl Core {
+    /// Connects, migrates, and loads (or creates, once for all replicas) the signing key.
+    pub async fn open(config: CoreConfig) -> CoreResult<Core> {
+        let store = Store::connect(&config.database_url, &config.pool).await?;
+        store.migrate().await?;
+        let key = match config.jwt_secret {
+            Some(key) => key,
+            None => load_or_create_signing_key(&store).await?,
+        };
+        let tokens = Tokens::new(&key, config.tokens)?;
+        Ok(Core {
+            inner: Arc::new(Inner {
+                store,
+                tokens,
+                max_batch: config.max_batch,
+            }),
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    pub fn tokens(&self) -> &Tokens {
+        &self.inner.tokens
+    }
+
+    pub fn max_batch(&self) -> i64 {
+        self.inner.max_batch
+    }
+
+    /// Readiness: the database answers.
+    pub async fn ready(&self) -> CoreResult<()> {
+        self.inner.store.ping().await
+    }
+
+    pub fn now() -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+async fn load_or_create_signing_key(store: &Store) -> CoreResult<SigningKey> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let stored = match store.get_setting(SIGNING_KEY_SETTING).await? {
+        Some(value) => value,
+        None => {
+            let fresh = b64.encode(tokens::generate_signing_key().expose());
+            let mut tx = store.begin().await?;
+            let value = tx.setting_or_insert(SIGNING_KEY_SETTING, &fresh).await?;
+            tx.commit().await?;
+            value
+        }
+    };
+    b64.decode(stored)
+        .map(SigningKey::new)
+        .map_err(|e| CoreError::internal(format!("stored signing key is not base64: {e}")))
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! A core on a fresh SQLite file, and a fixed clock.
+    use super::*;
+    use chrono::TimeZone;
+
+    pub struct TestCore {
+        pub core: Core,
+        _dir: TempDir,
+    }
+
+    /// A directory removed on drop (no extra crate for it).
+    pub struct TempDir(pub std::path::PathBuf);
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    pub fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    pub async fn test_core(configure: impl FnOnce(&mut CoreConfig)) -> TestCore {
+        let dir = std::env::temp_dir().join(format!("tus-core-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut config = CoreConfig::new(format!("sqlite://{}/tus.db", dir.display()));
+        configure(&mut config);
+        let core = Core::open(config).await.unwrap();
+        TestCore {
+            core,
+            _dir: TempDir(dir),
+        }
+    }
+}

@@ -1,0 +1,466 @@
+//! Registration: one user (`Registration/Create`) or a batch (`Registration/CreateMany`).
+//! Both write the user rows and their first token pair in one transaction.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, FieldErrors};
+use super::instances::{Instance, InstanceCredentials};
+use super::issuance::{Credentials, IssuedRows, Source};
+use super::password::hash_password;
+use super::store::{BatchRow, NewUserRow};
+use super::time::ms;
+use super::tokens::UserSubject;
+use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
+use super::users::NewUser;
+use super::{Core, RequestMeta};
+use crate::model::{CreateManyRequest, RegisterRequest};
+
+/// A finished batch: its id and one set of credentials per user, in creation order.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub batch_id: BatchId,
+    pub results: Vec<Credentials>,
+}
+
+fn subject(
+    device_token: DeviceToken,
+    instance: &Instance,
+    flags: UserFlags,
+    client_id: Option<String>,
+) -> UserSubject {
+    UserSubject {
+        device_token,
+        instance_id: instance.id,
+        application_id: instance.application_id,
+        company_id: instance.company_id,
+        flags,
+        client_id,
+    }
+}
+
+fn user_row(device_token: DeviceToken, instance: &Instance, now: DateTime<Utc>) -> NewUserRow {
+    let flags = UserFlags::default();
+    NewUserRow {
+        device_token: device_token.to_string(),
+        instance_id: instance.id.to_string(),
+        first_name: None,
+        last_name: None,
+        nickname: None,
+        phone: None,
+        email: None,
+        gender: "None".into(),
+        birthday: None,
+        marital_status: None,
+        children_count: None,
+        country: None,
+        district: None,
+        city: None,
+        address: None,
+        image_url: None,
+        status: UserStatus::Active.to_string(),
+        enable_tracking: flags.enable_tracking,
+        enable_logging: flags.enable_logging,
+        enabled: flags.enabled,
+        enable_real_time_location: flags.enable_real_time_location,
+        client_id: None,
+        password_hash: None,
+        batch_id: None,
+        date_created: ms(now),
+    }
+}
+
+impl Core {
+    /// Registers one user into the authenticated instance, or into the instance whose
+    /// invite code the request names. Tokens are issued unless `CreateAccessToken` is false
+    /// or the user is created deactivated (it could not use them).
+    pub async fn register(
+        &self,
+        now: DateTime<Utc>,
+        creds: &InstanceCredentials,
+        request: RegisterRequest,
+    ) -> CoreResult<Credentials> {
+        let authenticated = self.authenticate_instance(creds).await?;
+        let new = NewUser::try_from(request)?;
+        let instance = match &new.invite_code {
+            None => authenticated,
+            Some(code) => {
+                let row = self
+                    .store()
+                    .find_instance_by_invite(code.as_str())
+                    .await?
+                    .ok_or_else(|| {
+                        CoreError::NotFound("no instance has this InstanceInviteCode".into())
+                    })?;
+                let target: Instance = row.try_into()?;
+                if target.status != InstanceStatus::Active {
+                    return Err(CoreError::Forbidden(
+                        "the invited instance is deactivated".into(),
+                    ));
+                }
+                target
+            }
+        };
+        let password_hash = match new.password.clone() {
+            // argon2 is deliberately slow: keep it off the async workers.
+            Some(p) => Some(
+                tokio::task::spawn_blocking(move || hash_password(&p))
+                    .await
+                    .map_err(CoreError::internal)??,
+            ),
+            None => None,
+        };
+
+        let device_token = new.custom_token.unwrap_or_else(DeviceToken::new_random);
+        let p = &new.profile;
+        let row = NewUserRow {
+            first_name: p.first_name.clone(),
+            last_name: p.last_name.clone(),
+            nickname: p.nickname.clone(),
+            phone: p.phone.as_ref().map(|v| v.as_str().to_string()),
+            email: p.email.as_ref().map(|v| v.as_str().to_string()),
+            gender: p
+                .gender
+                .map(|g| g.to_string())
+                .unwrap_or_else(|| "None".into()),
+            birthday: p.birthday.map(ms),
+            marital_status: p.marital_status.clone(),
+            children_count: p.children_count,
+            country: p.country.clone(),
+            district: p.district.clone(),
+            city: p.city.clone(),
+            address: p.address.clone(),
+            image_url: p.image_url.clone(),
+            status: new.status.to_string(),
+            enable_tracking: new.flags.enable_tracking,
+            enable_logging: new.flags.enable_logging,
+            enabled: new.flags.enabled,
+            enable_real_time_location: new.flags.enable_real_time_location,
+            client_id: new.client_id.clone(),
+            password_hash: password_hash.map(|h| h.expose().to_string()),
+            ..user_row(device_token, &instance, now)
+        };
+
+        let mut issued = IssuedRows::default();
+        let credentials = if new.create_access_token && new.status == UserStatus::Active {
+            let user = subject(device_token, &instance, new.flags, new.client_id.clone());
+            let family = issued.new_family(now, &row.device_token, "user", Source::Registration);
+            issued.user_pair(now, self.tokens(), &user, &family, Source::Registration)?
+        } else {
+            Credentials::without_tokens(device_token)
+        };
+
+        let mut tx = self.store().begin().await?;
+        tx.insert_users(std::slice::from_ref(&row)).await?;
+        issued.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(credentials)
+    }
+
+    /// Registers `Quantity` users with the given flags, all or nothing, as one batch.
+    pub async fn register_many(
+        &self,
+        now: DateTime<Utc>,
+        creds: &InstanceCredentials,
+        request: CreateManyRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<Batch> {
+        let instance = self.authenticate_instance(creds).await?;
+        let max = self.max_batch();
+        let mut errors = FieldErrors::default();
+        let quantity = match request.quantity {
+            None => {
+                errors.push("Quantity", "is required");
+                0
+            }
+            Some(q) if q < 1 || q > max => {
+                errors.push("Quantity", format!("must be between 1 and {max}"));
+                0
+            }
+            Some(q) => q,
+        };
+        let label = request
+            .label
+            .as_deref()
+            .and_then(|l| errors.take("Label", parse_text(l)).flatten())
+            .unwrap_or_default();
+        errors.into_result()?;
+        let d = UserFlags::default();
+        let flags = request.custom_fields.map_or(d, |f| UserFlags {
+            enable_tracking: f.enable_tracking.unwrap_or(d.enable_tracking),
+            enable_logging: f.enable_logging.unwrap_or(d.enable_logging),
+            enabled: f.enabled.unwrap_or(d.enabled),
+            enable_real_time_location: f
+                .enable_real_time_location
+                .unwrap_or(d.enable_real_time_location),
+        });
+        let with_tokens = request.create_access_token.unwrap_or(true);
+        let batch_id = BatchId::new_random();
+
+        // Minting thousands of JWTs is CPU work: do it off the async workers.
+        let core = self.clone();
+        let instance_for_plan = instance.clone();
+        let (users, issued, results) = tokio::task::spawn_blocking(move || {
+            core.plan_batch(
+                now,
+                &instance_for_plan,
+                quantity as usize,
+                flags,
+                with_tokens,
+                batch_id,
+            )
+        })
+        .await
+        .map_err(CoreError::internal)??;
+
+        let mut tx = self.store().begin().await?;
+        tx.insert_batch(&BatchRow {
+            id: batch_id.to_string(),
+            instance_id: instance.id.to_string(),
+            label,
+            quantity,
+            created_by: format!("instance:{}", instance.id),
+            created_at: ms(now),
+        })
+        .await?;
+        tx.insert_users(&users).await?;
+        issued.write(&mut tx).await?;
+        tx.audit(&super::store::NewAuditRow {
+            at: ms(now),
+            actor: format!("instance:{}", instance.id),
+            action: "batch.created".into(),
+            target: format!("batch:{batch_id}"),
+            detail: format!("{quantity} users in instance {}", instance.name),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(Batch { batch_id, results })
+    }
+
+    fn plan_batch(
+        &self,
+        now: DateTime<Utc>,
+        instance: &Instance,
+        quantity: usize,
+        flags: UserFlags,
+        with_tokens: bool,
+        batch_id: BatchId,
+    ) -> CoreResult<(Vec<NewUserRow>, IssuedRows, Vec<Credentials>)> {
+        let mut users = Vec::with_capacity(quantity);
+        let mut issued = IssuedRows::default();
+        let mut results = Vec::with_capacity(quantity);
+        for _ in 0..quantity {
+            let device_token = DeviceToken::new_random();
+            let row = NewUserRow {
+                enable_tracking: flags.enable_tracking,
+                enable_logging: flags.enable_logging,
+                enabled: flags.enabled,
+                enable_real_time_location: flags.enable_real_time_location,
+                batch_id: Some(batch_id.to_string()),
+                ..user_row(device_token, instance, now)
+            };
+            results.push(if with_tokens {
+                let family = issued.new_family(now, &row.device_token, "user", Source::Batch);
+                issued.user_pair(
+                    now,
+                    self.tokens(),
+                    &subject(device_token, instance, flags, None),
+                    &family,
+                    Source::Batch,
+                )?
+            } else {
+                Credentials::without_tokens(device_token)
+            });
+            users.push(row);
+        }
+        Ok((users, issued, results))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::secret::InstanceKey;
+    use crate::core::testing::{at, test_core};
+    use crate::core::tokens::Role;
+    use crate::model::{CustomFieldsInput, UserFieldsInput};
+
+    async fn setup() -> (
+        crate::core::testing::TestCore,
+        InstanceCredentials,
+        Instance,
+    ) {
+        let t = test_core(|c| c.max_batch = 50).await;
+        let i = t
+            .core
+            .create_instance(at(0), None, "Fleet", "")
+            .await
+            .unwrap();
+        let creds = InstanceCredentials {
+            id: Some(i.id.to_string()),
+            key: Some(InstanceKey::new(i.key.expose())),
+        };
+        (t, creds, i)
+    }
+
+    #[tokio::test]
+    async fn registering_issues_a_token_with_the_users_flags() {
+        let (t, creds, i) = setup().await;
+        let req = RegisterRequest {
+            user_fields: Some(UserFieldsInput {
+                enable_logging: Some(true),
+                client_id: Some("crm-42".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let c = t.core.register(at(10), &creds, req).await.unwrap();
+        let token = c.access_token.unwrap().token;
+        let claims = t
+            .core
+            .tokens()
+            .verify(&token, at(11), Role::User, false)
+            .unwrap();
+        assert_eq!(claims.sub, c.device_token.unwrap().to_string());
+        assert_eq!(claims.instance_id, Some(i.id.to_string()));
+        assert_eq!(claims.sdk_enable_logging.as_deref(), Some("True"));
+        assert_eq!(claims.sdk_client_id.as_deref(), Some("crm-42"));
+        assert_eq!(c.refresh_token.unwrap().expose().len(), 44);
+    }
+
+    #[tokio::test]
+    async fn a_taken_custom_token_is_a_conflict() {
+        let (t, creds, _) = setup().await;
+        let token = uuid::Uuid::new_v4().to_string();
+        let req = || RegisterRequest {
+            custom_token: Some(token.clone()),
+            ..Default::default()
+        };
+        let first = t.core.register(at(0), &creds, req()).await.unwrap();
+        assert_eq!(first.device_token.unwrap().to_string(), token);
+        let again = t.core.register(at(1), &creds, req()).await;
+        assert!(
+            matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_taken_email_is_a_conflict_within_the_instance() {
+        let (t, creds, _) = setup().await;
+        let req = || RegisterRequest {
+            email: Some("Ann@Example.com".into()),
+            ..Default::default()
+        };
+        t.core.register(at(0), &creds, req()).await.unwrap();
+        let again = t
+            .core
+            .register(
+                at(1),
+                &creds,
+                RegisterRequest {
+                    email: Some("ann@example.com".into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        assert!(
+            matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "Email"),
+            "{again:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn without_create_access_token_no_tokens_are_issued() {
+        let (t, creds, _) = setup().await;
+        let req = RegisterRequest {
+            create_access_token: Some(false),
+            ..Default::default()
+        };
+        let c = t.core.register(at(0), &creds, req).await.unwrap();
+        assert!(c.access_token.is_none() && c.refresh_token.is_none());
+        assert!(t
+            .core
+            .store()
+            .find_user(&c.device_token.unwrap().to_string())
+            .await
+            .unwrap()
+            .is_some());
+    }
+
+    #[tokio::test]
+    async fn an_invite_code_registers_into_its_instance() {
+        let (t, creds, _) = setup().await;
+        let other = t
+            .core
+            .create_instance(at(0), None, "Other", "")
+            .await
+            .unwrap();
+        let req = RegisterRequest {
+            instance_invite_code: Some(other.invite_code.to_lowercase()),
+            ..Default::default()
+        };
+        let c = t.core.register(at(0), &creds, req).await.unwrap();
+        let row = t
+            .core
+            .store()
+            .find_user(&c.device_token.unwrap().to_string())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(row.instance_id, other.id.to_string());
+        let unknown = RegisterRequest {
+            instance_invite_code: Some("ZZZZZZZZ".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            t.core.register(at(0), &creds, unknown).await,
+            Err(CoreError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_all_or_nothing_within_the_limit() {
+        let (t, creds, _) = setup().await;
+        let meta = RequestMeta::default();
+        let req = |q| CreateManyRequest {
+            quantity: Some(q),
+            custom_fields: Some(CustomFieldsInput {
+                enable_tracking: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let batch = t
+            .core
+            .register_many(at(0), &creds, req(50), &meta)
+            .await
+            .unwrap();
+        assert_eq!(batch.results.len(), 50);
+        assert_eq!(
+            t.core
+                .store()
+                .count_users_in_batch(&batch.batch_id.to_string())
+                .await
+                .unwrap(),
+            50
+        );
+        let claims = t
+            .core
+            .tokens()
+            .verify(
+                &batch.results[0].access_token.as_ref().unwrap().token,
+                at(1),
+                Role::User,
+                false,
+            )
+            .unwrap();
+        assert_eq!(claims.sdk_enable_tracking.as_deref(), Some("False"));
+        for bad in [0, 51, -1] {
+            assert!(matches!(
+                t.core.register_many(at(0), &creds, req(bad), &meta).await,
+                Err(CoreError::Validation(_))
+            ));
+        }
+    }
+}

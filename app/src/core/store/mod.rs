@@ -1,0 +1,495 @@
+//! The store: every SQL statement of the service lives below this module.
+//!
+//! One binary serves several backends, chosen at run time by the database URL. The SQL is
+//! written once in a portable subset (`$1` placeholders, BIGINT millisecond times, TEXT ids,
+//! BOOLEAN flags) and each statement is compiled per backend by the `on_pool!`/`on_tx!`
+//! macros, so a dialect difference shows up as an explicit branch here and nowhere else.
+//!
+//! SQLite: one writer connection (writes serialise in-process, no SQLITE_BUSY between our
+//! own transactions) plus a pool of readers, in WAL mode so readers never block the writer.
+
+mod rows;
+
+pub use rows::*;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{QueryBuilder, SqlitePool};
+
+use super::error::{CoreError, CoreResult};
+
+/// Pool sizing; the defaults suit one small server.
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub enum Store {
+    Sqlite { read: SqlitePool, write: SqlitePool },
+}
+
+pub enum Tx {
+    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+}
+
+/// Runs `$body` with `$c` bound to the backend's reader pool.
+macro_rules! on_pool {
+    ($store:expr, $c:ident => $body:expr) => {
+        match $store {
+            Store::Sqlite { read, .. } => {
+                let $c = read;
+                $body
+            }
+        }
+    };
+}
+
+/// Runs `$body` with `$c` bound to the open transaction's connection (`&mut *$c` to execute).
+macro_rules! on_tx {
+    ($tx:expr, $c:ident => $body:expr) => {
+        match $tx {
+            Tx::Sqlite(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+        }
+    };
+}
+
+/// Maps a database error: a unique violation on a named constraint becomes the field-level
+/// conflict the client can act on; anything else is internal.
+fn db_err(err: sqlx::Error) -> CoreError {
+    if let sqlx::Error::Database(db) = &err {
+        if db.is_unique_violation() {
+            let name = db
+                .constraint()
+                .map(str::to_string)
+                .or_else(|| sqlite_constraint_name(db.message()));
+            if let Some((key, message)) = name.as_deref().and_then(conflict_for) {
+                return CoreError::Conflict {
+                    key: key.into(),
+                    message: message.into(),
+                };
+            }
+        }
+    }
+    CoreError::internal(err)
+}
+
+/// SQLite reports the columns of a violated unique index, not its name: map them back.
+fn sqlite_constraint_name(message: &str) -> Option<String> {
+    let columns = message.strip_prefix("UNIQUE constraint failed: ")?;
+    let name = match columns {
+        "users.device_token" => "users_pkey",
+        "users.instance_id, users.email" => "users_instance_email_key",
+        "users.instance_id, users.phone" => "users_instance_phone_key",
+        "instances.invite_code" => "instances_invite_code_key",
+        "admins.email" => "admins_email_key",
+        "refresh_tokens.token_hash" => "refresh_tokens_hash_key",
+        _ => return None,
+    };
+    Some(name.to_string())
+}
+
+fn conflict_for(constraint: &str) -> Option<(&'static str, &'static str)> {
+    Some(match constraint {
+        "users_pkey" => ("CustomToken", "this DeviceToken is already registered"),
+        "users_instance_email_key" => {
+            ("Email", "this e-mail is already registered in the instance")
+        }
+        "users_instance_phone_key" => (
+            "Phone",
+            "this phone number is already registered in the instance",
+        ),
+        "instances_invite_code_key" => ("InviteCode", "this invite code is taken"),
+        "admins_email_key" => ("Email", "an admin with this e-mail exists"),
+        _ => return None,
+    })
+}
+
+/// Rows per multi-row INSERT: below SQLite's 32,766 and PostgreSQL's 65,535 bind limits
+/// for the widest table (users, 25 columns).
+const INSERT_CHUNK: usize = 1000;
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:` for now) and runs its migrations.
+    pub async fn connect(url: &str, pool: &PoolSettings) -> CoreResult<Store> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(5));
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(pool.acquire_timeout)
+                .connect_with(options.clone())
+                .await
+                .map_err(|e| {
+                    CoreError::internal(format!("cannot open the SQLite database: {e}"))
+                })?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(pool.max_connections.max(1))
+                .acquire_timeout(pool.acquire_timeout)
+                .connect_with(options.read_only(true))
+                .await
+                .map_err(|e| {
+                    CoreError::internal(format!("cannot open the SQLite database: {e}"))
+                })?;
+            Ok(Store::Sqlite { read, write })
+        } else {
+            Err(CoreError::internal(
+                "unsupported database URL: use sqlite:PATH (for example sqlite://data/tus.db)",
+            ))
+        }
+    }
+
+    pub async fn migrate(&self) -> CoreResult<()> {
+        match self {
+            Store::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite")
+                .run(write)
+                .await
+                .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self {
+            Store::Sqlite { .. } => "sqlite",
+        }
+    }
+
+    pub async fn begin(&self) -> CoreResult<Tx> {
+        match self {
+            Store::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite).map_err(db_err),
+        }
+    }
+
+    pub async fn close(&self) {
+        match self {
+            Store::Sqlite { read, write } => {
+                read.close().await;
+                write.close().await;
+            }
+        }
+    }
+
+    pub async fn ping(&self) -> CoreResult<()> {
+        on_pool!(self, c => sqlx::query("SELECT 1").execute(c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn get_setting(&self, name: &str) -> CoreResult<Option<String>> {
+        on_pool!(self, c => sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
+            .bind(name)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err))
+    }
+
+    pub async fn count_admins(&self) -> CoreResult<i64> {
+        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM admins")
+            .fetch_one(c).await.map_err(db_err))
+    }
+
+    pub async fn count_applications(&self) -> CoreResult<i64> {
+        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM applications")
+            .fetch_one(c).await.map_err(db_err))
+    }
+
+    pub async fn first_application(&self) -> CoreResult<Option<ApplicationRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
+            "SELECT id, company_id, name, description, status, created_at FROM applications
+             ORDER BY created_at, id LIMIT 1")
+            .fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn find_instance(&self, id: &str) -> CoreResult<Option<InstanceRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
+            &format!("{INSTANCE_SELECT} WHERE i.id = $1"))
+            .bind(id).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn find_instance_by_invite(&self, code: &str) -> CoreResult<Option<InstanceRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
+            &format!("{INSTANCE_SELECT} WHERE i.invite_code = $1"))
+            .bind(code).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn list_instances(&self) -> CoreResult<Vec<InstanceWithCount>> {
+        on_pool!(self, c => sqlx::query_as::<_, InstanceWithCount>(
+            "SELECT i.id, i.name, i.description, i.status, i.invite_code, i.created_at,
+                    a.name AS app_name,
+                    (SELECT COUNT(*) FROM users u WHERE u.instance_id = i.id) AS user_count
+             FROM instances i JOIN applications a ON a.id = i.app_id
+             ORDER BY a.created_at, i.created_at, i.id")
+            .fetch_all(c).await.map_err(db_err))
+    }
+
+    pub async fn find_user(&self, device_token: &str) -> CoreResult<Option<UserRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.device_token = $1"))
+            .bind(device_token).fetch_optional(c).await.map_err(db_err))
+    }
+
+    /// The user whose login name (`email` or `phone` column) matches, within an instance.
+    pub async fn find_user_by_login(
+        &self,
+        instance_id: &str,
+        column: LoginColumn,
+        value: &str,
+    ) -> CoreResult<Option<UserRow>> {
+        let column = match column {
+            LoginColumn::Email => "email",
+            LoginColumn::Phone => "phone",
+        };
+        on_pool!(self, c => sqlx::query_as::<_, UserRow>(
+            &format!("{USER_SELECT} WHERE u.instance_id = $1 AND u.{column} = $2"))
+            .bind(instance_id).bind(value).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn find_admin_by_email(&self, email: &str) -> CoreResult<Option<AdminRecord>> {
+        on_pool!(self, c => sqlx::query_as::<_, AdminRecord>(
+            "SELECT id, email, password_hash, role, created_at FROM admins WHERE email = $1")
+            .bind(email).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn find_admin(&self, id: &str) -> CoreResult<Option<AdminRecord>> {
+        on_pool!(self, c => sqlx::query_as::<_, AdminRecord>(
+            "SELECT id, email, password_hash, role, created_at FROM admins WHERE id = $1")
+            .bind(id).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
+            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
+             FROM token_families WHERE id = $1")
+            .bind(family_id).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn refresh_tokens_of_family(
+        &self,
+        family_id: &str,
+    ) -> CoreResult<Vec<RefreshTokenState>> {
+        on_pool!(self, c => sqlx::query_as::<_, RefreshTokenState>(
+            "SELECT id, parent_id, state, issued_at, expires_at, used_at, reason
+             FROM refresh_tokens WHERE family_id = $1 ORDER BY issued_at, id")
+            .bind(family_id).fetch_all(c).await.map_err(db_err))
+    }
+
+    pub async fn audit_entries(&self, action: &str) -> CoreResult<Vec<AuditRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, AuditRow>(
+            "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log
+             WHERE action = $1 ORDER BY id")
+            .bind(action).fetch_all(c).await.map_err(db_err))
+    }
+
+    pub async fn count_users_in_batch(&self, batch_id: &str) -> CoreResult<i64> {
+        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE batch_id = $1")
+            .bind(batch_id).fetch_one(c).await.map_err(db_err))
+    }
+}
+
+/// Which login-name column a lookup uses.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginColumn {
+    Email,
+    Phone,
+}
+
+const INSTANCE_SELECT: &str =
+    "SELECT i.id, i.app_id, i.instance_key, i.name, i.description, i.status,
+        i.invite_code, i.created_at, a.name AS app_name, a.company_id
+     FROM instances i JOIN applications a ON a.id = i.app_id";
+
+const USER_SELECT: &str =
+    "SELECT u.device_token, u.instance_id, u.first_name, u.last_name, u.nickname,
+        u.phone, u.email, u.gender, u.birthday, u.marital_status, u.children_count, u.country,
+        u.district, u.city, u.address, u.image_url, u.status, u.enable_tracking, u.enable_logging,
+        u.enabled, u.enable_real_time_location, u.client_id, u.password_hash, u.batch_id,
+        u.date_created, i.app_id, a.company_id, i.status AS instance_status
+     FROM users u JOIN instances i ON i.id = u.instance_id JOIN applications a ON a.id = i.app_id";
+
+impl Tx {
+    pub async fn commit(self) -> CoreResult<()> {
+        match self {
+            Tx::Sqlite(tx) => tx.commit().await.map_err(db_err),
+        }
+    }
+
+    /// Stores `value` unless the setting exists, then returns what is stored: replicas that
+    /// race on first start all end up with the first writer's value.
+    pub async fn setting_or_insert(&mut self, name: &str, value: &str) -> CoreResult<String> {
+        on_tx!(self, c => {
+            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                .bind(name).bind(value).execute(&mut *c).await.map_err(db_err)?;
+            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
+                .bind(name).fetch_one(&mut *c).await.map_err(db_err)
+        })
+    }
+
+    pub async fn insert_application(&mut self, app: &ApplicationRow) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO applications (id, company_id, name, description, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&app.id).bind(&app.company_id).bind(&app.name).bind(&app.description)
+            .bind(&app.status).bind(app.created_at)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn insert_instance(&mut self, i: &NewInstanceRow) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO instances (id, app_id, instance_key, name, description, status, invite_code, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            .bind(&i.id).bind(&i.app_id).bind(&i.instance_key).bind(&i.name).bind(&i.description)
+            .bind(&i.status).bind(&i.invite_code).bind(i.created_at)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn insert_admin(&mut self, a: &AdminRow) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO admins (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(&a.id).bind(&a.email).bind(&a.password_hash).bind(&a.role).bind(a.created_at)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn insert_batch(&mut self, b: &BatchRow) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO batches (id, instance_id, label, quantity, created_by, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&b.id).bind(&b.instance_id).bind(&b.label).bind(b.quantity).bind(&b.created_by)
+            .bind(b.created_at)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn insert_users(&mut self, users: &[NewUserRow]) -> CoreResult<()> {
+        for chunk in users.chunks(INSERT_CHUNK) {
+            on_tx!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO users (device_token, instance_id, first_name, last_name, nickname, phone,
+                     email, gender, birthday, marital_status, children_count, country, district, city,
+                     address, image_url, status, enable_tracking, enable_logging, enabled,
+                     enable_real_time_location, client_id, password_hash, batch_id, date_created) ");
+                q.push_values(chunk, |mut b, u| {
+                    b.push_bind(&u.device_token).push_bind(&u.instance_id).push_bind(&u.first_name)
+                        .push_bind(&u.last_name).push_bind(&u.nickname).push_bind(&u.phone)
+                        .push_bind(&u.email).push_bind(&u.gender).push_bind(u.birthday)
+                        .push_bind(&u.marital_status).push_bind(u.children_count).push_bind(&u.country)
+                        .push_bind(&u.district).push_bind(&u.city).push_bind(&u.address)
+                        .push_bind(&u.image_url).push_bind(&u.status).push_bind(u.enable_tracking)
+                        .push_bind(u.enable_logging).push_bind(u.enabled)
+                        .push_bind(u.enable_real_time_location).push_bind(&u.client_id)
+                        .push_bind(&u.password_hash).push_bind(&u.batch_id).push_bind(u.date_created);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_families(&mut self, families: &[NewFamilyRow]) -> CoreResult<()> {
+        for chunk in families.chunks(INSERT_CHUNK) {
+            on_tx!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO token_families (id, subject, subject_kind, origin, created_at) ");
+                q.push_values(chunk, |mut b, f| {
+                    b.push_bind(&f.id).push_bind(&f.subject).push_bind(&f.subject_kind)
+                        .push_bind(&f.origin).push_bind(f.created_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_refresh_tokens(&mut self, tokens: &[NewRefreshRow]) -> CoreResult<()> {
+        for chunk in tokens.chunks(INSERT_CHUNK) {
+            on_tx!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO refresh_tokens (id, family_id, subject, token_hash, parent_id, issued_at, expires_at) ");
+                q.push_values(chunk, |mut b, t| {
+                    b.push_bind(&t.id).push_bind(&t.family_id).push_bind(&t.subject)
+                        .push_bind(&t.token_hash).push_bind(&t.parent_id).push_bind(t.issued_at)
+                        .push_bind(t.expires_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_access_tokens(&mut self, tokens: &[NewAccessRow]) -> CoreResult<()> {
+        for chunk in tokens.chunks(INSERT_CHUNK) {
+            on_tx!(self, c => {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at) ");
+                q.push_values(chunk, |mut b, t| {
+                    b.push_bind(&t.jti).push_bind(&t.subject).push_bind(&t.family_id)
+                        .push_bind(&t.source).push_bind(t.issued_at).push_bind(t.expires_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The refresh token with this hash and its family's revocation, read inside the
+    /// transaction that will rotate it.
+    pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
+        on_tx!(self, c => sqlx::query_as::<_, RefreshRow>(
+            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at, r.used_at,
+                    f.revoked_at AS family_revoked_at
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+             WHERE r.token_hash = $1")
+            .bind(token_hash).fetch_optional(&mut *c).await.map_err(db_err))
+    }
+
+    /// Marks an active token used. False when it was not active any more: somebody else
+    /// rotated it first, and this presentation counts as reuse.
+    pub async fn mark_refresh_used(&mut self, id: &str, now: i64) -> CoreResult<bool> {
+        on_tx!(self, c => sqlx::query(
+            "UPDATE refresh_tokens SET state = 'used', used_at = $2, reason = 'rotated'
+             WHERE id = $1 AND state = 'active'")
+            .bind(id).bind(now).execute(&mut *c).await
+            .map(|r| r.rows_affected() == 1).map_err(db_err))
+    }
+
+    /// Revokes a family and every token in it that is still active.
+    pub async fn revoke_family(
+        &mut self,
+        family_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> CoreResult<()> {
+        on_tx!(self, c => {
+            sqlx::query("UPDATE token_families SET revoked_at = $2, revoke_reason = $3
+                         WHERE id = $1 AND revoked_at IS NULL")
+                .bind(family_id).bind(now).bind(reason).execute(&mut *c).await.map_err(db_err)?;
+            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE family_id = $1 AND state = 'active'")
+                .bind(family_id).bind(reason).execute(&mut *c).await.map(|_| ()).map_err(db_err)
+        })
+    }
+
+    pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail, client_addr)
+             VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(entry.at).bind(&entry.actor).bind(&entry.action).bind(&entry.target)
+            .bind(&entry.detail).bind(&entry.client_addr)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+}

@@ -1,0 +1,242 @@
+//! Row types: the store's view of the tables, plain strings and integers (times in ms).
+//! The domain modules convert them; nothing outside `core` sees them.
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApplicationRow {
+    pub id: String,
+    pub company_id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct InstanceRow {
+    pub id: String,
+    pub app_id: String,
+    pub instance_key: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub invite_code: String,
+    pub created_at: i64,
+    pub app_name: String,
+    pub company_id: String,
+}
+
+impl std::fmt::Debug for InstanceRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InstanceRow")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstanceWithCount {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub invite_code: String,
+    pub created_at: i64,
+    pub app_name: String,
+    pub user_count: i64,
+}
+
+pub struct NewInstanceRow {
+    pub id: String,
+    pub app_id: String,
+    pub instance_key: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub invite_code: String,
+    pub created_at: i64,
+}
+
+pub struct AdminRow {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+pub struct BatchRow {
+    pub id: String,
+    pub instance_id: String,
+    pub label: String,
+    pub quantity: i64,
+    pub created_by: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct UserRow {
+    pub device_token: String,
+    pub instance_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub gender: String,
+    pub birthday: Option<i64>,
+    pub marital_status: Option<String>,
+    pub children_count: Option<i64>,
+    pub country: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    pub image_url: Option<String>,
+    pub status: String,
+    pub enable_tracking: bool,
+    pub enable_logging: bool,
+    pub enabled: bool,
+    pub enable_real_time_location: bool,
+    pub client_id: Option<String>,
+    pub password_hash: Option<String>,
+    pub batch_id: Option<String>,
+    pub date_created: i64,
+    pub app_id: String,
+    pub company_id: String,
+    pub instance_status: String,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("device_token", &self.device_token)
+            .finish_non_exhaustive()
+    }
+}
+
+pub struct NewUserRow {
+    pub device_token: String,
+    pub instance_id: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub gender: String,
+    pub birthday: Option<i64>,
+    pub marital_status: Option<String>,
+    pub children_count: Option<i64>,
+    pub country: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    pub image_url: Option<String>,
+    pub status: String,
+    pub enable_tracking: bool,
+    pub enable_logging: bool,
+    pub enabled: bool,
+    pub enable_real_time_location: bool,
+    pub client_id: Option<String>,
+    pub password_hash: Option<String>,
+    pub batch_id: Option<String>,
+    pub date_created: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FamilyRow {
+    pub id: String,
+    pub subject: String,
+    pub subject_kind: String,
+    pub origin: String,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+    pub revoke_reason: Option<String>,
+}
+
+pub struct NewFamilyRow {
+    pub id: String,
+    pub subject: String,
+    pub subject_kind: String,
+    pub origin: String,
+    pub created_at: i64,
+}
+
+pub struct NewRefreshRow {
+    pub id: String,
+    pub family_id: String,
+    pub subject: String,
+    pub token_hash: String,
+    pub parent_id: Option<String>,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshRow {
+    pub id: String,
+    pub family_id: String,
+    pub subject: String,
+    pub state: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub family_revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshTokenState {
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub state: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub reason: Option<String>,
+}
+
+pub struct NewAccessRow {
+    pub jti: String,
+    pub subject: String,
+    pub family_id: Option<String>,
+    pub source: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub client_addr: Option<String>,
+}
+
+pub struct NewAuditRow {
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub client_addr: Option<String>,
+}
+
+#[derive(Clone, sqlx::FromRow)]
+pub struct AdminRecord {
+    pub id: String,
+    pub email: String,
+    pub password_hash: String,
+    pub role: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for AdminRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminRecord")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,605 @@
+//! Mints and verifies every token of the service, for the API and the dashboard alike.
+//!
+//! Invariants a reader must keep:
+//! - Access tokens are HS256 JWTs whose header names our `kid`; verification pins the
+//!   algorithm and the key id, so `alg: none` or an algorithm switch can never verify.
+//! - `exp` and `nbf` are checked here against the `now` passed in (not the system clock), so
+//!   tests are exact; the library's own time checks are switched off.
+//! - No secret goes into a claim: not the instance key, not the refresh token. A JWT payload
+//!   is readable by whoever holds it.
+//! - Refresh tokens are 32 random bytes, standard base64; only their SHA-256 is stored.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::{CoreError, CoreResult, CredentialKind};
+use super::secret::{RefreshTokenSecret, SigningKey};
+use super::types::{ApplicationId, CompanyId, DeviceToken, InstanceId, UserFlags};
+
+/// Clock skew tolerated on `exp` and `nbf`.
+pub const LEEWAY_SECONDS: i64 = 30;
+/// Shortest accepted HMAC key: a shorter one would be guessable offline from any token.
+pub const MIN_KEY_BYTES: usize = 32;
+
+#[derive(Debug, Clone)]
+pub struct TokenSettings {
+    pub issuer: String,
+    pub audience: String,
+    pub access_ttl: Duration,
+    pub refresh_ttl: Duration,
+    /// A used refresh token presented again within this window gets a new pair instead of
+    /// revoking its family. Zero disables the grace.
+    pub reuse_grace: Duration,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            issuer: "webApi".into(),
+            audience: "tus".into(),
+            access_ttl: Duration::seconds(7200),
+            refresh_ttl: Duration::days(7),
+            reuse_grace: Duration::seconds(10),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    User,
+    Admin,
+}
+
+impl Role {
+    fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "User",
+            Role::Admin => "Admin",
+        }
+    }
+}
+
+fn true_false(value: bool) -> String {
+    if value { "True" } else { "False" }.to_string()
+}
+
+/// The claims of an access token. User tokens carry the platform's claim names (apps read
+/// `SdkEnableTracking` and friends from them); admin tokens carry `AdminEmail`/`IsAdmin`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub sub: String,
+    pub jti: String,
+    pub iat: i64,
+    pub nbf: i64,
+    pub exp: i64,
+    pub iss: String,
+    pub aud: String,
+    pub role: String,
+    #[serde(
+        rename = "DeviceToken",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub device_token: Option<String>,
+    #[serde(
+        rename = "InstanceId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub instance_id: Option<String>,
+    #[serde(
+        rename = "ApplicationId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub application_id: Option<String>,
+    #[serde(rename = "CompanyId", skip_serializing_if = "Option::is_none", default)]
+    pub company_id: Option<String>,
+    #[serde(
+        rename = "SdkEnableTracking",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub sdk_enable_tracking: Option<String>,
+    #[serde(
+        rename = "SdkEnableLogging",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub sdk_enable_logging: Option<String>,
+    #[serde(
+        rename = "SdkEnableRealTimeLocation",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub sdk_enable_real_time_location: Option<String>,
+    #[serde(
+        rename = "SdkClientId",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub sdk_client_id: Option<String>,
+    #[serde(
+        rename = "RefreshTokenExpiredDate",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub refresh_token_expired_date: Option<String>,
+    #[serde(
+        rename = "AdminEmail",
+        skip_serializing_if = "Option::is_none",
+        default
+    )]
+    pub admin_email: Option<String>,
+    #[serde(rename = "IsAdmin", skip_serializing_if = "Option::is_none", default)]
+    pub is_admin: Option<String>,
+}
+
+impl AccessClaims {
+    pub fn role(&self) -> Option<Role> {
+        match self.role.as_str() {
+            "User" => Some(Role::User),
+            "Admin" => Some(Role::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// What a user access token says about its user: everything comes from the current record,
+/// so a flag or status change shows in the next token.
+#[derive(Debug, Clone)]
+pub struct UserSubject {
+    pub device_token: DeviceToken,
+    pub instance_id: InstanceId,
+    pub application_id: ApplicationId,
+    pub company_id: CompanyId,
+    pub flags: UserFlags,
+    pub client_id: Option<String>,
+}
+
+/// A freshly minted access token.
+#[derive(Debug, Clone)]
+pub struct MintedAccess {
+    pub token: String,
+    pub jti: Uuid,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub expires_in: i64,
+}
+
+/// A freshly generated refresh token: the secret for the client, the hash for the store.
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub secret: RefreshTokenSecret,
+    pub hash: String,
+}
+
+/// Keys and settings; cheap to clone behind an `Arc` in the core.
+pub struct Tokens {
+    settings: TokenSettings,
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+}
+
+impl std::fmt::Debug for Tokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tokens")
+            .field("settings", &self.settings)
+            .field("kid", &self.kid)
+            .finish()
+    }
+}
+
+impl Tokens {
+    pub fn new(key: &SigningKey, settings: TokenSettings) -> CoreResult<Self> {
+        if key.expose().len() < MIN_KEY_BYTES {
+            return Err(CoreError::internal(format!(
+                "the JWT signing key must be at least {MIN_KEY_BYTES} bytes"
+            )));
+        }
+        Ok(Self {
+            kid: key_id(key),
+            encoding: EncodingKey::from_secret(key.expose()),
+            decoding: DecodingKey::from_secret(key.expose()),
+            settings,
+        })
+    }
+
+    pub fn settings(&self) -> &TokenSettings {
+        &self.settings
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// When a refresh token issued at `now` expires.
+    pub fn refresh_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + self.settings.refresh_ttl
+    }
+
+    pub fn mint_user(
+        &self,
+        now: DateTime<Utc>,
+        subject: &UserSubject,
+        refresh_expires_at: DateTime<Utc>,
+    ) -> CoreResult<MintedAccess> {
+        let device_token = subject.device_token.to_string();
+        let claims = |base: AccessClaims| AccessClaims {
+            device_token: Some(device_token.clone()),
+            instance_id: Some(subject.instance_id.to_string()),
+            application_id: Some(subject.application_id.to_string()),
+            company_id: Some(subject.company_id.to_string()),
+            sdk_enable_tracking: Some(true_false(subject.flags.enable_tracking)),
+            sdk_enable_logging: Some(true_false(subject.flags.enable_logging)),
+            sdk_enable_real_time_location: Some(true_false(
+                subject.flags.enable_real_time_location,
+            )),
+            sdk_client_id: Some(subject.client_id.clone().unwrap_or_default()),
+            refresh_token_expired_date: Some(
+                refresh_expires_at.format("%d.%m.%Y %-H:%M:%S").to_string(),
+            ),
+            ..base
+        };
+        self.mint(now, Role::User, &device_token, claims)
+    }
+
+    pub fn mint_admin(
+        &self,
+        now: DateTime<Utc>,
+        admin_id: &str,
+        email: &str,
+    ) -> CoreResult<MintedAccess> {
+        self.mint(now, Role::Admin, admin_id, |base| AccessClaims {
+            admin_email: Some(email.to_string()),
+            is_admin: Some("True".into()),
+            ..base
+        })
+    }
+
+    fn mint(
+        &self,
+        now: DateTime<Utc>,
+        role: Role,
+        sub: &str,
+        fill: impl FnOnce(AccessClaims) -> AccessClaims,
+    ) -> CoreResult<MintedAccess> {
+        let jti = Uuid::new_v4();
+        let expires_at = now + self.settings.access_ttl;
+        let base = AccessClaims {
+            sub: sub.to_string(),
+            jti: jti.to_string(),
+            iat: now.timestamp(),
+            nbf: now.timestamp(),
+            exp: expires_at.timestamp(),
+            iss: self.settings.issuer.clone(),
+            aud: self.settings.audience.clone(),
+            role: role.as_str().to_string(),
+            device_token: None,
+            instance_id: None,
+            application_id: None,
+            company_id: None,
+            sdk_enable_tracking: None,
+            sdk_enable_logging: None,
+            sdk_enable_real_time_location: None,
+            sdk_client_id: None,
+            refresh_token_expired_date: None,
+            admin_email: None,
+            is_admin: None,
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(self.kid.clone());
+        let token = jsonwebtoken::encode(&header, &fill(base), &self.encoding)
+            .map_err(CoreError::internal)?;
+        Ok(MintedAccess {
+            token,
+            jti,
+            issued_at: now,
+            expires_at,
+            expires_in: self.settings.access_ttl.num_seconds(),
+        })
+    }
+
+    /// Verifies a token for a route that wants `role`. `allow_expired` is for the refresh
+    /// route only, where the expired access token names the subject: its signature, issuer,
+    /// audience and role are still checked.
+    pub fn verify(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        role: Role,
+        allow_expired: bool,
+    ) -> CoreResult<AccessClaims> {
+        let claims = self.verify_any_role(token, now, allow_expired)?;
+        if claims.role() != Some(role) {
+            return Err(CoreError::unauthorized(
+                CredentialKind::AccessToken,
+                format!("this route needs a {} token", role.as_str().to_lowercase()),
+            ));
+        }
+        Ok(claims)
+    }
+
+    /// Everything `verify` checks but the role: for the refresh route, which serves both.
+    pub fn verify_any_role(
+        &self,
+        token: &str,
+        now: DateTime<Utc>,
+        allow_expired: bool,
+    ) -> CoreResult<AccessClaims> {
+        let invalid = |message: &str| CoreError::unauthorized(CredentialKind::AccessToken, message);
+        let header = jsonwebtoken::decode_header(token)
+            .map_err(|_| invalid("the access token is malformed"))?;
+        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
+            return Err(invalid("the access token was not issued by this service"));
+        }
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.validate_exp = false;
+        validation.validate_nbf = false;
+        validation.leeway = 0;
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.audience]);
+        validation.required_spec_claims = ["exp", "nbf", "iat", "iss", "aud", "sub"]
+            .into_iter()
+            .map(String::from)
+            .collect::<HashSet<_>>();
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+            .map_err(|_| invalid("the access token is invalid"))?;
+        let claims = data.claims;
+        let now = now.timestamp();
+        if claims.nbf > now + LEEWAY_SECONDS {
+            return Err(invalid("the access token is not valid yet"));
+        }
+        if !allow_expired && claims.exp + LEEWAY_SECONDS < now {
+            return Err(invalid("the access token has expired"));
+        }
+        if claims.role().is_none() {
+            return Err(invalid("the access token has an unknown role"));
+        }
+        Ok(claims)
+    }
+}
+
+/// A key id derived from the key: stable across replicas and restarts, reveals nothing.
+fn key_id(key: &SigningKey) -> String {
+    let digest = Sha256::digest(key.expose());
+    format!("hs256-{}", hex(&digest[..8]))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A new random signing key (64 bytes) for deployments that configure none.
+pub fn generate_signing_key() -> SigningKey {
+    let mut bytes = vec![0u8; 64];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    SigningKey::new(bytes)
+}
+
+pub fn new_refresh_token() -> NewRefreshToken {
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let secret = RefreshTokenSecret::new(base64::engine::general_purpose::STANDARD.encode(bytes));
+    let hash = hash_refresh_token(&secret);
+    NewRefreshToken { secret, hash }
+}
+
+/// SHA-256, hex: refresh tokens have 256 bits of entropy, so a fast hash is enough.
+pub fn hash_refresh_token(secret: &RefreshTokenSecret) -> String {
+    hex(&Sha256::digest(secret.expose().as_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use chrono::TimeZone;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    fn key() -> SigningKey {
+        SigningKey::new(b"0123456789abcdef0123456789abcdef-test-key".to_vec())
+    }
+
+    fn tokens() -> Tokens {
+        Tokens::new(&key(), TokenSettings::default()).unwrap()
+    }
+
+    fn subject() -> UserSubject {
+        UserSubject {
+            device_token: DeviceToken::new_random(),
+            instance_id: InstanceId::new_random(),
+            application_id: ApplicationId::new_random(),
+            company_id: CompanyId::new_random(),
+            flags: UserFlags::default(),
+            client_id: Some("client-7".into()),
+        }
+    }
+
+    fn user_token(t: &Tokens) -> (String, UserSubject) {
+        let s = subject();
+        let minted = t.mint_user(at(0), &s, at(7 * 86400)).unwrap();
+        (minted.token, s)
+    }
+
+    fn payload(token: &str) -> serde_json::Value {
+        let part = token.split('.').nth(1).unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(part).unwrap()).unwrap()
+    }
+
+    fn replace_part(token: &str, index: usize, json: &serde_json::Value) -> String {
+        let mut parts: Vec<String> = token.split('.').map(String::from).collect();
+        parts[index] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(json).unwrap());
+        parts.join(".")
+    }
+
+    #[test]
+    fn a_user_token_carries_the_platform_claims_and_verifies() {
+        let t = tokens();
+        let (token, s) = user_token(&t);
+        let claims = t.verify(&token, at(60), Role::User, false).unwrap();
+        assert_eq!(claims.sub, s.device_token.to_string());
+        assert_eq!(claims.device_token.as_deref(), Some(claims.sub.as_str()));
+        assert_eq!(claims.sdk_enable_tracking.as_deref(), Some("True"));
+        assert_eq!(claims.sdk_enable_logging.as_deref(), Some("False"));
+        assert_eq!(
+            claims.sdk_enable_real_time_location.as_deref(),
+            Some("False")
+        );
+        assert_eq!(claims.sdk_client_id.as_deref(), Some("client-7"));
+        assert_eq!(claims.exp - claims.iat, 7200);
+        assert_eq!(claims.iss, "webApi");
+        assert_eq!(
+            claims.refresh_token_expired_date.as_deref(),
+            Some("21.11.2023 22:13:20")
+        );
+    }
+
+    #[test]
+    fn the_token_payload_holds_no_secret() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        let p = payload(&token);
+        for forbidden in ["InstanceKey", "RefreshToken", "Password"] {
+            assert!(
+                p.get(forbidden).is_none(),
+                "{forbidden} must not be a claim"
+            );
+        }
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(token.split('.').next().unwrap())
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "HS256");
+        assert_eq!(header["kid"], t.kid());
+    }
+
+    #[test]
+    fn an_expired_token_is_rejected_after_the_leeway_but_accepted_for_refresh() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        assert!(t
+            .verify(&token, at(7200 + LEEWAY_SECONDS), Role::User, false)
+            .is_ok());
+        assert!(t
+            .verify(&token, at(7200 + LEEWAY_SECONDS + 1), Role::User, false)
+            .is_err());
+        assert!(t.verify(&token, at(7200 * 100), Role::User, true).is_ok());
+    }
+
+    #[test]
+    fn a_token_not_valid_yet_is_rejected() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        assert!(t
+            .verify(&token, at(-LEEWAY_SECONDS), Role::User, false)
+            .is_ok());
+        assert!(t
+            .verify(&token, at(-LEEWAY_SECONDS - 1), Role::User, false)
+            .is_err());
+    }
+
+    #[test]
+    fn wrong_issuer_or_audience_is_rejected() {
+        let (token, _) = user_token(&tokens());
+        let other_iss = Tokens::new(
+            &key(),
+            TokenSettings {
+                issuer: "other".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let other_aud = Tokens::new(
+            &key(),
+            TokenSettings {
+                audience: "other".into(),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(other_iss.verify(&token, at(1), Role::User, false).is_err());
+        assert!(other_aud.verify(&token, at(1), Role::User, false).is_err());
+    }
+
+    #[test]
+    fn alg_none_is_rejected() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        let header = serde_json::json!({"alg": "none", "typ": "JWT", "kid": t.kid()});
+        let unsigned = replace_part(&token, 0, &header);
+        let unsigned = format!("{}.", unsigned.rsplit_once('.').unwrap().0);
+        assert!(t.verify(&unsigned, at(1), Role::User, false).is_err());
+    }
+
+    #[test]
+    fn a_switched_algorithm_is_rejected() {
+        let t = tokens();
+        let claims = payload(&user_token(&t).0);
+        let mut header = Header::new(Algorithm::HS512);
+        header.kid = Some(t.kid().to_string());
+        let hs512 =
+            jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key().expose()))
+                .unwrap();
+        assert!(t.verify(&hs512, at(1), Role::User, false).is_err());
+    }
+
+    #[test]
+    fn a_tampered_payload_is_rejected() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        let mut p = payload(&token);
+        p["SdkEnableLogging"] = "True".into();
+        assert!(t
+            .verify(&replace_part(&token, 1, &p), at(1), Role::User, false)
+            .is_err());
+    }
+
+    #[test]
+    fn a_token_signed_with_another_key_is_rejected() {
+        let other = Tokens::new(&SigningKey::new(vec![7u8; 32]), TokenSettings::default()).unwrap();
+        let (token, _) = user_token(&other);
+        assert!(tokens().verify(&token, at(1), Role::User, false).is_err());
+    }
+
+    #[test]
+    fn a_user_token_does_not_pass_as_admin_and_back() {
+        let t = tokens();
+        let (token, _) = user_token(&t);
+        assert!(t.verify(&token, at(1), Role::Admin, false).is_err());
+        let admin = t.mint_admin(at(0), "admin-1", "a@b.c").unwrap();
+        assert!(t.verify(&admin.token, at(1), Role::User, false).is_err());
+        let claims = t.verify(&admin.token, at(1), Role::Admin, false).unwrap();
+        assert_eq!(claims.admin_email.as_deref(), Some("a@b.c"));
+        assert_eq!(claims.is_admin.as_deref(), Some("True"));
+    }
+
+    #[test]
+    fn a_short_key_is_refused() {
+        assert!(Tokens::new(&SigningKey::new(vec![1u8; 31]), TokenSettings::default()).is_err());
+    }
+
+    #[test]
+    fn refresh_tokens_are_44_base64_characters_and_hashed() {
+        let a = new_refresh_token();
+        let b = new_refresh_token();
+        assert_eq!(a.secret.expose().len(), 44);
+        assert_ne!(a.secret, b.secret);
+        assert_eq!(a.hash, hash_refresh_token(&a.secret));
+        assert_eq!(a.hash.len(), 64);
+        assert!(!a.hash.contains(a.secret.expose()));
+    }
+}

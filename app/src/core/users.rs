@@ -1,0 +1,322 @@
+//! Users: parsing registration input into a valid `NewUser`, and the stored user.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, FieldErrors};
+use super::password::check_strength;
+use super::secret::Password;
+use super::store::UserRow;
+use super::time::from_ms;
+use super::tokens::UserSubject;
+use super::types::*;
+use crate::model::{RegisterRequest, UserFieldsInput};
+
+/// Profile fields, all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub phone: Option<Phone>,
+    pub email: Option<Email>,
+    pub gender: Option<Gender>,
+    pub birthday: Option<DateTime<Utc>>,
+    pub marital_status: Option<String>,
+    pub children_count: Option<i64>,
+    pub country: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    pub image_url: Option<String>,
+}
+
+/// A valid registration.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub custom_token: Option<DeviceToken>,
+    pub create_access_token: bool,
+    pub profile: Profile,
+    pub status: UserStatus,
+    pub flags: UserFlags,
+    pub client_id: Option<String>,
+    pub invite_code: Option<InviteCode>,
+    pub password: Option<Password>,
+}
+
+fn text(errors: &mut FieldErrors, key: &str, value: &Option<String>) -> Option<String> {
+    value
+        .as_deref()
+        .and_then(|v| errors.take(key, parse_text(v)).flatten())
+}
+
+/// A non-empty optional value parsed with `parse`; empty strings mean "not given".
+fn parsed<T>(
+    errors: &mut FieldErrors,
+    key: &str,
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Option<T> {
+    let value = value.as_deref().filter(|v| !v.trim().is_empty())?;
+    errors.take(key, parse(value))
+}
+
+/// `MaritalStatus` arrives as a code ("1".."4"), a word, a number, or the string "null"
+/// that one mobile library sends for "unset".
+fn marital_status(errors: &mut FieldErrors, value: &Option<serde_json::Value>) -> Option<String> {
+    match value {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) if s.trim().eq_ignore_ascii_case("null") => None,
+        Some(serde_json::Value::String(s)) => errors.take("MaritalStatus", parse_text(s)).flatten(),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            errors.push("MaritalStatus", "must be a string or a number");
+            None
+        }
+    }
+}
+
+fn image_url(value: &str) -> Result<String, String> {
+    let url = parse_text(value)?.unwrap_or_default();
+    let lower = url.to_ascii_lowercase();
+    if !(lower.starts_with("https://") || lower.starts_with("http://"))
+        || url.contains(char::is_whitespace)
+    {
+        return Err("must be an http(s) URL".into());
+    }
+    Ok(url)
+}
+
+pub(crate) fn parse_profile(errors: &mut FieldErrors, r: &RegisterRequest) -> Profile {
+    Profile {
+        first_name: text(errors, "FirstName", &r.first_name),
+        last_name: text(errors, "LastName", &r.last_name),
+        nickname: text(errors, "Nickname", &r.nickname),
+        phone: parsed(errors, "Phone", &r.phone, Phone::parse),
+        email: parsed(errors, "Email", &r.email, Email::parse),
+        gender: parsed(errors, "Gender", &r.gender, Gender::parse),
+        birthday: parsed(errors, "Birthday", &r.birthday, parse_datetime),
+        marital_status: marital_status(errors, &r.marital_status),
+        children_count: match r.children_count {
+            Some(n) if !(0..=99).contains(&n) => {
+                errors.push("ChildrenCount", "must be between 0 and 99");
+                None
+            }
+            other => other,
+        },
+        country: text(errors, "Country", &r.country),
+        district: text(errors, "District", &r.district),
+        city: text(errors, "City", &r.city),
+        address: text(errors, "Address", &r.address),
+        image_url: parsed(errors, "ImageUrl", &r.image_url, image_url),
+    }
+}
+
+pub(crate) fn parse_flags(fields: Option<&UserFieldsInput>) -> UserFlags {
+    let d = UserFlags::default();
+    let Some(f) = fields else { return d };
+    UserFlags {
+        enable_tracking: f.enable_tracking.unwrap_or(d.enable_tracking),
+        enable_logging: f.enable_logging.unwrap_or(d.enable_logging),
+        enabled: f.enabled.unwrap_or(d.enabled),
+        enable_real_time_location: f
+            .enable_real_time_location
+            .unwrap_or(d.enable_real_time_location),
+    }
+}
+
+impl TryFrom<RegisterRequest> for NewUser {
+    type Error = CoreError;
+
+    fn try_from(r: RegisterRequest) -> CoreResult<Self> {
+        let mut errors = FieldErrors::default();
+        let custom_token = parsed(
+            &mut errors,
+            "CustomToken",
+            &r.custom_token,
+            DeviceToken::parse,
+        );
+        let profile = parse_profile(&mut errors, &r);
+        let status = parsed(&mut errors, "Status", &r.status, UserStatus::parse)
+            .unwrap_or(UserStatus::Active);
+        let client_id = r
+            .user_fields
+            .as_ref()
+            .and_then(|f| f.client_id.as_deref())
+            .and_then(|v| errors.take("UserFields.ClientId", parse_text(v)).flatten());
+        let invite_code = parsed(
+            &mut errors,
+            "InstanceInviteCode",
+            &r.instance_invite_code,
+            InviteCode::parse,
+        );
+        let password = match r.password.as_deref() {
+            None | Some("") => None,
+            Some(p) => {
+                if profile.email.is_none() && profile.phone.is_none() {
+                    errors.push("Password", "needs an Email or a Phone to log in with");
+                }
+                errors
+                    .take("Password", check_strength(p))
+                    .map(|_| Password::new(p))
+            }
+        };
+        errors.into_result()?;
+        Ok(NewUser {
+            custom_token,
+            create_access_token: r.create_access_token.unwrap_or(true),
+            profile,
+            status,
+            flags: parse_flags(r.user_fields.as_ref()),
+            client_id,
+            invite_code,
+            password,
+        })
+    }
+}
+
+/// A stored user with what its tokens need to know of its instance.
+#[derive(Debug, Clone)]
+pub struct User {
+    pub device_token: DeviceToken,
+    pub instance_id: InstanceId,
+    pub application_id: ApplicationId,
+    pub company_id: CompanyId,
+    pub status: UserStatus,
+    pub instance_status: InstanceStatus,
+    pub flags: UserFlags,
+    pub client_id: Option<String>,
+    pub date_created: DateTime<Utc>,
+}
+
+impl User {
+    pub fn subject(&self) -> UserSubject {
+        UserSubject {
+            device_token: self.device_token,
+            instance_id: self.instance_id,
+            application_id: self.application_id,
+            company_id: self.company_id,
+            flags: self.flags,
+            client_id: self.client_id.clone(),
+        }
+    }
+
+    /// A deactivated user, or a user of a deactivated instance, may not log in or refresh.
+    pub fn ensure_active(&self) -> CoreResult<()> {
+        if self.status != UserStatus::Active {
+            return Err(CoreError::Forbidden("the user is deactivated".into()));
+        }
+        if self.instance_status != InstanceStatus::Active {
+            return Err(CoreError::Forbidden(
+                "the user's instance is deactivated".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = CoreError;
+
+    fn try_from(r: UserRow) -> CoreResult<Self> {
+        let bad = |what: &str, e: String| {
+            CoreError::internal(format!("stored user has a bad {what}: {e}"))
+        };
+        Ok(User {
+            device_token: DeviceToken::parse(&r.device_token)
+                .map_err(|e| bad("device token", e))?,
+            instance_id: InstanceId::parse(&r.instance_id).map_err(|e| bad("instance id", e))?,
+            application_id: ApplicationId::parse(&r.app_id)
+                .map_err(|e| bad("application id", e))?,
+            company_id: CompanyId::parse(&r.company_id).map_err(|e| bad("company id", e))?,
+            status: UserStatus::parse(&r.status).map_err(|e| bad("status", e))?,
+            instance_status: InstanceStatus::parse(&r.instance_status)
+                .map_err(|e| bad("instance status", e))?,
+            flags: UserFlags {
+                enable_tracking: r.enable_tracking,
+                enable_logging: r.enable_logging,
+                enabled: r.enabled,
+                enable_real_time_location: r.enable_real_time_location,
+            },
+            client_id: r.client_id,
+            date_created: from_ms(r.date_created),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn errors_of(r: RegisterRequest) -> Vec<String> {
+        match NewUser::try_from(r) {
+            Err(CoreError::Validation(e)) => e.0.into_iter().map(|f| f.key).collect(),
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_empty_registration_gets_the_documented_defaults() {
+        let u = NewUser::try_from(RegisterRequest::default()).unwrap();
+        assert!(u.create_access_token);
+        assert_eq!(u.status, UserStatus::Active);
+        assert_eq!(u.flags, UserFlags::default());
+        assert!(u.flags.enable_tracking && u.flags.enabled);
+        assert!(!u.flags.enable_logging && !u.flags.enable_real_time_location);
+    }
+
+    #[test]
+    fn every_bad_field_is_reported_at_once() {
+        let keys = errors_of(RegisterRequest {
+            custom_token: Some("nope".into()),
+            email: Some("nope".into()),
+            gender: Some("Robot".into()),
+            first_name: Some("x".repeat(300)),
+            children_count: Some(-1),
+            ..Default::default()
+        });
+        assert_eq!(
+            keys,
+            [
+                "CustomToken",
+                "FirstName",
+                "Email",
+                "Gender",
+                "ChildrenCount"
+            ]
+        );
+    }
+
+    #[test]
+    fn marital_status_accepts_codes_words_and_the_null_string() {
+        let with = |v: serde_json::Value| {
+            NewUser::try_from(RegisterRequest {
+                marital_status: Some(v),
+                ..Default::default()
+            })
+            .unwrap()
+            .profile
+            .marital_status
+        };
+        assert_eq!(with("null".into()), None);
+        assert_eq!(with("2".into()), Some("2".into()));
+        assert_eq!(with(3.into()), Some("3".into()));
+    }
+
+    #[test]
+    fn a_password_needs_a_login_name_and_some_length() {
+        let keys = errors_of(RegisterRequest {
+            password: Some("short".into()),
+            ..Default::default()
+        });
+        assert_eq!(keys, ["Password", "Password"]);
+    }
+
+    #[test]
+    fn image_urls_must_be_http() {
+        let keys = errors_of(RegisterRequest {
+            image_url: Some("javascript:alert(1)".into()),
+            ..Default::default()
+        });
+        assert_eq!(keys, ["ImageUrl"]);
+    }
+}

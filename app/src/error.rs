@@ -1,0 +1,53 @@
+//! The error the UI sees. It crosses the wire as JSON from server functions, so it holds
+//! only what is safe to show: never an internal cause.
+
+use leptos::server_fn::codec::JsonEncoding;
+use leptos::server_fn::error::{FromServerFnError, ServerFnErrorErr};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum AppError {
+    #[error("Please sign in.")]
+    Unauthorized,
+    #[error("You are not allowed to do this: {0}")]
+    Forbidden(String),
+    #[error("Not found: {0}")]
+    NotFound(String),
+    #[error("Please correct the highlighted fields.")]
+    Validation(Vec<(String, String)>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("Something went wrong on the server. Try again; if it persists, check the server log (request {0}).")]
+    Internal(String),
+    #[error("Could not reach the server: {0}")]
+    Transport(String),
+}
+
+impl FromServerFnError for AppError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        AppError::Transport(value.to_string())
+    }
+}
+
+#[cfg(feature = "ssr")]
+impl From<crate::core::CoreError> for AppError {
+    fn from(err: crate::core::CoreError) -> Self {
+        use crate::core::CoreError;
+        match err {
+            CoreError::Validation(fields) => {
+                AppError::Validation(fields.0.into_iter().map(|f| (f.key, f.message)).collect())
+            }
+            CoreError::Unauthorized { .. } => AppError::Unauthorized,
+            CoreError::Forbidden(m) => AppError::Forbidden(m),
+            CoreError::NotFound(m) => AppError::NotFound(m),
+            CoreError::Conflict { key, message } => AppError::Conflict(format!("{key}: {message}")),
+            CoreError::Internal(cause) => {
+                let id = uuid::Uuid::new_v4().to_string();
+                tracing::error!(error_id = %id, %cause, "internal error in a server function");
+                AppError::Internal(id)
+            }
+        }
+    }
+}

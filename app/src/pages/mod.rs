@@ -1,0 +1,2 @@
+pub mod instances_page;
+pub mod not_found_page;

@@ -1,0 +1,120 @@
+//! `ApiError`: the REST adapter of `CoreError` plus the errors of the HTTP edge itself.
+//! Internal causes are logged once (inside the request's span, so with its request id)
+//! and never sent: the client gets the request id to quote instead.
+
+use app::core::{CoreError, CredentialKind, FieldErrors};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::envelope::{error_response, ErrorItem};
+
+pub const VALIDATION_TITLE: &str = "One or more validation errors occurred.";
+
+#[derive(Debug)]
+pub enum ApiError {
+    Core(CoreError),
+    /// Malformed JSON or another request the client must fix.
+    BadRequest(String),
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl From<CoreError> for ApiError {
+    fn from(err: CoreError) -> Self {
+        ApiError::Core(err)
+    }
+}
+
+impl From<FieldErrors> for ApiError {
+    fn from(errors: FieldErrors) -> Self {
+        ApiError::Core(CoreError::Validation(errors))
+    }
+}
+
+fn one(key: &str, message: impl Into<String>) -> Vec<ErrorItem> {
+    vec![ErrorItem {
+        key: key.to_string(),
+        message: message.into(),
+    }]
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::BadRequest(m) => {
+                error_response(StatusCode::BAD_REQUEST, "Bad request", one("", m))
+            }
+            ApiError::UnsupportedMediaType => error_response(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported media type",
+                one(
+                    "",
+                    "the body must be JSON: send Content-Type application/json",
+                ),
+            ),
+            ApiError::PayloadTooLarge => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                one("", "the request body is larger than 1 MiB"),
+            ),
+            ApiError::NotFound => {
+                error_response(StatusCode::NOT_FOUND, "Not found", one("", "no such route"))
+            }
+            ApiError::MethodNotAllowed => error_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "Method not allowed",
+                one("", "this route does not accept that method"),
+            ),
+            ApiError::Core(err) => core_error_response(err),
+        }
+    }
+}
+
+fn core_error_response(err: CoreError) -> Response {
+    match err {
+        CoreError::Validation(fields) => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            VALIDATION_TITLE,
+            fields
+                .0
+                .into_iter()
+                .map(|f| ErrorItem {
+                    key: f.key,
+                    message: f.message,
+                })
+                .collect(),
+        ),
+        CoreError::Unauthorized { kind, message } => {
+            let mut response =
+                error_response(StatusCode::UNAUTHORIZED, "Unauthorized", one("", message));
+            if kind == CredentialKind::AccessToken {
+                response
+                    .headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            response
+        }
+        CoreError::Forbidden(m) => error_response(StatusCode::FORBIDDEN, "Forbidden", one("", m)),
+        CoreError::NotFound(m) => error_response(StatusCode::NOT_FOUND, "Not found", one("", m)),
+        CoreError::Conflict { key, message } => {
+            error_response(StatusCode::CONFLICT, "Conflict", one(&key, message))
+        }
+        CoreError::Internal(cause) => {
+            tracing::error!(%cause, "internal error");
+            internal_error_response()
+        }
+    }
+}
+
+pub fn internal_error_response() -> Response {
+    error_response(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Internal server error",
+        one(
+            "",
+            "an internal error occurred; quote the x-request-id response header to the operator",
+        ),
+    )
+}

@@ -1,0 +1,301 @@
+//! `CiJson<T>`: the JSON body extractor of every `/v1` route.
+//!
+//! - Content types: `application/json`, `text/json`, any `application/*+json`, or none.
+//! - Keys match case-insensitively: `FirstName`, `firstName`, `FIRSTNAME` and the struct's
+//!   own `FirstName` are one field. This is done by a deserializer wrapper that, when serde
+//!   asks for a struct, renames each object key to the struct field it equals ignoring
+//!   case; nested structs, options and sequences are wrapped too. Unknown keys are ignored.
+//! - Malformed JSON or a body that is not an object → 400; a field of the wrong type → 422
+//!   naming the field (`UserFields.EnableTracking`); bodies over the limit → 413.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{header, StatusCode};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
+use serde_json::Value;
+
+use super::error::ApiError;
+use app::core::FieldErrors;
+
+/// Largest request body any route accepts.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+pub struct CiJson<T>(pub T);
+
+fn json_content_type(value: Option<&str>) -> bool {
+    let Some(value) = value else { return true };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    mime.is_empty()
+        || mime == "application/json"
+        || mime == "text/json"
+        || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for CiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .map(|v| v.to_str().unwrap_or("invalid"));
+        if !json_content_type(content_type) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge
+            } else {
+                ApiError::BadRequest("the request body could not be read".into())
+            }
+        })?;
+        parse_body(&bytes).map(CiJson)
+    }
+}
+
+/// Parses a body as `T` with the rules above. An empty body counts as `{}`.
+pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Value::Object(Default::default())
+    } else {
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
+    };
+    if !value.is_object() {
+        return Err(ApiError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(CiValue(value)).map_err(|e| {
+        let path = e.path().to_string();
+        let mut errors = FieldErrors::default();
+        errors.push(
+            if path == "." { String::new() } else { path },
+            e.inner().to_string(),
+        );
+        ApiError::from(errors)
+    })
+}
+
+/// A JSON value whose objects match struct fields case-insensitively.
+struct CiValue(Value);
+
+impl<'de> IntoDeserializer<'de, serde_json::Error> for CiValue {
+    type Deserializer = Self;
+    fn into_deserializer(self) -> Self {
+        self
+    }
+}
+
+macro_rules! delegate {
+    ($($method:ident),* $(,)?) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            self.0.$method(visitor)
+        })*
+    };
+}
+
+impl<'de> Deserializer<'de> for CiValue {
+    type Error = serde_json::Error;
+
+    delegate!(
+        deserialize_any,
+        deserialize_bool,
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
+        deserialize_f32,
+        deserialize_f64,
+        deserialize_char,
+        deserialize_str,
+        deserialize_string,
+        deserialize_bytes,
+        deserialize_byte_buf,
+        deserialize_unit,
+        deserialize_identifier,
+        deserialize_ignored_any,
+        deserialize_i128,
+        deserialize_u128,
+    );
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Null => visitor.visit_none(),
+            other => visitor.visit_some(CiValue(other)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_unit_struct(name, visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_seq<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Array(items) => {
+                let mut seq = SeqDeserializer::new(items.into_iter().map(CiValue));
+                let value = visitor.visit_seq(&mut seq)?;
+                seq.end()?;
+                Ok(value)
+            }
+            other => other.deserialize_seq(visitor),
+        }
+    }
+
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_tuple_struct<V: Visitor<'de>>(
+        self,
+        _: &'static str,
+        _: usize,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_seq(visitor)
+    }
+
+    fn deserialize_map<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(map) => {
+                let mut access =
+                    MapDeserializer::new(map.into_iter().map(|(k, v)| (k, CiValue(v))));
+                let value = visitor.visit_map(&mut access)?;
+                access.end()?;
+                Ok(value)
+            }
+            other => other.deserialize_map(visitor),
+        }
+    }
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self.0 {
+            Value::Object(map) => {
+                // Rename each key to the field it matches; two keys naming one field
+                // (`Email` and `email`) become a duplicate-field error from serde itself.
+                let renamed = map.into_iter().map(|(key, value)| {
+                    let field = fields
+                        .iter()
+                        .find(|f| f.eq_ignore_ascii_case(&key))
+                        .map(|f| f.to_string());
+                    (field.unwrap_or(key), CiValue(value))
+                });
+                let mut access = MapDeserializer::new(renamed);
+                let value = visitor.visit_map(&mut access)?;
+                access.end()?;
+                Ok(value)
+            }
+            other => other.deserialize_struct(name, fields, visitor),
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        name: &'static str,
+        variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.0.deserialize_enum(name, variants, visitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::model::RegisterRequest;
+
+    fn parse(body: &str) -> Result<RegisterRequest, ApiError> {
+        parse_body(body.as_bytes())
+    }
+
+    #[test]
+    fn keys_match_in_any_case_at_every_level() {
+        let r = parse(r#"{"firstName":"Ann","LASTNAME":"Lee","userFields":{"clientID":"c1","enabletracking":false}}"#)
+            .unwrap();
+        assert_eq!(r.first_name.as_deref(), Some("Ann"));
+        assert_eq!(r.last_name.as_deref(), Some("Lee"));
+        let f = r.user_fields.unwrap();
+        assert_eq!(f.client_id.as_deref(), Some("c1"));
+        assert_eq!(f.enable_tracking, Some(false));
+    }
+
+    #[test]
+    fn unknown_keys_are_ignored_and_empty_bodies_are_objects() {
+        assert!(parse(r#"{"Whatever": [1, 2], "FirstName": null}"#).is_ok());
+        assert!(parse("").is_ok());
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_field() {
+        match parse(r#"{"userFields":{"EnableTracking":"yes"}}"#) {
+            Err(ApiError::Core(app::core::CoreError::Validation(e))) => {
+                assert_eq!(e.0[0].key, "UserFields.EnableTracking");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_same_field_twice_in_different_case_is_refused() {
+        assert!(matches!(
+            parse(r#"{"Email":"a@b.c","email":"d@e.f"}"#),
+            Err(ApiError::Core(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_json_and_non_objects_are_bad_requests() {
+        assert!(matches!(parse("{"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse("[]"), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn json_content_types_are_recognised() {
+        for ok in [
+            None,
+            Some("application/json"),
+            Some("text/json; charset=utf-8"),
+            Some("application/json-patch+json"),
+        ] {
+            assert!(json_content_type(ok), "{ok:?}");
+        }
+        for bad in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "application/xml",
+        ] {
+            assert!(!json_content_type(Some(bad)), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,255 @@
+//! One configuration, from flags or `TUS_*` environment variables. Secrets are redacted
+//! from `Debug`, so the configuration can be logged.
+
+use std::fmt;
+
+use app::core::secret::{Password, SigningKey};
+use app::core::store::PoolSettings;
+use app::core::tokens::{TokenSettings, MIN_KEY_BYTES};
+use app::core::CoreConfig;
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tus",
+    version,
+    about = "Telematics User Service: drivers, tokens and an admin dashboard"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run migrations and serve the API and the dashboard (the default).
+    Serve,
+    /// Run the database migrations and exit.
+    Migrate,
+    /// Manage instances (user groups).
+    #[command(subcommand)]
+    Instance(InstanceCommand),
+    /// Manage admin accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InstanceCommand {
+    /// Create an instance in the first application and print its credentials.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin; the password is read from standard input.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+}
+
+/// Durations are seconds, or a number with `s`, `m`, `h` or `d`.
+fn parse_duration(value: &str) -> Result<i64, String> {
+    let v = value.trim();
+    let (digits, unit) = match v.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&v[..i], c),
+        _ => (v, 's'),
+    };
+    let n: i64 = digits
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a duration like 7200, 90m or 7d"))?;
+    let factor = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err(format!("`{value}`: the unit must be s, m, h or d")),
+    };
+    if n < 0 {
+        return Err("a duration cannot be negative".into());
+    }
+    Ok(n * factor)
+}
+
+#[derive(Clone, Args)]
+pub struct Config {
+    /// Database URL: sqlite://PATH (created when missing).
+    #[arg(
+        long,
+        env = "TUS_DATABASE_URL",
+        default_value = "sqlite://data/tus.db",
+        global = true
+    )]
+    pub database_url: String,
+    /// Largest number of database connections (readers, for SQLite).
+    #[arg(
+        long,
+        env = "TUS_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_max_connections: u32,
+    /// HMAC key for access tokens (at least 32 bytes). Unset: a random key kept in the database.
+    #[arg(long, env = "TUS_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// The `iss` claim of issued tokens, and the only one accepted.
+    #[arg(long, env = "TUS_JWT_ISSUER", default_value = "webApi", global = true)]
+    pub jwt_issuer: String,
+    /// The `aud` claim of issued tokens, and the only one accepted.
+    #[arg(long, env = "TUS_JWT_AUDIENCE", default_value = "tus", global = true)]
+    pub jwt_audience: String,
+    /// Access token lifetime (seconds, or 90m, 2h...).
+    #[arg(long, env = "TUS_ACCESS_TOKEN_TTL", default_value = "7200", value_parser = parse_duration, global = true)]
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime.
+    #[arg(long, env = "TUS_REFRESH_TOKEN_TTL", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub refresh_token_ttl: i64,
+    /// Window after a rotation in which presenting the old refresh token again gets a new
+    /// pair instead of revoking the family. 0 disables it.
+    #[arg(long, env = "TUS_REFRESH_REUSE_GRACE", default_value = "10", value_parser = parse_duration, global = true)]
+    pub refresh_reuse_grace: i64,
+    /// Largest Quantity of one CreateMany.
+    #[arg(long, env = "TUS_MAX_BATCH", default_value_t = 10_000, global = true)]
+    pub max_batch: i64,
+    /// E-mail of the admin created on first start.
+    #[arg(
+        long,
+        env = "TUS_ADMIN_EMAIL",
+        default_value = "admin@localhost",
+        global = true
+    )]
+    pub admin_email: String,
+    /// Password of the admin created on first start (unset: generated and printed once).
+    #[arg(
+        long,
+        env = "TUS_ADMIN_PASSWORD",
+        hide_env_values = true,
+        global = true
+    )]
+    pub admin_password: Option<String>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let redacted = |v: &Option<String>| v.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Config")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("db_max_connections", &self.db_max_connections)
+            .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("jwt_issuer", &self.jwt_issuer)
+            .field("jwt_audience", &self.jwt_audience)
+            .field("access_token_ttl", &self.access_token_ttl)
+            .field("refresh_token_ttl", &self.refresh_token_ttl)
+            .field("refresh_reuse_grace", &self.refresh_reuse_grace)
+            .field("max_batch", &self.max_batch)
+            .field("admin_email", &self.admin_email)
+            .field("admin_password", &redacted(&self.admin_password))
+            .finish()
+    }
+}
+
+/// Hides a password in a database URL (`postgres://user:secret@host/db`).
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+impl Config {
+    /// Defaults, as if no flag or variable were set: the base of tests.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["tus"]).config
+    }
+
+    pub fn core_config(&self) -> Result<CoreConfig, String> {
+        let jwt_secret = match &self.jwt_secret {
+            Some(s) if s.len() < MIN_KEY_BYTES => {
+                return Err(format!(
+                    "TUS_JWT_SECRET must be at least {MIN_KEY_BYTES} bytes long"
+                ))
+            }
+            Some(s) => Some(SigningKey::new(s.as_bytes().to_vec())),
+            None => None,
+        };
+        if self.max_batch < 1 {
+            return Err("TUS_MAX_BATCH must be at least 1".into());
+        }
+        if self.access_token_ttl < 1 || self.refresh_token_ttl < 1 {
+            return Err("token lifetimes must be at least one second".into());
+        }
+        Ok(CoreConfig {
+            database_url: self.database_url.clone(),
+            pool: PoolSettings {
+                max_connections: self.db_max_connections,
+                ..PoolSettings::default()
+            },
+            jwt_secret,
+            tokens: TokenSettings {
+                issuer: self.jwt_issuer.clone(),
+                audience: self.jwt_audience.clone(),
+                access_ttl: chrono::Duration::seconds(self.access_token_ttl),
+                refresh_ttl: chrono::Duration::seconds(self.refresh_token_ttl),
+                reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace),
+            },
+            max_batch: self.max_batch,
+        })
+    }
+
+    pub fn admin_password(&self) -> Option<Password> {
+        self.admin_password.clone().map(Password::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_accept_seconds_and_units() {
+        assert_eq!(parse_duration("7200"), Ok(7200));
+        assert_eq!(parse_duration("90m"), Ok(5400));
+        assert_eq!(parse_duration("7d"), Ok(604_800));
+        assert!(parse_duration("7w").is_err());
+        assert!(parse_duration("-1").is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_secrets() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("super-secret-signing-key-0123456789".into());
+        c.admin_password = Some("hunter2hunter2".into());
+        c.database_url = "postgres://tus:pgsecret@db/tus".into();
+        let printed = format!("{c:?}");
+        for secret in ["super-secret", "hunter2", "pgsecret"] {
+            assert!(!printed.contains(secret), "{printed}");
+        }
+    }
+
+    #[test]
+    fn a_short_jwt_secret_is_refused() {
+        let mut c = Config::defaults();
+        c.jwt_secret = Some("short".into());
+        assert!(c.core_config().is_err());
+    }
+}

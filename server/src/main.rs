@@ -1,0 +1,144 @@
+use std::io::Read;
+
+use app::core::secret::Password;
+use app::core::Core;
+use clap::Parser;
+use server::config::{AdminCommand, Cli, Command, InstanceCommand};
+use server::startup::{leptos_options, open_core, shutdown_signal, Application, Bootstrap};
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    if let Err(message) = run(cli).await {
+        eprintln!("error: {message}");
+        std::process::exit(1);
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            ensure_sqlite_dir(&config.database_url)?;
+            tracing::debug!(?config, "configuration");
+            let app = Application::build(&config, leptos_options())
+                .await
+                .map_err(|e| e.to_string())?;
+            print_bootstrap(&app.bootstrap);
+            tracing::info!(address = %app.address(), backend = app.core().store().backend(), "listening on http://{}", app.address());
+            app.run_until(shutdown_signal())
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Migrate => {
+            ensure_sqlite_dir(&config.database_url)?;
+            open_core(&config).await.map_err(|e| e.to_string())?;
+            println!("migrations are up to date");
+            Ok(())
+        }
+        Command::Instance(InstanceCommand::Create {
+            name,
+            description,
+            json,
+        }) => {
+            ensure_sqlite_dir(&config.database_url)?;
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            let i = core
+                .create_instance(Core::now(), None, &name, &description)
+                .await
+                .map_err(|e| e.to_string())?;
+            if json {
+                let out = serde_json::json!({
+                    "InstanceId": i.id.to_string(), "InstanceKey": i.key.expose(), "InviteCode": i.invite_code,
+                    "Name": i.name, "ApplicationId": i.application_id.to_string(),
+                });
+                println!("{out}");
+            } else {
+                println!(
+                    "InstanceId:  {}\nInstanceKey: {}\nInviteCode:  {}",
+                    i.id,
+                    i.key.expose(),
+                    i.invite_code
+                );
+            }
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create { email, .. }) => {
+            ensure_sqlite_dir(&config.database_url)?;
+            let mut password = String::new();
+            std::io::stdin()
+                .read_to_string(&mut password)
+                .map_err(|e| format!("cannot read the password: {e}"))?;
+            let password = Password::new(password.trim_end_matches(['\r', '\n']));
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            let admin = core
+                .create_admin(Core::now(), &email, &password)
+                .await
+                .map_err(|e| match e {
+                    app::core::CoreError::Validation(f) => {
+                        f.0.iter()
+                            .map(|f| format!("{}: {}", f.key, f.message))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    }
+                    other => other.to_string(),
+                })?;
+            println!("admin {} created", admin.email);
+            Ok(())
+        }
+    }
+}
+
+/// SQLite creates the file but not its folder (`./data/` by default).
+fn ensure_sqlite_dir(url: &str) -> Result<(), String> {
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Ok(());
+    };
+    let path = rest.trim_start_matches("//");
+    let path = path.split('?').next().unwrap_or(path);
+    if path.is_empty() || path.starts_with(":memory:") {
+        return Ok(());
+    }
+    match std::path::Path::new(path).parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
+        _ => Ok(()),
+    }
+}
+
+/// First start only: the credentials are printed once, here, to standard output (never
+/// through the log).
+fn print_bootstrap(b: &Bootstrap) {
+    if b.instance.is_none() && b.admin.is_none() {
+        return;
+    }
+    let line = "=".repeat(72);
+    println!("\n{line}\n First start: save these now, they are not shown again.\n{line}");
+    if let Some(created) = &b.instance {
+        let i = &created.instance;
+        println!(
+            " Application  {}\n Instance     {}",
+            created.application_name, i.name
+        );
+        println!(
+            " InstanceId   {}\n InstanceKey  {}\n InviteCode   {}",
+            i.id,
+            i.key.expose(),
+            i.invite_code
+        );
+    }
+    if let Some(first) = &b.admin {
+        println!(" Admin e-mail {}", first.admin.email);
+        match &first.generated_password {
+            Some(p) => println!(" Admin pass   {}", p.expose()),
+            None => println!(" Admin pass   (the one set in TUS_ADMIN_PASSWORD)"),
+        }
+    }
+    println!("{line}\n");
+}

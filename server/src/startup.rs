@@ -1,0 +1,228 @@
+//! `Application::build` wires the whole service; `main` and the integration tests both use
+//! it, so tests exercise exactly what production runs.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use app::app::{shell, App};
+use app::core::admins::FirstAdmin;
+use app::core::instances::CreatedInstance;
+use app::core::Core;
+use app::ssr::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, Response, Uri};
+use axum::response::IntoResponse;
+use axum::Router;
+use leptos::config::LeptosOptions;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::Level;
+
+use crate::api::{self, error::internal_error_response, ApiError};
+use crate::config::Config;
+
+/// What a first start created; `main` prints it once.
+#[derive(Debug, Default)]
+pub struct Bootstrap {
+    pub instance: Option<CreatedInstance>,
+    pub admin: Option<FirstAdmin>,
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    core: Core,
+    address: SocketAddr,
+    pub bootstrap: Bootstrap,
+}
+
+/// Leptos settings: from cargo-leptos' build-time values and `LEPTOS_*` variables, else the
+/// workspace defaults (a plain `cargo build` or `cargo test` has no build-time values).
+pub fn leptos_options() -> LeptosOptions {
+    match leptos::config::get_configuration(None) {
+        Ok(conf) => conf.leptos_options,
+        Err(_) => {
+            let addr = std::env::var("LEPTOS_SITE_ADDR")
+                .ok()
+                .and_then(|a| a.parse().ok())
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000)));
+            let root = std::env::var("LEPTOS_SITE_ROOT").unwrap_or_else(|_| "target/site".into());
+            LeptosOptions::builder()
+                .output_name("tus")
+                .site_root(root)
+                .site_addr(addr)
+                .build()
+        }
+    }
+}
+
+pub async fn open_core(config: &Config) -> anyhow_like::Result<Core> {
+    let core_config = config.core_config().map_err(anyhow_like::Error::msg)?;
+    Core::open(core_config)
+        .await
+        .map_err(|e| anyhow_like::Error::msg(format!("cannot open the database: {e}")))
+}
+
+impl Application {
+    /// Opens the database, runs migrations and the first-start set-up, and binds the
+    /// listener (port 0 picks a free port).
+    pub async fn build(
+        config: &Config,
+        leptos_options: LeptosOptions,
+    ) -> anyhow_like::Result<Application> {
+        let core = open_core(config).await?;
+        let now = Core::now();
+        let bootstrap = Bootstrap {
+            instance: core
+                .ensure_default_instance(now)
+                .await
+                .map_err(anyhow_like::Error::core)?,
+            admin: core
+                .ensure_first_admin(now, &config.admin_email, config.admin_password())
+                .await
+                .map_err(anyhow_like::Error::core)?,
+        };
+        let listener = tokio::net::TcpListener::bind(leptos_options.site_addr)
+            .await
+            .map_err(|e| {
+                anyhow_like::Error::msg(format!(
+                    "cannot listen on {}: {e}",
+                    leptos_options.site_addr
+                ))
+            })?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| anyhow_like::Error::msg(e.to_string()))?;
+        let router = build_router(AppState {
+            core: core.clone(),
+            leptos_options,
+        });
+        Ok(Application {
+            listener,
+            router,
+            core,
+            address,
+            bootstrap,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn core(&self) -> &Core {
+        &self.core
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
+            tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router),
+        );
+        let result = axum::serve(self.listener, service)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        self.core.store().close().await;
+        result
+    }
+}
+
+fn build_router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let options = state.leptos_options.clone();
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(api::router())
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
+        .fallback(fallback)
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state)
+        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
+            tracing::error!("a request handler panicked");
+            internal_error_response()
+        }))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request| {
+                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
+                    // The path only: queries can carry e-mails and phone numbers.
+                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                })
+                .on_request(())
+                .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {
+                    tracing::info!(status = res.status().as_u16(), ms = latency.as_millis() as u64, "served");
+                })
+                .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// Unknown `/v1` paths get the envelope; everything else is a static file or the app's
+/// not-found page.
+async fn fallback(
+    State(state): State<AppState>,
+    uri: Uri,
+    req: Request,
+) -> axum::response::Response {
+    if api::is_api_path(uri.path()) {
+        return ApiError::NotFound.into_response();
+    }
+    leptos_axum::file_and_error_handler::<AppState, _>(shell)(uri, State(state), req).await
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutdown signal received; finishing requests in flight");
+}
+
+/// A tiny error type for start-up: a message for the operator.
+pub mod anyhow_like {
+    #[derive(Debug)]
+    pub struct Error(String);
+
+    impl Error {
+        pub fn msg(m: impl Into<String>) -> Self {
+            Error(m.into())
+        }
+        pub fn core(e: app::core::CoreError) -> Self {
+            Error(e.to_string())
+        }
+    }
+
+    impl std::fmt::Display for Error {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(&self.0)
+        }
+    }
+
+    impl std::error::Error for Error {}
+
+    pub type Result<T> = std::result::Result<T, Error>;
+}

@@ -1,0 +1,198 @@
+//! `spawn_app`: the real application (built by the same `Application::build` as `main`)
+//! on port 0 with a fresh SQLite database, and an HTTP client for it.
+
+use std::path::PathBuf;
+
+use leptos::config::LeptosOptions;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
+use serde_json::Value;
+use server::config::Config;
+use server::startup::Application;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub instance_id: String,
+    pub instance_key: String,
+    pub invite_code: String,
+    pub jwt_secret: String,
+    pub core: app::core::Core,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = std::env::temp_dir().join(format!("tus-it-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
+    let mut config = Config::defaults();
+    config.database_url = format!("sqlite://{}/tus.db", dir.display());
+    config.jwt_secret = Some(jwt_secret.clone());
+    config.admin_password = Some("test admin password".into());
+    configure(&mut config);
+    let options = LeptosOptions::builder()
+        .output_name("tus")
+        .site_root("target/site")
+        .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build();
+    let app = Application::build(&config, options)
+        .await
+        .expect("the app builds");
+    let created = app
+        .bootstrap
+        .instance
+        .as_ref()
+        .expect("first start creates an instance")
+        .instance
+        .clone();
+    let base = format!("http://{}", app.address());
+    let core = app.core().clone();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        instance_id: created.id.to_string(),
+        instance_key: created.key.expose().to_string(),
+        invite_code: created.invite_code.clone(),
+        jwt_secret,
+        core,
+        _dir: TempDir(dir),
+    }
+}
+
+/// A response: HTTP status, headers and the JSON body (Null when not JSON).
+pub struct Answer {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Answer {
+    /// Asserts the envelope's shape and that `Status` equals the HTTP status.
+    pub fn envelope(&self) -> &Value {
+        assert_eq!(
+            self.body["Status"], self.status,
+            "envelope Status must equal HTTP status: {}",
+            self.body
+        );
+        assert!(self.body["Title"].is_string(), "Title: {}", self.body);
+        assert!(self.body["Errors"].is_array(), "Errors: {}", self.body);
+        &self.body
+    }
+
+    pub fn result(&self) -> &Value {
+        assert_eq!(self.status, 200, "expected success, got {}", self.body);
+        &self.envelope()["Result"]
+    }
+
+    pub fn error_keys(&self) -> Vec<String> {
+        self.envelope()["Errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["Key"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+impl TestApp {
+    pub fn instance_headers(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("InstanceId", self.instance_id.clone()),
+            ("InstanceKey", self.instance_key.clone()),
+        ]
+    }
+
+    /// POST raw bytes with the given content type (None: no header) and extra headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<reqwest::Body>,
+        content_type: Option<&str>,
+        headers: &[(&str, String)],
+    ) -> Answer {
+        let mut req = self.client.post(format!("{}{path}", self.base)).body(body);
+        if let Some(ct) = content_type {
+            req = req.header(CONTENT_TYPE, HeaderValue::from_str(ct).unwrap());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        answer(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value, headers: &[(&str, String)]) -> Answer {
+        self.post_raw(path, body.to_string(), Some("application/json"), headers)
+            .await
+    }
+
+    /// POST with this instance's credentials.
+    pub async fn post_instance(&self, path: &str, body: &Value) -> Answer {
+        self.post(path, body, &self.instance_headers()).await
+    }
+
+    pub async fn get(&self, path: &str) -> Answer {
+        answer(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .send()
+                .await
+                .expect("request sent"),
+        )
+        .await
+    }
+
+    pub async fn register(&self, body: Value) -> Value {
+        self.post_instance("/v1/Registration/Create", &body)
+            .await
+            .result()
+            .clone()
+    }
+
+    pub async fn refresh(&self, credentials: &Value) -> Answer {
+        let body = serde_json::json!({
+            "AccessToken": credentials["AccessToken"]["Token"],
+            "RefreshToken": credentials["RefreshToken"],
+        });
+        self.post("/v1/Auth/RefreshToken", &body, &[]).await
+    }
+
+    /// Verifies a token with the configured secret using the jsonwebtoken library, as any
+    /// client would, and returns its claims.
+    pub fn claims(&self, token: &str) -> Value {
+        use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+        let mut v = Validation::new(Algorithm::HS256);
+        v.set_issuer(&["webApi"]);
+        v.set_audience(&["tus"]);
+        decode::<Value>(
+            token,
+            &DecodingKey::from_secret(self.jwt_secret.as_bytes()),
+            &v,
+        )
+        .expect("the token verifies with the configured secret")
+        .claims
+    }
+}
+
+async fn answer(res: reqwest::Response) -> Answer {
+    let status = res.status().as_u16();
+    let headers = res.headers().clone();
+    let bytes = res.bytes().await.unwrap_or_default();
+    let body = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}

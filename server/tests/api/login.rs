@@ -1,0 +1,121 @@
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn device_login_works_with_both_login_fields_shapes_and_any_key_case() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let device = user["DeviceToken"].as_str().unwrap().to_string();
+    let header = [("InstanceId", app.instance_id.clone())];
+    let shapes = [
+        json!({"LoginFields": {"DeviceToken": device}, "Password": app.instance_key}),
+        json!({"loginFields": {"deviceToken": device}, "password": app.instance_key}),
+        json!({"LoginFields": format!("{{\"Devicetoken\":\"{device}\"}}"), "Password": app.instance_key}),
+        json!({"LoginFields": format!("{{\"DEVICETOKEN\":\"{device}\"}}"), "Password": app.instance_key}),
+    ];
+    for body in shapes {
+        let a = app.post("/v1/Auth/Login", &body, &header).await;
+        let r = a.result();
+        assert_eq!(r["DeviceToken"], device.as_str(), "{body}");
+        assert_eq!(
+            app.claims(r["AccessToken"]["Token"].as_str().unwrap())["sub"],
+            device.as_str()
+        );
+        assert_eq!(r["RefreshToken"].as_str().unwrap().len(), 44);
+    }
+}
+
+#[tokio::test]
+async fn device_login_with_a_wrong_key_or_unknown_token_is_401_with_one_message() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let header = [("InstanceId", app.instance_id.clone())];
+    let wrong_key = json!({"LoginFields": {"DeviceToken": user["DeviceToken"]}, "Password": uuid::Uuid::new_v4().to_string()});
+    let unknown = json!({"LoginFields": {"DeviceToken": uuid::Uuid::new_v4().to_string()}, "Password": app.instance_key});
+    for body in [wrong_key, unknown] {
+        let a = app.post("/v1/Auth/Login", &body, &header).await;
+        assert_eq!(a.status, 401);
+        assert_eq!(a.envelope()["Errors"][0]["Message"], "invalid credentials");
+    }
+}
+
+#[tokio::test]
+async fn device_login_without_the_instance_header_is_401() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let body =
+        json!({"LoginFields": {"DeviceToken": user["DeviceToken"]}, "Password": app.instance_key});
+    assert_eq!(app.post("/v1/Auth/Login", &body, &[]).await.status, 401);
+}
+
+#[tokio::test]
+async fn login_with_bad_login_fields_is_422() {
+    let app = spawn_app().await;
+    for fields in [
+        json!({}),
+        json!("not json"),
+        json!(7),
+        json!({"Email": "a@b.c", "Phone": "+123456"}),
+    ] {
+        let a = app
+            .post(
+                "/v1/Auth/Login",
+                &json!({"LoginFields": fields, "Password": "x"}),
+                &[],
+            )
+            .await;
+        assert_eq!(a.status, 422, "{fields}");
+        assert_eq!(a.error_keys(), ["LoginFields"]);
+    }
+    let a = app.post("/v1/Auth/Login", &json!({}), &[]).await;
+    assert_eq!(a.error_keys(), ["LoginFields", "Password"]);
+}
+
+#[tokio::test]
+async fn a_user_logs_in_with_email_and_password() {
+    let app = spawn_app().await;
+    let user = app
+        .register(json!({"Email": "driver@example.com", "Password": "driver password"}))
+        .await;
+    let header = [("InstanceId", app.instance_id.clone())];
+    let ok = app
+        .post(
+            "/v1/Auth/Login",
+            &json!({"LoginFields": {"Email": "Driver@Example.com"}, "Password": "driver password"}),
+            &header,
+        )
+        .await;
+    assert_eq!(ok.result()["DeviceToken"], user["DeviceToken"]);
+    let wrong = app
+        .post(
+            "/v1/Auth/Login",
+            &json!({"LoginFields": {"email": "driver@example.com"}, "Password": "nope nope"}),
+            &header,
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+}
+
+#[tokio::test]
+async fn an_admin_logs_in_with_email_and_password_and_gets_an_admin_token() {
+    let app = spawn_app().await;
+    let body = json!({"LoginFields": "{\"email\":\"admin@localhost\"}", "Password": "test admin password"});
+    let a = app.post("/v1/Auth/Login", &body, &[]).await;
+    let r = a.result().clone();
+    assert!(r["DeviceToken"].is_null());
+    let claims = app.claims(r["AccessToken"]["Token"].as_str().unwrap());
+    assert_eq!(claims["role"], "Admin");
+    assert_eq!(claims["AdminEmail"], "admin@localhost");
+    assert_eq!(claims["IsAdmin"], "True");
+    // Admin sessions rotate like user sessions.
+    assert_eq!(app.refresh(&r).await.status, 200);
+    let wrong = app
+        .post(
+            "/v1/Auth/Login",
+            &json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "wrong password"}),
+            &[],
+        )
+        .await;
+    assert_eq!(wrong.status, 401);
+}

@@ -1,0 +1,6 @@
+//! The REST API through a real server: one binary, one fresh database per test.
+mod edges;
+mod helpers;
+mod login;
+mod refresh;
+mod registration;
