@@ -91,7 +91,7 @@ fn InstanceTable(list: Vec<InstanceSummary>, reloads: u32) -> impl IntoView {
                                     }>{i.status}</span>
                                 </td>
                                 <td class="px-4 py-3 text-right tabular-nums">{i.user_count}</td>
-                                <td class="px-4 py-3 text-slate-600">{i.date_created}</td>
+                                <td class="px-4 py-3 text-slate-600" title=i.date_created.clone()>{short_date(&i.date_created)}</td>
                             </tr>
                         }
                     }).collect_view()}
@@ -102,5 +102,13 @@ fn InstanceTable(list: Vec<InstanceSummary>, reloads: u32) -> impl IntoView {
             {format!("{count} instance{}", if count == 1 { "" } else { "s" })}
             {(reloads > 0).then(|| format!(" · reloaded {reloads}×"))}
         </p>
+    }
+}
+
+/// `2026-11-22T04:21:30.399Z` → `2026-11-22 04:21 UTC` (the full value is the cell's title).
+fn short_date(iso: &str) -> String {
+    match (iso.get(..10), iso.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => iso.to_string(),
     }
 }

@@ -1,0 +1,56 @@
+import { defineConfig } from '@playwright/test';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+// The server under test: the debug build from `cargo leptos build`, on its own port with a
+// fresh SQLite database, started from the workspace root (the site root is relative).
+// .ci/test exports TUS_E2E_PORT and TUS_E2E_DB; a bare `npx playwright test` picks its own.
+const port = Number(process.env.TUS_E2E_PORT ?? 39_000 + Math.floor(Math.random() * 1000));
+process.env.TUS_E2E_PORT = String(port);
+if (!process.env.TUS_E2E_DB) {
+  process.env.TUS_E2E_DB = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tus-e2e-')), 'tus.db');
+}
+const baseURL = `http://127.0.0.1:${port}`;
+
+export default defineConfig({
+  testDir: './tests',
+  timeout: 30_000,
+  expect: { timeout: 10_000 },
+  fullyParallel: false,
+  workers: 1,
+  retries: 0,
+  reporter: [['list']],
+  use: {
+    baseURL,
+    trace: 'retain-on-failure',
+    screenshot: 'only-on-failure',
+    launchOptions: {
+      executablePath: '/usr/bin/chromium',
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-dev-shm-usage',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        '--no-first-run',
+      ],
+    },
+  },
+  webServer: {
+    command: `${path.resolve(__dirname, '..', 'target/debug/tus')} serve`,
+    cwd: path.resolve(__dirname, '..'),
+    url: `${baseURL}/readyz`,
+    reuseExistingServer: false,
+    timeout: 60_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+    env: {
+      TUS_DATABASE_URL: `sqlite://${process.env.TUS_E2E_DB}`,
+      LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
+      TUS_ADMIN_PASSWORD: 'e2e admin password',
+      RUST_LOG: 'warn',
+    },
+  },
+});
