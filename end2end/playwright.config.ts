@@ -4,12 +4,15 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 // The server under test: the debug build from `cargo leptos build`, on its own port with a
-// fresh SQLite database, started from the workspace root (the site root is relative).
-// .ci/test exports TUS_E2E_PORT and TUS_E2E_DB; a bare `npx playwright test` picks its own.
+// fresh database, started from the workspace root (the site root is relative).
+// TUS_E2E_DATABASE_URL names an (empty) database to use, e.g. PostgreSQL from .ci/test;
+// unset, a fresh SQLite file. The values are kept in the environment because Playwright
+// loads this file again in its workers.
 const port = Number(process.env.TUS_E2E_PORT ?? 39_000 + Math.floor(Math.random() * 1000));
 process.env.TUS_E2E_PORT = String(port);
-if (!process.env.TUS_E2E_DB) {
-  process.env.TUS_E2E_DB = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tus-e2e-')), 'tus.db');
+if (!process.env.TUS_E2E_DATABASE_URL) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tus-e2e-'));
+  process.env.TUS_E2E_DATABASE_URL = `sqlite://${path.join(dir, 'tus.db')}`;
 }
 const baseURL = `http://127.0.0.1:${port}`;
 
@@ -47,7 +50,7 @@ export default defineConfig({
     stdout: 'ignore',
     stderr: 'pipe',
     env: {
-      TUS_DATABASE_URL: `sqlite://${process.env.TUS_E2E_DB}`,
+      TUS_DATABASE_URL: process.env.TUS_E2E_DATABASE_URL,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       TUS_ADMIN_PASSWORD: 'e2e admin password',
       RUST_LOG: 'warn',

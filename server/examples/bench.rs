@@ -1,34 +1,40 @@
-//! Benchmarks of the REST API through a real server on loopback, release build:
+//! Benchmarks of the REST API through real servers on loopback, release build:
 //!
-//!     cargo run --release -p server --example bench            # or: bash .ci/bench
+//!     bash .ci/bench      # = .ci/postgres, then cargo run --release -p server --example bench
 //!
-//! Starts the application in-process (the same `Application::build` as `tus serve`) on a
-//! fresh SQLite database, drives it over HTTP, and writes the figures to
-//! server/BENCHMARKS.md. Bounded: a fixed number of requests, loopback only.
+//! Three set-ups measured side by side in one run: SQLite with one process, PostgreSQL with
+//! one replica, PostgreSQL with two replicas (requests alternate between them). Each starts
+//! on a fresh scratch database with the same `Application::build` as `tus serve`, driven
+//! over HTTP from this process. Figures go to server/BENCHMARKS.md. Bounded: a fixed
+//! number of requests, loopback only. `TUS_BENCH_POSTGRES` is the admin URL of the
+//! PostgreSQL server (default: the one .ci/postgres starts); `sqlite-only` skips it.
 
 use std::time::{Duration, Instant};
 
+use app::core::store::scratch::ScratchDatabase;
 use futures::stream::{self, StreamExt};
 use leptos::config::LeptosOptions;
 use serde_json::{json, Value};
 use server::config::Config;
 use server::startup::Application;
 
-const CREATE_MANY_RUNS: usize = 5;
+const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;
 const SINGLE_REQUESTS: usize = 2_000;
 const CONCURRENCY: usize = 16;
 
 struct Target {
-    base: String,
+    bases: Vec<String>,
     id: String,
     key: String,
     client: reqwest::Client,
 }
 
 impl Target {
-    async fn post(&self, path: &str, body: &Value, instance: bool) -> Value {
-        let mut req = self.client.post(format!("{}{path}", self.base)).json(body);
+    /// Request `i` goes to replica `i % n`, as a round-robin load balancer would send it.
+    async fn post(&self, i: usize, path: &str, body: &Value, instance: bool) -> Value {
+        let base = &self.bases[i % self.bases.len()];
+        let mut req = self.client.post(format!("{base}{path}")).json(body);
         if instance {
             req = req
                 .header("InstanceId", &self.id)
@@ -40,21 +46,29 @@ impl Target {
     }
 }
 
-fn summary(mut samples: Vec<Duration>) -> (f64, f64, f64) {
-    samples.sort();
-    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-    let pct = |p: f64| ms(samples[((samples.len() as f64 - 1.0) * p).round() as usize]);
-    (pct(0.5), pct(0.99), ms(*samples.last().unwrap()))
+struct Figures {
+    create_many_ms: f64,
+    create_many_min_ms: f64,
+    create_rps: f64,
+    create_p50: f64,
+    create_p99: f64,
+    refresh_rps: f64,
+    refresh_p50: f64,
+    refresh_p99: f64,
 }
 
-/// Runs `n` requests with `CONCURRENCY` in flight; returns (requests/s, latencies).
-async fn throughput<F, Fut>(n: usize, make: F) -> (f64, Vec<Duration>)
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+/// Runs `n` requests with `CONCURRENCY` in flight; returns (requests/s, p50 ms, p99 ms).
+async fn throughput<F, Fut>(n: usize, make: F) -> (f64, f64, f64)
 where
     F: Fn(usize) -> Fut,
     Fut: std::future::Future<Output = ()>,
 {
     let start = Instant::now();
-    let latencies: Vec<Duration> = stream::iter(0..n)
+    let mut latencies: Vec<Duration> = stream::iter(0..n)
         .map(|i| {
             let fut = make(i);
             async move {
@@ -66,51 +80,49 @@ where
         .buffer_unordered(CONCURRENCY)
         .collect()
         .await;
-    (n as f64 / start.elapsed().as_secs_f64(), latencies)
+    latencies.sort();
+    (
+        n as f64 / start.elapsed().as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
 }
 
-#[tokio::main]
-async fn main() {
-    let dir = std::env::temp_dir().join(format!("tus-bench-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut config = Config::defaults();
-    config.database_url = format!("sqlite://{}/tus.db", dir.display());
-    config.admin_password = Some("bench admin password".into());
-    let options = LeptosOptions::builder()
-        .output_name("tus")
-        .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-        .build();
-    let app = Application::build(&config, options).await.expect("app");
-    let instance = app.bootstrap.instance.as_ref().unwrap().instance.clone();
-    let target = Target {
-        base: format!("http://{}", app.address()),
+async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
+    let mut bases = Vec::new();
+    let mut instance = None;
+    for _ in 0..replicas {
+        let mut config = Config::defaults();
+        config.database_url = db.url.clone();
+        config.admin_password = Some("bench admin password".into());
+        config.db_max_connections = 16;
+        let options = LeptosOptions::builder()
+            .output_name("tus")
+            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+            .build();
+        let app = Application::build(&config, options).await.expect("app");
+        if let Some(created) = &app.bootstrap.instance {
+            instance = Some(created.instance.clone());
+        }
+        bases.push(format!("http://{}", app.address()));
+        tokio::spawn(app.run_until(std::future::pending()));
+    }
+    let instance = instance.expect("the first replica created the instance");
+    Target {
+        bases,
         id: instance.id.to_string(),
         key: instance.key.expose().to_string(),
         client: reqwest::Client::new(),
-    };
-    tokio::spawn(app.run_until(std::future::pending()));
+    }
+}
 
-    let mut report = String::new();
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    report.push_str("# Benchmarks\n\nWritten by `bash .ci/bench` (`cargo run --release -p server --example bench`).\n");
-    report.push_str(&format!(
-        "Release build, SQLite, one `tus` process driven over loopback HTTP; {cores} cores; commit {commit}; {}.\n\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    ));
-
-    // CreateMany(10,000) with tokens, one transaction each.
+async fn measure(target: &Target) -> Figures {
     let mut samples = Vec::new();
-    for _ in 0..CREATE_MANY_RUNS {
+    for run in 0..CREATE_MANY_RUNS {
         let t = Instant::now();
         let r = target
             .post(
+                run,
                 "/v1/Registration/CreateMany",
                 &json!({"Quantity": CREATE_MANY_QUANTITY}),
                 true,
@@ -122,51 +134,117 @@ async fn main() {
             CREATE_MANY_QUANTITY
         );
     }
-    let (p50, _, max) = summary(samples.clone());
-    let min = samples.iter().min().unwrap().as_secs_f64() * 1000.0;
-    report.push_str("| what | figure |\n|---|---|\n");
-    report.push_str(&format!(
-        "| CreateMany, Quantity 10,000, with tokens ({CREATE_MANY_RUNS} runs) | median {p50:.0} ms, min {min:.0} ms, max {max:.0} ms ({:.0} users/s at the median) |\n",
-        CREATE_MANY_QUANTITY as f64 / (p50 / 1000.0)
-    ));
-
-    // Single registrations.
-    let (rps, lat) = throughput(SINGLE_REQUESTS, |_| async {
+    samples.sort();
+    let (create_rps, create_p50, create_p99) = throughput(SINGLE_REQUESTS, |i| async move {
         target
-            .post("/v1/Registration/Create", &json!({}), true)
+            .post(i, "/v1/Registration/Create", &json!({}), true)
             .await;
     })
     .await;
-    let (p50, p99, _) = summary(lat);
-    report.push_str(&format!(
-        "| Registration/Create, {SINGLE_REQUESTS} requests, {CONCURRENCY} in flight | {rps:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms |\n"
-    ));
-
-    // Refreshes of distinct sessions.
     let batch = target
         .post(
+            0,
             "/v1/Registration/CreateMany",
             &json!({"Quantity": SINGLE_REQUESTS}),
             true,
         )
         .await;
     let pairs: Vec<Value> = batch["Result"]["Results"].as_array().unwrap().clone();
-    let (rps, lat) = throughput(SINGLE_REQUESTS, |i| {
+    let (refresh_rps, refresh_p50, refresh_p99) = throughput(SINGLE_REQUESTS, |i| {
         let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
-        let target = &target;
         async move {
-            target.post("/v1/Auth/RefreshToken", &body, false).await;
+            target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
         }
     })
     .await;
-    let (p50, p99, _) = summary(lat);
-    report.push_str(&format!(
-        "| Auth/RefreshToken, {SINGLE_REQUESTS} sessions, {CONCURRENCY} in flight | {rps:.0} req/s, p50 {p50:.1} ms, p99 {p99:.1} ms |\n"
-    ));
+    Figures {
+        create_many_ms: percentile(&samples, 0.5),
+        create_many_min_ms: percentile(&samples, 0.0),
+        create_rps,
+        create_p50,
+        create_p99,
+        refresh_rps,
+        refresh_p50,
+        refresh_p99,
+    }
+}
 
-    print!("{report}");
+#[tokio::main]
+async fn main() {
+    let pg = std::env::var("TUS_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://tus:tus@127.0.0.1:5432/postgres".into());
+    let mut setups: Vec<(&str, String, usize)> = vec![("SQLite, 1 process", "sqlite".into(), 1)];
+    if pg != "sqlite-only" {
+        setups.push(("PostgreSQL, 1 replica", pg.clone(), 1));
+        setups.push(("PostgreSQL, 2 replicas", pg, 2));
+    }
+    let mut columns = Vec::new();
+    for (name, backend, replicas) in setups {
+        eprintln!("measuring: {name}");
+        let db = ScratchDatabase::create(&backend)
+            .await
+            .expect("scratch database");
+        let target = start_replicas(&db, replicas).await;
+        columns.push((name, measure(&target).await));
+    }
+
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let mut r = String::new();
+    r.push_str("# Benchmarks\n\nWritten by `bash .ci/bench` (`cargo run --release -p server --example bench`).\n\n");
+    r.push_str(&format!(
+        "Release build; {cores} cores; commit {commit}; {}. The replicas run in the benchmark's own process and share \
+         its cores with the client and PostgreSQL, so these figures compare set-ups on one small machine; they are \
+         not a capacity plan. {SINGLE_REQUESTS} requests per row, {CONCURRENCY} in flight; with two replicas \
+         requests alternate between them.\n\n",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    ));
+    r.push_str("| measure |");
+    for (name, _) in &columns {
+        r.push_str(&format!(" {name} |"));
+    }
+    r.push_str("\n|---|");
+    for _ in &columns {
+        r.push_str("---|");
+    }
+    r.push('\n');
+    let mut row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
+        r.push_str(&format!("| {label} |"));
+        for (_, f) in &columns {
+            r.push_str(&format!(" {} |", cell(f)));
+        }
+        r.push('\n');
+    };
+    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens (median of {CREATE_MANY_RUNS}; min)"), &|f| {
+        format!("{:.0} ms; {:.0} ms", f.create_many_ms, f.create_many_min_ms)
+    });
+    row("CreateMany throughput at the median", &|f| {
+        format!(
+            "{:.0} users/s",
+            CREATE_MANY_QUANTITY as f64 / (f.create_many_ms / 1000.0)
+        )
+    });
+    row("Registration/Create", &|f| {
+        format!(
+            "{:.0} req/s (p50 {:.1} ms, p99 {:.1} ms)",
+            f.create_rps, f.create_p50, f.create_p99
+        )
+    });
+    row("Auth/RefreshToken", &|f| {
+        format!(
+            "{:.0} req/s (p50 {:.1} ms, p99 {:.1} ms)",
+            f.refresh_rps, f.refresh_p50, f.refresh_p99
+        )
+    });
+
+    print!("{r}");
     let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    std::fs::write(&out, report).expect("write BENCHMARKS.md");
+    std::fs::write(&out, r).expect("write BENCHMARKS.md");
     println!("\nwritten to {}", out.display());
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -87,7 +87,7 @@ fn parse_duration(value: &str) -> Result<i64, String> {
 
 #[derive(Clone, Args)]
 pub struct Config {
-    /// Database URL: sqlite://PATH (created when missing).
+    /// Database URL: sqlite://PATH (created when missing) or postgres://USER:PASSWORD@HOST/DB.
     #[arg(
         long,
         env = "TUS_DATABASE_URL",
@@ -95,7 +95,7 @@ pub struct Config {
         global = true
     )]
     pub database_url: String,
-    /// Largest number of database connections (readers, for SQLite).
+    /// Largest number of database connections per process (readers, for SQLite).
     #[arg(
         long,
         env = "TUS_DB_MAX_CONNECTIONS",
@@ -103,6 +103,17 @@ pub struct Config {
         global = true
     )]
     pub db_max_connections: u32,
+    /// Connections kept open even when idle.
+    #[arg(
+        long,
+        env = "TUS_DB_MIN_CONNECTIONS",
+        default_value_t = 0,
+        global = true
+    )]
+    pub db_min_connections: u32,
+    /// How long a request waits for a free connection before it fails.
+    #[arg(long, env = "TUS_DB_ACQUIRE_TIMEOUT", default_value = "10", value_parser = parse_duration, global = true)]
+    pub db_acquire_timeout: i64,
     /// HMAC key for access tokens (at least 32 bytes). Unset: a random key kept in the database.
     #[arg(long, env = "TUS_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
@@ -149,6 +160,8 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("database_url", &redact_url(&self.database_url))
             .field("db_max_connections", &self.db_max_connections)
+            .field("db_min_connections", &self.db_min_connections)
+            .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("jwt_secret", &redacted(&self.jwt_secret))
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
@@ -202,7 +215,10 @@ impl Config {
             database_url: self.database_url.clone(),
             pool: PoolSettings {
                 max_connections: self.db_max_connections,
-                ..PoolSettings::default()
+                min_connections: self.db_min_connections.min(self.db_max_connections),
+                acquire_timeout: std::time::Duration::from_secs(
+                    self.db_acquire_timeout.max(1) as u64
+                ),
             },
             jwt_secret,
             tokens: TokenSettings {

@@ -44,6 +44,20 @@ impl Core {
         email: &str,
         password: &Password,
     ) -> CoreResult<Admin> {
+        self.insert_admin(now, email, password, None)
+            .await?
+            .ok_or_else(|| CoreError::internal("admin not created"))
+    }
+
+    /// Creates an admin; with `claim`, only if this call claims that settings row first
+    /// (replicas starting together create one first admin, not one each).
+    async fn insert_admin(
+        &self,
+        now: DateTime<Utc>,
+        email: &str,
+        password: &Password,
+        claim: Option<&str>,
+    ) -> CoreResult<Option<Admin>> {
         let mut errors = FieldErrors::default();
         let email = errors.take("Email", Email::parse(email));
         errors.take("Password", check_strength(password.expose()));
@@ -61,13 +75,18 @@ impl Core {
             created_at: ms(now),
         };
         let mut tx = self.store().begin().await?;
+        if let Some(name) = claim {
+            if !tx.claim_setting(name, &row.id).await? {
+                return Ok(None);
+            }
+        }
         tx.insert_admin(&row).await?;
         tx.commit().await?;
-        Ok(Admin {
+        Ok(Some(Admin {
             id: row.id,
             email: row.email,
             role: row.role,
-        })
+        }))
     }
 
     /// Creates the first admin when there is none: `email`, and `password` or a generated one.
@@ -84,8 +103,10 @@ impl Core {
             Some(p) => (p, false),
             None => (generate_password(), true),
         };
-        let admin = self.create_admin(now, email, &password).await?;
-        Ok(Some(FirstAdmin {
+        let admin = self
+            .insert_admin(now, email, &password, Some("bootstrap.first_admin"))
+            .await?;
+        Ok(admin.map(|admin| FirstAdmin {
             admin,
             generated_password: generated.then_some(password),
         }))

@@ -15,7 +15,7 @@ use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret
 use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx, UserRow};
 use super::time::ms;
 use super::tokens::{hash_refresh_token, Role};
-use super::types::{DeviceToken, Email, InstanceId, Phone};
+use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
 use super::users::User;
 use super::{Core, RequestMeta};
 use crate::model::{LoginRequest, RefreshRequest};
@@ -64,6 +64,9 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
             _ => continue,
         };
         match value.as_str() {
+            Some(s) if s.chars().count() > MAX_STRING => {
+                return Err(format!("{key} must be at most {MAX_STRING} characters"))
+            }
             Some(s) if !s.trim().is_empty() => found.push(make(s.trim().to_string())),
             _ => return Err(format!("{key} must be a non-empty string")),
         }
@@ -101,6 +104,13 @@ impl Core {
             }
         };
         let password = match request.password.as_deref() {
+            Some(p) if p.chars().count() > MAX_STRING => {
+                errors.push(
+                    "Password",
+                    format!("must be at most {MAX_STRING} characters"),
+                );
+                None
+            }
             Some(p) if !p.is_empty() => Some(Password::new(p)),
             _ => {
                 errors.push("Password", "is required");

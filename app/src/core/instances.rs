@@ -60,6 +60,42 @@ pub struct CreatedInstance {
 }
 
 const COMPANY_SETTING: &str = "company_id";
+
+fn application_row(
+    company: CompanyId,
+    now: DateTime<Utc>,
+    name: &str,
+    description: &str,
+) -> ApplicationRow {
+    ApplicationRow {
+        id: ApplicationId::new_random().to_string(),
+        company_id: company.to_string(),
+        name: name.to_string(),
+        description: description.to_string(),
+        status: InstanceStatus::Active.to_string(),
+        created_at: ms(now),
+    }
+}
+
+/// A new instance with a fresh key and invite code.
+fn new_instance_row(
+    id: &str,
+    app_id: &str,
+    name: &str,
+    description: &str,
+    now: DateTime<Utc>,
+) -> NewInstanceRow {
+    NewInstanceRow {
+        id: id.to_string(),
+        app_id: app_id.to_string(),
+        instance_key: uuid::Uuid::new_v4().to_string(),
+        name: name.to_string(),
+        description: description.to_string(),
+        status: InstanceStatus::Active.to_string(),
+        invite_code: InviteCode::generate().as_str().to_string(),
+        created_at: ms(now),
+    }
+}
 const INVITE_ATTEMPTS: usize = 8;
 
 fn invalid_instance() -> CoreError {
@@ -117,15 +153,7 @@ impl Core {
         name: &str,
         description: &str,
     ) -> CoreResult<ApplicationRow> {
-        let company = self.company_id().await?;
-        let row = ApplicationRow {
-            id: ApplicationId::new_random().to_string(),
-            company_id: company.to_string(),
-            name: name.to_string(),
-            description: description.to_string(),
-            status: InstanceStatus::Active.to_string(),
-            created_at: ms(now),
-        };
+        let row = application_row(self.company_id().await?, now, name, description);
         let mut tx = self.store().begin().await?;
         tx.insert_application(&row).await?;
         tx.commit().await?;
@@ -155,16 +183,13 @@ impl Core {
         };
         let id = InstanceId::new_random().to_string();
         for attempt in 1..=INVITE_ATTEMPTS {
-            let row = NewInstanceRow {
-                id: id.clone(),
-                app_id: app_id.clone(),
-                instance_key: uuid::Uuid::new_v4().to_string(),
-                name: name.clone(),
-                description: description.clone().unwrap_or_default(),
-                status: InstanceStatus::Active.to_string(),
-                invite_code: InviteCode::generate().as_str().to_string(),
-                created_at: ms(now),
-            };
+            let row = new_instance_row(
+                &id,
+                &app_id,
+                &name,
+                &description.clone().unwrap_or_default(),
+                now,
+            );
             let mut tx = self.store().begin().await?;
             match tx.insert_instance(&row).await {
                 Ok(()) => {
@@ -187,6 +212,8 @@ impl Core {
     }
 
     /// First start: application "Default" with instance "Common" when there are none.
+    /// Replicas starting together on one database agree through a claimed settings row:
+    /// exactly one creates them, in one transaction.
     pub async fn ensure_default_instance(
         &self,
         now: DateTime<Utc>,
@@ -194,14 +221,24 @@ impl Core {
         if self.store().count_applications().await? > 0 {
             return Ok(None);
         }
-        let app = self
-            .create_application(now, "Default", "Created on first start")
-            .await?;
+        let company = self.company_id().await?;
+        let app = application_row(company, now, "Default", "Created on first start");
+        let id = InstanceId::new_random().to_string();
+        let row = new_instance_row(&id, &app.id, "Common", "Default group", now);
+        let mut tx = self.store().begin().await?;
+        if !tx.claim_setting("bootstrap.default_instance", &id).await? {
+            return Ok(None);
+        }
+        tx.insert_application(&app).await?;
+        tx.insert_instance(&row).await?;
+        tx.commit().await?;
         let instance = self
-            .create_instance(now, Some(&app.id), "Common", "Default group")
-            .await?;
+            .store()
+            .find_instance(&id)
+            .await?
+            .ok_or_else(|| CoreError::internal("instance vanished"))?;
         Ok(Some(CreatedInstance {
-            instance,
+            instance: instance.try_into()?,
             application_name: app.name,
         }))
     }

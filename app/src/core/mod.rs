@@ -132,22 +132,15 @@ async fn load_or_create_signing_key(store: &Store) -> CoreResult<SigningKey> {
 
 #[cfg(test)]
 pub(crate) mod testing {
-    //! A core on a fresh SQLite file, and a fixed clock.
+    //! A core on a fresh scratch database (SQLite, or PostgreSQL with `TUS_TEST_DATABASE`),
+    //! and a fixed clock.
     use super::*;
     use chrono::TimeZone;
+    use store::scratch::ScratchDatabase;
 
     pub struct TestCore {
         pub core: Core,
-        _dir: TempDir,
-    }
-
-    /// A directory removed on drop (no extra crate for it).
-    pub struct TempDir(pub std::path::PathBuf);
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
+        _db: ScratchDatabase,
     }
 
     pub fn at(seconds: i64) -> DateTime<Utc> {
@@ -155,14 +148,10 @@ pub(crate) mod testing {
     }
 
     pub async fn test_core(configure: impl FnOnce(&mut CoreConfig)) -> TestCore {
-        let dir = std::env::temp_dir().join(format!("tus-core-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut config = CoreConfig::new(format!("sqlite://{}/tus.db", dir.display()));
+        let db = ScratchDatabase::from_env().await.unwrap();
+        let mut config = CoreConfig::new(db.url.clone());
         configure(&mut config);
         let core = Core::open(config).await.unwrap();
-        TestCore {
-            core,
-            _dir: TempDir(dir),
-        }
+        TestCore { core, _db: db }
     }
 }

@@ -174,7 +174,7 @@ async fn health_and_readiness_answer() {
     let r = app.get("/readyz").await;
     assert_eq!(
         (r.status, r.body["database"].as_str()),
-        (200, Some("sqlite"))
+        (200, Some(app.db.backend()))
     );
 }
 

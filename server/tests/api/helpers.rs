@@ -1,8 +1,9 @@
 //! `spawn_app`: the real application (built by the same `Application::build` as `main`)
-//! on port 0 with a fresh SQLite database, and an HTTP client for it.
+//! on port 0 with a fresh database, and an HTTP client for it. The backend is SQLite, or
+//! PostgreSQL when `TUS_TEST_DATABASE` holds a postgres:// URL: `.ci/test` runs this whole
+//! suite once per backend.
 
-use std::path::PathBuf;
-
+use app::core::store::scratch::ScratchDatabase;
 use leptos::config::LeptosOptions;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
@@ -17,15 +18,7 @@ pub struct TestApp {
     pub invite_code: String,
     pub jwt_secret: String,
     pub core: app::core::Core,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+    pub db: ScratchDatabase,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -33,11 +26,12 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
-    let dir = std::env::temp_dir().join(format!("tus-it-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let db = ScratchDatabase::from_env()
+        .await
+        .expect("a scratch database");
     let jwt_secret = format!("test-secret-{}", uuid::Uuid::new_v4());
     let mut config = Config::defaults();
-    config.database_url = format!("sqlite://{}/tus.db", dir.display());
+    config.database_url = db.url.clone();
     config.jwt_secret = Some(jwt_secret.clone());
     config.admin_password = Some("test admin password".into());
     configure(&mut config);
@@ -67,7 +61,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         invite_code: created.invite_code.clone(),
         jwt_secret,
         core,
-        _dir: TempDir(dir),
+        db,
     }
 }
 

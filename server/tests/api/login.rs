@@ -70,6 +70,16 @@ async fn login_with_bad_login_fields_is_422() {
     }
     let a = app.post("/v1/Auth/Login", &json!({}), &[]).await;
     assert_eq!(a.error_keys(), ["LoginFields", "Password"]);
+    let long = "x".repeat(257);
+    let a = app
+        .post(
+            "/v1/Auth/Login",
+            &json!({"LoginFields": {"Email": long}, "Password": long}),
+            &[],
+        )
+        .await;
+    assert_eq!(a.status, 422);
+    assert_eq!(a.error_keys(), ["LoginFields", "Password"]);
 }
 
 #[tokio::test]

@@ -4,3 +4,4 @@ mod helpers;
 mod login;
 mod refresh;
 mod registration;
+mod replicas;

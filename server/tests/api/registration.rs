@@ -258,3 +258,60 @@ async fn create_many_at_the_default_maximum_answers_10000_users() {
         .unwrap()
         .contains("10000"));
 }
+
+/// Makes the database refuse the 1,500th user of any batch, so a CreateMany fails midway.
+async fn fail_batches_at_user_1500(app: &TestApp) {
+    use sqlx::Connection;
+    if app.db.backend() == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(
+            "CREATE FUNCTION fail_batch() RETURNS trigger AS $$ BEGIN
+               IF NEW.batch_id IS NOT NULL AND (SELECT COUNT(*) FROM users WHERE batch_id = NEW.batch_id) >= 1499
+               THEN RAISE EXCEPTION 'injected failure'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+        sqlx::query("CREATE TRIGGER fail_batch BEFORE INSERT ON users FOR EACH ROW EXECUTE FUNCTION fail_batch()")
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&app.db.url).await.unwrap();
+        sqlx::query(
+            "CREATE TRIGGER fail_batch BEFORE INSERT ON users
+             WHEN NEW.batch_id IS NOT NULL AND (SELECT COUNT(*) FROM users WHERE batch_id = NEW.batch_id) >= 1499
+             BEGIN SELECT RAISE(ABORT, 'injected failure'); END",
+        )
+        .execute(&mut c)
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_create_many_that_fails_midway_leaves_nothing_behind() {
+    let app = spawn_app().await;
+    fail_batches_at_user_1500(&app).await;
+    let a = app
+        .post_instance("/v1/Registration/CreateMany", &json!({"Quantity": 3000}))
+        .await;
+    assert_eq!(a.status, 500);
+    let body = a.envelope().to_string();
+    assert!(
+        !body.contains("injected") && !body.to_lowercase().contains("sql"),
+        "no internals leak: {body}"
+    );
+    assert_eq!(
+        app.core.list_instances().await.unwrap()[0].user_count,
+        0,
+        "no user of the batch remains"
+    );
+    // Smaller batches (under the injected limit) still work.
+    assert_eq!(
+        app.post_instance("/v1/Registration/CreateMany", &json!({"Quantity": 10}))
+            .await
+            .status,
+        200
+    );
+}

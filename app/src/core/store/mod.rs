@@ -7,16 +7,22 @@
 //!
 //! SQLite: one writer connection (writes serialise in-process, no SQLITE_BUSY between our
 //! own transactions) plus a pool of readers, in WAL mode so readers never block the writer.
+//! SQLite serves one process; several replicas share a PostgreSQL database.
+//!
+//! PostgreSQL: one pool; rows a transaction decides on are read `FOR UPDATE`, so concurrent
+//! replicas serialise on the row, not in process memory.
 
 mod rows;
+pub mod scratch;
 
 pub use rows::*;
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{QueryBuilder, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, SqlitePool};
 
 use super::error::{CoreError, CoreResult};
 
@@ -24,6 +30,7 @@ use super::error::{CoreError, CoreResult};
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
+    pub min_connections: u32,
     pub acquire_timeout: Duration,
 }
 
@@ -31,6 +38,7 @@ impl Default for PoolSettings {
     fn default() -> Self {
         Self {
             max_connections: 8,
+            min_connections: 0,
             acquire_timeout: Duration::from_secs(10),
         }
     }
@@ -39,10 +47,12 @@ impl Default for PoolSettings {
 #[derive(Clone)]
 pub enum Store {
     Sqlite { read: SqlitePool, write: SqlitePool },
+    Postgres(PgPool),
 }
 
 pub enum Tx {
     Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
 /// Runs `$body` with `$c` bound to the backend's reader pool.
@@ -51,6 +61,10 @@ macro_rules! on_pool {
         match $store {
             Store::Sqlite { read, .. } => {
                 let $c = read;
+                $body
+            }
+            Store::Postgres(pool) => {
+                let $c = pool;
                 $body
             }
         }
@@ -62,6 +76,10 @@ macro_rules! on_tx {
     ($tx:expr, $c:ident => $body:expr) => {
         match $tx {
             Tx::Sqlite(tx) => {
+                let $c = &mut **tx;
+                $body
+            }
+            Tx::Postgres(tx) => {
                 let $c = &mut **tx;
                 $body
             }
@@ -125,9 +143,20 @@ fn conflict_for(constraint: &str) -> Option<(&'static str, &'static str)> {
 const INSERT_CHUNK: usize = 1000;
 
 impl Store {
-    /// Opens the database named by `url` (`sqlite:` for now) and runs its migrations.
+    /// Opens the database named by `url`: `sqlite:` or `postgres:`/`postgresql:`.
     pub async fn connect(url: &str, pool: &PoolSettings) -> CoreResult<Store> {
-        if url.starts_with("sqlite:") {
+        if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let options = PgConnectOptions::from_str(url)
+                .map_err(|e| CoreError::internal(format!("invalid PostgreSQL URL: {e}")))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(pool.max_connections.max(1))
+                .min_connections(pool.min_connections)
+                .acquire_timeout(pool.acquire_timeout)
+                .connect_with(options)
+                .await
+                .map_err(|e| CoreError::internal(format!("cannot connect to PostgreSQL: {e}")))?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?
                 .create_if_missing(true)
@@ -154,7 +183,7 @@ impl Store {
             Ok(Store::Sqlite { read, write })
         } else {
             Err(CoreError::internal(
-                "unsupported database URL: use sqlite:PATH (for example sqlite://data/tus.db)",
+                "unsupported database URL: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB",
             ))
         }
     }
@@ -165,18 +194,25 @@ impl Store {
                 .run(write)
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
+            // sqlx takes an advisory lock, so replicas starting together migrate once.
+            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+                .run(pool)
+                .await
+                .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
         }
     }
 
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite { .. } => "sqlite",
+            Store::Postgres(_) => "postgres",
         }
     }
 
     pub async fn begin(&self) -> CoreResult<Tx> {
         match self {
             Store::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite).map_err(db_err),
+            Store::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_err),
         }
     }
 
@@ -186,6 +222,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
+            Store::Postgres(pool) => pool.close().await,
         }
     }
 
@@ -327,7 +364,17 @@ impl Tx {
     pub async fn commit(self) -> CoreResult<()> {
         match self {
             Tx::Sqlite(tx) => tx.commit().await.map_err(db_err),
+            Tx::Postgres(tx) => tx.commit().await.map_err(db_err),
         }
+    }
+
+    /// Inserts `name` unless it exists; true when this transaction inserted it. On
+    /// PostgreSQL a concurrent claimer waits for this transaction and then sees the row, so
+    /// exactly one replica wins (and if it rolls back, the next one does).
+    pub async fn claim_setting(&mut self, name: &str, value: &str) -> CoreResult<bool> {
+        on_tx!(self, c => sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+            .bind(name).bind(value).execute(&mut *c).await
+            .map(|r| r.rows_affected() == 1).map_err(db_err))
     }
 
     /// Stores `value` unless the setting exists, then returns what is stored: replicas that
@@ -449,11 +496,19 @@ impl Tx {
     /// The refresh token with this hash and its family's revocation, read inside the
     /// transaction that will rotate it.
     pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
-        on_tx!(self, c => sqlx::query_as::<_, RefreshRow>(
-            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at, r.used_at,
-                    f.revoked_at AS family_revoked_at
+        const SELECT: &str =
+            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
+                    r.used_at, f.revoked_at AS family_revoked_at
              FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-             WHERE r.token_hash = $1")
+             WHERE r.token_hash = $1";
+        // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
+        // waits here and then reads the state this one leaves. SQLite has no FOR UPDATE and
+        // needs none: its transactions run one at a time on the writer connection.
+        let sql = match self {
+            Tx::Sqlite(_) => SELECT.to_string(),
+            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+        };
+        on_tx!(self, c => sqlx::query_as::<_, RefreshRow>(&sql)
             .bind(token_hash).fetch_optional(&mut *c).await.map_err(db_err))
     }
 

@@ -1,0 +1,143 @@
+//! Throw-away databases for tests and benchmarks: a fresh SQLite file in a temporary
+//! folder, or a fresh database on a PostgreSQL server. Removed again on drop.
+//!
+//! `TUS_TEST_DATABASE` chooses: unset or `sqlite` → SQLite; a `postgres://` URL → a new
+//! database on that server (the URL's user needs CREATEDB), created per scratch database.
+
+use std::path::PathBuf;
+
+use sqlx::Connection;
+
+use crate::core::error::{CoreError, CoreResult};
+
+pub struct ScratchDatabase {
+    pub url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Folder(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+/// `base` with its database name (the path after the authority) replaced by `name`.
+fn with_database(base: &str, name: &str) -> CoreResult<String> {
+    let (before_query, query) = match base.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (base, None),
+    };
+    let authority_start = before_query
+        .find("://")
+        .map(|i| i + 3)
+        .ok_or_else(|| CoreError::internal("not a URL"))?;
+    let path_start = before_query[authority_start..]
+        .find('/')
+        .map(|i| authority_start + i);
+    let root = path_start.map_or(before_query, |i| &before_query[..i]);
+    Ok(match query {
+        Some(q) => format!("{root}/{name}?{q}"),
+        None => format!("{root}/{name}"),
+    })
+}
+
+impl ScratchDatabase {
+    /// The backend `TUS_TEST_DATABASE` names.
+    pub async fn from_env() -> CoreResult<Self> {
+        let choice = std::env::var("TUS_TEST_DATABASE").unwrap_or_default();
+        Self::create(&choice).await
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.cleanup {
+            Cleanup::Folder(_) => "sqlite",
+            Cleanup::Postgres { .. } => "postgres",
+        }
+    }
+
+    pub async fn create(choice: &str) -> CoreResult<Self> {
+        if choice.starts_with("postgres:") || choice.starts_with("postgresql:") {
+            let name = format!("tus_scratch_{}", uuid::Uuid::new_v4().simple());
+            let mut admin = sqlx::PgConnection::connect(choice).await.map_err(|e| {
+                CoreError::internal(format!("cannot reach the test PostgreSQL server: {e}"))
+            })?;
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut admin)
+                .await
+                .map_err(CoreError::internal)?;
+            let _ = admin.close().await;
+            Ok(ScratchDatabase {
+                url: with_database(choice, &name)?,
+                cleanup: Cleanup::Postgres {
+                    admin_url: choice.to_string(),
+                    name,
+                },
+            })
+        } else if choice.is_empty() || choice == "sqlite" {
+            let dir = std::env::temp_dir().join(format!("tus-scratch-{}", uuid::Uuid::new_v4()));
+            std::fs::create_dir_all(&dir).map_err(CoreError::internal)?;
+            Ok(ScratchDatabase {
+                url: format!("sqlite://{}/tus.db", dir.display()),
+                cleanup: Cleanup::Folder(dir),
+            })
+        } else {
+            Err(CoreError::internal(format!(
+                "TUS_TEST_DATABASE must be `sqlite` or a postgres:// URL, not `{choice}`"
+            )))
+        }
+    }
+}
+
+impl Drop for ScratchDatabase {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::Folder(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            Cleanup::Postgres { admin_url, name } => {
+                // Drop may run inside a runtime: use a thread with its own. FORCE ends the
+                // connections servers under test still hold.
+                let (admin_url, name) = (admin_url.clone(), name.clone());
+                let _ = std::thread::spawn(move || {
+                    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    else {
+                        return;
+                    };
+                    rt.block_on(async {
+                        if let Ok(mut admin) = sqlx::PgConnection::connect(&admin_url).await {
+                            let _ = sqlx::query(&format!(
+                                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                            ))
+                            .execute(&mut admin)
+                            .await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_database_name_is_replaced_and_the_query_kept() {
+        assert_eq!(
+            with_database("postgres://u:p@h:5432/postgres", "x").unwrap(),
+            "postgres://u:p@h:5432/x"
+        );
+        assert_eq!(
+            with_database("postgres://u:p@h/postgres?sslmode=disable", "x").unwrap(),
+            "postgres://u:p@h/x?sslmode=disable"
+        );
+        assert_eq!(
+            with_database("postgres://h", "x").unwrap(),
+            "postgres://h/x"
+        );
+    }
+}

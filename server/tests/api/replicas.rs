@@ -1,0 +1,238 @@
+//! Real `tus` processes on one database: two replicas on PostgreSQL (the scale-out set-up),
+//! one process on SQLite (which serves a single node). Correctness under concurrency:
+//! a refresh token rotates once however many requests race for it, a CustomToken is
+//! registered once, a batch is all or nothing, and replicas starting together agree.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use serde_json::{json, Value};
+use sqlx::Connection;
+
+use app::core::store::scratch::ScratchDatabase;
+
+struct Replica {
+    base: String,
+    child: Child,
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tus(db: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tus"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TUS_DATABASE_URL", db)
+        .env("TUS_ADMIN_PASSWORD", "replica admin password")
+        .env("TUS_REFRESH_REUSE_GRACE", "0")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Starts `tus serve` on a free port; no TUS_JWT_SECRET, so replicas must share the key
+/// through the database.
+fn start(db: &str) -> Replica {
+    let port = free_port();
+    let child = tus(db)
+        .arg("serve")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("tus starts");
+    Replica {
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    }
+}
+
+async fn ready(replicas: &[&Replica]) {
+    let client = reqwest::Client::new();
+    for r in replicas {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(res) = client.get(format!("{}/readyz", r.base)).send().await {
+                if res.status() == 200 {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "{} never became ready", r.base);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// `tus instance create --json` against the database: InstanceId and InstanceKey.
+fn create_instance(db: &str) -> (String, String) {
+    let out = tus(db)
+        .args(["instance", "create", "--name", "Fleet", "--json"])
+        .output()
+        .expect("cli runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    (
+        v["InstanceId"].as_str().unwrap().to_string(),
+        v["InstanceKey"].as_str().unwrap().to_string(),
+    )
+}
+
+async fn post(
+    base: &str,
+    path: &str,
+    body: &Value,
+    instance: Option<&(String, String)>,
+) -> (u16, Value) {
+    let mut req = reqwest::Client::new()
+        .post(format!("{base}{path}"))
+        .json(body);
+    if let Some((id, key)) = instance {
+        req = req.header("InstanceId", id).header("InstanceKey", key);
+    }
+    let res = req.send().await.expect("sent");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
+fn refresh_body(pair: &Value) -> Value {
+    json!({"AccessToken": pair["AccessToken"]["Token"], "RefreshToken": pair["RefreshToken"]})
+}
+
+/// Two replicas on PostgreSQL; one process on SQLite.
+async fn replicas(db: &ScratchDatabase) -> Vec<Replica> {
+    let count = if db.backend() == "postgres" { 2 } else { 1 };
+    let started: Vec<Replica> = (0..count).map(|_| start(&db.url)).collect();
+    ready(&started.iter().collect::<Vec<_>>()).await;
+    started
+}
+
+#[tokio::test]
+async fn a_token_registered_on_one_replica_refreshes_on_another_and_40_racing_refreshes_rotate_once(
+) {
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let instance = create_instance(&db.url);
+    let nodes = replicas(&db).await;
+    let a = &nodes[0].base;
+    let b = &nodes[nodes.len() - 1].base;
+
+    let (status, registered) =
+        post(a, "/v1/Registration/Create", &json!({}), Some(&instance)).await;
+    assert_eq!(status, 200, "{registered}");
+    let (status, rotated) = post(
+        b,
+        "/v1/Auth/RefreshToken",
+        &refresh_body(&registered["Result"]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "refresh on the other replica: {rotated}");
+    let pair = rotated["Result"].clone();
+
+    let racing = (0..40).map(|i| {
+        let base = if i % 2 == 0 { a } else { b };
+        let body = refresh_body(&pair);
+        async move { post(base, "/v1/Auth/RefreshToken", &body, None).await }
+    });
+    let answers = join_all(racing).await;
+    let winners: Vec<&Value> = answers
+        .iter()
+        .filter(|(s, _)| *s == 200)
+        .map(|(_, v)| v)
+        .collect();
+    let losers = answers.iter().filter(|(s, _)| *s == 401).count();
+    assert_eq!(
+        winners.len(),
+        1,
+        "exactly one refresh succeeds: {:?}",
+        answers.iter().map(|a| a.0).collect::<Vec<_>>()
+    );
+    assert_eq!(losers, 39);
+    // The others counted as reuse: the family is revoked, the winner's new pair included.
+    let (status, _) = post(
+        a,
+        "/v1/Auth/RefreshToken",
+        &refresh_body(&winners[0]["Result"]),
+        None,
+    )
+    .await;
+    assert_eq!(status, 401, "the family is revoked");
+}
+
+#[tokio::test]
+async fn two_registrations_racing_for_one_custom_token_give_one_200_and_one_409() {
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let instance = create_instance(&db.url);
+    let nodes = replicas(&db).await;
+    for _ in 0..5 {
+        let body = json!({"CustomToken": uuid::Uuid::new_v4().to_string()});
+        let (first, second) = tokio::join!(
+            post(
+                &nodes[0].base,
+                "/v1/Registration/Create",
+                &body,
+                Some(&instance)
+            ),
+            post(
+                &nodes[nodes.len() - 1].base,
+                "/v1/Registration/Create",
+                &body,
+                Some(&instance)
+            ),
+        );
+        let mut statuses = [first.0, second.0];
+        statuses.sort();
+        assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
+    }
+}
+
+#[tokio::test]
+async fn replicas_starting_together_on_an_empty_database_create_one_default_instance_and_one_admin()
+{
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let nodes = replicas(&db).await;
+    assert!(!nodes.is_empty());
+    let count = |sql: &'static str| {
+        let url = db.url.clone();
+        async move {
+            if url.starts_with("postgres") {
+                let mut c = sqlx::PgConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            } else {
+                let mut c = sqlx::SqliteConnection::connect(&url).await.unwrap();
+                sqlx::query_scalar::<_, i64>(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .unwrap()
+            }
+        }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM applications").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM instances").await, 1);
+    assert_eq!(count("SELECT COUNT(*) FROM admins").await, 1);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM settings WHERE name = 'jwt_signing_key'").await,
+        1
+    );
+}
