@@ -14,7 +14,7 @@ use super::password::{burn_verification, verify_password};
 use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret};
 use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx, UserRow};
 use super::time::ms;
-use super::tokens::{hash_refresh_token, Role};
+use super::tokens::{hash_refresh_token, AccessClaims, Role};
 use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
 use super::users::User;
 use super::{Core, RequestMeta};
@@ -75,6 +75,12 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
         1 => Ok(found.remove(0)),
         _ => Err(LOGIN_FIELDS_HELP.into()),
     }
+}
+
+/// Whom a refresh issues for, read before its transaction.
+enum RefreshSubject {
+    User(User),
+    Admin { id: String, email: String },
 }
 
 fn invalid_credentials() -> CoreError {
@@ -337,6 +343,10 @@ impl Core {
         // The access token may be expired, but it must be ours and name the token's owner.
         let claims = self.tokens().verify_any_role(&access, now, true)?;
         let hash = hash_refresh_token(&RefreshTokenSecret::new(refresh));
+        // Read the subject before the transaction: a refresh must never hold its
+        // transaction's connection while waiting for a second one from the same pool, or
+        // concurrent refreshes starve the pool and wait on each other until it times out.
+        let subject = self.refresh_subject(&claims).await?;
 
         let mut tx = self.store().begin().await?;
         let row = tx
@@ -364,29 +374,11 @@ impl Core {
             parent: Some(row.id.clone()),
         };
         let mut issued = IssuedRows::default();
-        let credentials = match claims.role() {
-            Some(Role::Admin) => {
-                let admin = self
-                    .store()
-                    .find_admin(&claims.sub)
-                    .await?
-                    .ok_or_else(|| refresh_error("the admin no longer exists"))?;
-                self.admin_pair(
-                    now,
-                    &mut issued,
-                    &admin.id,
-                    &admin.email,
-                    &family,
-                    Source::Refresh,
-                )?
+        let credentials = match subject {
+            RefreshSubject::Admin { id, email } => {
+                self.admin_pair(now, &mut issued, &id, &email, &family, Source::Refresh)?
             }
-            _ => {
-                let user = self
-                    .store()
-                    .find_user(&claims.sub)
-                    .await?
-                    .ok_or_else(|| refresh_error("the user no longer exists"))?;
-                let user = User::try_from(user)?;
+            RefreshSubject::User(user) => {
                 // Dropping the transaction rolls the rotation back: the token stays usable
                 // if the user is activated again.
                 user.ensure_active()?;
@@ -402,6 +394,24 @@ impl Core {
         issued.write(&mut tx).await?;
         tx.commit().await?;
         Ok(credentials)
+    }
+
+    async fn refresh_subject(&self, claims: &AccessClaims) -> CoreResult<RefreshSubject> {
+        match claims.role() {
+            Some(Role::Admin) => {
+                let admin = self.store().find_admin(&claims.sub).await?;
+                let admin = admin.ok_or_else(|| refresh_error("the admin no longer exists"))?;
+                Ok(RefreshSubject::Admin {
+                    id: admin.id,
+                    email: admin.email,
+                })
+            }
+            _ => {
+                let user = self.store().find_user(&claims.sub).await?;
+                let user = user.ok_or_else(|| refresh_error("the user no longer exists"))?;
+                Ok(RefreshSubject::User(User::try_from(user)?))
+            }
+        }
     }
 
     fn within_grace(&self, row: &RefreshRow, now: DateTime<Utc>) -> bool {

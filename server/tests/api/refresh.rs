@@ -118,3 +118,22 @@ async fn a_garbage_refresh_token_is_401() {
         401
     );
 }
+
+/// Regression: a refresh once held its transaction's connection while asking the pool for
+/// another to read the user; with every connection held that way, refreshes waited on each
+/// other until the acquire timeout and failed with 500 (seen on PostgreSQL).
+#[tokio::test]
+async fn concurrent_refreshes_of_different_sessions_do_not_starve_a_small_pool() {
+    let app = spawn_app_with(|c| {
+        c.db_max_connections = 2;
+        c.db_acquire_timeout = 2;
+    })
+    .await;
+    let batch = app
+        .post_instance("/v1/Registration/CreateMany", &json!({"Quantity": 12}))
+        .await;
+    let pairs = batch.result()["Results"].as_array().unwrap().clone();
+    let answers = futures::future::join_all(pairs.iter().map(|p| app.refresh(p))).await;
+    let statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
