@@ -1,4 +1,4 @@
-use std::io::Read;
+use std::io::{IsTerminal, Read};
 
 use app::core::secret::Password;
 use app::core::Core;
@@ -9,7 +9,11 @@ use server::startup::{leptos_options, open_core, shutdown_signal, Application, B
 #[tokio::main]
 async fn main() {
     let cli = Cli::parse();
+    // Logs go to standard error (standard output carries the first-start banner and the
+    // CLI's answers), coloured only on a terminal.
     tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),

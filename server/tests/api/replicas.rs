@@ -236,3 +236,50 @@ async fn replicas_starting_together_on_an_empty_database_create_one_default_inst
         1
     );
 }
+
+#[tokio::test]
+async fn the_cli_creates_an_admin_who_can_log_in_and_refuses_a_short_password() {
+    use std::io::Write;
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let admin = |password: &str| {
+        let mut child = tus(&db.url)
+            .args([
+                "admin",
+                "create",
+                "--email",
+                "Ops@Example.com",
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(password.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let short = admin("short\n");
+    assert!(!short.status.success());
+    assert!(
+        String::from_utf8_lossy(&short.stderr).contains("Password"),
+        "says what is wrong"
+    );
+    let ok = admin("a long enough password\n");
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+
+    let node = start(&db.url);
+    ready(&[&node]).await;
+    let login =
+        json!({"LoginFields": {"Email": "ops@example.com"}, "Password": "a long enough password"});
+    let (status, body) = post(&node.base, "/v1/Auth/Login", &login, None).await;
+    assert_eq!(status, 200, "{body}");
+}
