@@ -92,3 +92,94 @@ pub struct InstanceSummary {
     pub user_count: i64,
     pub date_created: String,
 }
+
+/// Body of `PUT /v1/Management/users`: a partial update. Absent (or null) fields stay as
+/// they are; an empty string clears a text field.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UpdateUserRequest {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub phone: Option<String>,
+    pub email: Option<String>,
+    pub gender: Option<String>,
+    pub birthday: Option<String>,
+    pub marital_status: Option<serde_json::Value>,
+    pub children_count: Option<i64>,
+    pub country: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    pub image_url: Option<String>,
+    /// `Active`, `Deactivated`, or `Deleted` (deletes the user).
+    pub status: Option<String>,
+    pub user_fields: Option<UserFieldsInput>,
+    /// Top-level `ClientId` (some clients send it here instead of in `UserFields`).
+    pub client_id: Option<String>,
+    pub new_password: Option<String>,
+    pub old_password: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserProfileView {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub gender: String,
+    pub birthday: Option<String>,
+    pub marital_status: Option<String>,
+    pub children_count: Option<i64>,
+    pub country: Option<String>,
+    pub district: Option<String>,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserFieldsView {
+    pub client_id: Option<String>,
+    pub enable_tracking: bool,
+    pub enable_logging: bool,
+    pub enabled: bool,
+    pub enable_real_time_location: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AccountInfoView {
+    pub company_id: String,
+    pub application_id: String,
+    pub application_name: String,
+    pub instance_id: String,
+    pub instance_name: String,
+}
+
+/// A user as `GET /v1/Management/users` shows it. `UserFields` is an array of one object,
+/// as in the original API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserView {
+    pub device_token: String,
+    pub status: String,
+    pub date_created: String,
+    pub user_profile: UserProfileView,
+    pub user_fields: Vec<UserFieldsView>,
+    pub account_info: AccountInfoView,
+}
+
+/// `GET /v1/Check/UserExists` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserExistsView {
+    pub user_exists: bool,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub nickname: Option<String>,
+    pub image_url: Option<String>,
+}

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod error;
 pub mod instances;
 mod issuance;
+pub mod management;
 pub mod password;
 pub mod registration;
 pub mod secret;

@@ -57,3 +57,47 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
         Ok(Meta(RequestMeta { client_addr }))
     }
 }
+
+/// The caller of a management route, from `Authorization: Bearer <jwt>`: 401 without a
+/// valid token (with `WWW-Authenticate: Bearer`), 403 for a deactivated user.
+pub struct Bearer(pub app::core::management::Principal);
+
+impl FromRequestParts<app::ssr::AppState> for Bearer {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &app::ssr::AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let token = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.trim()
+                    .strip_prefix("Bearer ")
+                    .or_else(|| v.trim().strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        let principal = state
+            .core
+            .authenticate_bearer(app::core::Core::now(), token)
+            .await?;
+        Ok(Bearer(principal))
+    }
+}
+
+/// The optional `UserDeviceToken` header (an admin's target).
+pub struct UserDeviceTokenHeader(pub Option<String>);
+
+impl<S: Send + Sync> FromRequestParts<S> for UserDeviceTokenHeader {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(UserDeviceTokenHeader(header(
+            &parts.headers,
+            "userdevicetoken",
+        )))
+    }
+}

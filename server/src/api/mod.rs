@@ -2,12 +2,14 @@
 //! (case-insensitive paths and keys, body limits, envelope on every error).
 
 pub mod auth;
+pub mod check;
 pub mod dto;
 pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod health;
 pub mod json;
+pub mod management;
 pub mod registration;
 
 use app::ssr::AppState;
@@ -21,6 +23,8 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(registration::router())
         .merge(auth::router())
+        .merge(management::router())
+        .merge(check::router())
         .merge(health::router())
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
 }

@@ -90,6 +90,16 @@ impl Answer {
         &self.envelope()["Result"]
     }
 
+    /// Asserts a success without `Result` (update, delete).
+    pub fn result_absent(&self) {
+        assert_eq!(self.status, 200, "expected success, got {}", self.body);
+        assert!(
+            self.envelope().get("Result").is_none(),
+            "no Result expected: {}",
+            self.body
+        );
+    }
+
     pub fn error_keys(&self) -> Vec<String> {
         self.envelope()["Errors"]
             .as_array()
@@ -145,6 +155,35 @@ impl TestApp {
                 .expect("request sent"),
         )
         .await
+    }
+
+    /// Any method, optional JSON body, extra headers.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        headers: &[(&str, String)],
+    ) -> Answer {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(b) = body {
+            req = req
+                .header(CONTENT_TYPE, "application/json")
+                .body(b.to_string());
+        }
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        answer(req.send().await.expect("request sent")).await
+    }
+
+    /// An admin access token, by logging in as the first admin.
+    pub async fn admin_token(&self) -> String {
+        let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "test admin password"});
+        self.post("/v1/Auth/Login", &body, &[]).await.result()["AccessToken"]["Token"]
+            .as_str()
+            .unwrap()
+            .to_string()
     }
 
     pub async fn register(&self, body: Value) -> Value {

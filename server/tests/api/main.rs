@@ -2,6 +2,7 @@
 mod edges;
 mod helpers;
 mod login;
+mod management;
 mod refresh;
 mod registration;
 mod replicas;

@@ -138,6 +138,14 @@ fn conflict_for(constraint: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// A value for a column of a dynamic UPDATE.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Text(Option<String>),
+    Int(Option<i64>),
+    Bool(bool),
+}
+
 /// Rows per multi-row INSERT: below SQLite's 32,766 and PostgreSQL's 65,535 bind limits
 /// for the widest table (users, 25 columns).
 const INSERT_CHUNK: usize = 1000;
@@ -292,9 +300,10 @@ impl Store {
         let column = match column {
             LoginColumn::Email => "email",
             LoginColumn::Phone => "phone",
+            LoginColumn::ClientId => "client_id",
         };
         on_pool!(self, c => sqlx::query_as::<_, UserRow>(
-            &format!("{USER_SELECT} WHERE u.instance_id = $1 AND u.{column} = $2"))
+            &format!("{USER_SELECT} WHERE u.instance_id = $1 AND u.{column} = $2 ORDER BY u.date_created LIMIT 1"))
             .bind(instance_id).bind(value).fetch_optional(c).await.map_err(db_err))
     }
 
@@ -340,11 +349,12 @@ impl Store {
     }
 }
 
-/// Which login-name column a lookup uses.
+/// Which column a lookup within an instance uses.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginColumn {
     Email,
     Phone,
+    ClientId,
 }
 
 const INSTANCE_SELECT: &str =
@@ -357,7 +367,8 @@ const USER_SELECT: &str =
         u.phone, u.email, u.gender, u.birthday, u.marital_status, u.children_count, u.country,
         u.district, u.city, u.address, u.image_url, u.status, u.enable_tracking, u.enable_logging,
         u.enabled, u.enable_real_time_location, u.client_id, u.password_hash, u.batch_id,
-        u.date_created, i.app_id, a.company_id, i.status AS instance_status
+        u.date_created, i.app_id, a.company_id, i.status AS instance_status,
+        i.name AS instance_name, a.name AS app_name
      FROM users u JOIN instances i ON i.id = u.instance_id JOIN applications a ON a.id = i.app_id";
 
 impl Tx {
@@ -536,6 +547,47 @@ impl Tx {
             sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
                          WHERE family_id = $1 AND state = 'active'")
                 .bind(family_id).bind(reason).execute(&mut *c).await.map(|_| ()).map_err(db_err)
+        })
+    }
+
+    /// Sets the given columns of one user; false when there is no such user.
+    pub async fn update_user(
+        &mut self,
+        device_token: &str,
+        changes: &[(&'static str, Value)],
+    ) -> CoreResult<bool> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        on_tx!(self, c => {
+            let mut q = QueryBuilder::new("UPDATE users SET ");
+            let mut set = q.separated(", ");
+            for (column, value) in changes {
+                set.push(format!("{column} = "));
+                match value {
+                    Value::Text(v) => set.push_bind_unseparated(v.clone()),
+                    Value::Int(v) => set.push_bind_unseparated(*v),
+                    Value::Bool(v) => set.push_bind_unseparated(*v),
+                };
+            }
+            q.push(" WHERE device_token = ").push_bind(device_token);
+            q.build().execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
+        })
+    }
+
+    /// Removes a user and every token issued to it; false when there is no such user.
+    pub async fn delete_user(&mut self, device_token: &str) -> CoreResult<bool> {
+        on_tx!(self, c => {
+            for sql in [
+                "DELETE FROM access_tokens WHERE subject = $1",
+                "DELETE FROM refresh_tokens WHERE subject = $1",
+                "DELETE FROM token_families WHERE subject = $1",
+            ] {
+                sqlx::query(sql).bind(device_token).execute(&mut *c).await.map_err(db_err)?;
+            }
+            sqlx::query("DELETE FROM users WHERE device_token = $1")
+                .bind(device_token).execute(&mut *c).await
+                .map(|r| r.rows_affected() == 1).map_err(db_err)
         })
     }
 

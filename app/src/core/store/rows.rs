@@ -104,6 +104,8 @@ pub struct UserRow {
     pub app_id: String,
     pub company_id: String,
     pub instance_status: String,
+    pub instance_name: String,
+    pub app_name: String,
 }
 
 impl std::fmt::Debug for UserRow {

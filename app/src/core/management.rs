@@ -1,0 +1,546 @@
+//! Managing users with a bearer token: a user token acts on its own user, an admin token on
+//! any user (named by the `UserDeviceToken` header). View, partial update, delete, and the
+//! instance-level existence check.
+//!
+//! Invariants: a token of a deleted user is refused (401), a token of a deactivated user or
+//! of a user in a deactivated instance is refused (403) on every management route; every
+//! change is one transaction and one audit entry naming the fields changed (values only
+//! for flags, status and ClientId: profile values are personal data).
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
+use super::instances::InstanceCredentials;
+use super::password::{check_strength, hash_password, verify_password};
+use super::secret::{Password, PasswordHash};
+use super::store::{LoginColumn, NewAuditRow, UserRow, Value};
+use super::time::{from_ms, ms};
+use super::tokens::Role;
+use super::types::*;
+use super::users::User;
+use super::{Core, RequestMeta};
+use crate::model::*;
+
+/// Who presents a valid access token.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Box<User>),
+    Admin { id: String, email: String },
+}
+
+impl Principal {
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User(u) => format!("user:{}", u.device_token),
+            Principal::Admin { email, .. } => format!("admin:{email}"),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin { .. })
+    }
+}
+
+fn bearer_error(message: &str) -> CoreError {
+    CoreError::unauthorized(CredentialKind::AccessToken, message)
+}
+
+fn true_false(v: bool) -> &'static str {
+    if v {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+pub fn user_view(row: UserRow) -> UserView {
+    UserView {
+        device_token: row.device_token,
+        status: row.status,
+        date_created: format_datetime(from_ms(row.date_created)),
+        user_profile: UserProfileView {
+            first_name: row.first_name,
+            last_name: row.last_name,
+            nickname: row.nickname,
+            email: row.email,
+            phone: row.phone,
+            gender: row.gender,
+            birthday: row.birthday.map(|b| format_datetime(from_ms(b))),
+            marital_status: row.marital_status,
+            children_count: row.children_count,
+            country: row.country,
+            district: row.district,
+            city: row.city,
+            address: row.address,
+            image_url: row.image_url,
+        },
+        user_fields: vec![UserFieldsView {
+            client_id: row.client_id,
+            enable_tracking: row.enable_tracking,
+            enable_logging: row.enable_logging,
+            enabled: row.enabled,
+            enable_real_time_location: row.enable_real_time_location,
+        }],
+        account_info: AccountInfoView {
+            company_id: row.company_id,
+            application_id: row.app_id,
+            application_name: row.app_name,
+            instance_id: row.instance_id,
+            instance_name: row.instance_name,
+        },
+    }
+}
+
+/// A parsed partial update.
+struct Patch {
+    changes: Vec<(&'static str, Value)>,
+    /// Human-readable lines for the audit entry.
+    described: Vec<String>,
+    delete: bool,
+    new_password: Option<Password>,
+    old_password: Option<Password>,
+}
+
+/// A text field: absent → unchanged, empty → cleared, else parsed.
+fn text_change(
+    errors: &mut FieldErrors,
+    key: &str,
+    value: &Option<String>,
+    parse: impl Fn(&str) -> Result<String, String>,
+) -> Option<Value> {
+    let v = value.as_deref()?;
+    if v.trim().is_empty() {
+        return Some(Value::Text(None));
+    }
+    errors.take(key, parse(v)).map(|s| Value::Text(Some(s)))
+}
+
+fn plain(v: &str) -> Result<String, String> {
+    parse_text(v).map(|t| t.unwrap_or_default())
+}
+
+fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreError> {
+    let mut e = FieldErrors::default();
+    let mut changes: Vec<(&'static str, Value)> = Vec::new();
+    let mut described = Vec::new();
+    let mut profile = |column: &'static str, key: &str, change: Option<Value>| {
+        if let Some(v) = change {
+            changes.push((column, v));
+            described.push(key.to_string());
+        }
+    };
+    profile(
+        "first_name",
+        "FirstName",
+        text_change(&mut e, "FirstName", &r.first_name, plain),
+    );
+    profile(
+        "last_name",
+        "LastName",
+        text_change(&mut e, "LastName", &r.last_name, plain),
+    );
+    profile(
+        "nickname",
+        "Nickname",
+        text_change(&mut e, "Nickname", &r.nickname, plain),
+    );
+    profile(
+        "phone",
+        "Phone",
+        text_change(&mut e, "Phone", &r.phone, |v| {
+            Phone::parse(v).map(|p| p.as_str().into())
+        }),
+    );
+    profile(
+        "email",
+        "Email",
+        text_change(&mut e, "Email", &r.email, |v| {
+            Email::parse(v).map(|p| p.as_str().into())
+        }),
+    );
+    profile(
+        "country",
+        "Country",
+        text_change(&mut e, "Country", &r.country, plain),
+    );
+    profile(
+        "district",
+        "District",
+        text_change(&mut e, "District", &r.district, plain),
+    );
+    profile("city", "City", text_change(&mut e, "City", &r.city, plain));
+    profile(
+        "address",
+        "Address",
+        text_change(&mut e, "Address", &r.address, plain),
+    );
+    profile(
+        "image_url",
+        "ImageUrl",
+        text_change(&mut e, "ImageUrl", &r.image_url, |v| {
+            let lower = v.trim().to_ascii_lowercase();
+            if lower.starts_with("https://") || lower.starts_with("http://") {
+                plain(v)
+            } else {
+                Err("must be an http(s) URL".into())
+            }
+        }),
+    );
+    let gender = r.gender.as_deref().map(|g| {
+        if g.trim().is_empty() {
+            Some("None".to_string())
+        } else {
+            e.take("Gender", Gender::parse(g)).map(|g| g.to_string())
+        }
+    });
+    profile(
+        "gender",
+        "Gender",
+        gender.flatten().map(|g| Value::Text(Some(g))),
+    );
+    let birthday = r.birthday.as_deref().map(|b| {
+        if b.trim().is_empty() {
+            Some(Value::Int(None))
+        } else {
+            e.take("Birthday", parse_datetime(b))
+                .map(|d| Value::Int(Some(ms(d))))
+        }
+    });
+    profile("birthday", "Birthday", birthday.flatten());
+    let marital = match &r.marital_status {
+        None => None,
+        Some(serde_json::Value::String(s))
+            if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null") =>
+        {
+            Some(Value::Text(None))
+        }
+        Some(serde_json::Value::String(s)) => e
+            .take("MaritalStatus", plain(s))
+            .map(|s| Value::Text(Some(s))),
+        Some(serde_json::Value::Number(n)) => Some(Value::Text(Some(n.to_string()))),
+        Some(_) => {
+            e.push("MaritalStatus", "must be a string or a number");
+            None
+        }
+    };
+    profile("marital_status", "MaritalStatus", marital);
+    let children = match r.children_count {
+        Some(n) if !(0..=99).contains(&n) => {
+            e.push("ChildrenCount", "must be between 0 and 99");
+            None
+        }
+        other => other.map(|n| Value::Int(Some(n))),
+    };
+    profile("children_count", "ChildrenCount", children);
+
+    // Flags, ClientId and status: audited with before → after.
+    let fields = r.user_fields.clone().unwrap_or_default();
+    let flags = [
+        (
+            "enable_tracking",
+            "EnableTracking",
+            fields.enable_tracking,
+            before.enable_tracking,
+        ),
+        (
+            "enable_logging",
+            "EnableLogging",
+            fields.enable_logging,
+            before.enable_logging,
+        ),
+        ("enabled", "Enabled", fields.enabled, before.enabled),
+        (
+            "enable_real_time_location",
+            "EnableRealTimeLocation",
+            fields.enable_real_time_location,
+            before.enable_real_time_location,
+        ),
+    ];
+    for (column, key, new, old) in flags {
+        if let Some(new) = new {
+            changes.push((column, Value::Bool(new)));
+            if new != old {
+                described.push(format!("{key}: {} → {}", true_false(old), true_false(new)));
+            }
+        }
+    }
+    let client_id = fields.client_id.as_ref().or(r.client_id.as_ref()).cloned();
+    if let Some(change) = text_change(&mut e, "ClientId", &client_id, plain) {
+        let new = match &change {
+            Value::Text(v) => v.clone(),
+            _ => None,
+        };
+        if new != before.client_id {
+            described.push(format!(
+                "ClientId: {} → {}",
+                before.client_id.as_deref().unwrap_or("(none)"),
+                new.as_deref().unwrap_or("(none)")
+            ));
+        }
+        changes.push(("client_id", change));
+    }
+    let mut delete = false;
+    if let Some(status) = r.status.as_deref().filter(|s| !s.trim().is_empty()) {
+        if status.trim().eq_ignore_ascii_case("deleted") {
+            delete = true;
+        } else if let Some(s) = e.take(
+            "Status",
+            UserStatus::parse(status).map_err(|m| format!("{m}, Deleted")),
+        ) {
+            if s.as_str() != before.status {
+                described.push(format!("Status: {} → {}", before.status, s));
+            }
+            changes.push(("status", Value::Text(Some(s.to_string()))));
+        }
+    }
+    let new_password = match r.new_password.as_deref().filter(|p| !p.is_empty()) {
+        Some(p) => e
+            .take("NewPassword", check_strength(p))
+            .map(|_| Password::new(p)),
+        None => None,
+    };
+    let old_password = r
+        .old_password
+        .as_deref()
+        .filter(|p| !p.is_empty())
+        .map(Password::new);
+    e.into_result()?;
+    Ok(Patch {
+        changes,
+        described,
+        delete,
+        new_password,
+        old_password,
+    })
+}
+
+impl Core {
+    /// Checks a bearer token for the management routes (see the module invariants).
+    pub async fn authenticate_bearer(
+        &self,
+        now: DateTime<Utc>,
+        token: Option<&str>,
+    ) -> CoreResult<Principal> {
+        let token = token
+            .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
+        let claims = self.tokens().verify_any_role(token, now, false)?;
+        match claims.role() {
+            Some(Role::Admin) => {
+                let admin = self
+                    .store()
+                    .find_admin(&claims.sub)
+                    .await?
+                    .ok_or_else(|| bearer_error("the admin no longer exists"))?;
+                Ok(Principal::Admin {
+                    id: admin.id,
+                    email: admin.email,
+                })
+            }
+            _ => {
+                let row = self
+                    .store()
+                    .find_user(&claims.sub)
+                    .await?
+                    .ok_or_else(|| bearer_error("the user no longer exists"))?;
+                let user = User::try_from(row)?;
+                user.ensure_active()?;
+                Ok(Principal::User(Box::new(user)))
+            }
+        }
+    }
+
+    /// The user a request acts on: a user token → itself; an admin token → the
+    /// `UserDeviceToken` header, which is then required.
+    pub fn target_user(
+        &self,
+        principal: &Principal,
+        header: Option<&str>,
+    ) -> CoreResult<DeviceToken> {
+        match principal {
+            Principal::User(user) => match header.map(DeviceToken::parse) {
+                Some(Ok(other)) if other != user.device_token => Err(CoreError::Forbidden(
+                    "a user token acts only on its own user".into(),
+                )),
+                _ => Ok(user.device_token),
+            },
+            Principal::Admin { .. } => {
+                let header = header.ok_or_else(|| {
+                    CoreError::validation(
+                        "UserDeviceToken",
+                        "is required with an admin token: name the user to act on",
+                    )
+                })?;
+                DeviceToken::parse(header).map_err(|m| CoreError::validation("UserDeviceToken", m))
+            }
+        }
+    }
+
+    pub async fn user_view(&self, device_token: DeviceToken) -> CoreResult<UserView> {
+        let row = self.store().find_user(&device_token.to_string()).await?;
+        row.map(user_view)
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))
+    }
+
+    /// `PUT /v1/Management/users`: changes only the fields sent.
+    pub async fn update_user(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        request: UpdateUserRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let key = target.to_string();
+        let before = self
+            .store()
+            .find_user(&key)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let mut patch = parse_patch(&request, &before)?;
+        if patch.delete {
+            return self.delete_user(now, principal, target, meta).await;
+        }
+        if let Some(new) = patch.new_password.take() {
+            if !principal.is_admin() {
+                let old = patch.old_password.take().ok_or_else(|| {
+                    CoreError::validation("OldPassword", "is required to set a NewPassword")
+                })?;
+                let stored = before.password_hash.clone().map(PasswordHash::new);
+                let ok = match stored {
+                    Some(hash) => tokio::task::spawn_blocking(move || verify_password(&old, &hash))
+                        .await
+                        .map_err(CoreError::internal)?,
+                    None => false,
+                };
+                if !ok {
+                    return Err(CoreError::validation(
+                        "OldPassword",
+                        "does not match the current password",
+                    ));
+                }
+            }
+            let hash = tokio::task::spawn_blocking(move || hash_password(&new))
+                .await
+                .map_err(CoreError::internal)??;
+            patch.changes.push((
+                "password_hash",
+                Value::Text(Some(hash.expose().to_string())),
+            ));
+            patch.described.push("Password".into());
+        }
+        let mut tx = self.store().begin().await?;
+        if !tx.update_user(&key, &patch.changes).await? {
+            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
+        }
+        if !patch.described.is_empty() {
+            tx.audit(&NewAuditRow {
+                at: ms(now),
+                actor: principal.actor(),
+                action: "user.updated".into(),
+                target: format!("user:{key}"),
+                detail: patch.described.join("; "),
+                client_addr: meta.client_addr.clone(),
+            })
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Deletes a user and every token issued to it (admin only).
+    pub async fn delete_user(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        if !principal.is_admin() {
+            return Err(CoreError::Forbidden(
+                "only an admin may delete users".into(),
+            ));
+        }
+        let key = target.to_string();
+        let mut tx = self.store().begin().await?;
+        if !tx.delete_user(&key).await? {
+            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
+        }
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: principal.actor(),
+            action: "user.deleted".into(),
+            target: format!("user:{key}"),
+            detail: "user and all its tokens removed".into(),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    /// `GET /v1/Check/UserExists`: within the authenticated instance, by e-mail, phone or
+    /// ClientId (at least one; all given must match the same user).
+    pub async fn user_exists(
+        &self,
+        creds: &InstanceCredentials,
+        email: Option<&str>,
+        phone: Option<&str>,
+        client_id: Option<&str>,
+    ) -> CoreResult<UserExistsView> {
+        let instance = self.authenticate_instance(creds).await?;
+        let mut e = FieldErrors::default();
+        let mut lookups = Vec::new();
+        if let Some(v) = email.filter(|v| !v.trim().is_empty()) {
+            if let Some(v) = e.take("Email", Email::parse(v)) {
+                lookups.push((LoginColumn::Email, v.as_str().to_string()));
+            }
+        }
+        if let Some(v) = phone.filter(|v| !v.trim().is_empty()) {
+            if let Some(v) = e.take("Phone", Phone::parse(v)) {
+                lookups.push((LoginColumn::Phone, v.as_str().to_string()));
+            }
+        }
+        if let Some(v) = client_id.filter(|v| !v.trim().is_empty()) {
+            if let Some(Some(v)) = e.take("ClientId", parse_text(v)) {
+                lookups.push((LoginColumn::ClientId, v));
+            }
+        }
+        if lookups.is_empty() && e.is_empty() {
+            e.push("", "give at least one of Email, Phone or ClientId");
+        }
+        e.into_result()?;
+        let instance_id = instance.id.to_string();
+        let mut found: Option<UserRow> = None;
+        for (column, value) in lookups {
+            let row = self
+                .store()
+                .find_user_by_login(&instance_id, column, &value)
+                .await?;
+            match (&found, row) {
+                (_, None) => return Ok(not_found_view()),
+                (Some(f), Some(r)) if f.device_token != r.device_token => {
+                    return Ok(not_found_view())
+                }
+                (_, Some(r)) => found = Some(r),
+            }
+        }
+        Ok(match found {
+            Some(r) => UserExistsView {
+                user_exists: true,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                nickname: r.nickname,
+                image_url: r.image_url,
+            },
+            None => not_found_view(),
+        })
+    }
+}
+
+fn not_found_view() -> UserExistsView {
+    UserExistsView {
+        user_exists: false,
+        first_name: None,
+        last_name: None,
+        nickname: None,
+        image_url: None,
+    }
+}

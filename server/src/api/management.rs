@@ -1,0 +1,54 @@
+//! `/v1/Management/users`: bearer token; a user acts on itself, an admin on any user.
+
+use app::core::types::DeviceToken;
+use app::core::Core;
+use app::model::{UpdateUserRequest, UserView};
+use app::ssr::AppState;
+use axum::extract::{Path, State};
+use axum::routing::{delete, get};
+use axum::Router;
+
+use super::envelope::{Data, Done};
+use super::error::ApiError;
+use super::extract::{Bearer, Meta, UserDeviceTokenHeader};
+use super::json::CiJson;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/v1/management/users", get(get_user).put(update_user))
+        .route("/v1/management/users/{device_token}", delete(delete_user))
+}
+
+async fn get_user(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    UserDeviceTokenHeader(target): UserDeviceTokenHeader,
+) -> Result<Data<UserView>, ApiError> {
+    let target = core.target_user(&principal, target.as_deref())?;
+    Ok(Data(core.user_view(target).await?))
+}
+
+async fn update_user(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    UserDeviceTokenHeader(target): UserDeviceTokenHeader,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<UpdateUserRequest>,
+) -> Result<Done, ApiError> {
+    let target = core.target_user(&principal, target.as_deref())?;
+    core.update_user(Core::now(), &principal, target, body, &meta)
+        .await?;
+    Ok(Done)
+}
+
+async fn delete_user(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    Path(device_token): Path<String>,
+) -> Result<Done, ApiError> {
+    let target = DeviceToken::parse(&device_token).map_err(|_| ApiError::NotFound)?;
+    core.delete_user(Core::now(), &principal, target, &meta)
+        .await?;
+    Ok(Done)
+}

@@ -1,0 +1,414 @@
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+fn token_of(credentials: &Value) -> String {
+    credentials["AccessToken"]["Token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+async fn get_user(app: &TestApp, headers: &[(&str, String)]) -> Answer {
+    app.send(Method::GET, "/v1/Management/users", None, headers)
+        .await
+}
+
+async fn put_user(app: &TestApp, body: Value, headers: &[(&str, String)]) -> Answer {
+    app.send(Method::PUT, "/v1/Management/users", Some(&body), headers)
+        .await
+}
+
+#[tokio::test]
+async fn a_user_reads_its_own_profile() {
+    let app = spawn_app().await;
+    let user = app.register(json!({"FirstName": "Ann", "Email": "ann@example.com", "UserFields": {"ClientId": "c-1"}})).await;
+    let a = get_user(&app, &[bearer(&token_of(&user))]).await;
+    let r = a.result();
+    assert_eq!(r["DeviceToken"], user["DeviceToken"]);
+    assert_eq!(r["Status"], "Active");
+    assert_eq!(r["UserProfile"]["FirstName"], "Ann");
+    assert_eq!(r["UserProfile"]["Email"], "ann@example.com");
+    assert_eq!(r["UserFields"][0]["ClientId"], "c-1");
+    assert_eq!(r["UserFields"][0]["EnableTracking"], true);
+    assert_eq!(r["AccountInfo"]["InstanceId"], app.instance_id);
+    assert_eq!(r["AccountInfo"]["InstanceName"], "Common");
+    assert!(r["DateCreated"].as_str().unwrap().ends_with('Z'));
+}
+
+#[tokio::test]
+async fn the_authorization_matrix_of_get_users() {
+    let app = spawn_app().await;
+    let me = app.register(json!({})).await;
+    let other = app.register(json!({})).await;
+    let admin = app.admin_token().await;
+    let mine = bearer(&token_of(&me));
+    let other_device = (
+        "UserDeviceToken",
+        other["DeviceToken"].as_str().unwrap().to_string(),
+    );
+
+    // Anonymous, garbage, and expired tokens: 401 with the Bearer challenge.
+    let anonymous = get_user(&app, &[]).await;
+    assert_eq!(anonymous.status, 401);
+    assert_eq!(anonymous.headers.get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(get_user(&app, &[bearer("not.a.jwt")]).await.status, 401);
+    let row = app
+        .core
+        .store()
+        .find_user(me["DeviceToken"].as_str().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    let user = app::core::users::User::try_from(row).unwrap();
+    let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
+    let expired = app
+        .core
+        .tokens()
+        .mint_user(long_ago, &user.subject(), long_ago)
+        .unwrap()
+        .token;
+    assert_eq!(get_user(&app, &[bearer(&expired)]).await.status, 401);
+
+    // A user token: its own user only.
+    assert_eq!(
+        get_user(&app, std::slice::from_ref(&mine)).await.status,
+        200
+    );
+    assert_eq!(
+        get_user(&app, &[mine.clone(), other_device.clone()])
+            .await
+            .status,
+        403
+    );
+
+    // An admin token: any user, named by the header, which it needs.
+    let as_admin = get_user(&app, &[bearer(&admin), other_device.clone()]).await;
+    assert_eq!(as_admin.result()["DeviceToken"], other["DeviceToken"]);
+    let no_target = get_user(&app, &[bearer(&admin)]).await;
+    assert_eq!(no_target.status, 422);
+    assert_eq!(no_target.error_keys(), ["UserDeviceToken"]);
+    let unknown = get_user(
+        &app,
+        &[
+            bearer(&admin),
+            ("UserDeviceToken", uuid::Uuid::new_v4().to_string()),
+        ],
+    )
+    .await;
+    assert_eq!(unknown.status, 404);
+
+    // A deactivated user's token: 403. A deleted user's token: 401.
+    let me_device = (
+        "UserDeviceToken",
+        me["DeviceToken"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        put_user(
+            &app,
+            json!({"Status": "Deactivated"}),
+            &[bearer(&admin), me_device.clone()]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(
+        get_user(&app, std::slice::from_ref(&mine)).await.status,
+        403
+    );
+    let deleted = app
+        .send(
+            Method::DELETE,
+            &format!(
+                "/v1/Management/users/{}",
+                me["DeviceToken"].as_str().unwrap()
+            ),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(deleted.status, 200);
+    assert!(
+        deleted.envelope().get("Result").is_none(),
+        "delete answers without Result"
+    );
+    assert_eq!(get_user(&app, &[mine]).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_flag_changed_by_put_shows_in_the_next_refreshed_token_and_in_the_audit_trail() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let answer = put_user(&app, json!({"userFields": {"enableTracking": false, "EnableLogging": true}, "ClientID": "crm-9"}), &[bearer(&token_of(&user))]).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.envelope().get("Result").is_none(),
+        "update answers without Result"
+    );
+    let refreshed = app.refresh(&user).await.result().clone();
+    let claims = app.claims(&token_of(&refreshed));
+    assert_eq!(claims["SdkEnableTracking"], "False");
+    assert_eq!(claims["SdkEnableLogging"], "True");
+    assert_eq!(claims["SdkClientId"], "crm-9");
+    let audit = app
+        .core
+        .store()
+        .audit_entries("user.updated")
+        .await
+        .unwrap();
+    assert!(
+        audit[0].detail.contains("EnableTracking: True → False"),
+        "{}",
+        audit[0].detail
+    );
+    assert!(
+        audit[0].detail.contains("ClientId: (none) → crm-9"),
+        "{}",
+        audit[0].detail
+    );
+}
+
+#[tokio::test]
+async fn a_partial_update_changes_only_what_was_sent() {
+    let app = spawn_app().await;
+    let user = app
+        .register(json!({"FirstName": "Ann", "LastName": "Lee", "City": "Riga"}))
+        .await;
+    let me = [bearer(&token_of(&user))];
+    assert_eq!(
+        put_user(&app, json!({"LastName": "Berg", "City": ""}), &me)
+            .await
+            .status,
+        200
+    );
+    let profile = get_user(&app, &me).await.result()["UserProfile"].clone();
+    assert_eq!(profile["FirstName"], "Ann");
+    assert_eq!(profile["LastName"], "Berg");
+    assert!(
+        profile["City"].is_null(),
+        "an empty string clears the field"
+    );
+}
+
+#[tokio::test]
+async fn put_reports_every_bad_field_and_changes_nothing() {
+    let app = spawn_app().await;
+    let user = app.register(json!({"FirstName": "Ann"})).await;
+    let me = [bearer(&token_of(&user))];
+    let a = put_user(&app, json!({"FirstName": "Bo", "Email": "nope", "Status": "Sleeping", "UserFields": {"Enabled": "yes"}}), &me).await;
+    assert_eq!(a.status, 422);
+    let a = put_user(
+        &app,
+        json!({"FirstName": "Bo", "Email": "nope", "Status": "Sleeping"}),
+        &me,
+    )
+    .await;
+    assert_eq!(a.status, 422);
+    assert_eq!(a.error_keys(), ["Email", "Status"]);
+    assert_eq!(
+        get_user(&app, &me).await.result()["UserProfile"]["FirstName"],
+        "Ann"
+    );
+}
+
+#[tokio::test]
+async fn a_deactivated_users_refresh_is_403_and_works_again_after_activation() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let admin = app.admin_token().await;
+    let target = (
+        "UserDeviceToken",
+        user["DeviceToken"].as_str().unwrap().to_string(),
+    );
+    put_user(
+        &app,
+        json!({"Status": "Deactivated"}),
+        &[bearer(&admin), target.clone()],
+    )
+    .await
+    .result_absent();
+    assert_eq!(app.refresh(&user).await.status, 403);
+    put_user(&app, json!({"Status": "Active"}), &[bearer(&admin), target])
+        .await
+        .result_absent();
+    assert_eq!(
+        app.refresh(&user).await.status,
+        200,
+        "the refused refresh consumed nothing"
+    );
+}
+
+#[tokio::test]
+async fn passwords_need_the_old_one_from_a_user_but_not_from_an_admin() {
+    let app = spawn_app().await;
+    let user = app
+        .register(json!({"Email": "d@example.com", "Password": "first password"}))
+        .await;
+    let me = [bearer(&token_of(&user))];
+    let missing = put_user(&app, json!({"NewPassword": "second password"}), &me).await;
+    assert_eq!(
+        (missing.status, missing.error_keys()),
+        (422, vec!["OldPassword".to_string()])
+    );
+    let wrong = put_user(
+        &app,
+        json!({"NewPassword": "second password", "OldPassword": "wrong password"}),
+        &me,
+    )
+    .await;
+    assert_eq!(wrong.status, 422);
+    let ok = put_user(
+        &app,
+        json!({"NewPassword": "second password", "OldPassword": "first password"}),
+        &me,
+    )
+    .await;
+    assert_eq!(ok.status, 200);
+    let admin = app.admin_token().await;
+    let target = (
+        "UserDeviceToken",
+        user["DeviceToken"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        put_user(
+            &app,
+            json!({"NewPassword": "third password"}),
+            &[bearer(&admin), target]
+        )
+        .await
+        .status,
+        200
+    );
+    let login = json!({"LoginFields": {"Email": "d@example.com"}, "Password": "third password"});
+    assert_eq!(
+        app.post(
+            "/v1/Auth/Login",
+            &login,
+            &[("InstanceId", app.instance_id.clone())]
+        )
+        .await
+        .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn only_an_admin_deletes_and_deleting_removes_every_token() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let device = user["DeviceToken"].as_str().unwrap();
+    let path = format!("/v1/Management/users/{device}");
+    assert_eq!(
+        app.send(Method::DELETE, &path, None, &[bearer(&token_of(&user))])
+            .await
+            .status,
+        403
+    );
+    let admin = app.admin_token().await;
+    let upper = format!(
+        "/v1/management/users/{}",
+        device.to_uppercase().replace('-', "")
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &upper, None, &[bearer(&admin)])
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.send(Method::DELETE, &path, None, &[bearer(&admin)])
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        app.refresh(&user).await.status,
+        401,
+        "its refresh tokens are gone"
+    );
+    assert_eq!(
+        app.core
+            .store()
+            .audit_entries("user.deleted")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn status_deleted_in_put_deletes_the_user() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let admin = app.admin_token().await;
+    let target = (
+        "UserDeviceToken",
+        user["DeviceToken"].as_str().unwrap().to_string(),
+    );
+    assert_eq!(
+        put_user(
+            &app,
+            json!({"Status": "Deleted"}),
+            &[bearer(&admin), target.clone()]
+        )
+        .await
+        .status,
+        200
+    );
+    assert_eq!(get_user(&app, &[bearer(&admin), target]).await.status, 404);
+}
+
+async fn check(app: &TestApp, query: &str) -> Answer {
+    let path = format!("/v1/Check/UserExists?{query}");
+    app.send(Method::GET, &path, None, &app.instance_headers())
+        .await
+}
+
+#[tokio::test]
+async fn user_exists_checks_within_the_instance() {
+    let app = spawn_app().await;
+    app.register(json!({"FirstName": "Ann", "Email": "ann@example.com", "Phone": "+1 555 0100", "UserFields": {"ClientId": "c-7"}})).await;
+    let found = check(&app, "email=ANN@example.com").await;
+    assert_eq!(found.result()["UserExists"], true);
+    assert_eq!(found.result()["FirstName"], "Ann");
+    assert_eq!(
+        check(&app, "Phone=%2B15550100").await.result()["UserExists"],
+        true
+    );
+    assert_eq!(
+        check(&app, "ClientId=c-7&Email=ann@example.com")
+            .await
+            .result()["UserExists"],
+        true
+    );
+    assert_eq!(
+        check(&app, "ClientId=c-7&Email=bob@example.com")
+            .await
+            .result()["UserExists"],
+        false
+    );
+    assert_eq!(
+        check(&app, "Email=bob@example.com").await.result()["UserExists"],
+        false
+    );
+    assert_eq!(check(&app, "").await.status, 422);
+    assert_eq!(check(&app, "Email=nope").await.error_keys(), ["Email"]);
+    assert_eq!(
+        app.send(
+            Method::GET,
+            "/v1/check/userexists?Email=ann@example.com",
+            None,
+            &[]
+        )
+        .await
+        .status,
+        401
+    );
+}
