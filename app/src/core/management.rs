@@ -17,7 +17,7 @@ use super::store::{LoginColumn, NewAuditRow, UserRow, Value};
 use super::time::{from_ms, ms};
 use super::tokens::Role;
 use super::types::*;
-use super::users::User;
+use super::users::{image_url, parse_marital_status, User};
 use super::{Core, RequestMeta};
 use crate::model::*;
 
@@ -177,14 +177,7 @@ fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreErr
     profile(
         "image_url",
         "ImageUrl",
-        text_change(&mut e, "ImageUrl", &r.image_url, |v| {
-            let lower = v.trim().to_ascii_lowercase();
-            if lower.starts_with("https://") || lower.starts_with("http://") {
-                plain(v)
-            } else {
-                Err("must be an http(s) URL".into())
-            }
-        }),
+        text_change(&mut e, "ImageUrl", &r.image_url, image_url),
     );
     let gender = r.gender.as_deref().map(|g| {
         if g.trim().is_empty() {
@@ -207,22 +200,10 @@ fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreErr
         }
     });
     profile("birthday", "Birthday", birthday.flatten());
-    let marital = match &r.marital_status {
-        None => None,
-        Some(serde_json::Value::String(s))
-            if s.trim().is_empty() || s.trim().eq_ignore_ascii_case("null") =>
-        {
-            Some(Value::Text(None))
-        }
-        Some(serde_json::Value::String(s)) => e
-            .take("MaritalStatus", plain(s))
-            .map(|s| Value::Text(Some(s))),
-        Some(serde_json::Value::Number(n)) => Some(Value::Text(Some(n.to_string()))),
-        Some(_) => {
-            e.push("MaritalStatus", "must be a string or a number");
-            None
-        }
-    };
+    let marital = r.marital_status.as_ref().and_then(|v| {
+        e.take("MaritalStatus", parse_marital_status(v))
+            .map(Value::Text)
+    });
     profile("marital_status", "MaritalStatus", marital);
     let children = match r.children_count {
         Some(n) if !(0..=99).contains(&n) => {

@@ -61,21 +61,18 @@ fn parsed<T>(
 }
 
 /// `MaritalStatus` arrives as a code ("1".."4"), a word, a number, or the string "null"
-/// that one mobile library sends for "unset".
-fn marital_status(errors: &mut FieldErrors, value: &Option<serde_json::Value>) -> Option<String> {
+/// that one mobile library sends for "unset" (which, like "", means no value).
+pub(crate) fn parse_marital_status(value: &serde_json::Value) -> Result<Option<String>, String> {
     match value {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(s)) if s.trim().eq_ignore_ascii_case("null") => None,
-        Some(serde_json::Value::String(s)) => errors.take("MaritalStatus", parse_text(s)).flatten(),
-        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
-            errors.push("MaritalStatus", "must be a string or a number");
-            None
-        }
+        serde_json::Value::Null => Ok(None),
+        serde_json::Value::String(s) if s.trim().eq_ignore_ascii_case("null") => Ok(None),
+        serde_json::Value::String(s) => parse_text(s),
+        serde_json::Value::Number(n) => Ok(Some(n.to_string())),
+        _ => Err("must be a string or a number".into()),
     }
 }
 
-fn image_url(value: &str) -> Result<String, String> {
+pub(crate) fn image_url(value: &str) -> Result<String, String> {
     let url = parse_text(value)?.unwrap_or_default();
     let lower = url.to_ascii_lowercase();
     if !(lower.starts_with("https://") || lower.starts_with("http://"))
@@ -95,7 +92,11 @@ pub(crate) fn parse_profile(errors: &mut FieldErrors, r: &RegisterRequest) -> Pr
         email: parsed(errors, "Email", &r.email, Email::parse),
         gender: parsed(errors, "Gender", &r.gender, Gender::parse),
         birthday: parsed(errors, "Birthday", &r.birthday, parse_datetime),
-        marital_status: marital_status(errors, &r.marital_status),
+        marital_status: r.marital_status.as_ref().and_then(|v| {
+            errors
+                .take("MaritalStatus", parse_marital_status(v))
+                .flatten()
+        }),
         children_count: match r.children_count {
             Some(n) if !(0..=99).contains(&n) => {
                 errors.push("ChildrenCount", "must be between 0 and 99");
