@@ -183,3 +183,50 @@ pub struct UserExistsView {
     pub nickname: Option<String>,
     pub image_url: Option<String>,
 }
+
+/// An instance as the Accounts-service routes show it (admin only: it carries the key).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceView {
+    pub id: String,
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub invite_code: String,
+    pub app_id: String,
+    pub app_name: String,
+    pub company_id: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ApplicationView {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub status: String,
+    pub company_id: String,
+    /// Present when asked for (`includeInstances=true`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub instances: Option<Vec<InstanceView>>,
+}
+
+/// Body of instance create/update. `Status` is `Active`/`Deactivated` or 1/2.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InstanceInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub status: Option<serde_json::Value>,
+}
+
+/// Body of `POST /v1/companies/{companyId}/applications`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ApplicationInput {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Also create an instance "Common" ("Default group").
+    pub create_default_group: Option<bool>,
+}

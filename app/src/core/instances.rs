@@ -61,7 +61,7 @@ pub struct CreatedInstance {
 
 const COMPANY_SETTING: &str = "company_id";
 
-fn application_row(
+pub(crate) fn application_row(
     company: CompanyId,
     now: DateTime<Utc>,
     name: &str,
@@ -78,7 +78,7 @@ fn application_row(
 }
 
 /// A new instance with a fresh key and invite code.
-fn new_instance_row(
+pub(crate) fn new_instance_row(
     id: &str,
     app_id: &str,
     name: &str,

@@ -4,6 +4,7 @@
 //! adapters over `Core`. Every function that depends on time takes `now`, so tests pass a
 //! fixed clock. Secrets travel in the types of `secret` and leave only through `expose()`.
 
+pub mod accounts;
 pub mod admins;
 pub mod auth;
 pub mod error;

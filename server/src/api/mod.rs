@@ -1,6 +1,7 @@
 //! The REST API: one router per resource, the envelope, and the edge rules API.md sets
 //! (case-insensitive paths and keys, body limits, envelope on every error).
 
+pub mod accounts;
 pub mod auth;
 pub mod check;
 pub mod dto;
@@ -23,6 +24,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(registration::router())
         .merge(auth::router())
+        .merge(accounts::router())
         .merge(management::router())
         .merge(check::router())
         .merge(health::router())

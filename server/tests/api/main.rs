@@ -1,4 +1,5 @@
 //! The REST API through a real server: one binary, one fresh database per test.
+mod accounts;
 mod edges;
 mod helpers;
 mod login;

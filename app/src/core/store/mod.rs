@@ -285,6 +285,24 @@ impl Store {
             .fetch_all(c).await.map_err(db_err))
     }
 
+    pub async fn list_applications(&self) -> CoreResult<Vec<ApplicationRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
+            "SELECT id, company_id, name, description, status, created_at FROM applications ORDER BY created_at, id")
+            .fetch_all(c).await.map_err(db_err))
+    }
+
+    pub async fn find_application(&self, id: &str) -> CoreResult<Option<ApplicationRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
+            "SELECT id, company_id, name, description, status, created_at FROM applications WHERE id = $1")
+            .bind(id).fetch_optional(c).await.map_err(db_err))
+    }
+
+    pub async fn instances_of_application(&self, app_id: &str) -> CoreResult<Vec<InstanceRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
+            &format!("{INSTANCE_SELECT} WHERE i.app_id = $1 ORDER BY i.created_at, i.id"))
+            .bind(app_id).fetch_all(c).await.map_err(db_err))
+    }
+
     pub async fn find_user(&self, device_token: &str) -> CoreResult<Option<UserRow>> {
         on_pool!(self, c => sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.device_token = $1"))
             .bind(device_token).fetch_optional(c).await.map_err(db_err))
@@ -572,6 +590,43 @@ impl Tx {
             }
             q.push(" WHERE device_token = ").push_bind(device_token);
             q.build().execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
+        })
+    }
+
+    /// Sets the given columns of one instance; false when there is no such instance.
+    pub async fn update_instance(
+        &mut self,
+        id: &str,
+        changes: &[(&'static str, String)],
+    ) -> CoreResult<bool> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        on_tx!(self, c => {
+            let mut q = QueryBuilder::new("UPDATE instances SET ");
+            let mut set = q.separated(", ");
+            for (column, value) in changes {
+                set.push(format!("{column} = "));
+                set.push_bind_unseparated(value.clone());
+            }
+            q.push(" WHERE id = ").push_bind(id);
+            q.build().execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
+        })
+    }
+
+    /// Deletes an instance that has no users. `Ok(None)`: no such instance;
+    /// `Ok(Some(n))` with n > 0: it has n users and was kept.
+    pub async fn delete_empty_instance(&mut self, id: &str) -> CoreResult<Option<i64>> {
+        on_tx!(self, c => {
+            let users = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE instance_id = $1")
+                .bind(id).fetch_one(&mut *c).await.map_err(db_err)?;
+            if users > 0 {
+                return Ok(Some(users));
+            }
+            sqlx::query("DELETE FROM batches WHERE instance_id = $1").bind(id).execute(&mut *c).await.map_err(db_err)?;
+            let deleted = sqlx::query("DELETE FROM instances WHERE id = $1")
+                .bind(id).execute(&mut *c).await.map_err(db_err)?;
+            Ok((deleted.rows_affected() == 1).then_some(0))
         })
     }
 

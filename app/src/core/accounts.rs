@@ -1,0 +1,450 @@
+//! The Accounts-service part of the API (admin only): applications and their instances,
+//! instance key rotation and invite-code regeneration. One deployment is one company.
+
+use chrono::{DateTime, Utc};
+
+use super::error::{CoreError, CoreResult, FieldErrors};
+use super::instances::{application_row, Instance};
+use super::management::Principal;
+use super::store::{ApplicationRow, NewAuditRow};
+use super::time::ms;
+use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, InviteCode};
+use super::{Core, RequestMeta};
+use crate::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
+
+pub fn instance_view(i: &Instance) -> InstanceView {
+    InstanceView {
+        id: i.id.to_string(),
+        key: i.key.expose().to_string(),
+        name: i.name.clone(),
+        description: i.description.clone(),
+        status: i.status.to_string(),
+        invite_code: i.invite_code.clone(),
+        app_id: i.application_id.to_string(),
+        app_name: i.application_name.clone(),
+        company_id: i.company_id.to_string(),
+    }
+}
+
+fn application_view(a: ApplicationRow, instances: Option<Vec<InstanceView>>) -> ApplicationView {
+    ApplicationView {
+        id: a.id,
+        name: a.name,
+        description: a.description,
+        status: a.status,
+        company_id: a.company_id,
+        instances,
+    }
+}
+
+/// `Status` as the Accounts API sends it: a name, or 1 (Active) / 2 (Deactivated).
+fn parse_instance_status(value: &serde_json::Value) -> Result<InstanceStatus, String> {
+    match value {
+        serde_json::Value::Number(n) if n.as_i64() == Some(1) => Ok(InstanceStatus::Active),
+        serde_json::Value::Number(n) if n.as_i64() == Some(2) => Ok(InstanceStatus::Deactivated),
+        serde_json::Value::String(s) if s.trim() == "1" => Ok(InstanceStatus::Active),
+        serde_json::Value::String(s) if s.trim() == "2" => Ok(InstanceStatus::Deactivated),
+        serde_json::Value::String(s) => InstanceStatus::parse(s),
+        _ => Err("Status must be Active or Deactivated (or 1 or 2)".into()),
+    }
+}
+
+fn not_found(what: &str) -> CoreError {
+    CoreError::NotFound(format!("no {what} has this id"))
+}
+
+impl Principal {
+    pub fn require_admin(&self) -> CoreResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(
+                "this route needs an admin token".into(),
+            ))
+        }
+    }
+}
+
+impl Core {
+    async fn audit_admin(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        action: &str,
+        target: String,
+        detail: String,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let mut tx = self.store().begin().await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: p.actor(),
+            action: action.into(),
+            target,
+            detail,
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    async fn ensure_company(&self, company_id: &str) -> CoreResult<()> {
+        let ours = self.company_id().await?;
+        match super::types::CompanyId::parse(company_id) {
+            Ok(id) if id == ours => Ok(()),
+            _ => Err(not_found("company")),
+        }
+    }
+
+    pub async fn applications(
+        &self,
+        p: &Principal,
+        company_id: &str,
+    ) -> CoreResult<Vec<ApplicationView>> {
+        p.require_admin()?;
+        self.ensure_company(company_id).await?;
+        Ok(self
+            .store()
+            .list_applications()
+            .await?
+            .into_iter()
+            .map(|a| application_view(a, None))
+            .collect())
+    }
+
+    pub async fn application(
+        &self,
+        p: &Principal,
+        app_id: &str,
+        include_instances: bool,
+    ) -> CoreResult<ApplicationView> {
+        p.require_admin()?;
+        let id = ApplicationId::parse(app_id)
+            .map_err(|_| not_found("application"))?
+            .to_string();
+        let app = self
+            .store()
+            .find_application(&id)
+            .await?
+            .ok_or_else(|| not_found("application"))?;
+        let instances = if include_instances {
+            Some(self.instances(p, &id, true).await?)
+        } else {
+            None
+        };
+        Ok(application_view(app, instances))
+    }
+
+    pub async fn create_application_as(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        company_id: &str,
+        input: ApplicationInput,
+        meta: &RequestMeta,
+    ) -> CoreResult<ApplicationView> {
+        p.require_admin()?;
+        self.ensure_company(company_id).await?;
+        let mut e = FieldErrors::default();
+        let name = input
+            .name
+            .as_deref()
+            .and_then(|n| e.take("Name", parse_text(n)).flatten());
+        if name.is_none() && e.is_empty() {
+            e.push("Name", "is required");
+        }
+        let description = input
+            .description
+            .as_deref()
+            .and_then(|d| e.take("Description", parse_text(d)).flatten());
+        e.into_result()?;
+        let name = name.unwrap_or_default();
+        let app = application_row(
+            self.company_id().await?,
+            now,
+            &name,
+            &description.unwrap_or_default(),
+        );
+        let mut tx = self.store().begin().await?;
+        tx.insert_application(&app).await?;
+        tx.commit().await?;
+        if input.create_default_group.unwrap_or(false) {
+            self.create_instance(now, Some(&app.id), "Common", "Default group")
+                .await?;
+        }
+        self.audit_admin(
+            now,
+            p,
+            "application.created",
+            format!("application:{}", app.id),
+            name,
+            meta,
+        )
+        .await?;
+        self.application(p, &app.id, true).await
+    }
+
+    pub async fn instances(
+        &self,
+        p: &Principal,
+        app_id: &str,
+        include_deactivated: bool,
+    ) -> CoreResult<Vec<InstanceView>> {
+        p.require_admin()?;
+        let id = ApplicationId::parse(app_id)
+            .map_err(|_| not_found("application"))?
+            .to_string();
+        self.store()
+            .find_application(&id)
+            .await?
+            .ok_or_else(|| not_found("application"))?;
+        let rows = self.store().instances_of_application(&id).await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let i: Instance = row.try_into()?;
+            if include_deactivated || i.status == InstanceStatus::Active {
+                out.push(instance_view(&i));
+            }
+        }
+        Ok(out)
+    }
+
+    pub async fn instance(&self, p: &Principal, instance_id: &str) -> CoreResult<Instance> {
+        p.require_admin()?;
+        let id = InstanceId::parse(instance_id)
+            .map_err(|_| not_found("instance"))?
+            .to_string();
+        self.store()
+            .find_instance(&id)
+            .await?
+            .ok_or_else(|| not_found("instance"))?
+            .try_into()
+    }
+
+    pub async fn instance_by_invite(
+        &self,
+        p: &Principal,
+        app_id: &str,
+        code: &str,
+    ) -> CoreResult<Instance> {
+        p.require_admin()?;
+        let code = InviteCode::parse(code)
+            .map_err(|_| CoreError::NotFound("no instance has this invite code".into()))?;
+        let row = self.store().find_instance_by_invite(code.as_str()).await?;
+        let instance: Instance = row
+            .ok_or_else(|| CoreError::NotFound("no instance has this invite code".into()))?
+            .try_into()?;
+        match ApplicationId::parse(app_id) {
+            Ok(app) if app == instance.application_id => Ok(instance),
+            _ => Err(CoreError::NotFound(
+                "no instance of this application has this invite code".into(),
+            )),
+        }
+    }
+
+    pub async fn create_instance_as(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        app_id: &str,
+        input: InstanceInput,
+        meta: &RequestMeta,
+    ) -> CoreResult<Instance> {
+        p.require_admin()?;
+        let app = ApplicationId::parse(app_id)
+            .map_err(|_| not_found("application"))?
+            .to_string();
+        self.store()
+            .find_application(&app)
+            .await?
+            .ok_or_else(|| not_found("application"))?;
+        let mut e = FieldErrors::default();
+        let status = input
+            .status
+            .as_ref()
+            .and_then(|s| e.take("Status", parse_instance_status(s)));
+        if input.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
+            e.push("Name", "is required");
+        }
+        e.into_result()?;
+        let name = input.name.unwrap_or_default();
+        let created = self
+            .create_instance(
+                now,
+                Some(&app),
+                &name,
+                input.description.as_deref().unwrap_or(""),
+            )
+            .await?;
+        if status == Some(InstanceStatus::Deactivated) {
+            let mut tx = self.store().begin().await?;
+            tx.update_instance(
+                &created.id.to_string(),
+                &[("status", InstanceStatus::Deactivated.to_string())],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        self.audit_admin(
+            now,
+            p,
+            "instance.created",
+            format!("instance:{}", created.id),
+            name,
+            meta,
+        )
+        .await?;
+        self.instance(p, &created.id.to_string()).await
+    }
+
+    /// Renames, re-describes, activates or deactivates an instance (fields given only).
+    pub async fn update_instance_as(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        input: InstanceInput,
+        meta: &RequestMeta,
+    ) -> CoreResult<Instance> {
+        let before = self.instance(p, instance_id).await?;
+        let mut e = FieldErrors::default();
+        let mut changes: Vec<(&'static str, String)> = Vec::new();
+        let mut described = Vec::new();
+        if let Some(name) = input.name.as_deref() {
+            match e.take("Name", parse_text(name)) {
+                Some(Some(n)) => {
+                    described.push(format!("Name: {} → {n}", before.name));
+                    changes.push(("name", n));
+                }
+                Some(None) => e.push("Name", "cannot be empty"),
+                None => {}
+            }
+        }
+        if let Some(d) = input.description.as_deref() {
+            if let Some(d) = e.take("Description", parse_text(d)) {
+                described.push("Description".into());
+                changes.push(("description", d.unwrap_or_default()));
+            }
+        }
+        if let Some(s) = input.status.as_ref() {
+            if let Some(s) = e.take("Status", parse_instance_status(s)) {
+                described.push(format!("Status: {} → {s}", before.status));
+                changes.push(("status", s.to_string()));
+            }
+        }
+        e.into_result()?;
+        let id = before.id.to_string();
+        let mut tx = self.store().begin().await?;
+        tx.update_instance(&id, &changes).await?;
+        tx.commit().await?;
+        if !described.is_empty() {
+            self.audit_admin(
+                now,
+                p,
+                "instance.updated",
+                format!("instance:{id}"),
+                described.join("; "),
+                meta,
+            )
+            .await?;
+        }
+        self.instance(p, &id).await
+    }
+
+    /// Deletes an instance; one that still has users is refused (422, Key `InstanceId`).
+    pub async fn delete_instance_as(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let instance = self.instance(p, instance_id).await?;
+        let id = instance.id.to_string();
+        let mut tx = self.store().begin().await?;
+        match tx.delete_empty_instance(&id).await? {
+            None => return Err(not_found("instance")),
+            Some(users) if users > 0 => {
+                return Err(CoreError::validation(
+                    "InstanceId",
+                    format!("the instance has {users} users: move or delete them first"),
+                ))
+            }
+            Some(_) => {}
+        }
+        tx.commit().await?;
+        self.audit_admin(
+            now,
+            p,
+            "instance.deleted",
+            format!("instance:{id}"),
+            instance.name,
+            meta,
+        )
+        .await
+    }
+
+    /// A new InstanceKey: the old one stops working for registration and login at once.
+    pub async fn rotate_instance_key(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<Instance> {
+        let instance = self.instance(p, instance_id).await?;
+        let id = instance.id.to_string();
+        let mut tx = self.store().begin().await?;
+        tx.update_instance(&id, &[("instance_key", uuid::Uuid::new_v4().to_string())])
+            .await?;
+        tx.commit().await?;
+        self.audit_admin(
+            now,
+            p,
+            "instance.key_rotated",
+            format!("instance:{id}"),
+            "InstanceKey rotated".into(),
+            meta,
+        )
+        .await?;
+        self.instance(p, &id).await
+    }
+
+    pub async fn regenerate_invite_code(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<Instance> {
+        let instance = self.instance(p, instance_id).await?;
+        let id = instance.id.to_string();
+        for attempt in 1..=8 {
+            let code = InviteCode::generate();
+            let mut tx = self.store().begin().await?;
+            match tx
+                .update_instance(&id, &[("invite_code", code.as_str().to_string())])
+                .await
+            {
+                Ok(_) => {
+                    tx.commit().await?;
+                    let detail =
+                        format!("InviteCode: {} → {}", instance.invite_code, code.as_str());
+                    self.audit_admin(
+                        now,
+                        p,
+                        "instance.invite_code_regenerated",
+                        format!("instance:{id}"),
+                        detail,
+                        meta,
+                    )
+                    .await?;
+                    return self.instance(p, &id).await;
+                }
+                Err(CoreError::Conflict { .. }) if attempt < 8 => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(CoreError::internal("could not find a free invite code"))
+    }
+}
