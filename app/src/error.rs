@@ -17,6 +17,8 @@ pub enum AppError {
     Validation(Vec<(String, String)>),
     #[error("{0}")]
     Conflict(String),
+    #[error("Too many attempts. Try again in {0} seconds.")]
+    RateLimited(i64),
     #[error("Something went wrong on the server. Try again; if it persists, check the server log (request {0}).")]
     Internal(String),
     #[error("Could not reach the server: {0}")]
@@ -43,6 +45,9 @@ impl From<crate::core::CoreError> for AppError {
             CoreError::Forbidden(m) => AppError::Forbidden(m),
             CoreError::NotFound(m) => AppError::NotFound(m),
             CoreError::Conflict { key, message } => AppError::Conflict(format!("{key}: {message}")),
+            CoreError::RateLimited {
+                retry_after_seconds,
+            } => AppError::RateLimited(retry_after_seconds),
             CoreError::Internal(cause) => {
                 let id = uuid::Uuid::new_v4().to_string();
                 tracing::error!(error_id = %id, %cause, "internal error in a server function");

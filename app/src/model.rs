@@ -230,3 +230,19 @@ pub struct ApplicationInput {
     /// Also create an instance "Common" ("Default group").
     pub create_default_group: Option<bool>,
 }
+
+/// Body of `POST /v1/Management/users/instances/change` (admin).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ChangeInstanceRequest {
+    pub device_token: Option<String>,
+    pub to_instance_id: Option<String>,
+    pub to_instance_key: Option<String>,
+}
+
+/// Answer of `POST /v1/Management/users/instances/change/{InviteCode}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct InstanceNameView {
+    pub instance_name: String,
+}

@@ -136,6 +136,34 @@ pub struct Config {
     /// Largest Quantity of one CreateMany.
     #[arg(long, env = "TUS_MAX_BATCH", default_value_t = 10_000, global = true)]
     pub max_batch: i64,
+    /// Failed logins allowed per login name in one window; then 429 until it ends.
+    #[arg(
+        long,
+        env = "TUS_LOGIN_MAX_FAILURES_PER_NAME",
+        default_value_t = 10,
+        global = true
+    )]
+    pub login_max_failures_per_name: i64,
+    /// Failed logins allowed per client address in one window.
+    #[arg(
+        long,
+        env = "TUS_LOGIN_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 50,
+        global = true
+    )]
+    pub login_max_failures_per_address: i64,
+    /// The login rate-limit window.
+    #[arg(long, env = "TUS_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration, global = true)]
+    pub login_window: i64,
+    /// Take the client address from the last X-Forwarded-For entry (set this only behind a
+    /// proxy that appends it, such as the nginx example; otherwise clients could forge it).
+    #[arg(
+        long,
+        env = "TUS_TRUST_FORWARDED_FOR",
+        default_value_t = false,
+        global = true
+    )]
+    pub trust_forwarded_for: bool,
     /// E-mail of the admin created on first start.
     #[arg(
         long,
@@ -169,6 +197,16 @@ impl fmt::Debug for Config {
             .field("refresh_token_ttl", &self.refresh_token_ttl)
             .field("refresh_reuse_grace", &self.refresh_reuse_grace)
             .field("max_batch", &self.max_batch)
+            .field(
+                "login_max_failures_per_name",
+                &self.login_max_failures_per_name,
+            )
+            .field(
+                "login_max_failures_per_address",
+                &self.login_max_failures_per_address,
+            )
+            .field("login_window", &self.login_window)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redacted(&self.admin_password))
             .finish()
@@ -229,6 +267,11 @@ impl Config {
                 reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace),
             },
             max_batch: self.max_batch,
+            login_limits: app::core::ratelimit::LoginLimits {
+                per_name: self.login_max_failures_per_name.max(1),
+                per_address: self.login_max_failures_per_address.max(1),
+                window: chrono::Duration::seconds(self.login_window.max(1)),
+            },
         })
     }
 

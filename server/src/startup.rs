@@ -101,7 +101,10 @@ impl Application {
         let router = build_router(AppState {
             core: core.clone(),
             leptos_options,
-        });
+        })
+        .layer(axum::Extension(api::extract::TrustForwardedFor(
+            config.trust_forwarded_for,
+        )));
         Ok(Application {
             listener,
             router,

@@ -128,6 +128,22 @@ impl Core {
             return Err(CoreError::internal("login parsed without values"));
         };
 
+        let name_key = match &name {
+            LoginName::DeviceToken(v) | LoginName::Email(v) | LoginName::Phone(v) => v.clone(),
+        };
+        let buckets = super::ratelimit::buckets(&name_key, meta.client_addr.as_deref());
+        if let Err(limited) = self.check_login_limits(now, &buckets).await {
+            self.record(
+                now,
+                "anonymous",
+                "login.rate_limited",
+                &name.describe(),
+                "too many failed logins",
+                meta,
+            )
+            .await?;
+            return Err(limited);
+        }
         let result = match (&name, instance_header) {
             (LoginName::DeviceToken(token), Some(instance)) => {
                 self.device_login(now, instance, token, &password).await
@@ -145,20 +161,24 @@ impl Core {
                 "the InstanceId header is required to log in with a Phone",
             )),
         };
-        if let Err(CoreError::Unauthorized {
-            kind: CredentialKind::Login,
-            ..
-        }) = &result
-        {
-            self.record(
-                now,
-                "anonymous",
-                "login.failed",
-                &name.describe(),
-                "invalid credentials",
-                meta,
-            )
-            .await?;
+        match &result {
+            Err(CoreError::Unauthorized {
+                kind: CredentialKind::Login,
+                ..
+            }) => {
+                self.count_login_failure(now, &buckets).await?;
+                self.record(
+                    now,
+                    "anonymous",
+                    "login.failed",
+                    &name.describe(),
+                    "invalid credentials",
+                    meta,
+                )
+                .await?;
+            }
+            Ok(_) => self.clear_login_failures(&buckets).await?,
+            Err(_) => {}
         }
         result
     }

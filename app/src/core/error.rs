@@ -82,6 +82,9 @@ pub enum CoreError {
     /// A unique value is taken; `key` is the wire field.
     #[error("conflict on {key}: {message}")]
     Conflict { key: String, message: String },
+    /// Too many attempts; the client may try again after this many seconds.
+    #[error("rate limited for {retry_after_seconds} s")]
+    RateLimited { retry_after_seconds: i64 },
     /// Anything the client cannot fix: database down, bug. Logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

@@ -525,3 +525,129 @@ fn not_found_view() -> UserExistsView {
         image_url: None,
     }
 }
+
+impl Core {
+    async fn move_user(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        user: &UserRow,
+        to: &super::instances::Instance,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        if to.status != InstanceStatus::Active {
+            return Err(CoreError::Forbidden(
+                "the target instance is deactivated".into(),
+            ));
+        }
+        let mut tx = self.store().begin().await?;
+        tx.update_user(
+            &user.device_token,
+            &[("instance_id", Value::Text(Some(to.id.to_string())))],
+        )
+        .await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: principal.actor(),
+            action: "user.moved".into(),
+            target: format!("user:{}", user.device_token),
+            detail: format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        // A login name taken in the target instance is a conflict, and nothing moves.
+        tx.commit().await
+    }
+
+    /// Admin: moves a user to another instance, proven by that instance's key. The user's
+    /// next token carries the new InstanceId.
+    pub async fn change_instance(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        request: ChangeInstanceRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        principal.require_admin()?;
+        let mut e = FieldErrors::default();
+        let device = match request.device_token.as_deref() {
+            Some(v) => e.take("DeviceToken", DeviceToken::parse(v)),
+            None => {
+                e.push("DeviceToken", "is required");
+                None
+            }
+        };
+        let to = match request.to_instance_id.as_deref() {
+            Some(v) => e.take("ToInstanceId", InstanceId::parse(v)),
+            None => {
+                e.push("ToInstanceId", "is required");
+                None
+            }
+        };
+        if request
+            .to_instance_key
+            .as_deref()
+            .is_none_or(|k| k.trim().is_empty())
+        {
+            e.push("ToInstanceKey", "is required");
+        }
+        e.into_result()?;
+        let (Some(device), Some(to)) = (device, to) else {
+            return Err(CoreError::internal("parsed without values"));
+        };
+        let user = self
+            .store()
+            .find_user(&device.to_string())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let creds = InstanceCredentials {
+            id: Some(to.to_string()),
+            key: request.to_instance_key.map(super::secret::InstanceKey::new),
+        };
+        let target = match self.authenticate_instance(&creds).await {
+            Ok(i) => i,
+            Err(CoreError::Unauthorized { .. }) => {
+                return Err(CoreError::validation(
+                    "ToInstanceKey",
+                    "does not match ToInstanceId",
+                ))
+            }
+            Err(other) => return Err(other),
+        };
+        self.move_user(now, principal, &user, &target, meta).await
+    }
+
+    /// A user joins the instance with this invite code; answers the instance's name.
+    pub async fn join_instance(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        code: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<InstanceNameView> {
+        let Principal::User(user) = principal else {
+            return Err(CoreError::Forbidden(
+                "this route moves the calling user: use a user token".into(),
+            ));
+        };
+        let unknown = || CoreError::NotFound("no instance has this invite code".into());
+        let code = InviteCode::parse(code).map_err(|_| unknown())?;
+        let row = self
+            .store()
+            .find_instance_by_invite(code.as_str())
+            .await?
+            .ok_or_else(unknown)?;
+        let target: super::instances::Instance = row.try_into()?;
+        let stored = self
+            .store()
+            .find_user(&user.device_token.to_string())
+            .await?;
+        let stored =
+            stored.ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        self.move_user(now, principal, &stored, &target, meta)
+            .await?;
+        Ok(InstanceNameView {
+            instance_name: target.name,
+        })
+    }
+}

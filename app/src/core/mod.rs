@@ -12,6 +12,7 @@ pub mod instances;
 mod issuance;
 pub mod management;
 pub mod password;
+pub mod ratelimit;
 pub mod registration;
 pub mod secret;
 pub mod store;
@@ -41,6 +42,7 @@ pub struct CoreConfig {
     pub tokens: TokenSettings,
     /// Largest `Quantity` of one CreateMany.
     pub max_batch: i64,
+    pub login_limits: ratelimit::LoginLimits,
 }
 
 impl CoreConfig {
@@ -51,6 +53,7 @@ impl CoreConfig {
             jwt_secret: None,
             tokens: TokenSettings::default(),
             max_batch: 10_000,
+            login_limits: ratelimit::LoginLimits::default(),
         }
     }
 }
@@ -70,6 +73,7 @@ struct Inner {
     store: Store,
     tokens: Tokens,
     max_batch: i64,
+    login_limits: ratelimit::LoginLimits,
 }
 
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -89,6 +93,7 @@ impl Core {
                 store,
                 tokens,
                 max_batch: config.max_batch,
+                login_limits: config.login_limits,
             }),
         })
     }
@@ -103,6 +108,10 @@ impl Core {
 
     pub fn max_batch(&self) -> i64 {
         self.inner.max_batch
+    }
+
+    pub fn login_limits(&self) -> &ratelimit::LoginLimits {
+        &self.inner.login_limits
     }
 
     /// Readiness: the database answers.

@@ -101,6 +101,22 @@ fn core_error_response(err: CoreError) -> Response {
         CoreError::Conflict { key, message } => {
             error_response(StatusCode::CONFLICT, "Conflict", one(&key, message))
         }
+        CoreError::RateLimited {
+            retry_after_seconds,
+        } => {
+            let mut response = error_response(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                one(
+                    "",
+                    format!("too many failed attempts; try again in {retry_after_seconds} seconds"),
+                ),
+            );
+            if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
+                response.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            response
+        }
         CoreError::Internal(cause) => {
             tracing::error!(%cause, "internal error");
             internal_error_response()

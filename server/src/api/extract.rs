@@ -43,18 +43,34 @@ impl<S: Send + Sync> FromRequestParts<S> for InstanceIdHeader {
     }
 }
 
-/// Where the request came from, for the audit trail.
+/// Whether the last `X-Forwarded-For` entry names the client (`TUS_TRUST_FORWARDED_FOR`);
+/// put into every request's extensions by the router.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor(pub bool);
+
+/// Where the request came from, for the audit trail and the per-address login limit.
 pub struct Meta(pub RequestMeta);
 
 impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let client_addr = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(addr)| addr.ip().to_string());
-        Ok(Meta(RequestMeta { client_addr }))
+        let trusted = parts
+            .extensions
+            .get::<TrustForwardedFor>()
+            .is_some_and(|t| t.0);
+        let forwarded = trusted
+            .then(|| header(&parts.headers, "x-forwarded-for"))
+            .flatten()
+            .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_string()))
+            .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+        Ok(Meta(RequestMeta {
+            client_addr: forwarded.or(peer),
+        }))
     }
 }
 

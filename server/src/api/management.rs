@@ -2,10 +2,10 @@
 
 use app::core::types::DeviceToken;
 use app::core::Core;
-use app::model::{UpdateUserRequest, UserView};
+use app::model::{ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserView};
 use app::ssr::AppState;
 use axum::extract::{Path, State};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::Router;
 
 use super::envelope::{Data, Done};
@@ -17,6 +17,14 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/management/users", get(get_user).put(update_user))
         .route("/v1/management/users/{device_token}", delete(delete_user))
+        .route(
+            "/v1/management/users/instances/change",
+            post(change_instance),
+        )
+        .route(
+            "/v1/management/users/instances/change/{invite_code}",
+            post(join_instance),
+        )
 }
 
 async fn get_user(
@@ -51,4 +59,27 @@ async fn delete_user(
     core.delete_user(Core::now(), &principal, target, &meta)
         .await?;
     Ok(Done)
+}
+
+async fn change_instance(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<ChangeInstanceRequest>,
+) -> Result<Done, ApiError> {
+    core.change_instance(Core::now(), &principal, body, &meta)
+        .await?;
+    Ok(Done)
+}
+
+async fn join_instance(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    Path(code): Path<String>,
+) -> Result<Data<InstanceNameView>, ApiError> {
+    Ok(Data(
+        core.join_instance(Core::now(), &principal, &code, &meta)
+            .await?,
+    ))
 }

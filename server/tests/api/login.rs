@@ -129,3 +129,125 @@ async fn an_admin_logs_in_with_email_and_password_and_gets_an_admin_token() {
         .await;
     assert_eq!(wrong.status, 401);
 }
+
+fn admin_login(password: &str) -> serde_json::Value {
+    json!({"LoginFields": {"Email": "admin@localhost"}, "Password": password})
+}
+
+#[tokio::test]
+async fn the_login_rate_limit_is_reached_and_resets_after_its_window() {
+    let app = spawn_app_with(|c| {
+        c.login_max_failures_per_name = 3;
+        c.login_window = 2;
+    })
+    .await;
+    for _ in 0..3 {
+        assert_eq!(
+            app.post("/v1/Auth/Login", &admin_login("wrong password"), &[])
+                .await
+                .status,
+            401
+        );
+    }
+    // Blocked now, even with the right password.
+    let blocked = app
+        .post("/v1/Auth/Login", &admin_login("test admin password"), &[])
+        .await;
+    assert_eq!(blocked.status, 429);
+    blocked.envelope();
+    let retry: i64 = blocked
+        .headers
+        .get("retry-after")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    assert_eq!(
+        app.core
+            .store()
+            .audit_entries("login.rate_limited")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(
+        app.post("/v1/Auth/Login", &admin_login("test admin password"), &[])
+            .await
+            .status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn a_successful_login_forgets_the_names_earlier_failures() {
+    let app = spawn_app_with(|c| c.login_max_failures_per_name = 3).await;
+    for round in 0..3 {
+        for _ in 0..2 {
+            assert_eq!(
+                app.post("/v1/Auth/Login", &admin_login("wrong password"), &[])
+                    .await
+                    .status,
+                401,
+                "round {round}"
+            );
+        }
+        assert_eq!(
+            app.post("/v1/Auth/Login", &admin_login("test admin password"), &[])
+                .await
+                .status,
+            200
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_per_address_limit_spans_login_names() {
+    let app = spawn_app_with(|c| c.login_max_failures_per_address = 4).await;
+    for i in 0..4 {
+        let body = json!({"LoginFields": {"Email": format!("nobody{i}@example.com")}, "Password": "whatever pw"});
+        assert_eq!(app.post("/v1/Auth/Login", &body, &[]).await.status, 401);
+    }
+    assert_eq!(
+        app.post("/v1/Auth/Login", &admin_login("test admin password"), &[])
+            .await
+            .status,
+        429
+    );
+}
+
+async fn login_from(app: &TestApp, addr: &str) -> u16 {
+    let headers = [("X-Forwarded-For", format!("203.0.113.9, {addr}"))];
+    let email = format!("x{}@example.com", uuid::Uuid::new_v4().simple());
+    let body = json!({"LoginFields": {"Email": email}, "Password": "whatever pw"});
+    app.post("/v1/Auth/Login", &body, &headers).await.status
+}
+
+#[tokio::test]
+async fn forwarded_addresses_count_only_when_trusted() {
+    let trusting = spawn_app_with(|c| {
+        c.login_max_failures_per_address = 2;
+        c.trust_forwarded_for = true;
+    })
+    .await;
+    assert_eq!(login_from(&trusting, "10.0.0.1").await, 401);
+    assert_eq!(login_from(&trusting, "10.0.0.1").await, 401);
+    assert_eq!(login_from(&trusting, "10.0.0.1").await, 429);
+    assert_eq!(
+        login_from(&trusting, "10.0.0.2").await,
+        401,
+        "another client is not blocked"
+    );
+
+    let distrusting = spawn_app_with(|c| c.login_max_failures_per_address = 2).await;
+    assert_eq!(login_from(&distrusting, "10.0.0.1").await, 401);
+    assert_eq!(login_from(&distrusting, "10.0.0.2").await, 401);
+    assert_eq!(
+        login_from(&distrusting, "10.0.0.3").await,
+        429,
+        "the forged header is ignored: one peer"
+    );
+}

@@ -412,3 +412,101 @@ async fn user_exists_checks_within_the_instance() {
         401
     );
 }
+
+async fn second_instance(app: &TestApp) -> Value {
+    let admin = app.admin_token().await;
+    let common = app
+        .send(
+            Method::GET,
+            &format!("/v1/Instances/{}", app.instance_id),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    let app_id = common.result()["AppId"].as_str().unwrap().to_string();
+    let body = json!({"Name": "Second"});
+    app.send(
+        Method::POST,
+        &format!("/v1/applications/{app_id}/instances"),
+        Some(&body),
+        &[bearer(&admin)],
+    )
+    .await
+    .result()
+    .clone()
+}
+
+#[tokio::test]
+async fn an_admin_moves_a_user_with_the_target_instances_key() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let second = second_instance(&app).await;
+    let admin = app.admin_token().await;
+    let path = "/v1/Management/users/instances/change";
+    let wrong_key = json!({"DeviceToken": user["DeviceToken"], "ToInstanceId": second["Id"], "ToInstanceKey": uuid::Uuid::new_v4().to_string()});
+    let refused = app
+        .send(Method::POST, path, Some(&wrong_key), &[bearer(&admin)])
+        .await;
+    assert_eq!(
+        (refused.status, refused.error_keys()),
+        (422, vec!["ToInstanceKey".to_string()])
+    );
+    let as_user = app
+        .send(
+            Method::POST,
+            path,
+            Some(&wrong_key),
+            &[bearer(&token_of(&user))],
+        )
+        .await;
+    assert_eq!(as_user.status, 403);
+    let body = json!({"deviceToken": user["DeviceToken"], "toInstanceId": second["Id"], "Toinstancekey": second["Key"]});
+    app.send(Method::POST, path, Some(&body), &[bearer(&admin)])
+        .await
+        .result_absent();
+    let claims = app.claims(&token_of(app.refresh(&user).await.result()));
+    assert_eq!(
+        claims["InstanceId"], second["Id"],
+        "the next token names the new instance"
+    );
+    assert_eq!(
+        app.core
+            .store()
+            .audit_entries("user.moved")
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_user_joins_an_instance_by_invite_code() {
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let second = second_instance(&app).await;
+    let code = second["InviteCode"].as_str().unwrap().to_lowercase();
+    let me = [bearer(&token_of(&user))];
+    let joined = app
+        .send(
+            Method::POST,
+            &format!("/v1/Management/users/instances/change/{code}"),
+            None,
+            &me,
+        )
+        .await;
+    assert_eq!(joined.result()["InstanceName"], "Second");
+    let unknown = app
+        .send(
+            Method::POST,
+            "/v1/Management/users/instances/change/ZZZZ2222",
+            None,
+            &me,
+        )
+        .await;
+    assert_eq!(unknown.status, 404);
+    let view = app
+        .send(Method::GET, "/v1/Management/users", None, &me)
+        .await;
+    assert_eq!(view.result()["AccountInfo"]["InstanceId"], second["Id"]);
+}

@@ -337,6 +337,13 @@ impl Store {
             .bind(id).fetch_optional(c).await.map_err(db_err))
     }
 
+    /// The stored window (start, count) of a rate-limit bucket.
+    pub async fn rate_window(&self, bucket: &str) -> CoreResult<Option<(i64, i64)>> {
+        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT window_start, count FROM rate_limits WHERE bucket = $1")
+            .bind(bucket).fetch_optional(c).await.map_err(db_err))
+    }
+
     pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
         on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
             "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
@@ -644,6 +651,28 @@ impl Tx {
                 .bind(device_token).execute(&mut *c).await
                 .map(|r| r.rows_affected() == 1).map_err(db_err)
         })
+    }
+
+    /// Counts one event in `bucket`'s window, starting a new window when the stored one
+    /// began at or before `expired_before`. Atomic on both backends (one upsert).
+    pub async fn count_event(
+        &mut self,
+        bucket: &str,
+        now: i64,
+        expired_before: i64,
+    ) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query(
+            "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
+             ON CONFLICT (bucket) DO UPDATE SET
+                count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END,
+                window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END")
+            .bind(bucket).bind(now).bind(expired_before)
+            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+    }
+
+    pub async fn clear_events(&mut self, bucket: &str) -> CoreResult<()> {
+        on_tx!(self, c => sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
+            .bind(bucket).execute(&mut *c).await.map(|_| ()).map_err(db_err))
     }
 
     pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
