@@ -246,3 +246,24 @@ pub struct ChangeInstanceRequest {
 pub struct InstanceNameView {
     pub instance_name: String,
 }
+
+/// One audit entry as the dashboard and admin clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditEntryView {
+    pub id: i64,
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub client_address: Option<String>,
+}
+
+/// A page of the audit trail, newest first; `NextBefore` continues it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct AuditPageView {
+    pub entries: Vec<AuditEntryView>,
+    pub next_before: Option<i64>,
+}

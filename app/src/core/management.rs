@@ -651,3 +651,267 @@ impl Core {
         })
     }
 }
+
+/// The query of `GET /v1/Management/users/find` (values as sent).
+#[derive(Debug, Clone, Default)]
+pub struct FindQuery {
+    pub device_token: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub client_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub country: Option<String>,
+    pub show_inactive_users: bool,
+}
+
+/// Most users one `find` answers (the newest first).
+pub const FIND_LIMIT: i64 = 500;
+
+/// Every way to split a full name into a first and a last name.
+fn name_splits(full: &str) -> Vec<(String, String)> {
+    let words: Vec<&str> = full.split_whitespace().collect();
+    (1..words.len())
+        .map(|i| (words[..i].join(" "), words[i..].join(" ")))
+        .collect()
+}
+
+impl Core {
+    /// Admin: users matching every filter given (at least one), newest first.
+    pub async fn find_users(
+        &self,
+        principal: &Principal,
+        q: FindQuery,
+    ) -> CoreResult<Vec<UserView>> {
+        principal.require_admin()?;
+        let mut e = FieldErrors::default();
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let mut filter = super::store::UserFilter {
+            device_token: given(&q.device_token)
+                .and_then(|v| e.take("DeviceToken", DeviceToken::parse(&v)))
+                .map(|d| d.to_string()),
+            email: given(&q.email)
+                .and_then(|v| e.take("Email", Email::parse(&v)))
+                .map(|v| v.as_str().to_string()),
+            phone: given(&q.phone)
+                .and_then(|v| e.take("Phone", Phone::parse(&v)))
+                .map(|v| v.as_str().to_string()),
+            client_id: given(&q.client_id),
+            first_name: given(&q.first_name),
+            last_name: given(&q.last_name),
+            full_name: Vec::new(),
+            country: given(&q.country),
+            include_inactive: q.show_inactive_users,
+            limit: FIND_LIMIT,
+        };
+        if let Some(full) = given(&q.full_name) {
+            filter.full_name = name_splits(&full);
+            if filter.full_name.is_empty() {
+                e.push("FullName", "must have a first and a last name");
+            }
+        }
+        for (key, value) in [
+            ("ClientId", &filter.client_id),
+            ("FirstName", &filter.first_name),
+            ("LastName", &filter.last_name),
+            ("Country", &filter.country),
+        ] {
+            if value
+                .as_ref()
+                .is_some_and(|v| v.chars().count() > MAX_STRING)
+            {
+                e.push(key, format!("must be at most {MAX_STRING} characters"));
+            }
+        }
+        let any = filter.device_token.is_some()
+            || filter.email.is_some()
+            || filter.phone.is_some()
+            || filter.client_id.is_some()
+            || filter.first_name.is_some()
+            || filter.last_name.is_some()
+            || !filter.full_name.is_empty()
+            || filter.country.is_some();
+        if !any && e.is_empty() {
+            e.push("", "give at least one filter: DeviceToken, Email, Phone, ClientId, FirstName, LastName, FullName or Country");
+        }
+        e.into_result()?;
+        Ok(self
+            .store()
+            .find_users(&filter)
+            .await?
+            .into_iter()
+            .map(user_view)
+            .collect())
+    }
+
+    /// Admin: a page of the audit trail, newest first. `limit` is clamped to 1..=500.
+    pub async fn audit_log(
+        &self,
+        principal: &Principal,
+        mut filter: super::store::AuditFilter,
+    ) -> CoreResult<AuditPageView> {
+        principal.require_admin()?;
+        let limit = filter.limit.clamp(1, 500);
+        filter.limit = limit + 1;
+        let mut rows = self.store().audit_page(&filter).await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_before = if more {
+            rows.last().map(|r| r.id)
+        } else {
+            None
+        };
+        Ok(AuditPageView {
+            entries: rows
+                .into_iter()
+                .map(|r| AuditEntryView {
+                    id: r.id,
+                    at: format_datetime(from_ms(r.at)),
+                    actor: r.actor,
+                    action: r.action,
+                    target: r.target,
+                    detail: r.detail,
+                    client_address: r.client_addr,
+                })
+                .collect(),
+            next_before,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::store::AuditFilter;
+    use crate::core::testing::{at, test_core};
+
+    #[test]
+    fn full_names_split_every_way() {
+        assert_eq!(
+            name_splits(" Mary  Ann Lee "),
+            [
+                ("Mary".to_string(), "Ann Lee".to_string()),
+                ("Mary Ann".to_string(), "Lee".to_string())
+            ]
+        );
+        assert!(name_splits("Cher").is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_filters_and_pages_newest_first() {
+        let t = test_core(|_| {}).await;
+        let admin = Principal::Admin {
+            id: "a".into(),
+            email: "a@x.io".into(),
+        };
+        let meta = RequestMeta::default();
+        for i in 0..5 {
+            t.core
+                .record(
+                    at(i),
+                    "admin:a@x.io",
+                    "user.updated",
+                    &format!("user:{i}"),
+                    "x",
+                    &meta,
+                )
+                .await
+                .unwrap();
+        }
+        t.core
+            .record(
+                at(9),
+                "anonymous",
+                "login.failed",
+                "email:b@x.io",
+                "y",
+                &meta,
+            )
+            .await
+            .unwrap();
+        let filter = |f: AuditFilter| AuditFilter { limit: 2, ..f };
+        let first = t
+            .core
+            .audit_log(
+                &admin,
+                filter(AuditFilter {
+                    action: Some("user.updated".into()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first
+                .entries
+                .iter()
+                .map(|e| e.target.as_str())
+                .collect::<Vec<_>>(),
+            ["user:4", "user:3"]
+        );
+        let second = t
+            .core
+            .audit_log(
+                &admin,
+                filter(AuditFilter {
+                    action: Some("user.updated".into()),
+                    before_id: first.next_before,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            second
+                .entries
+                .iter()
+                .map(|e| e.target.as_str())
+                .collect::<Vec<_>>(),
+            ["user:2", "user:1"]
+        );
+        let window = AuditFilter {
+            from: Some(ms(at(1))),
+            to: Some(ms(at(3))),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.core
+                .audit_log(&admin, window)
+                .await
+                .unwrap()
+                .entries
+                .len(),
+            2
+        );
+        let by_actor = AuditFilter {
+            actor: Some("anonymous".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let page = t.core.audit_log(&admin, by_actor).await.unwrap();
+        assert_eq!((page.entries.len(), page.next_before), (1, None));
+        assert!(page.entries[0].at.ends_with('Z'));
+        let user = Principal::User(Box::new(User {
+            device_token: DeviceToken::new_random(),
+            instance_id: InstanceId::new_random(),
+            application_id: ApplicationId::new_random(),
+            company_id: CompanyId::new_random(),
+            status: UserStatus::Active,
+            instance_status: InstanceStatus::Active,
+            flags: UserFlags::default(),
+            client_id: None,
+            date_created: at(0),
+        }));
+        assert!(matches!(
+            t.core.audit_log(&user, AuditFilter::default()).await,
+            Err(CoreError::Forbidden(_))
+        ));
+    }
+}

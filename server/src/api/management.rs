@@ -1,10 +1,13 @@
 //! `/v1/Management/users`: bearer token; a user acts on itself, an admin on any user.
 
+use app::core::management::FindQuery;
 use app::core::types::DeviceToken;
 use app::core::Core;
 use app::model::{ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserView};
 use app::ssr::AppState;
-use axum::extract::{Path, State};
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
 use axum::Router;
 
@@ -16,6 +19,7 @@ use super::json::CiJson;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/management/users", get(get_user).put(update_user))
+        .route("/v1/management/users/find", get(find_users))
         .route("/v1/management/users/{device_token}", delete(delete_user))
         .route(
             "/v1/management/users/instances/change",
@@ -82,4 +86,30 @@ async fn join_instance(
         core.join_instance(Core::now(), &principal, &code, &meta)
             .await?,
     ))
+}
+
+async fn find_users(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Data<Vec<UserView>>, ApiError> {
+    let q: HashMap<String, String> = query
+        .into_iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v))
+        .collect();
+    let text = |k: &str| q.get(k).cloned();
+    let find = FindQuery {
+        device_token: text("devicetoken"),
+        email: text("email"),
+        phone: text("phone"),
+        client_id: text("clientid"),
+        first_name: text("firstname"),
+        last_name: text("lastname"),
+        full_name: text("fullname"),
+        country: text("country"),
+        show_inactive_users: q
+            .get("showinactiveusers")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+    };
+    Ok(Data(core.find_users(&principal, find).await?))
 }

@@ -510,3 +510,84 @@ async fn a_user_joins_an_instance_by_invite_code() {
         .await;
     assert_eq!(view.result()["AccountInfo"]["InstanceId"], second["Id"]);
 }
+
+#[tokio::test]
+async fn find_matches_every_filter_given_and_needs_an_admin() {
+    let app = spawn_app().await;
+    let ann = app.register(json!({"FirstName": "Mary Ann", "LastName": "Lee", "Email": "ann@example.com", "Country": "Latvia", "UserFields": {"ClientId": "c-1"}})).await;
+    app.register(json!({"FirstName": "Bob", "LastName": "Lee", "Country": "Latvia"}))
+        .await;
+    app.register(json!({"FirstName": "Cy", "LastName": "Lee", "Status": "Deactivated"}))
+        .await;
+    let admin = [bearer(&app.admin_token().await)];
+    let find = |q: &'static str| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.send(
+                Method::GET,
+                &format!("/v1/Management/users/find?{q}"),
+                None,
+                &admin,
+            )
+            .await
+        }
+    };
+    let names = |a: &Answer| -> Vec<String> {
+        a.result()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["UserProfile"]["FirstName"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        names(&find("LastName=lee").await),
+        ["Bob", "Mary Ann"],
+        "newest first, active only"
+    );
+    assert_eq!(
+        names(&find("lastName=LEE&ShowInactiveUsers=true").await),
+        ["Cy", "Bob", "Mary Ann"]
+    );
+    assert_eq!(
+        names(&find("LastName=Lee&Country=latvia&FirstName=bob").await),
+        ["Bob"]
+    );
+    assert_eq!(
+        names(&find("FullName=Mary%20Ann%20Lee").await),
+        ["Mary Ann"]
+    );
+    assert_eq!(names(&find("Email=ANN@example.com").await), ["Mary Ann"]);
+    assert_eq!(
+        names(&find("ClientId=c-1&LastName=Lee").await),
+        ["Mary Ann"]
+    );
+    let by_token = find_by_token(&app, &admin, ann["DeviceToken"].as_str().unwrap()).await;
+    assert_eq!(by_token.result()[0]["DeviceToken"], ann["DeviceToken"]);
+    assert_eq!(
+        by_token.result()[0]["AccountInfo"]["InstanceName"],
+        "Common"
+    );
+    assert!(names(&find("FirstName=Nobody").await).is_empty());
+    assert_eq!(find("").await.status, 422);
+    assert_eq!(find("Email=nope").await.error_keys(), ["Email"]);
+    assert_eq!(find("FullName=Cher").await.error_keys(), ["FullName"]);
+    let as_user = app
+        .send(
+            Method::GET,
+            "/v1/Management/users/find?LastName=Lee",
+            None,
+            &[bearer(&token_of(&ann))],
+        )
+        .await;
+    assert_eq!(as_user.status, 403);
+}
+
+async fn find_by_token(app: &TestApp, admin: &[(&'static str, String)], token: &str) -> Answer {
+    let path = format!(
+        "/v1/Management/users/find?DeviceToken={}",
+        token.to_uppercase()
+    );
+    app.send(Method::GET, &path, None, admin).await
+}

@@ -361,6 +361,46 @@ impl Store {
             .bind(family_id).fetch_all(c).await.map_err(db_err))
     }
 
+    /// Users matching every filter given, newest first, at most `limit`.
+    pub async fn find_users(&self, f: &UserFilter) -> CoreResult<Vec<UserRow>> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(format!("{USER_SELECT} WHERE 1 = 1"));
+            if let Some(v) = &f.device_token { q.push(" AND u.device_token = ").push_bind(v.clone()); }
+            if let Some(v) = &f.email { q.push(" AND u.email = ").push_bind(v.clone()); }
+            if let Some(v) = &f.phone { q.push(" AND u.phone = ").push_bind(v.clone()); }
+            if let Some(v) = &f.client_id { q.push(" AND u.client_id = ").push_bind(v.clone()); }
+            if let Some(v) = &f.first_name { q.push(" AND lower(u.first_name) = ").push_bind(v.to_lowercase()); }
+            if let Some(v) = &f.last_name { q.push(" AND lower(u.last_name) = ").push_bind(v.to_lowercase()); }
+            if let Some(v) = &f.country { q.push(" AND lower(u.country) = ").push_bind(v.to_lowercase()); }
+            if !f.full_name.is_empty() {
+                q.push(" AND (1 = 0");
+                for (first, last) in &f.full_name {
+                    q.push(" OR (lower(u.first_name) = ").push_bind(first.to_lowercase());
+                    q.push(" AND lower(u.last_name) = ").push_bind(last.to_lowercase()).push(")");
+                }
+                q.push(")");
+            }
+            if !f.include_inactive { q.push(" AND u.status = 'Active'"); }
+            q.push(" ORDER BY u.date_created DESC, u.device_token LIMIT ").push_bind(f.limit);
+            q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
+    /// Audit entries matching the filter, newest first (keyset on id).
+    pub async fn audit_page(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRow>> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new("SELECT id, at, actor, action, target, detail, client_addr FROM audit_log WHERE 1 = 1");
+            if let Some(v) = &f.actor { q.push(" AND actor = ").push_bind(v.clone()); }
+            if let Some(v) = &f.action { q.push(" AND action = ").push_bind(v.clone()); }
+            if let Some(v) = &f.target { q.push(" AND target = ").push_bind(v.clone()); }
+            if let Some(v) = f.from { q.push(" AND at >= ").push_bind(v); }
+            if let Some(v) = f.to { q.push(" AND at < ").push_bind(v); }
+            if let Some(v) = f.before_id { q.push(" AND id < ").push_bind(v); }
+            q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
+            q.build_query_as::<AuditRow>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
     pub async fn audit_entries(&self, action: &str) -> CoreResult<Vec<AuditRow>> {
         on_pool!(self, c => sqlx::query_as::<_, AuditRow>(
             "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log

@@ -242,3 +242,32 @@ impl std::fmt::Debug for AdminRecord {
             .finish_non_exhaustive()
     }
 }
+
+/// Filters of a user search; all given must match. Values are already normalised.
+#[derive(Debug, Clone, Default)]
+pub struct UserFilter {
+    pub device_token: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub client_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// A full name, as every (first, last) split of it: "Mary Ann Lee" matches
+    /// ("Mary", "Ann Lee") or ("Mary Ann", "Lee"). Any one split may match.
+    pub full_name: Vec<(String, String)>,
+    pub country: Option<String>,
+    pub include_inactive: bool,
+    pub limit: i64,
+}
+
+/// Filters of an audit-log page; times in ms, `to` exclusive.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub actor: Option<String>,
+    pub action: Option<String>,
+    pub target: Option<String>,
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    pub before_id: Option<i64>,
+    pub limit: i64,
+}
