@@ -61,11 +61,11 @@ pub fn leptos_options() -> LeptosOptions {
     }
 }
 
-pub async fn open_core(config: &Config) -> anyhow_like::Result<Core> {
-    let core_config = config.core_config().map_err(anyhow_like::Error::msg)?;
+pub async fn open_core(config: &Config) -> Result<Core, StartupError> {
+    let core_config = config.core_config().map_err(StartupError::msg)?;
     Core::open(core_config)
         .await
-        .map_err(|e| anyhow_like::Error::msg(format!("cannot open the database: {e}")))
+        .map_err(|e| StartupError::msg(format!("cannot open the database: {e}")))
 }
 
 impl Application {
@@ -74,30 +74,30 @@ impl Application {
     pub async fn build(
         config: &Config,
         leptos_options: LeptosOptions,
-    ) -> anyhow_like::Result<Application> {
+    ) -> Result<Application, StartupError> {
         let core = open_core(config).await?;
         let now = Core::now();
         let bootstrap = Bootstrap {
             instance: core
                 .ensure_default_instance(now)
                 .await
-                .map_err(anyhow_like::Error::core)?,
+                .map_err(StartupError::core)?,
             admin: core
                 .ensure_first_admin(now, &config.admin_email, config.admin_password())
                 .await
-                .map_err(anyhow_like::Error::core)?,
+                .map_err(StartupError::core)?,
         };
         let listener = tokio::net::TcpListener::bind(leptos_options.site_addr)
             .await
             .map_err(|e| {
-                anyhow_like::Error::msg(format!(
+                StartupError::msg(format!(
                     "cannot listen on {}: {e}",
                     leptos_options.site_addr
                 ))
             })?;
         let address = listener
             .local_addr()
-            .map_err(|e| anyhow_like::Error::msg(e.to_string()))?;
+            .map_err(|e| StartupError::msg(e.to_string()))?;
         let router = build_router(AppState {
             core: core.clone(),
             leptos_options,
@@ -205,27 +205,23 @@ pub async fn shutdown_signal() {
     tracing::info!("shutdown signal received; finishing requests in flight");
 }
 
-/// A tiny error type for start-up: a message for the operator.
-pub mod anyhow_like {
-    #[derive(Debug)]
-    pub struct Error(String);
+/// Why the service could not start: a message for the operator.
+#[derive(Debug)]
+pub struct StartupError(String);
 
-    impl Error {
-        pub fn msg(m: impl Into<String>) -> Self {
-            Error(m.into())
-        }
-        pub fn core(e: app::core::CoreError) -> Self {
-            Error(e.to_string())
-        }
+impl StartupError {
+    pub fn msg(m: impl Into<String>) -> Self {
+        StartupError(m.into())
     }
-
-    impl std::fmt::Display for Error {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str(&self.0)
-        }
+    fn core(e: app::core::CoreError) -> Self {
+        StartupError(e.to_string())
     }
-
-    impl std::error::Error for Error {}
-
-    pub type Result<T> = std::result::Result<T, Error>;
 }
+
+impl std::fmt::Display for StartupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StartupError {}
