@@ -66,26 +66,24 @@ impl Principal {
 }
 
 impl Core {
-    async fn audit_admin(
-        &self,
+    /// The audit entry of an admin action, written in the action's own transaction so the
+    /// change and its record commit together.
+    fn admin_audit(
         now: DateTime<Utc>,
         p: &Principal,
         action: &str,
         target: String,
         detail: String,
         meta: &RequestMeta,
-    ) -> CoreResult<()> {
-        let mut tx = self.store().begin().await?;
-        tx.audit(&NewAuditRow {
+    ) -> NewAuditRow {
+        NewAuditRow {
             at: ms(now),
             actor: p.actor(),
             action: action.into(),
             target,
             detail,
             client_addr: meta.client_addr.clone(),
-        })
-        .await?;
-        tx.commit().await
+        }
     }
 
     async fn ensure_company(&self, company_id: &str) -> CoreResult<()> {
@@ -167,20 +165,20 @@ impl Core {
         );
         let mut tx = self.store().begin().await?;
         tx.insert_application(&app).await?;
-        tx.commit().await?;
-        if input.create_default_group.unwrap_or(false) {
-            self.create_instance(now, Some(&app.id), "Common", "Default group")
-                .await?;
-        }
-        self.audit_admin(
+        tx.audit(&Self::admin_audit(
             now,
             p,
             "application.created",
             format!("application:{}", app.id),
             name,
             meta,
-        )
+        ))
         .await?;
+        tx.commit().await?;
+        if input.create_default_group.unwrap_or(false) {
+            self.create_instance(now, Some(&app.id), "Common", "Default group")
+                .await?;
+        }
         self.application(p, &app.id, true).await
     }
 
@@ -276,24 +274,26 @@ impl Core {
                 input.description.as_deref().unwrap_or(""),
             )
             .await?;
+        // create_instance commits on its own (it retries invite codes in fresh
+        // transactions); the initial status and the audit entry follow in one more.
+        let mut tx = self.store().begin().await?;
         if status == Some(InstanceStatus::Deactivated) {
-            let mut tx = self.store().begin().await?;
             tx.update_instance(
                 &created.id.to_string(),
                 &[("status", InstanceStatus::Deactivated.to_string())],
             )
             .await?;
-            tx.commit().await?;
         }
-        self.audit_admin(
+        tx.audit(&Self::admin_audit(
             now,
             p,
             "instance.created",
             format!("instance:{}", created.id),
             name,
             meta,
-        )
+        ))
         .await?;
+        tx.commit().await?;
         self.instance(p, &created.id.to_string()).await
     }
 
@@ -336,18 +336,19 @@ impl Core {
         let id = before.id.to_string();
         let mut tx = self.store().begin().await?;
         tx.update_instance(&id, &changes).await?;
-        tx.commit().await?;
         if !described.is_empty() {
-            self.audit_admin(
+            let detail = described.join("; ");
+            tx.audit(&Self::admin_audit(
                 now,
                 p,
                 "instance.updated",
                 format!("instance:{id}"),
-                described.join("; "),
+                detail,
                 meta,
-            )
+            ))
             .await?;
         }
+        tx.commit().await?;
         self.instance(p, &id).await
     }
 
@@ -372,16 +373,16 @@ impl Core {
             }
             Some(_) => {}
         }
-        tx.commit().await?;
-        self.audit_admin(
+        tx.audit(&Self::admin_audit(
             now,
             p,
             "instance.deleted",
             format!("instance:{id}"),
             instance.name,
             meta,
-        )
-        .await
+        ))
+        .await?;
+        tx.commit().await
     }
 
     /// A new InstanceKey: the old one stops working for registration and login at once.
@@ -397,16 +398,17 @@ impl Core {
         let mut tx = self.store().begin().await?;
         tx.update_instance(&id, &[("instance_key", uuid::Uuid::new_v4().to_string())])
             .await?;
-        tx.commit().await?;
-        self.audit_admin(
+        let detail = "InstanceKey rotated".to_string();
+        tx.audit(&Self::admin_audit(
             now,
             p,
             "instance.key_rotated",
             format!("instance:{id}"),
-            "InstanceKey rotated".into(),
+            detail,
             meta,
-        )
+        ))
         .await?;
+        tx.commit().await?;
         self.instance(p, &id).await
     }
 
@@ -427,18 +429,19 @@ impl Core {
                 .await
             {
                 Ok(_) => {
-                    tx.commit().await?;
                     let detail =
                         format!("InviteCode: {} → {}", instance.invite_code, code.as_str());
-                    self.audit_admin(
+                    let action = "instance.invite_code_regenerated";
+                    tx.audit(&Self::admin_audit(
                         now,
                         p,
-                        "instance.invite_code_regenerated",
+                        action,
                         format!("instance:{id}"),
                         detail,
                         meta,
-                    )
+                    ))
                     .await?;
+                    tx.commit().await?;
                     return self.instance(p, &id).await;
                 }
                 Err(CoreError::Conflict { .. }) if attempt < 8 => continue,
