@@ -173,6 +173,50 @@ pub struct UserView {
     pub account_info: AccountInfoView,
 }
 
+/// Body of `POST /v1/Management/users/GetFilteredPage`; every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UserPageRequest {
+    /// 1-based; default 1.
+    pub page_number: Option<i64>,
+    /// 1 to 500; default 20.
+    pub page_size: Option<i64>,
+    /// Words, each of which must begin the first name, last name, e-mail or phone, or equal
+    /// the ClientId or DeviceToken (ASCII case ignored).
+    pub search_term: Option<String>,
+    pub instance_ids: Option<Vec<String>>,
+    pub application_ids: Option<Vec<String>>,
+    pub company_ids: Option<Vec<String>>,
+    /// `DateCreatedDesc` (default), `DateCreated`, `LastName`, `LastNameDesc`, `FirstName`,
+    /// `FirstNameDesc`, `Email`, `EmailDesc`.
+    pub sort: Option<String>,
+    /// Inclusive; a date alone means its start (UTC).
+    pub date_created_from: Option<String>,
+    /// Inclusive; a date alone means its whole day (UTC).
+    pub date_created_to: Option<String>,
+    pub country: Option<String>,
+    pub city: Option<String>,
+    /// Include deactivated users (default false).
+    pub show_inactive_users: Option<bool>,
+    /// Accepted for compatibility: account info is always included.
+    pub include_account_info: Option<bool>,
+}
+
+/// A page of users (`GetFilteredPage`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UserPageView {
+    pub users: Vec<UserView>,
+    pub has_previous_page: bool,
+    pub has_next_page: bool,
+    pub total_users: i64,
+    pub total_pages: i64,
+    pub current_page: i64,
+    /// False when a search matched more users than are counted (10,000): then
+    /// `TotalUsers` is that bound, and `HasNextPage` is still exact.
+    pub total_users_exact: bool,
+}
+
 /// `GET /v1/Check/UserExists` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]

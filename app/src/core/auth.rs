@@ -492,7 +492,6 @@ impl Core {
 mod tests {
     use super::*;
     use crate::core::instances::InstanceCredentials;
-    use crate::core::secret::InstanceKey;
     use crate::core::testing::{at, test_core, TestCore};
     use crate::model::RegisterRequest;
     use chrono::Duration;
@@ -511,10 +510,7 @@ mod tests {
             .create_instance(at(0), None, "Fleet", "")
             .await
             .unwrap();
-        let creds = InstanceCredentials {
-            id: Some(i.id.to_string()),
-            key: Some(InstanceKey::new(i.key.expose())),
-        };
+        let creds = i.credentials();
         Fixture {
             t,
             creds,

@@ -59,6 +59,16 @@ pub struct CreatedInstance {
     pub application_name: String,
 }
 
+impl Instance {
+    /// The headers a client of this instance sends.
+    pub fn credentials(&self) -> InstanceCredentials {
+        InstanceCredentials {
+            id: Some(self.id.to_string()),
+            key: Some(InstanceKey::new(self.key.expose())),
+        }
+    }
+}
+
 const COMPANY_SETTING: &str = "company_id";
 
 pub(crate) fn application_row(

@@ -19,6 +19,7 @@ pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod types;
+pub mod user_page;
 pub mod users;
 
 use std::sync::Arc;

@@ -280,7 +280,6 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::secret::InstanceKey;
     use crate::core::testing::{at, test_core};
     use crate::core::tokens::Role;
     use crate::model::{CustomFieldsInput, UserFieldsInput};
@@ -296,10 +295,7 @@ mod tests {
             .create_instance(at(0), None, "Fleet", "")
             .await
             .unwrap();
-        let creds = InstanceCredentials {
-            id: Some(i.id.to_string()),
-            key: Some(InstanceKey::new(i.key.expose())),
-        };
+        let creds = i.credentials();
         (t, creds, i)
     }
 

@@ -103,6 +103,21 @@ string_enum!(
     "Status"
 );
 
+string_enum!(
+    /// The orders of `GetFilteredPage`; ties are broken by DeviceToken, in the same direction.
+    UserSort {
+        DateCreatedDesc,
+        DateCreated,
+        LastName,
+        LastNameDesc,
+        FirstName,
+        FirstNameDesc,
+        Email,
+        EmailDesc
+    },
+    "Sort"
+);
+
 /// The four telematics flags. Defaults are the original API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserFlags {

@@ -3,7 +3,10 @@
 use app::core::management::FindQuery;
 use app::core::types::DeviceToken;
 use app::core::Core;
-use app::model::{ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserView};
+use app::model::{
+    ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserPageRequest, UserPageView,
+    UserView,
+};
 use app::ssr::AppState;
 use std::collections::HashMap;
 
@@ -20,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/management/users", get(get_user).put(update_user))
         .route("/v1/management/users/find", get(find_users))
+        .route("/v1/management/users/getfilteredpage", post(filtered_page))
         .route("/v1/management/users/{device_token}", delete(delete_user))
         .route(
             "/v1/management/users/instances/change",
@@ -76,12 +80,18 @@ async fn change_instance(
     Ok(Done)
 }
 
+/// The caller moves itself. A user naming someone else in `UserDeviceToken` is refused
+/// (403), as on every other user route, rather than silently moving the caller.
 async fn join_instance(
     State(core): State<Core>,
     Bearer(principal): Bearer,
+    UserDeviceTokenHeader(target): UserDeviceTokenHeader,
     Meta(meta): Meta,
     Path(code): Path<String>,
 ) -> Result<Data<InstanceNameView>, ApiError> {
+    if !principal.is_admin() {
+        core.target_user(&principal, target.as_deref())?;
+    }
     Ok(Data(
         core.join_instance(Core::now(), &principal, &code, &meta)
             .await?,
@@ -112,4 +122,12 @@ async fn find_users(
             .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
     };
     Ok(Data(core.find_users(&principal, find).await?))
+}
+
+async fn filtered_page(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    CiJson(body): CiJson<UserPageRequest>,
+) -> Result<Data<UserPageView>, ApiError> {
+    Ok(Data(core.user_page(&principal, body).await?))
 }

@@ -3,10 +3,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn bearer(token: &str) -> (&'static str, String) {
-    ("Authorization", format!("Bearer {token}"))
-}
-
 async fn admin_call(app: &TestApp, method: Method, path: &str, body: Option<Value>) -> Answer {
     let token = app.admin_token().await;
     app.send(method, path, body.as_ref(), &[bearer(&token)])

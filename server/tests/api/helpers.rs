@@ -10,6 +10,19 @@ use serde_json::Value;
 use server::config::Config;
 use server::startup::Application;
 
+/// The `Authorization` header of a bearer token.
+pub fn bearer(token: &str) -> (&'static str, String) {
+    ("Authorization", format!("Bearer {token}"))
+}
+
+/// The access token of a registration or login answer.
+pub fn token_of(credentials: &Value) -> String {
+    credentials["AccessToken"]["Token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
@@ -178,6 +191,24 @@ impl TestApp {
     }
 
     /// An admin access token, by logging in as the first admin.
+    /// An access token of this user that expired hours ago (correctly signed otherwise).
+    pub async fn expired_token(&self, device_token: &str) -> String {
+        let row = self
+            .core
+            .store()
+            .find_user(device_token)
+            .await
+            .unwrap()
+            .expect("the user exists");
+        let user = app::core::users::User::try_from(row).unwrap();
+        let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
+        self.core
+            .tokens()
+            .mint_user(long_ago, &user.subject(), long_ago)
+            .unwrap()
+            .token
+    }
+
     pub async fn admin_token(&self) -> String {
         let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "test admin password"});
         self.post("/v1/Auth/Login", &body, &[]).await.result()["AccessToken"]["Token"]

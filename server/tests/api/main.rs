@@ -4,6 +4,7 @@ mod edges;
 mod helpers;
 mod login;
 mod management;
+mod matrix;
 mod refresh;
 mod registration;
 mod replicas;

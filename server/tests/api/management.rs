@@ -3,17 +3,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-fn bearer(token: &str) -> (&'static str, String) {
-    ("Authorization", format!("Bearer {token}"))
-}
-
-fn token_of(credentials: &Value) -> String {
-    credentials["AccessToken"]["Token"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 async fn get_user(app: &TestApp, headers: &[(&str, String)]) -> Answer {
     app.send(Method::GET, "/v1/Management/users", None, headers)
         .await
@@ -58,21 +47,7 @@ async fn the_authorization_matrix_of_get_users() {
     assert_eq!(anonymous.status, 401);
     assert_eq!(anonymous.headers.get("www-authenticate").unwrap(), "Bearer");
     assert_eq!(get_user(&app, &[bearer("not.a.jwt")]).await.status, 401);
-    let row = app
-        .core
-        .store()
-        .find_user(me["DeviceToken"].as_str().unwrap())
-        .await
-        .unwrap()
-        .unwrap();
-    let user = app::core::users::User::try_from(row).unwrap();
-    let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
-    let expired = app
-        .core
-        .tokens()
-        .mint_user(long_ago, &user.subject(), long_ago)
-        .unwrap()
-        .token;
+    let expired = app.expired_token(me["DeviceToken"].as_str().unwrap()).await;
     assert_eq!(get_user(&app, &[bearer(&expired)]).await.status, 401);
 
     // A user token: its own user only.
@@ -590,4 +565,87 @@ async fn find_by_token(app: &TestApp, admin: &[(&'static str, String)], token: &
         token.to_uppercase()
     );
     app.send(Method::GET, &path, None, admin).await
+}
+
+#[tokio::test]
+async fn get_filtered_page_pages_searches_and_refuses_bad_input() {
+    let app = spawn_app().await;
+    for (first, last) in [("Ann", "Lee"), ("Bob", "Lee"), ("Cy", "Moss"), ("Di", "Ng")] {
+        app.register(json!({"FirstName": first, "LastName": last, "Email": format!("{}@example.com", first.to_lowercase())}))
+            .await;
+    }
+    app.register(json!({"FirstName": "Ed", "LastName": "Lee", "Status": "Deactivated"}))
+        .await;
+    let admin = [bearer(&app.admin_token().await)];
+    let page = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        async move {
+            app.post_raw(
+                "/v1/management/users/getfilteredpage",
+                body.to_string(),
+                Some("application/json-patch+json"),
+                &admin,
+            )
+            .await
+        }
+    };
+    let first_names = |a: &Answer| -> Vec<String> {
+        a.result()["Users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["UserProfile"]["FirstName"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let first = page(json!({"pageNumber": 1, "PAGESIZE": 3})).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(
+        first_names(&first),
+        ["Di", "Cy", "Bob"],
+        "newest first, active only"
+    );
+    let r = first.result();
+    assert_eq!(r["TotalUsers"], 4);
+    assert_eq!(r["TotalPages"], 2);
+    assert_eq!(r["CurrentPage"], 1);
+    assert_eq!(r["HasNextPage"], true);
+    assert_eq!(r["HasPreviousPage"], false);
+    assert_eq!(r["TotalUsersExact"], true);
+    assert_eq!(r["Users"][0]["AccountInfo"]["InstanceName"], "Common");
+    assert!(r["Users"][0]["UserFields"].is_array());
+
+    let second = page(json!({"PageNumber": 2, "PageSize": 3})).await;
+    assert_eq!(first_names(&second), ["Ann"]);
+    assert_eq!(second.result()["HasNextPage"], false);
+    assert_eq!(second.result()["HasPreviousPage"], true);
+
+    let search =
+        page(json!({"SearchTerm": "lee", "Sort": "FirstNameDesc", "ShowInactiveUsers": true}))
+            .await;
+    assert_eq!(first_names(&search), ["Ed", "Bob", "Ann"]);
+    let in_common = page(
+        json!({"InstanceIds": [app.instance_id], "Sort": "email", "DateCreatedFrom": "2020-01-01"}),
+    )
+    .await;
+    assert_eq!(first_names(&in_common), ["Ann", "Bob", "Cy", "Di"]);
+    let elsewhere = page(json!({"InstanceIds": [uuid::Uuid::new_v4()]})).await;
+    assert_eq!(elsewhere.result()["TotalUsers"], 0);
+    assert_eq!(
+        first_names(&page(json!({})).await).len(),
+        4,
+        "an empty body takes the defaults"
+    );
+
+    let bad =
+        page(json!({"PageNumber": 0, "PageSize": 501, "Sort": "Shoe", "InstanceIds": ["x"]})).await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        bad.error_keys(),
+        ["PageNumber", "PageSize", "Sort", "InstanceIds[0]"]
+    );
+    let typed = page(json!({"PageSize": "ten"})).await;
+    assert_eq!(typed.status, 422);
+    assert_eq!(typed.error_keys(), ["PageSize"]);
 }

@@ -25,6 +25,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, QueryBuilder, SqlitePool};
 
 use super::error::{CoreError, CoreResult};
+use super::types::UserSort;
 
 /// Pool sizing; the defaults suit one small server.
 #[derive(Debug, Clone)]
@@ -279,7 +280,8 @@ impl Store {
         on_pool!(self, c => sqlx::query_as::<_, InstanceWithCount>(
             "SELECT i.id, i.name, i.description, i.status, i.invite_code, i.created_at,
                     a.name AS app_name,
-                    (SELECT COUNT(*) FROM users u WHERE u.instance_id = i.id) AS user_count
+                    (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts c
+                     WHERE c.instance_id = i.id) AS user_count
              FROM instances i JOIN applications a ON a.id = i.app_id
              ORDER BY a.created_at, i.created_at, i.id")
             .fetch_all(c).await.map_err(db_err))
@@ -361,28 +363,108 @@ impl Store {
             .bind(family_id).fetch_all(c).await.map_err(db_err))
     }
 
-    /// Users matching every filter given, newest first, at most `limit`.
+    /// Users matching every filter given, newest first, at most `limit`. Names and countries
+    /// compare ignoring ASCII case, as SQL `lower()` does on both backends.
     pub async fn find_users(&self, f: &UserFilter) -> CoreResult<Vec<UserRow>> {
         on_pool!(self, c => {
             let mut q = QueryBuilder::new(format!("{USER_SELECT} WHERE 1 = 1"));
             if let Some(v) = &f.device_token { q.push(" AND u.device_token = ").push_bind(v.clone()); }
-            if let Some(v) = &f.email { q.push(" AND u.email = ").push_bind(v.clone()); }
+            if let Some(v) = &f.email { q.push(format!(" AND {EMAIL_KEY} = ")).push_bind(v.clone()); }
             if let Some(v) = &f.phone { q.push(" AND u.phone = ").push_bind(v.clone()); }
             if let Some(v) = &f.client_id { q.push(" AND u.client_id = ").push_bind(v.clone()); }
-            if let Some(v) = &f.first_name { q.push(" AND lower(u.first_name) = ").push_bind(v.to_lowercase()); }
-            if let Some(v) = &f.last_name { q.push(" AND lower(u.last_name) = ").push_bind(v.to_lowercase()); }
-            if let Some(v) = &f.country { q.push(" AND lower(u.country) = ").push_bind(v.to_lowercase()); }
+            if let Some(v) = &f.first_name { q.push(format!(" AND {FIRST_NAME_KEY} = ")).push_bind(v.to_ascii_lowercase()); }
+            if let Some(v) = &f.last_name { q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(v.to_ascii_lowercase()); }
+            if let Some(v) = &f.country { q.push(" AND lower(u.country) = ").push_bind(v.to_ascii_lowercase()); }
             if !f.full_name.is_empty() {
                 q.push(" AND (1 = 0");
                 for (first, last) in &f.full_name {
-                    q.push(" OR (lower(u.first_name) = ").push_bind(first.to_lowercase());
-                    q.push(" AND lower(u.last_name) = ").push_bind(last.to_lowercase()).push(")");
+                    q.push(format!(" OR ({FIRST_NAME_KEY} = ")).push_bind(first.to_ascii_lowercase());
+                    q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(last.to_ascii_lowercase()).push(")");
                 }
                 q.push(")");
             }
             if !f.include_inactive { q.push(" AND u.status = 'Active'"); }
             q.push(" ORDER BY u.date_created DESC, u.device_token LIMIT ").push_bind(f.limit);
             q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
+    /// The ids of the instances in every scope given (ids, applications, companies).
+    pub async fn instance_scope(
+        &self,
+        instance_ids: &[String],
+        application_ids: &[String],
+        company_ids: &[String],
+    ) -> CoreResult<Vec<String>> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(
+                "SELECT i.id FROM instances i JOIN applications a ON a.id = i.app_id WHERE 1 = 1");
+            for (column, ids) in [("i.id", instance_ids), ("i.app_id", application_ids), ("a.company_id", company_ids)] {
+                if ids.is_empty() { continue; }
+                q.push(format!(" AND {column} IN ("));
+                let mut list = q.separated(", ");
+                for id in ids { list.push_bind(id.clone()); }
+                q.push(")");
+            }
+            q.push(" ORDER BY i.id");
+            q.build_query_scalar::<String>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
+    /// One page of users in the given order. Deferred join: the page's device tokens are
+    /// picked from the sort index first, so a deep OFFSET skips index entries, not joined rows.
+    pub async fn user_page(
+        &self,
+        f: &PageFilter,
+        sort: UserSort,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<UserRow>> {
+        let order = sort_order(sort);
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(format!(
+                "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
+            push_page_filter!(q, f);
+            q.push(format!(" ORDER BY {order} LIMIT ")).push_bind(limit);
+            q.push(" OFFSET ").push_bind(offset);
+            q.push(format!(") ORDER BY {order}"));
+            q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
+    /// How many users match, counting at most `cap` of them.
+    pub async fn count_users(&self, f: &PageFilter, cap: i64) -> CoreResult<i64> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM users u WHERE 1 = 1");
+            push_page_filter!(q, f);
+            q.push(" LIMIT ").push_bind(cap).push(") AS matched");
+            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
+        })
+    }
+
+    /// Users registered on UTC days `from_day..to_day` (ms / 86400000) by the counters the
+    /// triggers keep: no user row is read.
+    pub async fn sum_user_counts(
+        &self,
+        instances: Option<&[String]>,
+        include_inactive: bool,
+        from_day: Option<i64>,
+        to_day: Option<i64>,
+    ) -> CoreResult<i64> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(
+                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts WHERE 1 = 1");
+            if let Some(ids) = instances {
+                q.push(" AND instance_id IN (");
+                let mut list = q.separated(", ");
+                for id in ids { list.push_bind(id.clone()); }
+                q.push(")");
+            }
+            if !include_inactive { q.push(" AND status = 'Active'"); }
+            if let Some(d) = from_day { q.push(" AND day >= ").push_bind(d); }
+            if let Some(d) = to_day { q.push(" AND day < ").push_bind(d); }
+            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
         })
     }
 
@@ -413,6 +495,79 @@ impl Store {
             .bind(batch_id).fetch_one(c).await.map_err(db_err))
     }
 }
+
+/// The sort keys of the users page. Each matches an index of migration 0004 exactly
+/// (`<key>, device_token`), which also serves the prefix search and `find`.
+const CREATED_KEY: &str = "u.date_created";
+const EMAIL_KEY: &str = "coalesce(u.email, '')";
+const FIRST_NAME_KEY: &str = "coalesce(lower(u.first_name), '')";
+const LAST_NAME_KEY: &str = "coalesce(lower(u.last_name), '')";
+
+fn sort_order(sort: UserSort) -> String {
+    let (key, dir) = match sort {
+        UserSort::DateCreated => (CREATED_KEY, "ASC"),
+        UserSort::DateCreatedDesc => (CREATED_KEY, "DESC"),
+        UserSort::Email => (EMAIL_KEY, "ASC"),
+        UserSort::EmailDesc => (EMAIL_KEY, "DESC"),
+        UserSort::FirstName => (FIRST_NAME_KEY, "ASC"),
+        UserSort::FirstNameDesc => (FIRST_NAME_KEY, "DESC"),
+        UserSort::LastName => (LAST_NAME_KEY, "ASC"),
+        UserSort::LastNameDesc => (LAST_NAME_KEY, "DESC"),
+    };
+    format!("{key} {dir}, u.device_token {dir}")
+}
+
+/// The exclusive upper bound of the strings starting with `prefix`, in byte order (both
+/// backends compare these columns bytewise).
+fn prefix_end(prefix: &str) -> String {
+    format!("{prefix}\u{10FFFF}")
+}
+
+/// Appends ` AND ...` for every filter of a `PageFilter` (users aliased `u`).
+macro_rules! push_page_filter {
+    ($q:ident, $f:expr) => {{
+        let f: &PageFilter = $f;
+        if let Some(ids) = &f.instances {
+            $q.push(" AND u.instance_id IN (");
+            let mut list = $q.separated(", ");
+            for id in ids {
+                list.push_bind(id.clone());
+            }
+            $q.push(")");
+        }
+        if !f.include_inactive {
+            $q.push(" AND u.status = 'Active'");
+        }
+        if let Some(v) = f.from {
+            $q.push(" AND u.date_created >= ").push_bind(v);
+        }
+        if let Some(v) = f.to {
+            $q.push(" AND u.date_created < ").push_bind(v);
+        }
+        if let Some(v) = &f.country {
+            $q.push(" AND lower(u.country) = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.city {
+            $q.push(" AND lower(u.city) = ").push_bind(v.clone());
+        }
+        for word in &f.words {
+            $q.push(" AND (1 = 0");
+            for key in [FIRST_NAME_KEY, LAST_NAME_KEY, EMAIL_KEY, "u.phone"] {
+                $q.push(format!(" OR ({key} >= "))
+                    .push_bind(word.folded.clone());
+                $q.push(format!(" AND {key} < "))
+                    .push_bind(prefix_end(&word.folded))
+                    .push(")");
+            }
+            $q.push(" OR u.client_id = ")
+                .push_bind(word.as_sent.clone());
+            $q.push(" OR u.device_token = ")
+                .push_bind(word.folded.clone());
+            $q.push(")");
+        }
+    }};
+}
+use push_page_filter;
 
 /// Which column a lookup within an instance uses.
 #[derive(Debug, Clone, Copy)]

@@ -260,6 +260,36 @@ pub struct UserFilter {
     pub limit: i64,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchWord {
+    pub folded: String,
+    pub as_sent: String,
+}
+
+/// Filters of a users page (`GetFilteredPage`); all given must match. Values normalised.
+#[derive(Debug, Clone, Default)]
+pub struct PageFilter {
+    /// `None`: every instance. Never an empty list (the core answers that without a query).
+    pub instances: Option<Vec<String>>,
+    pub include_inactive: bool,
+    /// Registration time in ms; `to` exclusive.
+    pub from: Option<i64>,
+    pub to: Option<i64>,
+    /// Search words: each must begin a first name, last name, e-mail or phone (compared
+    /// ASCII lower-cased), or equal a ClientId (as sent) or DeviceToken.
+    pub words: Vec<SearchWord>,
+    /// Lower case, compared whole.
+    pub country: Option<String>,
+    pub city: Option<String>,
+}
+
+impl PageFilter {
+    /// True when only instance, status and time filters apply: the counters can total it.
+    pub fn countable_by_counters(&self) -> bool {
+        self.words.is_empty() && self.country.is_none() && self.city.is_none()
+    }
+}
+
 /// Filters of an audit-log page; times in ms, `to` exclusive.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
