@@ -1,22 +1,22 @@
 //! Benchmarks of the REST API through real servers on loopback, release build:
 //!
-//!     bash .ci/bench      # = .ci/postgres, then cargo run --release -p server --example bench
+//!     bash .ci/bench api  # = .ci/postgres, then cargo run --release -p server --example bench
 //!
 //! Three set-ups measured side by side in one run: SQLite with one process, PostgreSQL with
 //! one replica, PostgreSQL with two replicas (requests alternate between them). Each starts
 //! on a fresh scratch database with the same `Application::build` as `tus serve`, driven
-//! over HTTP from this process. Figures go to server/BENCHMARKS.md. Bounded: a fixed
+//! over HTTP from this process. Figures go to the `api` section of server/BENCHMARKS.md. Bounded: a fixed
 //! number of requests, loopback only. `TUS_BENCH_POSTGRES` is the admin URL of the
 //! PostgreSQL server (default: the one .ci/postgres starts); `sqlite-only` skips it.
+
+mod common;
 
 use std::time::{Duration, Instant};
 
 use app::core::store::scratch::ScratchDatabase;
+use common::percentile;
 use futures::stream::{self, StreamExt};
-use leptos::config::LeptosOptions;
 use serde_json::{json, Value};
-use server::config::Config;
-use server::startup::Application;
 
 const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;
@@ -57,10 +57,6 @@ struct Figures {
     refresh_p99: f64,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
-}
-
 /// Runs `n` requests with `CONCURRENCY` in flight; returns (requests/s, p50 ms, p99 ms).
 async fn throughput<F, Fut>(n: usize, make: F) -> (f64, f64, f64)
 where
@@ -92,20 +88,9 @@ async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
     let mut bases = Vec::new();
     let mut instance = None;
     for _ in 0..replicas {
-        let mut config = Config::defaults();
-        config.database_url = db.url.clone();
-        config.admin_password = Some("bench admin password".into());
-        config.db_max_connections = 16;
-        let options = LeptosOptions::builder()
-            .output_name("tus")
-            .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
-            .build();
-        let app = Application::build(&config, options).await.expect("app");
-        if let Some(created) = &app.bootstrap.instance {
-            instance = Some(created.instance.clone());
-        }
-        bases.push(format!("http://{}", app.address()));
-        tokio::spawn(app.run_until(std::future::pending()));
+        let server = common::start(db).await;
+        instance = instance.or(server.instance);
+        bases.push(server.base);
     }
     let instance = instance.expect("the first replica created the instance");
     Target {
@@ -171,8 +156,7 @@ async fn measure(target: &Target) -> Figures {
 
 #[tokio::main]
 async fn main() {
-    let pg = std::env::var("TUS_BENCH_POSTGRES")
-        .unwrap_or_else(|_| "postgres://tus:tus@127.0.0.1:5432/postgres".into());
+    let pg = common::postgres_url();
     let mut setups: Vec<(&str, String, usize)> = vec![("SQLite, 1 process", "sqlite".into(), 1)];
     if pg != "sqlite-only" {
         setups.push(("PostgreSQL, 1 replica", pg.clone(), 1));
@@ -188,23 +172,13 @@ async fn main() {
         columns.push((name, measure(&target).await));
     }
 
-    let commit = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let mut r = String::new();
-    r.push_str("# Benchmarks\n\nWritten by `bash .ci/bench` (`cargo run --release -p server --example bench`).\n\n");
-    r.push_str(&format!(
-        "Release build; {cores} cores; commit {commit}; {}. The replicas run in the benchmark's own process and share \
-         its cores with the client and PostgreSQL, so these figures compare set-ups on one small machine; they are \
-         not a capacity plan. {SINGLE_REQUESTS} requests per row, {CONCURRENCY} in flight; with two replicas \
-         requests alternate between them.\n\n",
-        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
-    ));
+    let mut r = format!(
+        "Written by `bash .ci/bench api` (`cargo run --release -p server --example bench`). \
+         The replicas run in the benchmark's own process and share its cores with the client \
+         and PostgreSQL, so these figures compare set-ups on one small machine; they are not a \
+         capacity plan. {SINGLE_REQUESTS} requests per row, {CONCURRENCY} in flight; with two \
+         replicas requests alternate between them.\n\n"
+    );
     r.push_str("| measure |");
     for (name, _) in &columns {
         r.push_str(&format!(" {name} |"));
@@ -243,8 +217,5 @@ async fn main() {
         )
     });
 
-    print!("{r}");
-    let out = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
-    std::fs::write(&out, r).expect("write BENCHMARKS.md");
-    println!("\nwritten to {}", out.display());
+    common::write_section("api", "Registration and refresh", &r);
 }

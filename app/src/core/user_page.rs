@@ -190,14 +190,16 @@ impl Core {
             }
             q.filter.instances = Some(scope);
         }
+        let (counted, exact) = self.count_matches(&q.filter).await?;
+        // A search that matched under the cap is answered from its own indexes.
+        let few_matches = !q.filter.countable_by_counters() && exact;
         let offset = (q.page - 1) * q.size;
         let mut rows = self
             .store()
-            .user_page(&q.filter, q.sort, offset, q.size + 1)
+            .user_page(&q.filter, q.sort, few_matches, offset, q.size + 1)
             .await?;
         let has_next_page = rows.len() as i64 > q.size;
         rows.truncate(q.size as usize);
-        let (counted, exact) = self.count_matches(&q.filter).await?;
         // Users registered between the two queries must not make the page contradict itself.
         let seen = offset + rows.len() as i64 + i64::from(has_next_page);
         let total_users = if rows.is_empty() && !has_next_page {

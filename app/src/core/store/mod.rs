@@ -376,9 +376,10 @@ impl Store {
             if let Some(v) = &f.last_name { q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(v.to_ascii_lowercase()); }
             if let Some(v) = &f.country { q.push(" AND lower(u.country) = ").push_bind(v.to_ascii_lowercase()); }
             if !f.full_name.is_empty() {
-                q.push(" AND (1 = 0");
-                for (first, last) in &f.full_name {
-                    q.push(format!(" OR ({FIRST_NAME_KEY} = ")).push_bind(first.to_ascii_lowercase());
+                q.push(" AND (");
+                for (i, (first, last)) in f.full_name.iter().enumerate() {
+                    q.push(if i == 0 { "(" } else { " OR (" });
+                    q.push(format!("{FIRST_NAME_KEY} = ")).push_bind(first.to_ascii_lowercase());
                     q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(last.to_ascii_lowercase()).push(")");
                 }
                 q.push(")");
@@ -413,19 +414,25 @@ impl Store {
 
     /// One page of users in the given order. Deferred join: the page's device tokens are
     /// picked from the sort index first, so a deep OFFSET skips index entries, not joined rows.
+    ///
+    /// `few_matches`: the caller knows the filter matches few users; then they are found by
+    /// the filter's own indexes and sorted, instead of walking the sort index until enough
+    /// match (which SQLite, without statistics, prefers even for one match in a million).
     pub async fn user_page(
         &self,
         f: &PageFilter,
         sort: UserSort,
+        few_matches: bool,
         offset: i64,
         limit: i64,
     ) -> CoreResult<Vec<UserRow>> {
-        let order = sort_order(sort);
+        let order = sort_order(sort, false);
+        let inner_order = sort_order(sort, few_matches);
         on_pool!(self, c => {
             let mut q = QueryBuilder::new(format!(
                 "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
             push_page_filter!(q, f);
-            q.push(format!(" ORDER BY {order} LIMIT ")).push_bind(limit);
+            q.push(format!(" ORDER BY {inner_order} LIMIT ")).push_bind(limit);
             q.push(" OFFSET ").push_bind(offset);
             q.push(format!(") ORDER BY {order}"));
             q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
@@ -503,7 +510,9 @@ const EMAIL_KEY: &str = "coalesce(u.email, '')";
 const FIRST_NAME_KEY: &str = "coalesce(lower(u.first_name), '')";
 const LAST_NAME_KEY: &str = "coalesce(lower(u.last_name), '')";
 
-fn sort_order(sort: UserSort) -> String {
+/// The ORDER BY of a sort. `unindexed`: the same order through an expression no index
+/// matches (`+ 0`, `|| ''`), so the planner cannot pick the sort index.
+fn sort_order(sort: UserSort, unindexed: bool) -> String {
     let (key, dir) = match sort {
         UserSort::DateCreated => (CREATED_KEY, "ASC"),
         UserSort::DateCreatedDesc => (CREATED_KEY, "DESC"),
@@ -514,7 +523,11 @@ fn sort_order(sort: UserSort) -> String {
         UserSort::LastName => (LAST_NAME_KEY, "ASC"),
         UserSort::LastNameDesc => (LAST_NAME_KEY, "DESC"),
     };
-    format!("{key} {dir}, u.device_token {dir}")
+    if !unindexed {
+        return format!("{key} {dir}, u.device_token {dir}");
+    }
+    let opaque = if key == CREATED_KEY { " + 0" } else { " || ''" };
+    format!("({key}){opaque} {dir}, u.device_token {dir}")
 }
 
 /// The exclusive upper bound of the strings starting with `prefix`, in byte order (both
@@ -550,11 +563,15 @@ macro_rules! push_page_filter {
         if let Some(v) = &f.city {
             $q.push(" AND lower(u.city) = ").push_bind(v.clone());
         }
+        // No `1 = 0 OR` opener: it keeps SQLite from answering the OR with its indexes.
         for word in &f.words {
-            $q.push(" AND (1 = 0");
-            for key in [FIRST_NAME_KEY, LAST_NAME_KEY, EMAIL_KEY, "u.phone"] {
-                $q.push(format!(" OR ({key} >= "))
-                    .push_bind(word.folded.clone());
+            $q.push(" AND (");
+            for (i, key) in [FIRST_NAME_KEY, LAST_NAME_KEY, EMAIL_KEY, "u.phone"]
+                .into_iter()
+                .enumerate()
+            {
+                $q.push(if i == 0 { "(" } else { " OR (" });
+                $q.push(format!("{key} >= ")).push_bind(word.folded.clone());
                 $q.push(format!(" AND {key} < "))
                     .push_bind(prefix_end(&word.folded))
                     .push(")");

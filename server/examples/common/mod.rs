@@ -1,0 +1,105 @@
+//! What the benchmarks share: starting the real server on a scratch database, percentiles,
+//! and writing one section of server/BENCHMARKS.md (each benchmark owns its own section, so
+//! running one leaves the other's figures in place).
+
+#![allow(dead_code)] // each example uses its own part
+
+use std::time::Duration;
+
+use app::core::store::scratch::ScratchDatabase;
+use leptos::config::LeptosOptions;
+use server::config::Config;
+use server::startup::Application;
+
+pub const ADMIN_PASSWORD: &str = "bench admin password";
+
+/// The admin URL of the PostgreSQL server, or `sqlite-only`.
+pub fn postgres_url() -> String {
+    std::env::var("TUS_BENCH_POSTGRES")
+        .unwrap_or_else(|_| "postgres://tus:tus@127.0.0.1:5432/postgres".into())
+}
+
+pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+pub struct Server {
+    pub base: String,
+    pub core: app::core::Core,
+    /// The first-start instance, or `None` when another replica created it.
+    pub instance: Option<app::core::instances::Instance>,
+}
+
+/// The real application (`Application::build`, as `tus serve`) on a free loopback port.
+pub async fn start(db: &ScratchDatabase) -> Server {
+    let mut config = Config::defaults();
+    config.database_url = db.url.clone();
+    config.admin_password = Some(ADMIN_PASSWORD.into());
+    config.db_max_connections = 16;
+    let options = LeptosOptions::builder()
+        .output_name("tus")
+        .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .build();
+    let app = Application::build(&config, options).await.expect("app");
+    let server = Server {
+        base: format!("http://{}", app.address()),
+        core: app.core().clone(),
+        instance: app.bootstrap.instance.as_ref().map(|c| c.instance.clone()),
+    };
+    tokio::spawn(app.run_until(std::future::pending()));
+    server
+}
+
+impl Server {
+    pub async fn admin_token(&self) -> String {
+        let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": ADMIN_PASSWORD});
+        let answer: serde_json::Value = reqwest::Client::new()
+            .post(format!("{}/v1/Auth/Login", self.base))
+            .json(&body)
+            .send()
+            .await
+            .expect("login")
+            .json()
+            .await
+            .expect("json");
+        answer["Result"]["AccessToken"]["Token"]
+            .as_str()
+            .expect("an admin token")
+            .to_string()
+    }
+}
+
+/// Replaces (or appends) the section `key` of server/BENCHMARKS.md, stamped with the
+/// commit, the machine and the time.
+pub fn write_section(key: &str, title: &str, body: &str) {
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    let start = format!("<!-- bench:{key} -->");
+    let end = format!("<!-- /bench:{key} -->");
+    let section = format!(
+        "{start}\n## {title}\n\nRelease build; {cores} cores; commit {commit}; {}.\n\n{body}{end}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    println!("{section}");
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("BENCHMARKS.md");
+    let old = std::fs::read_to_string(&path).unwrap_or_default();
+    let mut new = match (old.find(&start), old.find(&end)) {
+        (Some(a), Some(b)) if a < b => format!("{}{section}{}", &old[..a], &old[b + end.len()..]),
+        _ if old.trim().is_empty() => format!(
+            "# Benchmarks\n\nOn demand, never in the tests: `bash .ci/bench` runs them all, \
+             `bash .ci/bench api` or `bash .ci/bench page` one.\n\n{section}\n"
+        ),
+        _ => format!("{}\n\n{section}\n", old.trim_end()),
+    };
+    if !new.ends_with('\n') {
+        new.push('\n');
+    }
+    std::fs::write(&path, new).expect("write BENCHMARKS.md");
+    eprintln!("written to {}", path.display());
+}

@@ -1,0 +1,314 @@
+//! `GetFilteredPage` and `find` on a database of a million users, release build:
+//!
+//!     bash .ci/bench page   # = cargo run --release -p server --example page_bench
+//!
+//! For each backend (SQLite; PostgreSQL unless `TUS_BENCH_POSTGRES=sqlite-only`): a fresh
+//! scratch database, the real server (`Application::build`, as `tus serve`), then
+//! `TUS_BENCH_USERS` users (default 1,000,000) seeded through the store's own batch insert,
+//! so the counting triggers run as in production: 4 instances, 300 first names x 1,000 last
+//! names, unique e-mails, registration times spread over 365 days, 3 % deactivated. Then each
+//! query below is sent over loopback HTTP `RUNS` times, one at a time; the median and the
+//! slowest go to the `page` section of server/BENCHMARKS.md.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use app::core::store::scratch::ScratchDatabase;
+use app::core::store::NewUserRow;
+use chrono::Utc;
+use serde_json::{json, Value};
+
+const RUNS: usize = 25;
+const SEED_TX: usize = 50_000;
+const DAY_MS: i64 = 86_400_000;
+
+/// A small deterministic generator (xorshift), so every run seeds the same people.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const SYLLABLES: [&str; 20] = [
+    "ma", "ri", "an", "jo", "el", "ka", "to", "li", "sa", "ne", "ro", "be", "da", "vi", "mo", "lu",
+    "te", "ha", "no", "si",
+];
+
+/// `count` distinct capitalised names built from syllables.
+fn names(count: usize, syllables: usize, rng: &mut Rng) -> Vec<String> {
+    let mut out = std::collections::BTreeSet::new();
+    while out.len() < count {
+        let mut s: String = (0..syllables)
+            .map(|_| SYLLABLES[rng.below(SYLLABLES.len() as u64) as usize])
+            .collect();
+        s[..1].make_ascii_uppercase();
+        out.insert(s);
+    }
+    out.into_iter().collect()
+}
+
+async fn seed(core: &app::core::Core, instances: &[String], total: usize) -> Duration {
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let firsts = names(300, 2, &mut rng);
+    let lasts = names(1000, 3, &mut rng);
+    let now = Utc::now().timestamp_millis();
+    let started = Instant::now();
+    let mut done = 0;
+    while done < total {
+        let n = SEED_TX.min(total - done);
+        let rows: Vec<NewUserRow> = (done..done + n)
+            .map(|i| {
+                let first = &firsts[rng.below(firsts.len() as u64) as usize];
+                let last = &lasts[rng.below(lasts.len() as u64) as usize];
+                NewUserRow {
+                    device_token: uuid::Uuid::new_v4().to_string(),
+                    instance_id: instances[rng.below(instances.len() as u64) as usize].clone(),
+                    first_name: Some(first.clone()),
+                    last_name: Some(last.clone()),
+                    nickname: None,
+                    phone: Some(format!("+3712{:07}", i)),
+                    email: Some(format!(
+                        "{}.{}{}@example.com",
+                        first.to_lowercase(),
+                        last.to_lowercase(),
+                        i
+                    )),
+                    gender: "None".into(),
+                    birthday: None,
+                    marital_status: None,
+                    children_count: None,
+                    country: Some(["Latvia", "Estonia", "Finland", "Poland"][i % 4].into()),
+                    district: None,
+                    city: None,
+                    address: None,
+                    image_url: None,
+                    status: if rng.below(100) < 3 {
+                        "Deactivated"
+                    } else {
+                        "Active"
+                    }
+                    .into(),
+                    enable_tracking: true,
+                    enable_logging: false,
+                    enabled: true,
+                    enable_real_time_location: false,
+                    client_id: None,
+                    password_hash: None,
+                    batch_id: None,
+                    date_created: now - rng.below(365 * DAY_MS as u64) as i64,
+                }
+            })
+            .collect();
+        let mut tx = core.store().begin().await.expect("begin");
+        tx.insert_users(&rows).await.expect("insert");
+        tx.commit().await.expect("commit");
+        done += n;
+        if done % 200_000 == 0 {
+            eprintln!("  seeded {done} users in {:.0?}", started.elapsed());
+        }
+    }
+    started.elapsed()
+}
+
+struct Query {
+    label: String,
+    path: String,
+    body: Option<Value>,
+}
+
+/// The probe is one seeded user: its names and e-mail make the selective queries.
+fn queries(instance: &str, probe: &app::core::store::UserRow) -> Vec<Query> {
+    let first = probe.first_name.clone().unwrap_or_default();
+    let last = probe.last_name.clone().unwrap_or_default();
+    let email = probe.email.clone().unwrap_or_default();
+    let both = format!("{} {}", &first[..3], &last[..4]);
+    let page = |label: &str, body: Value| Query {
+        label: label.to_string(),
+        path: "/v1/Management/users/GetFilteredPage".into(),
+        body: Some(body),
+    };
+    let month_ago = (Utc::now() - chrono::Duration::days(30)).format("%Y-%m-%dT%H:%M:%SZ");
+    vec![
+        page("page 1 of 20, newest first (the defaults)", json!({})),
+        page(
+            "page 1 of 100, by last name",
+            json!({"PageSize": 100, "Sort": "LastName"}),
+        ),
+        page(
+            "page 500 of 100 (offset 49,900), newest first",
+            json!({"PageNumber": 500, "PageSize": 100}),
+        ),
+        page(
+            "page 5,000 of 100 (offset 499,900), by e-mail",
+            json!({"PageNumber": 5000, "PageSize": 100, "Sort": "Email"}),
+        ),
+        page(
+            "one instance, with inactive users, oldest first",
+            json!({"InstanceIds": [instance], "ShowInactiveUsers": true, "Sort": "DateCreated"}),
+        ),
+        page(
+            "registered in the last 30 days (cut days at both ends)",
+            json!({"DateCreatedFrom": month_ago.to_string(), "DateCreatedTo": Utc::now()}),
+        ),
+        page(
+            "search \"ma\" (a common prefix; count capped at 10,000)",
+            json!({"SearchTerm": "ma"}),
+        ),
+        page(
+            &format!("search \"{both}\" (prefixes of a first and a last name)"),
+            json!({"SearchTerm": both, "Sort": "LastName"}),
+        ),
+        page("search one e-mail", json!({"SearchTerm": email})),
+        page(
+            "country Latvia (count capped)",
+            json!({"Country": "latvia"}),
+        ),
+        Query {
+            label: "find?LastName= (one last name: about 1 user in 1,000; at most 500 returned)"
+                .into(),
+            path: format!("/v1/Management/users/find?LastName={last}"),
+            body: None,
+        },
+        Query {
+            label: "find?Email= (one user)".into(),
+            path: format!("/v1/Management/users/find?Email={email}"),
+            body: None,
+        },
+    ]
+}
+
+struct Row {
+    label: String,
+    median_ms: f64,
+    max_ms: f64,
+    total: String,
+}
+
+async fn measure(base: &str, admin: &str, q: &Query) -> Row {
+    let path = &q.path;
+    let client = reqwest::Client::new();
+    let mut samples = Vec::new();
+    let mut total = String::new();
+    for _ in 0..RUNS {
+        let req = match &q.body {
+            Some(body) => client.post(format!("{base}{path}")).json(body),
+            None => client.get(format!("{base}{path}")),
+        };
+        let t = Instant::now();
+        let res = req.bearer_auth(admin).send().await.expect("request");
+        let status = res.status();
+        let body: Value = res.json().await.expect("json");
+        samples.push(t.elapsed());
+        assert_eq!(status, 200, "{}: {body}", q.label);
+        let r = &body["Result"];
+        total = match r.get("TotalUsers") {
+            Some(n) => format!(
+                "{n}{} users, {} on the page",
+                if r["TotalUsersExact"] == true {
+                    ""
+                } else {
+                    "+"
+                },
+                r["Users"].as_array().map_or(0, Vec::len)
+            ),
+            None => format!("{} users", r.as_array().map_or(0, Vec::len)),
+        };
+    }
+    samples.sort();
+    Row {
+        label: q.label.clone(),
+        median_ms: common::percentile(&samples, 0.5),
+        max_ms: common::percentile(&samples, 1.0),
+        total,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let users: usize = std::env::var("TUS_BENCH_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let mut backends = vec![("SQLite", "sqlite".to_string())];
+    let pg = common::postgres_url();
+    if pg != "sqlite-only" {
+        backends.push(("PostgreSQL", pg));
+    }
+    let mut section = format!(
+        "Written by `bash .ci/bench page` (`cargo run --release -p server --example page_bench`). \
+         {users} users seeded through the store's batch insert (triggers on), over 4 instances, \
+         registered over the last 365 days, 3 % deactivated; {RUNS} requests per query, one at a \
+         time, over loopback HTTP with an admin token; times in ms include HTTP and JSON.\n\n"
+    );
+    for (name, backend) in backends {
+        eprintln!("{name}: seeding {users} users");
+        let db = ScratchDatabase::create(&backend)
+            .await
+            .expect("scratch database");
+        let server = common::start(&db).await;
+        let mut instances = vec![server
+            .instance
+            .as_ref()
+            .expect("first start")
+            .id
+            .to_string()];
+        for n in 0..3 {
+            let i = server
+                .core
+                .create_instance(Utc::now(), None, &format!("Fleet {n}"), "")
+                .await
+                .expect("instance");
+            instances.push(i.id.to_string());
+        }
+        let took = seed(&server.core, &instances, users).await;
+        if backend != "sqlite" {
+            // What autovacuum does within a minute of such a load; done here so the
+            // first measurements do not depend on when it wakes up.
+            let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
+            sqlx::query("VACUUM ANALYZE users")
+                .execute(&pool)
+                .await
+                .expect("vacuum");
+        }
+        let admin = server.admin_token().await;
+        let probe = server
+            .core
+            .store()
+            .find_users(&app::core::store::UserFilter {
+                include_inactive: false,
+                country: Some("latvia".into()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .expect("a probe user");
+        section.push_str(&format!(
+            "**{name}**: seeded in {:.0} s ({:.0} users/s).\n\n| query | median ms | slowest ms | answer |\n|---|---|---|---|\n",
+            took.as_secs_f64(),
+            users as f64 / took.as_secs_f64()
+        ));
+        for q in queries(&instances[1], &probe[0]) {
+            let row = measure(&server.base, &admin, &q).await;
+            eprintln!("  {}: {:.1} ms", row.label, row.median_ms);
+            section.push_str(&format!(
+                "| {} | {:.1} | {:.1} | {} |\n",
+                row.label, row.median_ms, row.max_ms, row.total
+            ));
+        }
+        section.push('\n');
+    }
+    common::write_section(
+        "page",
+        "GetFilteredPage and find with a million users",
+        &section,
+    );
+}
