@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The `UserFields` object of registration and update.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserFieldsInput {
     pub enable_tracking: Option<bool>,
@@ -18,6 +19,7 @@ pub struct UserFieldsInput {
 
 /// Body of `POST /v1/Registration/Create`. Every field is optional; `{}` is valid.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RegisterRequest {
     pub create_access_token: Option<bool>,
@@ -46,6 +48,7 @@ pub struct RegisterRequest {
 
 /// The flags of `CreateMany` (the original API calls them `CustomFields`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CustomFieldsInput {
     pub enable_tracking: Option<bool>,
@@ -56,6 +59,7 @@ pub struct CustomFieldsInput {
 
 /// Body of `POST /v1/Registration/CreateMany`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateManyRequest {
     pub quantity: Option<i64>,
@@ -67,6 +71,7 @@ pub struct CreateManyRequest {
 
 /// Body of `POST /v1/Auth/RefreshToken`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RefreshRequest {
     pub access_token: Option<String>,
@@ -75,6 +80,7 @@ pub struct RefreshRequest {
 
 /// Body of `POST /v1/Auth/Login`. `LoginFields` is an object or a string holding JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LoginRequest {
     pub login_fields: Option<serde_json::Value>,
@@ -83,6 +89,7 @@ pub struct LoginRequest {
 
 /// One instance as the dashboard lists it: no key, no invite code (those are admin-only).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InstanceSummary {
     pub id: String,
     pub name: String,
@@ -96,6 +103,7 @@ pub struct InstanceSummary {
 /// Body of `PUT /v1/Management/users`: a partial update. Absent (or null) fields stay as
 /// they are; an empty string clears a text field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UpdateUserRequest {
     pub first_name: Option<String>,
@@ -122,6 +130,7 @@ pub struct UpdateUserRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserProfileView {
     pub first_name: Option<String>,
@@ -141,6 +150,7 @@ pub struct UserProfileView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserFieldsView {
     pub client_id: Option<String>,
@@ -151,6 +161,7 @@ pub struct UserFieldsView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountInfoView {
     pub company_id: String,
@@ -163,6 +174,7 @@ pub struct AccountInfoView {
 /// A user as `GET /v1/Management/users` shows it. `UserFields` is an array of one object,
 /// as in the original API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserView {
     pub device_token: String,
@@ -175,6 +187,7 @@ pub struct UserView {
 
 /// Body of `POST /v1/Management/users/GetFilteredPage`; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserPageRequest {
     /// 1-based; default 1.
@@ -204,6 +217,7 @@ pub struct UserPageRequest {
 
 /// A page of users (`GetFilteredPage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserPageView {
     pub users: Vec<UserView>,
@@ -219,6 +233,7 @@ pub struct UserPageView {
 
 /// `GET /v1/Check/UserExists` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserExistsView {
     pub user_exists: bool,
@@ -230,6 +245,7 @@ pub struct UserExistsView {
 
 /// An instance as the Accounts-service routes show it (admin only: it carries the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceView {
     pub id: String,
@@ -244,6 +260,7 @@ pub struct InstanceView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct ApplicationView {
     pub id: String,
@@ -258,6 +275,7 @@ pub struct ApplicationView {
 
 /// Body of instance create/update. `Status` is `Active`/`Deactivated` or 1/2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct InstanceInput {
     pub name: Option<String>,
@@ -267,6 +285,7 @@ pub struct InstanceInput {
 
 /// Body of `POST /v1/companies/{companyId}/applications`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ApplicationInput {
     pub name: Option<String>,
@@ -277,6 +296,7 @@ pub struct ApplicationInput {
 
 /// Body of `POST /v1/Management/users/instances/change` (admin).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ChangeInstanceRequest {
     pub device_token: Option<String>,
@@ -286,6 +306,7 @@ pub struct ChangeInstanceRequest {
 
 /// Answer of `POST /v1/Management/users/instances/change/{InviteCode}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceNameView {
     pub instance_name: String,
@@ -293,6 +314,7 @@ pub struct InstanceNameView {
 
 /// One audit entry as the dashboard and admin clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditEntryView {
     pub id: i64,
@@ -306,6 +328,7 @@ pub struct AuditEntryView {
 
 /// A page of the audit trail, newest first; `NextBefore` continues it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditPageView {
     pub entries: Vec<AuditEntryView>,

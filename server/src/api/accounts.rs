@@ -64,6 +64,10 @@ impl LowerQuery {
     }
 }
 
+#[utoipa::path(get, path = "/v1/companies/{companyId}/applications", tag = "Accounts",
+    summary = "List a company's applications",
+    params(("companyId" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The applications.", body = super::openapi::Envelope<Vec<ApplicationView>>)))]
 async fn list_applications(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -72,6 +76,11 @@ async fn list_applications(
     Ok(Data(core.applications(&p, &company_id).await?))
 }
 
+#[utoipa::path(post, path = "/v1/companies/{companyId}/applications", tag = "Accounts",
+    summary = "Create an application",
+    params(("companyId" = String, Path)), security(("bearer" = [])),
+    request_body = ApplicationInput,
+    responses((status = 200, description = "The new application.", body = super::openapi::Envelope<ApplicationView>)))]
 async fn create_application(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -85,6 +94,10 @@ async fn create_application(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/Applications/{appId}", tag = "Accounts",
+    summary = "Read an application",
+    params(("appId" = String, Path, description = "The application."), ("includeInstances" = Option<bool>, Query, description = "Include its instances.")), security(("bearer" = [])),
+    responses((status = 200, description = "The application.", body = super::openapi::Envelope<ApplicationView>)))]
 async fn get_application(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -95,6 +108,10 @@ async fn get_application(
     Ok(Data(core.application(&p, &app_id, include).await?))
 }
 
+#[utoipa::path(get, path = "/v1/applications/{appId}/instances", tag = "Accounts",
+    summary = "List an application's instances",
+    params(("appId" = String, Path, description = "The application."), ("includeDeactivated" = Option<bool>, Query)), security(("bearer" = [])),
+    responses((status = 200, description = "The instances, keys included.", body = super::openapi::Envelope<Vec<InstanceView>>)))]
 async fn list_instances(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -105,6 +122,11 @@ async fn list_instances(
     Ok(Data(core.instances(&p, &app_id, include).await?))
 }
 
+#[utoipa::path(post, path = "/v1/applications/{appId}/instances", tag = "Accounts",
+    summary = "Create an instance",
+    params(("appId" = String, Path, description = "The application.")), security(("bearer" = [])),
+    request_body = InstanceInput,
+    responses((status = 200, description = "The new instance with its key and invite code.", body = super::openapi::Envelope<InstanceView>)))]
 async fn create_instance(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -118,6 +140,10 @@ async fn create_instance(
     Ok(Data(instance_view(&instance)))
 }
 
+#[utoipa::path(get, path = "/v1/applications/{appId}/instances/{inviteCode}", tag = "Accounts",
+    summary = "Find an instance by invite code",
+    params(("appId" = String, Path, description = "The application."), ("inviteCode" = String, Path)), security(("bearer" = [])),
+    responses((status = 200, description = "The instance.", body = super::openapi::Envelope<InstanceView>)))]
 async fn instance_by_invite(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -128,6 +154,10 @@ async fn instance_by_invite(
     )))
 }
 
+#[utoipa::path(get, path = "/v1/Instances/{instanceId}", tag = "Accounts",
+    summary = "Read an instance",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    responses((status = 200, description = "The instance.", body = super::openapi::Envelope<InstanceView>)))]
 async fn get_instance(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -136,6 +166,13 @@ async fn get_instance(
     Ok(Data(instance_view(&core.instance(&p, &id).await?)))
 }
 
+#[utoipa::path(patch, path = "/v1/Instances/{instanceId}", tag = "Accounts",
+    summary = "Change an instance",
+    description = "Name, Description and Status as query parameters or in a JSON body (the body wins).",
+    params(("instanceId" = String, Path, description = "The instance."), ("Name" = Option<String>, Query), ("Description" = Option<String>, Query), ("Status" = Option<String>, Query)),
+    security(("bearer" = [])),
+    request_body = InstanceInput,
+    responses((status = 200, description = "The changed instance.", body = super::openapi::Envelope<InstanceView>)))]
 /// The Accounts API takes `Name`, `Description` and `Status` as query parameters; a JSON
 /// body works too (the body wins where both are given).
 async fn update_instance(
@@ -161,6 +198,11 @@ async fn update_instance(
     )))
 }
 
+#[utoipa::path(delete, path = "/v1/Instances/{instanceId}", tag = "Accounts",
+    summary = "Delete an instance without users",
+    description = "An instance that still has users is kept: 422 with Key InstanceId.",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    responses((status = 200, description = "Deleted.", body = super::openapi::DoneEnvelope)))]
 async fn delete_instance(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -171,6 +213,11 @@ async fn delete_instance(
     Ok(Done)
 }
 
+#[utoipa::path(post, path = "/v1/Instances/{instanceId}/RotateKey", tag = "Accounts",
+    summary = "Give an instance a new key",
+    description = "The old key stops working at once.",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    responses((status = 200, description = "The instance with its new key.", body = super::openapi::Envelope<InstanceView>)))]
 async fn rotate_key(
     State(core): State<Core>,
     Bearer(p): Bearer,
@@ -184,6 +231,10 @@ async fn rotate_key(
     )))
 }
 
+#[utoipa::path(post, path = "/v1/Instances/{instanceId}/RegenerateInviteCode", tag = "Accounts",
+    summary = "Give an instance a new invite code",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    responses((status = 200, description = "The instance with its new invite code.", body = super::openapi::Envelope<InstanceView>)))]
 async fn regenerate_invite_code(
     State(core): State<Core>,
     Bearer(p): Bearer,

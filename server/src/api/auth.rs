@@ -17,9 +17,17 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/refreshtoken", post(refresh))
-        .route("/v1/refreshtoken", post(refresh))
+        .route("/v1/refreshtoken", post(refresh_alias))
 }
 
+#[utoipa::path(post, path = "/v1/Auth/Login", tag = "Auth",
+    summary = "Log in",
+    description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token. Failed attempts are limited per login name and per client address (429 with Retry-After).",
+    params(("InstanceId" = Option<String>, Header, description = "The user's instance; absent for an admin login.")),
+    security(()),
+    request_body = app::model::LoginRequest,
+    responses((status = 200, description = "A new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
+        (status = 429, description = "Too many failed attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted.")))))]
 async fn login(
     State(core): State<Core>,
     InstanceIdHeader(instance): InstanceIdHeader,
@@ -32,6 +40,12 @@ async fn login(
     Ok(Data(credentials.into()))
 }
 
+#[utoipa::path(post, path = "/v1/Auth/RefreshToken", tag = "Auth",
+    summary = "Swap a refresh token for a new pair",
+    description = "The access token may have expired; it must be the one issued with this refresh token. A refresh token works once: reusing it after the grace window revokes every token of that login.",
+    security(()),
+    request_body = app::model::RefreshRequest,
+    responses((status = 200, description = "The new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
 async fn refresh(
     State(core): State<Core>,
     Meta(meta): Meta,
@@ -39,4 +53,18 @@ async fn refresh(
 ) -> Result<Data<CredentialsDto>, ApiError> {
     let credentials = core.refresh(Core::now(), body, &meta).await?;
     Ok(Data(credentials.into()))
+}
+
+#[utoipa::path(post, path = "/v1/RefreshToken", tag = "Auth",
+    summary = "Swap a refresh token for a new pair (older path)",
+    description = "The same as /v1/Auth/RefreshToken, at the path older clients call.",
+    security(()),
+    request_body = app::model::RefreshRequest,
+    responses((status = 200, description = "The new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
+async fn refresh_alias(
+    state: State<Core>,
+    meta: Meta,
+    body: CiJson<RefreshRequest>,
+) -> Result<Data<CredentialsDto>, ApiError> {
+    refresh(state, meta, body).await
 }

@@ -17,6 +17,14 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/v1/check/userexists", get(user_exists))
 }
 
+#[utoipa::path(get, path = "/v1/Check/UserExists", tag = "Check",
+    summary = "Is a login name taken in this instance?",
+    params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key."),
+        ("Email" = Option<String>, Query, description = "An e-mail to look up."),
+        ("Phone" = Option<String>, Query, description = "A phone number to look up."),
+        ("ClientId" = Option<String>, Query, description = "A ClientId to look up.")),
+    security(("InstanceId" = [], "InstanceKey" = [])),
+    responses((status = 200, description = "Whether it exists, with the public part of the profile.", body = super::openapi::Envelope<app::model::UserExistsView>)))]
 async fn user_exists(
     State(core): State<Core>,
     InstanceHeaders(creds): InstanceHeaders,

@@ -5,14 +5,14 @@ use app::core::registration::Batch;
 use app::core::Credentials;
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct AccessTokenDto {
     pub token: String,
     pub expires_in: i64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct CredentialsDto {
     pub device_token: Option<String>,
@@ -33,7 +33,7 @@ impl From<Credentials> for CredentialsDto {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]
 pub struct BatchDto {
     pub results: Vec<CredentialsDto>,

@@ -35,6 +35,11 @@ pub fn router() -> Router<AppState> {
         )
 }
 
+#[utoipa::path(get, path = "/v1/Management/users", tag = "Management",
+    summary = "Read a user",
+    description = "A user token reads its own user; an admin token the user named in UserDeviceToken.",
+    params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
+    responses((status = 200, description = "The user.", body = super::openapi::Envelope<app::model::UserView>)))]
 async fn get_user(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -44,6 +49,12 @@ async fn get_user(
     Ok(Data(core.user_view(target).await?))
 }
 
+#[utoipa::path(put, path = "/v1/Management/users", tag = "Management",
+    summary = "Change a user (partial)",
+    description = "Only the fields sent change. Status Deleted deletes the user. A user changing its password sends OldPassword too; an admin does not. Flags and ClientId show in the next token issued.",
+    params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
+    request_body = app::model::UpdateUserRequest,
+    responses((status = 200, description = "Changed.", body = super::openapi::DoneEnvelope)))]
 async fn update_user(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -57,6 +68,10 @@ async fn update_user(
     Ok(Done)
 }
 
+#[utoipa::path(delete, path = "/v1/Management/users/{DeviceToken}", tag = "Management",
+    summary = "Delete a user and all its tokens (admin)",
+    params(("DeviceToken" = String, Path, description = "The user.")), security(("bearer" = [])),
+    responses((status = 200, description = "Deleted.", body = super::openapi::DoneEnvelope)))]
 async fn delete_user(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -69,6 +84,12 @@ async fn delete_user(
     Ok(Done)
 }
 
+#[utoipa::path(post, path = "/v1/Management/users/instances/change", tag = "Management",
+    summary = "Move a user to another instance (admin)",
+    description = "ToInstanceKey must be the target instance's key.",
+    security(("bearer" = [])),
+    request_body = app::model::ChangeInstanceRequest,
+    responses((status = 200, description = "Moved.", body = super::openapi::DoneEnvelope)))]
 async fn change_instance(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -80,6 +101,10 @@ async fn change_instance(
     Ok(Done)
 }
 
+#[utoipa::path(post, path = "/v1/Management/users/instances/change/{InviteCode}", tag = "Management",
+    summary = "Move yourself to the instance of an invite code (user)",
+    params(("InviteCode" = String, Path, description = "The target instance's invite code.")), security(("bearer" = [])),
+    responses((status = 200, description = "Moved; the new instance's name.", body = super::openapi::Envelope<app::model::InstanceNameView>)))]
 /// The caller moves itself. A user naming someone else in `UserDeviceToken` is refused
 /// (403), as on every other user route, rather than silently moving the caller.
 async fn join_instance(
@@ -98,6 +123,16 @@ async fn join_instance(
     ))
 }
 
+#[utoipa::path(get, path = "/v1/Management/users/find", tag = "Management",
+    summary = "Find users (admin)",
+    description = "At least one filter; all given must match. Names and countries ignore ASCII case. Newest first, at most 500.",
+    params(("DeviceToken" = Option<String>, Query), ("Email" = Option<String>, Query), ("Phone" = Option<String>, Query),
+        ("ClientId" = Option<String>, Query), ("FirstName" = Option<String>, Query), ("LastName" = Option<String>, Query),
+        ("FullName" = Option<String>, Query, description = "First and last name, split any way."), ("Country" = Option<String>, Query),
+        ("IncludeAccountInfo" = Option<bool>, Query, description = "Accepted; account info is always included."),
+        ("ShowInactiveUsers" = Option<bool>, Query, description = "Include deactivated users.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The users found.", body = super::openapi::Envelope<Vec<app::model::UserView>>)))]
 async fn find_users(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -124,6 +159,12 @@ async fn find_users(
     Ok(Data(core.find_users(&principal, find).await?))
 }
 
+#[utoipa::path(post, path = "/v1/Management/users/GetFilteredPage", tag = "Management",
+    summary = "One page of users (admin)",
+    description = "Filters combine; totals come from counters kept with every change, so no page counts the table. A search counts at most 10,000 matches (TotalUsersExact false beyond).",
+    security(("bearer" = [])),
+    request_body = app::model::UserPageRequest,
+    responses((status = 200, description = "The page.", body = super::openapi::Envelope<app::model::UserPageView>)))]
 async fn filtered_page(
     State(core): State<Core>,
     Bearer(principal): Bearer,

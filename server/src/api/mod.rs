@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod check;
+pub mod docs_page;
 pub mod dto;
 pub mod envelope;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod extract;
 pub mod health;
 pub mod json;
 pub mod management;
+pub mod openapi;
 pub mod registration;
 
 use app::ssr::AppState;
@@ -28,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .merge(management::router())
         .merge(check::router())
         .merge(health::router())
+        .merge(openapi::router())
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
 }
 

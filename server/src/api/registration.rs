@@ -19,6 +19,13 @@ pub fn router() -> Router<AppState> {
         .route("/v1/registration/createmany", post(create_many))
 }
 
+#[utoipa::path(post, path = "/v1/Registration/Create", tag = "Registration",
+    summary = "Register one user",
+    description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair.",
+    params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
+    security(("InstanceId" = [], "InstanceKey" = [])),
+    request_body = app::model::RegisterRequest,
+    responses((status = 200, description = "The user's DeviceToken and tokens.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
 async fn create(
     State(core): State<Core>,
     InstanceHeaders(creds): InstanceHeaders,
@@ -28,6 +35,13 @@ async fn create(
     Ok(Data(credentials.into()))
 }
 
+#[utoipa::path(post, path = "/v1/Registration/CreateMany", tag = "Registration",
+    summary = "Register many users at once",
+    description = "Quantity users (at most TUS_MAX_BATCH) in one transaction: all or none.",
+    params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
+    security(("InstanceId" = [], "InstanceKey" = [])),
+    request_body = app::model::CreateManyRequest,
+    responses((status = 200, description = "Every user's DeviceToken and tokens, and the BatchId.", body = super::openapi::Envelope<super::dto::BatchDto>)))]
 async fn create_many(
     State(core): State<Core>,
     InstanceHeaders(creds): InstanceHeaders,

@@ -5,6 +5,7 @@ mod helpers;
 mod login;
 mod management;
 mod matrix;
+mod openapi;
 mod refresh;
 mod registration;
 mod replicas;

@@ -1,0 +1,204 @@
+//! The OpenAPI 3.1 document of every `/v1` route, generated from the handlers'
+//! `#[utoipa::path]` attributes and the wire types' `ToSchema` derives, served at
+//! `GET /openapi.json`; and `/docs`, the API reference rendered from it on the server (one
+//! HTML page, its styles inline: it works offline and without JavaScript).
+//!
+//! The conventions every route shares are added here once rather than on each handler: the
+//! envelope of error answers (`4XX`, `500`) and the security schemes.
+
+use std::sync::LazyLock;
+
+use app::ssr::AppState;
+use axum::http::header;
+use axum::response::{Html, IntoResponse};
+use axum::routing::get;
+use axum::Router;
+use serde::Serialize;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi, ToSchema};
+
+use super::{accounts, auth, check, management, registration};
+
+/// One bad field (or, with an empty `Key`, the request as a whole).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct FieldErrorDoc {
+    #[schema(example = "Email")]
+    pub key: String,
+    #[schema(example = "must be an e-mail address")]
+    pub message: String,
+}
+
+/// Every error answer: `Result` is null, `Status` repeats the HTTP status, `Title` names it,
+/// `Errors` lists each problem. Nothing internal is ever in it.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct ErrorEnvelope {
+    pub result: Option<()>,
+    #[schema(example = 422)]
+    pub status: u16,
+    #[schema(example = "Validation failed")]
+    pub title: String,
+    pub errors: Vec<FieldErrorDoc>,
+}
+
+/// A successful answer: `Result` holds the payload, `Status` is 200, `Errors` is empty.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct Envelope<T> {
+    pub result: T,
+    #[schema(example = 200)]
+    pub status: u16,
+    #[schema(example = "")]
+    pub title: String,
+    pub errors: Vec<FieldErrorDoc>,
+}
+
+/// A successful answer without a payload (updates and deletes): no `Result` key at all.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "PascalCase")]
+pub struct DoneEnvelope {
+    #[schema(example = 200)]
+    pub status: u16,
+    #[schema(example = "")]
+    pub title: String,
+    pub errors: Vec<FieldErrorDoc>,
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Telematics User Service",
+        description = "Registration, tokens and user management for telematics apps, compatible \
+with the Damoov / Telematics SDK User Service: point a client's base URL here. Paths and JSON keys \
+are case-insensitive. Every answer under /v1 is the envelope \
+{Result, Status, Title, Errors}. Request bodies are at most 1 MiB; strings at most 256 characters."
+    ),
+    paths(
+        registration::create,
+        registration::create_many,
+        auth::login,
+        auth::refresh,
+        auth::refresh_alias,
+        check::user_exists,
+        management::get_user,
+        management::update_user,
+        management::delete_user,
+        management::find_users,
+        management::filtered_page,
+        management::change_instance,
+        management::join_instance,
+        accounts::list_applications,
+        accounts::create_application,
+        accounts::get_application,
+        accounts::list_instances,
+        accounts::create_instance,
+        accounts::instance_by_invite,
+        accounts::get_instance,
+        accounts::update_instance,
+        accounts::delete_instance,
+        accounts::rotate_key,
+        accounts::regenerate_invite_code,
+    ),
+    components(schemas(ErrorEnvelope, FieldErrorDoc, DoneEnvelope)),
+    modifiers(&Conventions),
+    tags(
+        (name = "Registration", description = "New users of an instance (instance credentials)."),
+        (name = "Auth", description = "Logins and token refresh."),
+        (name = "Check", description = "Whether a login name is taken (instance credentials)."),
+        (name = "Management", description = "Users: a user token acts on its own user, an admin token on any."),
+        (name = "Accounts", description = "Applications and instances (admin token)."),
+    )
+)]
+pub struct ApiDoc;
+
+struct Conventions;
+
+impl Modify for Conventions {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "An access token from registration, login or refresh: a user's, or an admin's.",
+                    ))
+                    .build(),
+            ),
+        );
+        for (name, what) in [
+            ("InstanceId", "The instance's id (a UUID)."),
+            ("InstanceKey", "The instance's secret key."),
+        ] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(name, what))),
+            );
+        }
+        let error = |what: &str| {
+            ResponseBuilder::new()
+                .description(what)
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorEnvelope")))
+                        .build(),
+                )
+                .build()
+        };
+        for item in doc.paths.paths.values_mut() {
+            let operations: [&mut Option<Operation>; 5] = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                let responses = &mut op.responses.responses;
+                responses.entry("4XX".into()).or_insert_with(|| {
+                    error(
+                        "The request was refused; nothing changed. 401: no or a bad credential; \
+                         403: not allowed (or the user or instance is deactivated); 404: not found; \
+                         413: body over 1 MiB; 415: not JSON; 422: invalid fields, each named in \
+                         Errors; 429: too many attempts (see Retry-After).",
+                    )
+                    .into()
+                });
+                responses.entry("500".into()).or_insert_with(|| {
+                    error("An internal error; details are only in the server log.").into()
+                });
+            }
+        }
+    }
+}
+
+/// The document, generated once.
+pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .expect("the OpenAPI document serialises")
+});
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi_json))
+        .route("/docs", get(docs))
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+}
+
+async fn docs() -> Html<String> {
+    static PAGE: LazyLock<String> = LazyLock::new(|| super::docs_page::render(&ApiDoc::openapi()));
+    Html(PAGE.clone())
+}
