@@ -576,6 +576,10 @@ async fn get_filtered_page_pages_searches_and_refuses_bad_input() {
     }
     app.register(json!({"FirstName": "Ed", "LastName": "Lee", "Status": "Deactivated"}))
         .await;
+    app.register(
+        json!({"FirstName": "Fay", "Country": "Latvia", "City": "Riga", "Status": "Deactivated"}),
+    )
+    .await;
     let admin = [bearer(&app.admin_token().await)];
     let page = |body: Value| {
         let app = &app;
@@ -637,6 +641,10 @@ async fn get_filtered_page_pages_searches_and_refuses_bad_input() {
         4,
         "an empty body takes the defaults"
     );
+
+    let place = page(json!({"Country": "LATVIA", "City": "riga", "ShowInactiveUsers": true})).await;
+    assert_eq!(first_names(&place), ["Fay"]);
+    assert_eq!(place.result()["TotalUsers"], 1);
 
     let bad =
         page(json!({"PageNumber": 0, "PageSize": 501, "Sort": "Shoe", "InstanceIds": ["x"]})).await;

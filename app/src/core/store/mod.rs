@@ -503,8 +503,9 @@ impl Store {
     }
 }
 
-/// The sort keys of the users page. Each matches an index of migration 0004 exactly
-/// (`<key>, device_token`), which also serves the prefix search and `find`.
+/// The sort keys of the users page. Each matches an index of migration 0005 exactly
+/// (`<key>, device_token, status`: covering for the default page), which also serves the
+/// prefix search and `find`.
 const CREATED_KEY: &str = "u.date_created";
 const EMAIL_KEY: &str = "coalesce(u.email, '')";
 const FIRST_NAME_KEY: &str = "coalesce(lower(u.first_name), '')";
