@@ -618,10 +618,14 @@ impl Core {
     }
 
     /// A user joins the instance with this invite code; answers the instance's name.
+    /// A user moves itself to the instance of an invite code. `target` is the
+    /// `UserDeviceToken` header: naming another user is refused (403), as on every user route,
+    /// rather than silently moving the caller.
     pub async fn join_instance(
         &self,
         now: DateTime<Utc>,
         principal: &Principal,
+        target: Option<&str>,
         code: &str,
         meta: &RequestMeta,
     ) -> CoreResult<InstanceNameView> {
@@ -630,6 +634,7 @@ impl Core {
                 "this route moves the calling user: use a user token".into(),
             ));
         };
+        self.target_user(principal, target)?;
         let unknown = || CoreError::NotFound("no instance has this invite code".into());
         let code = InviteCode::parse(code).map_err(|_| unknown())?;
         let row = self

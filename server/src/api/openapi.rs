@@ -178,12 +178,13 @@ impl Modify for Conventions {
     }
 }
 
-/// The document, generated once.
+/// The document and the two renderings of it, each made once.
+static SPEC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    ApiDoc::openapi()
-        .to_pretty_json()
+    SPEC.to_pretty_json()
         .expect("the OpenAPI document serialises")
 });
+static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| super::docs_page::render(&SPEC));
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -198,7 +199,6 @@ async fn openapi_json() -> impl IntoResponse {
     )
 }
 
-async fn docs() -> Html<String> {
-    static PAGE: LazyLock<String> = LazyLock::new(|| super::docs_page::render(&ApiDoc::openapi()));
-    Html(PAGE.clone())
+async fn docs() -> Html<&'static str> {
+    Html(DOCS_PAGE.as_str())
 }

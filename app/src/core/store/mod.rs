@@ -402,10 +402,7 @@ impl Store {
                 "SELECT i.id FROM instances i JOIN applications a ON a.id = i.app_id WHERE 1 = 1");
             for (column, ids) in [("i.id", instance_ids), ("i.app_id", application_ids), ("a.company_id", company_ids)] {
                 if ids.is_empty() { continue; }
-                q.push(format!(" AND {column} IN ("));
-                let mut list = q.separated(", ");
-                for id in ids { list.push_bind(id.clone()); }
-                q.push(")");
+                push_in_list!(q, column, ids);
             }
             q.push(" ORDER BY i.id");
             q.build_query_scalar::<String>().fetch_all(c).await.map_err(db_err)
@@ -462,12 +459,7 @@ impl Store {
         on_pool!(self, c => {
             let mut q = QueryBuilder::new(
                 "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts WHERE 1 = 1");
-            if let Some(ids) = instances {
-                q.push(" AND instance_id IN (");
-                let mut list = q.separated(", ");
-                for id in ids { list.push_bind(id.clone()); }
-                q.push(")");
-            }
+            if let Some(ids) = instances { push_in_list!(q, "instance_id", ids); }
             if !include_inactive { q.push(" AND status = 'Active'"); }
             if let Some(d) = from_day { q.push(" AND day >= ").push_bind(d); }
             if let Some(d) = to_day { q.push(" AND day < ").push_bind(d); }
@@ -537,17 +529,25 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
+/// Appends ` AND <column> IN (<ids>)`, one bind per id (never called with no ids).
+macro_rules! push_in_list {
+    ($q:ident, $column:expr, $ids:expr) => {{
+        $q.push(format!(" AND {} IN (", $column));
+        let mut list = $q.separated(", ");
+        for id in $ids {
+            list.push_bind(id.clone());
+        }
+        $q.push(")");
+    }};
+}
+use push_in_list;
+
 /// Appends ` AND ...` for every filter of a `PageFilter` (users aliased `u`).
 macro_rules! push_page_filter {
     ($q:ident, $f:expr) => {{
         let f: &PageFilter = $f;
         if let Some(ids) = &f.instances {
-            $q.push(" AND u.instance_id IN (");
-            let mut list = $q.separated(", ");
-            for id in ids {
-                list.push_bind(id.clone());
-            }
-            $q.push(")");
+            push_in_list!($q, "u.instance_id", ids);
         }
         if !f.include_inactive {
             $q.push(" AND u.status = 'Active'");
