@@ -1,10 +1,16 @@
 use leptos::prelude::*;
 use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
+use leptos_router::hooks::use_location;
 use leptos_router::path;
 
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::not_found_page::NotFoundPage;
+use crate::pages::register_page::RegisterPage;
+use crate::pages::sign_in_page::SignInPage;
+use crate::pages::user_page::UserPage;
+use crate::pages::users_page::UsersPage;
+use crate::server_fns::session::{current_admin, SignOut};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -39,22 +45,65 @@ pub fn App() -> impl IntoView {
         <Title formatter=|page: String| format!("{page} · Telematics User Service") />
         <Router>
             <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().to_string()>
-                <header class="border-b border-slate-200 bg-white">
-                    <nav class="mx-auto flex max-w-6xl items-center gap-6 px-4 py-3" aria-label="Main">
-                        <A href="/" attr:class="font-semibold tracking-tight text-slate-900">
-                            "Telematics User Service"
-                        </A>
-                        <A href="/" attr:class="text-sm text-slate-600 hover:text-slate-900 aria-[current=page]:text-indigo-700 aria-[current=page]:font-medium">
-                            "Instances"
-                        </A>
-                    </nav>
-                </header>
-                <main class="mx-auto w-full max-w-6xl flex-1 px-4 py-8">
+                <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow">
+                    "Skip to content"
+                </a>
+                <Header />
+                <main id="main" class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:py-8">
                     <Routes fallback=NotFoundPage>
-                        <Route path=path!("/") view=InstancesPage />
+                        <Route path=path!("/") view=UsersPage />
+                        <Route path=path!("/sign-in") view=SignInPage />
+                        <Route path=path!("/users/:device_token") view=UserPage />
+                        <Route path=path!("/register") view=RegisterPage />
+                        <Route path=path!("/instances") view=InstancesPage />
                     </Routes>
                 </main>
             </div>
         </Router>
+    }
+}
+
+const NAV_LINK: &str = "rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700";
+
+/// Navigation, and who is signed in (nothing of it on the sign-in page).
+#[component]
+fn Header() -> impl IntoView {
+    let location = use_location();
+    let signed_in_page = move || location.pathname.get() != "/sign-in";
+    view! {
+        <header class="border-b border-slate-200 bg-white">
+            <nav class="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-3" aria-label="Main">
+                <A href="/" attr:class="mr-2 font-semibold tracking-tight text-slate-900">
+                    "Telematics User Service"
+                </A>
+                <Show when=signed_in_page>
+                    <A href="/" attr:class=NAV_LINK>"Users"</A>
+                    <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
+                    <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
+                    <span class="flex-1"></span>
+                    <SessionMenu />
+                </Show>
+            </nav>
+        </header>
+    }
+}
+
+#[component]
+fn SessionMenu() -> impl IntoView {
+    let admin = Resource::new(|| (), |_| current_admin());
+    let sign_out = ServerAction::<SignOut>::new();
+    view! {
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                admin.await.ok().map(|a| view! {
+                    <span class="hidden text-sm text-slate-600 sm:inline" data-testid="signed-in-as">{a.email}</span>
+                })
+            })}
+        </Transition>
+        <ActionForm action=sign_out>
+            <button type="submit" class="rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
+                "Sign out"
+            </button>
+        </ActionForm>
     }
 }

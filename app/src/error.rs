@@ -9,6 +9,8 @@ use serde::{Deserialize, Serialize};
 pub enum AppError {
     #[error("Please sign in.")]
     Unauthorized,
+    #[error("The e-mail or the password is wrong.")]
+    BadCredentials,
     #[error("You are not allowed to do this: {0}")]
     Forbidden(String),
     #[error("Not found: {0}")]

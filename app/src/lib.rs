@@ -4,10 +4,12 @@
 //! the WASM bundle that hydrates the pages (`hydrate`: UI code and wire types only).
 
 pub mod app;
+pub mod components;
 pub mod error;
 pub mod model;
 pub mod pages;
 pub mod server_fns;
+pub mod views;
 
 #[cfg(feature = "ssr")]
 pub mod core;

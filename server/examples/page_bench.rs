@@ -125,6 +125,49 @@ struct Query {
     body: Option<Value>,
 }
 
+/// The dashboard's users list: its server function, and the whole server-rendered page.
+fn dashboard_queries(probe: &app::core::store::UserRow) -> Vec<Query> {
+    let list = |label: &str, query: Value| Query {
+        label: format!("dashboard /api/list_users: {label}"),
+        path: "/api/list_users".into(),
+        body: Some(json!({ "query": query })),
+    };
+    let last = probe.last_name.clone().unwrap_or_default();
+    let email = probe.email.clone().unwrap_or_default();
+    let by_time = format!("{}.{}", probe.device_token, probe.date_created);
+    let by_name = format!("{}.{}", probe.device_token, last.to_ascii_lowercase());
+    let page = |label: &str, path: String| Query {
+        label: format!("dashboard page GET {label} (server-rendered HTML)"),
+        path,
+        body: None,
+    };
+    vec![
+        list("first 50, newest first", json!({})),
+        list(
+            "50 after a cursor deep in the list, newest first",
+            json!({ "after": by_time }),
+        ),
+        list(
+            "50 before that cursor (previous page)",
+            json!({ "before": by_time }),
+        ),
+        list(
+            "50 after a cursor, by last name",
+            json!({ "sort": "LastName", "after": by_name }),
+        ),
+        list("search one e-mail", json!({ "q": email })),
+        list("search \"ma\"", json!({ "q": "ma" })),
+        list(
+            "tracking on + SDK on, all statuses",
+            json!({ "tracking": "on", "sdk": "on", "status": "all" }),
+        ),
+        list("deactivated only", json!({ "status": "deactivated" })),
+        page("/", "/".into()),
+        page("/?q=<e-mail>", format!("/?q={email}")),
+        page("/?after=<deep cursor>", format!("/?after={by_time}")),
+    ]
+}
+
 /// The probe is one seeded user: its names and e-mail make the selective queries.
 fn queries(instance: &str, probe: &app::core::store::UserRow) -> Vec<Query> {
     let first = probe.first_name.clone().unwrap_or_default();
@@ -206,9 +249,26 @@ async fn measure(base: &str, admin: &str, q: &Query) -> Row {
         let t = Instant::now();
         let res = req.bearer_auth(admin).send().await.expect("request");
         let status = res.status();
+        if !path.starts_with("/v1/") && q.body.is_none() {
+            let html = res.text().await.expect("html");
+            samples.push(t.elapsed());
+            assert_eq!(status, 200, "{}", q.label);
+            let rows = html.matches("data-testid=\"user-row\"").count();
+            total = format!("{} KB of HTML, {rows} rows", html.len() / 1024);
+            continue;
+        }
         let body: Value = res.json().await.expect("json");
         samples.push(t.elapsed());
         assert_eq!(status, 200, "{}: {body}", q.label);
+        if path.starts_with("/api/") {
+            total = format!(
+                "{}{} users, {} on the page",
+                body["total"],
+                if body["total_exact"] == true { "" } else { "+" },
+                body["rows"].as_array().map_or(0, Vec::len)
+            );
+            continue;
+        }
         let r = &body["Result"];
         total = match r.get("TotalUsers") {
             Some(n) => format!(
@@ -296,7 +356,22 @@ async fn main() {
             took.as_secs_f64(),
             users as f64 / took.as_secs_f64()
         ));
-        for q in queries(&instances[1], &probe[0]) {
+        // Mid-list: a user registered about half a year ago.
+        let deep = server
+            .core
+            .store()
+            .user_page(
+                &app::core::store::PageFilter::default(),
+                app::core::types::UserSort::DateCreatedDesc,
+                false,
+                (users as i64) / 2,
+                1,
+            )
+            .await
+            .expect("a deep user");
+        let mut all = queries(&instances[1], &probe[0]);
+        all.extend(dashboard_queries(&deep[0]));
+        for q in all {
             let row = measure(&server.base, &admin, &q).await;
             eprintln!("  {}: {:.1} ms", row.label, row.median_ms);
             section.push_str(&format!(

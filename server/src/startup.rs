@@ -147,6 +147,10 @@ fn build_router(state: AppState) -> Router {
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            app::ssr::session::session_layer,
+        ))
         .with_state(state)
         .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
             tracing::error!("a request handler panicked");

@@ -51,6 +51,8 @@ pub(crate) enum Source {
     Batch,
     Login,
     Refresh,
+    /// An admin registered the user by hand (the dashboard).
+    Admin,
 }
 
 impl Source {
@@ -60,6 +62,7 @@ impl Source {
             Source::Batch => "batch",
             Source::Login => "login",
             Source::Refresh => "refresh",
+            Source::Admin => "admin",
         }
     }
 }

@@ -305,6 +305,10 @@ impl Core {
         let token = token
             .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
         let claims = self.tokens().verify_any_role(token, now, false)?;
+        // Signing out or revoking a family stops its access tokens at once, not at expiry.
+        if self.store().access_token_revoked(&claims.jti).await? {
+            return Err(bearer_error("this token's session has been revoked"));
+        }
         match claims.role() {
             Some(Role::Admin) => {
                 let admin = self

@@ -7,6 +7,7 @@
 pub mod accounts;
 pub mod admins;
 pub mod auth;
+pub mod dashboard;
 pub mod error;
 pub mod instances;
 mod issuance;
@@ -157,6 +158,14 @@ pub(crate) mod testing {
 
     pub fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
+    }
+
+    /// An admin principal, as a valid admin token yields.
+    pub fn admin() -> management::Principal {
+        management::Principal::Admin {
+            id: "a".into(),
+            email: "a@x.io".into(),
+        }
     }
 
     pub async fn test_core(configure: impl FnOnce(&mut CoreConfig)) -> TestCore {

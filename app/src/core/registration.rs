@@ -80,6 +80,43 @@ impl Core {
         request: RegisterRequest,
     ) -> CoreResult<Credentials> {
         let authenticated = self.authenticate_instance(creds).await?;
+        self.register_into(now, authenticated, request, Source::Registration)
+            .await
+    }
+
+    /// An admin registers one user into an instance (the dashboard's form); its tokens are
+    /// recorded as issued by an admin.
+    pub async fn register_as_admin(
+        &self,
+        now: DateTime<Utc>,
+        principal: &super::management::Principal,
+        instance_id: &str,
+        request: RegisterRequest,
+    ) -> CoreResult<Credentials> {
+        let instance = self
+            .instance(principal, instance_id)
+            .await
+            .map_err(|e| match e {
+                CoreError::NotFound(_) => CoreError::validation("InstanceId", "names no instance"),
+                other => other,
+            })?;
+        if instance.status != InstanceStatus::Active {
+            return Err(CoreError::validation(
+                "InstanceId",
+                "the instance is deactivated",
+            ));
+        }
+        self.register_into(now, instance, request, Source::Admin)
+            .await
+    }
+
+    async fn register_into(
+        &self,
+        now: DateTime<Utc>,
+        authenticated: Instance,
+        request: RegisterRequest,
+        source: Source,
+    ) -> CoreResult<Credentials> {
         let new = NewUser::try_from(request)?;
         let instance = match &new.invite_code {
             None => authenticated,
@@ -143,8 +180,8 @@ impl Core {
         let mut issued = IssuedRows::default();
         let credentials = if new.create_access_token && new.status == UserStatus::Active {
             let user = subject(device_token, &instance, new.flags, new.client_id.clone());
-            let family = issued.new_family(now, &row.device_token, "user", Source::Registration);
-            issued.user_pair(now, self.tokens(), &user, &family, Source::Registration)?
+            let family = issued.new_family(now, &row.device_token, "user", source);
+            issued.user_pair(now, self.tokens(), &user, &family, source)?
         } else {
             Credentials::without_tokens(device_token)
         };

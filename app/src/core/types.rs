@@ -118,6 +118,22 @@ string_enum!(
     "Sort"
 );
 
+impl UserSort {
+    /// The same key in the other direction.
+    pub fn reversed(self) -> UserSort {
+        match self {
+            UserSort::DateCreatedDesc => UserSort::DateCreated,
+            UserSort::DateCreated => UserSort::DateCreatedDesc,
+            UserSort::LastName => UserSort::LastNameDesc,
+            UserSort::LastNameDesc => UserSort::LastName,
+            UserSort::FirstName => UserSort::FirstNameDesc,
+            UserSort::FirstNameDesc => UserSort::FirstName,
+            UserSort::Email => UserSort::EmailDesc,
+            UserSort::EmailDesc => UserSort::Email,
+        }
+    }
+}
+
 /// The four telematics flags. Defaults are the original API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserFlags {

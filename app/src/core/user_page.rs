@@ -157,6 +157,7 @@ fn parse_request(req: &UserPageRequest) -> CoreResult<PageQuery> {
             words,
             country,
             city,
+            ..PageFilter::default()
         },
     })
 }
@@ -219,7 +220,7 @@ impl Core {
     }
 
     /// The number of users a page filter matches, and whether it is exact.
-    async fn count_matches(&self, f: &PageFilter) -> CoreResult<(i64, bool)> {
+    pub(crate) async fn count_matches(&self, f: &PageFilter) -> CoreResult<(i64, bool)> {
         let store = self.store();
         if !f.countable_by_counters() {
             let n = store.count_users(f, SEARCH_COUNT_CAP + 1).await?;
@@ -270,16 +271,9 @@ impl Core {
 mod tests {
     use super::*;
     use crate::core::instances::Instance;
-    use crate::core::testing::{at, test_core, TestCore};
+    use crate::core::testing::{admin, at, test_core, TestCore};
     use crate::core::RequestMeta;
     use crate::model::{RegisterRequest, UpdateUserRequest};
-
-    fn admin() -> Principal {
-        Principal::Admin {
-            id: "a".into(),
-            email: "a@x.io".into(),
-        }
-    }
 
     /// Registers `first last` at `when`; returns the DeviceToken.
     async fn user(

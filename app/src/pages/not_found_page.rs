@@ -14,7 +14,7 @@ pub fn NotFoundPage() -> impl IntoView {
             <h1 class="text-2xl font-semibold">"Page not found"</h1>
             <p class="mt-2 text-slate-600">"There is nothing at this address."</p>
             <A href="/" attr:class="mt-6 inline-block rounded-md bg-indigo-600 px-4 py-2 text-sm font-medium text-white hover:bg-indigo-500">
-                "Go to the instances"
+                "Go to the users"
             </A>
         </section>
     }

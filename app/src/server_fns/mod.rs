@@ -1,3 +1,89 @@
 //! Server functions: each checks its caller, calls the core, and maps the error. Paths are
-//! explicit (`/api/<name>`), so they are the same on every machine.
+//! explicit (`/api/<name>`), so they are the same on every machine and form an HTTP API:
+//! JSON bodies (sign-in and sign-out also take forms), an admin's `Authorization: Bearer`
+//! token or the session cookie, and a 4xx status with the error as JSON.
 pub mod instances;
+pub mod session;
+pub mod users;
+
+#[cfg(feature = "ssr")]
+pub(crate) mod guard {
+    use http::StatusCode;
+    use leptos::prelude::*;
+
+    use crate::core::{Core, RequestMeta};
+    use crate::error::AppError;
+    use crate::ssr::session::{request_meta, Caller, Session};
+    use crate::ssr::AppState;
+
+    pub fn status_of(e: &AppError) -> StatusCode {
+        match e {
+            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Transport(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The error, with its status set on the response.
+    pub fn fail(e: impl Into<AppError>) -> AppError {
+        let e = e.into();
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(status_of(&e));
+            if e == AppError::Unauthorized {
+                res.insert_header(
+                    http::header::WWW_AUTHENTICATE,
+                    http::HeaderValue::from_static("Bearer"),
+                );
+            }
+        }
+        e
+    }
+
+    /// What a server function needs to act for the signed-in admin.
+    pub struct Admin {
+        pub core: Core,
+        pub caller: Caller,
+        pub meta: RequestMeta,
+    }
+
+    impl Admin {
+        pub fn principal(&self) -> &crate::core::management::Principal {
+            &self.caller.principal
+        }
+    }
+
+    pub fn request() -> Result<(Core, http::request::Parts), AppError> {
+        let state =
+            use_context::<AppState>().ok_or_else(|| fail(AppError::Internal("state".into())))?;
+        let parts = use_context::<http::request::Parts>()
+            .ok_or_else(|| fail(AppError::Internal("request".into())))?;
+        Ok((state.core, parts))
+    }
+
+    /// The caller, who must be an admin: 401 without a valid session or token, 403 for a
+    /// user's token.
+    pub fn admin() -> Result<Admin, AppError> {
+        let (core, parts) = request()?;
+        let session = parts
+            .extensions
+            .get::<Session>()
+            .cloned()
+            .unwrap_or(Session(Err(AppError::Unauthorized)));
+        let caller = session.0.map_err(fail)?;
+        if !caller.principal.is_admin() {
+            return Err(fail(AppError::Forbidden(
+                "the dashboard's functions need an admin".into(),
+            )));
+        }
+        Ok(Admin {
+            meta: request_meta(&parts.headers, &parts.extensions),
+            core,
+            caller,
+        })
+    }
+}

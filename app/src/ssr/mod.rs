@@ -1,4 +1,6 @@
-//! Glue both transports share: the router state.
+//! Glue both transports share: the router state and the dashboard's session.
+
+pub mod session;
 
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;

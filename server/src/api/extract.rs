@@ -1,11 +1,10 @@
 //! Extractors for what the core needs from a request's head.
 
-use std::net::SocketAddr;
-
 use app::core::instances::InstanceCredentials;
 use app::core::secret::InstanceKey;
 use app::core::RequestMeta;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use app::ssr::session::{bearer_token, request_meta};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 
@@ -43,10 +42,7 @@ impl<S: Send + Sync> FromRequestParts<S> for InstanceIdHeader {
     }
 }
 
-/// Whether the last `X-Forwarded-For` entry names the client (`TUS_TRUST_FORWARDED_FOR`);
-/// put into every request's extensions by the router.
-#[derive(Debug, Clone, Copy)]
-pub struct TrustForwardedFor(pub bool);
+pub use app::ssr::session::TrustForwardedFor;
 
 /// Where the request came from, for the audit trail and the per-address login limit.
 pub struct Meta(pub RequestMeta);
@@ -55,27 +51,13 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string());
-        let trusted = parts
-            .extensions
-            .get::<TrustForwardedFor>()
-            .is_some_and(|t| t.0);
-        let forwarded = trusted
-            .then(|| header(&parts.headers, "x-forwarded-for"))
-            .flatten()
-            .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_string()))
-            .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
-        Ok(Meta(RequestMeta {
-            client_addr: forwarded.or(peer),
-        }))
+        Ok(Meta(request_meta(&parts.headers, &parts.extensions)))
     }
 }
 
 /// The caller of a management route, from `Authorization: Bearer <jwt>`: 401 without a
-/// valid token (with `WWW-Authenticate: Bearer`), 403 for a deactivated user.
+/// valid token (with `WWW-Authenticate: Bearer`), 403 for a deactivated user. The
+/// dashboard's server functions read the same header the same way (`app::ssr::session`).
 pub struct Bearer(pub app::core::management::Principal);
 
 impl FromRequestParts<app::ssr::AppState> for Bearer {
@@ -85,20 +67,9 @@ impl FromRequestParts<app::ssr::AppState> for Bearer {
         parts: &mut Parts,
         state: &app::ssr::AppState,
     ) -> Result<Self, Self::Rejection> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.trim()
-                    .strip_prefix("Bearer ")
-                    .or_else(|| v.trim().strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|t| !t.is_empty());
         let principal = state
             .core
-            .authenticate_bearer(app::core::Core::now(), token)
+            .authenticate_bearer(app::core::Core::now(), bearer_token(&parts.headers))
             .await?;
         Ok(Bearer(principal))
     }

@@ -181,9 +181,11 @@ async fn health_and_readiness_answer() {
 #[tokio::test]
 async fn the_dashboard_page_is_served_with_the_instance() {
     let app = spawn_app().await;
+    let admin = app.admin_token().await;
     let res = app
         .client
-        .get(format!("{}/", app.base))
+        .get(format!("{}/instances", app.base))
+        .bearer_auth(&admin)
         .send()
         .await
         .unwrap();
@@ -202,9 +204,13 @@ async fn the_dashboard_page_is_served_with_the_instance() {
 #[tokio::test]
 async fn the_list_instances_server_function_answers_json() {
     let app = spawn_app().await;
+    let admin = app.admin_token().await;
     let res = app
         .client
         .post(format!("{}/api/list_instances", app.base))
+        .bearer_auth(&admin)
+        .header("Content-Type", "application/json")
+        .body("{}")
         .send()
         .await
         .unwrap();

@@ -353,16 +353,6 @@ impl Store {
             .bind(family_id).fetch_optional(c).await.map_err(db_err))
     }
 
-    pub async fn refresh_tokens_of_family(
-        &self,
-        family_id: &str,
-    ) -> CoreResult<Vec<RefreshTokenState>> {
-        on_pool!(self, c => sqlx::query_as::<_, RefreshTokenState>(
-            "SELECT id, parent_id, state, issued_at, expires_at, used_at, reason
-             FROM refresh_tokens WHERE family_id = $1 ORDER BY issued_at, id")
-            .bind(family_id).fetch_all(c).await.map_err(db_err))
-    }
-
     /// Users matching every filter given, newest first, at most `limit`. Names and countries
     /// compare ignoring ASCII case, as SQL `lower()` does on both backends.
     pub async fn find_users(&self, f: &UserFilter) -> CoreResult<Vec<UserRow>> {
@@ -423,17 +413,105 @@ impl Store {
         offset: i64,
         limit: i64,
     ) -> CoreResult<Vec<UserRow>> {
-        let order = sort_order(sort, false);
-        let inner_order = sort_order(sort, few_matches);
-        on_pool!(self, c => {
+        self.user_keyset_page(f, sort, few_matches, None, offset, limit)
+            .await
+    }
+
+    /// `user_page` from a keyset position: the rows after (or before) `at` in `sort` order.
+    /// Rows before a position are returned in `sort` order too.
+    pub async fn user_keyset_page(
+        &self,
+        f: &PageFilter,
+        sort: UserSort,
+        few_matches: bool,
+        at: Option<&Keyset>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<UserRow>> {
+        let backward = at.is_some_and(|k| k.backward);
+        let read = if backward { sort.reversed() } else { sort };
+        let order = sort_order(read, false);
+        let inner_order = sort_order(read, few_matches);
+        let mut rows = on_pool!(self, c => {
             let mut q = QueryBuilder::new(format!(
                 "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
             push_page_filter!(q, f);
+            if let Some(k) = at {
+                let (key, ascending) = sort_key(read);
+                q.push(format!(" AND ({key}, u.device_token) {} (", if ascending { ">" } else { "<" }));
+                match &k.key {
+                    SortValue::Int(v) => q.push_bind(*v),
+                    SortValue::Text(v) => q.push_bind(v.clone()),
+                };
+                q.push(", ").push_bind(k.device_token.clone()).push(")");
+            }
             q.push(format!(" ORDER BY {inner_order} LIMIT ")).push_bind(limit);
             q.push(" OFFSET ").push_bind(offset);
             q.push(format!(") ORDER BY {order}"));
             q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
+        })?;
+        if backward {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// The latest access-token issue time of each of these users (those that have one).
+    pub async fn last_token_activity(&self, subjects: &[String]) -> CoreResult<Vec<(String, i64)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(
+                "SELECT subject, MAX(issued_at) FROM access_tokens WHERE 1 = 1");
+            push_in_list!(q, "subject", subjects);
+            q.push(" GROUP BY subject");
+            q.build_query_as::<(String, i64)>().fetch_all(c).await.map_err(db_err)
         })
+    }
+
+    /// Whether the family of this access token has been revoked (false for an unknown jti:
+    /// tokens minted before the lineage existed are judged by their signature alone).
+    pub async fn access_token_revoked(&self, jti: &str) -> CoreResult<bool> {
+        on_pool!(self, c => sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM access_tokens a JOIN token_families f ON f.id = a.family_id
+             WHERE a.jti = $1 AND f.revoked_at IS NOT NULL")
+            .bind(jti).fetch_one(c).await.map(|n| n > 0).map_err(db_err))
+    }
+
+    /// The family an access token was issued in.
+    pub async fn family_of_access_token(&self, jti: &str) -> CoreResult<Option<String>> {
+        on_pool!(self, c => sqlx::query_scalar::<_, Option<String>>(
+            "SELECT family_id FROM access_tokens WHERE jti = $1")
+            .bind(jti).fetch_optional(c).await.map(Option::flatten).map_err(db_err))
+    }
+
+    /// The newest `limit` access tokens issued to `subject`.
+    pub async fn access_tokens_of(
+        &self,
+        subject: &str,
+        limit: i64,
+    ) -> CoreResult<Vec<AccessTokenRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, AccessTokenRow>(
+            "SELECT jti, family_id, source, issued_at, expires_at FROM access_tokens
+             WHERE subject = $1 ORDER BY issued_at DESC, jti LIMIT $2")
+            .bind(subject).bind(limit).fetch_all(c).await.map_err(db_err))
+    }
+
+    /// The token families of `subject`, newest first.
+    pub async fn families_of(&self, subject: &str) -> CoreResult<Vec<FamilyRow>> {
+        on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
+            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
+             FROM token_families WHERE subject = $1 ORDER BY created_at DESC, id")
+            .bind(subject).fetch_all(c).await.map_err(db_err))
+    }
+
+    /// Every refresh token of `subject` (states and times, never the hash), oldest first.
+    pub async fn refresh_tokens_of(&self, subject: &str) -> CoreResult<Vec<RefreshTokenState>> {
+        on_pool!(self, c => sqlx::query_as::<_, RefreshTokenState>(
+            "SELECT id, family_id, parent_id, state, issued_at, expires_at, used_at, reason
+             FROM refresh_tokens WHERE subject = $1 ORDER BY issued_at, id")
+            .bind(subject).fetch_all(c).await.map_err(db_err))
     }
 
     /// How many users match, counting at most `cap` of them.
@@ -506,21 +584,40 @@ const LAST_NAME_KEY: &str = "coalesce(lower(u.last_name), '')";
 /// The ORDER BY of a sort. `unindexed`: the same order through an expression no index
 /// matches (`+ 0`, `|| ''`), so the planner cannot pick the sort index.
 fn sort_order(sort: UserSort, unindexed: bool) -> String {
-    let (key, dir) = match sort {
-        UserSort::DateCreated => (CREATED_KEY, "ASC"),
-        UserSort::DateCreatedDesc => (CREATED_KEY, "DESC"),
-        UserSort::Email => (EMAIL_KEY, "ASC"),
-        UserSort::EmailDesc => (EMAIL_KEY, "DESC"),
-        UserSort::FirstName => (FIRST_NAME_KEY, "ASC"),
-        UserSort::FirstNameDesc => (FIRST_NAME_KEY, "DESC"),
-        UserSort::LastName => (LAST_NAME_KEY, "ASC"),
-        UserSort::LastNameDesc => (LAST_NAME_KEY, "DESC"),
-    };
+    let (key, ascending) = sort_key(sort);
+    let dir = if ascending { "ASC" } else { "DESC" };
     if !unindexed {
         return format!("{key} {dir}, u.device_token {dir}");
     }
     let opaque = if key == CREATED_KEY { " + 0" } else { " || ''" };
     format!("({key}){opaque} {dir}, u.device_token {dir}")
+}
+
+/// The key expression of a sort and whether it ascends.
+fn sort_key(sort: UserSort) -> (&'static str, bool) {
+    match sort {
+        UserSort::DateCreated => (CREATED_KEY, true),
+        UserSort::DateCreatedDesc => (CREATED_KEY, false),
+        UserSort::Email => (EMAIL_KEY, true),
+        UserSort::EmailDesc => (EMAIL_KEY, false),
+        UserSort::FirstName => (FIRST_NAME_KEY, true),
+        UserSort::FirstNameDesc => (FIRST_NAME_KEY, false),
+        UserSort::LastName => (LAST_NAME_KEY, true),
+        UserSort::LastNameDesc => (LAST_NAME_KEY, false),
+    }
+}
+
+/// The value of a row's sort key, as the key expression computes it (ASCII lower case).
+pub fn sort_value(sort: UserSort, row: &UserRow) -> SortValue {
+    let text = |v: &Option<String>| SortValue::Text(v.clone().unwrap_or_default());
+    let folded =
+        |v: &Option<String>| SortValue::Text(v.as_deref().unwrap_or_default().to_ascii_lowercase());
+    match sort {
+        UserSort::DateCreated | UserSort::DateCreatedDesc => SortValue::Int(row.date_created),
+        UserSort::Email | UserSort::EmailDesc => text(&row.email),
+        UserSort::FirstName | UserSort::FirstNameDesc => folded(&row.first_name),
+        UserSort::LastName | UserSort::LastNameDesc => folded(&row.last_name),
+    }
 }
 
 /// The exclusive upper bound of the strings starting with `prefix`, in byte order (both
@@ -563,6 +660,14 @@ macro_rules! push_page_filter {
         }
         if let Some(v) = &f.city {
             $q.push(" AND lower(u.city) = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.status {
+            $q.push(" AND u.status = ").push_bind(v.clone());
+        }
+        for (column, value) in f.flags.columns() {
+            if let Some(v) = value {
+                $q.push(format!(" AND {column} = ")).push_bind(v);
+            }
         }
         // No `1 = 0 OR` opener: it keeps SQLite from answering the OR with its indexes.
         for word in &f.words {
@@ -785,6 +890,24 @@ impl Tx {
             sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
                          WHERE family_id = $1 AND state = 'active'")
                 .bind(family_id).bind(reason).execute(&mut *c).await.map(|_| ()).map_err(db_err)
+        })
+    }
+
+    /// Revokes every family of `subject` not yet revoked; returns how many it revoked.
+    pub async fn revoke_families_of(
+        &mut self,
+        subject: &str,
+        now: i64,
+        reason: &str,
+    ) -> CoreResult<u64> {
+        on_tx!(self, c => {
+            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE subject = $1 AND state = 'active'")
+                .bind(subject).bind(reason).execute(&mut *c).await.map_err(db_err)?;
+            sqlx::query("UPDATE token_families SET revoked_at = $2, revoke_reason = $3
+                         WHERE subject = $1 AND revoked_at IS NULL")
+                .bind(subject).bind(now).bind(reason).execute(&mut *c).await
+                .map(|r| r.rows_affected()).map_err(db_err)
         })
     }
 

@@ -185,17 +185,6 @@ pub struct RefreshRow {
     pub family_revoked_at: Option<i64>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct RefreshTokenState {
-    pub id: String,
-    pub parent_id: Option<String>,
-    pub state: String,
-    pub issued_at: i64,
-    pub expires_at: i64,
-    pub used_at: Option<i64>,
-    pub reason: Option<String>,
-}
-
 pub struct NewAccessRow {
     pub jti: String,
     pub subject: String,
@@ -281,13 +270,85 @@ pub struct PageFilter {
     /// Lower case, compared whole.
     pub country: Option<String>,
     pub city: Option<String>,
+    /// Exactly this status (with `include_inactive`, to pick the deactivated only).
+    pub status: Option<String>,
+    /// Each flag that must have the given value: tracking, logging, SDK enabled, real time.
+    pub flags: FlagFilter,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagFilter {
+    pub enable_tracking: Option<bool>,
+    pub enable_logging: Option<bool>,
+    pub enabled: Option<bool>,
+    pub enable_real_time_location: Option<bool>,
+}
+
+impl FlagFilter {
+    pub fn columns(&self) -> [(&'static str, Option<bool>); 4] {
+        [
+            ("u.enable_tracking", self.enable_tracking),
+            ("u.enable_logging", self.enable_logging),
+            ("u.enabled", self.enabled),
+            (
+                "u.enable_real_time_location",
+                self.enable_real_time_location,
+            ),
+        ]
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == FlagFilter::default()
+    }
 }
 
 impl PageFilter {
     /// True when only instance, status and time filters apply: the counters can total it.
     pub fn countable_by_counters(&self) -> bool {
-        self.words.is_empty() && self.country.is_none() && self.city.is_none()
+        self.words.is_empty()
+            && self.country.is_none()
+            && self.city.is_none()
+            && self.status.is_none()
+            && self.flags.is_empty()
     }
+}
+
+/// A position in a sorted users list: the sort key of a row and its DeviceToken. `backward`:
+/// the rows before it (read in the reverse order), else the rows after it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keyset {
+    pub key: SortValue,
+    pub device_token: String,
+    pub backward: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SortValue {
+    Int(i64),
+    Text(String),
+}
+
+/// One access token of the lineage (the token itself is never stored).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccessTokenRow {
+    pub jti: String,
+    pub family_id: Option<String>,
+    pub source: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+}
+
+/// A refresh token's state with its family (no hash).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshTokenState {
+    pub id: String,
+    pub family_id: String,
+    pub parent_id: Option<String>,
+    pub state: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub reason: Option<String>,
 }
 
 /// Filters of an audit-log page; times in ms, `to` exclusive.

@@ -1,0 +1,235 @@
+//! Small pieces every page uses: notices, badges, fields, the copy button.
+
+use leptos::prelude::*;
+use leptos_router::hooks::{use_location, use_navigate};
+
+use crate::error::AppError;
+
+pub const BUTTON: &str = "inline-flex items-center gap-1 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium text-slate-800 shadow-sm hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 disabled:cursor-not-allowed disabled:opacity-50";
+pub const PRIMARY: &str = "inline-flex items-center gap-1 rounded-md bg-indigo-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-indigo-500 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:cursor-not-allowed disabled:opacity-50";
+pub const DANGER: &str = "inline-flex items-center gap-1 rounded-md bg-red-600 px-3 py-1.5 text-sm font-medium text-white shadow-sm hover:bg-red-500 focus:outline-none focus-visible:ring-2 focus-visible:ring-red-500 focus-visible:ring-offset-2 disabled:cursor-not-allowed disabled:opacity-50";
+pub const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40 aria-[invalid=true]:border-red-500";
+pub const LABEL: &str = "block text-sm font-medium text-slate-700";
+pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
+
+/// `2026-11-22T04:21:30.399Z` → `2026-11-22 04:21 UTC` (the full value goes in a title).
+pub fn short_time(iso: &str) -> String {
+    match (iso.get(..10), iso.get(11..16)) {
+        (Some(day), Some(time)) => format!("{day} {time} UTC"),
+        _ => iso.to_string(),
+    }
+}
+
+/// "First Last", either alone, or empty.
+pub fn full_name(first: Option<&str>, last: Option<&str>) -> String {
+    [first, last]
+        .into_iter()
+        .flatten()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Percent-encodes a query value (everything but unreserved characters).
+pub fn encode_component(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// `?k=v&...` from pairs, skipping empty values.
+pub fn query_string(pairs: &[(&str, String)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", encode_component(v)))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// A full date-time cell: short text, exact value on hover.
+#[component]
+pub fn Time(#[prop(into)] iso: String) -> impl IntoView {
+    let short = short_time(&iso);
+    view! { <time datetime=iso.clone() title=iso>{short}</time> }
+}
+
+/// An error, said so that the reader knows what to do. A missing session sends the reader
+/// to the sign-in page (and back here afterwards).
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    if error == AppError::Unauthorized {
+        let navigate = use_navigate();
+        let location = use_location();
+        Effect::new(move |_| {
+            let here = format!(
+                "{}{}",
+                location.pathname.get_untracked(),
+                location.search.get_untracked()
+            );
+            let next = encode_component(&here);
+            navigate(&format!("/sign-in?next={next}"), Default::default());
+        });
+    }
+    let detail = match &error {
+        AppError::Validation(fields) => fields
+            .iter()
+            .map(|(k, m)| format!("{k} {m}"))
+            .collect::<Vec<_>>()
+            .join("; "),
+        _ => String::new(),
+    };
+    view! {
+        <div class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800" role="alert" data-testid="error">
+            <p>{error.to_string()}</p>
+            {(!detail.is_empty()).then(|| view! { <p class="mt-1">{detail}</p> })}
+        </div>
+    }
+}
+
+/// Under a form: "correct the highlighted fields" for field errors (each field shows its
+/// own), else the error itself.
+#[component]
+pub fn FormError(errors: RwSignal<Option<AppError>>) -> impl IntoView {
+    move || {
+        errors.get().map(|e| match e {
+            AppError::Validation(_) => view! {
+                <p class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800" role="alert" data-testid="error">
+                    "Please correct the highlighted fields."
+                </p>
+            }
+            .into_any(),
+            other => view! { <ErrorNotice error=other /> }.into_any(),
+        })
+    }
+}
+
+/// The message of a field, if the error names it.
+pub fn field_error(error: &Option<AppError>, key: &str) -> Option<String> {
+    match error {
+        Some(AppError::Validation(fields)) => fields
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(key))
+            .map(|(_, m)| m.clone()),
+        _ => None,
+    }
+}
+
+/// A labelled text input bound to `value`; shows the error of `key` under it.
+#[component]
+pub fn TextField(
+    label: &'static str,
+    key: &'static str,
+    value: RwSignal<String>,
+    errors: Signal<Option<AppError>>,
+    #[prop(default = "text")] kind: &'static str,
+    #[prop(default = "")] hint: &'static str,
+    #[prop(default = "")] autocomplete: &'static str,
+) -> impl IntoView {
+    let id = format!("field-{}", key.to_ascii_lowercase());
+    let error = move || errors.with(|e| field_error(e, key));
+    let error_id = format!("{id}-error");
+    view! {
+        <div>
+            <label class=LABEL for=id.clone()>{label}</label>
+            <input
+                id=id.clone()
+                name=key
+                type=kind
+                class=INPUT
+                autocomplete=autocomplete
+                aria-invalid=move || error().is_some().to_string()
+                aria-describedby=error_id.clone()
+                bind:value=value
+            />
+            {(!hint.is_empty()).then(|| view! { <p class="mt-1 text-xs text-slate-500">{hint}</p> })}
+            <p id=error_id class="mt-1 text-xs text-red-700" data-testid=format!("error-{key}")>{error}</p>
+        </div>
+    }
+}
+
+/// Active / Deactivated.
+#[component]
+pub fn StatusBadge(#[prop(into)] status: String) -> impl IntoView {
+    let class = if status == "Active" {
+        "rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700 ring-1 ring-emerald-200"
+    } else {
+        "rounded-full bg-amber-50 px-2 py-0.5 text-xs font-medium text-amber-800 ring-1 ring-amber-200"
+    };
+    view! { <span class=class>{status}</span> }
+}
+
+/// Copies `text` to the clipboard and says so.
+#[component]
+pub fn CopyButton(text: String, #[prop(into)] label: String) -> impl IntoView {
+    let (done, set_done) = signal(None::<bool>);
+    let copy = move |_| {
+        set_done.set(Some(copy_to_clipboard(&text)));
+    };
+    view! {
+        <button type="button" class=BUTTON on:click=copy aria-label=format!("Copy the {label}")>
+            {move || match done.get() {
+                Some(true) => "Copied",
+                Some(false) => "Copy failed: select and copy",
+                None => "Copy",
+            }}
+        </button>
+    }
+}
+
+/// `navigator.clipboard.writeText(text)`, looked up by reflection (no eval, no snippets).
+fn copy_to_clipboard(text: &str) -> bool {
+    use js_sys::{Function, Reflect};
+    use wasm_bindgen::JsCast;
+    let global = js_sys::global();
+    let Ok(navigator) = Reflect::get(&global, &"navigator".into()) else {
+        return false;
+    };
+    let Ok(clipboard) = Reflect::get(&navigator, &"clipboard".into()) else {
+        return false;
+    };
+    let Ok(write) = Reflect::get(&clipboard, &"writeText".into()) else {
+        return false;
+    };
+    match write.dyn_into::<Function>() {
+        Ok(f) => f.call1(&clipboard, &text.into()).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A page heading with an optional line under it.
+#[component]
+pub fn PageHeader(
+    #[prop(into)] title: String,
+    #[prop(into, optional)] subtitle: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
+    view! {
+        <div class="flex flex-wrap items-end justify-between gap-4">
+            <div class="min-w-0">
+                <h1 class="truncate text-2xl font-semibold tracking-tight">{title}</h1>
+                {(!subtitle.is_empty()).then(|| view! { <p class="mt-1 text-sm text-slate-600">{subtitle}</p> })}
+            </div>
+            <div class="flex flex-wrap items-center gap-2">{children.map(|c| c())}</div>
+        </div>
+    }
+}
+
+#[component]
+pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
+    view! {
+        <p class="mt-6 flex items-center gap-2 text-sm text-slate-500" role="status">
+            <span class="inline-block h-3 w-3 animate-spin rounded-full border-2 border-slate-300 border-t-indigo-600" aria-hidden="true"></span>
+            {format!("Loading {what}…")}
+        </p>
+    }
+}

@@ -1,0 +1,292 @@
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{Form, A};
+use leptos_router::hooks::use_query_map;
+use leptos_router::params::ParamsMap;
+
+use crate::components::*;
+use crate::server_fns::instances::instance_choices;
+use crate::server_fns::users::list_users;
+use crate::views::{Flag, InstanceChoice, UserListPage, UserListQuery, UserListRow};
+
+/// The URL's query names, in the order links write them.
+const KEYS: [&str; 11] = [
+    "q", "instance", "status", "tracking", "logging", "sdk", "realtime", "sort", "size", "after",
+    "before",
+];
+
+fn query_of(map: &ParamsMap) -> UserListQuery {
+    let get = |k: &str| map.get(k).filter(|v| !v.trim().is_empty());
+    UserListQuery {
+        q: get("q"),
+        instance: get("instance"),
+        status: get("status"),
+        tracking: get("tracking"),
+        logging: get("logging"),
+        sdk: get("sdk"),
+        realtime: get("realtime"),
+        sort: get("sort"),
+        after: get("after"),
+        before: get("before"),
+        size: get("size").and_then(|s| s.parse().ok()),
+    }
+}
+
+/// The users page's URL with this query but another cursor.
+fn href_with_cursor(map: &ParamsMap, cursor: Option<(&str, String)>) -> String {
+    let mut pairs: Vec<(&str, String)> = KEYS[..9]
+        .iter()
+        .map(|k| (*k, map.get(k).unwrap_or_default()))
+        .collect();
+    if let Some(c) = cursor {
+        pairs.push(c);
+    }
+    format!("/{}", query_string(&pairs))
+}
+
+const SORTS: [(&str, &str); 8] = [
+    ("DateCreatedDesc", "Newest first"),
+    ("DateCreated", "Oldest first"),
+    ("LastName", "Last name A–Z"),
+    ("LastNameDesc", "Last name Z–A"),
+    ("FirstName", "First name A–Z"),
+    ("FirstNameDesc", "First name Z–A"),
+    ("Email", "E-mail A–Z"),
+    ("EmailDesc", "E-mail Z–A"),
+];
+
+/// Every user, searched, filtered, sorted and paged by keyset; the whole view lives in the URL.
+#[component]
+pub fn UsersPage() -> impl IntoView {
+    let params = use_query_map();
+    let page = Resource::new(move || query_of(&params.get()), list_users);
+    let instances = Resource::new(|| (), |_| instance_choices());
+    view! {
+        <Title text="Users" />
+        <PageHeader title="Users" subtitle="Drivers registered in every instance. Search by name, e-mail, phone, DeviceToken or ClientId.">
+            <A href="/register" attr:class=PRIMARY>"Register a user"</A>
+        </PageHeader>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let list = instances.await.unwrap_or_default();
+                view! { <Filters params=params.get_untracked() instances=list /> }
+            })}
+        </Transition>
+        <Transition fallback=|| view! { <Loading what="users" /> }>
+            {move || Suspend::new(async move {
+                match page.await {
+                    Ok(p) => view! { <UserTable page=p params=params.get_untracked() /> }.into_any(),
+                    Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
+    let value = move |k: &str| params.get(k).unwrap_or_default();
+    const SELECT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm shadow-sm focus:border-indigo-500 focus:outline-none focus:ring-2 focus:ring-indigo-500/40";
+    let instance = value("instance");
+    let status = value("status");
+    let sort = value("sort");
+    let flag_select = |flag: Flag, current: String| {
+        let id = format!("filter-{}", flag.key());
+        view! {
+            <div>
+                <label class=LABEL for=id.clone()>{flag.label()}</label>
+                <select id=id name=flag.key() class=SELECT>
+                    <option value="" selected=current.is_empty()>"Any"</option>
+                    <option value="on" selected=current == "on">"On"</option>
+                    <option value="off" selected=current == "off">"Off"</option>
+                </select>
+            </div>
+        }
+    };
+    view! {
+        <Form method="GET" action="/" attr:class="mt-6 rounded-lg border border-slate-200 bg-white p-4 shadow-sm" attr:role="search" attr:aria-label="Filter users">
+            <div class="grid grid-cols-2 gap-3 md:grid-cols-4 xl:grid-cols-8">
+                <div class="col-span-2 md:col-span-4 xl:col-span-2">
+                    <label class=LABEL for="filter-q">"Search"</label>
+                    <input id="filter-q" name="q" type="search" class=INPUT value=value("q") placeholder="Name, e-mail, phone, DeviceToken, ClientId" />
+                </div>
+                <div>
+                    <label class=LABEL for="filter-instance">"Instance"</label>
+                    <select id="filter-instance" name="instance" class=SELECT>
+                        <option value="" selected=instance.is_empty()>"All instances"</option>
+                        {instances.into_iter().map(|i| {
+                            let selected = i.id == instance;
+                            view! { <option value=i.id selected=selected>{i.name}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class=LABEL for="filter-status">"Status"</label>
+                    <select id="filter-status" name="status" class=SELECT>
+                        <option value="" selected=status.is_empty() || status == "active">"Active"</option>
+                        <option value="deactivated" selected=status == "deactivated">"Deactivated"</option>
+                        <option value="all" selected=status == "all">"All"</option>
+                    </select>
+                </div>
+                {Flag::ALL.into_iter().map(|f| flag_select(f, value(f.key()))).collect_view()}
+            </div>
+            <div class="mt-3 flex flex-wrap items-end gap-3">
+                <div>
+                    <label class=LABEL for="filter-sort">"Sort"</label>
+                    <select id="filter-sort" name="sort" class=SELECT>
+                        {SORTS.into_iter().map(|(v, label)| {
+                            let selected = v == sort || (sort.is_empty() && v == "DateCreatedDesc");
+                            view! { <option value=v selected=selected>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <button type="submit" class=PRIMARY>"Apply"</button>
+                <A href="/" attr:class=BUTTON>"Clear"</A>
+            </div>
+        </Form>
+    }
+}
+
+fn flag_cell(on: bool, label: &'static str) -> impl IntoView {
+    let (class, text) = if on {
+        ("inline-block rounded-full bg-indigo-50 px-2 py-0.5 text-xs font-medium text-indigo-700", "On")
+    } else {
+        (
+            "inline-block rounded-full bg-slate-100 px-2 py-0.5 text-xs text-slate-500",
+            "Off",
+        )
+    };
+    view! { <span class=class title=format!("{label}: {text}")>{text}</span> }
+}
+
+fn name_of(r: &UserListRow) -> String {
+    let name = full_name(r.first_name.as_deref(), r.last_name.as_deref());
+    if name.is_empty() {
+        "—".into()
+    } else {
+        name
+    }
+}
+
+#[component]
+fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
+    let filtered = KEYS[..7]
+        .iter()
+        .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
+    let total = if page.total_exact {
+        format!(
+            "{} user{}",
+            page.total,
+            if page.total == 1 { "" } else { "s" }
+        )
+    } else {
+        format!("More than {} users", page.total)
+    };
+    let previous = page
+        .previous
+        .clone()
+        .map(|c| href_with_cursor(&params, Some(("before", c))));
+    let next = page
+        .next
+        .clone()
+        .map(|c| href_with_cursor(&params, Some(("after", c))));
+    let first = (params.get("after").is_some() || params.get("before").is_some())
+        .then(|| href_with_cursor(&params, None));
+    if page.rows.is_empty() {
+        return view! {
+            <div class="mt-6 rounded-lg border border-dashed border-slate-300 bg-white p-10 text-center" data-testid="users-empty">
+                {if filtered {
+                    view! {
+                        <p class="font-medium">"No user matches these filters"</p>
+                        <p class="mt-1 text-sm text-slate-600">"Search by the beginning of a name, e-mail or phone, or by a whole DeviceToken or ClientId. "
+                            <A href="/" attr:class="text-indigo-700 underline">"Clear the filters"</A></p>
+                    }.into_any()
+                } else {
+                    view! {
+                        <p class="font-medium">"No users yet"</p>
+                        <p class="mt-1 text-sm text-slate-600">"Apps register drivers through the API, or "
+                            <A href="/register" attr:class="text-indigo-700 underline">"register one by hand"</A>"."</p>
+                    }.into_any()
+                }}
+                {first.map(|href| view! { <p class="mt-2 text-sm"><A href=href attr:class="text-indigo-700 underline">"Back to the first page"</A></p> })}
+            </div>
+        }
+        .into_any();
+    }
+    view! {
+        <div class="mt-6 flex flex-wrap items-center justify-between gap-2 text-sm text-slate-600">
+            <p data-testid="users-total">{total}</p>
+            <Pager previous=previous.clone() next=next.clone() first=first.clone() />
+        </div>
+        <div class="mt-2 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
+            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="users">
+                <caption class="sr-only">"Users"</caption>
+                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
+                    <tr>
+                        <th scope="col" class="px-3 py-2">"Name"</th>
+                        <th scope="col" class="px-3 py-2">"E-mail / phone"</th>
+                        <th scope="col" class="px-3 py-2">"DeviceToken / ClientId"</th>
+                        <th scope="col" class="px-3 py-2">"Instance"</th>
+                        <th scope="col" class="px-3 py-2">"Status"</th>
+                        {Flag::ALL.into_iter().map(|f| view! { <th scope="col" class="px-2 py-2">{f.label()}</th> }).collect_view()}
+                        <th scope="col" class="px-3 py-2">"Created"</th>
+                        <th scope="col" class="px-3 py-2">"Last token"</th>
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100">
+                    {page.rows.into_iter().map(|r| {
+                        let name = name_of(&r);
+                        let flags = Flag::ALL.map(|f| (f, f.of_row(&r)));
+                        view! {
+                            <tr class="hover:bg-slate-50" data-testid="user-row">
+                                <td class="px-3 py-2">
+                                    <A href=format!("/users/{}", r.device_token) attr:class="font-medium text-indigo-700 hover:underline">{name}</A>
+                                </td>
+                                <td class="px-3 py-2">
+                                    <div>{r.email.unwrap_or_default()}</div>
+                                    <div class="text-xs text-slate-500">{r.phone.unwrap_or_default()}</div>
+                                </td>
+                                <td class="px-3 py-2">
+                                    <div class="font-mono text-xs">{r.device_token}</div>
+                                    <div class="text-xs text-slate-500">{r.client_id.unwrap_or_default()}</div>
+                                </td>
+                                <td class="px-3 py-2">{r.instance_name}</td>
+                                <td class="px-3 py-2"><StatusBadge status=r.status /></td>
+                                {flags.into_iter().map(|(f, on)| view! { <td class="px-2 py-2">{flag_cell(on, f.label())}</td> }).collect_view()}
+                                <td class="whitespace-nowrap px-3 py-2 text-slate-600"><Time iso=r.date_created /></td>
+                                <td class="whitespace-nowrap px-3 py-2 text-slate-600">
+                                    {match r.last_token_activity {
+                                        Some(t) => view! { <Time iso=t /> }.into_any(),
+                                        None => view! { <span class="text-slate-400">"never"</span> }.into_any(),
+                                    }}
+                                </td>
+                            </tr>
+                        }
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </div>
+        <div class="mt-3 flex justify-end">
+            <Pager previous next first />
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+fn Pager(previous: Option<String>, next: Option<String>, first: Option<String>) -> impl IntoView {
+    let link = |href: Option<String>, label: &'static str, rel: &'static str| match href {
+        Some(h) => view! { <A href=h attr:class=BUTTON attr:rel=rel>{label}</A> }.into_any(),
+        None => {
+            view! { <span class=format!("{BUTTON} opacity-50") aria-disabled="true">{label}</span> }
+                .into_any()
+        }
+    };
+    view! {
+        <nav class="flex gap-2" aria-label="Pages">
+            {first.map(|h| view! { <A href=h attr:class=BUTTON>"First page"</A> })}
+            {link(previous, "← Previous", "prev")}
+            {link(next, "Next →", "next")}
+        </nav>
+    }
+}

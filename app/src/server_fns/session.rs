@@ -1,0 +1,76 @@
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::error::AppError;
+use crate::views::SessionView;
+
+/// Signs an admin in: sets the session cookies and redirects to `next` (a local path).
+/// Takes a form (`email`, `password`, `next`), so it also works before the page hydrates.
+#[server(prefix = "/api", endpoint = "sign_in")]
+pub async fn sign_in(
+    email: String,
+    password: String,
+    next: Option<String>,
+) -> Result<(), AppError> {
+    use super::guard::{fail, request};
+    use crate::core::Core;
+    use crate::ssr::session::{is_https, request_meta, safe_next, session_cookies};
+    let (core, parts) = request()?;
+    let meta = request_meta(&parts.headers, &parts.extensions);
+    let credentials = core
+        .admin_sign_in(Core::now(), &email, &password, &meta)
+        .await
+        .map_err(|e| match e {
+            crate::core::CoreError::Unauthorized { .. } => fail(AppError::BadCredentials),
+            other => fail(other),
+        })?;
+    // An e-mail + password without an instance is an admin login; never a user's session.
+    if credentials.device_token.is_some() {
+        return Err(fail(AppError::BadCredentials));
+    }
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    for c in session_cookies(&core, &credentials, is_https(&parts.headers, &parts.uri)) {
+        response.append_header(http::header::SET_COOKIE, c);
+    }
+    leptos_axum::redirect(&safe_next(next.as_deref()));
+    Ok(())
+}
+
+/// Ends the session: its tokens are revoked and the cookies cleared. With a bearer token,
+/// that token's session ends.
+#[server(prefix = "/api", endpoint = "sign_out")]
+pub async fn sign_out() -> Result<(), AppError> {
+    use super::guard::{fail, request};
+    use crate::core::Core;
+    use crate::ssr::session::{clearing_cookies, is_https, request_meta, Session};
+    let (core, parts) = request()?;
+    let response = expect_context::<leptos_axum::ResponseOptions>();
+    for c in clearing_cookies(is_https(&parts.headers, &parts.uri)) {
+        response.append_header(http::header::SET_COOKIE, c);
+    }
+    let session = parts.extensions.get::<Session>().cloned();
+    let caller = session
+        .and_then(|s| s.0.ok())
+        .ok_or_else(|| fail(AppError::Unauthorized))?;
+    let meta = request_meta(&parts.headers, &parts.extensions);
+    core.sign_out(Core::now(), &caller.access_token, &meta)
+        .await
+        .map_err(fail)?;
+    leptos_axum::redirect(crate::ssr::session::SIGN_IN_PATH);
+    Ok(())
+}
+
+/// The signed-in admin.
+#[server(prefix = "/api", endpoint = "current_admin", input = Json)]
+pub async fn current_admin() -> Result<SessionView, AppError> {
+    use super::guard::admin;
+    let a = admin()?;
+    match a.principal() {
+        crate::core::management::Principal::Admin { email, .. } => Ok(SessionView {
+            email: email.clone(),
+        }),
+        crate::core::management::Principal::User(_) => {
+            Err(AppError::Forbidden("not an admin".into()))
+        }
+    }
+}

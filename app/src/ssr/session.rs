@@ -1,0 +1,355 @@
+//! Who is calling the dashboard: one middleware for its pages and its server functions.
+//!
+//! A caller is authenticated by `Authorization: Bearer <access token>` (API clients, the
+//! same check as the REST management routes) or by the session cookies the sign-in sets:
+//! the admin's access token and refresh token, `HttpOnly`, `SameSite=Strict`, `Secure`
+//! over https. An expired access cookie is refreshed here, transparently, with the refresh
+//! cookie (one rotation, new cookies on the response); a refused refresh clears both.
+//!
+//! The middleware also refuses state-changing `/api` calls from another origin, and sends
+//! a page request without an admin session to the sign-in page.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::AppState;
+use crate::core::management::Principal;
+use crate::core::{Core, CoreError, Credentials, RequestMeta};
+use crate::error::AppError;
+use crate::model::RefreshRequest;
+
+pub const ACCESS_COOKIE: &str = "tus_access";
+pub const REFRESH_COOKIE: &str = "tus_refresh";
+pub const SIGN_IN_PATH: &str = "/sign-in";
+
+/// How a caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Bearer,
+    Cookie,
+}
+
+/// The authenticated caller of a dashboard request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub principal: Principal,
+    pub access_token: String,
+    pub via: Via,
+}
+
+/// Put into every dashboard request's extensions: the caller, or why there is none.
+#[derive(Debug, Clone)]
+pub struct Session(pub Result<Caller, AppError>);
+
+impl Session {
+    pub fn admin(&self) -> Option<&Caller> {
+        self.0.as_ref().ok().filter(|c| c.principal.is_admin())
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The token of an `Authorization: Bearer` header (REST and server functions alike).
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = header_str(headers, header::AUTHORIZATION)?.trim();
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// Whether the last `X-Forwarded-For` entry names the client (`TUS_TRUST_FORWARDED_FOR`);
+/// put into every request's extensions by the router.
+#[derive(Debug, Clone, Copy)]
+pub struct TrustForwardedFor(pub bool);
+
+/// Where a request came from, for the audit trail and the per-address login limit.
+pub fn request_meta(headers: &HeaderMap, extensions: &http::Extensions) -> RequestMeta {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip().to_string());
+    let trusted = extensions.get::<TrustForwardedFor>().is_some_and(|t| t.0);
+    let forwarded = trusted
+        .then(|| header_str(headers, header::HeaderName::from_static("x-forwarded-for")))
+        .flatten()
+        .and_then(|v| v.rsplit(',').next().map(|s| s.trim().to_string()))
+        .filter(|v| v.parse::<std::net::IpAddr>().is_ok());
+    RequestMeta {
+        client_addr: forwarded.or(peer),
+    }
+}
+
+fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim())
+        .filter(|v| !v.is_empty())
+}
+
+/// Served over https (directly, or behind a proxy that says so).
+pub fn is_https(headers: &HeaderMap, uri: &http::Uri) -> bool {
+    uri.scheme_str() == Some("https")
+        || header_str(
+            headers,
+            header::HeaderName::from_static("x-forwarded-proto"),
+        )
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn set_cookie(name: &str, value: &str, max_age: i64, secure: bool) -> HeaderValue {
+    let secure = if secure { "; Secure" } else { "" };
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}");
+    // Tokens are base64/JWT text: always a valid header value.
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static(""))
+}
+
+/// The two `Set-Cookie` values of a new session. Both live as long as the refresh token:
+/// an expired access token is still needed to refresh.
+pub fn session_cookies(core: &Core, credentials: &Credentials, secure: bool) -> Vec<HeaderValue> {
+    let max_age = core.tokens().settings().refresh_ttl.num_seconds();
+    let mut out = Vec::new();
+    if let Some(a) = &credentials.access_token {
+        out.push(set_cookie(ACCESS_COOKIE, &a.token, max_age, secure));
+    }
+    if let Some(r) = &credentials.refresh_token {
+        out.push(set_cookie(REFRESH_COOKIE, r.expose(), max_age, secure));
+    }
+    out
+}
+
+pub fn clearing_cookies(secure: bool) -> Vec<HeaderValue> {
+    vec![
+        set_cookie(ACCESS_COOKIE, "", 0, secure),
+        set_cookie(REFRESH_COOKIE, "", 0, secure),
+    ]
+}
+
+/// `Origin` (or, without it, `Referer`) names this host. Absent both: true only for a
+/// request with a bearer token, which a browser never attaches on its own (and it always
+/// sends `Origin` on a cross-site POST).
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = header_str(headers, header::HOST) else {
+        return false;
+    };
+    let claimed = header_str(headers, header::ORIGIN)
+        .filter(|o| *o != "null")
+        .or_else(|| header_str(headers, header::REFERER));
+    let Some(claimed) = claimed else {
+        return bearer_token(headers).is_some();
+    };
+    let Ok(uri) = claimed.parse::<http::Uri>() else {
+        return false;
+    };
+    let Some(authority) = uri.authority() else {
+        return false;
+    };
+    authority.as_str().eq_ignore_ascii_case(host)
+        || (!host.contains(':') && authority.host().eq_ignore_ascii_case(host))
+}
+
+/// Paths a visitor without a session may load.
+fn is_public(path: &str) -> bool {
+    path == SIGN_IN_PATH
+        || path.starts_with("/api/")
+        || path.starts_with("/pkg/")
+        || path.starts_with("/v1/")
+        || matches!(
+            path,
+            "/favicon.ico" | "/healthz" | "/readyz" | "/docs" | "/openapi.json"
+        )
+}
+
+/// Authenticates a dashboard request (see the module doc); new cookies go on the response.
+async fn authenticate(
+    core: &Core,
+    headers: &HeaderMap,
+    meta: &RequestMeta,
+    set_cookies: &mut Vec<HeaderValue>,
+    secure: bool,
+) -> Result<Caller, CoreError> {
+    let now = Core::now();
+    if let Some(token) = bearer_token(headers) {
+        let principal = core.authenticate_bearer(now, Some(token)).await?;
+        return Ok(Caller {
+            principal,
+            access_token: token.to_string(),
+            via: Via::Bearer,
+        });
+    }
+    let access = cookie(headers, ACCESS_COOKIE);
+    let first = core.authenticate_bearer(now, access).await;
+    let refusal = match first {
+        Ok(principal) => {
+            return Ok(Caller {
+                principal,
+                access_token: access.unwrap_or_default().to_string(),
+                via: Via::Cookie,
+            })
+        }
+        Err(e) => e,
+    };
+    let (Some(access), Some(refresh), CoreError::Unauthorized { .. }) =
+        (access, cookie(headers, REFRESH_COOKIE), &refusal)
+    else {
+        if access.is_some() {
+            set_cookies.extend(clearing_cookies(secure));
+        }
+        return Err(refusal);
+    };
+    let request = RefreshRequest {
+        access_token: Some(access.to_string()),
+        refresh_token: Some(refresh.to_string()),
+    };
+    let renewed = match core.refresh(now, request, meta).await {
+        Ok(c) => c,
+        Err(e) => {
+            set_cookies.extend(clearing_cookies(secure));
+            return Err(e);
+        }
+    };
+    let token = renewed
+        .access_token
+        .as_ref()
+        .map(|a| a.token.clone())
+        .unwrap_or_default();
+    let principal = core.authenticate_bearer(now, Some(&token)).await?;
+    set_cookies.extend(session_cookies(core, &renewed, secure));
+    Ok(Caller {
+        principal,
+        access_token: token,
+        via: Via::Cookie,
+    })
+}
+
+fn refuse(status: StatusCode, error: AppError) -> Response {
+    let body = serde_json::to_string(&error).unwrap_or_default();
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+fn redirect(location: &str) -> Response {
+    let value = HeaderValue::from_str(location).unwrap_or_else(|_| HeaderValue::from_static("/"));
+    (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response()
+}
+
+/// The `next` of the sign-in page: a local path only (no `//host`, no scheme).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".into(),
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok());
+        match (bytes[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn next_param(uri: &http::Uri) -> Option<String> {
+    uri.query()?.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=')?;
+        (k == "next").then(|| percent_decode(v))
+    })
+}
+
+/// The middleware (see the module doc). REST (`/v1`) and static files pass untouched.
+pub async fn session_layer(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path().to_string();
+    if path.starts_with("/v1/") || path.starts_with("/pkg/") {
+        return next.run(req).await;
+    }
+    let headers = req.headers().clone();
+    let secure = is_https(&headers, req.uri());
+    let meta = request_meta(&headers, req.extensions());
+    let mut set_cookies = Vec::new();
+    let session = Session(
+        authenticate(&state.core, &headers, &meta, &mut set_cookies, secure)
+            .await
+            .map_err(AppError::from),
+    );
+    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+
+    let early = if path.starts_with("/api/") && !is_read && !same_origin(&headers) {
+        Some(refuse(
+            StatusCode::FORBIDDEN,
+            AppError::Forbidden("this call must come from the dashboard's own origin".into()),
+        ))
+    } else if is_read && path == SIGN_IN_PATH && session.admin().is_some() {
+        Some(redirect(&safe_next(next_param(req.uri()).as_deref())))
+    } else if is_read && !is_public(&path) && session.admin().is_none() {
+        let here = match req.uri().query() {
+            Some(q) => format!("{path}?{q}"),
+            None => path.clone(),
+        };
+        Some(redirect(&format!(
+            "{SIGN_IN_PATH}?next={}",
+            percent_encode(&here)
+        )))
+    } else {
+        None
+    };
+    let mut response = match early {
+        Some(r) => r,
+        None => {
+            req.extensions_mut().insert(session);
+            next.run(req).await
+        }
+    };
+    for c in set_cookies {
+        response.headers_mut().append(header::SET_COOKIE, c);
+    }
+    // Pages show personal data: never cache them.
+    if !path.starts_with("/pkg/") {
+        response
+            .headers_mut()
+            .entry(header::CACHE_CONTROL)
+            .or_insert(HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,193 @@
+//! Wire types of the dashboard's server functions (`/api/...`). Built into both the server
+//! and the WASM bundle, so they hold plain data only. Secrets appear in exactly one of them,
+//! `RegisteredUser`, the answer that shows a new user's tokens once.
+
+use serde::{Deserialize, Serialize};
+
+/// The users list: every field optional; the URL of the users page carries the same names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UserListQuery {
+    /// Words, each a prefix of a first name, last name, e-mail or phone, or a whole
+    /// DeviceToken or ClientId.
+    pub q: Option<String>,
+    pub instance: Option<String>,
+    /// `active` (the default), `deactivated` or `all`.
+    pub status: Option<String>,
+    /// `on` / `off` for each flag.
+    pub tracking: Option<String>,
+    pub logging: Option<String>,
+    pub sdk: Option<String>,
+    pub realtime: Option<String>,
+    /// A `GetFilteredPage` sort: `DateCreatedDesc` (default), `LastName`, `Email`...
+    pub sort: Option<String>,
+    /// Keyset cursors from a previous page: the rows after / before that one.
+    pub after: Option<String>,
+    pub before: Option<String>,
+    /// Rows per page, 1..=200 (default 50).
+    pub size: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserListRow {
+    pub device_token: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub client_id: Option<String>,
+    pub instance_id: String,
+    pub instance_name: String,
+    pub status: String,
+    pub enable_tracking: bool,
+    pub enable_logging: bool,
+    pub enabled: bool,
+    pub enable_real_time_location: bool,
+    pub date_created: String,
+    /// When the newest access token was issued to this user.
+    pub last_token_activity: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserListPage {
+    pub rows: Vec<UserListRow>,
+    /// Cursors for the neighbouring pages (`None`: there is none).
+    pub next: Option<String>,
+    pub previous: Option<String>,
+    /// Users matching the filter; a lower bound when `total_exact` is false.
+    pub total: i64,
+    pub total_exact: bool,
+}
+
+/// A user as its page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserDetail {
+    pub user: crate::model::UserView,
+    pub last_token_activity: Option<String>,
+}
+
+/// The four telematics flags by their dashboard names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Flag {
+    Tracking,
+    Logging,
+    Sdk,
+    RealTime,
+}
+
+impl Flag {
+    pub const ALL: [Flag; 4] = [Flag::Tracking, Flag::Logging, Flag::Sdk, Flag::RealTime];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Flag::Tracking => "Tracking",
+            Flag::Logging => "Debug logging",
+            Flag::Sdk => "SDK enabled",
+            Flag::RealTime => "Real-time location",
+        }
+    }
+
+    /// The name in the URL of the users page and in test ids.
+    pub fn key(self) -> &'static str {
+        match self {
+            Flag::Tracking => "tracking",
+            Flag::Logging => "logging",
+            Flag::Sdk => "sdk",
+            Flag::RealTime => "realtime",
+        }
+    }
+
+    pub fn of(self, f: &crate::model::UserFieldsView) -> bool {
+        match self {
+            Flag::Tracking => f.enable_tracking,
+            Flag::Logging => f.enable_logging,
+            Flag::Sdk => f.enabled,
+            Flag::RealTime => f.enable_real_time_location,
+        }
+    }
+
+    pub fn of_row(self, r: &UserListRow) -> bool {
+        match self {
+            Flag::Tracking => r.enable_tracking,
+            Flag::Logging => r.enable_logging,
+            Flag::Sdk => r.enabled,
+            Flag::RealTime => r.enable_real_time_location,
+        }
+    }
+}
+
+/// A new user's one-time answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegisteredUser {
+    pub device_token: String,
+    pub access_token: Option<String>,
+    pub expires_in: Option<i64>,
+    pub refresh_token: Option<String>,
+    /// The access token's payload, pretty-printed JSON.
+    pub claims: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessTokenView {
+    pub jti: String,
+    pub family_id: Option<String>,
+    /// registration, batch, login, refresh or admin.
+    pub source: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub expired: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RefreshTokenView {
+    pub id: String,
+    pub parent_id: Option<String>,
+    /// active, used, revoked or expired.
+    pub state: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub used_at: Option<String>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FamilyView {
+    pub id: String,
+    pub origin: String,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
+    pub revoke_reason: Option<String>,
+    pub tokens: Vec<RefreshTokenView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SecurityEventView {
+    pub at: String,
+    pub action: String,
+    pub detail: String,
+    pub client_addr: Option<String>,
+}
+
+/// Everything the core records about a user's tokens: ids, times and states only.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenLineage {
+    /// The newest access tokens (at most `ACCESS_TOKENS_SHOWN`).
+    pub access_tokens: Vec<AccessTokenView>,
+    pub access_tokens_total_shown_limit: i64,
+    pub families: Vec<FamilyView>,
+    pub reuse_events: Vec<SecurityEventView>,
+}
+
+/// The signed-in admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    pub email: String,
+}
+
+/// An instance to pick in a form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceChoice {
+    pub id: String,
+    pub name: String,
+    pub active: bool,
+}

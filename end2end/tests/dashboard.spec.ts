@@ -1,0 +1,282 @@
+import { test, expect, hydrated, signIn, registerInUi, claims, ADMIN_EMAIL, ADMIN_PASSWORD } from './fixtures';
+import type { APIRequestContext } from '@playwright/test';
+
+const unique = () => Math.random().toString(36).slice(2, 10);
+
+/** POST /v1/Auth/RefreshToken with a user's pair; the HTTP status and the envelope. */
+async function refresh(request: APIRequestContext, accessToken: string, refreshToken: string) {
+  const answer = await request.post('/v1/Auth/RefreshToken', {
+    data: { AccessToken: accessToken, RefreshToken: refreshToken },
+  });
+  return { status: answer.status(), body: await answer.json() };
+}
+
+test('an anonymous visit is sent to the sign-in page and back after signing in', async ({ page }) => {
+  const response = await page.goto('/?q=ann&status=all');
+  expect(response?.status()).toBe(200);
+  await expect(page).toHaveURL(/\/sign-in\?next=\/%3Fq%3Dann%26status%3Dall$/);
+  await expect(page.getByRole('heading', { name: 'Sign in' })).toBeVisible();
+  for (const path of ['/instances', '/register', '/users/6f1c6a8e-0d1f-4c6e-9d7e-0b8f6f1d2a3b']) {
+    await page.goto(path);
+    await expect(page).toHaveURL(/\/sign-in\?next=/);
+  }
+  await page.goto('/?q=ann&status=all');
+  await hydrated(page);
+  await page.getByLabel('E-mail').fill(ADMIN_EMAIL);
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page).toHaveURL(/\/\?q=ann&status=all$/);
+  await expect(page.getByLabel('Search')).toHaveValue('ann');
+});
+
+test('sign-in with a wrong password says so, then the right one gets in', async ({ page, context, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/sign_in$/);
+  await page.goto('/sign-in');
+  await hydrated(page);
+  await page.getByLabel('E-mail').fill(ADMIN_EMAIL);
+  await page.getByLabel('Password').fill('not the password');
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('sign-in-error')).toHaveText(/e-mail or the password is wrong/);
+  await expect(page).toHaveURL(/\/sign-in/);
+  expect((await context.cookies()).map((c) => c.name)).not.toContain('tus_access');
+
+  await page.getByLabel('Password').fill(ADMIN_PASSWORD);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN_EMAIL);
+  await expect(page).toHaveURL(/\/$/);
+  const cookies = await context.cookies();
+  for (const name of ['tus_access', 'tus_refresh']) {
+    const c = cookies.find((c) => c.name === name)!;
+    expect(c, name).toBeTruthy();
+    expect(c.httpOnly).toBe(true);
+    expect(c.sameSite).toBe('Strict');
+  }
+  await page.screenshot({ path: 'test-results/users.png', fullPage: true });
+});
+
+test('a server function called without a session gets 401', async ({ request, baseURL }) => {
+  for (const fn of ['list_users', 'list_instances', 'get_user', 'user_tokens', 'revoke_tokens', 'register_user']) {
+    const answer = await request.post(`/api/${fn}`, {
+      headers: { Origin: baseURL!, 'Content-Type': 'application/json' },
+      data: { query: {}, device_token: '6f1c6a8e-0d1f-4c6e-9d7e-0b8f6f1d2a3b', instance_id: '', user: {} },
+    });
+    expect(answer.status(), fn).toBe(401);
+    expect(await answer.json(), fn).toBe('Unauthorized');
+  }
+});
+
+test('a registered user shows its tokens once, then is found by search', async ({ page }) => {
+  await signIn(page);
+  const email = `reg.${unique()}@example.com`;
+  const user = await registerInUi(page, { 'First name': 'Regina', 'Last name': 'Tester', 'E-mail': email });
+  expect(user.refreshToken).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+  await expect(page.getByText('They are shown this once')).toBeVisible();
+  const shown = JSON.parse((await page.getByTestId('claims').textContent())!);
+  expect(shown.sub).toBe(user.deviceToken);
+  expect(shown.role).toBe('User');
+  expect(claims(user.accessToken)).toEqual(shown);
+  await expect(page.getByRole('button', { name: 'Copy the Refresh token' })).toBeVisible();
+  await page.screenshot({ path: 'test-results/registered.png', fullPage: true });
+
+  // Never again: not on the user's page, not in its token lineage, not in the list.
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await expect(page.getByTestId('tokens').getByTestId('access-source')).toHaveText('admin');
+  await expect(page.getByTestId('refresh-state')).toHaveText('active');
+  let html = await page.content();
+  expect(html).not.toContain(user.refreshToken);
+  expect(html).not.toContain(user.accessToken);
+
+  await page.goto('/');
+  await hydrated(page);
+  await page.getByLabel('Search').fill(email.slice(0, 10));
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(new RegExp(`q=${email.slice(0, 10).replace('.', '\\.')}`));
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row).toHaveCount(1);
+  await expect(row).toContainText('Regina Tester');
+  await expect(row).toContainText(user.deviceToken);
+  html = await page.content();
+  expect(html).not.toContain(user.refreshToken);
+});
+
+test('each flag switch is saved, survives a reload and reaches the next token', async ({ page, request }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Flo', 'Last name': `Flags${unique()}` });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  // Registered with: tracking off, logging off, SDK on, real time off. Flip every one.
+  const expected: Record<string, string> = { tracking: 'true', logging: 'true', sdk: 'false', realtime: 'true' };
+  for (const [flag, value] of Object.entries(expected)) {
+    const sw = page.getByTestId(`switch-${flag}`);
+    await expect(sw).toHaveAttribute('aria-checked', value === 'true' ? 'false' : 'true');
+    const saved = page.waitForResponse((r) => r.url().endsWith('/api/set_flag') && r.status() === 200);
+    await sw.click();
+    await saved;
+    await expect(sw).toHaveAttribute('aria-checked', value);
+    await expect(sw).toHaveAttribute('aria-busy', 'false');
+  }
+  await page.reload();
+  await hydrated(page);
+  for (const [flag, value] of Object.entries(expected)) {
+    await expect(page.getByTestId(`switch-${flag}`)).toHaveAttribute('aria-checked', value);
+  }
+  await page.screenshot({ path: 'test-results/user.png', fullPage: true });
+
+  const renewed = await refresh(request, user.accessToken, user.refreshToken);
+  expect(renewed.status).toBe(200);
+  const c = claims(renewed.body.Result.AccessToken.Token);
+  expect(c.SdkEnableTracking).toBe('True');
+  expect(c.SdkEnableLogging).toBe('True');
+  expect(c.SdkEnableRealTimeLocation).toBe('True');
+});
+
+test('a failed flag change moves the switch back and says why', async ({ page, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/set_flag$/);
+  await signIn(page);
+  await registerInUi(page, { 'First name': 'Gone', 'Last name': `Soon${unique()}` });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  await page.route('**/api/set_flag', (route) => route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ Internal: 'test' }) }));
+  const sw = page.getByTestId('switch-tracking');
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await sw.click();
+  await expect(page.getByRole('alert').filter({ hasText: 'Tracking was not saved' })).toBeVisible();
+  await expect(sw).toHaveAttribute('aria-checked', 'false');
+});
+
+test('a deactivated user is refused a refresh with 403, and allowed again once active', async ({ page, request }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Dee', 'Last name': `Active${unique()}` });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  await page.getByTestId('status-button').click();
+  await expect(page.getByTestId('status-button')).toHaveText('Activate');
+  expect((await refresh(request, user.accessToken, user.refreshToken)).status).toBe(403);
+  await page.getByTestId('status-button').click();
+  await expect(page.getByTestId('status-button')).toHaveText('Deactivate');
+  expect((await refresh(request, user.accessToken, user.refreshToken)).status).toBe(200);
+});
+
+test('revoking the family refuses the refresh with 401 and shows it revoked', async ({ page, request }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Rev', 'Last name': `Oked${unique()}` });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  await page.getByTestId('revoke-family').click();
+  await expect(page.getByTestId('family-revoked')).toContainText('revoked by an admin');
+  await expect(page.getByTestId('refresh-state')).toHaveText('revoked');
+  const refused = await refresh(request, user.accessToken, user.refreshToken);
+  expect(refused.status).toBe(401);
+  // The family's access token stops at once too.
+  const view = await request.get('/v1/Management/users', { headers: { Authorization: `Bearer ${user.accessToken}` } });
+  expect(view.status()).toBe(401);
+});
+
+test('a first name holding HTML is shown as text and runs nothing', async ({ page }) => {
+  const attack = '<img src=x onerror=alert(1)>';
+  let dialogs = 0;
+  page.on('dialog', async (d) => {
+    dialogs += 1;
+    await d.dismiss();
+  });
+  await signIn(page);
+  const last = `Xss${unique()}`;
+  const user = await registerInUi(page, { 'First name': attack, 'Last name': last });
+  await page.goto('/?q=' + last.toLowerCase());
+  await hydrated(page);
+  await expect(page.getByTestId('user-row').getByRole('link')).toHaveText(`${attack} ${last}`);
+  await page.goto(`/users/${user.deviceToken}`);
+  await hydrated(page);
+  await expect(page.getByRole('heading', { level: 1 })).toHaveText(`${attack} ${last}`);
+  await expect(page.getByLabel('First name')).toHaveValue(attack);
+  expect(await page.locator('img').count()).toBe(0);
+  expect(dialogs).toBe(0);
+});
+
+test('sign-out ends the session: its cookie no longer works', async ({ page, context, baseURL }) => {
+  await signIn(page);
+  const before = (await context.cookies()).find((c) => c.name === 'tus_access')!.value;
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/sign-in/);
+  await page.goto('/');
+  await expect(page).toHaveURL(/\/sign-in/);
+  // The old token is revoked, not just forgotten by the browser.
+  const answer = await page.request.post('/api/list_users', {
+    headers: { Authorization: `Bearer ${before}`, 'Content-Type': 'application/json', Origin: baseURL! },
+    data: { query: {} },
+  });
+  expect(answer.status()).toBe(401);
+});
+
+test('the register form shows the API\'s field errors inline and registers nothing', async ({ page, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/register_user$/);
+  await signIn(page);
+  await page.goto('/register');
+  await hydrated(page);
+  await page.getByLabel('E-mail', { exact: true }).fill('not-an-email');
+  await page.getByLabel('Phone', { exact: true }).fill('12');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  await expect(page.getByTestId('error')).toHaveText('Please correct the highlighted fields.');
+  await expect(page.getByTestId('error-Email')).not.toBeEmpty();
+  await expect(page.getByTestId('error-Phone')).not.toBeEmpty();
+  await expect(page.getByLabel('E-mail', { exact: true })).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByTestId('registered')).toHaveCount(0);
+  await page.screenshot({ path: 'test-results/register-errors.png', fullPage: true });
+});
+
+test('a profile edit is saved, and a bad value is refused next to its field', async ({ page, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/update_user$/);
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Ed', 'Last name': `It${unique()}` });
+  await page.goto(`/users/${user.deviceToken}`);
+  await hydrated(page);
+  await page.getByLabel('City').fill('Riga');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await expect(page.getByTestId('notice')).toHaveText('Profile saved.');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByLabel('City')).toHaveValue('Riga');
+  await page.getByLabel('Image URL').fill('javascript:alert(1)');
+  await page.getByRole('button', { name: 'Save profile' }).click();
+  await expect(page.getByTestId('error-ImageUrl')).toHaveText('must be an http(s) URL');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByLabel('City')).toHaveValue('Riga');
+  await expect(page.getByLabel('Image URL')).toHaveValue('');
+});
+
+test('a user is moved to another instance, then deleted behind a confirmation naming it', async ({ page, request, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/get_user$/);
+  await signIn(page);
+  const last = `Del${unique()}`;
+  const user = await registerInUi(page, { 'First name': 'Dora', 'Last name': last });
+  // A second instance, made over REST with an admin token.
+  const login = await request.post('/v1/Auth/Login', { data: { LoginFields: { Email: ADMIN_EMAIL }, Password: ADMIN_PASSWORD } });
+  const admin = { Authorization: `Bearer ${(await login.json()).Result.AccessToken.Token}` };
+  const view = await (await request.get('/v1/Management/users', { headers: { ...admin, UserDeviceToken: user.deviceToken } })).json();
+  const trucks = `Trucks ${unique()}`;
+  const made = await request.post(`/v1/applications/${view.Result.AccountInfo.ApplicationId}/instances`, { headers: admin, data: { Name: trucks } });
+  expect(made.status()).toBe(200);
+
+  await page.goto(`/users/${user.deviceToken}`);
+  await hydrated(page);
+  await expect(page.getByTestId('user-instance')).toHaveText('Common');
+  await page.getByLabel('Move to instance').selectOption({ label: trucks });
+  await page.getByRole('button', { name: 'Move', exact: true }).click();
+  await expect(page.getByTestId('notice')).toContainText('Moved');
+  await expect(page.getByTestId('user-instance')).toHaveText(trucks);
+
+  await page.getByRole('button', { name: 'Delete…' }).click();
+  const dialog = page.getByRole('alertdialog');
+  await expect(dialog).toContainText(`Delete Dora ${last}?`);
+  await expect(dialog.getByRole('button', { name: 'Cancel' })).toBeFocused();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+  await page.getByRole('button', { name: 'Delete…' }).click();
+  await page.getByTestId('confirm-delete').click();
+  await expect(page).toHaveURL(/\/$/);
+  const refused = await request.post('/v1/Auth/RefreshToken', { data: { AccessToken: user.accessToken, RefreshToken: user.refreshToken } });
+  expect(refused.status()).toBe(401);
+  await page.goto(`/users/${user.deviceToken}`);
+  await expect(page.getByTestId('error')).toContainText('Not found');
+});
