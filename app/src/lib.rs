@@ -3,6 +3,9 @@
 //! Built twice: as the SSR library the server links (`ssr`: also `core` and `ssr`), and as
 //! the WASM bundle that hydrates the pages (`hydrate`: UI code and wire types only).
 
+// Release builds keep the full view types (debug builds erase them): they nest deep.
+#![recursion_limit = "256"]
+
 pub mod app;
 pub mod components;
 pub mod error;

@@ -1,4 +1,6 @@
 //! The `tus` server: configuration, start-up and the REST API around the app's core.
+// Release builds keep the dashboard's full view types (debug ones erase them): deep.
+#![recursion_limit = "256"]
 pub mod api;
 pub mod config;
 pub mod startup;

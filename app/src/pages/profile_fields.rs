@@ -168,4 +168,5 @@ pub fn ProfileFields(profile: Profile, errors: Signal<Option<AppError>>) -> impl
         <TextField label="Address" key="Address" value=p.address errors />
         <TextField label="Image URL" key="ImageUrl" value=p.image_url errors kind="url" />
     }
+    .into_any()
 }

@@ -152,6 +152,7 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
             </div>
         </form>
     }
+    .into_any()
 }
 
 /// The one-time answer: DeviceToken and tokens with copy buttons, and the claims.
@@ -197,4 +198,5 @@ fn Registered(user: RegisteredUser, again: RwSignal<Option<RegisteredUser>>) -> 
             </div>
         </section>
     }
+    .into_any()
 }

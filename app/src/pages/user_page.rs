@@ -109,6 +109,7 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
         </div>
         <TokensSection token=token />
     }
+    .into_any()
 }
 
 /// A switch saved at once: it moves first, and moves back with a message if saving fails.
@@ -343,6 +344,7 @@ fn ProfileForm(user: UserView, reloads: RwSignal<u32>) -> impl IntoView {
             <div class="mt-3"><FormError errors /></div>
         </form>
     }
+    .into_any()
 }
 
 #[component]
@@ -395,6 +397,7 @@ fn TokensSection(token: String) -> impl IntoView {
             </Transition>
         </section>
     }
+    .into_any()
 }
 
 fn state_class(state: &str) -> &'static str {
@@ -508,4 +511,5 @@ fn Lineage(lineage: TokenLineage, revoke: Callback<Option<String>>) -> impl Into
             }.into_any()
         }}
     }
+    .into_any()
 }

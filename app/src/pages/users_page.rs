@@ -61,6 +61,8 @@ pub fn UsersPage() -> impl IntoView {
     let params = use_query_map();
     let page = Resource::new(move || query_of(&params.get()), list_users);
     let instances = Resource::new(|| (), |_| instance_choices());
+    // True while another page or filter loads: the old rows stay, dimmed.
+    let updating = RwSignal::new(false);
     view! {
         <Title text="Users" />
         <PageHeader title="Users" subtitle="Drivers registered in every instance. Search by name, e-mail, phone, DeviceToken or ClientId.">
@@ -72,7 +74,9 @@ pub fn UsersPage() -> impl IntoView {
                 view! { <Filters params=params.get_untracked() instances=list /> }
             })}
         </Transition>
-        <Transition fallback=|| view! { <Loading what="users" /> }>
+        <p class="sr-only" role="status">{move || if updating.get() { "Loading users…" } else { "" }}</p>
+        <div class="transition-opacity" class:opacity-60=move || updating.get() aria-busy=move || updating.get().to_string()>
+        <Transition fallback=|| view! { <Loading what="users" /> } set_pending=updating.write_only()>
             {move || Suspend::new(async move {
                 match page.await {
                     Ok(p) => view! { <UserTable page=p params=params.get_untracked() /> }.into_any(),
@@ -80,6 +84,7 @@ pub fn UsersPage() -> impl IntoView {
                 }
             })}
         </Transition>
+        </div>
     }
 }
 
@@ -145,6 +150,7 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
             </div>
         </Form>
     }
+    .into_any()
 }
 
 fn flag_cell(on: bool, label: &'static str) -> impl IntoView {
@@ -239,7 +245,7 @@ fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
                         let flags = Flag::ALL.map(|f| (f, f.of_row(&r)));
                         view! {
                             <tr class="hover:bg-slate-50" data-testid="user-row">
-                                <td class="px-3 py-2">
+                                <td class="whitespace-nowrap px-3 py-2">
                                     <A href=format!("/users/{}", r.device_token) attr:class="font-medium text-indigo-700 hover:underline">{name}</A>
                                 </td>
                                 <td class="px-3 py-2">

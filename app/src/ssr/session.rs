@@ -304,6 +304,9 @@ pub async fn session_layer(
     if path.starts_with("/v1/") || path.starts_with("/pkg/") {
         return next.run(req).await;
     }
+    // Decided before any await: the registry's service is not Send.
+    let known_function = path.starts_with("/api/")
+        && leptos::server_fn::axum::get_server_fn_service(&path, req.method().clone()).is_some();
     let headers = req.headers().clone();
     let secure = is_https(&headers, req.uri());
     let meta = request_meta(&headers, req.extensions());
@@ -315,7 +318,14 @@ pub async fn session_layer(
     );
     let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
 
-    let early = if path.starts_with("/api/") && !is_read && !same_origin(&headers) {
+    let early = if path.starts_with("/api/") && !known_function {
+        Some(refuse(
+            StatusCode::NOT_FOUND,
+            AppError::NotFound(format!(
+                "no server function at {path} (they are called with POST; see the README)"
+            )),
+        ))
+    } else if path.starts_with("/api/") && !is_read && !same_origin(&headers) {
         Some(refuse(
             StatusCode::FORBIDDEN,
             AppError::Forbidden("this call must come from the dashboard's own origin".into()),
@@ -344,12 +354,19 @@ pub async fn session_layer(
     for c in set_cookies {
         response.headers_mut().append(header::SET_COOKIE, c);
     }
-    // Pages show personal data: never cache them.
-    if !path.starts_with("/pkg/") {
-        response
-            .headers_mut()
-            .entry(header::CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
-    }
+    // Pages show personal data: never cached, never framed (clickjacking), never sniffed,
+    // and their addresses (which carry searches) never sent to other sites.
+    let h = response.headers_mut();
+    h.entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
     response
 }

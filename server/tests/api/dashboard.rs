@@ -410,3 +410,35 @@ async fn the_users_list_pages_by_keyset_and_filters_flags() {
         .collect();
     assert_eq!(keys, ["tracking", "sort", "after"]);
 }
+
+#[tokio::test]
+async fn unknown_functions_are_404_json_and_pages_carry_protective_headers() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let missing = call(&app, "no_such_function", json!({}), &[bearer(&admin)]).await;
+    assert_eq!(missing.status, 404);
+    assert!(missing.body["NotFound"]
+        .as_str()
+        .unwrap()
+        .contains("/api/no_such_function"));
+    let by_get = no_redirects()
+        .get(format!("{}/api/list_users", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(by_get.status(), 404);
+
+    let page = no_redirects()
+        .get(format!("{}/", app.base))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let h = page.headers();
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "same-origin");
+    assert_eq!(h["cache-control"], "no-store");
+}
