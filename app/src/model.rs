@@ -87,7 +87,8 @@ pub struct LoginRequest {
     pub password: Option<String>,
 }
 
-/// One instance as the dashboard lists it: no key, no invite code (those are admin-only).
+/// One instance as the dashboard lists it, with its user count; never its key (an admin
+/// reveals that on purpose, and the audit trail records it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
 pub struct InstanceSummary {
@@ -96,6 +97,8 @@ pub struct InstanceSummary {
     pub description: String,
     pub status: String,
     pub application_name: String,
+    pub application_id: String,
+    pub invite_code: String,
     pub user_count: i64,
     pub date_created: String,
 }

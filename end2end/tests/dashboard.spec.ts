@@ -104,8 +104,9 @@ test('each flag switch is saved, survives a reload and reaches the next token', 
   const user = await registerInUi(page, { 'First name': 'Flo', 'Last name': `Flags${unique()}` });
   await page.getByRole('link', { name: 'Open the user' }).click();
   await hydrated(page);
-  // Registered with: tracking off, logging off, SDK on, real time off. Flip every one.
-  const expected: Record<string, string> = { tracking: 'true', logging: 'true', sdk: 'false', realtime: 'true' };
+  // Registered with the API's defaults: tracking on, logging off, SDK on, real time off.
+  // Flip every one.
+  const expected: Record<string, string> = { tracking: 'false', logging: 'true', sdk: 'false', realtime: 'true' };
   for (const [flag, value] of Object.entries(expected)) {
     const sw = page.getByTestId(`switch-${flag}`);
     await expect(sw).toHaveAttribute('aria-checked', value === 'true' ? 'false' : 'true');
@@ -125,7 +126,7 @@ test('each flag switch is saved, survives a reload and reaches the next token', 
   const renewed = await refresh(request, user.accessToken, user.refreshToken);
   expect(renewed.status).toBe(200);
   const c = claims(renewed.body.Result.AccessToken.Token);
-  expect(c.SdkEnableTracking).toBe('True');
+  expect(c.SdkEnableTracking).toBe('False');
   expect(c.SdkEnableLogging).toBe('True');
   expect(c.SdkEnableRealTimeLocation).toBe('True');
 });
@@ -138,10 +139,10 @@ test('a failed flag change moves the switch back and says why', async ({ page, c
   await hydrated(page);
   await page.route('**/api/set_flag', (route) => route.fulfill({ status: 500, contentType: 'application/json', body: JSON.stringify({ Internal: 'test' }) }));
   const sw = page.getByTestId('switch-tracking');
-  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await expect(sw).toHaveAttribute('aria-checked', 'true');
   await sw.click();
   await expect(page.getByRole('alert').filter({ hasText: 'Tracking was not saved' })).toBeVisible();
-  await expect(sw).toHaveAttribute('aria-checked', 'false');
+  await expect(sw).toHaveAttribute('aria-checked', 'true');
 });
 
 test('a deactivated user is refused a refresh with 403, and allowed again once active', async ({ page, request }) => {

@@ -45,3 +45,48 @@ test('an unknown page answers 404 with a way back', async ({ page }) => {
   await expect(page).toHaveURL(/\/$/);
   await expect(page.getByTestId('users-total').or(page.getByTestId('users-empty'))).toBeVisible();
 });
+
+test('a new instance registers users with its revealed key, and a rotated key refuses the old one', async ({ page, request }) => {
+  await signIn(page, '/instances');
+  await page.goto('/instances');
+  await hydrated(page);
+  const name = `Fleet ${Math.random().toString(36).slice(2, 8)}`;
+  await page.getByLabel('Name', { exact: true }).fill(name);
+  await page.getByLabel('Description', { exact: true }).fill('Made by the e2e test');
+  await page.getByRole('button', { name: 'Create instance' }).click();
+  await expect(page.getByTestId('instance-row').filter({ hasText: name })).toHaveCount(1);
+  const id = (await page.getByTestId('instance-row').filter({ hasText: name }).getByTestId('instance-id').textContent())!.trim();
+  const row = page.locator(`[data-instance-id="${id}"]`);
+
+  // The key is behind a confirmation.
+  await row.getByRole('button', { name: 'Reveal key' }).click();
+  await expect(row.getByRole('alertdialog')).toContainText('Anyone holding it can register users');
+  await row.getByRole('button', { name: 'Show key' }).click();
+  const key = (await row.getByTestId('instance-key').textContent())!.trim();
+  const register = (k: string) =>
+    request.post('/v1/Registration/Create', { headers: { InstanceId: id, InstanceKey: k }, data: { FirstName: 'Via', LastName: 'Rest' } });
+  expect((await register(key)).status()).toBe(200);
+  await page.screenshot({ path: 'test-results/instances-key.png', fullPage: true });
+
+  await row.getByRole('button', { name: 'Hide' }).click();
+  await row.getByRole('button', { name: 'Rotate key' }).click();
+  await row.getByRole('alertdialog').getByRole('button', { name: 'Rotate key' }).click();
+  await expect(row.getByText('New key. The old one no longer works.')).toBeVisible();
+  const rotated = (await row.getByTestId('instance-key').textContent())!.trim();
+  expect(rotated).not.toBe(key);
+  expect((await register(key)).status()).toBe(401);
+  expect((await register(rotated)).status()).toBe(200);
+
+  // A new invite code replaces the old one; renaming and deactivating show at once.
+  const code = (await row.getByTestId('invite-code').textContent())!.trim();
+  await row.getByRole('button', { name: 'New code' }).click();
+  await expect(row.getByTestId('invite-code')).not.toHaveText(code);
+  await row.getByRole('button', { name: 'Rename' }).click();
+  await row.getByLabel('Name', { exact: true }).fill(`${name} renamed`);
+  await row.getByRole('button', { name: 'Save' }).click();
+  await expect(row.getByTestId('instance-name')).toHaveText(`${name} renamed`);
+  await expect(row.getByTestId('instance-users')).toHaveText('2'); // registered over REST
+  await row.getByTestId('instance-status-button').click();
+  await expect(row).toContainText('Deactivated');
+  expect((await register(rotated)).status()).toBe(403);
+});

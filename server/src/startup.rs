@@ -130,7 +130,14 @@ impl Application {
         let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
             tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router),
         );
-        let result = axum::serve(self.listener, service)
+        // No Nagle delay: a streamed page's later chunks would otherwise wait for the
+        // client's delayed ACK (about 40 ms per page).
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
         self.core.store().close().await;

@@ -385,6 +385,41 @@ impl Core {
         tx.commit().await
     }
 
+    /// An instance's key, for an admin who asked to see it; the trail records who did.
+    pub async fn reveal_instance_key(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<String> {
+        let instance = self.instance(p, instance_id).await?;
+        let mut tx = self.store().begin().await?;
+        tx.audit(&Self::admin_audit(
+            now,
+            p,
+            "instance.key_revealed",
+            format!("instance:{}", instance.id),
+            "InstanceKey shown in the dashboard".into(),
+            meta,
+        ))
+        .await?;
+        tx.commit().await?;
+        Ok(instance.key.expose().to_string())
+    }
+
+    /// The applications to create instances in (id, name).
+    pub async fn application_choices(&self, p: &Principal) -> CoreResult<Vec<(String, String)>> {
+        p.require_admin()?;
+        Ok(self
+            .store()
+            .list_applications()
+            .await?
+            .into_iter()
+            .map(|a| (a.id, a.name))
+            .collect())
+    }
+
     /// A new InstanceKey: the old one stops working for registration and login at once.
     pub async fn rotate_instance_key(
         &self,

@@ -13,7 +13,6 @@ use super::management::Principal;
 use super::store::{sort_value, Keyset, NewAuditRow, PageFilter, SortValue};
 use super::time::{from_ms, ms};
 use super::types::{format_datetime, DeviceToken, InstanceId, UserSort, MAX_STRING};
-use super::user_page::SEARCH_COUNT_CAP;
 use super::{Core, Credentials, RequestMeta};
 use crate::model::LoginRequest;
 use crate::views::*;
@@ -279,7 +278,7 @@ impl Core {
             next,
             previous,
             total,
-            total_exact: total_exact && total < SEARCH_COUNT_CAP + 1,
+            total_exact,
         })
     }
 
@@ -475,13 +474,13 @@ impl Core {
         p.require_admin()?;
         Ok(self
             .store()
-            .list_instances()
+            .instance_names()
             .await?
             .into_iter()
-            .map(|i| InstanceChoice {
-                active: i.status == "Active",
-                id: i.id,
-                name: i.name,
+            .map(|(id, name, status)| InstanceChoice {
+                active: status == "Active",
+                id,
+                name,
             })
             .collect())
     }
@@ -701,6 +700,38 @@ mod tests {
             t.core.user_list(&user, &UserListQuery::default()).await,
             Err(CoreError::Forbidden(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn a_large_unfiltered_total_comes_exact_from_the_counters() {
+        let t = test_core(|_| {}).await;
+        let i = fleet(&t).await;
+        let many = crate::model::CreateManyRequest {
+            quantity: Some(10_000),
+            create_access_token: Some(false),
+            ..Default::default()
+        };
+        let meta = RequestMeta::default();
+        t.core
+            .register_many(at(0), &i.credentials(), many, &meta)
+            .await
+            .unwrap();
+        t.core
+            .register(at(1), &i.credentials(), RegisterRequest::default())
+            .await
+            .unwrap();
+        let all = list(&t, UserListQuery::default()).await;
+        assert_eq!((all.total, all.total_exact), (10_001, true));
+        // A filter the counters cannot total is counted up to the cap, and says so.
+        let tracking = list(
+            &t,
+            UserListQuery {
+                tracking: Some("on".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_eq!((tracking.total, tracking.total_exact), (10_000, false));
     }
 
     async fn p_first(t: &TestCore) -> String {

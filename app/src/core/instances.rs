@@ -263,6 +263,8 @@ impl Core {
                 description: r.description,
                 status: r.status,
                 application_name: r.app_name,
+                application_id: r.app_id,
+                invite_code: r.invite_code,
                 user_count: r.user_count,
                 date_created: format_datetime(from_ms(r.created_at)),
             })

@@ -1,10 +1,14 @@
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_meta::Title;
 
+use crate::components::*;
+use crate::error::AppError;
 use crate::model::InstanceSummary;
-use crate::server_fns::instances::list_instances;
+use crate::server_fns::instances::*;
 
-/// The instances of this deployment, with their user counts.
+/// The instances of this deployment: user counts, invite codes, and their management
+/// (create, rename, deactivate, reveal or rotate the key, a new invite code).
 #[component]
 pub fn InstancesPage() -> impl IntoView {
     let reloads = RwSignal::new(0u32);
@@ -12,31 +16,16 @@ pub fn InstancesPage() -> impl IntoView {
 
     view! {
         <Title text="Instances" />
-        <div class="flex flex-wrap items-end justify-between gap-4">
-            <div>
-                <h1 class="text-2xl font-semibold tracking-tight">"Instances"</h1>
-                <p class="mt-1 text-sm text-slate-600">
-                    "User groups of this deployment. Apps register drivers into an instance with its InstanceId and InstanceKey."
-                </p>
-            </div>
-            <button
-                type="button"
-                class="rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm font-medium shadow-sm hover:bg-slate-100 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500"
-                on:click=move |_| reloads.update(|n| *n += 1)
-            >
-                "Reload"
-            </button>
-        </div>
-        <Transition fallback=|| view! { <p class="mt-8 text-sm text-slate-500" role="status">"Loading instances…"</p> }>
+        <PageHeader title="Instances" subtitle="User groups of this deployment. Apps register drivers into an instance with its InstanceId and InstanceKey.">
+            <button type="button" class=BUTTON on:click=move |_| reloads.update(|n| *n += 1)>"Reload"</button>
+        </PageHeader>
+        <CreateInstance reloads />
+        <Transition fallback=|| view! { <Loading what="instances" /> }>
             {move || Suspend::new(async move {
                 match instances.await {
                     Ok(list) if list.is_empty() => view! { <EmptyState /> }.into_any(),
-                    Ok(list) => view! { <InstanceTable list reloads=reloads.get() /> }.into_any(),
-                    Err(e) => view! {
-                        <p class="mt-8 rounded-md border border-red-200 bg-red-50 p-4 text-sm text-red-800" role="alert">
-                            {e.to_string()}
-                        </p>
-                    }.into_any(),
+                    Ok(list) => view! { <InstanceTable list reloads /> }.into_any(),
+                    Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
                 }
             })}
         </Transition>
@@ -48,15 +37,72 @@ fn EmptyState() -> impl IntoView {
     view! {
         <div class="mt-8 rounded-lg border border-dashed border-slate-300 p-10 text-center">
             <p class="font-medium">"No instances yet"</p>
-            <p class="mt-1 text-sm text-slate-600">
-                "Create one with " <code class="rounded bg-slate-100 px-1">"tus instance create --name NAME"</code> "."
-            </p>
+            <p class="mt-1 text-sm text-slate-600">"Create one above, or with "
+                <code class="rounded bg-slate-100 px-1">"tus instance create --name NAME"</code> "."</p>
         </div>
     }
 }
 
 #[component]
-fn InstanceTable(list: Vec<InstanceSummary>, reloads: u32) -> impl IntoView {
+fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
+    let apps = Resource::new(|| (), |_| list_applications());
+    let app = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let description = RwSignal::new(String::new());
+    let errors = RwSignal::new(None::<AppError>);
+    let submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (a, n, d) = (
+            app.get_untracked(),
+            name.get_untracked(),
+            description.get_untracked(),
+        );
+        errors.set(None);
+        spawn_local(async move {
+            match create_instance(a, n, d).await {
+                Ok(_) => {
+                    name.set(String::new());
+                    description.set(String::new());
+                    reloads.update(|n| *n += 1);
+                }
+                Err(e) => errors.set(Some(e)),
+            }
+        });
+    };
+    let errs: Signal<Option<AppError>> = errors.into();
+    view! {
+        <form class=format!("{CARD} mt-6") on:submit=submit novalidate aria-labelledby="new-instance-title">
+            <h2 id="new-instance-title" class="text-base font-semibold">"New instance"</h2>
+            <div class="mt-3 grid items-start gap-3 sm:grid-cols-4">
+                <div>
+                    <label class=LABEL for="new-instance-app">"Application"</label>
+                    <Transition fallback=|| ()>
+                        {move || Suspend::new(async move {
+                            let list = apps.await.unwrap_or_default();
+                            if app.get_untracked().is_empty() {
+                                if let Some((id, _)) = list.first() {
+                                    app.set(id.clone());
+                                }
+                            }
+                            view! {
+                                <select id="new-instance-app" class=INPUT on:change=move |ev| app.set(event_target_value(&ev))>
+                                    {list.into_iter().map(|(id, n)| view! { <option value=id>{n}</option> }).collect_view()}
+                                </select>
+                            }
+                        })}
+                    </Transition>
+                </div>
+                <TextField label="Name" key="Name" value=name errors=errs />
+                <TextField label="Description" key="Description" value=description errors=errs />
+                <div class="sm:pt-6"><button type="submit" class=PRIMARY>"Create instance"</button></div>
+            </div>
+            <div class="mt-2"><FormError errors /></div>
+        </form>
+    }
+}
+
+#[component]
+fn InstanceTable(list: Vec<InstanceSummary>, reloads: RwSignal<u32>) -> impl IntoView {
     let count = list.len();
     view! {
         <div class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
@@ -66,49 +112,183 @@ fn InstanceTable(list: Vec<InstanceSummary>, reloads: u32) -> impl IntoView {
                     <tr>
                         <th scope="col" class="px-4 py-3">"Name"</th>
                         <th scope="col" class="px-4 py-3">"Application"</th>
-                        <th scope="col" class="px-4 py-3">"InstanceId"</th>
+                        <th scope="col" class="px-4 py-3">"InstanceId / invite code"</th>
                         <th scope="col" class="px-4 py-3">"Status"</th>
                         <th scope="col" class="px-4 py-3 text-right">"Users"</th>
                         <th scope="col" class="px-4 py-3">"Created"</th>
+                        <th scope="col" class="px-4 py-3">"Key"</th>
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-slate-100">
-                    {list.into_iter().map(|i| {
-                        let active = i.status == "Active";
-                        view! {
-                            <tr class="hover:bg-slate-50">
-                                <td class="px-4 py-3">
-                                    <div class="font-medium">{i.name}</div>
-                                    <div class="text-xs text-slate-500">{i.description}</div>
-                                </td>
-                                <td class="px-4 py-3">{i.application_name}</td>
-                                <td class="px-4 py-3 font-mono text-xs">{i.id}</td>
-                                <td class="px-4 py-3">
-                                    <span class=if active {
-                                        "rounded-full bg-emerald-50 px-2 py-0.5 text-xs font-medium text-emerald-700"
-                                    } else {
-                                        "rounded-full bg-slate-100 px-2 py-0.5 text-xs font-medium text-slate-600"
-                                    }>{i.status}</span>
-                                </td>
-                                <td class="px-4 py-3 text-right tabular-nums">{i.user_count}</td>
-                                <td class="px-4 py-3 text-slate-600" title=i.date_created.clone()>{short_date(&i.date_created)}</td>
-                            </tr>
-                        }
-                    }).collect_view()}
+                    {list.into_iter().map(|i| view! { <InstanceRow i reloads /> }).collect_view()}
                 </tbody>
             </table>
         </div>
         <p class="mt-2 text-xs text-slate-500" data-testid="instances-footer">
             {format!("{count} instance{}", if count == 1 { "" } else { "s" })}
-            {(reloads > 0).then(|| format!(" · reloaded {reloads}×"))}
+            {move || (reloads.get() > 0).then(|| format!(" · reloaded {}×", reloads.get()))}
         </p>
     }
+    .into_any()
 }
 
-/// `2026-11-22T04:21:30.399Z` → `2026-11-22 04:21 UTC` (the full value is the cell's title).
-fn short_date(iso: &str) -> String {
-    match (iso.get(..10), iso.get(11..16)) {
-        (Some(day), Some(time)) => format!("{day} {time} UTC"),
-        _ => iso.to_string(),
+/// What a key action is waiting for: a confirmation, or showing its answer.
+#[derive(Clone, PartialEq)]
+enum KeyStep {
+    Idle,
+    ConfirmReveal,
+    ConfirmRotate,
+    Shown { key: String, rotated: bool },
+}
+
+#[component]
+fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
+    let active = i.status == "Active";
+    let id = i.id.clone();
+    let name = i.name.clone();
+    let editing = RwSignal::new(false);
+    let new_name = RwSignal::new(i.name.clone());
+    let new_description = RwSignal::new(i.description.clone());
+    let step = RwSignal::new(KeyStep::Idle);
+    let error = RwSignal::new(None::<AppError>);
+    let invite = RwSignal::new(i.invite_code.clone());
+
+    let run =
+        move |f: std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), AppError>>>>| {
+            error.set(None);
+            spawn_local(async move {
+                if let Err(e) = f.await {
+                    error.set(Some(e));
+                }
+            });
+        };
+    let (id1, id2, id3, id4) = (id.clone(), id.clone(), id.clone(), id.clone());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let (id, n, d) = (
+            id1.clone(),
+            new_name.get_untracked(),
+            new_description.get_untracked(),
+        );
+        run(Box::pin(async move {
+            update_instance(id, Some(n), Some(d), None).await?;
+            editing.set(false);
+            reloads.update(|n| *n += 1);
+            Ok(())
+        }));
+    };
+    let toggle = move |_| {
+        let id = id2.clone();
+        run(Box::pin(async move {
+            update_instance(id, None, None, Some(!active)).await?;
+            reloads.update(|n| *n += 1);
+            Ok(())
+        }));
+    };
+    let new_invite = move |_| {
+        let id = id3.clone();
+        run(Box::pin(async move {
+            invite.set(regenerate_invite_code(id).await?);
+            Ok(())
+        }));
+    };
+    let confirm_key = move |_| {
+        let id = id4.clone();
+        let rotate = step.get_untracked() == KeyStep::ConfirmRotate;
+        run(Box::pin(async move {
+            let key = if rotate {
+                rotate_instance_key(id).await?
+            } else {
+                reveal_instance_key(id).await?
+            };
+            step.set(KeyStep::Shown {
+                key,
+                rotated: rotate,
+            });
+            Ok(())
+        }));
+    };
+    let row_id = id.clone();
+    view! {
+        <tr class="align-top hover:bg-slate-50" data-testid="instance-row" data-instance-id=id.clone()>
+            <td class="px-4 py-3">
+                <Show
+                    when=move || editing.get()
+                    fallback=move || view! {
+                        <div class="font-medium" data-testid="instance-name">{new_name.get()}</div>
+                        <div class="text-xs text-slate-500">{new_description.get()}</div>
+                        <button type="button" class="mt-1 text-xs text-indigo-700 underline" on:click=move |_| editing.set(true)>"Rename"</button>
+                    }
+                >
+                    <form class="space-y-1" on:submit=save.clone()>
+                        <label class="sr-only" for=format!("rename-{}", row_id)>"Name"</label>
+                        <input id=format!("rename-{}", row_id) class=INPUT bind:value=new_name />
+                        <label class="sr-only" for=format!("describe-{}", row_id)>"Description"</label>
+                        <input id=format!("describe-{}", row_id) class=INPUT bind:value=new_description />
+                        <div class="flex gap-2">
+                            <button type="submit" class=PRIMARY>"Save"</button>
+                            <button type="button" class=BUTTON on:click=move |_| editing.set(false)>"Cancel"</button>
+                        </div>
+                    </form>
+                </Show>
+            </td>
+            <td class="px-4 py-3">{i.application_name.clone()}</td>
+            <td class="px-4 py-3">
+                <div class="font-mono text-xs" data-testid="instance-id">{i.id.clone()}</div>
+                <div class="mt-1 flex items-center gap-2">
+                    <code class="rounded bg-slate-100 px-1 text-xs" data-testid="invite-code">{move || invite.get()}</code>
+                    <button type="button" class="text-xs text-indigo-700 underline" on:click=new_invite>"New code"</button>
+                </div>
+            </td>
+            <td class="px-4 py-3">
+                <StatusBadge status=i.status.clone() />
+                <button type="button" class="ml-2 text-xs text-indigo-700 underline" on:click=toggle data-testid="instance-status-button">
+                    {if active { "Deactivate" } else { "Activate" }}
+                </button>
+            </td>
+            <td class="px-4 py-3 text-right tabular-nums" data-testid="instance-users">{i.user_count}</td>
+            <td class="whitespace-nowrap px-4 py-3 text-slate-600"><Time iso=i.date_created.clone() /></td>
+            <td class="px-4 py-3">
+                {move || match step.get() {
+                    KeyStep::Idle => view! {
+                        <div class="flex flex-wrap gap-2">
+                            <button type="button" class=BUTTON on:click=move |_| step.set(KeyStep::ConfirmReveal)>"Reveal key"</button>
+                            <button type="button" class=BUTTON on:click=move |_| step.set(KeyStep::ConfirmRotate)>"Rotate key"</button>
+                        </div>
+                    }.into_any(),
+                    KeyStep::ConfirmReveal | KeyStep::ConfirmRotate => {
+                        let rotate = step.get_untracked() == KeyStep::ConfirmRotate;
+                        let text = if rotate {
+                            format!("Rotate the key of {name}? Apps using the current key can no longer register or log in users until they get the new one.")
+                        } else {
+                            format!("Show the InstanceKey of {name}? Anyone holding it can register users into this instance. Showing it is recorded in the audit log.")
+                        };
+                        view! {
+                            <div class="max-w-xs rounded-md border border-amber-300 bg-amber-50 p-2 text-xs text-amber-900" role="alertdialog" aria-label="Confirm">
+                                <p>{text}</p>
+                                <div class="mt-2 flex gap-2">
+                                    <button type="button" class=if rotate { DANGER } else { PRIMARY } on:click=confirm_key.clone()>
+                                        {if rotate { "Rotate key" } else { "Show key" }}
+                                    </button>
+                                    <button type="button" class=BUTTON on:click=move |_| step.set(KeyStep::Idle)>"Cancel"</button>
+                                </div>
+                            </div>
+                        }.into_any()
+                    }
+                    KeyStep::Shown { key, rotated } => view! {
+                        <div class="max-w-xs">
+                            {rotated.then(|| view! { <p class="text-xs font-medium text-emerald-800" role="status">"New key. The old one no longer works."</p> })}
+                            <div class="mt-1 flex items-center gap-2">
+                                <code class="break-all rounded bg-slate-100 p-1 font-mono text-xs" data-testid="instance-key">{key.clone()}</code>
+                                <CopyButton text=key label="InstanceKey" />
+                            </div>
+                            <button type="button" class="mt-1 text-xs text-indigo-700 underline" on:click=move |_| step.set(KeyStep::Idle)>"Hide"</button>
+                        </div>
+                    }.into_any(),
+                }}
+                {move || error.get().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
+            </td>
+        </tr>
     }
+    .into_any()
 }

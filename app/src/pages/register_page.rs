@@ -35,7 +35,8 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
     let instance = RwSignal::new(String::new());
     let status = RwSignal::new("Active".to_string());
     let create_tokens = RwSignal::new(true);
-    let flags = Flag::ALL.map(|f| (f, RwSignal::new(f == Flag::Sdk)));
+    // The API's defaults: tracking and the SDK on, logging and real time off.
+    let flags = Flag::ALL.map(|f| (f, RwSignal::new(matches!(f, Flag::Tracking | Flag::Sdk))));
     let errors = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let submit = move |ev: leptos::ev::SubmitEvent| {

@@ -5,7 +5,7 @@ use crate::error::AppError;
 use crate::model::InstanceSummary;
 use crate::views::InstanceChoice;
 
-/// Lists the instances with their user counts (no keys, no invite codes).
+/// Lists the instances with their user counts and invite codes (never their keys).
 #[server(prefix = "/api", endpoint = "list_instances", input = Json)]
 pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
     use super::guard::{admin, fail};
@@ -20,4 +20,100 @@ pub async fn instance_choices() -> Result<Vec<InstanceChoice>, AppError> {
     use super::guard::{admin, fail};
     let a = admin()?;
     a.core.instance_choices(a.principal()).await.map_err(fail)
+}
+
+/// The applications to create instances in: `[id, name]` pairs.
+#[server(prefix = "/api", endpoint = "list_applications", input = Json)]
+pub async fn list_applications() -> Result<Vec<(String, String)>, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .application_choices(a.principal())
+        .await
+        .map_err(fail)
+}
+
+/// Creates an instance in an application; answers its id.
+#[server(prefix = "/api", endpoint = "create_instance", input = Json)]
+pub async fn create_instance(
+    application_id: String,
+    name: String,
+    description: String,
+) -> Result<String, AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    let input = crate::model::InstanceInput {
+        name: Some(name),
+        description: Some(description),
+        status: None,
+    };
+    let i = a
+        .core
+        .create_instance_as(Core::now(), a.principal(), &application_id, input, &a.meta)
+        .await
+        .map_err(fail)?;
+    Ok(i.id.to_string())
+}
+
+/// Renames, describes, activates or deactivates an instance (fields left `null` stay).
+#[server(prefix = "/api", endpoint = "update_instance", input = Json)]
+pub async fn update_instance(
+    instance_id: String,
+    name: Option<String>,
+    description: Option<String>,
+    active: Option<bool>,
+) -> Result<(), AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    let input = crate::model::InstanceInput {
+        name,
+        description,
+        status: active
+            .map(|on| serde_json::Value::String(if on { "Active" } else { "Deactivated" }.into())),
+    };
+    a.core
+        .update_instance_as(Core::now(), a.principal(), &instance_id, input, &a.meta)
+        .await
+        .map(|_| ())
+        .map_err(fail)
+}
+
+/// The InstanceKey, for an admin who asked for it (recorded in the audit trail).
+#[server(prefix = "/api", endpoint = "reveal_instance_key", input = Json)]
+pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    a.core
+        .reveal_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
+        .await
+        .map_err(fail)
+}
+
+/// A new InstanceKey (answered); the old one stops working for registration and login.
+#[server(prefix = "/api", endpoint = "rotate_instance_key", input = Json)]
+pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    a.core
+        .rotate_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
+        .await
+        .map(|i| i.key.expose().to_string())
+        .map_err(fail)
+}
+
+/// A new invite code (answered); the old one stops working.
+#[server(prefix = "/api", endpoint = "regenerate_invite_code", input = Json)]
+pub async fn regenerate_invite_code(instance_id: String) -> Result<String, AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    a.core
+        .regenerate_invite_code(Core::now(), a.principal(), &instance_id, &a.meta)
+        .await
+        .map(|i| i.invite_code)
+        .map_err(fail)
 }

@@ -279,10 +279,18 @@ impl Store {
     pub async fn list_instances(&self) -> CoreResult<Vec<InstanceWithCount>> {
         on_pool!(self, c => sqlx::query_as::<_, InstanceWithCount>(
             "SELECT i.id, i.name, i.description, i.status, i.invite_code, i.created_at,
-                    a.name AS app_name,
+                    a.name AS app_name, a.id AS app_id,
                     (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts c
                      WHERE c.instance_id = i.id) AS user_count
              FROM instances i JOIN applications a ON a.id = i.app_id
+             ORDER BY a.created_at, i.created_at, i.id")
+            .fetch_all(c).await.map_err(db_err))
+    }
+
+    /// Every instance's id, name and status, in the order of `list_instances` (no counting).
+    pub async fn instance_names(&self) -> CoreResult<Vec<(String, String, String)>> {
+        on_pool!(self, c => sqlx::query_as::<_, (String, String, String)>(
+            "SELECT i.id, i.name, i.status FROM instances i JOIN applications a ON a.id = i.app_id
              ORDER BY a.created_at, i.created_at, i.id")
             .fetch_all(c).await.map_err(db_err))
     }
@@ -437,13 +445,20 @@ impl Store {
                 "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
             push_page_filter!(q, f);
             if let Some(k) = at {
+                // `key >= v AND (key > v OR token > t)` (mirrored when descending) rather than
+                // the row value `(key, token) > (v, t)`: SQLite starts an index range on an
+                // expression key only from the plain comparison.
                 let (key, ascending) = sort_key(read);
-                q.push(format!(" AND ({key}, u.device_token) {} (", if ascending { ">" } else { "<" }));
-                match &k.key {
-                    SortValue::Int(v) => q.push_bind(*v),
-                    SortValue::Text(v) => q.push_bind(v.clone()),
+                let (from, past) = if ascending { (">=", ">") } else { ("<=", "<") };
+                let bind = |q: &mut QueryBuilder<_>| match &k.key {
+                    SortValue::Int(v) => { q.push_bind(*v); }
+                    SortValue::Text(v) => { q.push_bind(v.clone()); }
                 };
-                q.push(", ").push_bind(k.device_token.clone()).push(")");
+                q.push(format!(" AND {key} {from} "));
+                bind(&mut q);
+                q.push(format!(" AND ({key} {past} "));
+                bind(&mut q);
+                q.push(format!(" OR u.device_token {past} ")).push_bind(k.device_token.clone()).push(")");
             }
             q.push(format!(" ORDER BY {inner_order} LIMIT ")).push_bind(limit);
             q.push(" OFFSET ").push_bind(offset);

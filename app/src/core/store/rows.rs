@@ -43,6 +43,7 @@ pub struct InstanceWithCount {
     pub invite_code: String,
     pub created_at: i64,
     pub app_name: String,
+    pub app_id: String,
     pub user_count: i64,
 }
 
