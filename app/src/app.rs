@@ -4,6 +4,7 @@ use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::hooks::use_location;
 use leptos_router::path;
 
+use crate::pages::audit_page::AuditPage;
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::not_found_page::NotFoundPage;
 use crate::pages::register_page::RegisterPage;
@@ -56,6 +57,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/users/:device_token") view=UserPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/instances") view=InstancesPage />
+                        <Route path=path!("/audit") view=AuditPage />
                     </Routes>
                 </main>
             </div>
@@ -80,6 +82,7 @@ fn Header() -> impl IntoView {
                     <A href="/" attr:class=NAV_LINK>"Users"</A>
                     <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
+                    <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>
                     <SessionMenu />
                 </Show>

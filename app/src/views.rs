@@ -191,3 +191,23 @@ pub struct InstanceChoice {
     pub name: String,
     pub active: bool,
 }
+
+/// The audit log page's filters; its URL carries the same names.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AuditQuery {
+    /// Exactly, e.g. `admin:admin@localhost` or `user:<DeviceToken>`.
+    pub actor: Option<String>,
+    /// Exactly, e.g. `user.updated`.
+    pub action: Option<String>,
+    /// Exactly, e.g. `user:<DeviceToken>` or `instance:<InstanceId>`.
+    pub target: Option<String>,
+    /// From this time on (a date means from its start), UTC.
+    pub from: Option<String>,
+    /// Up to this time (a date means through its end), UTC.
+    pub to: Option<String>,
+    /// Entries older than this id (the `next_before` of the previous page).
+    pub before: Option<i64>,
+    /// 1..=500, default 50.
+    pub size: Option<i64>,
+}

@@ -281,3 +281,34 @@ test('a user is moved to another instance, then deleted behind a confirmation na
   await page.goto(`/users/${user.deviceToken}`);
   await expect(page.getByTestId('error')).toContainText('Not found');
 });
+
+test('the audit log filters by action and target, and exports what it shows as CSV', async ({ page }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Audi', 'Last name': `Ted${unique()}` });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/set_flag') && r.status() === 200);
+  await page.getByTestId('switch-logging').click();
+  await saved;
+
+  await page.getByRole('link', { name: 'Audit log' }).click();
+  await hydrated(page);
+  await page.getByLabel('Action').fill('user.updated');
+  await page.getByLabel('Target').fill(`user:${user.deviceToken}`);
+  await page.getByRole('button', { name: 'Apply' }).click();
+  await expect(page).toHaveURL(/\/audit\?actor=&action=user\.updated&target=user%3A/);
+  const rows = page.getByTestId('audit-row');
+  await expect(rows).toHaveCount(1);
+  await expect(rows).toContainText('EnableLogging: False → True');
+  await expect(rows).toContainText('admin:admin@localhost');
+  await page.screenshot({ path: 'test-results/audit.png', fullPage: true });
+
+  const download = page.waitForEvent('download');
+  await page.getByTestId('audit-export').click();
+  const file = await download;
+  const fs = await import('node:fs');
+  const csv = fs.readFileSync((await file.path())!, 'utf8').trim().split('\n');
+  expect(csv[0]).toBe('Id,At,Actor,Action,Target,Detail,ClientAddress');
+  expect(csv).toHaveLength(2);
+  expect(csv[1]).toContain(`,user.updated,user:${user.deviceToken},`);
+});

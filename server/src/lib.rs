@@ -3,4 +3,5 @@
 #![recursion_limit = "256"]
 pub mod api;
 pub mod config;
+pub mod export;
 pub mod startup;

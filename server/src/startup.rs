@@ -151,6 +151,7 @@ fn build_router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router())
+        .merge(crate::export::router())
         .leptos_routes_with_context(&state, routes, || {}, move || shell(options.clone()))
         .fallback(fallback)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

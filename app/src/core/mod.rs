@@ -6,6 +6,7 @@
 
 pub mod accounts;
 pub mod admins;
+pub mod audit_view;
 pub mod auth;
 pub mod dashboard;
 pub mod error;

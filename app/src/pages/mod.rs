@@ -1,3 +1,4 @@
+pub mod audit_page;
 pub mod instances_page;
 pub mod not_found_page;
 pub mod profile_fields;

@@ -2,6 +2,7 @@
 //! explicit (`/api/<name>`), so they are the same on every machine and form an HTTP API:
 //! JSON bodies (sign-in and sign-out also take forms), an admin's `Authorization: Bearer`
 //! token or the session cookie, and a 4xx status with the error as JSON.
+pub mod audit;
 pub mod instances;
 pub mod session;
 pub mod users;

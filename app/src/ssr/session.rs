@@ -164,6 +164,7 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/api/")
         || path.starts_with("/pkg/")
         || path.starts_with("/v1/")
+        || path.starts_with("/export/")
         || matches!(
             path,
             "/favicon.ico" | "/healthz" | "/readyz" | "/docs" | "/openapi.json"
@@ -232,7 +233,8 @@ async fn authenticate(
     })
 }
 
-fn refuse(status: StatusCode, error: AppError) -> Response {
+/// An error answer outside a server function: the same JSON body and status.
+pub fn refuse(status: StatusCode, error: AppError) -> Response {
     let body = serde_json::to_string(&error).unwrap_or_default();
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
