@@ -7,6 +7,7 @@ use leptos_router::path;
 use crate::pages::audit_page::AuditPage;
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::not_found_page::NotFoundPage;
+use crate::pages::overview_page::OverviewPage;
 use crate::pages::register_page::RegisterPage;
 use crate::pages::sign_in_page::SignInPage;
 use crate::pages::user_page::UserPage;
@@ -58,6 +59,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/instances") view=InstancesPage />
                         <Route path=path!("/audit") view=AuditPage />
+                        <Route path=path!("/overview") view=OverviewPage />
                     </Routes>
                 </main>
             </div>
@@ -79,6 +81,7 @@ fn Header() -> impl IntoView {
                     "Telematics User Service"
                 </A>
                 <Show when=signed_in_page>
+                    <A href="/overview" attr:class=NAV_LINK>"Overview"</A>
                     <A href="/" attr:class=NAV_LINK>"Users"</A>
                     <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>

@@ -211,3 +211,26 @@ pub struct AuditQuery {
     /// 1..=500, default 50.
     pub size: Option<i64>,
 }
+
+/// One day of a 30-day chart: `day` is `YYYY-MM-DD` (UTC).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DayCount {
+    pub day: String,
+    pub count: i64,
+}
+
+/// The overview page.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Overview {
+    pub users: i64,
+    pub active: i64,
+    pub deactivated: i64,
+    pub tracking_on: i64,
+    pub logging_on: i64,
+    pub sdk_on: i64,
+    pub real_time_on: i64,
+    /// The last 30 UTC days, oldest first, every day present (0 when none).
+    pub registrations: Vec<DayCount>,
+    pub refreshes: Vec<DayCount>,
+    pub security_events: Vec<crate::model::AuditEntryView>,
+}

@@ -312,3 +312,24 @@ test('the audit log filters by action and target, and exports what it shows as C
   expect(csv).toHaveLength(2);
   expect(csv[1]).toContain(`,user.updated,user:${user.deviceToken},`);
 });
+
+test('the overview totals users and flags and charts the last 30 days in SVG', async ({ page, request }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Ove', 'Last name': `Rview${unique()}` });
+  expect((await refresh(request, user.accessToken, user.refreshToken)).status).toBe(200);
+  await page.getByRole('link', { name: 'Overview' }).click();
+  await hydrated(page);
+  const users = Number((await page.getByTestId('total-users').textContent())!.replace(/,/g, ''));
+  expect(users).toBeGreaterThan(0);
+  const active = Number((await page.getByTestId('total-active').textContent())!.replace(/,/g, ''));
+  const deactivated = Number((await page.getByTestId('total-deactivated').textContent())!.replace(/,/g, ''));
+  expect(active + deactivated).toBe(users);
+  // Today's bars: the registrations made by this suite, and at least this refresh.
+  const today = page.getByTestId('chart-registrations').locator('rect').last();
+  expect(Number(await today.getAttribute('data-count'))).toBeGreaterThan(0);
+  await expect(page.getByTestId('chart-registrations').locator('rect')).toHaveCount(30);
+  const refreshed = page.getByTestId('chart-refreshes').locator('rect').last();
+  expect(Number(await refreshed.getAttribute('data-count'))).toBeGreaterThanOrEqual(1);
+  await expect(page.getByTestId('chart-refreshes').locator('svg')).toHaveAttribute('aria-label', /refreshes from/);
+  await page.screenshot({ path: 'test-results/overview.png', fullPage: true });
+});

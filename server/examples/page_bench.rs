@@ -173,6 +173,11 @@ fn dashboard_queries(probe: &app::core::store::UserRow) -> Vec<Query> {
             body: Some(json!({})),
         },
         Query {
+            label: "dashboard /api/overview (totals, two 30-day charts, events)".into(),
+            path: "/api/overview".into(),
+            body: Some(json!({})),
+        },
+        Query {
             label: "dashboard /api/current_admin (the page's header)".into(),
             path: "/api/current_admin".into(),
             body: Some(json!({})),

@@ -13,6 +13,7 @@ pub mod error;
 pub mod instances;
 mod issuance;
 pub mod management;
+pub mod overview;
 pub mod password;
 pub mod ratelimit;
 pub mod registration;

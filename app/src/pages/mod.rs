@@ -1,6 +1,7 @@
 pub mod audit_page;
 pub mod instances_page;
 pub mod not_found_page;
+pub mod overview_page;
 pub mod profile_fields;
 pub mod register_page;
 pub mod sign_in_page;

@@ -575,6 +575,61 @@ impl Store {
         })
     }
 
+    /// Users (active, deactivated), from the counters.
+    pub async fn users_by_status(&self) -> CoreResult<(i64, i64)> {
+        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN 0 ELSE n END), 0) AS BIGINT)
+             FROM user_counts")
+            .fetch_one(c).await.map_err(db_err))
+    }
+
+    /// Users with tracking, logging, the SDK and real-time location on: one pass.
+    pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
+        let (a, b, c2, d) = on_pool!(self, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN enable_tracking THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN enable_logging THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN enabled THEN 1 ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN enable_real_time_location THEN 1 ELSE 0 END), 0) AS BIGINT)
+             FROM users")
+            .fetch_one(c).await.map_err(db_err))?;
+        Ok([a, b, c2, d])
+    }
+
+    /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters.
+    pub async fn registrations_per_day(&self, first_day: i64) -> CoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= $1
+             GROUP BY day ORDER BY day")
+            .bind(first_day).fetch_all(c).await.map_err(db_err))
+    }
+
+    /// Access tokens of one source issued per UTC day in `[from, to)` (ms).
+    pub async fn access_tokens_per_day(
+        &self,
+        source: &str,
+        from: i64,
+        to: i64,
+    ) -> CoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
+            "SELECT issued_at / 86400000 AS day, COUNT(*) FROM access_tokens
+             WHERE source = $1 AND issued_at >= $2 AND issued_at < $3
+             GROUP BY issued_at / 86400000 ORDER BY day")
+            .bind(source).bind(from).bind(to).fetch_all(c).await.map_err(db_err))
+    }
+
+    /// The newest `limit` entries with one of these actions.
+    pub async fn latest_audit(&self, actions: &[&str], limit: i64) -> CoreResult<Vec<AuditRow>> {
+        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new(
+                "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log WHERE 1 = 1");
+            push_in_list!(q, "action", &actions);
+            q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
+            q.build_query_as::<AuditRow>().fetch_all(c).await.map_err(db_err)
+        })
+    }
+
     pub async fn audit_entries(&self, action: &str) -> CoreResult<Vec<AuditRow>> {
         on_pool!(self, c => sqlx::query_as::<_, AuditRow>(
             "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log
