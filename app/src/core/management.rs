@@ -53,6 +53,18 @@ fn true_false(v: bool) -> &'static str {
     }
 }
 
+pub fn audit_entry_view(r: super::store::AuditRow) -> AuditEntryView {
+    AuditEntryView {
+        id: r.id,
+        at: format_datetime(from_ms(r.at)),
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        detail: r.detail,
+        client_address: r.client_addr,
+    }
+}
+
 pub fn user_view(row: UserRow) -> UserView {
     UserView {
         device_token: row.device_token,
@@ -777,18 +789,7 @@ impl Core {
             None
         };
         Ok(AuditPageView {
-            entries: rows
-                .into_iter()
-                .map(|r| AuditEntryView {
-                    id: r.id,
-                    at: format_datetime(from_ms(r.at)),
-                    actor: r.actor,
-                    action: r.action,
-                    target: r.target,
-                    detail: r.detail,
-                    client_address: r.client_addr,
-                })
-                .collect(),
+            entries: rows.into_iter().map(audit_entry_view).collect(),
             next_before,
         })
     }

@@ -7,11 +7,10 @@
 use chrono::{DateTime, Utc};
 
 use super::error::CoreResult;
-use super::management::Principal;
+use super::management::{audit_entry_view, Principal};
 use super::time::{from_ms, ms};
 use super::types::format_datetime;
 use super::Core;
-use crate::model::AuditEntryView;
 use crate::views::{DayCount, Overview};
 
 const DAY_MS: i64 = 86_400_000;
@@ -61,18 +60,7 @@ impl Core {
             real_time_on: flags[3],
             registrations: fill_days(first, &registrations),
             refreshes: fill_days(first, &refreshes),
-            security_events: events
-                .into_iter()
-                .map(|r| AuditEntryView {
-                    id: r.id,
-                    at: format_datetime(from_ms(r.at)),
-                    actor: r.actor,
-                    action: r.action,
-                    target: r.target,
-                    detail: r.detail,
-                    client_address: r.client_addr,
-                })
-                .collect(),
+            security_events: events.into_iter().map(audit_entry_view).collect(),
         })
     }
 }

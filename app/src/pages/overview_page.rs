@@ -27,7 +27,7 @@ fn number(n: i64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 && c != '-' {
+        if i > 0 && (s.len() - i).is_multiple_of(3) && c != '-' {
             out.push(',');
         }
         out.push(c);
