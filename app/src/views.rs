@@ -234,3 +234,25 @@ pub struct Overview {
     pub refreshes: Vec<DayCount>,
     pub security_events: Vec<crate::model::AuditEntryView>,
 }
+
+/// Which users a bulk action acts on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkTarget {
+    /// These DeviceTokens (at most 1,000: the rows selected on a page).
+    Selected(Vec<String>),
+    /// Every user the users list's filter matches (its cursors and page size are ignored).
+    Matching(Box<UserListQuery>),
+}
+
+/// What a bulk action does to each of its users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BulkAction {
+    SetFlag {
+        flag: Flag,
+        value: bool,
+    },
+    /// Activate (`true`) or deactivate.
+    SetActive(bool),
+    /// Move to this instance.
+    Move(String),
+}

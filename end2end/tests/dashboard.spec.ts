@@ -89,7 +89,7 @@ test('a registered user shows its tokens once, then is found by search', async (
   await page.goto('/');
   await hydrated(page);
   await page.getByLabel('Search').fill(email.slice(0, 10));
-  await page.getByRole('button', { name: 'Apply' }).click();
+  await page.getByRole('button', { name: 'Apply', exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`q=${email.slice(0, 10).replace('.', '\\.')}`));
   const row = page.getByTestId('user-row').filter({ hasText: email });
   await expect(row).toHaveCount(1);
@@ -332,4 +332,53 @@ test('the overview totals users and flags and charts the last 30 days in SVG', a
   expect(Number(await refreshed.getAttribute('data-count'))).toBeGreaterThanOrEqual(1);
   await expect(page.getByTestId('chart-refreshes').locator('svg')).toHaveAttribute('aria-label', /refreshes from/);
   await page.screenshot({ path: 'test-results/overview.png', fullPage: true });
+});
+
+test('the users CSV export holds exactly the rows the filter shows', async ({ page }) => {
+  await signIn(page);
+  const last = `Csv${unique()}`;
+  const a = await registerInUi(page, { 'First name': 'Ann', 'Last name': last });
+  const b = await registerInUi(page, { 'First name': 'Bea', 'Last name': last });
+  await page.goto(`/?q=${last.toLowerCase()}&sort=FirstName`);
+  await hydrated(page);
+  await expect(page.getByTestId('user-row')).toHaveCount(2);
+  const download = page.waitForEvent('download');
+  await page.getByTestId('users-export').click();
+  const fs = await import('node:fs');
+  const csv = fs.readFileSync((await (await download).path())!, 'utf8').trim().split('\n');
+  expect(csv).toHaveLength(3);
+  expect(csv[1].startsWith(`${a.deviceToken},Ann,${last},`)).toBe(true);
+  expect(csv[2].startsWith(`${b.deviceToken},Bea,${last},`)).toBe(true);
+  expect(csv.join('\n')).not.toContain(a.refreshToken);
+});
+
+test('a bulk "tracking off" on a filter changes exactly the counted users, and the audit log shows it', async ({ page }) => {
+  await signIn(page);
+  const last = `Bulk${unique()}`;
+  for (const first of ['Ann', 'Bea', 'Cid']) await registerInUi(page, { 'First name': first, 'Last name': last });
+  await page.goto(`/?q=${last.toLowerCase()}&tracking=on`);
+  await hydrated(page);
+  await expect(page.getByTestId('user-row')).toHaveCount(3);
+  await page.getByTestId('bulk-everything').check();
+  await page.getByLabel('Action', { exact: true }).selectOption({ label: 'Tracking off' });
+  await page.getByRole('button', { name: 'Apply…' }).click();
+  await expect(page.getByTestId('bulk-confirm')).toHaveText('Switch Tracking off for 3 users?');
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByTestId('bulk-notice')).toContainText('3 users matched, 3 changed');
+  await expect(page.getByTestId('users-empty')).toBeVisible();
+  await page.goto(`/?q=${last.toLowerCase()}&tracking=off`);
+  await expect(page.getByTestId('user-row')).toHaveCount(3);
+
+  // Selected rows: one of them deactivated.
+  await hydrated(page);
+  await page.getByTestId('user-row').filter({ hasText: 'Bea' }).getByTestId('select-user').check();
+  await page.getByLabel('Action', { exact: true }).selectOption({ label: 'Deactivate' });
+  await page.getByRole('button', { name: 'Apply…' }).click();
+  await expect(page.getByTestId('bulk-confirm')).toHaveText('Deactivate for 1 users?');
+  await page.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByTestId('user-row')).toHaveCount(2);
+
+  await page.goto('/audit?action=users.bulk_updated');
+  await expect(page.getByTestId('audit-row').first()).toContainText('status Deactivated for 1 selected users: 1 matched, 1 changed');
+  await expect(page.getByTestId('audit-row').nth(1)).toContainText('Tracking off for the users matching q=(a search), tracking=on: 3 matched, 3 changed');
 });

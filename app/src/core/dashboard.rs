@@ -72,6 +72,30 @@ fn decode_cursor(sort: UserSort, cursor: &str, backward: bool) -> Result<Keyset,
     })
 }
 
+/// An export in progress: the filter and how far it got (a keyset position).
+pub struct UserExport {
+    filter: PageFilter,
+    sort: UserSort,
+    few_matches: bool,
+    at: Option<Keyset>,
+    done: bool,
+}
+
+/// The filter of a users-list query alone (its cursors and page size ignored).
+pub fn list_filter(q: &UserListQuery) -> CoreResult<PageFilter> {
+    Ok(parse_whole_list(q)?.filter)
+}
+
+/// A users-list query for the whole list: its cursors and page size ignored.
+fn parse_whole_list(q: &UserListQuery) -> CoreResult<ListQuery> {
+    parse_list_query(&UserListQuery {
+        after: None,
+        before: None,
+        size: None,
+        ..q.clone()
+    })
+}
+
 struct ListQuery {
     filter: PageFilter,
     sort: UserSort,
@@ -246,6 +270,18 @@ impl Core {
                 rows.last().filter(|_| more).map(cursor),
             ),
         };
+        let rows = self.list_rows(rows).await?;
+        Ok(UserListPage {
+            rows,
+            next,
+            previous,
+            total,
+            total_exact,
+        })
+    }
+
+    /// Rows as the list shows them, with each user's last token activity (one query).
+    async fn list_rows(&self, rows: Vec<super::store::UserRow>) -> CoreResult<Vec<UserListRow>> {
         let tokens: Vec<String> = rows.iter().map(|r| r.device_token.clone()).collect();
         let activity: std::collections::HashMap<String, i64> = self
             .store()
@@ -253,7 +289,7 @@ impl Core {
             .await?
             .into_iter()
             .collect();
-        let rows = rows
+        Ok(rows
             .into_iter()
             .map(|r| UserListRow {
                 last_token_activity: activity.get(&r.device_token).copied().map(time),
@@ -272,14 +308,48 @@ impl Core {
                 enabled: r.enabled,
                 enable_real_time_location: r.enable_real_time_location,
             })
-            .collect();
-        Ok(UserListPage {
-            rows,
-            next,
-            previous,
-            total,
-            total_exact,
+            .collect())
+    }
+
+    /// Admin: starts an export of every user the list's filter matches (its cursors and
+    /// page size are ignored); `next_export_rows` then reads it chunk by chunk.
+    pub async fn start_user_export(
+        &self,
+        p: &Principal,
+        q: &UserListQuery,
+    ) -> CoreResult<UserExport> {
+        p.require_admin()?;
+        let q = parse_whole_list(q)?;
+        let (_, exact) = self.count_matches(&q.filter).await?;
+        Ok(UserExport {
+            few_matches: !q.filter.countable_by_counters() && exact,
+            filter: q.filter,
+            sort: q.sort,
+            at: None,
+            done: false,
         })
+    }
+
+    /// The next `n` users of an export, in the list's order; empty when it is over.
+    pub async fn next_export_rows(
+        &self,
+        ex: &mut UserExport,
+        n: i64,
+    ) -> CoreResult<Vec<UserListRow>> {
+        if ex.done {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .store()
+            .user_keyset_page(&ex.filter, ex.sort, ex.few_matches, ex.at.as_ref(), 0, n)
+            .await?;
+        ex.done = (rows.len() as i64) < n;
+        ex.at = rows.last().map(|r| Keyset {
+            key: sort_value(ex.sort, r),
+            device_token: r.device_token.clone(),
+            backward: false,
+        });
+        self.list_rows(rows).await
     }
 
     /// Admin: a user and its last token activity.

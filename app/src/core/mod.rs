@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod admins;
 pub mod audit_view;
 pub mod auth;
+pub mod bulk;
 pub mod dashboard;
 pub mod error;
 pub mod instances;

@@ -83,12 +83,15 @@ pub fn AuditPage() -> impl IntoView {
             </div>
         </Form>
         <Transition fallback=|| view! { <Loading what="the audit log" /> }>
-            {move || Suspend::new(async move {
-                match page.await {
-                    Ok(p) => view! { <AuditTable page=p params=params.get_untracked() /> }.into_any(),
-                    Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
-                }
-            })}
+            {move || {
+                let filters = params.get();
+                Suspend::new(async move {
+                    match page.await {
+                        Ok(p) => view! { <AuditTable page=p params=filters /> }.into_any(),
+                        Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
+                    }
+                })
+            }}
         </Transition>
     }
 }

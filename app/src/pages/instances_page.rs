@@ -79,9 +79,10 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
                     <Transition fallback=|| ()>
                         {move || Suspend::new(async move {
                             let list = apps.await.unwrap_or_default();
-                            if app.get_untracked().is_empty() {
+                            // try_: this future may outlive the form (a server render ending).
+                            if app.try_get_untracked().is_some_and(|a| a.is_empty()) {
                                 if let Some((id, _)) = list.first() {
-                                    app.set(id.clone());
+                                    app.try_set(id.clone());
                                 }
                             }
                             view! {

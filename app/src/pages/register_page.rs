@@ -92,9 +92,10 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
                             {move || Suspend::new(async move {
                                 let list = choices.await.unwrap_or_default();
                                 let list: Vec<_> = list.into_iter().filter(|i| i.active).collect();
-                                if instance.get_untracked().is_empty() {
+                                // try_: this future may outlive the form (a server render ending).
+                                if instance.try_get_untracked().is_some_and(|i| i.is_empty()) {
                                     if let Some(first) = list.first() {
-                                        instance.set(first.id.clone());
+                                        instance.try_set(first.id.clone());
                                     }
                                 }
                                 view! {

@@ -1,13 +1,17 @@
 use leptos::prelude::*;
+use leptos::task::spawn_local;
 use leptos_meta::Title;
 use leptos_router::components::{Form, A};
 use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::components::*;
+use crate::error::AppError;
 use crate::server_fns::instances::instance_choices;
-use crate::server_fns::users::list_users;
-use crate::views::{Flag, InstanceChoice, UserListPage, UserListQuery, UserListRow};
+use crate::server_fns::users::{bulk_apply, bulk_count, list_users};
+use crate::views::{
+    BulkAction, BulkTarget, Flag, InstanceChoice, UserListPage, UserListQuery, UserListRow,
+};
 
 /// The URL's query names, in the order links write them.
 const KEYS: [&str; 11] = [
@@ -63,26 +67,52 @@ pub fn UsersPage() -> impl IntoView {
     let instances = Resource::new(|| (), |_| instance_choices());
     // True while another page or filter loads: the old rows stay, dimmed.
     let updating = RwSignal::new(false);
+    // try_get: a server render streams this late, after the pending signal may be gone
+    // (seen once in 25 renders under load as a disposed-signal panic).
+    let busy = move || updating.try_get().unwrap_or(false);
+    // A bulk action's outcome lives here: the table it came from may re-render empty.
+    let bulk_notice = RwSignal::new(None::<String>);
     view! {
         <Title text="Users" />
         <PageHeader title="Users" subtitle="Drivers registered in every instance. Search by name, e-mail, phone, DeviceToken or ClientId.">
+            <a
+                class=BUTTON
+                href=move || {
+                    let p = params.try_get().unwrap_or_default();
+                    let pairs: Vec<(&str, String)> = KEYS[..8].iter().map(|k| (*k, p.get(k).unwrap_or_default())).collect();
+                    format!("/export/users.csv{}", query_string(&pairs))
+                }
+                download="users.csv"
+                data-testid="users-export"
+            >
+                "Export CSV"
+            </a>
             <A href="/register" attr:class=PRIMARY>"Register a user"</A>
         </PageHeader>
         <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                let list = instances.await.unwrap_or_default();
-                view! { <Filters params=params.get_untracked() instances=list /> }
-            })}
+            // The URL is read here, not in the future: a future may outlive its owner.
+            {move || {
+                let p = params.get();
+                Suspend::new(async move {
+                    let list = instances.await.unwrap_or_default();
+                    view! { <Filters params=p instances=list /> }
+                })
+            }}
         </Transition>
-        <p class="sr-only" role="status">{move || if updating.get() { "Loading users…" } else { "" }}</p>
-        <div class="transition-opacity" class:opacity-60=move || updating.get() aria-busy=move || updating.get().to_string()>
+        {move || bulk_notice.try_get().flatten().map(|m| view! {
+            <p class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800" role="status" data-testid="bulk-notice">{m}</p>
+        })}
+        <p class="sr-only" role="status">{move || if busy() { "Loading users…" } else { "" }}</p>
+        <div class="transition-opacity" class:opacity-60=busy aria-busy=move || busy().to_string()>
         <Transition fallback=|| view! { <Loading what="users" /> } set_pending=updating.write_only()>
-            {move || Suspend::new(async move {
+            {move || {
+                let url = params.get();
+                Suspend::new(async move {
                 match page.await {
-                    Ok(p) => view! { <UserTable page=p params=params.get_untracked() /> }.into_any(),
+                    Ok(p) => view! { <UserTable page=p params=url reload=Callback::new(move |_| page.refetch()) notice=bulk_notice /> }.into_any(),
                     Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
                 }
-            })}
+            })}}
         </Transition>
         </div>
     }
@@ -175,7 +205,16 @@ fn name_of(r: &UserListRow) -> String {
 }
 
 #[component]
-fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
+fn UserTable(
+    page: UserListPage,
+    params: ParamsMap,
+    reload: Callback<()>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let selected = RwSignal::new(std::collections::BTreeSet::<String>::new());
+    let on_page: Vec<String> = page.rows.iter().map(|r| r.device_token.clone()).collect();
+    let query = query_of(&params);
+    let page_tokens = on_page.clone();
     let filtered = KEYS[..7]
         .iter()
         .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
@@ -220,7 +259,8 @@ fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
         .into_any();
     }
     view! {
-        <div class="mt-6 flex flex-wrap items-center justify-between gap-2 text-sm text-slate-600">
+        <BulkBar selected query reload notice />
+        <div class="mt-4 flex flex-wrap items-center justify-between gap-2 text-sm text-slate-600">
             <p data-testid="users-total">{total}</p>
             <Pager previous=previous.clone() next=next.clone() first=first.clone() />
         </div>
@@ -229,6 +269,15 @@ fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
                 <caption class="sr-only">"Users"</caption>
                 <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
                     <tr>
+                        <th scope="col" class="px-3 py-2">
+                            <input type="checkbox" class="h-4 w-4 rounded border-slate-300" aria-label="Select every user on this page"
+                                prop:checked=move || { let all = on_page.clone(); selected.with(|s| !all.is_empty() && all.iter().all(|t| s.contains(t))) }
+                                on:change=move |ev| {
+                                    let on = event_target_checked(&ev);
+                                    let tokens: Vec<String> = page_tokens.clone();
+                                    selected.update(|s| for t in tokens { if on { s.insert(t); } else { s.remove(&t); } });
+                                } />
+                        </th>
                         <th scope="col" class="px-3 py-2">"Name"</th>
                         <th scope="col" class="px-3 py-2">"E-mail / phone"</th>
                         <th scope="col" class="px-3 py-2">"DeviceToken / ClientId"</th>
@@ -242,9 +291,16 @@ fn UserTable(page: UserListPage, params: ParamsMap) -> impl IntoView {
                 <tbody class="divide-y divide-slate-100">
                     {page.rows.into_iter().map(|r| {
                         let name = name_of(&r);
+                        let token = r.device_token.clone();
                         let flags = Flag::ALL.map(|f| (f, f.of_row(&r)));
                         view! {
                             <tr class="hover:bg-slate-50" data-testid="user-row">
+                                <td class="px-3 py-2">
+                                    <input type="checkbox" class="h-4 w-4 rounded border-slate-300" aria-label=format!("Select {name}")
+                                        data-testid="select-user"
+                                        prop:checked={ let t = token.clone(); move || selected.with(|s| s.contains(&t)) }
+                                        on:change={ let t = token.clone(); move |ev| { let on = event_target_checked(&ev); let t = t.clone(); selected.update(|s| { if on { s.insert(t); } else { s.remove(&t); } }) } } />
+                                </td>
                                 <td class="whitespace-nowrap px-3 py-2">
                                     <A href=format!("/users/{}", r.device_token) attr:class="font-medium text-indigo-700 hover:underline">{name}</A>
                                 </td>
@@ -295,4 +351,133 @@ fn Pager(previous: Option<String>, next: Option<String>, first: Option<String>) 
             {link(next, "Next →", "next")}
         </nav>
     }
+}
+
+/// The actions of the bulk bar, by value: `flag:<key>:on|off`, `active:on|off`, `move:<id>`.
+fn bulk_action_of(value: &str) -> Option<BulkAction> {
+    let parts: Vec<&str> = value.splitn(3, ':').collect();
+    match parts.as_slice() {
+        ["flag", key, v] => {
+            Flag::ALL
+                .into_iter()
+                .find(|f| f.key() == *key)
+                .map(|flag| BulkAction::SetFlag {
+                    flag,
+                    value: *v == "on",
+                })
+        }
+        ["active", v] => Some(BulkAction::SetActive(*v == "on")),
+        ["move", id] => Some(BulkAction::Move(id.to_string())),
+        _ => None,
+    }
+}
+
+/// One change for the selected rows, or for every user the filter matches: the exact count
+/// is fetched and shown before anything runs.
+#[component]
+fn BulkBar(
+    selected: RwSignal<std::collections::BTreeSet<String>>,
+    query: UserListQuery,
+    reload: Callback<()>,
+    notice: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let instances = Resource::new(|| (), |_| instance_choices());
+    let everything = RwSignal::new(false);
+    let action = RwSignal::new(String::new());
+    let pending = RwSignal::new(None::<(BulkTarget, BulkAction, i64)>);
+    let error = RwSignal::new(None::<AppError>);
+    let target = move || {
+        if everything.get_untracked() {
+            BulkTarget::Matching(Box::new(query.clone()))
+        } else {
+            BulkTarget::Selected(selected.get_untracked().into_iter().collect())
+        }
+    };
+    let prepare = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        notice.set(None);
+        let Some(chosen) = bulk_action_of(&action.get_untracked()) else {
+            error.set(Some(AppError::Validation(vec![(
+                "action".into(),
+                "choose an action".into(),
+            )])));
+            return;
+        };
+        let t = target();
+        spawn_local(async move {
+            match bulk_count(t.clone()).await {
+                Ok(n) => pending.set(Some((t, chosen, n))),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let run = move |_| {
+        let Some((t, a, _)) = pending.get_untracked() else {
+            return;
+        };
+        spawn_local(async move {
+            match bulk_apply(t, a).await {
+                Ok((matched, changed)) => {
+                    notice.set(Some(format!("Done: {matched} users matched, {changed} changed. The audit log records it.")));
+                    pending.set(None);
+                    selected.set(Default::default());
+                    reload.run(());
+                }
+                Err(e) => {
+                    pending.set(None);
+                    error.set(Some(e));
+                }
+            }
+        });
+    };
+    let select_class = "rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm";
+    view! {
+        <form class="mt-6 flex flex-wrap items-center gap-3 rounded-lg border border-slate-200 bg-white p-3 text-sm shadow-sm" on:submit=prepare aria-label="Bulk actions">
+            <span class="font-medium">"Bulk action"</span>
+            <label class="flex items-center gap-1">
+                <input type="radio" name="bulk-scope" prop:checked=move || !everything.get() on:change=move |_| everything.set(false) />
+                {move || format!("{} selected", selected.with(|s| s.len()))}
+            </label>
+            <label class="flex items-center gap-1">
+                <input type="radio" name="bulk-scope" data-testid="bulk-everything" prop:checked=move || everything.get() on:change=move |_| everything.set(true) />
+                "everything matching the filter"
+            </label>
+            <label class="sr-only" for="bulk-action">"Action"</label>
+            <select id="bulk-action" class=select_class on:change=move |ev| action.set(event_target_value(&ev))>
+                <option value="">"Choose…"</option>
+                {Flag::ALL.into_iter().flat_map(|f| [(f, true), (f, false)]).map(|(f, on)| {
+                    let value = format!("flag:{}:{}", f.key(), if on { "on" } else { "off" });
+                    view! { <option value=value>{format!("{} {}", f.label(), if on { "on" } else { "off" })}</option> }
+                }).collect_view()}
+                <option value="active:on">"Activate"</option>
+                <option value="active:off">"Deactivate"</option>
+                <Transition fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        instances.await.unwrap_or_default().into_iter().filter(|i| i.active).map(|i| {
+                            view! { <option value=format!("move:{}", i.id)>{format!("Move to {}", i.name)}</option> }
+                        }).collect_view()
+                    })}
+                </Transition>
+            </select>
+            <button type="submit" class=BUTTON>"Apply…"</button>
+            {move || pending.get().map(|(_, a, n)| {
+                let what = match a {
+                    BulkAction::SetFlag { flag, value } => format!("Switch {} {}", flag.label(), if value { "on" } else { "off" }),
+                    BulkAction::SetActive(true) => "Activate".to_string(),
+                    BulkAction::SetActive(false) => "Deactivate".to_string(),
+                    BulkAction::Move(_) => "Move".to_string(),
+                };
+                view! {
+                    <div class="flex w-full flex-wrap items-center gap-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-amber-900" role="alertdialog" aria-label="Confirm the bulk action">
+                        <span data-testid="bulk-confirm">{format!("{what} for {n} users?")}</span>
+                        <button type="button" class=PRIMARY on:click=run>"Confirm"</button>
+                        <button type="button" class=BUTTON on:click=move |_| pending.set(None)>"Cancel"</button>
+                    </div>
+                }
+            })}
+            {move || error.get().map(|e| view! { <div class="w-full"><ErrorNotice error=e /></div> })}
+        </form>
+    }
+    .into_any()
 }

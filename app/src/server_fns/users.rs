@@ -169,3 +169,27 @@ pub async fn revoke_tokens(
         .await
         .map_err(fail)
 }
+
+/// Exactly how many users a bulk action would act on (shown before it runs).
+#[server(prefix = "/api", endpoint = "bulk_count", input = Json)]
+pub async fn bulk_count(target: BulkTarget) -> Result<i64, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .bulk_count(a.principal(), &target)
+        .await
+        .map_err(fail)
+}
+
+/// Applies one change to the target's users; answers `[matched, changed]`.
+#[server(prefix = "/api", endpoint = "bulk_apply", input = Json)]
+pub async fn bulk_apply(target: BulkTarget, action: BulkAction) -> Result<(i64, u64), AppError> {
+    use super::guard::{admin, fail};
+    use crate::core::Core;
+    let a = admin()?;
+    a.core
+        .bulk_apply(Core::now(), a.principal(), &target, &action, &a.meta)
+        .await
+        .map(|o| (o.matched, o.changed))
+        .map_err(fail)
+}

@@ -510,3 +510,77 @@ async fn the_audit_export_streams_every_filtered_entry_as_csv() {
     assert_eq!(exported.len(), 1, "the export itself is in the trail");
     assert!(exported[0].detail.contains("action=user.updated"));
 }
+
+#[tokio::test]
+async fn the_users_export_holds_exactly_the_filtered_users_in_list_order() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    // 2,500 users with tracking on (CreateMany's default), 3 with it off, one deactivated.
+    for _ in 0..5 {
+        let body = json!({"Quantity": 500, "CreateAccessToken": false});
+        assert_eq!(
+            app.post_instance("/v1/Registration/CreateMany", &body)
+                .await
+                .status,
+            200
+        );
+    }
+    for (n, status) in ["Active", "Active", "Deactivated"].iter().enumerate() {
+        let body = json!({"LastName": format!("=cmd{n}"), "Status": status, "UserFields": {"EnableTracking": false}});
+        app.register(body).await;
+    }
+    let get = |query: &'static str| {
+        no_redirects()
+            .get(format!("{}/export/users.csv{query}", app.base))
+            .bearer_auth(&admin)
+            .send()
+    };
+    let text = get("?tracking=off&status=all&sort=LastName")
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("DeviceToken,FirstName,LastName,"));
+    assert_eq!(lines.len(), 1 + 3, "{text}");
+    // In the list's order, formula-like names defused.
+    assert!(
+        lines[1].contains(",'=cmd0,") && lines[3].contains(",'=cmd2,"),
+        "{text}"
+    );
+    assert!(!text.contains("RefreshToken") && !text.contains("password"));
+
+    let all = get("?status=all").await.unwrap().text().await.unwrap();
+    assert_eq!(all.lines().count(), 1 + 2503, "three chunks of 1,000");
+    let mut tokens: Vec<&str> = all
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    tokens.sort();
+    tokens.dedup();
+    assert_eq!(tokens.len(), 2503, "no user twice");
+    let active_on = get("?tracking=on").await.unwrap().text().await.unwrap();
+    assert_eq!(active_on.lines().count(), 1 + 2500);
+
+    let refused = no_redirects()
+        .get(format!("{}/export/users.csv", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(get("?tracking=maybe").await.unwrap().status(), 422);
+    let audit = app
+        .core
+        .store()
+        .audit_entries("users.exported")
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 3);
+    assert!(
+        audit[0].detail.contains("tracking=off"),
+        "{}",
+        audit[0].detail
+    );
+}

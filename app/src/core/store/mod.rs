@@ -540,6 +540,15 @@ impl Store {
         })
     }
 
+    /// How many users a selection holds (exact).
+    pub async fn count_selection(&self, selection: &Selection) -> CoreResult<i64> {
+        on_pool!(self, c => {
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
+            push_selection!(q, selection);
+            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
+        })
+    }
+
     /// Users registered on UTC days `from_day..to_day` (ms / 86400000) by the counters the
     /// triggers keep: no user row is read.
     pub async fn sum_user_counts(
@@ -762,6 +771,24 @@ macro_rules! push_page_filter {
 }
 use push_page_filter;
 
+/// Appends ` AND device_token IN (...)` for a selection (a filter as a subquery).
+macro_rules! push_selection {
+    ($q:ident, $selection:expr) => {{
+        match $selection {
+            Selection::Tokens(tokens) if tokens.is_empty() => {
+                $q.push(" AND 1 = 0");
+            }
+            Selection::Tokens(tokens) => push_in_list!($q, "device_token", tokens),
+            Selection::Filter(f) => {
+                $q.push(" AND device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1");
+                push_page_filter!($q, f);
+                $q.push(")");
+            }
+        }
+    }};
+}
+use push_selection;
+
 /// Which column a lookup within an instance uses.
 #[derive(Debug, Clone, Copy)]
 pub enum LoginColumn {
@@ -978,6 +1005,40 @@ impl Tx {
                          WHERE subject = $1 AND revoked_at IS NULL")
                 .bind(subject).bind(now).bind(reason).execute(&mut *c).await
                 .map(|r| r.rows_affected()).map_err(db_err)
+        })
+    }
+
+    /// How many users a selection holds, as this transaction sees them.
+    pub async fn count_selection(&mut self, selection: &Selection) -> CoreResult<i64> {
+        on_tx!(self, c => {
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
+            push_selection!(q, selection);
+            q.build_query_scalar::<i64>().fetch_one(&mut *c).await.map_err(db_err)
+        })
+    }
+
+    /// Sets one column of every selected user in one statement; returns how many rows.
+    pub async fn bulk_set(
+        &mut self,
+        selection: &Selection,
+        column: &'static str,
+        value: &Value,
+    ) -> CoreResult<u64> {
+        on_tx!(self, c => {
+            let mut q = QueryBuilder::new(format!("UPDATE users SET {column} = "));
+            match value {
+                Value::Text(v) => q.push_bind(v.clone()),
+                Value::Int(v) => q.push_bind(*v),
+                Value::Bool(v) => q.push_bind(*v),
+            };
+            q.push(format!(" WHERE {column} IS DISTINCT FROM "));
+            match value {
+                Value::Text(v) => q.push_bind(v.clone()),
+                Value::Int(v) => q.push_bind(*v),
+                Value::Bool(v) => q.push_bind(*v),
+            };
+            push_selection!(q, selection);
+            q.build().execute(&mut *c).await.map(|r| r.rows_affected()).map_err(db_err)
         })
     }
 

@@ -314,6 +314,13 @@ impl PageFilter {
     }
 }
 
+/// The users a bulk change applies to.
+#[derive(Debug, Clone)]
+pub enum Selection {
+    Tokens(Vec<String>),
+    Filter(PageFilter),
+}
+
 /// A position in a sorted users list: the sort key of a row and its DeviceToken. `backward`:
 /// the rows before it (read in the reverse order), else the rows after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
