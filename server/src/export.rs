@@ -2,6 +2,7 @@
 //! in memory. Admin only (the session cookie or a bearer token, as the `/api` functions).
 
 use app::core::audit_view::{csv_field, parse_audit_query, EXPORT_CHUNK};
+use app::core::dashboard::describe_list_query;
 use app::core::management::Principal;
 use app::core::store::AuditFilter;
 use app::core::Core;
@@ -200,10 +201,7 @@ async fn users_csv(
         }
     };
     let meta = request_meta(req.headers(), req.extensions());
-    let described = format!(
-        "users exported ({})",
-        described_filter(req.uri().query().unwrap_or(""))
-    );
+    let described = format!("users exported ({})", describe_list_query(&query));
     if let Err(e) = state
         .core
         .record(
@@ -242,23 +240,4 @@ EnableTracking,EnableLogging,Enabled,EnableRealTimeLocation,DateCreated,LastToke
     });
     use futures_util::StreamExt;
     csv_response("users.csv", Body::from_stream(start.chain(rows)))
-}
-
-/// The filter of an export as the audit entry names it: `key=value` pairs, but never the
-/// search text (it can be an e-mail or a phone number: personal data stays out of the trail).
-fn described_filter(q: &str) -> String {
-    let pairs: Vec<String> = q
-        .split('&')
-        .filter_map(|pair| pair.split_once('='))
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| match k {
-            "q" => "q=(a search)".to_string(),
-            _ => format!("{k}={}", v.chars().take(60).collect::<String>()),
-        })
-        .collect();
-    if pairs.is_empty() {
-        "no filter".into()
-    } else {
-        pairs.join(", ")
-    }
 }

@@ -219,6 +219,34 @@ impl Core {
             .try_into()
     }
 
+    /// An instance named in a form's `field`: an unknown id is that field's error (422),
+    /// not a missing route (404).
+    pub async fn instance_for_field(
+        &self,
+        p: &Principal,
+        instance_id: &str,
+        field: &str,
+    ) -> CoreResult<Instance> {
+        self.instance(p, instance_id).await.map_err(|e| match e {
+            CoreError::NotFound(_) => CoreError::validation(field, "names no instance"),
+            other => other,
+        })
+    }
+
+    /// `instance_for_field`, which must also be active.
+    pub async fn active_instance_for_field(
+        &self,
+        p: &Principal,
+        instance_id: &str,
+        field: &str,
+    ) -> CoreResult<Instance> {
+        let instance = self.instance_for_field(p, instance_id, field).await?;
+        if instance.status != InstanceStatus::Active {
+            return Err(CoreError::validation(field, "the instance is deactivated"));
+        }
+        Ok(instance)
+    }
+
     pub async fn instance_by_invite(
         &self,
         p: &Principal,

@@ -12,7 +12,7 @@ use super::error::{CoreError, CoreResult};
 use super::management::Principal;
 use super::store::{NewAuditRow, Selection, Value};
 use super::time::ms;
-use super::types::{DeviceToken, InstanceStatus};
+use super::types::DeviceToken;
 use super::{Core, RequestMeta};
 use crate::views::{BulkAction, BulkTarget, Flag};
 
@@ -92,13 +92,9 @@ impl Core {
                 )
             }
             BulkAction::Move(instance_id) => {
-                let to = self.instance(p, instance_id).await.map_err(|e| match e {
-                    CoreError::NotFound(_) => CoreError::validation("Move", "names no instance"),
-                    other => other,
-                })?;
-                if to.status != InstanceStatus::Active {
-                    return Err(CoreError::validation("Move", "the instance is deactivated"));
-                }
+                let to = self
+                    .active_instance_for_field(p, instance_id, "Move")
+                    .await?;
                 let what = format!("moved to instance {} ({})", to.id, to.name);
                 ("instance_id", Value::Text(Some(to.id.to_string())), what)
             }
@@ -109,7 +105,10 @@ impl Core {
         let changed = tx.bulk_set(&selection, column, &value).await?;
         let scope = match target {
             BulkTarget::Selected(t) => format!("{} selected users", t.len()),
-            BulkTarget::Matching(q) => format!("the users matching {}", describe_query(q)),
+            BulkTarget::Matching(q) => format!(
+                "the users matching {}",
+                super::dashboard::describe_list_query(q)
+            ),
         };
         tx.audit(&NewAuditRow {
             at: ms(now),
@@ -125,31 +124,10 @@ impl Core {
     }
 }
 
-/// A filter as the audit entry names it (never the search text: it can be personal data).
-fn describe_query(q: &crate::views::UserListQuery) -> String {
-    let pairs: Vec<String> = [
-        ("q", q.q.as_ref().map(|_| "(a search)".to_string())),
-        ("instance", q.instance.clone()),
-        ("status", q.status.clone()),
-        ("tracking", q.tracking.clone()),
-        ("logging", q.logging.clone()),
-        ("sdk", q.sdk.clone()),
-        ("realtime", q.realtime.clone()),
-    ]
-    .into_iter()
-    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
-    .collect();
-    if pairs.is_empty() {
-        "no filter (every active user)".into()
-    } else {
-        pairs.join(", ")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{admin, at, test_core};
+    use crate::core::testing::{admin, at, fleet, test_core};
     use crate::model::{RegisterRequest, UserFieldsInput};
     use crate::views::UserListQuery;
 
@@ -164,11 +142,7 @@ mod tests {
     #[tokio::test]
     async fn a_bulk_change_acts_on_exactly_the_counted_users_in_one_entry() {
         let t = test_core(|_| {}).await;
-        let i = t
-            .core
-            .create_instance(at(0), None, "Fleet", "")
-            .await
-            .unwrap();
+        let i = fleet(&t).await;
         let meta = RequestMeta::default();
         let mut tokens = Vec::new();
         for n in 0..5 {

@@ -81,6 +81,28 @@ pub struct UserExport {
     done: bool,
 }
 
+/// A users-list filter as an audit entry names it (bulk actions, exports): never the search
+/// text, which can be an e-mail or a phone number.
+pub fn describe_list_query(q: &UserListQuery) -> String {
+    let pairs: Vec<String> = [
+        ("q", q.q.as_ref().map(|_| "(a search)".to_string())),
+        ("instance", q.instance.clone()),
+        ("status", q.status.clone()),
+        ("tracking", q.tracking.clone()),
+        ("logging", q.logging.clone()),
+        ("sdk", q.sdk.clone()),
+        ("realtime", q.realtime.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
+    .collect();
+    if pairs.is_empty() {
+        "no filter (every active user)".into()
+    } else {
+        pairs.join(", ")
+    }
+}
+
 /// The filter of a users-list query alone (its cursors and page size ignored).
 pub fn list_filter(q: &UserListQuery) -> CoreResult<PageFilter> {
     Ok(parse_whole_list(q)?.filter)
@@ -105,22 +127,10 @@ struct ListQuery {
 
 fn parse_list_query(q: &UserListQuery) -> CoreResult<ListQuery> {
     let mut e = FieldErrors::default();
-    let mut filter = PageFilter::default();
-    if let Some(term) = q.q.as_deref().filter(|t| !t.trim().is_empty()) {
-        if term.chars().count() > MAX_STRING {
-            e.push("q", format!("must be at most {MAX_STRING} characters"));
-        }
-        filter.words = term
-            .split_whitespace()
-            .map(|w| super::store::SearchWord {
-                folded: w.to_ascii_lowercase(),
-                as_sent: w.to_string(),
-            })
-            .collect();
-        if filter.words.len() > 8 {
-            e.push("q", "must have at most 8 words");
-        }
-    }
+    let mut filter = PageFilter {
+        words: super::user_page::search_words(&mut e, "q", q.q.as_deref()),
+        ..PageFilter::default()
+    };
     if let Some(id) = q.instance.as_deref().filter(|v| !v.trim().is_empty()) {
         if let Some(id) = e.take("instance", InstanceId::parse(id)) {
             filter.instances = Some(vec![id.to_string()]);
@@ -204,7 +214,15 @@ impl Core {
             login_fields: Some(serde_json::json!({ "Email": email.trim() })),
             password: Some(password.to_string()),
         };
-        self.login(now, None, request, meta).await
+        let credentials = self.login(now, None, request, meta).await?;
+        // An e-mail and password without an instance is an admin login; never a user's.
+        if credentials.device_token.is_some() {
+            return Err(CoreError::unauthorized(
+                super::error::CredentialKind::Login,
+                "invalid credentials",
+            ));
+        }
+        Ok(credentials)
     }
 
     /// Ends the session an access token belongs to: its family is revoked, so neither its
@@ -564,17 +582,9 @@ fn parse_target(device_token: &str) -> CoreResult<DeviceToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instances::Instance;
     use crate::core::secret::Password;
-    use crate::core::testing::{admin, at, test_core, TestCore};
+    use crate::core::testing::{admin, at, fleet, test_core, TestCore};
     use crate::model::{RefreshRequest, RegisterRequest};
-
-    async fn fleet(t: &TestCore) -> Instance {
-        t.core
-            .create_instance(at(0), None, "Fleet", "")
-            .await
-            .unwrap()
-    }
 
     async fn list(t: &TestCore, q: UserListQuery) -> UserListPage {
         t.core.user_list(&admin(), &q).await.unwrap()

@@ -575,6 +575,28 @@ impl Core {
         tx.commit().await
     }
 
+    /// Admin (the dashboard): moves a user to an instance named by id; an admin needs no
+    /// key to prove it. An unknown instance is a field error of `instance_id`.
+    pub async fn move_user_to(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        instance_id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        principal.require_admin()?;
+        let to = self
+            .instance_for_field(principal, instance_id, "instance_id")
+            .await?;
+        let user = self
+            .store()
+            .find_user(&target.to_string())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        self.move_user(now, principal, &user, &to, meta).await
+    }
+
     /// Admin: moves a user to another instance, proven by that instance's key. The user's
     /// next token carries the new InstanceId.
     pub async fn change_instance(

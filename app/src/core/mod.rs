@@ -163,6 +163,14 @@ pub(crate) mod testing {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
     }
 
+    /// An instance "Fleet" in the default application, made at `at(0)`.
+    pub async fn fleet(t: &TestCore) -> instances::Instance {
+        t.core
+            .create_instance(at(0), None, "Fleet", "")
+            .await
+            .unwrap()
+    }
+
     /// An admin principal, as a valid admin token yields.
     pub fn admin() -> management::Principal {
         management::Principal::Admin {

@@ -68,7 +68,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{admin, at, test_core};
+    use crate::core::testing::{admin, at, fleet, test_core};
     use crate::core::RequestMeta;
     use crate::model::{RefreshRequest, RegisterRequest, UpdateUserRequest, UserFieldsInput};
     use chrono::Duration;
@@ -76,11 +76,7 @@ mod tests {
     #[tokio::test]
     async fn the_overview_counts_users_flags_registrations_refreshes_and_events() {
         let t = test_core(|_| {}).await;
-        let i = t
-            .core
-            .create_instance(at(0), None, "Fleet", "")
-            .await
-            .unwrap();
+        let i = fleet(&t).await;
         let day = |d: i64| at(d * 86_400);
         let meta = RequestMeta::default();
         // Two users on day 0, one on day 2 (tracking off), one deactivated on day 2.

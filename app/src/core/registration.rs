@@ -94,18 +94,8 @@ impl Core {
         request: RegisterRequest,
     ) -> CoreResult<Credentials> {
         let instance = self
-            .instance(principal, instance_id)
-            .await
-            .map_err(|e| match e {
-                CoreError::NotFound(_) => CoreError::validation("InstanceId", "names no instance"),
-                other => other,
-            })?;
-        if instance.status != InstanceStatus::Active {
-            return Err(CoreError::validation(
-                "InstanceId",
-                "the instance is deactivated",
-            ));
-        }
+            .active_instance_for_field(principal, instance_id, "InstanceId")
+            .await?;
         self.register_into(now, instance, request, Source::Admin)
             .await
     }

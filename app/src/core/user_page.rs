@@ -51,14 +51,12 @@ fn parse_ids(
     out
 }
 
-/// Search words: split on white space, ASCII lower-cased (as SQL `lower()` folds).
-fn search_words(e: &mut FieldErrors, term: Option<&str>) -> Vec<SearchWord> {
+/// Search words: split on white space, ASCII lower-cased (as SQL `lower()` folds); errors
+/// go to `key` (`SearchTerm` in the API, `q` in the dashboard).
+pub(crate) fn search_words(e: &mut FieldErrors, key: &str, term: Option<&str>) -> Vec<SearchWord> {
     let Some(term) = term else { return Vec::new() };
     if term.chars().count() > MAX_STRING {
-        e.push(
-            "SearchTerm",
-            format!("must be at most {MAX_STRING} characters"),
-        );
+        e.push(key, format!("must be at most {MAX_STRING} characters"));
         return Vec::new();
     }
     let words: Vec<SearchWord> = term
@@ -69,7 +67,7 @@ fn search_words(e: &mut FieldErrors, term: Option<&str>) -> Vec<SearchWord> {
         })
         .collect();
     if words.len() > 8 {
-        e.push("SearchTerm", "must have at most 8 words");
+        e.push(key, "must have at most 8 words");
     }
     words
 }
@@ -138,7 +136,7 @@ fn parse_request(req: &UserPageRequest) -> CoreResult<PageQuery> {
     let company_ids = parse_ids(&mut e, "CompanyIds", &req.company_ids, |s| {
         CompanyId::parse(s).map(|v| v.to_string())
     });
-    let words = search_words(&mut e, req.search_term.as_deref());
+    let words = search_words(&mut e, "SearchTerm", req.search_term.as_deref());
     let country = optional_text(&mut e, "Country", &req.country);
     let city = optional_text(&mut e, "City", &req.city);
     e.into_result()?;

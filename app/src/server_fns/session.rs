@@ -24,10 +24,6 @@ pub async fn sign_in(
             crate::core::CoreError::Unauthorized { .. } => fail(AppError::BadCredentials),
             other => fail(other),
         })?;
-    // An e-mail + password without an instance is an admin login; never a user's session.
-    if credentials.device_token.is_some() {
-        return Err(fail(AppError::BadCredentials));
-    }
     let response = expect_context::<leptos_axum::ResponseOptions>();
     for c in session_cookies(&core, &credentials, is_https(&parts.headers, &parts.uri)) {
         response.append_header(http::header::SET_COOKIE, c);

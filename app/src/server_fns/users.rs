@@ -79,26 +79,12 @@ pub async fn move_user(device_token: String, instance_id: String) -> Result<User
     use super::guard::{admin, fail};
     use crate::core::Core;
     let a = admin()?;
-    // An admin may read any instance's key: the move is checked as the REST route checks it.
-    let to = a
+    let target = a
         .core
-        .instance(a.principal(), &instance_id)
-        .await
-        .map_err(|e| {
-            fail(match e {
-                crate::core::CoreError::NotFound(_) => {
-                    AppError::Validation(vec![("instance_id".into(), "names no instance".into())])
-                }
-                other => other.into(),
-            })
-        })?;
-    let request = crate::model::ChangeInstanceRequest {
-        device_token: Some(device_token.clone()),
-        to_instance_id: Some(to.id.to_string()),
-        to_instance_key: Some(to.key.expose().to_string()),
-    };
+        .target_user(a.principal(), Some(&device_token))
+        .map_err(fail)?;
     a.core
-        .change_instance(Core::now(), a.principal(), request, &a.meta)
+        .move_user_to(Core::now(), a.principal(), target, &instance_id, &a.meta)
         .await
         .map_err(fail)?;
     get_user(device_token).await

@@ -158,17 +158,20 @@ fn same_origin(headers: &HeaderMap) -> bool {
         || (!host.contains(':') && authority.host().eq_ignore_ascii_case(host))
 }
 
-/// Paths a visitor without a session may load.
-fn is_public(path: &str) -> bool {
-    path == SIGN_IN_PATH
-        || path.starts_with("/api/")
+/// Paths that never use the dashboard session: REST, static files, probes, the reference.
+fn is_sessionless(path: &str) -> bool {
+    path.starts_with("/v1/")
         || path.starts_with("/pkg/")
-        || path.starts_with("/v1/")
-        || path.starts_with("/export/")
         || matches!(
             path,
             "/favicon.ico" | "/healthz" | "/readyz" | "/docs" | "/openapi.json"
         )
+}
+
+/// Paths a visitor without a session may load.
+fn is_public(path: &str) -> bool {
+    // `/api` and `/export` answer 401 themselves; sessionless paths never get here.
+    path == SIGN_IN_PATH || path.starts_with("/api/") || path.starts_with("/export/")
 }
 
 /// Authenticates a dashboard request (see the module doc); new cookies go on the response.
@@ -303,7 +306,9 @@ pub async fn session_layer(
     next: Next,
 ) -> Response {
     let path = req.uri().path().to_string();
-    if path.starts_with("/v1/") || path.starts_with("/pkg/") {
+    // REST, static files, probes and the API reference never use the dashboard session:
+    // no token check (and no database read) for them.
+    if is_sessionless(&path) {
         return next.run(req).await;
     }
     // Decided before any await: the registry's service is not Send.
