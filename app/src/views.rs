@@ -26,6 +26,8 @@ pub struct UserListQuery {
     pub before: Option<String>,
     /// Rows per page, 1..=200 (default 50).
     pub size: Option<i64>,
+    /// Only the users of this batch (a BatchId).
+    pub batch: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -255,4 +257,112 @@ pub enum BulkAction {
     SetActive(bool),
     /// Move to this instance.
     Move(String),
+    /// Delete the users and every token issued to them.
+    Delete,
+}
+
+/// The dashboard's batch form: `Quantity` users registered in chunks as one batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BatchRequest {
+    pub instance_id: String,
+    /// As typed: a whole number from 1 to the configured maximum.
+    pub quantity: String,
+    pub label: String,
+    pub tracking: bool,
+    pub logging: bool,
+    pub sdk: bool,
+    pub realtime: bool,
+    pub create_access_token: bool,
+}
+
+impl BatchRequest {
+    /// The API's defaults: tracking and SDK on, tokens issued.
+    pub fn with_defaults() -> Self {
+        Self {
+            tracking: true,
+            sdk: true,
+            create_access_token: true,
+            ..Self::default()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchState {
+    Running,
+    Completed,
+    /// Stopped by an error or by an admin; `done` users exist.
+    Failed,
+    /// Marked running, but no chunk for a while (its server stopped): resumable.
+    Interrupted,
+}
+
+impl BatchState {
+    pub fn label(self) -> &'static str {
+        match self {
+            BatchState::Running => "Running",
+            BatchState::Completed => "Completed",
+            BatchState::Failed => "Failed",
+            BatchState::Interrupted => "Interrupted",
+        }
+    }
+}
+
+/// Where a batch's credentials are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BatchCredentials {
+    /// Created by `Registration/CreateMany`: they were in its response.
+    Api,
+    /// Created without tokens.
+    NoTokens,
+    /// Sealed on the server, waiting for their one download until `expires_at` (ms).
+    Held { expires_at: i64 },
+    /// Downloaded (and deleted) by `by` at `at` (ms).
+    Taken { by: String, at: i64 },
+    /// Not downloaded in time, so deleted unread.
+    Expired,
+}
+
+/// One batch, without secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchView {
+    pub id: String,
+    pub label: String,
+    pub instance_id: String,
+    pub instance_name: String,
+    pub quantity: i64,
+    /// Users created so far.
+    pub done: i64,
+    pub state: BatchState,
+    pub error: Option<String>,
+    pub created_by: String,
+    /// Times in ms since the epoch.
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+    /// Tracking, logging, SDK enabled, real-time location, as created.
+    pub flags: [bool; 4],
+    pub with_tokens: bool,
+    pub credentials: BatchCredentials,
+    /// Users of the batch that still exist (only on the batch page; deleted ones excluded).
+    pub users_now: Option<i64>,
+}
+
+impl BatchView {
+    /// Whole percent done, 0..=100.
+    pub fn percent(&self) -> i64 {
+        if self.quantity <= 0 {
+            return 0;
+        }
+        (self.done * 100 / self.quantity).clamp(0, 100)
+    }
+}
+
+/// A page of batches, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BatchPage {
+    pub rows: Vec<BatchView>,
+    /// The cursor of the next (older) page.
+    pub next: Option<String>,
 }

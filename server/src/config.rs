@@ -136,6 +136,20 @@ pub struct Config {
     /// Largest Quantity of one CreateMany.
     #[arg(long, env = "TUS_MAX_BATCH", default_value_t = 10_000, global = true)]
     pub max_batch: i64,
+    /// Largest Quantity of one batch run from the dashboard (in chunks).
+    #[arg(
+        long,
+        env = "TUS_MAX_BATCH_RUN",
+        default_value_t = 100_000,
+        global = true
+    )]
+    pub max_batch_run: i64,
+    /// Users per chunk (one transaction) of a dashboard batch.
+    #[arg(long, env = "TUS_BATCH_CHUNK", default_value_t = 250, global = true)]
+    pub batch_chunk: i64,
+    /// How long a finished dashboard batch keeps its credentials for their one download.
+    #[arg(long, env = "TUS_BATCH_CREDENTIALS_TTL", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub batch_credentials_ttl: i64,
     /// Failed logins allowed per login name in one window; then 429 until it ends.
     #[arg(
         long,
@@ -246,6 +260,12 @@ impl Config {
         if self.max_batch < 1 {
             return Err("TUS_MAX_BATCH must be at least 1".into());
         }
+        if self.max_batch_run < 1 {
+            return Err("TUS_MAX_BATCH_RUN must be at least 1".into());
+        }
+        if !(1..=5000).contains(&self.batch_chunk) {
+            return Err("TUS_BATCH_CHUNK must be between 1 and 5000".into());
+        }
         if self.access_token_ttl < 1 || self.refresh_token_ttl < 1 {
             return Err("token lifetimes must be at least one second".into());
         }
@@ -267,6 +287,11 @@ impl Config {
                 reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace),
             },
             max_batch: self.max_batch,
+            batch_runs: app::core::batches::BatchRunSettings {
+                chunk: self.batch_chunk,
+                max_quantity: self.max_batch_run,
+                credentials_ttl_secs: self.batch_credentials_ttl.max(60),
+            },
             login_limits: app::core::ratelimit::LoginLimits {
                 per_name: self.login_max_failures_per_name.max(1),
                 per_address: self.login_max_failures_per_address.max(1),

@@ -11,16 +11,21 @@ use app::ssr::session::{refuse, request_meta, Session};
 use app::ssr::AppState;
 use app::views::{AuditQuery, UserListQuery, UserListRow};
 use axum::body::Body;
+use axum::extract::Path;
 use axum::extract::{Query, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/export/audit.csv", get(audit_csv))
         .route("/export/users.csv", get(users_csv))
+        .route(
+            "/export/batches/{batch_id}/credentials.csv",
+            post(batch_credentials_csv),
+        )
 }
 
 /// The admin calling, or why the call is refused.
@@ -240,4 +245,50 @@ EnableTracking,EnableLogging,Enabled,EnableRealTimeLocation,DateCreated,LastToke
     });
     use futures_util::StreamExt;
     csv_response("users.csv", Body::from_stream(start.chain(rows)))
+}
+
+/// `POST /export/batches/{id}/credentials.csv`: a finished dashboard batch's credentials,
+/// once. The claim is atomic and audited; each sealed chunk is deleted as it is sent, so a
+/// second request gets 409 saying who downloaded them and when.
+async fn batch_credentials_csv(
+    State(state): State<AppState>,
+    Path(batch_id): Path<String>,
+    req: Request,
+) -> Response {
+    let principal = match admin_of(&req) {
+        Ok(p) => p,
+        Err((status, error)) => return refuse(status, error),
+    };
+    let meta = request_meta(req.headers(), req.extensions());
+    let download = match state
+        .core
+        .take_batch_credentials(Core::now(), &principal, &batch_id, &meta)
+        .await
+    {
+        Ok(d) => d,
+        Err(e) => {
+            let e = AppError::from(e);
+            return refuse(e.status(), e);
+        }
+    };
+    let file_name = download.file_name.clone();
+    let start = futures_util::stream::once(async {
+        Ok::<_, std::io::Error>(app::core::batches::CREDENTIALS_HEADER.to_string())
+    });
+    let chunks = futures_util::stream::unfold(Some((state.core, download)), |next| async move {
+        let (core, mut download) = next?;
+        match core.next_credentials_chunk(&mut download).await {
+            Ok(Some(text)) => Some((Ok(text), Some((core, download)))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::error!(error = %e, "credentials download failed");
+                Some((
+                    Ok("# download failed; see the server log\n".to_string()),
+                    None,
+                ))
+            }
+        }
+    });
+    use futures_util::StreamExt;
+    csv_response(&file_name, Body::from_stream(start.chain(chunks)))
 }

@@ -137,11 +137,26 @@ impl Application {
                 tracing::debug!(error = %e, "could not set TCP_NODELAY");
             }
         });
+        let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
         let result = axum::serve(listener, service)
             .with_graceful_shutdown(shutdown)
             .await;
+        housekeeping.abort();
         self.core.store().close().await;
         result
+    }
+}
+
+/// Every ten minutes: deletes batch credentials nobody downloaded in time.
+async fn housekeeping(core: Core) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match core.purge_batch_credentials(Core::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(batches = n, "expired batch credentials deleted"),
+            Err(e) => tracing::warn!(error = %e, "purging batch credentials failed"),
+        }
     }
 }
 

@@ -68,7 +68,11 @@ impl Core {
     ) -> CoreResult<BulkOutcome> {
         p.require_admin()?;
         let selection = self.selection(target)?;
-        let (column, value, what) = match action {
+        enum Change {
+            Set(&'static str, Value),
+            Delete,
+        }
+        let (change, what) = match action {
             BulkAction::SetFlag { flag, value } => {
                 let column = match flag {
                     Flag::Tracking => "enable_tracking",
@@ -78,16 +82,14 @@ impl Core {
                 };
                 let on = if *value { "on" } else { "off" };
                 (
-                    column,
-                    Value::Bool(*value),
+                    Change::Set(column, Value::Bool(*value)),
                     format!("{} {on}", flag.label()),
                 )
             }
             BulkAction::SetActive(active) => {
                 let status = if *active { "Active" } else { "Deactivated" };
                 (
-                    "status",
-                    Value::Text(Some(status.into())),
+                    Change::Set("status", Value::Text(Some(status.into()))),
                     format!("status {status}"),
                 )
             }
@@ -96,13 +98,20 @@ impl Core {
                     .active_instance_for_field(p, instance_id, "Move")
                     .await?;
                 let what = format!("moved to instance {} ({})", to.id, to.name);
-                ("instance_id", Value::Text(Some(to.id.to_string())), what)
+                (
+                    Change::Set("instance_id", Value::Text(Some(to.id.to_string()))),
+                    what,
+                )
             }
+            BulkAction::Delete => (Change::Delete, "deleted with their tokens".to_string()),
         };
         let mut tx = self.store().begin().await?;
         // Counted in the transaction that changes them: the entry states what happened.
         let matched = tx.count_selection(&selection).await?;
-        let changed = tx.bulk_set(&selection, column, &value).await?;
+        let changed = match &change {
+            Change::Set(column, value) => tx.bulk_set(&selection, column, value).await?,
+            Change::Delete => tx.delete_selection(&selection).await?,
+        };
         let scope = match target {
             BulkTarget::Selected(t) => format!("{} selected users", t.len()),
             BulkTarget::Matching(q) => format!(
@@ -113,7 +122,11 @@ impl Core {
         tx.audit(&NewAuditRow {
             at: ms(now),
             actor: p.actor(),
-            action: "users.bulk_updated".into(),
+            action: match change {
+                Change::Set(..) => "users.bulk_updated",
+                Change::Delete => "users.bulk_deleted",
+            }
+            .into(),
             target: "users".into(),
             detail: format!("{what} for {scope}: {matched} matched, {changed} changed"),
             client_addr: meta.client_addr.clone(),

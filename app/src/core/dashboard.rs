@@ -12,7 +12,7 @@ use super::error::{CoreError, CoreResult, FieldErrors};
 use super::management::Principal;
 use super::store::{sort_value, Keyset, NewAuditRow, PageFilter, SortValue};
 use super::time::{from_ms, ms};
-use super::types::{format_datetime, DeviceToken, InstanceId, UserSort, MAX_STRING};
+use super::types::{format_datetime, BatchId, DeviceToken, InstanceId, UserSort, MAX_STRING};
 use super::{Core, Credentials, RequestMeta};
 use crate::model::LoginRequest;
 use crate::views::*;
@@ -92,6 +92,7 @@ pub fn describe_list_query(q: &UserListQuery) -> String {
         ("logging", q.logging.clone()),
         ("sdk", q.sdk.clone()),
         ("realtime", q.realtime.clone()),
+        ("batch", q.batch.clone()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
@@ -151,6 +152,11 @@ fn parse_list_query(q: &UserListQuery) -> CoreResult<ListQuery> {
             filter.status = Some("Deactivated".into());
         }
         _ => e.push("status", "must be active, deactivated or all"),
+    }
+    if let Some(id) = q.batch.as_deref().filter(|v| !v.trim().is_empty()) {
+        if let Some(id) = e.take("batch", BatchId::parse(id.trim())) {
+            filter.batch = Some(id.to_string());
+        }
     }
     filter.flags.enable_tracking = flag_value(&mut e, "tracking", &q.tracking);
     filter.flags.enable_logging = flag_value(&mut e, "logging", &q.logging);

@@ -8,6 +8,7 @@ pub mod accounts;
 pub mod admins;
 pub mod audit_view;
 pub mod auth;
+pub mod batches;
 pub mod bulk;
 pub mod dashboard;
 pub mod error;
@@ -47,6 +48,8 @@ pub struct CoreConfig {
     pub tokens: TokenSettings,
     /// Largest `Quantity` of one CreateMany.
     pub max_batch: i64,
+    /// How the dashboard's chunked batches run.
+    pub batch_runs: batches::BatchRunSettings,
     pub login_limits: ratelimit::LoginLimits,
 }
 
@@ -58,6 +61,7 @@ impl CoreConfig {
             jwt_secret: None,
             tokens: TokenSettings::default(),
             max_batch: 10_000,
+            batch_runs: batches::BatchRunSettings::default(),
             login_limits: ratelimit::LoginLimits::default(),
         }
     }
@@ -78,6 +82,8 @@ struct Inner {
     store: Store,
     tokens: Tokens,
     max_batch: i64,
+    batch_runs: batches::BatchRunSettings,
+    sealer: batches::Sealer,
     login_limits: ratelimit::LoginLimits,
 }
 
@@ -93,10 +99,13 @@ impl Core {
             None => load_or_create_signing_key(&store).await?,
         };
         let tokens = Tokens::new(&key, config.tokens)?;
+        let sealer = batches::Sealer::new(&key)?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
                 tokens,
+                sealer,
+                batch_runs: config.batch_runs,
                 max_batch: config.max_batch,
                 login_limits: config.login_limits,
             }),
@@ -113,6 +122,10 @@ impl Core {
 
     pub fn max_batch(&self) -> i64 {
         self.inner.max_batch
+    }
+
+    pub fn batch_runs(&self) -> &batches::BatchRunSettings {
+        &self.inner.batch_runs
     }
 
     pub fn login_limits(&self) -> &ratelimit::LoginLimits {

@@ -7,7 +7,7 @@ use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{Instance, InstanceCredentials};
 use super::issuance::{Credentials, IssuedRows, Source};
 use super::password::hash_password;
-use super::store::{BatchRow, NewUserRow};
+use super::store::{NewBatch, NewUserRow};
 use super::time::ms;
 use super::tokens::UserSubject;
 use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
@@ -240,13 +240,23 @@ impl Core {
         .map_err(CoreError::internal)??;
 
         let mut tx = self.store().begin().await?;
-        tx.insert_batch(&BatchRow {
+        tx.insert_batch(&NewBatch {
             id: batch_id.to_string(),
             instance_id: instance.id.to_string(),
             label,
             quantity,
             created_by: format!("instance:{}", instance.id),
             created_at: ms(now),
+            state: "completed",
+            done: quantity,
+            flags: [
+                flags.enable_tracking,
+                flags.enable_logging,
+                flags.enabled,
+                flags.enable_real_time_location,
+            ],
+            with_tokens,
+            credentials: "api",
         })
         .await?;
         tx.insert_users(&users).await?;
@@ -264,7 +274,7 @@ impl Core {
         Ok(Batch { batch_id, results })
     }
 
-    fn plan_batch(
+    pub(crate) fn plan_batch(
         &self,
         now: DateTime<Utc>,
         instance: &Instance,

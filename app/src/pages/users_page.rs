@@ -14,9 +14,9 @@ use crate::views::{
 };
 
 /// The URL's query names, in the order links write them.
-const KEYS: [&str; 11] = [
-    "q", "instance", "status", "tracking", "logging", "sdk", "realtime", "sort", "size", "after",
-    "before",
+const KEYS: [&str; 12] = [
+    "q", "instance", "status", "tracking", "logging", "sdk", "realtime", "batch", "sort", "size",
+    "after", "before",
 ];
 
 fn query_of(map: &ParamsMap) -> UserListQuery {
@@ -33,12 +33,13 @@ fn query_of(map: &ParamsMap) -> UserListQuery {
         after: get("after"),
         before: get("before"),
         size: get("size").and_then(|s| s.parse().ok()),
+        batch: get("batch"),
     }
 }
 
 /// The users page's URL with this query but another cursor.
 fn href_with_cursor(map: &ParamsMap, cursor: Option<(&str, String)>) -> String {
-    let mut pairs: Vec<(&str, String)> = KEYS[..9]
+    let mut pairs: Vec<(&str, String)> = KEYS[..10]
         .iter()
         .map(|k| (*k, map.get(k).unwrap_or_default()))
         .collect();
@@ -79,7 +80,7 @@ pub fn UsersPage() -> impl IntoView {
                 class=BUTTON
                 href=move || {
                     let p = params.try_get().unwrap_or_default();
-                    let pairs: Vec<(&str, String)> = KEYS[..8].iter().map(|k| (*k, p.get(k).unwrap_or_default())).collect();
+                    let pairs: Vec<(&str, String)> = KEYS[..9].iter().map(|k| (*k, p.get(k).unwrap_or_default())).collect();
                     format!("/export/users.csv{}", query_string(&pairs))
                 }
                 download="users.csv"
@@ -125,6 +126,7 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
     let instance = value("instance");
     let status = value("status");
     let sort = value("sort");
+    let batch = value("batch");
     let flag_select = |flag: Flag, current: String| {
         let id = format!("filter-{}", flag.key());
         view! {
@@ -177,6 +179,14 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
                 </div>
                 <button type="submit" class=PRIMARY>"Apply"</button>
                 <A href="/" attr:class=BUTTON>"Clear"</A>
+                {(!batch.is_empty()).then(|| view! {
+                    <input type="hidden" name="batch" value=batch.clone() />
+                    <p class="text-sm text-slate-600" data-testid="batch-filter">
+                        "Only the users of batch "
+                        <A href=format!("/batches/{batch}") attr:class="font-mono text-indigo-700 underline">{batch.chars().take(8).collect::<String>()}</A>
+                        "."
+                    </p>
+                })}
             </div>
         </Form>
     }
@@ -215,7 +225,7 @@ fn UserTable(
     let on_page: Vec<String> = page.rows.iter().map(|r| r.device_token.clone()).collect();
     let query = query_of(&params);
     let page_tokens = on_page.clone();
-    let filtered = KEYS[..7]
+    let filtered = KEYS[..8]
         .iter()
         .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
     let total = if page.total_exact {
@@ -368,21 +378,25 @@ fn bulk_action_of(value: &str) -> Option<BulkAction> {
         }
         ["active", v] => Some(BulkAction::SetActive(*v == "on")),
         ["move", id] => Some(BulkAction::Move(id.to_string())),
+        ["delete"] => Some(BulkAction::Delete),
         _ => None,
     }
 }
 
 /// One change for the selected rows, or for every user the filter matches: the exact count
 /// is fetched and shown before anything runs.
+/// With `whole`, the bar acts on everything the query matches and says so with that text
+/// (the batch page: "every user of this batch"), with no row selection.
 #[component]
-fn BulkBar(
+pub fn BulkBar(
     selected: RwSignal<std::collections::BTreeSet<String>>,
     query: UserListQuery,
     reload: Callback<()>,
     notice: RwSignal<Option<String>>,
+    #[prop(optional)] whole: Option<&'static str>,
 ) -> impl IntoView {
     let instances = Resource::new(|| (), |_| instance_choices());
-    let everything = RwSignal::new(false);
+    let everything = RwSignal::new(whole.is_some());
     let action = RwSignal::new(String::new());
     let pending = RwSignal::new(None::<(BulkTarget, BulkAction, i64)>);
     let error = RwSignal::new(None::<AppError>);
@@ -434,7 +448,10 @@ fn BulkBar(
     let select_class = "rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm";
     view! {
         <form class="mt-6 flex flex-wrap items-center gap-3 rounded-lg border border-slate-200 bg-white p-3 text-sm shadow-sm" on:submit=prepare aria-label="Bulk actions">
-            <span class="font-medium">"Bulk action"</span>
+            <span class="font-medium">{if whole.is_some() { "Batch action" } else { "Bulk action" }}</span>
+            {match whole {
+                Some(text) => view! { <span>{text}</span> }.into_any(),
+                None => view! {
             <label class="flex items-center gap-1">
                 <input type="radio" name="bulk-scope" prop:checked=move || !everything.get() on:change=move |_| everything.set(false) />
                 {move || format!("{} selected", selected.with(|s| s.len()))}
@@ -443,6 +460,8 @@ fn BulkBar(
                 <input type="radio" name="bulk-scope" data-testid="bulk-everything" prop:checked=move || everything.get() on:change=move |_| everything.set(true) />
                 "everything matching the filter"
             </label>
+                }.into_any(),
+            }}
             <label class="sr-only" for="bulk-action">"Action"</label>
             <select id="bulk-action" class=select_class on:change=move |ev| action.set(event_target_value(&ev))>
                 <option value="">"Choose…"</option>
@@ -452,6 +471,7 @@ fn BulkBar(
                 }).collect_view()}
                 <option value="active:on">"Activate"</option>
                 <option value="active:off">"Deactivate"</option>
+                <option value="delete">"Delete users and their tokens"</option>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         instances.await.unwrap_or_default().into_iter().filter(|i| i.active).map(|i| {
@@ -467,11 +487,13 @@ fn BulkBar(
                     BulkAction::SetActive(true) => "Activate".to_string(),
                     BulkAction::SetActive(false) => "Deactivate".to_string(),
                     BulkAction::Move(_) => "Move".to_string(),
+                    BulkAction::Delete => "Delete, with every token issued to them,".to_string(),
                 };
+                let confirm_class = if a == BulkAction::Delete { DANGER } else { PRIMARY };
                 view! {
                     <div class="flex w-full flex-wrap items-center gap-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-amber-900" role="alertdialog" aria-label="Confirm the bulk action">
                         <span data-testid="bulk-confirm">{format!("{what} for {n} users?")}</span>
-                        <button type="button" class=PRIMARY on:click=run>"Confirm"</button>
+                        <button type="button" class=confirm_class on:click=run>"Confirm"</button>
                         <button type="button" class=BUTTON on:click=move |_| pending.set(None)>"Cancel"</button>
                     </div>
                 }

@@ -3,6 +3,7 @@
 //! JSON bodies (sign-in and sign-out also take forms), an admin's `Authorization: Bearer`
 //! token or the session cookie, and a 4xx status with the error as JSON.
 pub mod audit;
+pub mod batches;
 pub mod instances;
 pub mod overview;
 pub mod session;
@@ -10,7 +11,6 @@ pub mod users;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod guard {
-    use http::StatusCode;
     use leptos::prelude::*;
 
     use crate::core::{Core, RequestMeta};
@@ -18,24 +18,11 @@ pub(crate) mod guard {
     use crate::ssr::session::{request_meta, Caller, Session};
     use crate::ssr::AppState;
 
-    pub fn status_of(e: &AppError) -> StatusCode {
-        match e {
-            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
-            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound(_) => StatusCode::NOT_FOUND,
-            AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
-            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            AppError::Transport(_) => StatusCode::BAD_REQUEST,
-        }
-    }
-
     /// The error, with its status set on the response.
     pub fn fail(e: impl Into<AppError>) -> AppError {
         let e = e.into();
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.set_status(status_of(&e));
+            res.set_status(e.status());
             if e == AppError::Unauthorized {
                 res.insert_header(
                     http::header::WWW_AUTHENTICATE,

@@ -6,7 +6,8 @@
 //! over https. An expired access cookie is refreshed here, transparently, with the refresh
 //! cookie (one rotation, new cookies on the response); a refused refresh clears both.
 //!
-//! The middleware also refuses state-changing `/api` calls from another origin, and sends
+//! The middleware also refuses state-changing `/api` and `/export` calls from another
+//! origin, and sends
 //! a page request without an admin session to the sign-in page.
 
 use std::net::SocketAddr;
@@ -332,7 +333,10 @@ pub async fn session_layer(
                 "no server function at {path} (they are called with POST; see the README)"
             )),
         ))
-    } else if path.starts_with("/api/") && !is_read && !same_origin(&headers) {
+    } else if (path.starts_with("/api/") || path.starts_with("/export/"))
+        && !is_read
+        && !same_origin(&headers)
+    {
         Some(refuse(
             StatusCode::FORBIDDEN,
             AppError::Forbidden("this call must come from the dashboard's own origin".into()),

@@ -743,6 +743,9 @@ macro_rules! push_page_filter {
         if let Some(v) = &f.status {
             $q.push(" AND u.status = ").push_bind(v.clone());
         }
+        if let Some(v) = &f.batch {
+            $q.push(" AND u.batch_id = ").push_bind(v.clone());
+        }
         for (column, value) in f.flags.columns() {
             if let Some(v) = value {
                 $q.push(format!(" AND {column} = ")).push_bind(v);
@@ -861,15 +864,6 @@ impl Tx {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO admins (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
             .bind(&a.id).bind(&a.email).bind(&a.password_hash).bind(&a.role).bind(a.created_at)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn insert_batch(&mut self, b: &BatchRow) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO batches (id, instance_id, label, quantity, created_by, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&b.id).bind(&b.instance_id).bind(&b.label).bind(b.quantity).bind(&b.created_by)
-            .bind(b.created_at)
             .execute(&mut *c).await.map(|_| ()).map_err(db_err))
     }
 
@@ -1151,3 +1145,7 @@ impl Tx {
             .execute(&mut *c).await.map(|_| ()).map_err(db_err))
     }
 }
+
+// After the macros: the batch statements use them.
+mod batches;
+pub use batches::*;

@@ -66,15 +66,6 @@ pub struct AdminRow {
     pub created_at: i64,
 }
 
-pub struct BatchRow {
-    pub id: String,
-    pub instance_id: String,
-    pub label: String,
-    pub quantity: i64,
-    pub created_by: String,
-    pub created_at: i64,
-}
-
 #[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
     pub device_token: String,
@@ -275,6 +266,8 @@ pub struct PageFilter {
     pub status: Option<String>,
     /// Each flag that must have the given value: tracking, logging, SDK enabled, real time.
     pub flags: FlagFilter,
+    /// Only the users of this batch.
+    pub batch: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -311,6 +304,7 @@ impl PageFilter {
             && self.city.is_none()
             && self.status.is_none()
             && self.flags.is_empty()
+            && self.batch.is_none()
     }
 }
 

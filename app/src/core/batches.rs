@@ -1,0 +1,1127 @@
+//! Batches as objects: the dashboard registers `Quantity` users as one batch that runs in
+//! chunks on the server, each chunk one transaction (users, tokens, and the chunk's sealed
+//! credentials), and a page can watch its progress, reload, stop or resume it.
+//!
+//! Invariants:
+//! - `done` counts exactly the users written: it advances in the transaction that writes
+//!   them, by compare-and-set, so a chunk is written once even with two runners.
+//! - Credentials leave the server once: the download claims them atomically and every
+//!   sealed chunk is deleted as it is read. Unread credentials are deleted after the
+//!   configured time; interrupted downloads are not resumable (their rest is deleted).
+//! - The sealed credentials are ChaCha20-Poly1305 with a key derived from the signing key
+//!   (so every replica can open them) and bound to their batch and chunk.
+
+use std::fmt::Write as _;
+
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use sha2::Sha256;
+
+use super::error::{CoreError, CoreResult, FieldErrors};
+use super::instances::Instance;
+use super::issuance::Credentials;
+use super::management::Principal;
+use super::secret::SigningKey;
+use super::store::{BatchRecord, NewAuditRow, NewBatch};
+use super::time::ms;
+use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
+use super::{Core, RequestMeta};
+use crate::views::{
+    BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView, UserListQuery,
+};
+
+/// How dashboard batches run.
+#[derive(Debug, Clone)]
+pub struct BatchRunSettings {
+    /// Users per chunk (one transaction each).
+    pub chunk: i64,
+    /// Largest Quantity of one dashboard batch.
+    pub max_quantity: i64,
+    /// How long finished batches keep their unread credentials, in seconds.
+    pub credentials_ttl_secs: i64,
+}
+
+impl Default for BatchRunSettings {
+    fn default() -> Self {
+        Self {
+            chunk: 250,
+            max_quantity: 100_000,
+            credentials_ttl_secs: 86_400,
+        }
+    }
+}
+
+/// A running batch without a chunk for this long is shown as interrupted and may be resumed.
+pub const STALE_AFTER_MS: i64 = 60_000;
+
+/// Batches per page of the batches list.
+pub const BATCH_PAGE: i64 = 50;
+
+/// The header of a batch's credentials CSV.
+pub const CREDENTIALS_HEADER: &str =
+    "DeviceToken,AccessToken,AccessTokenExpiresAt,RefreshToken,RefreshTokenExpiresAt\n";
+
+/// Seals and opens credential chunks.
+pub(crate) struct Sealer(ChaCha20Poly1305);
+
+impl Sealer {
+    pub fn new(signing_key: &SigningKey) -> CoreResult<Self> {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(signing_key.expose())
+            .map_err(CoreError::internal)?;
+        mac.update(b"tus/batch-credentials/v1");
+        let key = mac.finalize().into_bytes();
+        Ok(Self(ChaCha20Poly1305::new(&key)))
+    }
+
+    fn aad(batch_id: &str, chunk: i64) -> Vec<u8> {
+        format!("{batch_id}/{chunk}").into_bytes()
+    }
+
+    /// A random nonce, then the ciphertext.
+    fn seal(&self, batch_id: &str, chunk: i64, text: &str) -> CoreResult<Vec<u8>> {
+        let mut nonce = [0u8; 12];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let aad = Self::aad(batch_id, chunk);
+        let payload = Payload {
+            msg: text.as_bytes(),
+            aad: &aad,
+        };
+        let sealed = self
+            .0
+            .encrypt(&Nonce::from(nonce), payload)
+            .map_err(|_| CoreError::internal("sealing a credentials chunk failed"))?;
+        let mut out = Vec::with_capacity(12 + sealed.len());
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    fn open(&self, batch_id: &str, chunk: i64, sealed: &[u8]) -> CoreResult<String> {
+        if sealed.len() < 12 {
+            return Err(CoreError::internal(
+                "a sealed credentials chunk is truncated",
+            ));
+        }
+        let (nonce, body) = sealed.split_at(12);
+        let nonce: [u8; 12] = nonce.try_into().map_err(CoreError::internal)?;
+        let aad = Self::aad(batch_id, chunk);
+        let plain = self
+            .0
+            .decrypt(
+                &Nonce::from(nonce),
+                Payload {
+                    msg: body,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| {
+                CoreError::internal("a credentials chunk does not open (signing key changed?)")
+            })?;
+        String::from_utf8(plain).map_err(CoreError::internal)
+    }
+}
+
+/// One CSV line per user with tokens. Every value is ours (UUIDs, JWTs, base64), so none
+/// needs quoting.
+fn credentials_lines(
+    now: DateTime<Utc>,
+    refresh_expires: DateTime<Utc>,
+    results: &[Credentials],
+) -> String {
+    let mut text = String::with_capacity(results.len() * 700);
+    let refresh_expires = format_datetime(refresh_expires);
+    for c in results {
+        let (Some(device), Some(access), Some(refresh)) =
+            (&c.device_token, &c.access_token, &c.refresh_token)
+        else {
+            continue;
+        };
+        let access_expires = format_datetime(now + chrono::Duration::seconds(access.expires_in));
+        let _ = writeln!(
+            text,
+            "{device},{},{access_expires},{},{refresh_expires}",
+            access.token,
+            refresh.expose()
+        );
+    }
+    text
+}
+
+/// What one call of `run_batch_chunk` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkStep {
+    /// Wrote a chunk; `done` users of the batch exist now.
+    Wrote { done: i64, finished: bool },
+    /// Nothing to do: the batch is not running (finished, stopped, or another runner is
+    /// ahead).
+    Idle,
+}
+
+/// A claimed credentials download: read chunk by chunk with `next_credentials_chunk`.
+pub struct CredentialsDownload {
+    pub batch_id: String,
+    /// A file name naming the batch.
+    pub file_name: String,
+    after: i64,
+}
+
+fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
+    match b.state.as_str() {
+        "completed" => BatchState::Completed,
+        "failed" => BatchState::Failed,
+        _ if b.updated_at < ms(now) - STALE_AFTER_MS => BatchState::Interrupted,
+        _ => BatchState::Running,
+    }
+}
+
+impl Core {
+    fn view_of(&self, b: BatchRecord, now: DateTime<Utc>, users_now: Option<i64>) -> BatchView {
+        let state = state_of(&b, now);
+        let ttl_ms = self.batch_runs().credentials_ttl_secs * 1000;
+        let credentials = match b.credentials.as_str() {
+            "none" => BatchCredentials::NoTokens,
+            "held" => BatchCredentials::Held {
+                expires_at: b.finished_at.unwrap_or(b.updated_at) + ttl_ms,
+            },
+            "taken" => BatchCredentials::Taken {
+                by: b.credentials_taken_by.clone().unwrap_or_default(),
+                at: b.credentials_taken_at.unwrap_or_default(),
+            },
+            "expired" => BatchCredentials::Expired,
+            _ => BatchCredentials::Api,
+        };
+        BatchView {
+            state,
+            credentials,
+            users_now,
+            flags: [
+                b.enable_tracking,
+                b.enable_logging,
+                b.enabled,
+                b.enable_real_time_location,
+            ],
+            id: b.id,
+            label: b.label,
+            instance_id: b.instance_id,
+            instance_name: b.instance_name,
+            quantity: b.quantity,
+            done: b.done,
+            error: b.error,
+            created_by: b.created_by,
+            created_at: b.created_at,
+            updated_at: b.updated_at,
+            finished_at: b.finished_at,
+            with_tokens: b.with_tokens,
+        }
+    }
+
+    async fn batch_record(&self, id: &str) -> CoreResult<BatchRecord> {
+        let not_found = || CoreError::NotFound("no batch has this id".into());
+        let id = BatchId::parse(id.trim()).map_err(|_| not_found())?;
+        self.store()
+            .find_batch(&id.to_string())
+            .await?
+            .ok_or_else(not_found)
+    }
+
+    /// Admin: records a new batch, running, and returns its id; `run_batch` writes it.
+    pub async fn start_batch(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        request: &BatchRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<String> {
+        p.require_admin()?;
+        let max = self.batch_runs().max_quantity;
+        let mut e = FieldErrors::default();
+        let quantity = match request
+            .quantity
+            .trim()
+            .replace([',', '_', ' '], "")
+            .parse::<i64>()
+        {
+            Ok(q) if (1..=max).contains(&q) => q,
+            _ => {
+                e.push(
+                    "quantity",
+                    format!("must be a whole number from 1 to {max}"),
+                );
+                0
+            }
+        };
+        let label = e
+            .take("label", parse_text(&request.label))
+            .flatten()
+            .unwrap_or_default();
+        let instance = if request.instance_id.trim().is_empty() {
+            e.push("instance_id", "is required");
+            None
+        } else {
+            match self
+                .active_instance_for_field(p, request.instance_id.trim(), "instance_id")
+                .await
+            {
+                Ok(i) => Some(i),
+                Err(CoreError::Validation(v)) => {
+                    e.0.extend(v.0);
+                    None
+                }
+                Err(other) => return Err(other),
+            }
+        };
+        e.into_result()?;
+        let instance = instance.expect("validated above");
+        let id = BatchId::new_random().to_string();
+        let with_tokens = request.create_access_token;
+        let mut tx = self.store().begin().await?;
+        tx.insert_batch(&NewBatch {
+            id: id.clone(),
+            instance_id: instance.id.to_string(),
+            label: label.clone(),
+            quantity,
+            created_by: p.actor(),
+            created_at: ms(now),
+            state: "running",
+            done: 0,
+            flags: [
+                request.tracking,
+                request.logging,
+                request.sdk,
+                request.realtime,
+            ],
+            with_tokens,
+            credentials: if with_tokens { "held" } else { "none" },
+        })
+        .await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: p.actor(),
+            action: "batch.created".into(),
+            target: format!("batch:{id}"),
+            detail: format!(
+                "{quantity} users in instance {}{}, run in chunks from the dashboard",
+                instance.name,
+                if label.is_empty() {
+                    String::new()
+                } else {
+                    format!(", label \"{label}\"")
+                }
+            ),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// Writes the next chunk of a running batch (see the module invariants).
+    pub async fn run_batch_chunk(&self, now: DateTime<Utc>, id: &str) -> CoreResult<ChunkStep> {
+        let b = self.batch_record(id).await?;
+        if b.state != "running" || b.done >= b.quantity {
+            return Ok(ChunkStep::Idle);
+        }
+        let instance: Instance = self
+            .store()
+            .find_instance(&b.instance_id)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("the batch's instance is gone".into()))?
+            .try_into()?;
+        if instance.status != InstanceStatus::Active {
+            return Err(CoreError::Forbidden(format!(
+                "instance {} was deactivated",
+                instance.name
+            )));
+        }
+        let n = self.batch_runs().chunk.min(b.quantity - b.done);
+        let flags = UserFlags {
+            enable_tracking: b.enable_tracking,
+            enable_logging: b.enable_logging,
+            enabled: b.enabled,
+            enable_real_time_location: b.enable_real_time_location,
+        };
+        let batch_id = BatchId::parse(&b.id).map_err(CoreError::internal)?;
+        let core = self.clone();
+        let (with_tokens, chunk, batch) = (b.with_tokens, b.done, b.id.clone());
+        // Minting and sealing are CPU work: off the async workers.
+        let (users, issued, sealed) = tokio::task::spawn_blocking(move || {
+            let (users, issued, results) =
+                core.plan_batch(now, &instance, n as usize, flags, with_tokens, batch_id)?;
+            let sealed = if with_tokens {
+                let refresh_expires = core.tokens().refresh_expiry(now);
+                let text = credentials_lines(now, refresh_expires, &results);
+                Some(core.inner.sealer.seal(&batch, chunk, &text)?)
+            } else {
+                None
+            };
+            CoreResult::Ok((users, issued, sealed))
+        })
+        .await
+        .map_err(CoreError::internal)??;
+
+        let mut tx = self.store().begin().await?;
+        if !tx.advance_batch(&b.id, b.done, n, ms(now)).await? {
+            return Ok(ChunkStep::Idle); // dropped: rolled back
+        }
+        tx.insert_users(&users).await?;
+        issued.write(&mut tx).await?;
+        if let Some(sealed) = &sealed {
+            tx.insert_sealed_chunk(&b.id, b.done, sealed).await?;
+        }
+        let done = b.done + n;
+        let finished = done >= b.quantity;
+        if finished {
+            tx.audit(&NewAuditRow {
+                at: ms(now),
+                actor: b.created_by.clone(),
+                action: "batch.completed".into(),
+                target: format!("batch:{}", b.id),
+                detail: format!("{done} users in instance {}", b.instance_name),
+                client_addr: None,
+            })
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(ChunkStep::Wrote { done, finished })
+    }
+
+    /// Ends a running batch as failed, saying how far it got.
+    async fn fail_batch(&self, now: DateTime<Utc>, id: &str, error: &CoreError) -> CoreResult<()> {
+        let reason = match error {
+            CoreError::Internal(_) => {
+                "a server error stopped it (the server log has the details)".to_string()
+            }
+            CoreError::Forbidden(m) | CoreError::NotFound(m) => m.clone(),
+            other => other.to_string(),
+        };
+        let Some(b) = self.store().find_batch(id).await? else {
+            return Ok(());
+        };
+        let mut tx = self.store().begin().await?;
+        if tx.fail_batch(id, &reason, ms(now)).await? {
+            tx.audit(&NewAuditRow {
+                at: ms(now),
+                actor: b.created_by.clone(),
+                action: "batch.failed".into(),
+                target: format!("batch:{id}"),
+                detail: format!("stopped after {} of {} users: {reason}", b.done, b.quantity),
+                client_addr: None,
+            })
+            .await?;
+        }
+        tx.commit().await
+    }
+
+    /// Writes chunks until the batch is finished, stopped, or fails (then recorded failed).
+    pub async fn run_batch(&self, id: &str) {
+        loop {
+            match self.run_batch_chunk(Core::now(), id).await {
+                Ok(ChunkStep::Wrote {
+                    finished: false, ..
+                }) => tokio::task::yield_now().await,
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::error!(batch = %id, %error, "batch chunk failed");
+                    if let Err(e) = self.fail_batch(Core::now(), id, &error).await {
+                        tracing::error!(batch = %id, error = %e, "recording the failed batch failed");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Runs the batch in the background of this process.
+    pub fn spawn_batch(&self, id: String) {
+        let core = self.clone();
+        tokio::spawn(async move { core.run_batch(&id).await });
+    }
+
+    /// Admin: stops a running batch after its current chunk; the users written stay.
+    pub async fn stop_batch(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<BatchView> {
+        p.require_admin()?;
+        let b = self.batch_record(id).await?;
+        let mut tx = self.store().begin().await?;
+        let reason = format!("stopped by {}", p.actor());
+        if !tx.fail_batch(&b.id, &reason, ms(now)).await? {
+            return Err(CoreError::Conflict {
+                key: "batch".into(),
+                message: "the batch is not running".into(),
+            });
+        }
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: p.actor(),
+            action: "batch.stopped".into(),
+            target: format!("batch:{}", b.id),
+            detail: format!("stopped after {} of {} users", b.done, b.quantity),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        self.batch_view(now, p, &b.id).await
+    }
+
+    /// Admin: sets a failed or interrupted batch running again from where it stopped; the
+    /// caller then runs it (`spawn_batch`).
+    pub async fn resume_batch(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<String> {
+        p.require_admin()?;
+        let b = self.batch_record(id).await?;
+        let mut tx = self.store().begin().await?;
+        if !tx
+            .resume_batch(&b.id, ms(now), ms(now) - STALE_AFTER_MS)
+            .await?
+        {
+            return Err(CoreError::Conflict {
+                key: "batch".into(),
+                message: "only a failed or interrupted batch whose credentials were not downloaded can be resumed".into(),
+            });
+        }
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: p.actor(),
+            action: "batch.resumed".into(),
+            target: format!("batch:{}", b.id),
+            detail: format!("resumed at {} of {} users", b.done, b.quantity),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(b.id)
+    }
+
+    /// Admin: one batch, with how many of its users still exist.
+    pub async fn batch_view(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        id: &str,
+    ) -> CoreResult<BatchView> {
+        p.require_admin()?;
+        let b = self.batch_record(id).await?;
+        let users_now = self.store().count_users_in_batch(&b.id).await?;
+        Ok(self.view_of(b, now, Some(users_now)))
+    }
+
+    /// Admin: batches newest first, `BATCH_PAGE` at a time; `before` is a page's `next`.
+    pub async fn batch_list(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        before: Option<&str>,
+    ) -> CoreResult<BatchPage> {
+        p.require_admin()?;
+        let cursor = match before.map(str::trim).filter(|c| !c.is_empty()) {
+            None => None,
+            Some(c) => {
+                let bad = || CoreError::validation("before", "is not a cursor of this list");
+                let (at, id) = c.split_once('.').ok_or_else(bad)?;
+                let at: i64 = at.parse().map_err(|_| bad())?;
+                let id = BatchId::parse(id).map_err(|_| bad())?;
+                Some((at, id.to_string()))
+            }
+        };
+        let mut rows = self.store().list_batches(cursor, BATCH_PAGE + 1).await?;
+        let next = if rows.len() as i64 > BATCH_PAGE {
+            rows.truncate(BATCH_PAGE as usize);
+            rows.last().map(|b| format!("{}.{}", b.created_at, b.id))
+        } else {
+            None
+        };
+        Ok(BatchPage {
+            rows: rows
+                .into_iter()
+                .map(|b| self.view_of(b, now, None))
+                .collect(),
+            next,
+        })
+    }
+
+    /// The users-list query of a batch's users (every status).
+    pub fn batch_users_query(id: &str) -> UserListQuery {
+        UserListQuery {
+            batch: Some(id.to_string()),
+            status: Some("all".into()),
+            ..Default::default()
+        }
+    }
+
+    /// Admin: claims a finished batch's credentials for their one download (audited).
+    pub async fn take_batch_credentials(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        id: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<CredentialsDownload> {
+        p.require_admin()?;
+        self.purge_batch_credentials(now).await?;
+        let b = self.batch_record(id).await?;
+        let mut tx = self.store().begin().await?;
+        if !tx
+            .take_batch_credentials(&b.id, &p.actor(), ms(now))
+            .await?
+        {
+            let message = match self.view_of(b.clone(), now, None).credentials {
+                BatchCredentials::Api => "this batch came from Registration/CreateMany: its credentials were in that response".to_string(),
+                BatchCredentials::NoTokens => "this batch was created without tokens".to_string(),
+                BatchCredentials::Taken { by, at } => format!(
+                    "the credentials were downloaded by {by} at {} and are not kept",
+                    format_datetime(super::time::from_ms(at))
+                ),
+                BatchCredentials::Expired => "the credentials were not downloaded in time and were deleted".to_string(),
+                BatchCredentials::Held { .. } => "the batch is still running".to_string(),
+            };
+            return Err(CoreError::Conflict {
+                key: "credentials".into(),
+                message,
+            });
+        }
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: p.actor(),
+            action: "batch.credentials_downloaded".into(),
+            target: format!("batch:{}", b.id),
+            detail: format!("credentials of {} users, deleted as they were sent", b.done),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await?;
+        let label: String = b
+            .label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(40)
+            .collect();
+        let short = &b.id[..8];
+        let file_name = if label.is_empty() {
+            format!("batch-{short}-credentials.csv")
+        } else {
+            format!("batch-{label}-{short}-credentials.csv")
+        };
+        Ok(CredentialsDownload {
+            batch_id: b.id,
+            file_name,
+            after: -1,
+        })
+    }
+
+    /// The next chunk of a claimed download as CSV lines, deleted from the store as it is
+    /// read; `None` at the end.
+    pub async fn next_credentials_chunk(
+        &self,
+        d: &mut CredentialsDownload,
+    ) -> CoreResult<Option<String>> {
+        let mut tx = self.store().begin().await?;
+        let Some((chunk, sealed)) = tx.pop_sealed_chunk(&d.batch_id, d.after).await? else {
+            return Ok(None);
+        };
+        let text = self.inner.sealer.open(&d.batch_id, chunk, &sealed)?;
+        tx.commit().await?;
+        d.after = chunk;
+        Ok(Some(text))
+    }
+
+    /// Deletes credentials nobody downloaded in time, and the rest of interrupted
+    /// downloads; returns how many batches it cleaned.
+    pub async fn purge_batch_credentials(&self, now: DateTime<Utc>) -> CoreResult<usize> {
+        let ttl_ms = self.batch_runs().credentials_ttl_secs * 1000;
+        let stale = self
+            .store()
+            .batches_with_stale_credentials(ms(now) - ttl_ms)
+            .await?;
+        for id in &stale {
+            let mut tx = self.store().begin().await?;
+            if tx.expire_batch_credentials(id).await? {
+                tx.audit(&NewAuditRow {
+                    at: ms(now),
+                    actor: "system".into(),
+                    action: "batch.credentials_expired".into(),
+                    target: format!("batch:{id}"),
+                    detail: "credentials not downloaded in time were deleted unread".into(),
+                    client_addr: None,
+                })
+                .await?;
+            }
+            tx.delete_sealed_chunks(id).await?;
+            tx.commit().await?;
+        }
+        Ok(stale.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::testing::{admin, at, fleet, test_core, TestCore};
+    use crate::model::RefreshRequest;
+    use crate::views::{BulkAction, BulkTarget, Flag};
+
+    fn request(instance: &Instance, quantity: &str) -> BatchRequest {
+        BatchRequest {
+            instance_id: instance.id.to_string(),
+            quantity: quantity.into(),
+            label: "Depot 7".into(),
+            ..BatchRequest::with_defaults()
+        }
+    }
+
+    async fn setup(chunk: i64) -> (TestCore, Instance) {
+        let t = test_core(|c| {
+            c.batch_runs.chunk = chunk;
+            c.batch_runs.max_quantity = 1000;
+        })
+        .await;
+        let i = fleet(&t).await;
+        (t, i)
+    }
+
+    /// Runs every chunk at `at(10)`, `at(11)`... and returns the progress seen.
+    async fn run_all(t: &TestCore, id: &str) -> Vec<i64> {
+        let mut seen = Vec::new();
+        for s in 10.. {
+            match t.core.run_batch_chunk(at(s), id).await.unwrap() {
+                ChunkStep::Wrote { done, .. } => seen.push(done),
+                ChunkStep::Idle => return seen,
+            }
+        }
+        unreachable!()
+    }
+
+    async fn download(t: &TestCore, id: &str, now: DateTime<Utc>) -> CoreResult<Vec<String>> {
+        let mut d = t
+            .core
+            .take_batch_credentials(now, &admin(), id, &RequestMeta::default())
+            .await?;
+        let mut lines = Vec::new();
+        while let Some(text) = t.core.next_credentials_chunk(&mut d).await? {
+            lines.extend(text.lines().map(str::to_string));
+        }
+        Ok(lines)
+    }
+
+    #[tokio::test]
+    async fn a_batch_runs_in_atomic_chunks_and_its_credentials_come_out_once() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "25"), &meta)
+            .await
+            .unwrap();
+        let v = t.core.batch_view(at(2), &admin(), &id).await.unwrap();
+        assert_eq!((v.state, v.done, v.quantity), (BatchState::Running, 0, 25));
+        // Not downloadable while running.
+        let early = download(&t, &id, at(2)).await.unwrap_err();
+        assert!(matches!(early, CoreError::Conflict { .. }), "{early:?}");
+
+        assert_eq!(run_all(&t, &id).await, vec![10, 20, 25]);
+        let v = t.core.batch_view(at(20), &admin(), &id).await.unwrap();
+        assert_eq!(v.state, BatchState::Completed);
+        assert_eq!(
+            (v.done, v.users_now, v.label.as_str()),
+            (25, Some(25), "Depot 7")
+        );
+        assert!(matches!(v.credentials, BatchCredentials::Held { .. }));
+
+        let lines = download(&t, &id, at(30)).await.unwrap();
+        assert_eq!(lines.len(), 25);
+        let mut devices = std::collections::BTreeSet::new();
+        for line in &lines {
+            let f: Vec<&str> = line.split(',').collect();
+            assert_eq!(f.len(), 5, "{line}");
+            devices.insert(f[0].to_string());
+            let claims = t
+                .core
+                .tokens()
+                .verify_any_role(f[1], at(30), false)
+                .unwrap();
+            assert_eq!(claims.sub, f[0]);
+        }
+        assert_eq!(devices.len(), 25);
+        // A refresh token of the file works once, like any other.
+        let f: Vec<&str> = lines[7].split(',').collect();
+        let refreshed = t
+            .core
+            .refresh(
+                at(40),
+                RefreshRequest {
+                    access_token: Some(f[1].into()),
+                    refresh_token: Some(f[3].into()),
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        assert!(refreshed.access_token.is_some());
+
+        // Once: the second download is refused and says by whom; nothing sealed is left.
+        match download(&t, &id, at(50)).await.unwrap_err() {
+            CoreError::Conflict { message, .. } => {
+                assert!(message.contains("admin:a@x.io"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let v = t.core.batch_view(at(60), &admin(), &id).await.unwrap();
+        assert!(
+            matches!(v.credentials, BatchCredentials::Taken { ref by, .. } if by == "admin:a@x.io")
+        );
+        let mut tx = t.core.store().begin().await.unwrap();
+        assert_eq!(tx.delete_sealed_chunks(&id).await.unwrap(), 0);
+        let actions: Vec<String> = t
+            .core
+            .store()
+            .latest_audit(
+                &[
+                    "batch.created",
+                    "batch.completed",
+                    "batch.credentials_downloaded",
+                ],
+                10,
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert_eq!(actions.len(), 3, "{actions:?}");
+    }
+
+    #[tokio::test]
+    async fn bad_batch_requests_are_refused_with_every_field_and_nothing_recorded() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        for (q, instance) in [
+            ("0", i.id.to_string()),
+            ("1001", i.id.to_string()),
+            ("ten", String::new()),
+        ] {
+            let r = BatchRequest {
+                instance_id: instance,
+                ..request(&i, q)
+            };
+            let e = t
+                .core
+                .start_batch(at(1), &admin(), &r, &meta)
+                .await
+                .unwrap_err();
+            let CoreError::Validation(v) = e else {
+                panic!("{e:?}")
+            };
+            assert!(v.0.iter().any(|f| f.key == "quantity"), "{v:?}");
+        }
+        let unknown = BatchRequest {
+            instance_id: uuid::Uuid::new_v4().to_string(),
+            ..request(&i, "5")
+        };
+        let e = t
+            .core
+            .start_batch(at(1), &admin(), &unknown, &meta)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, CoreError::Validation(ref v) if v.0[0].key == "instance_id"),
+            "{e:?}"
+        );
+        assert!(t
+            .core
+            .batch_list(at(2), &admin(), None)
+            .await
+            .unwrap()
+            .rows
+            .is_empty());
+        // "1,000" is read as a number.
+        assert!(t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "1,000"), &meta)
+            .await
+            .is_ok());
+    }
+
+    #[tokio::test]
+    async fn two_runners_never_write_the_same_chunk() {
+        let (t, i) = setup(10).await;
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "30"), &RequestMeta::default())
+            .await
+            .unwrap();
+        let (a, b) = tokio::join!(
+            t.core.run_batch_chunk(at(2), &id),
+            t.core.run_batch_chunk(at(2), &id)
+        );
+        let wrote = [a.unwrap(), b.unwrap()]
+            .iter()
+            .filter(|s| matches!(s, ChunkStep::Wrote { .. }))
+            .count();
+        let v = t.core.batch_view(at(3), &admin(), &id).await.unwrap();
+        assert_eq!(v.done, 10 * wrote as i64);
+        assert_eq!(v.users_now, Some(v.done));
+        run_all(&t, &id).await;
+        let v = t.core.batch_view(at(30), &admin(), &id).await.unwrap();
+        assert_eq!((v.done, v.users_now), (30, Some(30)));
+        assert_eq!(download(&t, &id, at(31)).await.unwrap().len(), 30);
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_says_how_far_it_got_and_can_resume() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "35"), &meta)
+            .await
+            .unwrap();
+        t.core.run_batch_chunk(at(2), &id).await.unwrap();
+        t.core.run_batch_chunk(at(3), &id).await.unwrap();
+        // The instance is deactivated mid-run: the next chunk fails, and the runner records it.
+        let off = crate::model::InstanceInput {
+            status: Some(serde_json::json!("Deactivated")),
+            ..Default::default()
+        };
+        t.core
+            .update_instance_as(at(4), &admin(), &i.id.to_string(), off, &meta)
+            .await
+            .unwrap();
+        let e = t.core.run_batch_chunk(at(5), &id).await.unwrap_err();
+        t.core.fail_batch(at(5), &id, &e).await.unwrap();
+        let v = t.core.batch_view(at(6), &admin(), &id).await.unwrap();
+        assert_eq!(
+            (v.state, v.done, v.users_now),
+            (BatchState::Failed, 20, Some(20))
+        );
+        assert!(
+            v.error.as_deref().unwrap().contains("deactivated"),
+            "{:?}",
+            v.error
+        );
+
+        // Reactivated and resumed: it goes on from 20.
+        let on = crate::model::InstanceInput {
+            status: Some(serde_json::json!("Active")),
+            ..Default::default()
+        };
+        t.core
+            .update_instance_as(at(7), &admin(), &i.id.to_string(), on, &meta)
+            .await
+            .unwrap();
+        t.core
+            .resume_batch(at(8), &admin(), &id, &meta)
+            .await
+            .unwrap();
+        assert_eq!(run_all(&t, &id).await, vec![30, 35]);
+        // A completed batch is not resumed.
+        let again = t
+            .core
+            .resume_batch(at(40), &admin(), &id, &meta)
+            .await
+            .unwrap_err();
+        assert!(matches!(again, CoreError::Conflict { .. }));
+        assert_eq!(download(&t, &id, at(41)).await.unwrap().len(), 35);
+    }
+
+    #[tokio::test]
+    async fn stopping_keeps_what_was_written_and_a_silent_run_shows_interrupted() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "50"), &meta)
+            .await
+            .unwrap();
+        t.core.run_batch_chunk(at(2), &id).await.unwrap();
+        // No chunk for a minute: shown as interrupted, and resumable.
+        let v = t.core.batch_view(at(2 + 61), &admin(), &id).await.unwrap();
+        assert_eq!(v.state, BatchState::Interrupted);
+        let v = t
+            .core
+            .stop_batch(at(70), &admin(), &id, &meta)
+            .await
+            .unwrap();
+        assert_eq!((v.state, v.done), (BatchState::Failed, 10));
+        assert!(v.error.unwrap().contains("stopped by admin:a@x.io"));
+        assert_eq!(
+            t.core.run_batch_chunk(at(71), &id).await.unwrap(),
+            ChunkStep::Idle
+        );
+        // A stopped batch's credentials so far can be downloaded.
+        assert_eq!(download(&t, &id, at(72)).await.unwrap().len(), 10);
+        // After the download it cannot resume (its later credentials would be lost).
+        assert!(t
+            .core
+            .resume_batch(at(73), &admin(), &id, &meta)
+            .await
+            .is_err());
+    }
+
+    #[tokio::test]
+    async fn unread_credentials_expire_and_are_deleted() {
+        let (t, i) = setup(10).await;
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "5"), &RequestMeta::default())
+            .await
+            .unwrap();
+        run_all(&t, &id).await;
+        let ttl = t.core.batch_runs().credentials_ttl_secs;
+        assert_eq!(
+            t.core
+                .purge_batch_credentials(at(10 + ttl - 5))
+                .await
+                .unwrap(),
+            0
+        );
+        assert_eq!(
+            t.core.purge_batch_credentials(at(12 + ttl)).await.unwrap(),
+            1
+        );
+        let v = t
+            .core
+            .batch_view(at(13 + ttl), &admin(), &id)
+            .await
+            .unwrap();
+        assert_eq!(v.credentials, BatchCredentials::Expired);
+        match download(&t, &id, at(14 + ttl)).await.unwrap_err() {
+            CoreError::Conflict { message, .. } => {
+                assert!(message.contains("in time"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn batch_wide_actions_reach_exactly_the_batch() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        let batch = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "12"), &meta)
+            .await
+            .unwrap();
+        run_all(&t, &batch).await;
+        let other = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "3"), &meta)
+            .await
+            .unwrap();
+        run_all(&t, &other).await;
+        let whole = BulkTarget::Matching(Box::new(Core::batch_users_query(&batch)));
+        assert_eq!(t.core.bulk_count(&admin(), &whole).await.unwrap(), 12);
+        let off = BulkAction::SetFlag {
+            flag: Flag::Tracking,
+            value: false,
+        };
+        let done = t
+            .core
+            .bulk_apply(at(20), &admin(), &whole, &off, &meta)
+            .await
+            .unwrap();
+        assert_eq!((done.matched, done.changed), (12, 12));
+        let deactivate = BulkAction::SetActive(false);
+        t.core
+            .bulk_apply(at(21), &admin(), &whole, &deactivate, &meta)
+            .await
+            .unwrap();
+        // Still counted: the batch query includes deactivated users.
+        let gone = t
+            .core
+            .bulk_apply(at(22), &admin(), &whole, &BulkAction::Delete, &meta)
+            .await
+            .unwrap();
+        assert_eq!((gone.matched, gone.changed), (12, 12));
+        let v = t.core.batch_view(at(23), &admin(), &batch).await.unwrap();
+        assert_eq!(v.users_now, Some(0));
+        assert_eq!(
+            t.core
+                .batch_view(at(23), &admin(), &other)
+                .await
+                .unwrap()
+                .users_now,
+            Some(3)
+        );
+        // Their tokens went with them.
+        let lines = download(&t, &batch, at(24)).await.unwrap();
+        let f: Vec<&str> = lines[0].split(',').collect();
+        assert!(t
+            .core
+            .store()
+            .access_tokens_of(f[0], 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(t.core.store().families_of(f[0]).await.unwrap().is_empty());
+        let entry = t
+            .core
+            .store()
+            .audit_entries("users.bulk_deleted")
+            .await
+            .unwrap();
+        assert!(
+            entry[0].detail.contains("12 matched, 12 changed"),
+            "{}",
+            entry[0].detail
+        );
+    }
+
+    #[tokio::test]
+    async fn batches_list_newest_first_by_pages() {
+        let (t, i) = setup(10).await;
+        for n in 0..(BATCH_PAGE + 3) {
+            t.core
+                .start_batch(at(n), &admin(), &request(&i, "1"), &RequestMeta::default())
+                .await
+                .unwrap();
+        }
+        let first = t.core.batch_list(at(100), &admin(), None).await.unwrap();
+        assert_eq!(first.rows.len() as i64, BATCH_PAGE);
+        assert!(first
+            .rows
+            .windows(2)
+            .all(|w| w[0].created_at >= w[1].created_at));
+        let second = t
+            .core
+            .batch_list(at(100), &admin(), first.next.as_deref())
+            .await
+            .unwrap();
+        assert_eq!(second.rows.len(), 3);
+        assert!(second.next.is_none());
+        assert!(t
+            .core
+            .batch_list(at(100), &admin(), Some("x.y"))
+            .await
+            .is_err());
+    }
+
+    #[test]
+    fn a_sealed_chunk_opens_only_as_itself() {
+        let sealer = Sealer::new(&SigningKey::new(vec![7; 32])).unwrap();
+        let sealed = sealer.seal("b1", 0, "secret line\n").unwrap();
+        assert_eq!(sealer.open("b1", 0, &sealed).unwrap(), "secret line\n");
+        assert!(sealer.open("b1", 250, &sealed).is_err());
+        assert!(sealer.open("b2", 0, &sealed).is_err());
+        let other = Sealer::new(&SigningKey::new(vec![8; 32])).unwrap();
+        assert!(other.open("b1", 0, &sealed).is_err());
+        assert!(!sealed.windows(6).any(|w| w == b"secret"));
+    }
+}
