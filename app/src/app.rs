@@ -5,6 +5,7 @@ use leptos_router::hooks::use_location;
 use leptos_router::path;
 
 use crate::pages::audit_page::AuditPage;
+use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::not_found_page::NotFoundPage;
 use crate::pages::overview_page::OverviewPage;
@@ -58,6 +59,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/users/:device_token") view=UserPage />
                         <Route path=path!("/register") view=RegisterPage />
                         <Route path=path!("/instances") view=InstancesPage />
+                        <Route path=path!("/batches") view=BatchesPage />
+                        <Route path=path!("/batches/:batch_id") view=BatchPage />
                         <Route path=path!("/audit") view=AuditPage />
                         <Route path=path!("/overview") view=OverviewPage />
                     </Routes>
@@ -84,6 +87,7 @@ fn Header() -> impl IntoView {
                     <A href="/overview" attr:class=NAV_LINK>"Overview"</A>
                     <A href="/" attr:class=NAV_LINK>"Users"</A>
                     <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
+                    <A href="/batches" attr:class=NAV_LINK>"Batches"</A>
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
                     <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>

@@ -316,10 +316,10 @@ pub enum BatchCredentials {
     Api,
     /// Created without tokens.
     NoTokens,
-    /// Sealed on the server, waiting for their one download until `expires_at` (ms).
-    Held { expires_at: i64 },
-    /// Downloaded (and deleted) by `by` at `at` (ms).
-    Taken { by: String, at: i64 },
+    /// Sealed on the server, waiting for their one download until `expires_at`.
+    Held { expires_at: String },
+    /// Downloaded (and deleted) by `by` at `at`.
+    Taken { by: String, at: String },
     /// Not downloaded in time, so deleted unread.
     Expired,
 }
@@ -337,10 +337,10 @@ pub struct BatchView {
     pub state: BatchState,
     pub error: Option<String>,
     pub created_by: String,
-    /// Times in ms since the epoch.
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub finished_at: Option<i64>,
+    /// Times in RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
     /// Tracking, logging, SDK enabled, real-time location, as created.
     pub flags: [bool; 4],
     pub with_tokens: bool,

@@ -168,6 +168,10 @@ pub struct CredentialsDownload {
     after: i64,
 }
 
+fn iso(at_ms: i64) -> String {
+    format_datetime(super::time::from_ms(at_ms))
+}
+
 fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
     match b.state.as_str() {
         "completed" => BatchState::Completed,
@@ -184,11 +188,11 @@ impl Core {
         let credentials = match b.credentials.as_str() {
             "none" => BatchCredentials::NoTokens,
             "held" => BatchCredentials::Held {
-                expires_at: b.finished_at.unwrap_or(b.updated_at) + ttl_ms,
+                expires_at: iso(b.finished_at.unwrap_or(b.updated_at) + ttl_ms),
             },
             "taken" => BatchCredentials::Taken {
                 by: b.credentials_taken_by.clone().unwrap_or_default(),
-                at: b.credentials_taken_at.unwrap_or_default(),
+                at: iso(b.credentials_taken_at.unwrap_or_default()),
             },
             "expired" => BatchCredentials::Expired,
             _ => BatchCredentials::Api,
@@ -211,9 +215,9 @@ impl Core {
             done: b.done,
             error: b.error,
             created_by: b.created_by,
-            created_at: b.created_at,
-            updated_at: b.updated_at,
-            finished_at: b.finished_at,
+            created_at: iso(b.created_at),
+            updated_at: iso(b.updated_at),
+            finished_at: b.finished_at.map(iso),
             with_tokens: b.with_tokens,
         }
     }
@@ -580,10 +584,9 @@ impl Core {
             let message = match self.view_of(b.clone(), now, None).credentials {
                 BatchCredentials::Api => "this batch came from Registration/CreateMany: its credentials were in that response".to_string(),
                 BatchCredentials::NoTokens => "this batch was created without tokens".to_string(),
-                BatchCredentials::Taken { by, at } => format!(
-                    "the credentials were downloaded by {by} at {} and are not kept",
-                    format_datetime(super::time::from_ms(at))
-                ),
+                BatchCredentials::Taken { by, at } => {
+                    format!("the credentials were downloaded by {by} at {at} and are not kept")
+                }
                 BatchCredentials::Expired => "the credentials were not downloaded in time and were deleted".to_string(),
                 BatchCredentials::Held { .. } => "the batch is still running".to_string(),
             };

@@ -1,4 +1,5 @@
 pub mod audit_page;
+pub mod batches_page;
 pub mod instances_page;
 pub mod not_found_page;
 pub mod overview_page;

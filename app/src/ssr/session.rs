@@ -175,6 +175,26 @@ fn is_public(path: &str) -> bool {
     path == SIGN_IN_PATH || path.starts_with("/api/") || path.starts_with("/export/")
 }
 
+/// A server function's arguments that do not decode are the caller's error: the framework
+/// answers them 500 with `AppError::Transport`; this makes that 400 (bodies of 500s only
+/// are read, and they are small).
+async fn request_errors_are_4xx(response: Response) -> Response {
+    if response.status() != StatusCode::INTERNAL_SERVER_ERROR {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, 64 * 1024).await else {
+        return refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Internal("the answer could not be read".into()),
+        );
+    };
+    if let Ok(AppError::Transport(_)) = serde_json::from_slice::<AppError>(&bytes) {
+        parts.status = StatusCode::BAD_REQUEST;
+    }
+    Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
 /// Authenticates a dashboard request (see the module doc); new cookies go on the response.
 async fn authenticate(
     core: &Core,
@@ -359,7 +379,12 @@ pub async fn session_layer(
         Some(r) => r,
         None => {
             req.extensions_mut().insert(session);
-            next.run(req).await
+            let response = next.run(req).await;
+            if known_function {
+                request_errors_are_4xx(response).await
+            } else {
+                response
+            }
         }
     };
     for c in set_cookies {

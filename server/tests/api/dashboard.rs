@@ -6,10 +6,10 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-const ADMIN_PASSWORD: &str = "test admin password";
+pub(crate) const ADMIN_PASSWORD: &str = "test admin password";
 
 /// A client that shows redirects instead of following them.
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -25,7 +25,7 @@ fn set_cookies(headers: &HeaderMap) -> Vec<String> {
 }
 
 /// `name=value` pairs of the Set-Cookie headers, as a Cookie header sends them back.
-fn cookie_header(set: &[String]) -> String {
+pub(crate) fn cookie_header(set: &[String]) -> String {
     set.iter()
         .map(|c| c.split(';').next().unwrap().to_string())
         .collect::<Vec<_>>()
@@ -44,14 +44,19 @@ fn cookie_value(set: &[String], name: &str) -> String {
         .to_string()
 }
 
-struct Call {
-    status: u16,
-    headers: HeaderMap,
-    body: Value,
+pub(crate) struct Call {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Value,
 }
 
 /// POSTs a server function: JSON `args`, extra headers.
-async fn call(app: &TestApp, name: &str, args: Value, headers: &[(&str, String)]) -> Call {
+pub(crate) async fn call(
+    app: &TestApp,
+    name: &str,
+    args: Value,
+    headers: &[(&str, String)],
+) -> Call {
     let mut req = no_redirects()
         .post(format!("{}/api/{name}", app.base))
         .header("Content-Type", "application/json")
@@ -70,12 +75,16 @@ async fn call(app: &TestApp, name: &str, args: Value, headers: &[(&str, String)]
     }
 }
 
-fn origin(app: &TestApp) -> (&'static str, String) {
+pub(crate) fn origin(app: &TestApp) -> (&'static str, String) {
     ("Origin", app.base.clone())
 }
 
 /// Signs in with the form the sign-in page posts; returns the Set-Cookie values.
-async fn sign_in(app: &TestApp, password: &str, extra: &[(&str, &str)]) -> (u16, Vec<String>) {
+pub(crate) async fn sign_in(
+    app: &TestApp,
+    password: &str,
+    extra: &[(&str, &str)],
+) -> (u16, Vec<String>) {
     let mut req = no_redirects()
         .post(format!("{}/api/sign_in", app.base))
         .header("Origin", &app.base)
