@@ -405,6 +405,29 @@ async fn main() {
                 row.label, row.median_ms, row.max_ms, row.total
             ));
         }
+        // The users CSV export of every user, streamed to a client that keeps nothing.
+        let (base, peak, (took, lines)) = common::peak_memory(async {
+            let started = Instant::now();
+            let res = reqwest::Client::new()
+                .get(format!("{}/export/users.csv?status=all", server.base))
+                .bearer_auth(&admin)
+                .send()
+                .await
+                .expect("export");
+            let lines = common::count_lines(res).await;
+            (started.elapsed(), lines)
+        })
+        .await;
+        assert_eq!(lines, users + 1, "header and one line per user");
+        eprintln!("  users CSV export: {took:.1?}, peak {peak:.0} MiB");
+        section.push_str(&format!(
+            "\nUsers CSV export of all {users} users (`GET /export/users.csv?status=all`, keyset \
+             1,000 rows at a time, streamed): {:.1} s ({:.0} rows/s); peak RSS of the process \
+             {peak:.0} MiB, {:.0} MiB above its RSS before the export.\n",
+            took.as_secs_f64(),
+            users as f64 / took.as_secs_f64(),
+            peak - base
+        ));
         section.push('\n');
     }
     common::write_section(

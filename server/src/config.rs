@@ -144,8 +144,9 @@ pub struct Config {
         global = true
     )]
     pub max_batch_run: i64,
-    /// Users per chunk (one transaction) of a dashboard batch.
-    #[arg(long, env = "TUS_BATCH_CHUNK", default_value_t = 250, global = true)]
+    /// Most users per chunk (one transaction) of a dashboard batch; a batch runs in about
+    /// 20 chunks of at least 50 users, up to this size.
+    #[arg(long, env = "TUS_BATCH_CHUNK", default_value_t = 1000, global = true)]
     pub batch_chunk: i64,
     /// How long a finished dashboard batch keeps its credentials for their one download.
     #[arg(long, env = "TUS_BATCH_CREDENTIALS_TTL", default_value = "24h", value_parser = parse_duration, global = true)]

@@ -36,7 +36,7 @@ use crate::views::{
 /// How dashboard batches run.
 #[derive(Debug, Clone)]
 pub struct BatchRunSettings {
-    /// Users per chunk (one transaction each).
+    /// Most users per chunk (one transaction each); see `chunk_size`.
     pub chunk: i64,
     /// Largest Quantity of one dashboard batch.
     pub max_quantity: i64,
@@ -47,12 +47,21 @@ pub struct BatchRunSettings {
 impl Default for BatchRunSettings {
     fn default() -> Self {
         Self {
-            chunk: 250,
+            chunk: 1000,
             max_quantity: 100_000,
             credentials_ttl_secs: 86_400,
         }
     }
 }
+
+/// Users per chunk for a batch of `quantity`: about 20 steps of progress, at least
+/// `MIN_CHUNK` (tiny chunks cost a commit each) and at most the configured `max`.
+pub fn chunk_size(quantity: i64, max: i64) -> i64 {
+    ((quantity + 19) / 20).max(MIN_CHUNK).min(max.max(1))
+}
+
+/// The smallest chunk of a batch (below the configured maximum).
+pub const MIN_CHUNK: i64 = 50;
 
 /// A running batch without a chunk for this long is shown as interrupted and may be resumed.
 pub const STALE_AFTER_MS: i64 = 60_000;
@@ -340,7 +349,7 @@ impl Core {
                 instance.name
             )));
         }
-        let n = self.batch_runs().chunk.min(b.quantity - b.done);
+        let n = chunk_size(b.quantity, self.batch_runs().chunk).min(b.quantity - b.done);
         let flags = UserFlags {
             enable_tracking: b.enable_tracking,
             enable_logging: b.enable_logging,
@@ -518,7 +527,12 @@ impl Core {
     ) -> CoreResult<BatchView> {
         p.require_admin()?;
         let b = self.batch_record(id).await?;
-        let users_now = self.store().count_users_in_batch(&b.id).await?;
+        // While it runs, every user it wrote is there (and the page asks often).
+        let users_now = if b.state == "running" {
+            b.done
+        } else {
+            self.store().count_users_in_batch(&b.id).await?
+        };
         Ok(self.view_of(b, now, Some(users_now)))
     }
 
@@ -1088,6 +1102,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_emptied_instance_is_deleted_with_its_batches_and_their_sealed_credentials() {
+        let (t, i) = setup(10).await;
+        let meta = RequestMeta::default();
+        let id = t
+            .core
+            .start_batch(at(1), &admin(), &request(&i, "5"), &meta)
+            .await
+            .unwrap();
+        run_all(&t, &id).await;
+        let whole = BulkTarget::Matching(Box::new(Core::batch_users_query(&id)));
+        t.core
+            .bulk_apply(at(20), &admin(), &whole, &BulkAction::Delete, &meta)
+            .await
+            .unwrap();
+        // The credentials were never downloaded: still sealed, and no obstacle.
+        t.core
+            .delete_instance_as(at(21), &admin(), &i.id.to_string(), &meta)
+            .await
+            .unwrap();
+        assert!(matches!(
+            t.core.batch_view(at(22), &admin(), &id).await,
+            Err(CoreError::NotFound(_))
+        ));
+    }
+
+    #[tokio::test]
     async fn batches_list_newest_first_by_pages() {
         let (t, i) = setup(10).await;
         for n in 0..(BATCH_PAGE + 3) {
@@ -1114,6 +1154,16 @@ mod tests {
             .batch_list(at(100), &admin(), Some("x.y"))
             .await
             .is_err());
+    }
+
+    #[test]
+    fn chunks_give_about_twenty_steps_within_their_bounds() {
+        assert_eq!(chunk_size(500, 1000), 50);
+        assert_eq!(chunk_size(5, 1000), 50);
+        assert_eq!(chunk_size(10_000, 1000), 500);
+        assert_eq!(chunk_size(100_000, 1000), 1000);
+        assert_eq!(chunk_size(100_000, 10), 10);
+        assert_eq!(chunk_size(100, 0), 1);
     }
 
     #[test]

@@ -103,3 +103,49 @@ pub fn write_section(key: &str, title: &str, body: &str) {
     std::fs::write(&path, new).expect("write BENCHMARKS.md");
     eprintln!("written to {}", path.display());
 }
+
+/// Peak memory of this process (server and client together) while `work` runs: the peak
+/// is reset first (`/proc/self/clear_refs`, Linux 4.0+). Returns (baseline RSS, peak RSS)
+/// in MiB, and what `work` returned.
+pub async fn peak_memory<T>(work: impl std::future::Future<Output = T>) -> (f64, f64, T) {
+    fn kib(field: &str) -> f64 {
+        std::fs::read_to_string("/proc/self/status")
+            .expect("/proc/self/status")
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+            .expect("a memory figure")
+    }
+    let baseline = kib("VmRSS:");
+    std::fs::write("/proc/self/clear_refs", "5").expect("reset the peak");
+    let out = work.await;
+    (baseline / 1024.0, kib("VmHWM:") / 1024.0, out)
+}
+
+/// POSTs a dashboard server function with an admin token; its JSON answer.
+pub async fn call(
+    base: &str,
+    admin: &str,
+    name: &str,
+    body: serde_json::Value,
+) -> serde_json::Value {
+    let res = reqwest::Client::new()
+        .post(format!("{base}/api/{name}"))
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .expect("call");
+    assert!(res.status().is_success(), "{name}: {}", res.status());
+    res.json().await.expect("json")
+}
+
+/// Reads a streamed response to its end, keeping nothing; returns its lines.
+pub async fn count_lines(mut res: reqwest::Response) -> usize {
+    assert!(res.status().is_success(), "{}", res.status());
+    let mut lines = 0;
+    while let Some(bytes) = res.chunk().await.expect("body") {
+        lines += bytes.iter().filter(|b| **b == b'\n').count();
+    }
+    lines
+}

@@ -1091,6 +1091,8 @@ impl Tx {
             if users > 0 {
                 return Ok(Some(users));
             }
+            sqlx::query("DELETE FROM batch_credentials WHERE batch_id IN (SELECT id FROM batches WHERE instance_id = $1)")
+                .bind(id).execute(&mut *c).await.map_err(db_err)?;
             sqlx::query("DELETE FROM batches WHERE instance_id = $1").bind(id).execute(&mut *c).await.map_err(db_err)?;
             let deleted = sqlx::query("DELETE FROM instances WHERE id = $1")
                 .bind(id).execute(&mut *c).await.map_err(db_err)?;
