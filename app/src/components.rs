@@ -21,6 +21,22 @@ pub fn short_time(iso: &str) -> String {
 }
 
 /// "First Last", either alone, or empty.
+/// 100000 → "100,000".
+pub fn thousands(n: i64) -> String {
+    let digits = n.unsigned_abs().to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        out.insert(0, '-');
+    }
+    out
+}
+
 pub fn full_name(first: Option<&str>, last: Option<&str>) -> String {
     [first, last]
         .into_iter()
@@ -231,5 +247,21 @@ pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
             <span class="inline-block h-3 w-3 animate-spin rounded-full border-2 border-slate-300 border-t-indigo-600" aria-hidden="true"></span>
             {format!("Loading {what}…")}
         </p>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_groups_digits() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (100_000, "100,000"),
+            (-1_234_567, "-1,234,567"),
+        ] {
+            assert_eq!(super::thousands(n), s);
+        }
     }
 }

@@ -109,7 +109,7 @@ fn BatchTable(rows: Vec<BatchView>) -> impl IntoView {
                         <tr data-testid="batch-row">
                             <td class="px-4 py-2"><A href=href attr:class="font-medium text-indigo-700 hover:underline">{title}</A></td>
                             <td class="px-4 py-2">{b.instance_name.clone()}</td>
-                            <td class="px-4 py-2 tabular-nums">{format!("{} / {}", b.done, b.quantity)}</td>
+                            <td class="px-4 py-2 tabular-nums">{format!("{} / {}", thousands(b.done), thousands(b.quantity))}</td>
                             <td class="px-4 py-2">{state_badge(b.state)}</td>
                             <td class="px-4 py-2">{credentials_summary(&b.credentials)}</td>
                             <td class="px-4 py-2">{b.created_by.clone()}</td>
@@ -266,7 +266,9 @@ fn BatchDetail(
     let title = title_of(&b);
     let subtitle = format!(
         "{} users for instance {}, started by {}.",
-        b.quantity, b.instance_name, b.created_by
+        thousands(b.quantity),
+        b.instance_name,
+        b.created_by
     );
     view! {
         <Title text=title.clone() />
@@ -309,19 +311,22 @@ fn Progress(b: BatchView, batch: Resource<Result<BatchView, AppError>>) -> impl 
             BatchCredentials::Held { .. } | BatchCredentials::NoTokens
         );
     let status_line = match b.state {
-        BatchState::Running => {
-            format!("Creating users: {} of {} ({percent}%).", b.done, b.quantity)
-        }
-        BatchState::Completed => format!("Completed: {} users.", b.done),
+        BatchState::Running => format!(
+            "Creating users: {} of {} ({percent}%).",
+            thousands(b.done),
+            thousands(b.quantity)
+        ),
+        BatchState::Completed => format!("Completed: {} users.", thousands(b.done)),
         BatchState::Failed => format!(
             "Failed after {} of {} users: {}.",
-            b.done,
-            b.quantity,
+            thousands(b.done),
+            thousands(b.quantity),
             b.error.clone().unwrap_or_default()
         ),
         BatchState::Interrupted => format!(
             "Interrupted after {} of {} users: its server stopped writing it. Resume to go on.",
-            b.done, b.quantity
+            thousands(b.done),
+            thousands(b.quantity)
         ),
     };
     let bar = match b.state {
@@ -425,8 +430,19 @@ fn BatchUsers(
         status: Some("all".into()),
         ..Default::default()
     };
+    // While the batch runs the page re-renders on every poll: no list until it ends.
+    let running = b.state == BatchState::Running;
     let q = query.clone();
-    let users = Resource::new(move || q.clone(), list_users);
+    let users = Resource::new(
+        move || (q.clone(), running),
+        |(q, running)| async move {
+            if running {
+                Ok(None)
+            } else {
+                list_users(q).await.map(Some)
+            }
+        },
+    );
     let reload = Callback::new(move |_| {
         users.refetch();
         batch.refetch();
@@ -437,7 +453,7 @@ fn BatchUsers(
         <section class="mt-8" aria-labelledby="batch-users-title">
             <div class="flex flex-wrap items-end justify-between gap-2">
                 <h2 id="batch-users-title" class="text-base font-semibold">
-                    "Users " <span class="font-normal text-slate-500" data-testid="batch-users-now">{format!("({now} of {} remain)", b.done)}</span>
+                    "Users " <span class="font-normal text-slate-500" data-testid="batch-users-now">{format!("({} of {} remain)", thousands(now), thousands(b.done))}</span>
                 </h2>
                 <A href=all_href attr:class=BUTTON>"Open in the users list"</A>
             </div>
@@ -450,8 +466,9 @@ fn BatchUsers(
             <Transition fallback=|| view! { <Loading what="users" /> }>
                 {move || Suspend::new(async move {
                     match users.await {
-                        Ok(p) if p.rows.is_empty() => view! { <p class="mt-4 text-sm text-slate-600">"No users of this batch remain."</p> }.into_any(),
-                        Ok(p) => view! {
+                        Ok(None) => view! { <p class="mt-4 text-sm text-slate-600">"The users are listed here when the batch ends."</p> }.into_any(),
+                        Ok(Some(p)) if p.rows.is_empty() => view! { <p class="mt-4 text-sm text-slate-600">"No users of this batch remain."</p> }.into_any(),
+                        Ok(Some(p)) => view! {
                             <div class="mt-4 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
                                 <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="batch-users">
                                     <caption class="sr-only">"Users of this batch"</caption>
