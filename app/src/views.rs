@@ -30,6 +30,17 @@ pub struct UserListQuery {
     pub batch: Option<String>,
 }
 
+impl UserListQuery {
+    /// Every user of a batch, whatever their status.
+    pub fn of_batch(batch_id: &str) -> Self {
+        Self {
+            batch: Some(batch_id.to_string()),
+            status: Some("all".into()),
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserListRow {
     pub device_token: String,

@@ -198,11 +198,8 @@ async fn users_csv(
     let export = match state.core.start_user_export(&principal, &query).await {
         Ok(x) => x,
         Err(e) => {
-            let status = match &e {
-                app::core::CoreError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-                _ => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            return refuse(status, e.into());
+            let e = AppError::from(e);
+            return refuse(e.status(), e);
         }
     };
     let meta = request_meta(req.headers(), req.extensions());

@@ -29,9 +29,7 @@ use super::store::{BatchRecord, NewAuditRow, NewBatch};
 use super::time::ms;
 use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
 use super::{Core, RequestMeta};
-use crate::views::{
-    BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView, UserListQuery,
-};
+use crate::views::{BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView};
 
 /// How dashboard batches run.
 #[derive(Debug, Clone)]
@@ -570,15 +568,6 @@ impl Core {
         })
     }
 
-    /// The users-list query of a batch's users (every status).
-    pub fn batch_users_query(id: &str) -> UserListQuery {
-        UserListQuery {
-            batch: Some(id.to_string()),
-            status: Some("all".into()),
-            ..Default::default()
-        }
-    }
-
     /// Admin: claims a finished batch's credentials for their one download (audited).
     pub async fn take_batch_credentials(
         &self,
@@ -693,7 +682,7 @@ mod tests {
     use super::*;
     use crate::core::testing::{admin, at, fleet, test_core, TestCore};
     use crate::model::RefreshRequest;
-    use crate::views::{BulkAction, BulkTarget, Flag};
+    use crate::views::{BulkAction, BulkTarget, Flag, UserListQuery};
 
     fn request(instance: &Instance, quantity: &str) -> BatchRequest {
         BatchRequest {
@@ -1043,7 +1032,7 @@ mod tests {
             .await
             .unwrap();
         run_all(&t, &other).await;
-        let whole = BulkTarget::Matching(Box::new(Core::batch_users_query(&batch)));
+        let whole = BulkTarget::Matching(Box::new(UserListQuery::of_batch(&batch)));
         assert_eq!(t.core.bulk_count(&admin(), &whole).await.unwrap(), 12);
         let off = BulkAction::SetFlag {
             flag: Flag::Tracking,
@@ -1111,7 +1100,7 @@ mod tests {
             .await
             .unwrap();
         run_all(&t, &id).await;
-        let whole = BulkTarget::Matching(Box::new(Core::batch_users_query(&id)));
+        let whole = BulkTarget::Matching(Box::new(UserListQuery::of_batch(&id)));
         t.core
             .bulk_apply(at(20), &admin(), &whole, &BulkAction::Delete, &meta)
             .await

@@ -9,7 +9,7 @@ use leptos_meta::Title;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
-use super::users_page::BulkBar;
+use super::users_page::{flag_cell, BulkBar};
 use crate::components::*;
 use crate::error::AppError;
 use crate::server_fns::batches::*;
@@ -425,11 +425,7 @@ fn BatchUsers(
     batch: Resource<Result<BatchView, AppError>>,
     notice: RwSignal<Option<String>>,
 ) -> impl IntoView {
-    let query = UserListQuery {
-        batch: Some(b.id.clone()),
-        status: Some("all".into()),
-        ..Default::default()
-    };
+    let query = UserListQuery::of_batch(&b.id);
     // While the batch runs the page re-renders on every poll: no list until it ends.
     let running = b.state == BatchState::Running;
     let q = query.clone();
@@ -482,12 +478,12 @@ fn BatchUsers(
                                     </thead>
                                     <tbody class="divide-y divide-slate-100">
                                         {p.rows.into_iter().map(|r| {
-                                            let flags = [r.enable_tracking, r.enable_logging, r.enabled, r.enable_real_time_location];
+                                            let flags = Flag::ALL.into_iter().zip([r.enable_tracking, r.enable_logging, r.enabled, r.enable_real_time_location]);
                                             view! {
                                                 <tr data-testid="batch-user">
                                                     <td class="px-4 py-2 font-mono text-xs"><A href=format!("/users/{}", r.device_token) attr:class="text-indigo-700 hover:underline">{r.device_token.clone()}</A></td>
                                                     <td class="px-4 py-2"><StatusBadge status=r.status.clone() /></td>
-                                                    {flags.into_iter().map(|on| view! { <td class="px-4 py-2">{if on { "On" } else { "Off" }}</td> }).collect_view()}
+                                                    {flags.map(|(f, on)| view! { <td class="px-4 py-2">{flag_cell(on, f.label())}</td> }).collect_view()}
                                                     <td class="px-4 py-2"><Time iso=r.date_created.clone() /></td>
                                                 </tr>
                                             }

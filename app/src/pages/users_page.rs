@@ -193,7 +193,7 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
     .into_any()
 }
 
-fn flag_cell(on: bool, label: &'static str) -> impl IntoView {
+pub fn flag_cell(on: bool, label: &'static str) -> impl IntoView {
     let (class, text) = if on {
         ("inline-block rounded-full bg-indigo-50 px-2 py-0.5 text-xs font-medium text-indigo-700", "On")
     } else {

@@ -1106,18 +1106,8 @@ impl Tx {
 
     /// Removes a user and every token issued to it; false when there is no such user.
     pub async fn delete_user(&mut self, device_token: &str) -> CoreResult<bool> {
-        on_tx!(self, c => {
-            for sql in [
-                "DELETE FROM access_tokens WHERE subject = $1",
-                "DELETE FROM refresh_tokens WHERE subject = $1",
-                "DELETE FROM token_families WHERE subject = $1",
-            ] {
-                sqlx::query(sql).bind(device_token).execute(&mut *c).await.map_err(db_err)?;
-            }
-            sqlx::query("DELETE FROM users WHERE device_token = $1")
-                .bind(device_token).execute(&mut *c).await
-                .map(|r| r.rows_affected() == 1).map_err(db_err)
-        })
+        let one = Selection::Tokens(vec![device_token.to_string()]);
+        Ok(self.delete_selection(&one).await? == 1)
     }
 
     /// Counts one event in `bucket`'s window, starting a new window when the stored one
