@@ -2,13 +2,25 @@ import { defineConfig } from '@playwright/test';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+/**
+ * A port free right now, from the OS. (A random guess in 39000-39999 lies in Linux's
+ * ephemeral range: once, during the PostgreSQL suite, it was a client connection's source
+ * port and the server could not listen.)
+ */
+function freePort(): number {
+  const script =
+    "const s = require('net').createServer(); s.listen(0, '127.0.0.1', () => { process.stdout.write(String(s.address().port)); s.close(); });";
+  return Number(execFileSync(process.execPath, ['-e', script]).toString());
+}
 
 // The server under test: the debug build from `cargo leptos build`, on its own port with a
 // fresh database, started from the workspace root (the site root is relative).
 // TUS_E2E_DATABASE_URL names an (empty) database to use, e.g. PostgreSQL from .ci/test;
 // unset, a fresh SQLite file. The values are kept in the environment because Playwright
 // loads this file again in its workers.
-const port = Number(process.env.TUS_E2E_PORT ?? 39_000 + Math.floor(Math.random() * 1000));
+const port = Number(process.env.TUS_E2E_PORT ?? freePort());
 process.env.TUS_E2E_PORT = String(port);
 if (!process.env.TUS_E2E_DATABASE_URL) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tus-e2e-'));
