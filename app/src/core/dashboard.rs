@@ -13,6 +13,7 @@ use super::management::Principal;
 use super::store::{sort_value, Keyset, NewAuditRow, PageFilter, SortValue};
 use super::time::{from_ms, ms};
 use super::types::{format_datetime, BatchId, DeviceToken, InstanceId, UserSort, MAX_STRING};
+use super::user_page::few_matches;
 use super::{Core, Credentials, RequestMeta};
 use crate::model::LoginRequest;
 use crate::views::*;
@@ -265,7 +266,7 @@ impl Core {
         p.require_admin()?;
         let q = parse_list_query(q)?;
         let (total, total_exact) = self.count_matches(&q.filter).await?;
-        let few_matches = !q.filter.countable_by_counters() && total_exact;
+        let few_matches = few_matches(&q.filter, total, total_exact);
         let mut rows = self
             .store()
             .user_keyset_page(&q.filter, q.sort, few_matches, q.at.as_ref(), 0, q.size + 1)
@@ -344,9 +345,9 @@ impl Core {
     ) -> CoreResult<UserExport> {
         p.require_admin()?;
         let q = parse_whole_list(q)?;
-        let (_, exact) = self.count_matches(&q.filter).await?;
+        let (total, exact) = self.count_matches(&q.filter).await?;
         Ok(UserExport {
-            few_matches: !q.filter.countable_by_counters() && exact,
+            few_matches: few_matches(&q.filter, total, exact),
             filter: q.filter,
             sort: q.sort,
             at: None,
@@ -806,18 +807,54 @@ mod tests {
             .register(at(1), &i.credentials(), RegisterRequest::default())
             .await
             .unwrap();
+        let deactivated_tracking_off = RegisterRequest {
+            status: Some("Deactivated".into()),
+            user_fields: Some(crate::model::UserFieldsInput {
+                enable_tracking: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        t.core
+            .register(at(2), &i.credentials(), deactivated_tracking_off)
+            .await
+            .unwrap();
         let all = list(&t, UserListQuery::default()).await;
         assert_eq!((all.total, all.total_exact), (10_001, true));
-        // A filter the counters cannot total is counted up to the cap, and says so.
-        let tracking = list(
+        // One flag, or a status, the counters total as well.
+        let tracking = UserListQuery {
+            tracking: Some("on".into()),
+            ..Default::default()
+        };
+        let on = list(&t, tracking.clone()).await;
+        assert_eq!((on.total, on.total_exact), (10_001, true));
+        let off = UserListQuery {
+            tracking: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&t, off.clone()).await.total, 0, "active ones only");
+        let off_any_status = UserListQuery {
+            status: Some("all".into()),
+            ..off
+        };
+        let off = list(&t, off_any_status).await;
+        assert_eq!((off.total, off.total_exact, off.rows.len()), (1, true, 1));
+        let deactivated = UserListQuery {
+            status: Some("deactivated".into()),
+            ..Default::default()
+        };
+        let one = list(&t, deactivated).await;
+        assert_eq!((one.total, one.total_exact, one.rows.len()), (1, true, 1));
+        // Two flags at once the counters cannot total: counted up to the cap, and says so.
+        let two = list(
             &t,
             UserListQuery {
-                tracking: Some("on".into()),
-                ..Default::default()
+                sdk: Some("on".into()),
+                ..tracking
             },
         )
         .await;
-        assert_eq!((tracking.total, tracking.total_exact), (10_000, false));
+        assert_eq!((two.total, two.total_exact), (10_000, false));
     }
 
     async fn p_first(t: &TestCore) -> String {

@@ -1,8 +1,8 @@
 //! The overview page: totals, 30 days of registrations and refreshes, security events.
 //!
-//! Costs: totals by status come from the counters the triggers keep; the four flag totals
-//! are one pass over the users table (the only full read, about 0.1 s per million users);
-//! refreshes per day read an index range of the last 30 days' refresh-issued access tokens.
+//! Costs: totals by status and the four flag totals come from the counters the triggers
+//! keep (a few rows per instance and day, not the users); refreshes per day read an index
+//! range of the last 30 days' refresh-issued access tokens.
 
 use chrono::{DateTime, Utc};
 
@@ -144,5 +144,161 @@ mod tests {
         // Days before the window are not charted.
         let later = t.core.overview(day(40), &admin()).await.unwrap();
         assert!(later.registrations.iter().all(|d| d.count == 0));
+    }
+
+    /// The overview's flag totals come from the counters (migration 0008): after every kind
+    /// of write they equal a pass over the users table.
+    #[tokio::test]
+    async fn flag_totals_follow_every_kind_of_change() {
+        use crate::core::bulk::BulkOutcome;
+        use crate::model::{CreateManyRequest, CustomFieldsInput};
+        use crate::views::{BulkAction, BulkTarget, Flag, UserListQuery};
+
+        let t = test_core(|_| {}).await;
+        let a = t.core.create_instance(at(0), None, "A", "").await.unwrap();
+        let b = t.core.create_instance(at(0), None, "B", "").await.unwrap();
+        let meta = RequestMeta::default();
+        let totals = |label: &'static str| {
+            let t = &t;
+            async move {
+                let o = t.core.overview(at(100), &admin()).await.unwrap();
+                let counted = [o.tracking_on, o.logging_on, o.sdk_on, o.real_time_on];
+                let scanned = t.core.store().flag_totals_by_scan().await.unwrap();
+                assert_eq!(counted, scanned, "after {label}");
+                counted
+            }
+        };
+        assert_eq!(totals("nothing").await, [0; 4]);
+
+        // One statement inserting many rows, with tracking and real-time on.
+        let many = CreateManyRequest {
+            quantity: Some(40),
+            create_access_token: Some(false),
+            custom_fields: Some(CustomFieldsInput {
+                enable_tracking: Some(true),
+                enable_logging: Some(false),
+                enabled: Some(true),
+                enable_real_time_location: Some(true),
+            }),
+            ..Default::default()
+        };
+        t.core
+            .register_many(at(1), &a.credentials(), many, &meta)
+            .await
+            .unwrap();
+        // Single registrations on other days and in B, logging on, tracking off.
+        let mut singles = Vec::new();
+        for (n, i) in [(0, &a), (1, &b), (2, &b)] {
+            let req = RegisterRequest {
+                user_fields: Some(UserFieldsInput {
+                    enable_tracking: Some(false),
+                    enable_logging: Some(true),
+                    ..Default::default()
+                }),
+                create_access_token: Some(false),
+                ..Default::default()
+            };
+            let c = t
+                .core
+                .register(at(86_400 * (n + 1)), &i.credentials(), req)
+                .await
+                .unwrap();
+            singles.push(c.device_token.unwrap());
+        }
+        assert_eq!(totals("registrations").await, [40, 3, 43, 40]);
+
+        // A flag on one user; then a status change and a flag in the same update.
+        let logging_on = |on: bool, status: Option<&str>| UpdateUserRequest {
+            status: status.map(String::from),
+            user_fields: Some(UserFieldsInput {
+                enable_logging: Some(on),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        t.core
+            .update_user(at(10), &admin(), singles[0], logging_on(false, None), &meta)
+            .await
+            .unwrap();
+        assert_eq!(totals("one flag").await, [40, 2, 43, 40]);
+        t.core
+            .update_user(
+                at(11),
+                &admin(),
+                singles[1],
+                logging_on(false, Some("Deactivated")),
+                &meta,
+            )
+            .await
+            .unwrap();
+        assert_eq!(totals("status and flag at once").await, [40, 1, 43, 40]);
+
+        // Bulk: tracking off for everyone in A (one statement over many rows).
+        let in_a = BulkTarget::Matching(Box::new(UserListQuery {
+            instance: Some(a.id.to_string()),
+            status: Some("all".into()),
+            ..Default::default()
+        }));
+        let off = BulkAction::SetFlag {
+            flag: Flag::Tracking,
+            value: false,
+        };
+        let done = t
+            .core
+            .bulk_apply(at(12), &admin(), &in_a, &off, &meta)
+            .await
+            .unwrap();
+        assert_eq!(done.changed, 40);
+        assert_eq!(totals("bulk flag").await, [0, 1, 43, 40]);
+
+        // Bulk: deactivate and move A's users (counter key changes, flags kept).
+        t.core
+            .bulk_apply(
+                at(13),
+                &admin(),
+                &in_a,
+                &BulkAction::SetActive(false),
+                &meta,
+            )
+            .await
+            .unwrap();
+        let moved = t
+            .core
+            .bulk_apply(
+                at(14),
+                &admin(),
+                &in_a,
+                &BulkAction::Move(b.id.to_string()),
+                &meta,
+            )
+            .await
+            .unwrap();
+        assert_eq!(moved.changed, 41);
+        assert_eq!(totals("status and instance moves").await, [0, 1, 43, 40]);
+
+        // Deletes: one user, then everything in B.
+        t.core
+            .delete_user(at(15), &admin(), singles[2], &meta)
+            .await
+            .unwrap();
+        assert_eq!(totals("one delete").await, [0, 0, 42, 40]);
+        let in_b = BulkTarget::Matching(Box::new(UserListQuery {
+            instance: Some(b.id.to_string()),
+            status: Some("all".into()),
+            ..Default::default()
+        }));
+        let gone = t
+            .core
+            .bulk_apply(at(16), &admin(), &in_b, &BulkAction::Delete, &meta)
+            .await
+            .unwrap();
+        assert_eq!(
+            gone,
+            BulkOutcome {
+                matched: 42,
+                changed: 42
+            }
+        );
+        assert_eq!(totals("bulk delete").await, [0; 4]);
     }
 }

@@ -1,10 +1,11 @@
 //! `GetFilteredPage`: one page of users for administrators, in one of eight orders, with
 //! totals that never count the users table page after page.
 //!
-//! Counting: triggers keep `user_counts` (users per instance, status and UTC day). A page
-//! filtered only by instance, application, company, status and registration time totals
+//! Counting: triggers keep `user_counts` (users per instance, status and UTC day, and of
+//! those how many have each flag on). A page filtered only by instance, application,
+//! company, status, registration time and at most one flag (the dashboard's filters) totals
 //! those rows, and counts directly at most the two partial days a time range cuts. A page
-//! with a search term, country or city counts its matches directly, up to
+//! with a search term, country, city, batch or two flags counts its matches directly, up to
 //! `SEARCH_COUNT_CAP`; past that `TotalUsers` is the cap and `TotalUsersExact` false.
 //! `HasNextPage` is always exact: the page query asks for one row more than it shows.
 
@@ -190,8 +191,7 @@ impl Core {
             q.filter.instances = Some(scope);
         }
         let (counted, exact) = self.count_matches(&q.filter).await?;
-        // A search that matched under the cap is answered from its own indexes.
-        let few_matches = !q.filter.countable_by_counters() && exact;
+        let few_matches = few_matches(&q.filter, counted, exact);
         let offset = (q.page - 1) * q.size;
         let mut rows = self
             .store()
@@ -217,7 +217,8 @@ impl Core {
         })
     }
 
-    /// The number of users a page filter matches, and whether it is exact.
+    /// The number of users a page filter matches, and whether it is exact (it is whenever the
+    /// counters can total the filter, else up to `SEARCH_COUNT_CAP`).
     pub(crate) async fn count_matches(&self, f: &PageFilter) -> CoreResult<(i64, bool)> {
         let store = self.store();
         if !f.countable_by_counters() {
@@ -236,12 +237,7 @@ impl Core {
             }
         }
         let mut total = store
-            .sum_user_counts(
-                f.instances.as_deref(),
-                f.include_inactive,
-                first_full_day,
-                end_full_day,
-            )
+            .sum_user_counts(f, first_full_day, end_full_day)
             .await?;
         if let (Some(from), Some(day)) = (f.from, first_full_day) {
             if from != day * DAY_MS {
@@ -263,6 +259,12 @@ impl Core {
         }
         Ok((total, true))
     }
+}
+
+/// Whether a filter's matches are few enough to be found by its own conditions and sorted,
+/// rather than by walking the sort index until a page is full (see `Store::user_page`).
+pub(crate) fn few_matches(f: &PageFilter, counted: i64, exact: bool) -> bool {
+    f.narrows() && exact && counted <= SEARCH_COUNT_CAP
 }
 
 #[cfg(test)]
@@ -305,6 +307,93 @@ mod tests {
 
     async fn page(t: &TestCore, req: UserPageRequest) -> UserPageView {
         t.core.user_page(&admin(), req).await.unwrap()
+    }
+
+    /// Every filter the counters total (instances, status, one flag, a time range cutting
+    /// days) gives the same number as counting the users themselves.
+    #[tokio::test]
+    async fn counter_totals_equal_direct_counts_for_every_countable_filter() {
+        use crate::core::store::FlagFilter;
+        use crate::model::UserFieldsInput;
+
+        let t = test_core(|_| {}).await;
+        let a = t.core.create_instance(at(0), None, "A", "").await.unwrap();
+        let b = t.core.create_instance(at(0), None, "B", "").await.unwrap();
+        // 24 users over four days (and hours within them), mixed flags and statuses.
+        for n in 0..24i64 {
+            let req = RegisterRequest {
+                status: Some(if n % 5 == 0 { "Deactivated" } else { "Active" }.into()),
+                user_fields: Some(UserFieldsInput {
+                    enable_tracking: Some(n % 2 == 0),
+                    enable_logging: Some(n % 3 == 0),
+                    enabled: Some(n % 4 != 0),
+                    enable_real_time_location: Some(n % 7 == 0),
+                    ..Default::default()
+                }),
+                create_access_token: Some(false),
+                ..Default::default()
+            };
+            let i = if n % 3 == 1 { &b } else { &a };
+            let when = at(86_400 * (n % 4) + 3_600 * n);
+            t.core.register(when, &i.credentials(), req).await.unwrap();
+        }
+        let one_flag = |k: usize, v: bool| {
+            let mut f = FlagFilter::default();
+            *[
+                &mut f.enable_tracking,
+                &mut f.enable_logging,
+                &mut f.enabled,
+                &mut f.enable_real_time_location,
+            ][k] = Some(v);
+            f
+        };
+        let mut flags = vec![FlagFilter::default()];
+        for k in 0..4 {
+            flags.extend([one_flag(k, true), one_flag(k, false)]);
+        }
+        let day = |d: i64| ms(at(86_400 * d));
+        let ranges = [
+            (None, None),
+            (Some(day(1)), None),
+            (Some(day(1) + 5_000_000), Some(day(3) + 1_000)),
+            (None, Some(day(2))),
+            (Some(day(2) + 1), Some(day(2) + 80_000_000)),
+        ];
+        let statuses = [
+            (false, None),
+            (true, None),
+            (true, Some("Deactivated")),
+            (true, Some("Active")),
+        ];
+        let scopes = [
+            None,
+            Some(vec![a.id.to_string()]),
+            Some(vec![b.id.to_string()]),
+        ];
+        let mut checked = 0;
+        for instances in &scopes {
+            for (include_inactive, status) in statuses {
+                for flags in &flags {
+                    for (from, to) in ranges {
+                        let f = PageFilter {
+                            instances: instances.clone(),
+                            include_inactive,
+                            status: status.map(String::from),
+                            flags: *flags,
+                            from,
+                            to,
+                            ..Default::default()
+                        };
+                        assert!(f.countable_by_counters());
+                        let direct = t.core.store().count_users(&f, i64::MAX).await.unwrap();
+                        let counted = t.core.count_matches(&f).await.unwrap();
+                        assert_eq!(counted, (direct, true), "{f:?}");
+                        checked += i64::from(direct > 0);
+                    }
+                }
+            }
+        }
+        assert!(checked > 300, "most combinations match someone: {checked}");
     }
 
     #[tokio::test]

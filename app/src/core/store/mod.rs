@@ -553,20 +553,26 @@ impl Store {
         })
     }
 
-    /// Users registered on UTC days `from_day..to_day` (ms / 86400000) by the counters the
-    /// triggers keep: no user row is read.
+    /// Users matching `f` (instances, status, at most one flag: see
+    /// `PageFilter::countable_by_counters`) registered on UTC days `from_day..to_day`
+    /// (ms / 86400000), by the counters the triggers keep: no user row is read.
     pub async fn sum_user_counts(
         &self,
-        instances: Option<&[String]>,
-        include_inactive: bool,
+        f: &PageFilter,
         from_day: Option<i64>,
         to_day: Option<i64>,
     ) -> CoreResult<i64> {
+        let counted = match f.flags.counter_columns().next() {
+            None => "n".to_string(),
+            Some((column, true)) => column.to_string(),
+            Some((column, false)) => format!("n - {column}"),
+        };
         on_pool!(self, c => {
-            let mut q = QueryBuilder::new(
-                "SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts WHERE 1 = 1");
-            if let Some(ids) = instances { push_in_list!(q, "instance_id", ids); }
-            if !include_inactive { q.push(" AND status = 'Active'"); }
+            let mut q = QueryBuilder::new(format!(
+                "SELECT CAST(COALESCE(SUM({counted}), 0) AS BIGINT) FROM user_counts WHERE 1 = 1"));
+            if let Some(ids) = &f.instances { push_in_list!(q, "instance_id", ids); }
+            if !f.include_inactive { q.push(" AND status = 'Active'"); }
+            if let Some(v) = &f.status { q.push(" AND status = ").push_bind(v.clone()); }
             if let Some(d) = from_day { q.push(" AND day >= ").push_bind(d); }
             if let Some(d) = to_day { q.push(" AND day < ").push_bind(d); }
             q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
@@ -597,14 +603,35 @@ impl Store {
             .fetch_one(c).await.map_err(db_err))
     }
 
-    /// Users with tracking, logging, the SDK and real-time location on: one pass.
+    /// Users with tracking, logging, the SDK and real-time location on, from the counters
+    /// (migration 0008).
     pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
-        let (a, b, c2, d) = on_pool!(self, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN enable_tracking THEN 1 ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN enable_logging THEN 1 ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN enabled THEN 1 ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN enable_real_time_location THEN 1 ELSE 0 END), 0) AS BIGINT)
-             FROM users")
+        self.flag_sums("user_counts", ["tracking", "logging", "sdk", "real_time"])
+            .await
+    }
+
+    /// The same four totals by reading every user: what the counters must always equal.
+    #[cfg(test)]
+    pub async fn flag_totals_by_scan(&self) -> CoreResult<[i64; 4]> {
+        self.flag_sums(
+            "users",
+            [
+                "CASE WHEN enable_tracking THEN 1 ELSE 0 END",
+                "CASE WHEN enable_logging THEN 1 ELSE 0 END",
+                "CASE WHEN enabled THEN 1 ELSE 0 END",
+                "CASE WHEN enable_real_time_location THEN 1 ELSE 0 END",
+            ],
+        )
+        .await
+    }
+
+    async fn flag_sums(&self, table: &str, terms: [&str; 4]) -> CoreResult<[i64; 4]> {
+        let sums: Vec<String> = terms
+            .iter()
+            .map(|t| format!("CAST(COALESCE(SUM({t}), 0) AS BIGINT)"))
+            .collect();
+        let sql = format!("SELECT {} FROM {table}", sums.join(", "));
+        let (a, b, c2, d) = on_pool!(self, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
             .fetch_one(c).await.map_err(db_err))?;
         Ok([a, b, c2, d])
     }

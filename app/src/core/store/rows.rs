@@ -294,17 +294,41 @@ impl FlagFilter {
     pub fn is_empty(&self) -> bool {
         *self == FlagFilter::default()
     }
+
+    /// The flags given, as (counter column of `user_counts`, value).
+    pub fn counter_columns(&self) -> impl Iterator<Item = (&'static str, bool)> {
+        [
+            ("tracking", self.enable_tracking),
+            ("logging", self.enable_logging),
+            ("sdk", self.enabled),
+            ("real_time", self.enable_real_time_location),
+        ]
+        .into_iter()
+        .filter_map(|(column, value)| value.map(|v| (column, v)))
+    }
 }
 
 impl PageFilter {
-    /// True when only instance, status and time filters apply: the counters can total it.
+    /// True when only instance, status, time and at most one flag filter apply: the counters
+    /// (users per instance, status and day, and of those how many have each flag on) can
+    /// total it.
     pub fn countable_by_counters(&self) -> bool {
         self.words.is_empty()
             && self.country.is_none()
             && self.city.is_none()
+            && self.batch.is_none()
+            && self.flags.counter_columns().count() <= 1
+    }
+
+    /// True when some filter besides instances and time applies, so the matching users may
+    /// be a small part of the table.
+    pub fn narrows(&self) -> bool {
+        !(self.words.is_empty()
+            && self.country.is_none()
+            && self.city.is_none()
             && self.status.is_none()
             && self.flags.is_empty()
-            && self.batch.is_none()
+            && self.batch.is_none())
     }
 }
 
