@@ -12,6 +12,29 @@ pub const INPUT: &str = "mt-1 block w-full rounded-md border border-slate-300 bg
 pub const LABEL: &str = "block text-sm font-medium text-slate-700";
 pub const CARD: &str = "rounded-lg border border-slate-200 bg-white p-5 shadow-sm";
 
+/// Reading a signal in a view closure the server renders. Leptos' Suspense can dispose of a
+/// resolved view's owner (re-running its children on another worker thread) while the server
+/// is still writing that view's HTML; a plain `get` or `with` then panics the worker and the
+/// page answers 500 (seen on a users page under load: the selection signal of its table).
+/// These reads give the type's default instead, which is also every such signal's value in a
+/// fresh server render but for a few (a switch's initial state), and never panic.
+pub trait Current: With {
+    /// `get`, or the default once disposed.
+    fn current(&self) -> Self::Value
+    where
+        Self::Value: Clone + Default,
+    {
+        self.try_with(Clone::clone).unwrap_or_default()
+    }
+
+    /// `with`, or the default once disposed.
+    fn current_with<U: Default>(&self, f: impl FnOnce(&Self::Value) -> U) -> U {
+        self.try_with(f).unwrap_or_default()
+    }
+}
+
+impl<S: With> Current for S {}
+
 /// `2026-11-22T04:21:30.399Z` → `2026-11-22 04:21 UTC` (the full value goes in a title).
 pub fn short_time(iso: &str) -> String {
     match (iso.get(..10), iso.get(11..16)) {
@@ -117,7 +140,7 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
 #[component]
 pub fn FormError(errors: RwSignal<Option<AppError>>) -> impl IntoView {
     move || {
-        errors.get().map(|e| match e {
+        errors.current().map(|e| match e {
             AppError::Validation(_) => view! {
                 <p class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800" role="alert" data-testid="error">
                     "Please correct the highlighted fields."
@@ -152,7 +175,7 @@ pub fn TextField(
     #[prop(default = "")] autocomplete: &'static str,
 ) -> impl IntoView {
     let id = format!("field-{}", key.to_ascii_lowercase());
-    let error = move || errors.with(|e| field_error(e, key));
+    let error = move || errors.current_with(|e| field_error(e, key));
     let error_id = format!("{id}-error");
     view! {
         <div>
@@ -193,7 +216,7 @@ pub fn CopyButton(text: String, #[prop(into)] label: String) -> impl IntoView {
     };
     view! {
         <button type="button" class=BUTTON on:click=copy aria-label=format!("Copy the {label}")>
-            {move || match done.get() {
+            {move || match done.current() {
                 Some(true) => "Copied",
                 Some(false) => "Copy failed: select and copy",
                 None => "Copy",

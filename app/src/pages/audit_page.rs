@@ -54,18 +54,18 @@ fn filter_pairs(map: &ParamsMap) -> Vec<(&'static str, String)> {
 #[component]
 pub fn AuditPage() -> impl IntoView {
     let params = use_query_map();
-    let page = Resource::new(move || query_of(&params.get()), audit_log);
+    let page = Resource::new(move || query_of(&params.current()), audit_log);
     view! {
         <Title text="Audit log" />
         <PageHeader title="Audit log" subtitle="Every change, sign-in, revocation and security event, newest first.">
-            <a class=BUTTON href=move || format!("/export/audit.csv{}", query_string(&filter_pairs(&params.get()))) download="audit.csv" data-testid="audit-export">
+            <a class=BUTTON href=move || format!("/export/audit.csv{}", query_string(&filter_pairs(&params.current()))) download="audit.csv" data-testid="audit-export">
                 "Export CSV"
             </a>
         </PageHeader>
         <Form method="GET" action="/audit" attr:class=format!("{CARD} mt-6") attr:role="search" attr:aria-label="Filter the audit log">
             <div class="grid gap-3 sm:grid-cols-2 lg:grid-cols-5">
                 {move || {
-                    let p = params.get();
+                    let p = params.current();
                     FILTERS.iter().map(|(k, label, hint)| {
                         let id = format!("audit-{k}");
                         view! {
@@ -84,7 +84,7 @@ pub fn AuditPage() -> impl IntoView {
         </Form>
         <Transition fallback=|| view! { <Loading what="the audit log" /> }>
             {move || {
-                let filters = params.get();
+                let filters = params.current();
                 Suspend::new(async move {
                     match page.await {
                         Ok(p) => view! { <AuditTable page=p params=filters /> }.into_any(),

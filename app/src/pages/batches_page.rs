@@ -55,14 +55,14 @@ fn credentials_summary(c: &BatchCredentials) -> &'static str {
 #[component]
 pub fn BatchesPage() -> impl IntoView {
     let params = use_query_map();
-    let page = Resource::new(move || params.get().get("before"), list_batches);
+    let page = Resource::new(move || params.current().get("before"), list_batches);
     view! {
         <Title text="Batches" />
         <PageHeader title="Batches" subtitle="Register drivers by quantity. A batch runs in chunks on the server; its credentials are offered once, as a CSV file." />
         <NewBatch />
         <Transition fallback=|| view! { <Loading what="batches" /> }>
             {move || {
-                let before = params.get().get("before");
+                let before = params.current().get("before");
                 Suspend::new(async move {
                     match page.await {
                         Ok(p) if p.rows.is_empty() && before.is_none() => view! {
@@ -163,7 +163,7 @@ fn NewBatch() -> impl IntoView {
         view! {
             <label class="flex items-center gap-2 text-sm" for=for_id>
                 <input id=id type="checkbox" class="h-4 w-4 rounded border-slate-300"
-                    prop:checked=move || form.with(get)
+                    prop:checked=move || form.current_with(get)
                     on:change=move |ev| {
                         let on = event_target_checked(&ev);
                         form.update(|r| match key {
@@ -178,7 +178,7 @@ fn NewBatch() -> impl IntoView {
             </label>
         }
     };
-    let instance_error = move || errs.with(|e| field_error(e, "instance_id"));
+    let instance_error = move || errs.current_with(|e| field_error(e, "instance_id"));
     view! {
         <form class=format!("{CARD} mt-6") on:submit=submit novalidate aria-labelledby="new-batch-title">
             <h2 id="new-batch-title" class="text-base font-semibold">"New batch"</h2>
@@ -222,7 +222,7 @@ fn NewBatch() -> impl IntoView {
                 </div>
             </fieldset>
             <div class="mt-4 flex flex-wrap items-center gap-3">
-                <button type="submit" class=PRIMARY disabled=move || busy.get()>"Start batch"</button>
+                <button type="submit" class=PRIMARY disabled=move || busy.current()>"Start batch"</button>
                 <FormError errors />
             </div>
         </form>
@@ -234,11 +234,11 @@ fn NewBatch() -> impl IntoView {
 #[component]
 pub fn BatchPage() -> impl IntoView {
     let params = use_params_map();
-    let id = move || params.with(|p| p.get("batch_id").unwrap_or_default());
+    let id = move || params.current_with(|p| p.get("batch_id").unwrap_or_default());
     let batch = Resource::new(id, get_batch);
     // Polls while the batch runs: each answer schedules the next question.
     Effect::new(move |_| {
-        if let Some(Ok(b)) = batch.get() {
+        if let Some(Ok(b)) = batch.current() {
             if b.state == BatchState::Running {
                 set_timeout(move || batch.refetch(), POLL);
             }
@@ -359,7 +359,7 @@ fn Progress(b: BatchView, batch: Resource<Result<BatchView, AppError>>) -> impl 
                 {(b.state == BatchState::Running).then(|| view! { <button type="button" class=BUTTON on:click=act(false)>"Stop"</button> })}
                 {resumable.then(|| view! { <button type="button" class=PRIMARY on:click=act(true)>"Resume"</button> })}
             </div>
-            {move || error.get().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
+            {move || error.current().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
         </section>
     }
 }
@@ -376,7 +376,7 @@ fn Credentials(b: BatchView, batch: Resource<Result<BatchView, AppError>>) -> im
                 ": they are deleted from the server as they are sent. Keep the file safe. Until "
                 <Time iso=expires_at /> "."
             </p>
-            {move || if taken_now.get() {
+            {move || if taken_now.current() {
                 view! { <p class="mt-3 text-sm font-medium text-emerald-800" role="status" data-testid="credentials-taken-now">"Downloading. The server no longer holds them."</p> }.into_any()
             } else {
                 let action = format!("/export/batches/{}/credentials.csv", b.id);
@@ -456,7 +456,7 @@ fn BatchUsers(
             {(now > 0 && b.state != BatchState::Running).then(|| view! {
                 <BulkBar selected=RwSignal::new(Default::default()) query=query.clone() reload notice whole="every user of this batch" />
             })}
-            {move || notice.get().map(|m| view! {
+            {move || notice.current().map(|m| view! {
                 <p class="mt-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800" role="status" data-testid="bulk-notice">{m}</p>
             })}
             <Transition fallback=|| view! { <Loading what="users" /> }>

@@ -12,7 +12,7 @@ use crate::server_fns::instances::*;
 #[component]
 pub fn InstancesPage() -> impl IntoView {
     let reloads = RwSignal::new(0u32);
-    let instances = Resource::new(move || reloads.get(), |_| list_instances());
+    let instances = Resource::new(move || reloads.current(), |_| list_instances());
 
     view! {
         <Title text="Instances" />
@@ -127,19 +127,23 @@ fn InstanceTable(list: Vec<InstanceSummary>, reloads: RwSignal<u32>) -> impl Int
         </div>
         <p class="mt-2 text-xs text-slate-500" data-testid="instances-footer">
             {format!("{count} instance{}", if count == 1 { "" } else { "s" })}
-            {move || (reloads.get() > 0).then(|| format!(" · reloaded {}×", reloads.get()))}
+            {move || (reloads.current() > 0).then(|| format!(" · reloaded {}×", reloads.current()))}
         </p>
     }
     .into_any()
 }
 
 /// What a key action is waiting for: a confirmation, or showing its answer.
-#[derive(Clone, PartialEq)]
+#[derive(Clone, Default, PartialEq)]
 enum KeyStep {
+    #[default]
     Idle,
     ConfirmReveal,
     ConfirmRotate,
-    Shown { key: String, rotated: bool },
+    Shown {
+        key: String,
+        rotated: bool,
+    },
 }
 
 #[component]
@@ -214,10 +218,10 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
         <tr class="align-top hover:bg-slate-50" data-testid="instance-row" data-instance-id=id.clone()>
             <td class="px-4 py-3">
                 <Show
-                    when=move || editing.get()
+                    when=move || editing.current()
                     fallback=move || view! {
-                        <div class="font-medium" data-testid="instance-name">{new_name.get()}</div>
-                        <div class="text-xs text-slate-500">{new_description.get()}</div>
+                        <div class="font-medium" data-testid="instance-name">{new_name.current()}</div>
+                        <div class="text-xs text-slate-500">{new_description.current()}</div>
                         <button type="button" class="mt-1 text-xs text-indigo-700 underline" on:click=move |_| editing.set(true)>"Rename"</button>
                     }
                 >
@@ -237,7 +241,7 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
             <td class="px-4 py-3">
                 <div class="font-mono text-xs" data-testid="instance-id">{i.id.clone()}</div>
                 <div class="mt-1 flex items-center gap-2">
-                    <code class="rounded bg-slate-100 px-1 text-xs" data-testid="invite-code">{move || invite.get()}</code>
+                    <code class="rounded bg-slate-100 px-1 text-xs" data-testid="invite-code">{move || invite.current()}</code>
                     <button type="button" class="text-xs text-indigo-700 underline" on:click=new_invite>"New code"</button>
                 </div>
             </td>
@@ -250,7 +254,7 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
             <td class="px-4 py-3 text-right tabular-nums" data-testid="instance-users">{i.user_count}</td>
             <td class="whitespace-nowrap px-4 py-3 text-slate-600"><Time iso=i.date_created.clone() /></td>
             <td class="px-4 py-3">
-                {move || match step.get() {
+                {move || match step.current() {
                     KeyStep::Idle => view! {
                         <div class="flex flex-wrap gap-2">
                             <button type="button" class=BUTTON on:click=move |_| step.set(KeyStep::ConfirmReveal)>"Reveal key"</button>
@@ -287,9 +291,37 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
                         </div>
                     }.into_any(),
                 }}
-                {move || error.get().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
+                {move || error.current().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
             </td>
         </tr>
     }
     .into_any()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::pages::disposed::render_after_disposal;
+
+    /// An instance row's key, rename and invite-code state: rendered after disposal without
+    /// a panic (see `components::Current`).
+    #[tokio::test]
+    async fn an_instance_row_renders_after_its_owner_is_disposed() {
+        let html = render_after_disposal(|| {
+            let i = InstanceSummary {
+                id: "i".into(),
+                name: "Fleet".into(),
+                description: String::new(),
+                status: "Active".into(),
+                application_name: "Default".into(),
+                application_id: "a".into(),
+                invite_code: "ABCDEFGH".into(),
+                user_count: 7,
+                date_created: "2026-11-22T04:21:30.399Z".into(),
+            };
+            view! { <table><tbody><InstanceRow i reloads=RwSignal::new(0) /></tbody></table> }
+        });
+        assert!(html.contains("Reveal key"), "{html}");
+        assert!(html.contains(">7<"), "{html}");
+    }
 }

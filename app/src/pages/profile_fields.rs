@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use crate::components::{field_error, TextField, INPUT, LABEL};
+use crate::components::{field_error, Current, TextField, INPUT, LABEL};
 use crate::error::AppError;
 use crate::model::{RegisterRequest, UpdateUserRequest, UserView};
 
@@ -154,10 +154,10 @@ pub fn ProfileFields(profile: Profile, errors: Signal<Option<AppError>>) -> impl
             <label class=LABEL for="field-gender">"Gender"</label>
             <select id="field-gender" class=INPUT on:change=move |ev| gender.set(event_target_value(&ev))>
                 {["None", "Male", "Female"].into_iter().map(|g| view! {
-                    <option value=g selected=move || gender.get() == g>{g}</option>
+                    <option value=g selected=move || gender.current() == g>{g}</option>
                 }).collect_view()}
             </select>
-            <p class="mt-1 text-xs text-red-700">{move || errors.with(|e| field_error(e, "Gender"))}</p>
+            <p class="mt-1 text-xs text-red-700">{move || errors.current_with(|e| field_error(e, "Gender"))}</p>
         </div>
         <TextField label="Birthday" key="Birthday" value=p.birthday errors kind="date" />
         <TextField label="Marital status" key="MaritalStatus" value=p.marital errors />

@@ -19,7 +19,7 @@ pub fn RegisterPage() -> impl IntoView {
     view! {
         <Title text="Register a user" />
         <PageHeader title="Register a user" subtitle="The same registration as POST /v1/Registration/Create, into the instance you pick." />
-        {move || match result.get() {
+        {move || match result.current() {
             Some(r) => view! { <Registered user=r again=result /> }.into_any(),
             None => view! { <RegisterForm result /> }.into_any(),
         }}
@@ -102,13 +102,13 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
                                     <select id="field-instanceid" class=select on:change=move |ev| instance.set(event_target_value(&ev))>
                                         {list.into_iter().map(|i| {
                                             let id = i.id.clone();
-                                            view! { <option value=i.id selected=move || instance.get() == id>{i.name}</option> }
+                                            view! { <option value=i.id selected=move || instance.current() == id>{i.name}</option> }
                                         }).collect_view()}
                                     </select>
                                 }
                             })}
                         </Transition>
-                        <p class="mt-1 text-xs text-red-700">{move || errs.with(|e| field_error(e, "InstanceId"))}</p>
+                        <p class="mt-1 text-xs text-red-700">{move || errs.current_with(|e| field_error(e, "InstanceId"))}</p>
                     </div>
                     <div>
                         <label class=LABEL for="field-status">"Status"</label>
@@ -147,8 +147,8 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
             </section>
             <FormError errors />
             <div class="flex gap-3">
-                <button type="submit" class=PRIMARY disabled=move || busy.get()>
-                    {move || if busy.get() { "Registering…" } else { "Register" }}
+                <button type="submit" class=PRIMARY disabled=move || busy.current()>
+                    {move || if busy.current() { "Registering…" } else { "Register" }}
                 </button>
                 <A href="/" attr:class=BUTTON>"Cancel"</A>
             </div>

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
 
-use crate::components::{INPUT, LABEL, PRIMARY};
+use crate::components::{Current, INPUT, LABEL, PRIMARY};
 use crate::error::AppError;
 use crate::server_fns::session::SignIn;
 
@@ -12,8 +12,8 @@ use crate::server_fns::session::SignIn;
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
     let query = use_query_map();
-    let next = move || query.with(|q| q.get("next").unwrap_or_else(|| "/".into()));
-    let message = move || match action.value().get() {
+    let next = move || query.current_with(|q| q.get("next").unwrap_or_else(|| "/".into()));
+    let message = move || match action.value().current() {
         Some(Err(AppError::RateLimited(s))) => Some(format!(
             "Too many failed attempts. Wait {s} seconds, then try again."
         )),
@@ -44,8 +44,8 @@ pub fn SignInPage() -> impl IntoView {
                 {move || message().map(|m| view! {
                     <p class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800" role="alert" data-testid="sign-in-error">{m}</p>
                 })}
-                <button type="submit" class=format!("{PRIMARY} w-full justify-center") disabled=move || action.pending().get()>
-                    {move || if action.pending().get() { "Signing in…" } else { "Sign in" }}
+                <button type="submit" class=format!("{PRIMARY} w-full justify-center") disabled=move || action.pending().current()>
+                    {move || if action.pending().current() { "Signing in…" } else { "Sign in" }}
                 </button>
             </ActionForm>
             <p class="mt-4 text-xs text-slate-500">

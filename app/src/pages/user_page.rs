@@ -42,14 +42,14 @@ impl Notice {
 #[component]
 pub fn UserPage() -> impl IntoView {
     let params = use_params_map();
-    let token = move || params.with(|p| p.get("device_token").unwrap_or_default());
+    let token = move || params.current_with(|p| p.get("device_token").unwrap_or_default());
     let reloads = RwSignal::new(0u32);
-    let user = Resource::new(move || (token(), reloads.get()), |(t, _)| get_user(t));
+    let user = Resource::new(move || (token(), reloads.current()), |(t, _)| get_user(t));
     // Lives above the reloaded view, so "saved" outlasts the reload it causes.
     let notice = RwSignal::new(None::<String>);
     provide_context(Notice(notice));
     view! {
-        {move || notice.get().map(|m| view! {
+        {move || notice.current().map(|m| view! {
             <p class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800" role="status" data-testid="notice">{m}</p>
         })}
         <Transition fallback=|| view! { <Loading what="the user" /> }>
@@ -155,26 +155,26 @@ fn FlagSwitch(token: String, flag: Flag, initial: bool) -> impl IntoView {
                     type="button"
                     role="switch"
                     aria-labelledby=id.clone()
-                    aria-checked=move || on.get().to_string()
-                    aria-busy=move || saving.get().to_string()
+                    aria-checked=move || on.current().to_string()
+                    aria-busy=move || saving.current().to_string()
                     data-testid=format!("switch-{}", flag.key())
                     on:click=toggle
                     class=move || format!(
                         "relative inline-flex h-6 w-11 shrink-0 items-center rounded-full transition-colors focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 {}",
-                        if on.get() { "bg-indigo-600" } else { "bg-slate-300" }
+                        if on.current() { "bg-indigo-600" } else { "bg-slate-300" }
                     )
                 >
-                    <span class="sr-only">{move || if on.get() { "On" } else { "Off" }}</span>
+                    <span class="sr-only">{move || if on.current() { "On" } else { "Off" }}</span>
                     <span
                         aria-hidden="true"
                         class=move || format!(
                             "inline-block h-5 w-5 transform rounded-full bg-white shadow transition-transform {}",
-                            if on.get() { "translate-x-5" } else { "translate-x-0.5" }
+                            if on.current() { "translate-x-5" } else { "translate-x-0.5" }
                         )
                     ></span>
                 </button>
             </div>
-            {move || error.get().map(|m| view! { <p class="mt-1 text-xs text-red-700" role="alert">{m}</p> })}
+            {move || error.current().map(|m| view! { <p class="mt-1 text-xs text-red-700" role="alert">{m}</p> })}
         </li>
     }
 }
@@ -203,10 +203,10 @@ fn StatusButton(token: String, active: bool, reloads: RwSignal<u32>) -> impl Int
         });
     };
     view! {
-        <button type="button" class=BUTTON on:click=click disabled=move || busy.get() data-testid="status-button">
+        <button type="button" class=BUTTON on:click=click disabled=move || busy.current() data-testid="status-button">
             {if active { "Deactivate" } else { "Activate" }}
         </button>
-        {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
+        {move || error.current().map(|e| view! { <ErrorNotice error=e /> })}
     }
 }
 
@@ -220,7 +220,7 @@ fn DeleteButton(token: String, name: String) -> impl IntoView {
     // Focus goes to Cancel when the dialog opens: Enter or Escape never deletes by accident.
     let cancel = NodeRef::<leptos::html::Button>::new();
     Effect::new(move |_| {
-        if let Some(b) = cancel.get() {
+        if let Some(b) = cancel.current() {
             let _ = b.focus();
         }
     });
@@ -238,7 +238,7 @@ fn DeleteButton(token: String, name: String) -> impl IntoView {
     };
     view! {
         <button type="button" class=DANGER on:click=move |_| open.set(true)>"Delete…"</button>
-        <Show when=move || open.get()>
+        <Show when=move || open.current()>
             <div
                 class="fixed inset-0 z-10 flex items-center justify-center bg-slate-900/40 p-4"
                 on:keydown=move |ev| if ev.key() == "Escape" { open.set(false) }
@@ -248,10 +248,10 @@ fn DeleteButton(token: String, name: String) -> impl IntoView {
                     <p id="delete-text" class="mt-2 text-sm text-slate-600">
                         {format!("{} and every token issued to this user will be removed. Apps using its tokens stop working. This cannot be undone.", name)}
                     </p>
-                    {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
+                    {move || error.current().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
                     <div class="mt-5 flex justify-end gap-2">
                         <button type="button" class=BUTTON on:click=move |_| open.set(false) node_ref=cancel>"Cancel"</button>
-                        <button type="button" class=DANGER on:click=confirm.clone() disabled=move || busy.get() data-testid="confirm-delete">
+                        <button type="button" class=DANGER on:click=confirm.clone() disabled=move || busy.current() data-testid="confirm-delete">
                             {format!("Delete {}", name)}
                         </button>
                     </div>
@@ -304,7 +304,7 @@ fn MoveForm(token: String, current: String, reloads: RwSignal<u32>) -> impl Into
                 </Transition>
                 <button type="submit" class=BUTTON>"Move"</button>
             </div>
-            {move || error.get().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
+            {move || error.current().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
         </form>
     }
 }
@@ -351,7 +351,10 @@ fn ProfileForm(user: UserView, reloads: RwSignal<u32>) -> impl IntoView {
 fn TokensSection(token: String) -> impl IntoView {
     let reloads = RwSignal::new(0u32);
     let t = token.clone();
-    let lineage = Resource::new(move || (t.clone(), reloads.get()), |(t, _)| user_tokens(t));
+    let lineage = Resource::new(
+        move || (t.clone(), reloads.current()),
+        |(t, _)| user_tokens(t),
+    );
     let error = RwSignal::new(None::<AppError>);
     let notice = RwSignal::new(None::<String>);
     let revoke = Callback::new(move |family: Option<String>| {
@@ -385,8 +388,8 @@ fn TokensSection(token: String) -> impl IntoView {
                 </div>
                 <button type="button" class=DANGER on:click=move |_| revoke.run(None) data-testid="revoke-all">"Revoke every token"</button>
             </div>
-            {move || notice.get().map(|m| view! { <p class="mt-3 rounded-md bg-emerald-50 p-2 text-sm text-emerald-800" role="status">{m}</p> })}
-            {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
+            {move || notice.current().map(|m| view! { <p class="mt-3 rounded-md bg-emerald-50 p-2 text-sm text-emerald-800" role="status">{m}</p> })}
+            {move || error.current().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
             <Transition fallback=|| view! { <Loading what="tokens" /> }>
                 {move || Suspend::new(async move {
                     match lineage.await {

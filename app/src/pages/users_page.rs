@@ -64,7 +64,7 @@ const SORTS: [(&str, &str); 8] = [
 #[component]
 pub fn UsersPage() -> impl IntoView {
     let params = use_query_map();
-    let page = Resource::new(move || query_of(&params.get()), list_users);
+    let page = Resource::new(move || query_of(&params.current()), list_users);
     let instances = Resource::new(|| (), |_| instance_choices());
     // True while another page or filter loads: the old rows stay, dimmed.
     let updating = RwSignal::new(false);
@@ -93,7 +93,7 @@ pub fn UsersPage() -> impl IntoView {
         <Transition fallback=|| ()>
             // The URL is read here, not in the future: a future may outlive its owner.
             {move || {
-                let p = params.get();
+                let p = params.current();
                 Suspend::new(async move {
                     let list = instances.await.unwrap_or_default();
                     view! { <Filters params=p instances=list /> }
@@ -107,7 +107,7 @@ pub fn UsersPage() -> impl IntoView {
         <div class="transition-opacity" class:opacity-60=busy aria-busy=move || busy().to_string()>
         <Transition fallback=|| view! { <Loading what="users" /> } set_pending=updating.write_only()>
             {move || {
-                let url = params.get();
+                let url = params.current();
                 Suspend::new(async move {
                 match page.await {
                     Ok(p) => view! { <UserTable page=p params=url reload=Callback::new(move |_| page.refetch()) notice=bulk_notice /> }.into_any(),
@@ -281,7 +281,7 @@ fn UserTable(
                     <tr>
                         <th scope="col" class="px-3 py-2">
                             <input type="checkbox" class="h-4 w-4 rounded border-slate-300" aria-label="Select every user on this page"
-                                prop:checked=move || { let all = on_page.clone(); selected.with(|s| !all.is_empty() && all.iter().all(|t| s.contains(t))) }
+                                prop:checked=move || { let all = on_page.clone(); selected.current_with(|s| !all.is_empty() && all.iter().all(|t| s.contains(t))) }
                                 on:change=move |ev| {
                                     let on = event_target_checked(&ev);
                                     let tokens: Vec<String> = page_tokens.clone();
@@ -308,7 +308,7 @@ fn UserTable(
                                 <td class="px-3 py-2">
                                     <input type="checkbox" class="h-4 w-4 rounded border-slate-300" aria-label=format!("Select {name}")
                                         data-testid="select-user"
-                                        prop:checked={ let t = token.clone(); move || selected.with(|s| s.contains(&t)) }
+                                        prop:checked={ let t = token.clone(); move || selected.current_with(|s| s.contains(&t)) }
                                         on:change={ let t = token.clone(); move |ev| { let on = event_target_checked(&ev); let t = t.clone(); selected.update(|s| { if on { s.insert(t); } else { s.remove(&t); } }) } } />
                                 </td>
                                 <td class="whitespace-nowrap px-3 py-2">
@@ -453,11 +453,11 @@ pub fn BulkBar(
                 Some(text) => view! { <span>{text}</span> }.into_any(),
                 None => view! {
             <label class="flex items-center gap-1">
-                <input type="radio" name="bulk-scope" prop:checked=move || !everything.get() on:change=move |_| everything.set(false) />
-                {move || format!("{} selected", selected.with(|s| s.len()))}
+                <input type="radio" name="bulk-scope" prop:checked=move || !everything.current() on:change=move |_| everything.set(false) />
+                {move || format!("{} selected", selected.current_with(|s| s.len()))}
             </label>
             <label class="flex items-center gap-1">
-                <input type="radio" name="bulk-scope" data-testid="bulk-everything" prop:checked=move || everything.get() on:change=move |_| everything.set(true) />
+                <input type="radio" name="bulk-scope" data-testid="bulk-everything" prop:checked=move || everything.current() on:change=move |_| everything.set(true) />
                 "everything matching the filter"
             </label>
                 }.into_any(),
@@ -481,7 +481,7 @@ pub fn BulkBar(
                 </Transition>
             </select>
             <button type="submit" class=BUTTON>"Apply…"</button>
-            {move || pending.get().map(|(_, a, n)| {
+            {move || pending.current().map(|(_, a, n)| {
                 let what = match a {
                     BulkAction::SetFlag { flag, value } => format!("Switch {} {}", flag.label(), if value { "on" } else { "off" }),
                     BulkAction::SetActive(true) => "Activate".to_string(),
@@ -498,8 +498,55 @@ pub fn BulkBar(
                     </div>
                 }
             })}
-            {move || error.get().map(|e| view! { <div class="w-full"><ErrorNotice error=e /></div> })}
+            {move || error.current().map(|e| view! { <div class="w-full"><ErrorNotice error=e /></div> })}
         </form>
     }
     .into_any()
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::*;
+    use crate::pages::disposed::render_after_disposal;
+    use leptos_router::params::ParamsMap;
+
+    fn row(n: usize) -> UserListRow {
+        UserListRow {
+            device_token: format!("00000000-0000-4000-8000-{n:012}"),
+            first_name: Some("Ann".into()),
+            last_name: Some(format!("Row{n}")),
+            email: None,
+            phone: None,
+            client_id: None,
+            instance_id: "i".into(),
+            instance_name: "Fleet".into(),
+            status: "Active".into(),
+            enable_tracking: true,
+            enable_logging: false,
+            enabled: true,
+            enable_real_time_location: false,
+            date_created: "2026-11-22T04:21:30.399Z".into(),
+            last_token_activity: None,
+        }
+    }
+
+    /// The server may still be writing a table's HTML when leptos' Suspense has disposed of
+    /// the table's owner (it re-ran its children on another thread): the render must not
+    /// panic. It did, on the selection signal, before the reads went through `Current`.
+    #[tokio::test]
+    async fn a_users_table_renders_after_its_owner_is_disposed() {
+        let html = render_after_disposal(|| {
+            let page = UserListPage {
+                rows: (0..3).map(row).collect(),
+                next: None,
+                previous: None,
+                total: 3,
+                total_exact: true,
+            };
+            let notice = RwSignal::new(None::<String>);
+            view! { <UserTable page params=ParamsMap::new() reload=Callback::new(|_| ()) notice /> }
+        });
+        assert_eq!(html.matches("data-testid=\"user-row\"").count(), 3);
+        assert!(html.contains("0 selected"), "{html}");
+    }
 }
