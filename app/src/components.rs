@@ -263,6 +263,35 @@ pub fn PageHeader(
     }
 }
 
+/// A bordered table that scrolls sideways on narrow screens: a caption for screen readers,
+/// one heading per column (`numeric` names the one aligned right), the rows as children.
+#[component]
+pub fn DataTable(
+    caption: &'static str,
+    testid: &'static str,
+    headings: Vec<&'static str>,
+    #[prop(optional)] numeric: Option<&'static str>,
+    #[prop(default = "mt-6")] margin: &'static str,
+    children: Children,
+) -> impl IntoView {
+    view! {
+        <div class=format!("{margin} overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm")>
+            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid=testid>
+                <caption class="sr-only">{caption}</caption>
+                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
+                    <tr>
+                        {headings.into_iter().map(|h| {
+                            let class = if numeric == Some(h) { "px-4 py-3 text-right" } else { "px-4 py-3" };
+                            view! { <th scope="col" class=class>{h}</th> }
+                        }).collect_view()}
+                    </tr>
+                </thead>
+                <tbody class="divide-y divide-slate-100">{children()}</tbody>
+            </table>
+        </div>
+    }
+}
+
 #[component]
 pub fn Loading(#[prop(into)] what: String) -> impl IntoView {
     view! {

@@ -118,33 +118,20 @@ fn AuditTable(page: AuditPageView, params: ParamsMap) -> impl IntoView {
         }
         .into_any();
     }
-    let th = "px-3 py-2 text-left text-xs font-semibold uppercase tracking-wide text-slate-600";
     view! {
-        <div class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="audit">
-                <caption class="sr-only">"Audit entries"</caption>
-                <thead class="bg-slate-50"><tr>
-                    <th scope="col" class=th>"When"</th>
-                    <th scope="col" class=th>"Actor"</th>
-                    <th scope="col" class=th>"Action"</th>
-                    <th scope="col" class=th>"Target"</th>
-                    <th scope="col" class=th>"Detail"</th>
-                    <th scope="col" class=th>"From"</th>
-                </tr></thead>
-                <tbody class="divide-y divide-slate-100">
+        <DataTable caption="Audit entries" testid="audit"
+            headings=vec!["When", "Actor", "Action", "Target", "Detail", "From"]>
                     {page.entries.into_iter().map(|e| view! {
                         <tr data-testid="audit-row">
-                            <td class="whitespace-nowrap px-3 py-2 text-slate-600"><Time iso=e.at /></td>
-                            <td class="px-3 py-2 font-mono text-xs">{e.actor}</td>
-                            <td class="px-3 py-2"><code class="rounded bg-slate-100 px-1 text-xs">{e.action}</code></td>
-                            <td class="px-3 py-2 font-mono text-xs">{e.target}</td>
-                            <td class="px-3 py-2">{e.detail}</td>
-                            <td class="px-3 py-2 text-xs text-slate-500">{e.client_address.unwrap_or_default()}</td>
+                            <td class="whitespace-nowrap px-4 py-2 text-slate-600"><Time iso=e.at /></td>
+                            <td class="px-4 py-2 font-mono text-xs">{e.actor}</td>
+                            <td class="px-4 py-2"><code class="rounded bg-slate-100 px-1 text-xs">{e.action}</code></td>
+                            <td class="px-4 py-2 font-mono text-xs">{e.target}</td>
+                            <td class="px-4 py-2">{e.detail}</td>
+                            <td class="px-4 py-2 text-xs text-slate-500">{e.client_address.unwrap_or_default()}</td>
                         </tr>
                     }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        </DataTable>
         <nav class="mt-3 flex justify-end gap-2" aria-label="Pages">
             {newest.map(|h| view! { <A href=h attr:class=BUTTON>"Newest"</A> })}
             {match older {

@@ -88,21 +88,8 @@ pub fn BatchesPage() -> impl IntoView {
 #[component]
 fn BatchTable(rows: Vec<BatchView>) -> impl IntoView {
     view! {
-        <div class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="batches">
-                <caption class="sr-only">"Batches"</caption>
-                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
-                    <tr>
-                        <th scope="col" class="px-4 py-3">"Batch"</th>
-                        <th scope="col" class="px-4 py-3">"Instance"</th>
-                        <th scope="col" class="px-4 py-3">"Progress"</th>
-                        <th scope="col" class="px-4 py-3">"State"</th>
-                        <th scope="col" class="px-4 py-3">"Credentials"</th>
-                        <th scope="col" class="px-4 py-3">"Created by"</th>
-                        <th scope="col" class="px-4 py-3">"Created"</th>
-                    </tr>
-                </thead>
-                <tbody class="divide-y divide-slate-100">
+        <DataTable caption="Batches" testid="batches"
+            headings=vec!["Batch", "Instance", "Progress", "State", "Credentials", "Created by", "Created"]>
                     {rows.into_iter().map(|b| {
                         let (href, title) = (format!("/batches/{}", b.id), title_of(&b));
                         view! {
@@ -116,9 +103,7 @@ fn BatchTable(rows: Vec<BatchView>) -> impl IntoView {
                             <td class="px-4 py-2"><Time iso=b.created_at.clone() /></td>
                         </tr>
                     }}).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        </DataTable>
     }
 }
 
@@ -465,18 +450,8 @@ fn BatchUsers(
                         Ok(None) => view! { <p class="mt-4 text-sm text-slate-600">"The users are listed here when the batch ends."</p> }.into_any(),
                         Ok(Some(p)) if p.rows.is_empty() => view! { <p class="mt-4 text-sm text-slate-600">"No users of this batch remain."</p> }.into_any(),
                         Ok(Some(p)) => view! {
-                            <div class="mt-4 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-                                <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="batch-users">
-                                    <caption class="sr-only">"Users of this batch"</caption>
-                                    <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
-                                        <tr>
-                                            <th scope="col" class="px-4 py-3">"DeviceToken"</th>
-                                            <th scope="col" class="px-4 py-3">"Status"</th>
-                                            {Flag::ALL.into_iter().map(|f| view! { <th scope="col" class="px-4 py-3">{f.label()}</th> }).collect_view()}
-                                            <th scope="col" class="px-4 py-3">"Created"</th>
-                                        </tr>
-                                    </thead>
-                                    <tbody class="divide-y divide-slate-100">
+                            <DataTable caption="Users of this batch" testid="batch-users" margin="mt-4"
+                                headings=["DeviceToken", "Status"].into_iter().chain(Flag::ALL.map(Flag::label)).chain(["Created"]).collect()>
                                         {p.rows.into_iter().map(|r| {
                                             let flags = Flag::ALL.into_iter().zip([r.enable_tracking, r.enable_logging, r.enabled, r.enable_real_time_location]);
                                             view! {
@@ -488,9 +463,7 @@ fn BatchUsers(
                                                 </tr>
                                             }
                                         }).collect_view()}
-                                    </tbody>
-                                </table>
-                            </div>
+                            </DataTable>
                             {p.next.is_some().then(|| view! {
                                 <p class="mt-2 text-xs text-slate-500">"The first 50 are shown; the users list pages through all of them."</p>
                             })}

@@ -106,25 +106,10 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
 fn InstanceTable(list: Vec<InstanceSummary>, reloads: RwSignal<u32>) -> impl IntoView {
     let count = list.len();
     view! {
-        <div class="mt-6 overflow-x-auto rounded-lg border border-slate-200 bg-white shadow-sm">
-            <table class="min-w-full divide-y divide-slate-200 text-sm" data-testid="instances">
-                <caption class="sr-only">"Instances"</caption>
-                <thead class="bg-slate-50 text-left text-xs font-semibold uppercase tracking-wide text-slate-600">
-                    <tr>
-                        <th scope="col" class="px-4 py-3">"Name"</th>
-                        <th scope="col" class="px-4 py-3">"Application"</th>
-                        <th scope="col" class="px-4 py-3">"InstanceId / invite code"</th>
-                        <th scope="col" class="px-4 py-3">"Status"</th>
-                        <th scope="col" class="px-4 py-3 text-right">"Users"</th>
-                        <th scope="col" class="px-4 py-3">"Created"</th>
-                        <th scope="col" class="px-4 py-3">"Key"</th>
-                    </tr>
-                </thead>
-                <tbody class="divide-y divide-slate-100">
-                    {list.into_iter().map(|i| view! { <InstanceRow i reloads /> }).collect_view()}
-                </tbody>
-            </table>
-        </div>
+        <DataTable caption="Instances" testid="instances" numeric="Users"
+            headings=vec!["Name", "Application", "InstanceId / invite code", "Status", "Users", "Created", "Key"]>
+            {list.into_iter().map(|i| view! { <InstanceRow i reloads /> }).collect_view()}
+        </DataTable>
         <p class="mt-2 text-xs text-slate-500" data-testid="instances-footer">
             {format!("{count} instance{}", if count == 1 { "" } else { "s" })}
             {move || (reloads.current() > 0).then(|| format!(" · reloaded {}×", reloads.current()))}
