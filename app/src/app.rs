@@ -17,6 +17,8 @@ use crate::server_fns::session::{current_admin, SignOut};
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    crate::ssr::headers::provide_page_policy();
     view! {
         <!DOCTYPE html>
         <html lang="en">

@@ -21,6 +21,8 @@ pub enum AppError {
     Conflict(String),
     #[error("Too many attempts. Try again in {0} seconds.")]
     RateLimited(i64),
+    #[error("The server is busy. Try again in {0} seconds.")]
+    Busy(i64),
     #[error("Something went wrong on the server. Try again; if it persists, check the server log (request {0}).")]
     Internal(String),
     #[error("Could not reach the server: {0}")]
@@ -50,6 +52,9 @@ impl From<crate::core::CoreError> for AppError {
             CoreError::RateLimited {
                 retry_after_seconds,
             } => AppError::RateLimited(retry_after_seconds),
+            CoreError::Busy {
+                retry_after_seconds,
+            } => AppError::Busy(retry_after_seconds),
             CoreError::Internal(cause) => {
                 let id = uuid::Uuid::new_v4().to_string();
                 tracing::error!(error_id = %id, %cause, "internal error in a server function");
@@ -71,6 +76,7 @@ impl AppError {
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::RateLimited(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Transport(_) => StatusCode::BAD_REQUEST,
         }

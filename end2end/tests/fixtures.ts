@@ -4,14 +4,19 @@ import { test as base, expect, Page } from '@playwright/test';
  * Every test fails on a browser console error or an uncaught page error. Exceptions:
  * Chromium's "Failed to load resource" for a page navigation answered 404 on purpose (a
  * not-found page), and for a request a test expects to fail (`consoleErrors.allow(url)`,
- * e.g. a wrong password's 401); a failing script, style or other call still fails the test.
+ * e.g. a wrong password's 401), and messages a test provokes on purpose
+ * (`consoleErrors.allowMessage(text)`, e.g. a Content-Security-Policy refusal); a failing
+ * script, style or other call still fails the test.
  */
-export const test = base.extend<{ consoleErrors: { allow: (url: RegExp) => void } }>({
+export const test = base.extend<{
+  consoleErrors: { allow: (url: RegExp) => void; allowMessage: (text: RegExp) => void };
+}>({
   consoleErrors: [
     async ({ page }, use) => {
       const errors: { text: string; url: string }[] = [];
       const notFoundPages = new Set<string>();
       const allowed: RegExp[] = [];
+      const allowedMessages: RegExp[] = [];
       page.on('response', (r) => {
         if (r.request().isNavigationRequest() && r.status() === 404) notFoundPages.add(r.url());
       });
@@ -19,10 +24,14 @@ export const test = base.extend<{ consoleErrors: { allow: (url: RegExp) => void 
         if (m.type() === 'error') errors.push({ text: m.text(), url: m.location().url });
       });
       page.on('pageerror', (e) => errors.push({ text: e.message, url: '' }));
-      await use({ allow: (url) => allowed.push(url) });
+      await use({
+        allow: (url) => allowed.push(url),
+        allowMessage: (text) => allowedMessages.push(text),
+      });
       const failedLoad = (e: { text: string }) => e.text.startsWith('Failed to load resource');
       const unexpected = errors
         .filter((e) => !(failedLoad(e) && (notFoundPages.has(e.url) || allowed.some((a) => a.test(e.url)))))
+        .filter((e) => !allowedMessages.some((m) => m.test(e.text)))
         .map((e) => `${e.text} (${e.url})`);
       expect(unexpected, 'browser console errors').toEqual([]);
     },

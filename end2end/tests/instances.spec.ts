@@ -23,6 +23,33 @@ test('the instances page renders on the server, hydrates and reloads through a s
   await page.screenshot({ path: 'test-results/instances.png', fullPage: true });
 });
 
+test('pages run under a strict Content-Security-Policy that refuses injected inline code', async ({ page, consoleErrors }) => {
+  await signIn(page, '/instances');
+  const response = await page.goto('/instances');
+  const csp = response!.headers()['content-security-policy'];
+  expect(csp).toContain("script-src 'self' 'nonce-");
+  expect(csp).toContain("frame-ancestors 'none'");
+  expect(csp).not.toContain('unsafe-inline');
+  // Leptos' own inline scripts carry the response's nonce: the page still hydrates.
+  await hydrated(page);
+
+  // A script an attacker managed to inject into the page is refused, and reported.
+  consoleErrors.allowMessage(/Content Security Policy/);
+  const violation = page.evaluate(
+    () =>
+      new Promise<string>((resolve) =>
+        document.addEventListener('securitypolicyviolation', (e) => resolve(e.effectiveDirective), { once: true }),
+      ),
+  );
+  await page.evaluate(() => {
+    const s = document.createElement('script');
+    s.textContent = 'window.injected = true';
+    document.body.appendChild(s);
+  });
+  expect(await violation).toBe('script-src-elem');
+  expect(await page.evaluate(() => (window as unknown as { injected?: boolean }).injected)).toBeUndefined();
+});
+
 test('the instances list shows no instance key', async ({ page, baseURL }) => {
   await signIn(page, '/instances');
   const answer = await page.request.post('/api/list_instances', {

@@ -59,6 +59,9 @@ pub enum AdminCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// End the login throttles and lock of an admin's e-mail, from every address (after
+    /// someone else's failed attempts locked it).
+    Unlock { email: String },
 }
 
 /// Durations are seconds, or a number with `s`, `m`, `h` or `d`.
@@ -170,6 +173,54 @@ pub struct Config {
     /// The login rate-limit window.
     #[arg(long, env = "TUS_LOGIN_WINDOW", default_value = "15m", value_parser = parse_duration, global = true)]
     pub login_window: i64,
+    /// Failed logins per login name from all addresses together in one window; then the
+    /// name is locked for the window, twice as long each time again (see TUS_LOGIN_MAX_LOCKOUT).
+    #[arg(long, env = "TUS_LOGIN_LOCKOUT", default_value_t = 100, global = true)]
+    pub login_lockout: i64,
+    /// The longest a locked login name stays locked.
+    #[arg(long, env = "TUS_LOGIN_MAX_LOCKOUT", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub login_max_lockout: i64,
+    /// Registrations carrying a password per client address in one window (each costs a
+    /// password hash).
+    #[arg(
+        long,
+        env = "TUS_PASSWORD_REGISTRATIONS_PER_ADDRESS",
+        default_value_t = 100,
+        global = true
+    )]
+    pub password_registrations_per_address: i64,
+    /// Password hashes run at once (each takes about 19 MiB); 0: one per CPU core. Requests
+    /// beyond these and a short queue get 503 with Retry-After.
+    #[arg(
+        long,
+        env = "TUS_PASSWORD_HASH_CONCURRENCY",
+        default_value_t = 0,
+        global = true
+    )]
+    pub password_hash_concurrency: usize,
+    /// Longest an admin's session lasts from sign-in, however often it is refreshed.
+    #[arg(long, env = "TUS_ADMIN_SESSION_MAX", default_value = "12h", value_parser = parse_duration, global = true)]
+    pub admin_session_max: i64,
+    /// Longest a user's session lasts from its login or registration; 0: as long as it is
+    /// refreshed.
+    #[arg(long, env = "TUS_USER_SESSION_MAX", default_value = "0", value_parser = parse_duration, global = true)]
+    pub user_session_max: i64,
+    /// The dashboard's public URL as browsers see it (`https://tus.example.com`): the only
+    /// origin state-changing dashboard calls may come from. Unset: the request's own scheme
+    /// and Host header.
+    #[arg(long, env = "TUS_PUBLIC_URL", global = true)]
+    pub public_url: Option<String>,
+    /// Longest a client may take to send a request's headers; a silent new connection is
+    /// closed after this too.
+    #[arg(long, env = "TUS_HEADER_TIMEOUT", default_value = "10", value_parser = parse_duration, global = true)]
+    pub header_timeout: i64,
+    /// Longest a whole request (headers and body) may take to arrive.
+    #[arg(long, env = "TUS_REQUEST_TIMEOUT", default_value = "30", value_parser = parse_duration, global = true)]
+    pub request_timeout: i64,
+    /// A connection with no request in progress and no traffic for this long is closed;
+    /// so is one whose client stops reading an answer for this long.
+    #[arg(long, env = "TUS_IDLE_TIMEOUT", default_value = "60", value_parser = parse_duration, global = true)]
+    pub idle_timeout: i64,
     /// Take the client address from the last X-Forwarded-For entry (set this only behind a
     /// proxy that appends it, such as the nginx example; otherwise clients could forge it).
     #[arg(
@@ -221,6 +272,19 @@ impl fmt::Debug for Config {
                 &self.login_max_failures_per_address,
             )
             .field("login_window", &self.login_window)
+            .field("login_lockout", &self.login_lockout)
+            .field("login_max_lockout", &self.login_max_lockout)
+            .field(
+                "password_registrations_per_address",
+                &self.password_registrations_per_address,
+            )
+            .field("password_hash_concurrency", &self.password_hash_concurrency)
+            .field("admin_session_max", &self.admin_session_max)
+            .field("user_session_max", &self.user_session_max)
+            .field("public_url", &self.public_url)
+            .field("header_timeout", &self.header_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("idle_timeout", &self.idle_timeout)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redacted(&self.admin_password))
@@ -228,18 +292,35 @@ impl fmt::Debug for Config {
     }
 }
 
-/// Hides a password in a database URL (`postgres://user:secret@host/db`).
-pub fn redact_url(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(scheme), Some(at)) if at > scheme => {
-            let userinfo = &url[scheme + 3..at];
-            match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}{user}:[redacted]{}", &url[..scheme + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+/// Hides the passwords in a database URL: in its user part (`postgres://user:secret@host/db`)
+/// and in its query (`?password=secret`, any case). A URL that does not parse is not shown.
+pub fn redact_url(raw: &str) -> String {
+    const REDACTED: &str = "[redacted]";
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return format!("{REDACTED} (not a URL)");
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
     }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret =
+                    k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+                (
+                    k.into_owned(),
+                    if secret {
+                        REDACTED.into()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        url.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    url.to_string()
 }
 
 impl Config {
@@ -267,8 +348,13 @@ impl Config {
         if !(1..=5000).contains(&self.batch_chunk) {
             return Err("TUS_BATCH_CHUNK must be between 1 and 5000".into());
         }
-        if self.access_token_ttl < 1 || self.refresh_token_ttl < 1 {
-            return Err("token lifetimes must be at least one second".into());
+        if self.access_token_ttl < 1 || self.refresh_token_ttl < 1 || self.admin_session_max < 1 {
+            return Err("token and session lifetimes must be at least one second".into());
+        }
+        let mut hashing = app::core::password::HashingSettings::default();
+        if self.password_hash_concurrency > 0 {
+            hashing.concurrency = self.password_hash_concurrency;
+            hashing.queue = 64 * self.password_hash_concurrency;
         }
         Ok(CoreConfig {
             database_url: self.database_url.clone(),
@@ -286,6 +372,9 @@ impl Config {
                 access_ttl: chrono::Duration::seconds(self.access_token_ttl),
                 refresh_ttl: chrono::Duration::seconds(self.refresh_token_ttl),
                 reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace),
+                admin_session_max: chrono::Duration::seconds(self.admin_session_max),
+                user_session_max: (self.user_session_max > 0)
+                    .then(|| chrono::Duration::seconds(self.user_session_max)),
             },
             max_batch: self.max_batch,
             batch_runs: app::core::batches::BatchRunSettings {
@@ -297,8 +386,30 @@ impl Config {
                 per_name: self.login_max_failures_per_name.max(1),
                 per_address: self.login_max_failures_per_address.max(1),
                 window: chrono::Duration::seconds(self.login_window.max(1)),
+                lockout: self.login_lockout.max(1),
+                max_lockout: chrono::Duration::seconds(self.login_max_lockout.max(1)),
+                registrations_per_address: self.password_registrations_per_address.max(1),
             },
+            hashing,
         })
+    }
+
+    /// The dashboard's public origin, when `TUS_PUBLIC_URL` is set.
+    pub fn public_origin(&self) -> Result<Option<url::Origin>, String> {
+        self.public_url
+            .as_deref()
+            .map(app::ssr::session::parse_public_url)
+            .transpose()
+    }
+
+    /// The connection timers of the HTTP server.
+    pub fn timeouts(&self) -> crate::serve::Timeouts {
+        let seconds = |s: i64| std::time::Duration::from_secs(s.max(1) as u64);
+        crate::serve::Timeouts {
+            header: seconds(self.header_timeout),
+            request: seconds(self.request_timeout),
+            idle: seconds(self.idle_timeout),
+        }
     }
 
     pub fn admin_password(&self) -> Option<Password> {
@@ -329,6 +440,25 @@ mod tests {
         for secret in ["super-secret", "hunter2", "pgsecret"] {
             assert!(!printed.contains(secret), "{printed}");
         }
+    }
+
+    #[test]
+    fn a_password_in_the_database_urls_query_is_redacted() {
+        let url = "postgres://tus@db:5432/tus?sslmode=require&Password=qsecret&sslpassword=k3y";
+        let shown = redact_url(url);
+        assert!(
+            !shown.contains("qsecret") && !shown.contains("k3y"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("sslmode=require") && shown.contains("db:5432"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("sqlite://data/tus.db?mode=rwc"),
+            "sqlite://data/tus.db?mode=rwc"
+        );
+        assert!(!redact_url("postgres://u:p%40ss@h/db").contains("p%40ss"));
     }
 
     #[test]

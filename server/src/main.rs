@@ -29,7 +29,6 @@ async fn run(cli: Cli) -> Result<(), String> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
-            ensure_sqlite_dir(&config.database_url)?;
             tracing::debug!(?config, "configuration");
             let app = Application::build(&config, leptos_options())
                 .await
@@ -41,7 +40,6 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())
         }
         Command::Migrate => {
-            ensure_sqlite_dir(&config.database_url)?;
             open_core(&config).await.map_err(|e| e.to_string())?;
             println!("migrations are up to date");
             Ok(())
@@ -51,7 +49,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             description,
             json,
         }) => {
-            ensure_sqlite_dir(&config.database_url)?;
             let core = open_core(&config).await.map_err(|e| e.to_string())?;
             let i = core
                 .create_instance(Core::now(), None, &name, &description)
@@ -74,7 +71,6 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Admin(AdminCommand::Create { email, .. }) => {
-            ensure_sqlite_dir(&config.database_url)?;
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
@@ -96,23 +92,15 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("admin {} created", admin.email);
             Ok(())
         }
-    }
-}
-
-/// SQLite creates the file but not its folder (`./data/` by default).
-fn ensure_sqlite_dir(url: &str) -> Result<(), String> {
-    let Some(rest) = url.strip_prefix("sqlite:") else {
-        return Ok(());
-    };
-    let path = rest.trim_start_matches("//");
-    let path = path.split('?').next().unwrap_or(path);
-    if path.is_empty() || path.starts_with(":memory:") {
-        return Ok(());
-    }
-    match std::path::Path::new(path).parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display())),
-        _ => Ok(()),
+        Command::Admin(AdminCommand::Unlock { email }) => {
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            let cleared = core
+                .unlock_admin_login(Core::now(), &email, &Default::default())
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("login throttles of {email} cleared ({cleared} counters)");
+            Ok(())
+        }
     }
 }
 

@@ -38,6 +38,7 @@ pub struct Application {
     router: Router,
     core: Core,
     address: SocketAddr,
+    timeouts: crate::serve::Timeouts,
     pub bootstrap: Bootstrap,
 }
 
@@ -98,18 +99,23 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::msg(e.to_string()))?;
+        let public_origin = config.public_origin().map_err(StartupError::msg)?;
         let router = build_router(AppState {
             core: core.clone(),
             leptos_options,
         })
         .layer(axum::Extension(api::extract::TrustForwardedFor(
             config.trust_forwarded_for,
+        )))
+        .layer(axum::Extension(app::ssr::session::PublicOrigin(
+            public_origin,
         )));
         Ok(Application {
             listener,
             router,
             core,
             address,
+            timeouts: config.timeouts(),
             bootstrap,
         })
     }
@@ -127,27 +133,17 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let service = axum::ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(
-            tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router),
-        );
-        // No Nagle delay: a streamed page's later chunks would otherwise wait for the
-        // client's delayed ACK (about 40 ms per page).
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
+        let app = tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router);
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
-        let result = axum::serve(listener, service)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
         self.core.store().close().await;
         result
     }
 }
 
-/// Every ten minutes: deletes batch credentials nobody downloaded in time.
+/// Every ten minutes: deletes batch credentials nobody downloaded in time, and throttle
+/// counters nobody touched for a day.
 async fn housekeeping(core: Core) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -156,6 +152,9 @@ async fn housekeeping(core: Core) {
             Ok(0) => {}
             Ok(n) => tracing::info!(batches = n, "expired batch credentials deleted"),
             Err(e) => tracing::warn!(error = %e, "purging batch credentials failed"),
+        }
+        if let Err(e) = core.purge_rate_limits(Core::now()).await {
+            tracing::warn!(error = %e, "purging throttle counters failed");
         }
     }
 }
@@ -192,6 +191,9 @@ fn build_router(state: AppState) -> Router {
                 })
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
+        .layer(axum::middleware::from_fn(
+            app::ssr::headers::transport_security,
+        ))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }

@@ -12,7 +12,9 @@ use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, Invite
 use super::{Core, RequestMeta};
 use crate::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 
-pub fn instance_view(i: &Instance) -> InstanceView {
+/// An instance as the Accounts API answers it, key included: built only by
+/// `Core::disclose_instances`, which records every key it shows.
+fn instance_view(i: &Instance) -> InstanceView {
     InstanceView {
         id: i.id.to_string(),
         key: i.key.expose().to_string(),
@@ -112,9 +114,11 @@ impl Core {
 
     pub async fn application(
         &self,
+        now: DateTime<Utc>,
         p: &Principal,
         app_id: &str,
         include_instances: bool,
+        meta: &RequestMeta,
     ) -> CoreResult<ApplicationView> {
         p.require_admin()?;
         let id = ApplicationId::parse(app_id)
@@ -126,7 +130,8 @@ impl Core {
             .await?
             .ok_or_else(|| not_found("application"))?;
         let instances = if include_instances {
-            Some(self.instances(p, &id, true).await?)
+            let list = self.instances(p, &id, true).await?;
+            Some(self.disclose_instances(now, p, list, meta).await?)
         } else {
             None
         };
@@ -179,7 +184,7 @@ impl Core {
             self.create_instance(now, Some(&app.id), "Common", "Default group")
                 .await?;
         }
-        self.application(p, &app.id, true).await
+        self.application(now, p, &app.id, true, meta).await
     }
 
     pub async fn instances(
@@ -187,7 +192,7 @@ impl Core {
         p: &Principal,
         app_id: &str,
         include_deactivated: bool,
-    ) -> CoreResult<Vec<InstanceView>> {
+    ) -> CoreResult<Vec<Instance>> {
         p.require_admin()?;
         let id = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
@@ -201,10 +206,55 @@ impl Core {
         for row in rows {
             let i: Instance = row.try_into()?;
             if include_deactivated || i.status == InstanceStatus::Active {
-                out.push(instance_view(&i));
+                out.push(i);
             }
         }
         Ok(out)
+    }
+
+    /// Instances as an Accounts API answer shows them, InstanceKeys included. Each key shown
+    /// is recorded (`instance.key_revealed`, one entry per instance, in one transaction),
+    /// as the dashboard's reveal is: who read which fleet's key, when, from where.
+    pub async fn disclose_instances(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instances: impl IntoIterator<Item = Instance>,
+        meta: &RequestMeta,
+    ) -> CoreResult<Vec<InstanceView>> {
+        p.require_admin()?;
+        let views: Vec<InstanceView> = instances.into_iter().map(|i| instance_view(&i)).collect();
+        if views.is_empty() {
+            return Ok(views);
+        }
+        let mut tx = self.store().begin().await?;
+        for v in &views {
+            tx.audit(&Self::admin_audit(
+                now,
+                p,
+                "instance.key_revealed",
+                format!("instance:{}", v.id),
+                "InstanceKey returned by the REST API".into(),
+                meta,
+            ))
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(views)
+    }
+
+    /// `disclose_instances` of one instance.
+    pub async fn disclose_instance(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance: Instance,
+        meta: &RequestMeta,
+    ) -> CoreResult<InstanceView> {
+        let mut views = self.disclose_instances(now, p, [instance], meta).await?;
+        views
+            .pop()
+            .ok_or_else(|| CoreError::internal("an instance was not shown"))
     }
 
     pub async fn instance(&self, p: &Principal, instance_id: &str) -> CoreResult<Instance> {

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use rand::Rng;
 
 use super::error::{CoreError, CoreResult, FieldErrors};
-use super::password::{check_strength, hash_password};
+use super::password::check_strength;
 use super::secret::Password;
 use super::store::AdminRow;
 use super::time::ms;
@@ -63,10 +63,7 @@ impl Core {
         errors.take("Password", check_strength(password.expose()));
         errors.into_result()?;
         let email = email.ok_or_else(|| CoreError::internal("email parsed without value"))?;
-        let p = password.clone();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&p))
-            .await
-            .map_err(CoreError::internal)??;
+        let hash = self.hash_password(password).await?;
         let row = AdminRow {
             id: uuid::Uuid::new_v4().to_string(),
             email: email.as_str().to_string(),

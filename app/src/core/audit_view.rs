@@ -6,7 +6,7 @@ use super::error::{CoreResult, FieldErrors};
 use super::management::Principal;
 use super::store::AuditFilter;
 use super::time::ms;
-use super::types::{parse_datetime, MAX_STRING};
+use super::types::parse_datetime;
 use super::Core;
 use crate::model::AuditPageView;
 use crate::views::AuditQuery;
@@ -18,16 +18,9 @@ pub const EXPORT_CHUNK: i64 = 500;
 /// Validates the filters of an audit query into the store's filter.
 pub fn parse_audit_query(q: &AuditQuery) -> CoreResult<AuditFilter> {
     let mut e = FieldErrors::default();
-    let mut text = |key: &str, v: &Option<String>| -> Option<String> {
-        let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-        if v.chars().count() > MAX_STRING {
-            e.push(key, format!("must be at most {MAX_STRING} characters"));
-        }
-        Some(v.to_string())
-    };
-    let actor = text("actor", &q.actor);
-    let action = text("action", &q.action);
-    let target = text("target", &q.target);
+    let actor = e.text("actor", q.actor.as_deref());
+    let action = e.text("action", q.action.as_deref());
+    let target = e.text("target", q.target.as_deref());
     let mut time = |key: &str, v: &Option<String>, end: bool| {
         let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
         let at = e.take(key, parse_datetime(v))?;
@@ -71,15 +64,16 @@ impl Core {
     }
 }
 
-/// One CSV field: quoted when needed, and a leading `= + - @` (or tab, CR) defused with a
-/// quote so a spreadsheet never runs it as a formula.
+/// One CSV field: quoted when needed (a `;` too: spreadsheets set to a European locale split
+/// on it), and a leading `= + - @` (or tab, CR) defused with a quote so a spreadsheet never
+/// runs it as a formula.
 pub fn csv_field(value: &str) -> String {
     let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         format!("'{value}")
     } else {
         value.to_string()
     };
-    if defused.contains([',', '"', '\n', '\r']) {
+    if defused.contains([',', ';', '"', '\n', '\r']) {
         format!("\"{}\"", defused.replace('"', "\"\""))
     } else {
         defused
@@ -98,6 +92,7 @@ mod tests {
         assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
         assert_eq!(csv_field("-1"), "'-1");
         assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(csv_field("a;b"), "\"a;b\"");
     }
 
     #[test]

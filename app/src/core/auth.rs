@@ -1,20 +1,30 @@
 //! Login and refresh-token rotation.
 //!
-//! Rotation invariants: a refresh token is single use. Presenting a used one again revokes
-//! its whole family and is recorded as a security event, except within the reuse grace
-//! window after its rotation, where a flaky client's retry gets a new pair. Every decision
-//! is made inside one transaction that locks the token row, so two concurrent refreshes
-//! of one token cannot both rotate it.
+//! Invariants a reader must keep:
+//! - Every password check is counted by the throttles first (`ratelimit`), and its answer
+//!   never tells a right password from a wrong one on an account that may not log in: a
+//!   deactivated account answers 403 whatever the password.
+//! - A refresh token renews only the session (token family) it belongs to, and the access
+//!   token presented with it must have been issued in that same family. Whether the session
+//!   is an admin's or a user's comes from the stored family, never from the token.
+//! - A refresh token is single use. Presenting a used one again revokes its whole family
+//!   and is recorded as a security event, except within the reuse grace window after its
+//!   rotation, where a flaky client's retry gets a new pair that *replaces* the successor
+//!   it got before: a token has at most one live successor, so the family never forks.
+//! - Every decision on a refresh token is made inside one transaction that locks its row,
+//!   so two concurrent refreshes of one token cannot both rotate it.
+//! - A session has an absolute end (`admin_session_max`, `user_session_max`) however often
+//!   it is refreshed.
 
 use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
 use super::issuance::{Credentials, FamilyRef, IssuedRows, Source};
-use super::password::{burn_verification, verify_password};
+use super::ratelimit::{admin_subject, Throttle};
 use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret};
-use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx, UserRow};
+use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx};
 use super::time::ms;
-use super::tokens::{hash_refresh_token, AccessClaims, Role};
+use super::tokens::{hash_refresh_token, SubjectKind};
 use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
 use super::users::User;
 use super::{Core, RequestMeta};
@@ -29,12 +39,31 @@ pub enum LoginName {
 }
 
 impl LoginName {
-    fn describe(&self) -> String {
+    /// The name as the store matches it and the throttles count it: a DeviceToken in its
+    /// canonical form, an e-mail in lower case, a phone number without its formatting
+    /// (`+1 (555) 010-0000` is `+15550100000`). Invalid input is kept as typed (it matches
+    /// nobody, and still counts).
+    fn canonical(&self) -> String {
         match self {
-            LoginName::DeviceToken(v) => format!("device:{v}"),
-            LoginName::Email(v) => format!("email:{v}"),
-            LoginName::Phone(v) => format!("phone:{v}"),
+            LoginName::DeviceToken(v) => DeviceToken::parse(v)
+                .map(|d| d.to_string())
+                .unwrap_or_else(|_| v.to_lowercase()),
+            LoginName::Email(v) => Email::parse(v)
+                .map(|e| e.as_str().to_string())
+                .unwrap_or_else(|_| v.to_lowercase()),
+            LoginName::Phone(v) => Phone::parse(v)
+                .map(|p| p.as_str().to_string())
+                .unwrap_or_else(|_| v.clone()),
         }
+    }
+
+    fn describe(&self) -> String {
+        let kind = match self {
+            LoginName::DeviceToken(_) => "device",
+            LoginName::Email(_) => "email",
+            LoginName::Phone(_) => "phone",
+        };
+        format!("{kind}:{}", self.canonical())
     }
 }
 
@@ -67,6 +96,9 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
             Some(s) if s.chars().count() > MAX_STRING => {
                 return Err(format!("{key} must be at most {MAX_STRING} characters"))
             }
+            Some(s) if s.chars().any(char::is_control) => {
+                return Err(format!("{key} must not contain control characters"))
+            }
             Some(s) if !s.trim().is_empty() => found.push(make(s.trim().to_string())),
             _ => return Err(format!("{key} must be a non-empty string")),
         }
@@ -83,12 +115,22 @@ enum RefreshSubject {
     Admin { id: String, email: String },
 }
 
+/// The `reason` of a successor that a grace-window retry replaced.
+pub(crate) const SUPERSEDED: &str = "superseded";
+
 fn invalid_credentials() -> CoreError {
     CoreError::unauthorized(CredentialKind::Login, "invalid credentials")
 }
 
 fn refresh_error(message: &str) -> CoreError {
     CoreError::unauthorized(CredentialKind::RefreshToken, message)
+}
+
+/// The instance a login names, canonical when it parses (the throttles' scope).
+fn instance_scope(instance: &str) -> String {
+    InstanceId::parse(instance)
+        .map(|i| i.to_string())
+        .unwrap_or_else(|_| instance.trim().to_lowercase())
 }
 
 impl Core {
@@ -128,45 +170,32 @@ impl Core {
             return Err(CoreError::internal("login parsed without values"));
         };
 
-        let name_key = match &name {
-            LoginName::DeviceToken(v) | LoginName::Email(v) | LoginName::Phone(v) => v.clone(),
+        let subject = match (&name, instance_header) {
+            (LoginName::Email(_), None) => admin_subject(&name.canonical()),
+            (_, Some(instance)) => format!("{}:{}", instance_scope(instance), name.describe()),
+            (LoginName::DeviceToken(_) | LoginName::Phone(_), None) => {
+                return Err(CoreError::unauthorized(
+                    CredentialKind::Instance,
+                    "the InstanceId header is required to log in with a DeviceToken or a Phone",
+                ))
+            }
         };
-        let buckets = super::ratelimit::buckets(&name_key, meta.client_addr.as_deref());
-        if let Err(limited) = self.check_login_limits(now, &buckets).await {
-            self.record(
-                now,
-                "anonymous",
-                "login.rate_limited",
-                &name.describe(),
-                "too many failed logins",
-                meta,
-            )
-            .await?;
-            return Err(limited);
-        }
+        let throttle = Throttle::login(&subject, &name.describe(), meta);
+        self.admit(now, &throttle, meta).await?;
         let result = match (&name, instance_header) {
             (LoginName::DeviceToken(token), Some(instance)) => {
                 self.device_login(now, instance, token, &password).await
             }
-            (LoginName::DeviceToken(_), None) => Err(CoreError::unauthorized(
-                CredentialKind::Instance,
-                "the InstanceId header is required to log in with a DeviceToken",
-            )),
             (LoginName::Email(_) | LoginName::Phone(_), Some(instance)) => {
                 self.password_login(now, instance, &name, &password).await
             }
-            (LoginName::Email(email), None) => self.admin_login(now, email, &password).await,
-            (LoginName::Phone(_), None) => Err(CoreError::unauthorized(
-                CredentialKind::Instance,
-                "the InstanceId header is required to log in with a Phone",
-            )),
+            (_, None) => self.admin_login(now, &name.canonical(), &password).await,
         };
         match &result {
             Err(CoreError::Unauthorized {
                 kind: CredentialKind::Login,
                 ..
             }) => {
-                self.count_login_failure(now, &buckets).await?;
                 self.record(
                     now,
                     "anonymous",
@@ -177,7 +206,7 @@ impl Core {
                 )
                 .await?;
             }
-            Ok(_) => self.clear_login_failures(&buckets).await?,
+            Ok(_) => self.settle_success(&throttle).await?,
             Err(_) => {}
         }
         result
@@ -201,6 +230,9 @@ impl Core {
         let Some(instance) = self.store().find_instance(&row.instance_id).await? else {
             return Err(invalid_credentials());
         };
+        if row.instance_id != instance_id.to_string() {
+            return Err(invalid_credentials());
+        }
         let canonical = |k: &str| {
             uuid::Uuid::try_parse(k.trim())
                 .map(|u| u.to_string())
@@ -210,10 +242,13 @@ impl Core {
             canonical(password.expose()).as_bytes(),
             canonical(&instance.instance_key).as_bytes(),
         );
-        if !key_ok || row.instance_id != instance_id.to_string() {
+        let user = User::try_from(row)?;
+        // The status first: a deactivated account answers the same whatever the key.
+        user.ensure_active()?;
+        if !key_ok {
             return Err(invalid_credentials());
         }
-        self.login_user(now, row).await
+        self.login_user(now, user).await
     }
 
     async fn password_login(
@@ -226,58 +261,41 @@ impl Core {
         let instance_id = InstanceId::parse(instance)
             .map_err(|_| invalid_credentials())?
             .to_string();
-        let lookup = match name {
-            LoginName::Email(v) => Email::parse(v)
-                .ok()
-                .map(|e| (LoginColumn::Email, e.as_str().to_string())),
-            LoginName::Phone(v) => Phone::parse(v)
-                .ok()
-                .map(|p| (LoginColumn::Phone, p.as_str().to_string())),
-            LoginName::DeviceToken(_) => None,
+        let column = match name {
+            LoginName::Email(_) => LoginColumn::Email,
+            LoginName::Phone(_) => LoginColumn::Phone,
+            LoginName::DeviceToken(_) => return Err(invalid_credentials()),
         };
-        let row = match lookup {
-            Some((column, value)) => {
-                self.store()
-                    .find_user_by_login(&instance_id, column, &value)
-                    .await?
-            }
-            None => None,
-        };
+        let row = self
+            .store()
+            .find_user_by_login(&instance_id, column, &name.canonical())
+            .await?;
         let hash = row
             .as_ref()
             .and_then(|r| r.password_hash.clone())
             .map(PasswordHash::new);
-        if !self.check_password(password, hash).await? {
-            return Err(invalid_credentials());
+        // Verified (or its time spent) before anything else is told.
+        let right = self.check_password(password, hash).await?;
+        let user = row.map(User::try_from).transpose()?;
+        if let Some(user) = &user {
+            // Deactivated: 403 whether the password was right or not.
+            user.ensure_active()?;
         }
-        let row = row.ok_or_else(invalid_credentials)?;
-        self.login_user(now, row).await
+        match (right, user) {
+            (true, Some(user)) => self.login_user(now, user).await,
+            _ => Err(invalid_credentials()),
+        }
     }
 
-    /// Verifies off the async workers; without a hash it burns the same time, so a caller
-    /// cannot tell unknown logins from wrong passwords by the clock.
-    async fn check_password(
-        &self,
-        password: &Password,
-        hash: Option<PasswordHash>,
-    ) -> CoreResult<bool> {
-        let password = password.clone();
-        tokio::task::spawn_blocking(move || match hash {
-            Some(hash) => verify_password(&password, &hash),
-            None => {
-                burn_verification(&password);
-                false
-            }
-        })
-        .await
-        .map_err(CoreError::internal)
-    }
-
-    async fn login_user(&self, now: DateTime<Utc>, row: UserRow) -> CoreResult<Credentials> {
-        let user = User::try_from(row)?;
+    async fn login_user(&self, now: DateTime<Utc>, user: User) -> CoreResult<Credentials> {
         user.ensure_active()?;
         let mut issued = IssuedRows::default();
-        let family = issued.new_family(now, &user.device_token.to_string(), "user", Source::Login);
+        let family = issued.new_family(
+            now,
+            &user.device_token.to_string(),
+            SubjectKind::User,
+            Source::Login,
+        );
         let credentials =
             issued.user_pair(now, self.tokens(), &user.subject(), &family, Source::Login)?;
         let mut tx = self.store().begin().await?;
@@ -304,7 +322,7 @@ impl Core {
         }
         let admin = admin.ok_or_else(invalid_credentials)?;
         let mut issued = IssuedRows::default();
-        let family = issued.new_family(now, &admin.id, "admin", Source::Login);
+        let family = issued.new_family(now, &admin.id, SubjectKind::Admin, Source::Login);
         let credentials = self.admin_pair(
             now,
             &mut issued,
@@ -360,23 +378,47 @@ impl Core {
         let (Some(access), Some(refresh)) = (access, refresh) else {
             return Err(CoreError::internal("refresh parsed without values"));
         };
-        // The access token may be expired, but it must be ours and name the token's owner.
+        // The access token may be expired, but it must be ours.
         let claims = self.tokens().verify_any_role(&access, now, true)?;
         let hash = hash_refresh_token(&RefreshTokenSecret::new(refresh));
-        // Read the subject before the transaction: a refresh must never hold its
-        // transaction's connection while waiting for a second one from the same pool, or
-        // concurrent refreshes starve the pool and wait on each other until it times out.
-        let subject = self.refresh_subject(&claims).await?;
+
+        // Which session each token belongs to never changes, so it is read before the
+        // transaction: a refresh must never hold its transaction's connection while waiting
+        // for a second one from the same pool, or concurrent refreshes starve the pool.
+        let lineage = self
+            .store()
+            .refresh_lineage(&hash, &claims.jti)
+            .await?
+            .ok_or_else(|| refresh_error("the refresh token is invalid"))?;
+        let kind = SubjectKind::parse_stored(&lineage.subject_kind)?;
+        let same_session = lineage.access_family_id.as_ref() == Some(&lineage.family_id)
+            && lineage.access_subject.as_ref() == Some(&lineage.subject)
+            && claims.sub == lineage.subject
+            && claims.role() == Some(kind.role());
+        if !same_session {
+            return Err(refresh_error(
+                "the refresh token does not belong to this access token",
+            ));
+        }
+        if !self
+            .tokens()
+            .session_open(kind, lineage.family_created_at, now)
+        {
+            return Err(refresh_error(
+                "this session has reached its longest lifetime; sign in again",
+            ));
+        }
+        let subject = self.refresh_subject(kind, &lineage.subject).await?;
 
         let mut tx = self.store().begin().await?;
         let row = tx
             .find_refresh(&hash)
             .await?
             .ok_or_else(|| refresh_error("the refresh token is invalid"))?;
-        if row.subject != claims.sub {
-            return Err(refresh_error(
-                "the refresh token does not belong to this access token",
-            ));
+        // A successor replaced by a grace-window retry went to a client that is not the
+        // one holding the replacement: presenting it is reuse.
+        if row.family_revoked_at.is_none() && row.reason.as_deref() == Some(SUPERSEDED) {
+            return self.revoke_for_reuse(tx, now, &row, meta).await;
         }
         if row.family_revoked_at.is_some() || row.state == "revoked" {
             return Err(refresh_error("the refresh token has been revoked"));
@@ -385,8 +427,14 @@ impl Core {
             return Err(refresh_error("the refresh token has expired"));
         }
         let rotated = row.state == "active" && tx.mark_refresh_used(&row.id, ms(now)).await?;
-        if !rotated && !self.within_grace(&row, now) {
-            return self.revoke_for_reuse(tx, now, &row, meta).await;
+        if !rotated {
+            // A retry within the grace window replaces the successor the first attempt
+            // got, unless that successor was used already: then somebody else holds this
+            // token, which is reuse.
+            let retry = self.within_grace(&row, now) && tx.supersede_successors(&row.id).await?;
+            if !retry {
+                return self.revoke_for_reuse(tx, now, &row, meta).await;
+            }
         }
 
         let family = FamilyRef {
@@ -416,18 +464,19 @@ impl Core {
         Ok(credentials)
     }
 
-    async fn refresh_subject(&self, claims: &AccessClaims) -> CoreResult<RefreshSubject> {
-        match claims.role() {
-            Some(Role::Admin) => {
-                let admin = self.store().find_admin(&claims.sub).await?;
+    /// The subject of a session, by the kind its family was opened for.
+    async fn refresh_subject(&self, kind: SubjectKind, id: &str) -> CoreResult<RefreshSubject> {
+        match kind {
+            SubjectKind::Admin => {
+                let admin = self.store().find_admin(id).await?;
                 let admin = admin.ok_or_else(|| refresh_error("the admin no longer exists"))?;
                 Ok(RefreshSubject::Admin {
                     id: admin.id,
                     email: admin.email,
                 })
             }
-            _ => {
-                let user = self.store().find_user(&claims.sub).await?;
+            SubjectKind::User => {
+                let user = self.store().find_user(id).await?;
                 let user = user.ok_or_else(|| refresh_error("the user no longer exists"))?;
                 Ok(RefreshSubject::User(User::try_from(user)?))
             }
@@ -528,7 +577,12 @@ mod tests {
 
     async fn registered(f: &Fixture) -> Credentials {
         f.t.core
-            .register(at(0), &f.creds, RegisterRequest::default())
+            .register(
+                at(0),
+                &f.creds,
+                RegisterRequest::default(),
+                &crate::core::RequestMeta::default(),
+            )
             .await
             .unwrap()
     }
@@ -618,17 +672,73 @@ mod tests {
         let second = f.t.core.refresh(at(60), pair(&first), &meta).await.unwrap();
         let retry = f.t.core.refresh(at(70), pair(&first), &meta).await.unwrap();
         assert_ne!(retry.refresh_token, second.refresh_token);
-        // Both descendants stay usable, and nothing was revoked.
-        assert!(f.t.core.refresh(at(80), pair(&second), &meta).await.is_ok());
+        // The retry's pair replaced the first one: it works, nothing was revoked...
         assert!(f.t.core.refresh(at(80), pair(&retry), &meta).await.is_ok());
-        assert!(f
-            .t
+        let reuse = || async {
+            f.t.core
+                .store()
+                .audit_entries("refresh.reuse")
+                .await
+                .unwrap()
+        };
+        assert!(reuse().await.is_empty());
+        // ...and the replaced pair, presented again, is reuse: the session ends.
+        assert!(is_refresh_401(
+            &f.t.core.refresh(at(81), pair(&second), &meta).await
+        ));
+        assert_eq!(reuse().await.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn an_access_token_renews_only_with_a_refresh_token_of_its_own_session() {
+        let f = fixture(0).await;
+        let first = registered(&f).await;
+        let device = first.device_token.unwrap().to_string();
+        let meta = RequestMeta::default();
+        let login = LoginRequest {
+            login_fields: Some(serde_json::json!({ "DeviceToken": device })),
+            password: Some(f.key.clone()),
+        };
+        let other =
+            f.t.core
+                .login(at(5), Some(&f.instance_id), login, &meta)
+                .await
+                .unwrap();
+        let crossed = RefreshRequest {
+            access_token: pair(&other).access_token,
+            refresh_token: pair(&first).refresh_token,
+        };
+        assert!(is_refresh_401(
+            &f.t.core.refresh(at(6), crossed, &meta).await
+        ));
+        assert!(f.t.core.refresh(at(7), pair(&first), &meta).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_session_past_its_longest_lifetime_renews_no_more() {
+        let t = test_core(|c| c.tokens.user_session_max = Some(Duration::hours(1))).await;
+        let i = crate::core::testing::fleet(&t).await;
+        let meta = RequestMeta::default();
+        let first = t
             .core
-            .store()
-            .audit_entries("refresh.reuse")
+            .register(at(0), &i.credentials(), RegisterRequest::default(), &meta)
             .await
-            .unwrap()
-            .is_empty());
+            .unwrap();
+        let second = t.core.refresh(at(3599), pair(&first), &meta).await.unwrap();
+        assert!(is_refresh_401(
+            &t.core.refresh(at(3600), pair(&second), &meta).await
+        ));
+        let token = second.access_token.unwrap().token;
+        assert!(t
+            .core
+            .authenticate_bearer(at(3599), Some(&token))
+            .await
+            .is_ok());
+        assert!(t
+            .core
+            .authenticate_bearer(at(3600), Some(&token))
+            .await
+            .is_err());
     }
 
     #[tokio::test]

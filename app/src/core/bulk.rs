@@ -168,7 +168,16 @@ mod tests {
                 create_access_token: Some(false),
                 ..Default::default()
             };
-            let c = t.core.register(at(n), &i.credentials(), req).await.unwrap();
+            let c = t
+                .core
+                .register(
+                    at(n),
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
+                .await
+                .unwrap();
             tokens.push(c.device_token.unwrap().to_string());
         }
         let on = BulkTarget::Matching(Box::new(tracking("on")));
@@ -262,7 +271,12 @@ mod tests {
             };
             tokens.push(
                 t.core
-                    .register(at(1), &i.credentials(), req)
+                    .register(
+                        at(1),
+                        &i.credentials(),
+                        req,
+                        &crate::core::RequestMeta::default(),
+                    )
                     .await
                     .unwrap()
                     .device_token

@@ -63,7 +63,9 @@ fn decode_cursor(sort: UserSort, cursor: &str, backward: bool) -> Result<Keyset,
         UserSort::DateCreated | UserSort::DateCreatedDesc => {
             SortValue::Int(key.parse().map_err(|_| HELP)?)
         }
-        _ if key.chars().count() > MAX_STRING => return Err(HELP.into()),
+        _ if key.chars().count() > MAX_STRING || key.chars().any(char::is_control) => {
+            return Err(HELP.into())
+        }
         _ => SortValue::Text(key.to_string()),
     };
     Ok(Keyset {
@@ -241,7 +243,12 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<()> {
         let claims = self.tokens().verify_any_role(access_token, now, true)?;
-        let Some(family) = self.store().family_of_access_token(&claims.jti).await? else {
+        let Some(family) = self
+            .store()
+            .access_session(&claims.jti)
+            .await?
+            .map(|s| s.family_id)
+        else {
             return Ok(());
         };
         let mut tx = self.store().begin().await?;
@@ -627,7 +634,12 @@ mod tests {
             };
             // Two users per second: equal creation times too.
             t.core
-                .register(at(n as i64 / 2), &i.credentials(), req)
+                .register(
+                    at(n as i64 / 2),
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -734,7 +746,12 @@ mod tests {
                 ..Default::default()
             };
             t.core
-                .register(at(n as i64), &i.credentials(), req)
+                .register(
+                    at(n as i64),
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
                 .await
                 .unwrap();
         }
@@ -804,7 +821,12 @@ mod tests {
             .await
             .unwrap();
         t.core
-            .register(at(1), &i.credentials(), RegisterRequest::default())
+            .register(
+                at(1),
+                &i.credentials(),
+                RegisterRequest::default(),
+                &crate::core::RequestMeta::default(),
+            )
             .await
             .unwrap();
         let deactivated_tracking_off = RegisterRequest {
@@ -816,7 +838,12 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .register(at(2), &i.credentials(), deactivated_tracking_off)
+            .register(
+                at(2),
+                &i.credentials(),
+                deactivated_tracking_off,
+                &crate::core::RequestMeta::default(),
+            )
             .await
             .unwrap();
         let all = list(&t, UserListQuery::default()).await;
@@ -869,7 +896,12 @@ mod tests {
         let i = fleet(&t).await;
         let c = t
             .core
-            .register(at(0), &i.credentials(), RegisterRequest::default())
+            .register(
+                at(0),
+                &i.credentials(),
+                RegisterRequest::default(),
+                &crate::core::RequestMeta::default(),
+            )
             .await
             .unwrap();
         let dt = c.device_token.unwrap().to_string();
@@ -932,7 +964,12 @@ mod tests {
         // Another user's family cannot be named through this user.
         let other = t
             .core
-            .register(at(0), &i.credentials(), RegisterRequest::default())
+            .register(
+                at(0),
+                &i.credentials(),
+                RegisterRequest::default(),
+                &crate::core::RequestMeta::default(),
+            )
             .await
             .unwrap();
         let other_dt = other.device_token.unwrap().to_string();

@@ -38,6 +38,10 @@ impl FieldErrors {
             }
         }
     }
+    /// An optional text field (a filter, a search): `parse_text`'s rules, errors under `key`.
+    pub fn text(&mut self, key: &str, value: Option<&str>) -> Option<String> {
+        self.take(key, super::types::parse_text(value?)).flatten()
+    }
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -85,6 +89,10 @@ pub enum CoreError {
     /// Too many attempts; the client may try again after this many seconds.
     #[error("rate limited for {retry_after_seconds} s")]
     RateLimited { retry_after_seconds: i64 },
+    /// The server is at capacity for this kind of work (password hashing); the client may
+    /// try again after this many seconds.
+    #[error("busy; retry in {retry_after_seconds} s")]
+    Busy { retry_after_seconds: i64 },
     /// Anything the client cannot fix: database down, bug. Logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

@@ -8,7 +8,7 @@ use super::error::CoreResult;
 use super::secret::RefreshTokenSecret;
 use super::store::{NewAccessRow, NewFamilyRow, NewRefreshRow, Tx};
 use super::time::ms;
-use super::tokens::{new_refresh_token, MintedAccess, Tokens, UserSubject};
+use super::tokens::{new_refresh_token, MintedAccess, SubjectKind, Tokens, UserSubject};
 use super::types::DeviceToken;
 
 #[derive(Debug, Clone)]
@@ -78,14 +78,14 @@ impl IssuedRows {
         &mut self,
         now: DateTime<Utc>,
         subject: &str,
-        kind: &str,
+        kind: SubjectKind,
         source: Source,
     ) -> FamilyRef {
         let id = Uuid::new_v4().to_string();
         self.families.push(NewFamilyRow {
             id: id.clone(),
             subject: subject.to_string(),
-            subject_kind: kind.to_string(),
+            subject_kind: kind.as_str().to_string(),
             origin: source.as_str().to_string(),
             created_at: ms(now),
         });

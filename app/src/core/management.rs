@@ -11,11 +11,12 @@ use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
 use super::instances::InstanceCredentials;
-use super::password::{check_strength, hash_password, verify_password};
+use super::password::check_strength;
+use super::ratelimit::Throttle;
 use super::secret::{Password, PasswordHash};
 use super::store::{LoginColumn, NewAuditRow, UserRow, Value};
 use super::time::{from_ms, ms};
-use super::tokens::Role;
+use super::tokens::SubjectKind;
 use super::types::*;
 use super::users::{image_url, parse_marital_status, User};
 use super::{Core, RequestMeta};
@@ -317,15 +318,36 @@ impl Core {
         let token = token
             .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
         let claims = self.tokens().verify_any_role(token, now, false)?;
+        // The token must be one we issued to this subject and still on record: a token of a
+        // deleted user stays dead when its DeviceToken is registered again.
+        let session = self
+            .store()
+            .access_session(&claims.jti)
+            .await?
+            .filter(|s| s.subject == claims.sub)
+            .ok_or_else(|| bearer_error("this token is no longer valid; log in again"))?;
         // Signing out or revoking a family stops its access tokens at once, not at expiry.
-        if self.store().access_token_revoked(&claims.jti).await? {
+        if session.family_revoked_at.is_some() {
             return Err(bearer_error("this token's session has been revoked"));
         }
-        match claims.role() {
-            Some(Role::Admin) => {
+        // Admin or user: the family says, and the token's claim must agree.
+        let kind = SubjectKind::parse_stored(&session.subject_kind)?;
+        if claims.role() != Some(kind.role()) {
+            return Err(bearer_error("this token is no longer valid; log in again"));
+        }
+        if !self
+            .tokens()
+            .session_open(kind, session.family_created_at, now)
+        {
+            return Err(bearer_error(
+                "this session has reached its longest lifetime; sign in again",
+            ));
+        }
+        match kind {
+            SubjectKind::Admin => {
                 let admin = self
                     .store()
-                    .find_admin(&claims.sub)
+                    .find_admin(&session.subject)
                     .await?
                     .ok_or_else(|| bearer_error("the admin no longer exists"))?;
                 Ok(Principal::Admin {
@@ -333,10 +355,10 @@ impl Core {
                     email: admin.email,
                 })
             }
-            _ => {
+            SubjectKind::User => {
                 let row = self
                     .store()
-                    .find_user(&claims.sub)
+                    .find_user(&session.subject)
                     .await?
                     .ok_or_else(|| bearer_error("the user no longer exists"))?;
                 let user = User::try_from(row)?;
@@ -402,23 +424,32 @@ impl Core {
                 let old = patch.old_password.take().ok_or_else(|| {
                     CoreError::validation("OldPassword", "is required to set a NewPassword")
                 })?;
+                // Guessing the old password here is guessing a login: throttled the same.
+                let throttle = Throttle::login(
+                    &format!("{}:user:{key}", before.instance_id),
+                    &format!("user:{key}"),
+                    meta,
+                );
+                self.admit(now, &throttle, meta).await?;
                 let stored = before.password_hash.clone().map(PasswordHash::new);
-                let ok = match stored {
-                    Some(hash) => tokio::task::spawn_blocking(move || verify_password(&old, &hash))
-                        .await
-                        .map_err(CoreError::internal)?,
-                    None => false,
-                };
-                if !ok {
+                if !self.check_password(&old, stored).await? {
+                    self.record(
+                        now,
+                        &principal.actor(),
+                        "login.failed",
+                        &format!("user:{key}"),
+                        "OldPassword did not match",
+                        meta,
+                    )
+                    .await?;
                     return Err(CoreError::validation(
                         "OldPassword",
                         "does not match the current password",
                     ));
                 }
+                self.settle_success(&throttle).await?;
             }
-            let hash = tokio::task::spawn_blocking(move || hash_password(&new))
-                .await
-                .map_err(CoreError::internal)??;
+            let hash = self.hash_password(&new).await?;
             patch.changes.push((
                 "password_hash",
                 Value::Text(Some(hash.expose().to_string())),
@@ -745,31 +776,18 @@ impl Core {
             phone: given(&q.phone)
                 .and_then(|v| e.take("Phone", Phone::parse(&v)))
                 .map(|v| v.as_str().to_string()),
-            client_id: given(&q.client_id),
-            first_name: given(&q.first_name),
-            last_name: given(&q.last_name),
+            client_id: e.text("ClientId", q.client_id.as_deref()),
+            first_name: e.text("FirstName", q.first_name.as_deref()),
+            last_name: e.text("LastName", q.last_name.as_deref()),
             full_name: Vec::new(),
-            country: given(&q.country),
+            country: e.text("Country", q.country.as_deref()),
             include_inactive: q.show_inactive_users,
             limit: FIND_LIMIT,
         };
-        if let Some(full) = given(&q.full_name) {
+        if let Some(full) = e.text("FullName", q.full_name.as_deref()) {
             filter.full_name = name_splits(&full);
             if filter.full_name.is_empty() {
                 e.push("FullName", "must have a first and a last name");
-            }
-        }
-        for (key, value) in [
-            ("ClientId", &filter.client_id),
-            ("FirstName", &filter.first_name),
-            ("LastName", &filter.last_name),
-            ("Country", &filter.country),
-        ] {
-            if value
-                .as_ref()
-                .is_some_and(|v| v.chars().count() > MAX_STRING)
-            {
-                e.push(key, format!("must be at most {MAX_STRING} characters"));
             }
         }
         let any = filter.device_token.is_some()

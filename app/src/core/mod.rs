@@ -51,6 +51,7 @@ pub struct CoreConfig {
     /// How the dashboard's chunked batches run.
     pub batch_runs: batches::BatchRunSettings,
     pub login_limits: ratelimit::LoginLimits,
+    pub hashing: password::HashingSettings,
 }
 
 impl CoreConfig {
@@ -63,6 +64,7 @@ impl CoreConfig {
             max_batch: 10_000,
             batch_runs: batches::BatchRunSettings::default(),
             login_limits: ratelimit::LoginLimits::default(),
+            hashing: password::HashingSettings::default(),
         }
     }
 }
@@ -85,6 +87,7 @@ struct Inner {
     batch_runs: batches::BatchRunSettings,
     sealer: batches::Sealer,
     login_limits: ratelimit::LoginLimits,
+    hashing: password::Hashing,
 }
 
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -100,6 +103,7 @@ impl Core {
         };
         let tokens = Tokens::new(&key, config.tokens)?;
         let sealer = batches::Sealer::new(&key)?;
+        let hashing = password::Hashing::new(&config.hashing)?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
@@ -108,6 +112,7 @@ impl Core {
                 batch_runs: config.batch_runs,
                 max_batch: config.max_batch,
                 login_limits: config.login_limits,
+                hashing,
             }),
         })
     }
@@ -130,6 +135,10 @@ impl Core {
 
     pub fn login_limits(&self) -> &ratelimit::LoginLimits {
         &self.inner.login_limits
+    }
+
+    pub(crate) fn hashing(&self) -> &password::Hashing {
+        &self.inner.hashing
     }
 
     /// Readiness: the database answers.

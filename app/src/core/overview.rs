@@ -97,7 +97,12 @@ mod tests {
             };
             let c = t
                 .core
-                .register(day(d), &i.credentials(), req)
+                .register(
+                    day(d),
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
                 .await
                 .unwrap();
             first.get_or_insert(c);
@@ -200,7 +205,12 @@ mod tests {
             };
             let c = t
                 .core
-                .register(at(86_400 * (n + 1)), &i.credentials(), req)
+                .register(
+                    at(86_400 * (n + 1)),
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
                 .await
                 .unwrap();
             singles.push(c.device_token.unwrap());

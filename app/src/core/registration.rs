@@ -6,10 +6,10 @@ use chrono::{DateTime, Utc};
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{Instance, InstanceCredentials};
 use super::issuance::{Credentials, IssuedRows, Source};
-use super::password::hash_password;
+use super::ratelimit::Throttle;
 use super::store::{NewBatch, NewUserRow};
 use super::time::ms;
-use super::tokens::UserSubject;
+use super::tokens::{SubjectKind, UserSubject};
 use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
 use super::users::NewUser;
 use super::{Core, RequestMeta};
@@ -73,14 +73,22 @@ impl Core {
     /// Registers one user into the authenticated instance, or into the instance whose
     /// invite code the request names. Tokens are issued unless `CreateAccessToken` is false
     /// or the user is created deactivated (it could not use them).
+    ///
+    /// A registration that carries a password costs a password hash, so it is throttled per
+    /// client address like a login (`registrations_per_address`), before the hash.
     pub async fn register(
         &self,
         now: DateTime<Utc>,
         creds: &InstanceCredentials,
         request: RegisterRequest,
+        meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let authenticated = self.authenticate_instance(creds).await?;
-        self.register_into(now, authenticated, request, Source::Registration)
+        let new = NewUser::try_from(request)?;
+        if new.password.is_some() {
+            self.admit(now, &Throttle::registration(meta), meta).await?;
+        }
+        self.register_into(now, authenticated, new, Source::Registration)
             .await
     }
 
@@ -96,18 +104,32 @@ impl Core {
         let instance = self
             .active_instance_for_field(principal, instance_id, "InstanceId")
             .await?;
-        self.register_into(now, instance, request, Source::Admin)
-            .await
+        let new = NewUser::try_from(request)?;
+        self.register_into(now, instance, new, Source::Admin).await
     }
 
     async fn register_into(
         &self,
         now: DateTime<Utc>,
         authenticated: Instance,
-        request: RegisterRequest,
+        new: NewUser,
         source: Source,
     ) -> CoreResult<Credentials> {
-        let new = NewUser::try_from(request)?;
+        if let Some(custom) = &new.custom_token {
+            // Admins and users are told apart by their token families, never by their ids;
+            // still, no user may carry an admin's id.
+            if self
+                .store()
+                .find_admin(&custom.to_string())
+                .await?
+                .is_some()
+            {
+                return Err(CoreError::Conflict {
+                    key: "CustomToken".into(),
+                    message: "this DeviceToken is already registered".into(),
+                });
+            }
+        }
         let instance = match &new.invite_code {
             None => authenticated,
             Some(code) => {
@@ -127,13 +149,8 @@ impl Core {
                 target
             }
         };
-        let password_hash = match new.password.clone() {
-            // argon2 is deliberately slow: keep it off the async workers.
-            Some(p) => Some(
-                tokio::task::spawn_blocking(move || hash_password(&p))
-                    .await
-                    .map_err(CoreError::internal)??,
-            ),
+        let password_hash = match &new.password {
+            Some(p) => Some(self.hash_password(p).await?),
             None => None,
         };
 
@@ -170,7 +187,7 @@ impl Core {
         let mut issued = IssuedRows::default();
         let credentials = if new.create_access_token && new.status == UserStatus::Active {
             let user = subject(device_token, &instance, new.flags, new.client_id.clone());
-            let family = issued.new_family(now, &row.device_token, "user", source);
+            let family = issued.new_family(now, &row.device_token, SubjectKind::User, source);
             issued.user_pair(now, self.tokens(), &user, &family, source)?
         } else {
             Credentials::without_tokens(device_token)
@@ -297,7 +314,8 @@ impl Core {
                 ..user_row(device_token, instance, now)
             };
             results.push(if with_tokens {
-                let family = issued.new_family(now, &row.device_token, "user", Source::Batch);
+                let family =
+                    issued.new_family(now, &row.device_token, SubjectKind::User, Source::Batch);
                 issued.user_pair(
                     now,
                     self.tokens(),
@@ -347,7 +365,11 @@ mod tests {
             }),
             ..Default::default()
         };
-        let c = t.core.register(at(10), &creds, req).await.unwrap();
+        let c = t
+            .core
+            .register(at(10), &creds, req, &crate::core::RequestMeta::default())
+            .await
+            .unwrap();
         let token = c.access_token.unwrap().token;
         let claims = t
             .core
@@ -369,9 +391,16 @@ mod tests {
             custom_token: Some(token.clone()),
             ..Default::default()
         };
-        let first = t.core.register(at(0), &creds, req()).await.unwrap();
+        let first = t
+            .core
+            .register(at(0), &creds, req(), &crate::core::RequestMeta::default())
+            .await
+            .unwrap();
         assert_eq!(first.device_token.unwrap().to_string(), token);
-        let again = t.core.register(at(1), &creds, req()).await;
+        let again = t
+            .core
+            .register(at(1), &creds, req(), &crate::core::RequestMeta::default())
+            .await;
         assert!(
             matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
             "{again:?}"
@@ -385,7 +414,10 @@ mod tests {
             email: Some("Ann@Example.com".into()),
             ..Default::default()
         };
-        t.core.register(at(0), &creds, req()).await.unwrap();
+        t.core
+            .register(at(0), &creds, req(), &crate::core::RequestMeta::default())
+            .await
+            .unwrap();
         let again = t
             .core
             .register(
@@ -395,6 +427,7 @@ mod tests {
                     email: Some("ann@example.com".into()),
                     ..Default::default()
                 },
+                &crate::core::RequestMeta::default(),
             )
             .await;
         assert!(
@@ -410,7 +443,11 @@ mod tests {
             create_access_token: Some(false),
             ..Default::default()
         };
-        let c = t.core.register(at(0), &creds, req).await.unwrap();
+        let c = t
+            .core
+            .register(at(0), &creds, req, &crate::core::RequestMeta::default())
+            .await
+            .unwrap();
         assert!(c.access_token.is_none() && c.refresh_token.is_none());
         assert!(t
             .core
@@ -433,7 +470,11 @@ mod tests {
             instance_invite_code: Some(other.invite_code.to_lowercase()),
             ..Default::default()
         };
-        let c = t.core.register(at(0), &creds, req).await.unwrap();
+        let c = t
+            .core
+            .register(at(0), &creds, req, &crate::core::RequestMeta::default())
+            .await
+            .unwrap();
         let row = t
             .core
             .store()
@@ -447,7 +488,9 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            t.core.register(at(0), &creds, unknown).await,
+            t.core
+                .register(at(0), &creds, unknown, &crate::core::RequestMeta::default())
+                .await,
             Err(CoreError::NotFound(_))
         ));
     }

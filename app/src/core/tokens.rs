@@ -37,6 +37,11 @@ pub struct TokenSettings {
     /// A used refresh token presented again within this window gets a new pair instead of
     /// revoking its family. Zero disables the grace.
     pub reuse_grace: Duration,
+    /// How long an admin's session (a token family) lasts from its sign-in, however often
+    /// it is refreshed: then the admin signs in again.
+    pub admin_session_max: Duration,
+    /// The same for users; `None`: a user's session lasts while it is refreshed.
+    pub user_session_max: Option<Duration>,
 }
 
 impl Default for TokenSettings {
@@ -47,6 +52,8 @@ impl Default for TokenSettings {
             access_ttl: Duration::seconds(7200),
             refresh_ttl: Duration::days(7),
             reuse_grace: Duration::seconds(10),
+            admin_session_max: Duration::hours(12),
+            user_session_max: None,
         }
     }
 }
@@ -62,6 +69,41 @@ impl Role {
         match self {
             Role::User => "User",
             Role::Admin => "Admin",
+        }
+    }
+}
+
+/// Whose session a token family is: stored with the family when it opens, and the only
+/// source of truth for the kind of a subject (a token's own `role` claim must agree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectKind {
+    User,
+    Admin,
+}
+
+impl SubjectKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubjectKind::User => "user",
+            SubjectKind::Admin => "admin",
+        }
+    }
+
+    /// A stored `subject_kind`; anything else is a damaged row.
+    pub fn parse_stored(value: &str) -> CoreResult<Self> {
+        match value {
+            "user" => Ok(SubjectKind::User),
+            "admin" => Ok(SubjectKind::Admin),
+            other => Err(CoreError::internal(format!(
+                "a token family has an unknown subject kind {other:?}"
+            ))),
+        }
+    }
+
+    pub fn role(self) -> Role {
+        match self {
+            SubjectKind::User => Role::User,
+            SubjectKind::Admin => Role::Admin,
         }
     }
 }
@@ -219,6 +261,15 @@ impl Tokens {
 
     pub fn kid(&self) -> &str {
         &self.kid
+    }
+
+    /// Whether a session of `kind` opened at `opened_at` (ms) may still be used at `now`.
+    pub fn session_open(&self, kind: SubjectKind, opened_at: i64, now: DateTime<Utc>) -> bool {
+        let max = match kind {
+            SubjectKind::Admin => Some(self.settings.admin_session_max),
+            SubjectKind::User => self.settings.user_session_max,
+        };
+        max.is_none_or(|max| opened_at + max.num_milliseconds() > now.timestamp_millis())
     }
 
     /// When a refresh token issued at `now` expires.

@@ -15,7 +15,7 @@ use super::error::{CoreResult, FieldErrors};
 use super::management::{user_view, Principal};
 use super::store::{PageFilter, SearchWord};
 use super::time::ms;
-use super::types::{parse_datetime, ApplicationId, CompanyId, InstanceId, UserSort, MAX_STRING};
+use super::types::{parse_datetime, ApplicationId, CompanyId, InstanceId, UserSort};
 use super::Core;
 use crate::model::{UserPageRequest, UserPageView};
 
@@ -55,11 +55,9 @@ fn parse_ids(
 /// Search words: split on white space, ASCII lower-cased (as SQL `lower()` folds); errors
 /// go to `key` (`SearchTerm` in the API, `q` in the dashboard).
 pub(crate) fn search_words(e: &mut FieldErrors, key: &str, term: Option<&str>) -> Vec<SearchWord> {
-    let Some(term) = term else { return Vec::new() };
-    if term.chars().count() > MAX_STRING {
-        e.push(key, format!("must be at most {MAX_STRING} characters"));
+    let Some(term) = e.text(key, term) else {
         return Vec::new();
-    }
+    };
     let words: Vec<SearchWord> = term
         .split_whitespace()
         .map(|w| SearchWord {
@@ -73,12 +71,9 @@ pub(crate) fn search_words(e: &mut FieldErrors, key: &str, term: Option<&str>) -
     words
 }
 
+/// A filter compared ignoring ASCII case.
 fn optional_text(e: &mut FieldErrors, key: &str, v: &Option<String>) -> Option<String> {
-    let v = v.as_deref().map(str::trim).filter(|v| !v.is_empty())?;
-    if v.chars().count() > MAX_STRING {
-        e.push(key, format!("must be at most {MAX_STRING} characters"));
-    }
-    Some(v.to_ascii_lowercase())
+    e.text(key, v.as_deref()).map(|v| v.to_ascii_lowercase())
 }
 
 /// A validated page request.
@@ -294,7 +289,16 @@ mod tests {
             create_access_token: Some(false),
             ..Default::default()
         };
-        let c = t.core.register(when, &i.credentials(), req).await.unwrap();
+        let c = t
+            .core
+            .register(
+                when,
+                &i.credentials(),
+                req,
+                &crate::core::RequestMeta::default(),
+            )
+            .await
+            .unwrap();
         c.device_token.unwrap().to_string()
     }
 
@@ -335,7 +339,15 @@ mod tests {
             };
             let i = if n % 3 == 1 { &b } else { &a };
             let when = at(86_400 * (n % 4) + 3_600 * n);
-            t.core.register(when, &i.credentials(), req).await.unwrap();
+            t.core
+                .register(
+                    when,
+                    &i.credentials(),
+                    req,
+                    &crate::core::RequestMeta::default(),
+                )
+                .await
+                .unwrap();
         }
         let one_flag = |k: usize, v: bool| {
             let mut f = FlagFilter::default();

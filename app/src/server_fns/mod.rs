@@ -23,11 +23,17 @@ pub(crate) mod guard {
         let e = e.into();
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
             res.set_status(e.status());
-            if e == AppError::Unauthorized {
-                res.insert_header(
+            match &e {
+                AppError::Unauthorized => res.insert_header(
                     http::header::WWW_AUTHENTICATE,
                     http::HeaderValue::from_static("Bearer"),
-                );
+                ),
+                AppError::RateLimited(seconds) | AppError::Busy(seconds) => {
+                    if let Ok(v) = http::HeaderValue::from_str(&seconds.to_string()) {
+                        res.insert_header(http::header::RETRY_AFTER, v);
+                    }
+                }
+                _ => {}
             }
         }
         e

@@ -1,5 +1,6 @@
 //! Glue both transports share: the router state and the dashboard's session.
 
+pub mod headers;
 pub mod session;
 
 use axum::extract::FromRef;

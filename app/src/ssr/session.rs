@@ -136,27 +136,59 @@ pub fn clearing_cookies(secure: bool) -> Vec<HeaderValue> {
     ]
 }
 
-/// `Origin` (or, without it, `Referer`) names this host. Absent both: true only for a
-/// request with a bearer token, which a browser never attaches on its own (and it always
-/// sends `Origin` on a cross-site POST).
-fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = header_str(headers, header::HOST) else {
-        return false;
+/// The dashboard's public origin (`TUS_PUBLIC_URL`), when it is configured; put into
+/// every request's extensions by the router. Behind a proxy this is what browsers see.
+#[derive(Debug, Clone)]
+pub struct PublicOrigin(pub Option<url::Origin>);
+
+/// Parses `TUS_PUBLIC_URL`: an http(s) URL whose origin (scheme, host, port) is kept.
+pub fn parse_public_url(value: &str) -> Result<url::Origin, String> {
+    let parsed = url::Url::parse(value.trim())
+        .map_err(|e| format!("TUS_PUBLIC_URL `{value}` is not a URL: {e}"))?;
+    match parsed.scheme() {
+        "http" | "https" if parsed.host().is_some() => Ok(parsed.origin()),
+        _ => Err(format!(
+            "TUS_PUBLIC_URL `{value}` must be an http:// or https:// URL with a host"
+        )),
+    }
+}
+
+/// The origin this request was addressed to: the configured public origin, else the
+/// scheme (https when served over it) and the `Host` header, default ports made explicit.
+fn own_origin(
+    headers: &HeaderMap,
+    uri: &http::Uri,
+    public: Option<&url::Origin>,
+) -> Option<url::Origin> {
+    if let Some(origin) = public {
+        return Some(origin.clone());
+    }
+    let host = header_str(headers, header::HOST)?;
+    let scheme = if is_https(headers, uri) {
+        "https"
+    } else {
+        "http"
     };
+    let own = url::Url::parse(&format!("{scheme}://{host}/")).ok()?;
+    // `Host` must be a bare authority: no user, path or query smuggled in.
+    (own.username().is_empty() && own.path() == "/" && own.query().is_none()).then(|| own.origin())
+}
+
+/// `Origin` (or, without it, `Referer`) names exactly this origin: scheme, host and port.
+/// Absent both: true only for a request with a bearer token, which a browser never
+/// attaches on its own (and it always sends `Origin` on a cross-site POST).
+fn same_origin(headers: &HeaderMap, uri: &http::Uri, public: Option<&url::Origin>) -> bool {
     let claimed = header_str(headers, header::ORIGIN)
         .filter(|o| *o != "null")
         .or_else(|| header_str(headers, header::REFERER));
     let Some(claimed) = claimed else {
         return bearer_token(headers).is_some();
     };
-    let Ok(uri) = claimed.parse::<http::Uri>() else {
+    let Ok(claimed) = url::Url::parse(claimed) else {
         return false;
     };
-    let Some(authority) = uri.authority() else {
-        return false;
-    };
-    authority.as_str().eq_ignore_ascii_case(host)
-        || (!host.contains(':') && authority.host().eq_ignore_ascii_case(host))
+    let claimed = claimed.origin();
+    claimed.is_tuple() && own_origin(headers, uri, public).is_some_and(|own| own == claimed)
 }
 
 /// Paths that never use the dashboard session: REST, static files, probes, the reference.
@@ -268,10 +300,18 @@ fn redirect(location: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, value)]).into_response()
 }
 
-/// The `next` of the sign-in page: a local path only (no `//host`, no scheme).
+/// The `next` of the sign-in page, parsed as browsers parse it (WHATWG: tabs and newlines
+/// dropped, `\` read as `/`) relative to our own origin: a path of this site, or `/` for
+/// anything that would leave it. The result is percent-encoded, so safe in a `Location`.
 pub fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+    const HOME: &str = "http://dashboard.invalid/";
+    let (Some(next), Ok(home)) = (next, url::Url::parse(HOME)) else {
+        return "/".into();
+    };
+    match home.join(next) {
+        Ok(target) if target.origin() == home.origin() && next.starts_with('/') => {
+            target[url::Position::BeforePath..].to_string()
+        }
         _ => "/".into(),
     }
 }
@@ -320,6 +360,38 @@ fn next_param(uri: &http::Uri) -> Option<String> {
     })
 }
 
+/// Largest body a server function or an export accepts, as for `/v1`.
+pub const MAX_BODY: usize = 1024 * 1024;
+
+/// Reads the body, at most `MAX_BODY` bytes (413 beyond, whatever `Content-Length` says),
+/// and puts it back for the handler.
+async fn limit_body(req: &mut Request) -> Result<(), Response> {
+    use http_body_util::{BodyExt, LengthLimitError, Limited};
+    let too_large = || {
+        refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::Transport("the request body is larger than 1 MiB".into()),
+        )
+    };
+    let declared = header_str(req.headers(), header::CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(too_large());
+    }
+    let body = std::mem::take(req.body_mut());
+    match Limited::new(body, MAX_BODY).collect().await {
+        Ok(collected) => {
+            *req.body_mut() = axum::body::Body::from(collected.to_bytes());
+            Ok(())
+        }
+        Err(e) if e.is::<LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(refuse(
+            StatusCode::BAD_REQUEST,
+            AppError::Transport("the request body could not be read".into()),
+        )),
+    }
+}
+
 /// The middleware (see the module doc). REST (`/v1`) and static files pass untouched.
 pub async fn session_layer(
     State(state): State<AppState>,
@@ -336,6 +408,11 @@ pub async fn session_layer(
     let known_function = path.starts_with("/api/")
         && leptos::server_fn::axum::get_server_fn_service(&path, req.method().clone()).is_some();
     let headers = req.headers().clone();
+    let public = req
+        .extensions()
+        .get::<PublicOrigin>()
+        .cloned()
+        .unwrap_or(PublicOrigin(None));
     let secure = is_https(&headers, req.uri());
     let meta = request_meta(&headers, req.extensions());
     let mut set_cookies = Vec::new();
@@ -355,7 +432,7 @@ pub async fn session_layer(
         ))
     } else if (path.starts_with("/api/") || path.starts_with("/export/"))
         && !is_read
-        && !same_origin(&headers)
+        && !same_origin(&headers, req.uri(), public.0.as_ref())
     {
         Some(refuse(
             StatusCode::FORBIDDEN,
@@ -374,6 +451,11 @@ pub async fn session_layer(
         )))
     } else {
         None
+    };
+    // Server function arguments are small: like `/v1`, at most 1 MiB is read.
+    let early = match early {
+        None if !is_read => limit_body(&mut req).await.err(),
+        other => other,
     };
     let mut response = match early {
         Some(r) => r,

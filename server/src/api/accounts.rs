@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 
-use app::core::accounts::instance_view;
 use app::core::Core;
 use app::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 use app::ssr::AppState;
@@ -101,11 +100,13 @@ async fn create_application(
 async fn get_application(
     State(core): State<Core>,
     Bearer(p): Bearer,
+    Meta(meta): Meta,
     Path(app_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Data<ApplicationView>, ApiError> {
     let include = LowerQuery::from(q).flag("includeinstances", false);
-    Ok(Data(core.application(&p, &app_id, include).await?))
+    let app = core.application(Core::now(), &p, &app_id, include, &meta);
+    Ok(Data(app.await?))
 }
 
 #[utoipa::path(get, path = "/v1/applications/{appId}/instances", tag = "Accounts",
@@ -115,11 +116,16 @@ async fn get_application(
 async fn list_instances(
     State(core): State<Core>,
     Bearer(p): Bearer,
+    Meta(meta): Meta,
     Path(app_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Data<Vec<InstanceView>>, ApiError> {
     let include = LowerQuery::from(q).flag("includedeactivated", false);
-    Ok(Data(core.instances(&p, &app_id, include).await?))
+    let list = core.instances(&p, &app_id, include).await?;
+    Ok(Data(
+        core.disclose_instances(Core::now(), &p, list, &meta)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/applications/{appId}/instances", tag = "Accounts",
@@ -137,7 +143,10 @@ async fn create_instance(
     let instance = core
         .create_instance_as(Core::now(), &p, &app_id, body, &meta)
         .await?;
-    Ok(Data(instance_view(&instance)))
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/applications/{appId}/instances/{inviteCode}", tag = "Accounts",
@@ -147,11 +156,14 @@ async fn create_instance(
 async fn instance_by_invite(
     State(core): State<Core>,
     Bearer(p): Bearer,
+    Meta(meta): Meta,
     Path((app_id, code)): Path<(String, String)>,
 ) -> Result<Data<InstanceView>, ApiError> {
-    Ok(Data(instance_view(
-        &core.instance_by_invite(&p, &app_id, &code).await?,
-    )))
+    let instance = core.instance_by_invite(&p, &app_id, &code).await?;
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/Instances/{instanceId}", tag = "Accounts",
@@ -161,9 +173,14 @@ async fn instance_by_invite(
 async fn get_instance(
     State(core): State<Core>,
     Bearer(p): Bearer,
+    Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
-    Ok(Data(instance_view(&core.instance(&p, &id).await?)))
+    let instance = core.instance(&p, &id).await?;
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
+            .await?,
+    ))
 }
 
 #[utoipa::path(patch, path = "/v1/Instances/{instanceId}", tag = "Accounts",
@@ -191,11 +208,13 @@ async fn update_instance(
             .status
             .or_else(|| q.text("status").map(serde_json::Value::String)),
     };
-    Ok(Data(instance_view(
-        &core
-            .update_instance_as(Core::now(), &p, &id, input, &meta)
+    let instance = core
+        .update_instance_as(Core::now(), &p, &id, input, &meta)
+        .await?;
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
             .await?,
-    )))
+    ))
 }
 
 #[utoipa::path(delete, path = "/v1/Instances/{instanceId}", tag = "Accounts",
@@ -224,11 +243,13 @@ async fn rotate_key(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
-    Ok(Data(instance_view(
-        &core
-            .rotate_instance_key(Core::now(), &p, &id, &meta)
+    let instance = core
+        .rotate_instance_key(Core::now(), &p, &id, &meta)
+        .await?;
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
             .await?,
-    )))
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/Instances/{instanceId}/RegenerateInviteCode", tag = "Accounts",
@@ -241,9 +262,11 @@ async fn regenerate_invite_code(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
-    Ok(Data(instance_view(
-        &core
-            .regenerate_invite_code(Core::now(), &p, &id, &meta)
+    let instance = core
+        .regenerate_invite_code(Core::now(), &p, &id, &meta)
+        .await?;
+    Ok(Data(
+        core.disclose_instance(Core::now(), &p, instance, &meta)
             .await?,
-    )))
+    ))
 }

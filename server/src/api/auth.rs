@@ -27,7 +27,8 @@ pub fn router() -> Router<AppState> {
     security(()),
     request_body = app::model::LoginRequest,
     responses((status = 200, description = "A new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
-        (status = 429, description = "Too many failed attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted.")))))]
+        (status = 429, description = "Too many failed attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted."))),
+        (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn login(
     State(core): State<Core>,
     InstanceIdHeader(instance): InstanceIdHeader,

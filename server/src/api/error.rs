@@ -103,25 +103,36 @@ fn core_error_response(err: CoreError) -> Response {
         }
         CoreError::RateLimited {
             retry_after_seconds,
-        } => {
-            let mut response = error_response(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too many requests",
-                one(
-                    "",
-                    format!("too many failed attempts; try again in {retry_after_seconds} seconds"),
-                ),
-            );
-            if let Ok(v) = HeaderValue::from_str(&retry_after_seconds.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
-            response
-        }
+        } => retry_after(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many requests",
+            format!("too many failed attempts; try again in {retry_after_seconds} seconds"),
+            retry_after_seconds,
+        ),
+        CoreError::Busy {
+            retry_after_seconds,
+        } => retry_after(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "Service busy",
+            format!(
+                "the server is busy checking passwords; try again in {retry_after_seconds} seconds"
+            ),
+            retry_after_seconds,
+        ),
         CoreError::Internal(cause) => {
             tracing::error!(%cause, "internal error");
             internal_error_response()
         }
     }
+}
+
+/// A refusal the client may retry after `seconds` (429, 503), saying so in `Retry-After`.
+fn retry_after(status: StatusCode, title: &str, message: String, seconds: i64) -> Response {
+    let mut response = error_response(status, title, one("", message));
+    if let Ok(v) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    response
 }
 
 pub fn internal_error_response() -> Response {

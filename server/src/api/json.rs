@@ -5,6 +5,9 @@
 //!   own `FirstName` are one field. This is done by a deserializer wrapper that, when serde
 //!   asks for a struct, renames each object key to the struct field it equals ignoring
 //!   case; nested structs, options and sequences are wrapped too. Unknown keys are ignored.
+//! - A key given twice in one object is refused: exactly (`400`, before anything else reads
+//!   the body, so no two parsers can disagree on which one counts) or in another case
+//!   (`422`, the field named).
 //! - Malformed JSON or a body that is not an object → 400; a field of the wrong type → 422
 //!   naming the field (`UserFields.EnableTracking`); bodies over the limit → 413.
 
@@ -64,8 +67,9 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice(bytes)
+        serde_json::from_slice::<Strict>(bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
+            .0
     };
     if !value.is_object() {
         return Err(ApiError::BadRequest(
@@ -81,6 +85,70 @@ pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         );
         ApiError::from(errors)
     })
+}
+
+/// A JSON value in which no object gives a key twice (`serde_json::Value` would keep the
+/// last one silently).
+struct Strict(Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(StrictVisitor).map(Strict)
+    }
+}
+
+struct StrictVisitor;
+
+impl<'de> Visitor<'de> for StrictVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Strict(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let Strict(value) = map.next_value()?;
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format!(
+                    "the key `{key}` is given twice"
+                )));
+            }
+            object.insert(key, value);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 /// A JSON value whose objects match struct fields case-insensitively.
@@ -272,6 +340,20 @@ mod tests {
             parse(r#"{"Email":"a@b.c","email":"d@e.f"}"#),
             Err(ApiError::Core(_))
         ));
+    }
+
+    #[test]
+    fn the_same_key_twice_is_refused_at_any_depth() {
+        for body in [
+            r#"{"FirstName":"Ann","FirstName":"Eve"}"#,
+            r#"{"UserFields":{"ClientId":"a","ClientId":"b"}}"#,
+            r#"{"X":[{"a":1,"a":2}]}"#,
+        ] {
+            assert!(
+                matches!(parse(body), Err(ApiError::BadRequest(m)) if m.contains("twice")),
+                "{body}"
+            );
+        }
     }
 
     #[test]

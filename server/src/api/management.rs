@@ -54,7 +54,8 @@ async fn get_user(
     description = "Only the fields sent change. Status Deleted deletes the user. A user changing its password sends OldPassword too; an admin does not. Flags and ClientId show in the next token issued.",
     params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
     request_body = app::model::UpdateUserRequest,
-    responses((status = 200, description = "Changed.", body = super::openapi::DoneEnvelope)))]
+    responses((status = 200, description = "Changed.", body = super::openapi::DoneEnvelope),
+        (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn update_user(
     State(core): State<Core>,
     Bearer(principal): Bearer,

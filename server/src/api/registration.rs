@@ -21,17 +21,19 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/v1/Registration/Create", tag = "Registration",
     summary = "Register one user",
-    description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair.",
+    description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair. A registration carrying a Password is limited per client address (429 with Retry-After).",
     params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
     request_body = app::model::RegisterRequest,
-    responses((status = 200, description = "The user's DeviceToken and tokens.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
+    responses((status = 200, description = "The user's DeviceToken and tokens.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
+        (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn create(
     State(core): State<Core>,
     InstanceHeaders(creds): InstanceHeaders,
+    Meta(meta): Meta,
     CiJson(body): CiJson<RegisterRequest>,
 ) -> Result<Data<CredentialsDto>, ApiError> {
-    let credentials = core.register(Core::now(), &creds, body).await?;
+    let credentials = core.register(Core::now(), &creds, body, &meta).await?;
     Ok(Data(credentials.into()))
 }
 

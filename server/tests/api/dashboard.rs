@@ -215,18 +215,10 @@ async fn calls_from_another_origin_are_refused_and_change_nothing() {
 #[tokio::test]
 async fn an_expired_access_cookie_is_refreshed_on_the_next_request() {
     let app = spawn_app().await;
-    let (_, cookies) = sign_in(&app, ADMIN_PASSWORD, &[]).await;
-    let fresh = app.claims(&cookie_value(&cookies, "tus_access"));
-    let admin_id = fresh["sub"].as_str().unwrap();
-    let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
-    let expired = app
-        .core
-        .tokens()
-        .mint_admin(long_ago, admin_id, "admin@localhost")
-        .unwrap()
-        .token;
-    let refresh = cookie_value(&cookies, "tus_refresh");
-    let jar = format!("tus_access={expired}; tus_refresh={refresh}");
+    // A session signed in five hours ago: its access cookie has expired.
+    let old = app.admin_session_from(5).await;
+    let refresh = old["RefreshToken"].as_str().unwrap().to_string();
+    let jar = format!("tus_access={}; tus_refresh={refresh}", token_of(&old));
     let answer = call(
         &app,
         "current_admin",
@@ -243,20 +235,11 @@ async fn an_expired_access_cookie_is_refreshed_on_the_next_request() {
     // The old pair was rotated: presented again (after the grace window) it ends the session
     // and the cookies are cleared.
     let app2 = spawn_app_with(|c| c.refresh_reuse_grace = 0).await;
-    let (_, cookies) = sign_in(&app2, ADMIN_PASSWORD, &[]).await;
-    let admin_id = app2.claims(&cookie_value(&cookies, "tus_access"))["sub"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let expired = app2
-        .core
-        .tokens()
-        .mint_admin(long_ago, &admin_id, "admin@localhost")
-        .unwrap()
-        .token;
+    let old = app2.admin_session_from(5).await;
     let jar = format!(
-        "tus_access={expired}; tus_refresh={}",
-        cookie_value(&cookies, "tus_refresh")
+        "tus_access={}; tus_refresh={}",
+        token_of(&old),
+        old["RefreshToken"].as_str().unwrap()
     );
     let first = call(
         &app2,

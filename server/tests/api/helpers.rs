@@ -190,25 +190,84 @@ impl TestApp {
         answer(req.send().await.expect("request sent")).await
     }
 
-    /// An admin access token, by logging in as the first admin.
-    /// An access token of this user that expired hours ago (correctly signed otherwise).
-    pub async fn expired_token(&self, device_token: &str) -> String {
-        let row = self
-            .core
-            .store()
+    /// A session of this user opened by a DeviceToken login five hours ago: its access
+    /// token has expired, its refresh token (valid for days) has not.
+    pub async fn session_from_hours_ago(&self, device_token: &str) -> Value {
+        let store = self.core.store();
+        let row = store
             .find_user(device_token)
             .await
             .unwrap()
             .expect("the user exists");
-        let user = app::core::users::User::try_from(row).unwrap();
-        let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
-        self.core
-            .tokens()
-            .mint_user(long_ago, &user.subject(), long_ago)
+        let instance = store
+            .find_instance(&row.instance_id)
+            .await
             .unwrap()
-            .token
+            .unwrap();
+        let login = app::model::LoginRequest {
+            login_fields: Some(serde_json::json!({ "DeviceToken": device_token })),
+            password: Some(instance.instance_key.clone()),
+        };
+        let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
+        let c = self
+            .core
+            .login(long_ago, Some(&row.instance_id), login, &Default::default())
+            .await
+            .unwrap();
+        serde_json::json!({
+            "AccessToken": {"Token": c.access_token.unwrap().token},
+            "RefreshToken": c.refresh_token.unwrap().expose(),
+        })
     }
 
+    /// An access token of this user that expired hours ago (correctly signed otherwise).
+    pub async fn expired_token(&self, device_token: &str) -> String {
+        token_of(&self.session_from_hours_ago(device_token).await)
+    }
+
+    /// The first admin's session opened `hours_ago` (its access token expired, its refresh
+    /// token not).
+    pub async fn admin_session_from(&self, hours_ago: i64) -> Value {
+        let then = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
+        let c = self
+            .core
+            .admin_sign_in(
+                then,
+                "admin@localhost",
+                "test admin password",
+                &Default::default(),
+            )
+            .await
+            .unwrap();
+        serde_json::json!({
+            "AccessToken": {"Token": c.access_token.unwrap().token},
+            "RefreshToken": c.refresh_token.unwrap().expose(),
+        })
+    }
+
+    /// Runs one SQL statement on the test's database, behind the application's back (to
+    /// set up states an attacker could reach only by luck, or to age rows).
+    pub async fn sql(&self, statement: &str) {
+        use sqlx::Connection;
+        if self.db.url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.db.url).await.unwrap();
+            sqlx::query(statement).execute(&mut c).await.unwrap();
+        }
+    }
+
+    /// How many active users there are (at most 1,000 counted).
+    pub async fn user_count(&self) -> i64 {
+        self.core
+            .store()
+            .count_users(&Default::default(), 1000)
+            .await
+            .unwrap()
+    }
+
+    /// An admin access token, by logging in as the first admin.
     pub async fn admin_token(&self) -> String {
         let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "test admin password"});
         self.post("/v1/Auth/Login", &body, &[]).await.result()["AccessToken"]["Token"]

@@ -4,6 +4,7 @@ mod batches;
 mod dashboard;
 mod edges;
 mod helpers;
+mod hostile;
 mod login;
 mod management;
 mod matrix;

@@ -1,5 +1,3 @@
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use serde_json::json;
 
 use crate::helpers::*;
@@ -26,86 +24,14 @@ async fn refresh_needs_both_tokens() {
 }
 
 #[tokio::test]
-async fn refresh_with_a_tampered_access_token_is_401_and_consumes_nothing() {
-    let app = spawn_app().await;
-    let user = app.register(json!({})).await;
-    let token = user["AccessToken"]["Token"].as_str().unwrap();
-    let mut parts: Vec<String> = token.split('.').map(String::from).collect();
-    let mut payload: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[1]).unwrap()).unwrap();
-    payload["SdkEnableLogging"] = "True".into();
-    parts[1] = URL_SAFE_NO_PAD.encode(payload.to_string());
-    let body = json!({"AccessToken": parts.join("."), "RefreshToken": user["RefreshToken"]});
-    let a = app.post("/v1/Auth/RefreshToken", &body, &[]).await;
-    assert_eq!(a.status, 401);
-    a.envelope();
-    assert_eq!(
-        app.refresh(&user).await.status,
-        200,
-        "the genuine pair still works"
-    );
-}
-
-#[tokio::test]
-async fn refresh_with_another_users_access_token_is_401() {
-    let app = spawn_app().await;
-    let a = app.register(json!({})).await;
-    let b = app.register(json!({})).await;
-    let body = json!({"AccessToken": b["AccessToken"]["Token"], "RefreshToken": a["RefreshToken"]});
-    assert_eq!(
-        app.post("/v1/Auth/RefreshToken", &body, &[]).await.status,
-        401
-    );
-    assert_eq!(app.refresh(&a).await.status, 200);
-}
-
-#[tokio::test]
-async fn refresh_with_a_token_signed_by_another_key_is_401() {
-    let app = spawn_app().await;
-    let other = spawn_app().await;
-    let mine = app.register(json!({})).await;
-    let theirs = other.register(json!({})).await;
-    let body = json!({"AccessToken": theirs["AccessToken"]["Token"], "RefreshToken": mine["RefreshToken"]});
-    assert_eq!(
-        app.post("/v1/Auth/RefreshToken", &body, &[]).await.status,
-        401
-    );
-}
-
-#[tokio::test]
-async fn reusing_a_rotated_refresh_token_revokes_the_whole_family() {
-    let app = spawn_app_with(|c| c.refresh_reuse_grace = 0).await;
-    let first = app.register(json!({})).await;
-    let second = app.refresh(&first).await.result().clone();
-    let third = app.refresh(&second).await.result().clone();
-    let reuse = app.refresh(&first).await;
-    assert_eq!(reuse.status, 401);
-    assert!(reuse.envelope()["Errors"][0]["Message"]
-        .as_str()
-        .unwrap()
-        .contains("revoked"));
-    // Every descendant is dead, the newest included.
-    assert_eq!(app.refresh(&third).await.status, 401);
-    assert_eq!(app.refresh(&second).await.status, 401);
-    assert_eq!(
-        app.core
-            .store()
-            .audit_entries("refresh.reuse")
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
-}
-
-#[tokio::test]
 async fn a_retry_within_the_grace_window_is_answered_with_a_new_pair() {
     let app = spawn_app().await;
     let first = app.register(json!({})).await;
     let second = app.refresh(&first).await.result().clone();
     let retry = app.refresh(&first).await.result().clone();
     assert_ne!(retry["RefreshToken"], second["RefreshToken"]);
-    assert_eq!(app.refresh(&second).await.status, 200);
+    // The retry's pair replaces the one the client never received.
+    assert_eq!(app.refresh(&retry).await.status, 200);
 }
 
 #[tokio::test]

@@ -139,6 +139,62 @@ fn conflict_for(constraint: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// The SQLite file holds the signing key and every InstanceKey: it is the service's alone.
+/// A missing folder is created 0700 and a missing file 0600 before SQLite opens it (its
+/// `-wal` and `-shm` files take the database file's mode); an existing file that others
+/// may read is narrowed to 0600, with a warning.
+fn private_sqlite_files(path: &std::path::Path) -> CoreResult<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+        let name = path.as_os_str();
+        if name.is_empty() || name.to_string_lossy().starts_with(":memory:") {
+            return Ok(());
+        }
+        let failed = |what: &str, e: std::io::Error| {
+            CoreError::internal(format!("cannot {what} {}: {e}", path.display()))
+        };
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(|e| failed("create the folder of", e))?;
+            }
+        }
+        let mut files = vec![path.to_path_buf()];
+        for suffix in ["-wal", "-shm"] {
+            let mut sibling = name.to_os_string();
+            sibling.push(suffix);
+            files.push(sibling.into());
+        }
+        for file in &files {
+            let Ok(meta) = std::fs::metadata(file) else {
+                continue;
+            };
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(file = %file.display(), "the database file was readable by others; narrowing it to 0600");
+                std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+                    .map_err(|e| failed("narrow the permissions of", e))?;
+            }
+        }
+        if let Err(e) = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            if e.kind() != std::io::ErrorKind::AlreadyExists {
+                return Err(failed("create", e));
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = path;
+    Ok(())
+}
+
 /// A value for a column of a dynamic UPDATE.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
@@ -171,7 +227,9 @@ impl Store {
             Ok(Store::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
-                .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?
+                .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?;
+            private_sqlite_files(options.get_filename())?;
+            let options = options
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
@@ -351,13 +409,6 @@ impl Store {
             .bind(id).fetch_optional(c).await.map_err(db_err))
     }
 
-    /// The stored window (start, count) of a rate-limit bucket.
-    pub async fn rate_window(&self, bucket: &str) -> CoreResult<Option<(i64, i64)>> {
-        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
-            "SELECT window_start, count FROM rate_limits WHERE bucket = $1")
-            .bind(bucket).fetch_optional(c).await.map_err(db_err))
-    }
-
     pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
         on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
             "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
@@ -489,20 +540,32 @@ impl Store {
         })
     }
 
-    /// Whether the family of this access token has been revoked (false for an unknown jti:
-    /// tokens minted before the lineage existed are judged by their signature alone).
-    pub async fn access_token_revoked(&self, jti: &str) -> CoreResult<bool> {
-        on_pool!(self, c => sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM access_tokens a JOIN token_families f ON f.id = a.family_id
-             WHERE a.jti = $1 AND f.revoked_at IS NOT NULL")
-            .bind(jti).fetch_one(c).await.map(|n| n > 0).map_err(db_err))
+    /// The session an access token was issued in. `None` for a jti we never issued, or
+    /// whose subject was deleted since (its rows went with it): such a token is refused
+    /// whatever its signature says.
+    pub async fn access_session(&self, jti: &str) -> CoreResult<Option<AccessSession>> {
+        on_pool!(self, c => sqlx::query_as::<_, AccessSession>(
+            "SELECT a.subject, a.family_id, f.subject_kind, f.created_at AS family_created_at,
+                    f.revoked_at AS family_revoked_at
+             FROM access_tokens a JOIN token_families f ON f.id = a.family_id
+             WHERE a.jti = $1")
+            .bind(jti).fetch_optional(c).await.map_err(db_err))
     }
 
-    /// The family an access token was issued in.
-    pub async fn family_of_access_token(&self, jti: &str) -> CoreResult<Option<String>> {
-        on_pool!(self, c => sqlx::query_scalar::<_, Option<String>>(
-            "SELECT family_id FROM access_tokens WHERE jti = $1")
-            .bind(jti).fetch_optional(c).await.map(Option::flatten).map_err(db_err))
+    /// The session a refresh token belongs to (what never changes about it), and the one
+    /// the access token `jti` presented with it was issued in: one read for both.
+    pub async fn refresh_lineage(
+        &self,
+        token_hash: &str,
+        jti: &str,
+    ) -> CoreResult<Option<RefreshLineage>> {
+        on_pool!(self, c => sqlx::query_as::<_, RefreshLineage>(
+            "SELECT r.family_id, r.subject, f.subject_kind, f.created_at AS family_created_at,
+                    a.family_id AS access_family_id, a.subject AS access_subject
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+             LEFT JOIN access_tokens a ON a.jti = $2
+             WHERE r.token_hash = $1")
+            .bind(token_hash).bind(jti).fetch_optional(c).await.map_err(db_err))
     }
 
     /// The newest `limit` access tokens issued to `subject`.
@@ -974,7 +1037,7 @@ impl Tx {
     pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
         const SELECT: &str =
             "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
-                    r.used_at, f.revoked_at AS family_revoked_at
+                    r.used_at, r.reason, f.revoked_at AS family_revoked_at
              FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
              WHERE r.token_hash = $1";
         // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
@@ -996,6 +1059,24 @@ impl Tx {
              WHERE id = $1 AND state = 'active'")
             .bind(id).bind(now).execute(&mut *c).await
             .map(|r| r.rows_affected() == 1).map_err(db_err))
+    }
+
+    /// A grace-window retry of `parent`: its active successors are revoked (the retry's
+    /// new token replaces them). False, and nothing changed, when a successor was already
+    /// used: the family has moved on, and the retry is reuse.
+    pub async fn supersede_successors(&mut self, parent: &str) -> CoreResult<bool> {
+        on_tx!(self, c => {
+            let used = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE parent_id = $1 AND state = 'used'")
+                .bind(parent).fetch_one(&mut *c).await.map_err(db_err)?;
+            if used > 0 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE parent_id = $1 AND state = 'active'")
+                .bind(parent).bind(crate::core::auth::SUPERSEDED).execute(&mut *c).await.map_err(db_err)?;
+            Ok(true)
+        })
     }
 
     /// Revokes a family and every token in it that is still active.
@@ -1137,28 +1218,6 @@ impl Tx {
         Ok(self.delete_selection(&one).await? == 1)
     }
 
-    /// Counts one event in `bucket`'s window, starting a new window when the stored one
-    /// began at or before `expired_before`. Atomic on both backends (one upsert).
-    pub async fn count_event(
-        &mut self,
-        bucket: &str,
-        now: i64,
-        expired_before: i64,
-    ) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO rate_limits (bucket, window_start, count) VALUES ($1, $2, 1)
-             ON CONFLICT (bucket) DO UPDATE SET
-                count = CASE WHEN rate_limits.window_start <= $3 THEN 1 ELSE rate_limits.count + 1 END,
-                window_start = CASE WHEN rate_limits.window_start <= $3 THEN $2 ELSE rate_limits.window_start END")
-            .bind(bucket).bind(now).bind(expired_before)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn clear_events(&mut self, bucket: &str) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query("DELETE FROM rate_limits WHERE bucket = $1")
-            .bind(bucket).execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
     pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
         on_tx!(self, c => sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, detail, client_addr)
@@ -1169,9 +1228,11 @@ impl Tx {
     }
 }
 
-// After the macros: the batch statements use them.
+// After the macros: the batch and throttle statements use them.
 mod batches;
+mod throttles;
 pub use batches::*;
+pub use throttles::*;
 
 #[cfg(test)]
 mod tests {

@@ -174,7 +174,30 @@ pub struct RefreshRow {
     pub issued_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
+    /// Why it was used or revoked (`rotated`, `superseded`, `reuse`, `sign-out`...).
+    pub reason: Option<String>,
     pub family_revoked_at: Option<i64>,
+}
+
+/// The session an access token was issued in (see `Store::access_session`).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AccessSession {
+    pub subject: String,
+    pub family_id: String,
+    pub subject_kind: String,
+    pub family_created_at: i64,
+    pub family_revoked_at: Option<i64>,
+}
+
+/// The session a refresh token belongs to, and the one of the access token shown with it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct RefreshLineage {
+    pub family_id: String,
+    pub subject: String,
+    pub subject_kind: String,
+    pub family_created_at: i64,
+    pub access_family_id: Option<String>,
+    pub access_subject: Option<String>,
 }
 
 pub struct NewAccessRow {
