@@ -6,6 +6,12 @@ use crate::model::InstanceSummary;
 use crate::views::InstanceChoice;
 
 /// Lists the instances with their user counts and invite codes (never their keys).
+///
+/// `POST /api/list_instances`: instances with user counts and invite codes (no keys).
+///
+/// ```sh
+/// api list_instances '{}'
+/// ```
 #[server(prefix = "/api", endpoint = "list_instances", input = Json)]
 pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
     use super::guard::{admin, fail};
@@ -14,6 +20,12 @@ pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
 }
 
 /// The instances to choose from in a form.
+///
+/// `POST /api/instance_choices`: instance ids and names for forms.
+///
+/// ```sh
+/// api instance_choices '{}'
+/// ```
 #[server(prefix = "/api", endpoint = "instance_choices", input = Json)]
 pub async fn instance_choices() -> Result<Vec<InstanceChoice>, AppError> {
     use super::guard::{admin, fail};
@@ -22,6 +34,12 @@ pub async fn instance_choices() -> Result<Vec<InstanceChoice>, AppError> {
 }
 
 /// The applications to create instances in: `[id, name]` pairs.
+///
+/// `POST /api/list_applications`: `[id, name]` of each application.
+///
+/// ```sh
+/// api list_applications '{}'
+/// ```
 #[server(prefix = "/api", endpoint = "list_applications", input = Json)]
 pub async fn list_applications() -> Result<Vec<(String, String)>, AppError> {
     use super::guard::{admin, fail};
@@ -33,6 +51,12 @@ pub async fn list_applications() -> Result<Vec<(String, String)>, AppError> {
 }
 
 /// Creates an instance in an application; answers its id.
+///
+/// `POST /api/create_instance`: in an application; answers its id.
+///
+/// ```sh
+/// api create_instance '{"application_id": "…", "name": "Trucks", "description": ""}'
+/// ```
 #[server(prefix = "/api", endpoint = "create_instance", input = Json)]
 pub async fn create_instance(
     application_id: String,
@@ -56,6 +80,12 @@ pub async fn create_instance(
 }
 
 /// Renames, describes, activates or deactivates an instance (fields left `null` stay).
+///
+/// `POST /api/update_instance`: `name`, `description`, `active` (null: unchanged).
+///
+/// ```sh
+/// api update_instance '{"instance_id": "…", "name": null, "description": null, "active": false}'
+/// ```
 #[server(prefix = "/api", endpoint = "update_instance", input = Json)]
 pub async fn update_instance(
     instance_id: String,
@@ -80,6 +110,12 @@ pub async fn update_instance(
 }
 
 /// The InstanceKey, for an admin who asked for it (recorded in the audit trail).
+///
+/// `POST /api/reveal_instance_key`: the InstanceKey (audited).
+///
+/// ```sh
+/// api reveal_instance_key '{"instance_id": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "reveal_instance_key", input = Json)]
 pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};
@@ -92,6 +128,12 @@ pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError
 }
 
 /// A new InstanceKey (answered); the old one stops working for registration and login.
+///
+/// `POST /api/rotate_instance_key`: a new key, answered; the old one stops working.
+///
+/// ```sh
+/// api rotate_instance_key '{"instance_id": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "rotate_instance_key", input = Json)]
 pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};
@@ -105,6 +147,12 @@ pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError
 }
 
 /// A new invite code (answered); the old one stops working.
+///
+/// `POST /api/regenerate_invite_code`: a new invite code, answered.
+///
+/// ```sh
+/// api regenerate_invite_code '{"instance_id": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "regenerate_invite_code", input = Json)]
 pub async fn regenerate_invite_code(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};

@@ -6,6 +6,12 @@ use crate::views::SessionView;
 
 /// Signs an admin in: sets the session cookies and redirects to `next` (a local path).
 /// Takes a form (`email`, `password`, `next`), so it also works before the page hydrates.
+///
+/// `POST /api/sign_in`: form `email`, `password`, `next`: sets the session cookies.
+///
+/// ```sh
+/// curl -si $B/api/sign_in -H "Origin: $B" -d 'email=admin@localhost&password=…&next=/'
+/// ```
 #[server(prefix = "/api", endpoint = "sign_in")]
 pub async fn sign_in(
     email: String,
@@ -34,6 +40,12 @@ pub async fn sign_in(
 
 /// Ends the session: its tokens are revoked and the cookies cleared. With a bearer token,
 /// that token's session ends.
+///
+/// `POST /api/sign_out`: revokes the caller's session (cookie or bearer), clears the cookies.
+///
+/// ```sh
+/// curl -s -X POST $B/api/sign_out -H "Authorization: Bearer $TOKEN"
+/// ```
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use super::guard::{fail, request};
@@ -57,6 +69,12 @@ pub async fn sign_out() -> Result<(), AppError> {
 }
 
 /// The signed-in admin.
+///
+/// `POST /api/current_admin`: `{email}` of the caller.
+///
+/// ```sh
+/// api current_admin '{}'
+/// ```
 #[server(prefix = "/api", endpoint = "current_admin", input = Json)]
 pub async fn current_admin() -> Result<SessionView, AppError> {
     use super::guard::admin;

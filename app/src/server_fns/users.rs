@@ -6,6 +6,15 @@ use crate::model::{RegisterRequest, UpdateUserRequest};
 use crate::views::*;
 
 /// One page of the users list (keyset: `after`/`before` are cursors from a previous page).
+///
+/// `POST /api/list_users`: a page: `{rows, next, previous, total, total_exact}`; `query` fields
+/// `q`, `instance`, `status` (active/deactivated/all), `tracking`/`logging`/`sdk`/`realtime`
+/// (on/off), `batch` (a BatchId), `sort`, `size` (1–200, default 50), `after`/`before`
+/// (cursors).
+///
+/// ```sh
+/// api list_users '{"query": {"q": "ann", "tracking": "on", "size": 20}}'
+/// ```
 #[server(prefix = "/api", endpoint = "list_users", input = Json)]
 pub async fn list_users(query: UserListQuery) -> Result<UserListPage, AppError> {
     use super::guard::{admin, fail};
@@ -13,6 +22,12 @@ pub async fn list_users(query: UserListQuery) -> Result<UserListPage, AppError> 
     a.core.user_list(a.principal(), &query).await.map_err(fail)
 }
 
+/// `POST /api/get_user`: a user (as `GET /v1/Management/users` answers it) and its last token
+/// activity.
+///
+/// ```sh
+/// api get_user '{"device_token": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "get_user", input = Json)]
 pub async fn get_user(device_token: String) -> Result<UserDetail, AppError> {
     use super::guard::{admin, fail};
@@ -24,6 +39,12 @@ pub async fn get_user(device_token: String) -> Result<UserDetail, AppError> {
 }
 
 /// A partial update, as `PUT /v1/Management/users` takes it (PascalCase fields).
+///
+/// `POST /api/update_user`: partial update, fields as `PUT /v1/Management/users` takes them.
+///
+/// ```sh
+/// api update_user '{"device_token": "…", "changes": {"City": "Riga"}}'
+/// ```
 #[server(prefix = "/api", endpoint = "update_user", input = Json)]
 pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Result<(), AppError> {
     use super::guard::{admin, fail};
@@ -40,6 +61,12 @@ pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Re
 }
 
 /// Switches one flag; answers the user as stored afterwards.
+///
+/// `POST /api/set_flag`: one flag (`Tracking`, `Logging`, `Sdk`, `RealTime`); answers the user.
+///
+/// ```sh
+/// api set_flag '{"device_token": "…", "flag": "Tracking", "value": true}'
+/// ```
 #[server(prefix = "/api", endpoint = "set_flag", input = Json)]
 pub async fn set_flag(
     device_token: String,
@@ -63,6 +90,12 @@ pub async fn set_flag(
 }
 
 /// Activates (`active: true`) or deactivates a user.
+///
+/// `POST /api/set_status`: activate (`true`) or deactivate.
+///
+/// ```sh
+/// api set_status '{"device_token": "…", "active": false}'
+/// ```
 #[server(prefix = "/api", endpoint = "set_status", input = Json)]
 pub async fn set_status(device_token: String, active: bool) -> Result<UserDetail, AppError> {
     let changes = UpdateUserRequest {
@@ -74,6 +107,12 @@ pub async fn set_status(device_token: String, active: bool) -> Result<UserDetail
 }
 
 /// Moves a user to another instance (its tokens must then be refreshed to say so).
+///
+/// `POST /api/move_user`: to another instance.
+///
+/// ```sh
+/// api move_user '{"device_token": "…", "instance_id": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "move_user", input = Json)]
 pub async fn move_user(device_token: String, instance_id: String) -> Result<UserDetail, AppError> {
     use super::guard::{admin, fail};
@@ -91,6 +130,12 @@ pub async fn move_user(device_token: String, instance_id: String) -> Result<User
 }
 
 /// Deletes a user and every token issued to it.
+///
+/// `POST /api/delete_user`: the user and all its tokens.
+///
+/// ```sh
+/// api delete_user '{"device_token": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "delete_user", input = Json)]
 pub async fn delete_user(device_token: String) -> Result<(), AppError> {
     use super::guard::{admin, fail};
@@ -108,6 +153,13 @@ pub async fn delete_user(device_token: String) -> Result<(), AppError> {
 
 /// Registers a user into an instance, as `POST /v1/Registration/Create` takes it. The
 /// answer holds the new tokens: the only time they are shown.
+///
+/// `POST /api/register_user`: `user` as `Registration/Create` takes it; answers the tokens
+/// (once) and the claims.
+///
+/// ```sh
+/// api register_user '{"instance_id": "…", "user": {"FirstName": "Ann"}}'
+/// ```
 #[server(prefix = "/api", endpoint = "register_user", input = Json)]
 pub async fn register_user(
     instance_id: String,
@@ -123,6 +175,12 @@ pub async fn register_user(
 }
 
 /// The token lineage of a user: ids, times and states, never a token.
+///
+/// `POST /api/user_tokens`: the token lineage (ids, times, states).
+///
+/// ```sh
+/// api user_tokens '{"device_token": "…"}'
+/// ```
 #[server(prefix = "/api", endpoint = "user_tokens", input = Json)]
 pub async fn user_tokens(device_token: String) -> Result<TokenLineage, AppError> {
     use super::guard::{admin, fail};
@@ -136,6 +194,13 @@ pub async fn user_tokens(device_token: String) -> Result<TokenLineage, AppError>
 
 /// Revokes one token family of a user, or every token of the user without `family_id`.
 /// Answers how many families were revoked by this call.
+///
+/// `POST /api/revoke_tokens`: one family (`family_id`) or, without it, every token; answers how
+/// many families.
+///
+/// ```sh
+/// api revoke_tokens '{"device_token": "…", "family_id": null}'
+/// ```
 #[server(prefix = "/api", endpoint = "revoke_tokens", input = Json)]
 pub async fn revoke_tokens(
     device_token: String,
@@ -157,6 +222,13 @@ pub async fn revoke_tokens(
 }
 
 /// Exactly how many users a bulk action would act on (shown before it runs).
+///
+/// `POST /api/bulk_count`: the exact number of users a bulk action would act on; `target` is
+/// `{"Selected": [DeviceToken, …]}` (≤ 1,000) or `{"Matching": <list query>}`.
+///
+/// ```sh
+/// api bulk_count '{"target": {"Matching": {"tracking": "on"}}}'
+/// ```
 #[server(prefix = "/api", endpoint = "bulk_count", input = Json)]
 pub async fn bulk_count(target: BulkTarget) -> Result<i64, AppError> {
     use super::guard::{admin, fail};
@@ -168,6 +240,14 @@ pub async fn bulk_count(target: BulkTarget) -> Result<i64, AppError> {
 }
 
 /// Applies one change to the target's users; answers `[matched, changed]`.
+///
+/// `POST /api/bulk_apply`: applies `action` (`{"SetFlag": {"flag": "Tracking", "value":
+/// false}}`, `{"SetActive": false}`, `{"Move": "<InstanceId>"}`, `"Delete"`); answers
+/// `[matched, changed]`.
+///
+/// ```sh
+/// api bulk_apply '{"target": {"Matching": {"tracking": "on"}}, "action": {"SetFlag": {"flag": "Tracking", "value": false}}}'
+/// ```
 #[server(prefix = "/api", endpoint = "bulk_apply", input = Json)]
 pub async fn bulk_apply(target: BulkTarget, action: BulkAction) -> Result<(i64, u64), AppError> {
     use super::guard::{admin, fail};
