@@ -38,9 +38,9 @@ impl FromServerFnError for AppError {
 }
 
 #[cfg(feature = "ssr")]
-impl From<crate::core::CoreError> for AppError {
-    fn from(err: crate::core::CoreError) -> Self {
-        use crate::core::CoreError;
+impl From<tus_core::CoreError> for AppError {
+    fn from(err: tus_core::CoreError) -> Self {
+        use tus_core::CoreError;
         match err {
             CoreError::Validation(fields) => {
                 AppError::Validation(fields.0.into_iter().map(|f| (f.key, f.message)).collect())

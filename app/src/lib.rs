@@ -1,7 +1,8 @@
-//! The Telematics User Service web app and its domain core.
+//! The Telematics User Service's dashboard: its pages, components and server functions.
 //!
-//! Built twice: as the SSR library the server links (`ssr`: also `core` and `ssr`), and as
-//! the WASM bundle that hydrates the pages (`hydrate`: UI code and wire types only).
+//! Built twice: as the SSR library the server links (`ssr`: with the domain, `tus-core`, and
+//! the glue in `ssr`), and as the WASM bundle that hydrates the pages (`hydrate`: UI code and
+//! the wire types of `tus-wire` only).
 
 // Release builds keep the full view types (debug builds erase them): they nest deep.
 #![recursion_limit = "256"]
@@ -9,13 +10,9 @@
 pub mod app;
 pub mod components;
 pub mod error;
-pub mod model;
 pub mod pages;
 pub mod server_fns;
-pub mod views;
 
-#[cfg(feature = "ssr")]
-pub mod core;
 #[cfg(feature = "ssr")]
 pub mod ssr;
 

@@ -10,8 +10,8 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::core::store::scratch::ScratchDatabase;
 use serde_json::json;
+use tus_core::store::scratch::ScratchDatabase;
 
 async fn dashboard_batch(
     server: &common::Server,

@@ -13,10 +13,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::core::store::scratch::ScratchDatabase;
 use common::percentile;
 use futures::stream::{self, StreamExt};
 use serde_json::{json, Value};
+use tus_core::store::scratch::ScratchDatabase;
 
 const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;

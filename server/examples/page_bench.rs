@@ -14,10 +14,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use app::core::store::scratch::ScratchDatabase;
-use app::core::store::NewUserRow;
 use chrono::Utc;
 use serde_json::{json, Value};
+use tus_core::store::scratch::ScratchDatabase;
+use tus_core::store::NewUserRow;
 
 const RUNS: usize = 25;
 const SEED_TX: usize = 50_000;
@@ -56,7 +56,7 @@ fn names(count: usize, syllables: usize, rng: &mut Rng) -> Vec<String> {
     out.into_iter().collect()
 }
 
-async fn seed(core: &app::core::Core, instances: &[String], total: usize) -> Duration {
+async fn seed(core: &tus_core::Core, instances: &[String], total: usize) -> Duration {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let firsts = names(300, 2, &mut rng);
     let lasts = names(1000, 3, &mut rng);
@@ -127,7 +127,7 @@ struct Query {
 }
 
 /// The dashboard's users list: its server function, and the whole server-rendered page.
-fn dashboard_queries(probe: &app::core::store::UserRow) -> Vec<Query> {
+fn dashboard_queries(probe: &tus_core::store::UserRow) -> Vec<Query> {
     let list = |label: &str, query: Value| Query {
         label: format!("dashboard /api/list_users: {label}"),
         path: "/api/list_users".into(),
@@ -194,7 +194,7 @@ fn dashboard_queries(probe: &app::core::store::UserRow) -> Vec<Query> {
 }
 
 /// The probe is one seeded user: its names and e-mail make the selective queries.
-fn queries(instance: &str, probe: &app::core::store::UserRow) -> Vec<Query> {
+fn queries(instance: &str, probe: &tus_core::store::UserRow) -> Vec<Query> {
     let first = probe.first_name.clone().unwrap_or_default();
     let last = probe.last_name.clone().unwrap_or_default();
     let email = probe.email.clone().unwrap_or_default();
@@ -374,7 +374,7 @@ async fn main() {
         let probe = server
             .core
             .store()
-            .find_users(&app::core::store::UserFilter {
+            .find_users(&tus_core::store::UserFilter {
                 include_inactive: false,
                 country: Some("latvia".into()),
                 limit: 1,
@@ -392,8 +392,8 @@ async fn main() {
             .core
             .store()
             .user_page(
-                &app::core::store::PageFilter::default(),
-                app::core::types::UserSort::DateCreatedDesc,
+                &tus_core::store::PageFilter::default(),
+                tus_core::types::UserSort::DateCreatedDesc,
                 false,
                 (users as i64) / 2,
                 1,

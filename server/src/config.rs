@@ -3,11 +3,11 @@
 
 use std::fmt;
 
-use app::core::secret::{Password, SigningKey};
-use app::core::store::PoolSettings;
-use app::core::tokens::{TokenSettings, MIN_KEY_BYTES};
-use app::core::CoreConfig;
 use clap::{Args, Parser, Subcommand};
+use tus_core::secret::{Password, SigningKey};
+use tus_core::store::PoolSettings;
+use tus_core::tokens::{TokenSettings, MIN_KEY_BYTES};
+use tus_core::CoreConfig;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -351,7 +351,7 @@ impl Config {
         if self.access_token_ttl < 1 || self.refresh_token_ttl < 1 || self.admin_session_max < 1 {
             return Err("token and session lifetimes must be at least one second".into());
         }
-        let mut hashing = app::core::password::HashingSettings::default();
+        let mut hashing = tus_core::password::HashingSettings::default();
         if self.password_hash_concurrency > 0 {
             hashing.concurrency = self.password_hash_concurrency;
             hashing.queue = 64 * self.password_hash_concurrency;
@@ -377,12 +377,12 @@ impl Config {
                     .then(|| chrono::Duration::seconds(self.user_session_max)),
             },
             max_batch: self.max_batch,
-            batch_runs: app::core::batches::BatchRunSettings {
+            batch_runs: tus_core::batches::BatchRunSettings {
                 chunk: self.batch_chunk,
                 max_quantity: self.max_batch_run,
                 credentials_ttl_secs: self.batch_credentials_ttl.max(60),
             },
-            login_limits: app::core::ratelimit::LoginLimits {
+            login_limits: tus_core::ratelimit::LoginLimits {
                 per_name: self.login_max_failures_per_name.max(1),
                 per_address: self.login_max_failures_per_address.max(1),
                 window: chrono::Duration::seconds(self.login_window.max(1)),

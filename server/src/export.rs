@@ -1,15 +1,9 @@
 //! CSV downloads of what the dashboard shows, streamed page by page so an export never sits
 //! in memory. Admin only (the session cookie or a bearer token, as the `/api` functions).
 
-use app::core::audit_view::{csv_field, parse_audit_query, EXPORT_CHUNK};
-use app::core::dashboard::describe_list_query;
-use app::core::management::Principal;
-use app::core::store::AuditFilter;
-use app::core::Core;
 use app::error::AppError;
 use app::ssr::session::{refuse, request_meta, Session};
 use app::ssr::AppState;
-use app::views::{AuditQuery, UserListQuery, UserListRow};
 use axum::body::Body;
 use axum::extract::Path;
 use axum::extract::{Query, Request, State};
@@ -17,6 +11,12 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use tus_core::audit_view::{csv_field, parse_audit_query, EXPORT_CHUNK};
+use tus_core::dashboard::describe_list_query;
+use tus_core::management::Principal;
+use tus_core::store::AuditFilter;
+use tus_core::Core;
+use tus_wire::views::{AuditQuery, UserListQuery, UserListRow};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -270,7 +270,7 @@ async fn batch_credentials_csv(
     };
     let file_name = download.file_name.clone();
     let start = futures_util::stream::once(async {
-        Ok::<_, std::io::Error>(app::core::batches::CREDENTIALS_HEADER.to_string())
+        Ok::<_, std::io::Error>(tus_core::batches::CREDENTIALS_HEADER.to_string())
     });
     let chunks = futures_util::stream::unfold(Some((state.core, download)), |next| async move {
         let (core, mut download) = next?;

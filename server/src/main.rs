@@ -1,10 +1,10 @@
 use std::io::{IsTerminal, Read};
 
-use app::core::secret::Password;
-use app::core::Core;
 use clap::Parser;
 use server::config::{AdminCommand, Cli, Command, InstanceCommand};
 use server::startup::{leptos_options, open_core, shutdown_signal, Application, Bootstrap};
+use tus_core::secret::Password;
+use tus_core::Core;
 
 #[tokio::main]
 async fn main() {
@@ -81,7 +81,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .create_admin(Core::now(), &email, &password)
                 .await
                 .map_err(|e| match e {
-                    app::core::CoreError::Validation(f) => {
+                    tus_core::CoreError::Validation(f) => {
                         f.0.iter()
                             .map(|f| format!("{}: {}", f.key, f.message))
                             .collect::<Vec<_>>()

@@ -6,9 +6,6 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use app::app::{shell, App};
-use app::core::admins::FirstAdmin;
-use app::core::instances::CreatedInstance;
-use app::core::Core;
 use app::ssr::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -22,6 +19,9 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use tracing::Level;
+use tus_core::admins::FirstAdmin;
+use tus_core::instances::CreatedInstance;
+use tus_core::Core;
 
 use crate::api::{self, error::internal_error_response, ApiError};
 use crate::config::Config;
@@ -242,7 +242,7 @@ impl StartupError {
     pub fn msg(m: impl Into<String>) -> Self {
         StartupError(m.into())
     }
-    fn core(e: app::core::CoreError) -> Self {
+    fn core(e: tus_core::CoreError) -> Self {
         StartupError(e.to_string())
     }
 }

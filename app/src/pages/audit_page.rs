@@ -5,9 +5,9 @@ use leptos_router::hooks::use_query_map;
 use leptos_router::params::ParamsMap;
 
 use crate::components::*;
-use crate::model::AuditPageView;
 use crate::server_fns::audit::audit_log;
-use crate::views::AuditQuery;
+use tus_wire::model::AuditPageView;
+use tus_wire::views::AuditQuery;
 
 const FILTERS: [(&str, &str, &str); 5] = [
     (

@@ -15,7 +15,7 @@ use crate::error::AppError;
 use crate::server_fns::batches::*;
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::list_users;
-use crate::views::{BatchCredentials, BatchRequest, BatchState, BatchView, Flag, UserListQuery};
+use tus_wire::views::{BatchCredentials, BatchRequest, BatchState, BatchView, Flag, UserListQuery};
 
 /// How often a running batch's page asks for its progress.
 const POLL: Duration = Duration::from_millis(500);

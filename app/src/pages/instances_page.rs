@@ -4,8 +4,8 @@ use leptos_meta::Title;
 
 use crate::components::*;
 use crate::error::AppError;
-use crate::model::InstanceSummary;
 use crate::server_fns::instances::*;
+use tus_wire::model::InstanceSummary;
 
 /// The instances of this deployment: user counts, invite codes, and their management
 /// (create, rename, deactivate, reveal or rotate the key, a new invite code).

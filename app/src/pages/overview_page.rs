@@ -3,7 +3,7 @@ use leptos_meta::Title;
 
 use crate::components::*;
 use crate::server_fns::overview::get_overview;
-use crate::views::{DayCount, Overview};
+use tus_wire::views::{DayCount, Overview};
 
 /// The fleet at a glance.
 #[component]

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use crate::components::{field_error, Current, TextField, INPUT, LABEL};
 use crate::error::AppError;
-use crate::model::{RegisterRequest, UpdateUserRequest, UserView};
+use tus_wire::model::{RegisterRequest, UpdateUserRequest, UserView};
 
 /// One signal per profile field, as typed.
 #[derive(Clone, Copy)]
@@ -47,7 +47,7 @@ impl Profile {
 
     fn from_values(user: Option<&UserView>) -> Self {
         let p = user.map(|u| &u.user_profile);
-        let text = |f: fn(&crate::model::UserProfileView) -> Option<&String>| {
+        let text = |f: fn(&tus_wire::model::UserProfileView) -> Option<&String>| {
             field(p.and_then(f).map(String::as_str))
         };
         Self {

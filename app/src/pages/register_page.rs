@@ -5,11 +5,11 @@ use leptos_router::components::A;
 
 use crate::components::*;
 use crate::error::AppError;
-use crate::model::{RegisterRequest, UserFieldsInput};
 use crate::pages::profile_fields::{Profile, ProfileFields};
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::register_user;
-use crate::views::{Flag, RegisteredUser};
+use tus_wire::model::{RegisterRequest, UserFieldsInput};
+use tus_wire::views::{Flag, RegisteredUser};
 
 /// Registers one user by hand, validated as `Registration/Create` validates; the new
 /// tokens are shown once.

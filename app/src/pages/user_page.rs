@@ -5,11 +5,11 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::components::*;
 use crate::error::AppError;
-use crate::model::UserView;
 use crate::pages::profile_fields::{Profile, ProfileFields};
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::*;
-use crate::views::{Flag, TokenLineage, UserDetail};
+use tus_wire::model::UserView;
+use tus_wire::views::{Flag, TokenLineage, UserDetail};
 
 fn display_name(u: &UserView) -> String {
     let p = &u.user_profile;

@@ -9,7 +9,7 @@ use crate::components::*;
 use crate::error::AppError;
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::{bulk_apply, bulk_count, list_users};
-use crate::views::{
+use tus_wire::views::{
     BulkAction, BulkTarget, Flag, InstanceChoice, UserListPage, UserListQuery, UserListRow,
 };
 

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::views::AuditQuery;
+use tus_wire::views::AuditQuery;
 
 /// A page of the audit trail, newest first (keyset: `before` is the previous `NextBefore`).
 ///
@@ -13,7 +13,7 @@ use crate::views::AuditQuery;
 /// api audit_log '{"query": {"action": "user.updated", "size": 20}}'
 /// ```
 #[server(prefix = "/api", endpoint = "audit_log", input = Json)]
-pub async fn audit_log(query: AuditQuery) -> Result<crate::model::AuditPageView, AppError> {
+pub async fn audit_log(query: AuditQuery) -> Result<tus_wire::model::AuditPageView, AppError> {
     use super::guard::{admin, fail};
     let a = admin()?;
     a.core

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::views::{BatchPage, BatchRequest, BatchView};
+use tus_wire::views::{BatchPage, BatchRequest, BatchView};
 
 /// Records a batch and starts writing it in chunks on the server; answers its id at once.
 ///
@@ -16,7 +16,7 @@ use crate::views::{BatchPage, BatchRequest, BatchView};
 #[server(prefix = "/api", endpoint = "start_batch", input = Json)]
 pub async fn start_batch(request: BatchRequest) -> Result<String, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     let id = a
         .core
@@ -39,7 +39,7 @@ pub async fn start_batch(request: BatchRequest) -> Result<String, AppError> {
 #[server(prefix = "/api", endpoint = "get_batch", input = Json)]
 pub async fn get_batch(batch_id: String) -> Result<BatchView, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .batch_view(Core::now(), a.principal(), &batch_id)
@@ -58,7 +58,7 @@ pub async fn get_batch(batch_id: String) -> Result<BatchView, AppError> {
 #[server(prefix = "/api", endpoint = "list_batches", input = Json)]
 pub async fn list_batches(before: Option<String>) -> Result<BatchPage, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .batch_list(Core::now(), a.principal(), before.as_deref())
@@ -76,7 +76,7 @@ pub async fn list_batches(before: Option<String>) -> Result<BatchPage, AppError>
 #[server(prefix = "/api", endpoint = "stop_batch", input = Json)]
 pub async fn stop_batch(batch_id: String) -> Result<BatchView, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .stop_batch(Core::now(), a.principal(), &batch_id, &a.meta)
@@ -95,7 +95,7 @@ pub async fn stop_batch(batch_id: String) -> Result<BatchView, AppError> {
 #[server(prefix = "/api", endpoint = "resume_batch", input = Json)]
 pub async fn resume_batch(batch_id: String) -> Result<BatchView, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     let id = a
         .core

@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::model::InstanceSummary;
-use crate::views::InstanceChoice;
+use tus_wire::model::InstanceSummary;
+use tus_wire::views::InstanceChoice;
 
 /// Lists the instances with their user counts and invite codes (never their keys).
 ///
@@ -64,9 +64,9 @@ pub async fn create_instance(
     description: String,
 ) -> Result<String, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
-    let input = crate::model::InstanceInput {
+    let input = tus_wire::model::InstanceInput {
         name: Some(name),
         description: Some(description),
         status: None,
@@ -94,9 +94,9 @@ pub async fn update_instance(
     active: Option<bool>,
 ) -> Result<(), AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
-    let input = crate::model::InstanceInput {
+    let input = tus_wire::model::InstanceInput {
         name,
         description,
         status: active
@@ -119,7 +119,7 @@ pub async fn update_instance(
 #[server(prefix = "/api", endpoint = "reveal_instance_key", input = Json)]
 pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .reveal_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
@@ -137,7 +137,7 @@ pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError
 #[server(prefix = "/api", endpoint = "rotate_instance_key", input = Json)]
 pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .rotate_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
@@ -156,7 +156,7 @@ pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError
 #[server(prefix = "/api", endpoint = "regenerate_invite_code", input = Json)]
 pub async fn regenerate_invite_code(instance_id: String) -> Result<String, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .regenerate_invite_code(Core::now(), a.principal(), &instance_id, &a.meta)

@@ -13,10 +13,10 @@ pub mod users;
 pub(crate) mod guard {
     use leptos::prelude::*;
 
-    use crate::core::{Core, RequestMeta};
     use crate::error::AppError;
     use crate::ssr::session::{request_meta, Caller, Session};
     use crate::ssr::AppState;
+    use tus_core::{Core, RequestMeta};
 
     /// The error, with its status set on the response.
     pub fn fail(e: impl Into<AppError>) -> AppError {
@@ -47,7 +47,7 @@ pub(crate) mod guard {
     }
 
     impl Admin {
-        pub fn principal(&self) -> &crate::core::management::Principal {
+        pub fn principal(&self) -> &tus_core::management::Principal {
             &self.caller.principal
         }
     }

@@ -2,7 +2,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::views::SessionView;
+use tus_wire::views::SessionView;
 
 /// Signs an admin in: sets the session cookies and redirects to `next` (a local path).
 /// Takes a form (`email`, `password`, `next`), so it also works before the page hydrates.
@@ -19,15 +19,15 @@ pub async fn sign_in(
     next: Option<String>,
 ) -> Result<(), AppError> {
     use super::guard::{fail, request};
-    use crate::core::Core;
     use crate::ssr::session::{is_https, request_meta, safe_next, session_cookies};
+    use tus_core::Core;
     let (core, parts) = request()?;
     let meta = request_meta(&parts.headers, &parts.extensions);
     let credentials = core
         .admin_sign_in(Core::now(), &email, &password, &meta)
         .await
         .map_err(|e| match e {
-            crate::core::CoreError::Unauthorized { .. } => fail(AppError::BadCredentials),
+            tus_core::CoreError::Unauthorized { .. } => fail(AppError::BadCredentials),
             other => fail(other),
         })?;
     let response = expect_context::<leptos_axum::ResponseOptions>();
@@ -49,8 +49,8 @@ pub async fn sign_in(
 #[server(prefix = "/api", endpoint = "sign_out")]
 pub async fn sign_out() -> Result<(), AppError> {
     use super::guard::{fail, request};
-    use crate::core::Core;
     use crate::ssr::session::{clearing_cookies, is_https, request_meta, Session};
+    use tus_core::Core;
     let (core, parts) = request()?;
     let response = expect_context::<leptos_axum::ResponseOptions>();
     for c in clearing_cookies(is_https(&parts.headers, &parts.uri)) {
@@ -80,11 +80,9 @@ pub async fn current_admin() -> Result<SessionView, AppError> {
     use super::guard::admin;
     let a = admin()?;
     match a.principal() {
-        crate::core::management::Principal::Admin { email, .. } => Ok(SessionView {
+        tus_core::management::Principal::Admin { email, .. } => Ok(SessionView {
             email: email.clone(),
         }),
-        crate::core::management::Principal::User(_) => {
-            Err(AppError::Forbidden("not an admin".into()))
-        }
+        tus_core::management::Principal::User(_) => Err(AppError::Forbidden("not an admin".into())),
     }
 }

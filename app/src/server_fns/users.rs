@@ -2,8 +2,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use crate::model::{RegisterRequest, UpdateUserRequest};
-use crate::views::*;
+use tus_wire::model::{RegisterRequest, UpdateUserRequest};
+use tus_wire::views::*;
 
 /// One page of the users list (keyset: `after`/`before` are cursors from a previous page).
 ///
@@ -48,7 +48,7 @@ pub async fn get_user(device_token: String) -> Result<UserDetail, AppError> {
 #[server(prefix = "/api", endpoint = "update_user", input = Json)]
 pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Result<(), AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     let target = a
         .core
@@ -73,7 +73,7 @@ pub async fn set_flag(
     flag: Flag,
     value: bool,
 ) -> Result<UserDetail, AppError> {
-    use crate::model::UserFieldsInput;
+    use tus_wire::model::UserFieldsInput;
     let mut fields = UserFieldsInput::default();
     *match flag {
         Flag::Tracking => &mut fields.enable_tracking,
@@ -116,7 +116,7 @@ pub async fn set_status(device_token: String, active: bool) -> Result<UserDetail
 #[server(prefix = "/api", endpoint = "move_user", input = Json)]
 pub async fn move_user(device_token: String, instance_id: String) -> Result<UserDetail, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     let target = a
         .core
@@ -139,7 +139,7 @@ pub async fn move_user(device_token: String, instance_id: String) -> Result<User
 #[server(prefix = "/api", endpoint = "delete_user", input = Json)]
 pub async fn delete_user(device_token: String) -> Result<(), AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     let target = a
         .core
@@ -166,7 +166,7 @@ pub async fn register_user(
     user: RegisterRequest,
 ) -> Result<RegisteredUser, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .register_from_dashboard(Core::now(), a.principal(), &instance_id, user, &a.meta)
@@ -184,7 +184,7 @@ pub async fn register_user(
 #[server(prefix = "/api", endpoint = "user_tokens", input = Json)]
 pub async fn user_tokens(device_token: String) -> Result<TokenLineage, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .token_lineage(Core::now(), a.principal(), &device_token)
@@ -207,7 +207,7 @@ pub async fn revoke_tokens(
     family_id: Option<String>,
 ) -> Result<u64, AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .revoke_user_tokens(
@@ -251,7 +251,7 @@ pub async fn bulk_count(target: BulkTarget) -> Result<i64, AppError> {
 #[server(prefix = "/api", endpoint = "bulk_apply", input = Json)]
 pub async fn bulk_apply(target: BulkTarget, action: BulkAction) -> Result<(i64, u64), AppError> {
     use super::guard::{admin, fail};
-    use crate::core::Core;
+    use tus_core::Core;
     let a = admin()?;
     a.core
         .bulk_apply(Core::now(), a.principal(), &target, &action, &a.meta)

@@ -6,7 +6,7 @@ pub mod session;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::core::Core;
+use tus_core::Core;
 
 /// The state of the whole router: the REST handlers extract it, and leptos_axum provides it
 /// as context to server functions.

@@ -18,10 +18,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::AppState;
-use crate::core::management::Principal;
-use crate::core::{Core, CoreError, Credentials, RequestMeta};
 use crate::error::AppError;
-use crate::model::RefreshRequest;
+use tus_core::management::Principal;
+use tus_core::{Core, CoreError, Credentials, RequestMeta};
+use tus_wire::model::RefreshRequest;
 
 pub const ACCESS_COOKIE: &str = "tus_access";
 pub const REFRESH_COOKIE: &str = "tus_refresh";

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use app::core::store::scratch::ScratchDatabase;
 use leptos::config::LeptosOptions;
 use server::config::Config;
 use server::startup::Application;
+use tus_core::store::scratch::ScratchDatabase;
 
 pub const ADMIN_PASSWORD: &str = "bench admin password";
 
@@ -25,9 +25,9 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 pub struct Server {
     pub base: String,
-    pub core: app::core::Core,
+    pub core: tus_core::Core,
     /// The first-start instance, or `None` when another replica created it.
-    pub instance: Option<app::core::instances::Instance>,
+    pub instance: Option<tus_core::instances::Instance>,
 }
 
 /// The real application (`Application::build`, as `tus serve`) on a free loopback port.

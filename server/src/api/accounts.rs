@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use app::core::Core;
-use app::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 use app::ssr::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::Router;
+use tus_core::Core;
+use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 
 use super::envelope::{Data, Done};
 use super::error::ApiError;

@@ -1,11 +1,11 @@
 //! `/v1/Auth/*` and the old `/v1/RefreshToken` alias: anonymous.
 
-use app::core::Core;
-use app::model::{LoginRequest, RefreshRequest};
 use app::ssr::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
+use tus_core::Core;
+use tus_wire::model::{LoginRequest, RefreshRequest};
 
 use super::dto::CredentialsDto;
 use super::envelope::Data;
@@ -25,7 +25,7 @@ pub fn router() -> Router<AppState> {
     description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token. Failed attempts are limited per login name and per client address (429 with Retry-After).",
     params(("InstanceId" = Option<String>, Header, description = "The user's instance; absent for an admin login.")),
     security(()),
-    request_body = app::model::LoginRequest,
+    request_body = tus_wire::model::LoginRequest,
     responses((status = 200, description = "A new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
         (status = 429, description = "Too many failed attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted."))),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
@@ -45,7 +45,7 @@ async fn login(
     summary = "Swap a refresh token for a new pair",
     description = "The access token may have expired; it must be the one issued with this refresh token. A refresh token works once: reusing it after the grace window revokes every token of that login.",
     security(()),
-    request_body = app::model::RefreshRequest,
+    request_body = tus_wire::model::RefreshRequest,
     responses((status = 200, description = "The new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
 async fn refresh(
     State(core): State<Core>,
@@ -60,7 +60,7 @@ async fn refresh(
     summary = "Swap a refresh token for a new pair (older path)",
     description = "The same as /v1/Auth/RefreshToken, at the path older clients call.",
     security(()),
-    request_body = app::model::RefreshRequest,
+    request_body = tus_wire::model::RefreshRequest,
     responses((status = 200, description = "The new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>)))]
 async fn refresh_alias(
     state: State<Core>,

@@ -2,12 +2,12 @@
 
 use std::collections::HashMap;
 
-use app::core::Core;
-use app::model::UserExistsView;
 use app::ssr::AppState;
 use axum::extract::{Query, State};
 use axum::routing::get;
 use axum::Router;
+use tus_core::Core;
+use tus_wire::model::UserExistsView;
 
 use super::envelope::Data;
 use super::error::ApiError;
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         ("Phone" = Option<String>, Query, description = "A phone number to look up."),
         ("ClientId" = Option<String>, Query, description = "A ClientId to look up.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
-    responses((status = 200, description = "Whether it exists, with the public part of the profile.", body = super::openapi::Envelope<app::model::UserExistsView>)))]
+    responses((status = 200, description = "Whether it exists, with the public part of the profile.", body = super::openapi::Envelope<tus_wire::model::UserExistsView>)))]
 async fn user_exists(
     State(core): State<Core>,
     InstanceHeaders(creds): InstanceHeaders,

@@ -1,9 +1,9 @@
 //! Response bodies. The refresh token leaves the server here, once, in the answer to the
 //! request that created it.
 
-use app::core::registration::Batch;
-use app::core::Credentials;
 use serde::Serialize;
+use tus_core::registration::Batch;
+use tus_core::Credentials;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "PascalCase")]

@@ -2,9 +2,9 @@
 //! Internal causes are logged once (inside the request's span, so with its request id)
 //! and never sent: the client gets the request id to quote instead.
 
-use app::core::{CoreError, CredentialKind, FieldErrors};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use tus_core::{CoreError, CredentialKind, FieldErrors};
 
 use super::envelope::{error_response, ErrorItem};
 

@@ -1,12 +1,12 @@
 //! Extractors for what the core needs from a request's head.
 
-use app::core::instances::InstanceCredentials;
-use app::core::secret::InstanceKey;
-use app::core::RequestMeta;
 use app::ssr::session::{bearer_token, request_meta};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
+use tus_core::instances::InstanceCredentials;
+use tus_core::secret::InstanceKey;
+use tus_core::RequestMeta;
 
 use super::error::ApiError;
 
@@ -58,7 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
 /// The caller of a management route, from `Authorization: Bearer <jwt>`: 401 without a
 /// valid token (with `WWW-Authenticate: Bearer`), 403 for a deactivated user. The
 /// dashboard's server functions read the same header the same way (`app::ssr::session`).
-pub struct Bearer(pub app::core::management::Principal);
+pub struct Bearer(pub tus_core::management::Principal);
 
 impl FromRequestParts<app::ssr::AppState> for Bearer {
     type Rejection = ApiError;
@@ -69,7 +69,7 @@ impl FromRequestParts<app::ssr::AppState> for Bearer {
     ) -> Result<Self, Self::Rejection> {
         let principal = state
             .core
-            .authenticate_bearer(app::core::Core::now(), bearer_token(&parts.headers))
+            .authenticate_bearer(tus_core::Core::now(), bearer_token(&parts.headers))
             .await?;
         Ok(Bearer(principal))
     }

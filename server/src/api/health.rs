@@ -1,12 +1,12 @@
 //! Operations endpoints, outside the envelope: liveness and readiness for load balancers.
 
-use app::core::Core;
 use app::ssr::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
+use tus_core::Core;
 
 pub fn router() -> Router<AppState> {
     Router::new()

@@ -19,7 +19,7 @@ use serde::de::{DeserializeOwned, Deserializer, IntoDeserializer, Visitor};
 use serde_json::Value;
 
 use super::error::ApiError;
-use app::core::FieldErrors;
+use tus_core::FieldErrors;
 
 /// Largest request body any route accepts.
 pub const MAX_BODY: usize = 1024 * 1024;
@@ -301,7 +301,7 @@ impl<'de> Deserializer<'de> for CiValue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::model::RegisterRequest;
+    use tus_wire::model::RegisterRequest;
 
     fn parse(body: &str) -> Result<RegisterRequest, ApiError> {
         parse_body(body.as_bytes())
@@ -327,7 +327,7 @@ mod tests {
     #[test]
     fn a_wrong_type_names_the_field() {
         match parse(r#"{"userFields":{"EnableTracking":"yes"}}"#) {
-            Err(ApiError::Core(app::core::CoreError::Validation(e))) => {
+            Err(ApiError::Core(tus_core::CoreError::Validation(e))) => {
                 assert_eq!(e.0[0].key, "UserFields.EnableTracking");
             }
             other => panic!("{other:?}"),

@@ -1,14 +1,14 @@
 //! `/v1/Management/users`: bearer token; a user acts on itself, an admin on any user.
 
-use app::core::management::FindQuery;
-use app::core::types::DeviceToken;
-use app::core::Core;
-use app::model::{
+use app::ssr::AppState;
+use std::collections::HashMap;
+use tus_core::management::FindQuery;
+use tus_core::types::DeviceToken;
+use tus_core::Core;
+use tus_wire::model::{
     ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserPageRequest, UserPageView,
     UserView,
 };
-use app::ssr::AppState;
-use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
@@ -39,7 +39,7 @@ pub fn router() -> Router<AppState> {
     summary = "Read a user",
     description = "A user token reads its own user; an admin token the user named in UserDeviceToken.",
     params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
-    responses((status = 200, description = "The user.", body = super::openapi::Envelope<app::model::UserView>)))]
+    responses((status = 200, description = "The user.", body = super::openapi::Envelope<tus_wire::model::UserView>)))]
 async fn get_user(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -53,7 +53,7 @@ async fn get_user(
     summary = "Change a user (partial)",
     description = "Only the fields sent change. Status Deleted deletes the user. A user changing its password sends OldPassword too; an admin does not. Flags and ClientId show in the next token issued.",
     params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
-    request_body = app::model::UpdateUserRequest,
+    request_body = tus_wire::model::UpdateUserRequest,
     responses((status = 200, description = "Changed.", body = super::openapi::DoneEnvelope),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn update_user(
@@ -89,7 +89,7 @@ async fn delete_user(
     summary = "Move a user to another instance (admin)",
     description = "ToInstanceKey must be the target instance's key.",
     security(("bearer" = [])),
-    request_body = app::model::ChangeInstanceRequest,
+    request_body = tus_wire::model::ChangeInstanceRequest,
     responses((status = 200, description = "Moved.", body = super::openapi::DoneEnvelope)))]
 async fn change_instance(
     State(core): State<Core>,
@@ -105,7 +105,7 @@ async fn change_instance(
 #[utoipa::path(post, path = "/v1/Management/users/instances/change/{InviteCode}", tag = "Management",
     summary = "Move yourself to the instance of an invite code (user)",
     params(("InviteCode" = String, Path, description = "The target instance's invite code.")), security(("bearer" = [])),
-    responses((status = 200, description = "Moved; the new instance's name.", body = super::openapi::Envelope<app::model::InstanceNameView>)))]
+    responses((status = 200, description = "Moved; the new instance's name.", body = super::openapi::Envelope<tus_wire::model::InstanceNameView>)))]
 async fn join_instance(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -128,7 +128,7 @@ async fn join_instance(
         ("IncludeAccountInfo" = Option<bool>, Query, description = "Accepted; account info is always included."),
         ("ShowInactiveUsers" = Option<bool>, Query, description = "Include deactivated users.")),
     security(("bearer" = [])),
-    responses((status = 200, description = "The users found.", body = super::openapi::Envelope<Vec<app::model::UserView>>)))]
+    responses((status = 200, description = "The users found.", body = super::openapi::Envelope<Vec<tus_wire::model::UserView>>)))]
 async fn find_users(
     State(core): State<Core>,
     Bearer(principal): Bearer,
@@ -159,8 +159,8 @@ async fn find_users(
     summary = "One page of users (admin)",
     description = "Filters combine; totals come from counters kept with every change, so no page counts the table. A search counts at most 10,000 matches (TotalUsersExact false beyond).",
     security(("bearer" = [])),
-    request_body = app::model::UserPageRequest,
-    responses((status = 200, description = "The page.", body = super::openapi::Envelope<app::model::UserPageView>)))]
+    request_body = tus_wire::model::UserPageRequest,
+    responses((status = 200, description = "The page.", body = super::openapi::Envelope<tus_wire::model::UserPageView>)))]
 async fn filtered_page(
     State(core): State<Core>,
     Bearer(principal): Bearer,

@@ -1,11 +1,11 @@
 //! `/v1/Registration/*`: anonymous, with instance credentials.
 
-use app::core::Core;
-use app::model::{CreateManyRequest, RegisterRequest};
 use app::ssr::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
+use tus_core::Core;
+use tus_wire::model::{CreateManyRequest, RegisterRequest};
 
 use super::dto::{BatchDto, CredentialsDto};
 use super::envelope::Data;
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
     description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair. A registration carrying a Password is limited per client address (429 with Retry-After).",
     params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
-    request_body = app::model::RegisterRequest,
+    request_body = tus_wire::model::RegisterRequest,
     responses((status = 200, description = "The user's DeviceToken and tokens.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn create(
@@ -42,7 +42,7 @@ async fn create(
     description = "Quantity users (at most TUS_MAX_BATCH) in one transaction: all or none.",
     params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
-    request_body = app::model::CreateManyRequest,
+    request_body = tus_wire::model::CreateManyRequest,
     responses((status = 200, description = "Every user's DeviceToken and tokens, and the BatchId.", body = super::openapi::Envelope<super::dto::BatchDto>)))]
 async fn create_many(
     State(core): State<Core>,

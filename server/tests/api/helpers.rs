@@ -3,12 +3,12 @@
 //! PostgreSQL when `TUS_TEST_DATABASE` holds a postgres:// URL: `.ci/test` runs this whole
 //! suite once per backend.
 
-use app::core::store::scratch::ScratchDatabase;
 use leptos::config::LeptosOptions;
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE};
 use serde_json::Value;
 use server::config::Config;
 use server::startup::Application;
+use tus_core::store::scratch::ScratchDatabase;
 
 /// The `Authorization` header of a bearer token.
 pub fn bearer(token: &str) -> (&'static str, String) {
@@ -30,7 +30,7 @@ pub struct TestApp {
     pub instance_key: String,
     pub invite_code: String,
     pub jwt_secret: String,
-    pub core: app::core::Core,
+    pub core: tus_core::Core,
     pub db: ScratchDatabase,
 }
 
@@ -204,7 +204,7 @@ impl TestApp {
             .await
             .unwrap()
             .unwrap();
-        let login = app::model::LoginRequest {
+        let login = tus_wire::model::LoginRequest {
             login_fields: Some(serde_json::json!({ "DeviceToken": device_token })),
             password: Some(instance.instance_key.clone()),
         };

@@ -2,9 +2,9 @@
 //! through the real server, with the status API.md gives. Every cell acts on a fresh target
 //! user, and a refused call must leave it as it was.
 
-use app::core::instances::Instance;
 use reqwest::Method;
 use serde_json::{json, Value};
+use tus_core::instances::Instance;
 
 use crate::helpers::*;
 

@@ -10,7 +10,7 @@ use futures::future::join_all;
 use serde_json::{json, Value};
 use sqlx::Connection;
 
-use app::core::store::scratch::ScratchDatabase;
+use tus_core::store::scratch::ScratchDatabase;
 
 struct Replica {
     base: String,

@@ -6,7 +6,7 @@ async fn the_sqlite_database_and_its_folder_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let dir = std::env::temp_dir().join(format!("tus-modes-{}", uuid::Uuid::new_v4()));
     let db = dir.join("data").join("tus.db");
-    let core = app::core::Core::open(app::core::CoreConfig::new(format!(
+    let core = tus_core::Core::open(tus_core::CoreConfig::new(format!(
         "sqlite://{}",
         db.display()
     )))
@@ -26,7 +26,7 @@ async fn the_sqlite_database_and_its_folder_are_private() {
 
     // A file that others could read is narrowed on the next start.
     std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let again = app::core::Core::open(app::core::CoreConfig::new(format!(
+    let again = tus_core::Core::open(tus_core::CoreConfig::new(format!(
         "sqlite://{}",
         db.display()
     )))

@@ -10,7 +10,7 @@ use super::store::{ApplicationRow, NewAuditRow};
 use super::time::ms;
 use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, InviteCode};
 use super::{Core, RequestMeta};
-use crate::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
+use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 
 /// An instance as the Accounts API answers it, key included: built only by
 /// `Core::disclose_instances`, which records every key it shows.

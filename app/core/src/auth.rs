@@ -28,7 +28,7 @@ use super::tokens::{hash_refresh_token, SubjectKind};
 use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
 use super::users::User;
 use super::{Core, RequestMeta};
-use crate::model::{LoginRequest, RefreshRequest};
+use tus_wire::model::{LoginRequest, RefreshRequest};
 
 /// The login name inside `LoginFields`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -540,10 +540,10 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instances::InstanceCredentials;
-    use crate::core::testing::{at, test_core, TestCore};
-    use crate::model::RegisterRequest;
+    use crate::instances::InstanceCredentials;
+    use crate::testing::{at, test_core, TestCore};
     use chrono::Duration;
+    use tus_wire::model::RegisterRequest;
 
     struct Fixture {
         t: TestCore,
@@ -581,7 +581,7 @@ mod tests {
                 at(0),
                 &f.creds,
                 RegisterRequest::default(),
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await
             .unwrap()
@@ -717,7 +717,7 @@ mod tests {
     #[tokio::test]
     async fn a_session_past_its_longest_lifetime_renews_no_more() {
         let t = test_core(|c| c.tokens.user_session_max = Some(Duration::hours(1))).await;
-        let i = crate::core::testing::fleet(&t).await;
+        let i = crate::testing::fleet(&t).await;
         let meta = RequestMeta::default();
         let first = t
             .core

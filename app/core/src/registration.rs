@@ -13,7 +13,7 @@ use super::tokens::{SubjectKind, UserSubject};
 use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
 use super::users::NewUser;
 use super::{Core, RequestMeta};
-use crate::model::{CreateManyRequest, RegisterRequest};
+use tus_wire::model::{CreateManyRequest, RegisterRequest};
 
 /// A finished batch: its id and one set of credentials per user, in creation order.
 #[derive(Debug, Clone)]
@@ -335,15 +335,11 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, test_core};
-    use crate::core::tokens::Role;
-    use crate::model::{CustomFieldsInput, UserFieldsInput};
+    use crate::testing::{at, test_core};
+    use crate::tokens::Role;
+    use tus_wire::model::{CustomFieldsInput, UserFieldsInput};
 
-    async fn setup() -> (
-        crate::core::testing::TestCore,
-        InstanceCredentials,
-        Instance,
-    ) {
+    async fn setup() -> (crate::testing::TestCore, InstanceCredentials, Instance) {
         let t = test_core(|c| c.max_batch = 50).await;
         let i = t
             .core
@@ -367,7 +363,7 @@ mod tests {
         };
         let c = t
             .core
-            .register(at(10), &creds, req, &crate::core::RequestMeta::default())
+            .register(at(10), &creds, req, &crate::RequestMeta::default())
             .await
             .unwrap();
         let token = c.access_token.unwrap().token;
@@ -393,13 +389,13 @@ mod tests {
         };
         let first = t
             .core
-            .register(at(0), &creds, req(), &crate::core::RequestMeta::default())
+            .register(at(0), &creds, req(), &crate::RequestMeta::default())
             .await
             .unwrap();
         assert_eq!(first.device_token.unwrap().to_string(), token);
         let again = t
             .core
-            .register(at(1), &creds, req(), &crate::core::RequestMeta::default())
+            .register(at(1), &creds, req(), &crate::RequestMeta::default())
             .await;
         assert!(
             matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
@@ -415,7 +411,7 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .register(at(0), &creds, req(), &crate::core::RequestMeta::default())
+            .register(at(0), &creds, req(), &crate::RequestMeta::default())
             .await
             .unwrap();
         let again = t
@@ -427,7 +423,7 @@ mod tests {
                     email: Some("ann@example.com".into()),
                     ..Default::default()
                 },
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await;
         assert!(
@@ -445,7 +441,7 @@ mod tests {
         };
         let c = t
             .core
-            .register(at(0), &creds, req, &crate::core::RequestMeta::default())
+            .register(at(0), &creds, req, &crate::RequestMeta::default())
             .await
             .unwrap();
         assert!(c.access_token.is_none() && c.refresh_token.is_none());
@@ -472,7 +468,7 @@ mod tests {
         };
         let c = t
             .core
-            .register(at(0), &creds, req, &crate::core::RequestMeta::default())
+            .register(at(0), &creds, req, &crate::RequestMeta::default())
             .await
             .unwrap();
         let row = t
@@ -489,7 +485,7 @@ mod tests {
         };
         assert!(matches!(
             t.core
-                .register(at(0), &creds, unknown, &crate::core::RequestMeta::default())
+                .register(at(0), &creds, unknown, &crate::RequestMeta::default())
                 .await,
             Err(CoreError::NotFound(_))
         ));

@@ -113,7 +113,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, test_core};
+    use crate::testing::{at, test_core};
 
     #[tokio::test]
     async fn the_first_admin_is_created_once_with_a_generated_password() {

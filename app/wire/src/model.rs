@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// The `UserFields` object of registration and update.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserFieldsInput {
     pub enable_tracking: Option<bool>,
@@ -19,7 +19,7 @@ pub struct UserFieldsInput {
 
 /// Body of `POST /v1/Registration/Create`. Every field is optional; `{}` is valid.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RegisterRequest {
     pub create_access_token: Option<bool>,
@@ -48,7 +48,7 @@ pub struct RegisterRequest {
 
 /// The flags of `CreateMany` (the original API calls them `CustomFields`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CustomFieldsInput {
     pub enable_tracking: Option<bool>,
@@ -59,7 +59,7 @@ pub struct CustomFieldsInput {
 
 /// Body of `POST /v1/Registration/CreateMany`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateManyRequest {
     pub quantity: Option<i64>,
@@ -71,7 +71,7 @@ pub struct CreateManyRequest {
 
 /// Body of `POST /v1/Auth/RefreshToken`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RefreshRequest {
     pub access_token: Option<String>,
@@ -80,7 +80,7 @@ pub struct RefreshRequest {
 
 /// Body of `POST /v1/Auth/Login`. `LoginFields` is an object or a string holding JSON.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LoginRequest {
     pub login_fields: Option<serde_json::Value>,
@@ -90,7 +90,7 @@ pub struct LoginRequest {
 /// One instance as the dashboard lists it, with its user count; never its key (an admin
 /// reveals that on purpose, and the audit trail records it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceSummary {
     pub id: String,
     pub name: String,
@@ -106,7 +106,7 @@ pub struct InstanceSummary {
 /// Body of `PUT /v1/Management/users`: a partial update. Absent (or null) fields stay as
 /// they are; an empty string clears a text field.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UpdateUserRequest {
     pub first_name: Option<String>,
@@ -133,7 +133,7 @@ pub struct UpdateUserRequest {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserProfileView {
     pub first_name: Option<String>,
@@ -153,7 +153,7 @@ pub struct UserProfileView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserFieldsView {
     pub client_id: Option<String>,
@@ -164,7 +164,7 @@ pub struct UserFieldsView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AccountInfoView {
     pub company_id: String,
@@ -177,7 +177,7 @@ pub struct AccountInfoView {
 /// A user as `GET /v1/Management/users` shows it. `UserFields` is an array of one object,
 /// as in the original API.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserView {
     pub device_token: String,
@@ -190,7 +190,7 @@ pub struct UserView {
 
 /// Body of `POST /v1/Management/users/GetFilteredPage`; every field is optional.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserPageRequest {
     /// 1-based; default 1.
@@ -220,7 +220,7 @@ pub struct UserPageRequest {
 
 /// A page of users (`GetFilteredPage`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserPageView {
     pub users: Vec<UserView>,
@@ -236,7 +236,7 @@ pub struct UserPageView {
 
 /// `GET /v1/Check/UserExists` answer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct UserExistsView {
     pub user_exists: bool,
@@ -248,7 +248,7 @@ pub struct UserExistsView {
 
 /// An instance as the Accounts-service routes show it (admin only: it carries the key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceView {
     pub id: String,
@@ -263,7 +263,7 @@ pub struct InstanceView {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct ApplicationView {
     pub id: String,
@@ -278,7 +278,7 @@ pub struct ApplicationView {
 
 /// Body of instance create/update. `Status` is `Active`/`Deactivated` or 1/2.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct InstanceInput {
     pub name: Option<String>,
@@ -288,7 +288,7 @@ pub struct InstanceInput {
 
 /// Body of `POST /v1/companies/{companyId}/applications`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ApplicationInput {
     pub name: Option<String>,
@@ -299,7 +299,7 @@ pub struct ApplicationInput {
 
 /// Body of `POST /v1/Management/users/instances/change` (admin).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ChangeInstanceRequest {
     pub device_token: Option<String>,
@@ -309,7 +309,7 @@ pub struct ChangeInstanceRequest {
 
 /// Answer of `POST /v1/Management/users/instances/change/{InviteCode}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceNameView {
     pub instance_name: String,
@@ -317,7 +317,7 @@ pub struct InstanceNameView {
 
 /// One audit entry as the dashboard and admin clients see it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditEntryView {
     pub id: i64,
@@ -331,7 +331,7 @@ pub struct AuditEntryView {
 
 /// A page of the audit trail, newest first; `NextBefore` continues it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "ssr", derive(utoipa::ToSchema))]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct AuditPageView {
     pub entries: Vec<AuditEntryView>,

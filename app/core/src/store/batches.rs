@@ -10,7 +10,7 @@ use sqlx::QueryBuilder;
 use super::{
     db_err, prefix_end, PageFilter, Selection, Store, Tx, EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY,
 };
-use crate::core::error::CoreResult;
+use crate::error::CoreResult;
 
 /// A batch record with its instance's name.
 #[derive(Debug, Clone, sqlx::FromRow)]

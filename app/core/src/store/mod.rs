@@ -1074,7 +1074,7 @@ impl Tx {
             }
             sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
                          WHERE parent_id = $1 AND state = 'active'")
-                .bind(parent).bind(crate::core::auth::SUPERSEDED).execute(&mut *c).await.map_err(db_err)?;
+                .bind(parent).bind(crate::auth::SUPERSEDED).execute(&mut *c).await.map_err(db_err)?;
             Ok(true)
         })
     }
@@ -1236,7 +1236,7 @@ pub use throttles::*;
 
 #[cfg(test)]
 mod tests {
-    use crate::core::testing::test_core;
+    use crate::testing::test_core;
 
     /// PostgreSQL only (SQLite has no JIT): every pooled connection runs without it.
     #[tokio::test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use sqlx::Connection;
 
-use crate::core::error::{CoreError, CoreResult};
+use crate::error::{CoreError, CoreResult};
 
 pub struct ScratchDatabase {
     pub url: String,

@@ -8,8 +8,8 @@ use super::store::AuditFilter;
 use super::time::ms;
 use super::types::parse_datetime;
 use super::Core;
-use crate::model::AuditPageView;
-use crate::views::AuditQuery;
+use tus_wire::model::AuditPageView;
+use tus_wire::views::AuditQuery;
 
 pub const DEFAULT_AUDIT_PAGE: i64 = 50;
 /// Rows per query while exporting.
@@ -112,7 +112,7 @@ mod tests {
             size: Some(0),
             ..Default::default()
         };
-        let Err(crate::core::CoreError::Validation(fields)) = parse_audit_query(&bad) else {
+        let Err(crate::CoreError::Validation(fields)) = parse_audit_query(&bad) else {
             panic!("must be refused")
         };
         let keys: Vec<_> = fields.0.iter().map(|f| f.key.as_str()).collect();

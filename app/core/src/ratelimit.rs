@@ -339,7 +339,7 @@ async fn audit_refusal(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, test_core};
+    use crate::testing::{at, test_core};
 
     fn from(address: &str) -> RequestMeta {
         RequestMeta {

@@ -29,7 +29,7 @@ use super::store::{BatchRecord, NewAuditRow, NewBatch};
 use super::time::ms;
 use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
 use super::{Core, RequestMeta};
-use crate::views::{BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView};
+use tus_wire::views::{BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView};
 
 /// How dashboard batches run.
 #[derive(Debug, Clone)]
@@ -285,7 +285,8 @@ impl Core {
             }
         };
         e.into_result()?;
-        let instance = instance.expect("validated above");
+        let instance =
+            instance.ok_or_else(|| CoreError::internal("no instance after validation"))?;
         let id = BatchId::new_random().to_string();
         let with_tokens = request.create_access_token;
         let mut tx = self.store().begin().await?;
@@ -680,9 +681,9 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{admin, at, fleet, test_core, TestCore};
-    use crate::model::RefreshRequest;
-    use crate::views::{BulkAction, BulkTarget, Flag, UserListQuery};
+    use crate::testing::{admin, at, fleet, test_core, TestCore};
+    use tus_wire::model::RefreshRequest;
+    use tus_wire::views::{BulkAction, BulkTarget, Flag, UserListQuery};
 
     fn request(instance: &Instance, quantity: &str) -> BatchRequest {
         BatchRequest {
@@ -902,7 +903,7 @@ mod tests {
         t.core.run_batch_chunk(at(2), &id).await.unwrap();
         t.core.run_batch_chunk(at(3), &id).await.unwrap();
         // The instance is deactivated mid-run: the next chunk fails, and the runner records it.
-        let off = crate::model::InstanceInput {
+        let off = tus_wire::model::InstanceInput {
             status: Some(serde_json::json!("Deactivated")),
             ..Default::default()
         };
@@ -924,7 +925,7 @@ mod tests {
         );
 
         // Reactivated and resumed: it goes on from 20.
-        let on = crate::model::InstanceInput {
+        let on = tus_wire::model::InstanceInput {
             status: Some(serde_json::json!("Active")),
             ..Default::default()
         };

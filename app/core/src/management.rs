@@ -20,7 +20,7 @@ use super::tokens::SubjectKind;
 use super::types::*;
 use super::users::{image_url, parse_marital_status, User};
 use super::{Core, RequestMeta};
-use crate::model::*;
+use tus_wire::model::*;
 
 /// Who presents a valid access token.
 #[derive(Debug, Clone)]
@@ -838,8 +838,8 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::store::AuditFilter;
-    use crate::core::testing::{at, test_core};
+    use crate::store::AuditFilter;
+    use crate::testing::{at, test_core};
 
     #[test]
     fn full_names_split_every_way() {

@@ -10,7 +10,7 @@ use super::types::{
     format_datetime, parse_text, ApplicationId, CompanyId, InstanceId, InstanceStatus, InviteCode,
 };
 use super::Core;
-use crate::model::InstanceSummary;
+use tus_wire::model::InstanceSummary;
 
 /// The raw `InstanceId` / `InstanceKey` headers of a request.
 #[derive(Debug, Clone, Default)]
@@ -275,7 +275,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{at, test_core};
+    use crate::testing::{at, test_core};
 
     #[tokio::test]
     async fn first_start_creates_default_and_common_once() {

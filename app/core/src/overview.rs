@@ -11,7 +11,7 @@ use super::management::{audit_entry_view, Principal};
 use super::time::{from_ms, ms};
 use super::types::format_datetime;
 use super::Core;
-use crate::views::{DayCount, Overview};
+use tus_wire::views::{DayCount, Overview};
 
 const DAY_MS: i64 = 86_400_000;
 pub const CHART_DAYS: i64 = 30;
@@ -68,10 +68,10 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{admin, at, fleet, test_core};
-    use crate::core::RequestMeta;
-    use crate::model::{RefreshRequest, RegisterRequest, UpdateUserRequest, UserFieldsInput};
+    use crate::testing::{admin, at, fleet, test_core};
+    use crate::RequestMeta;
     use chrono::Duration;
+    use tus_wire::model::{RefreshRequest, RegisterRequest, UpdateUserRequest, UserFieldsInput};
 
     #[tokio::test]
     async fn the_overview_counts_users_flags_registrations_refreshes_and_events() {
@@ -101,7 +101,7 @@ mod tests {
                     day(d),
                     &i.credentials(),
                     req,
-                    &crate::core::RequestMeta::default(),
+                    &crate::RequestMeta::default(),
                 )
                 .await
                 .unwrap();
@@ -155,9 +155,9 @@ mod tests {
     /// of write they equal a pass over the users table.
     #[tokio::test]
     async fn flag_totals_follow_every_kind_of_change() {
-        use crate::core::bulk::BulkOutcome;
-        use crate::model::{CreateManyRequest, CustomFieldsInput};
-        use crate::views::{BulkAction, BulkTarget, Flag, UserListQuery};
+        use crate::bulk::BulkOutcome;
+        use tus_wire::model::{CreateManyRequest, CustomFieldsInput};
+        use tus_wire::views::{BulkAction, BulkTarget, Flag, UserListQuery};
 
         let t = test_core(|_| {}).await;
         let a = t.core.create_instance(at(0), None, "A", "").await.unwrap();
@@ -209,7 +209,7 @@ mod tests {
                     at(86_400 * (n + 1)),
                     &i.credentials(),
                     req,
-                    &crate::core::RequestMeta::default(),
+                    &crate::RequestMeta::default(),
                 )
                 .await
                 .unwrap();

@@ -2,7 +2,7 @@
 //! written back in the same transaction.
 
 use super::{db_err, Tx};
-use crate::core::error::CoreResult;
+use crate::error::CoreResult;
 
 /// One bucket's counters.
 #[derive(Debug, Clone, sqlx::FromRow)]

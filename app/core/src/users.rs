@@ -9,7 +9,7 @@ use super::store::UserRow;
 use super::time::from_ms;
 use super::tokens::UserSubject;
 use super::types::*;
-use crate::model::{RegisterRequest, UserFieldsInput};
+use tus_wire::model::{RegisterRequest, UserFieldsInput};
 
 /// Profile fields, all optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

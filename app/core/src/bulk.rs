@@ -14,7 +14,7 @@ use super::store::{NewAuditRow, Selection, Value};
 use super::time::ms;
 use super::types::DeviceToken;
 use super::{Core, RequestMeta};
-use crate::views::{BulkAction, BulkTarget, Flag};
+use tus_wire::views::{BulkAction, BulkTarget, Flag};
 
 /// Most rows an admin selects by hand at once.
 pub const MAX_SELECTED: usize = 1000;
@@ -140,9 +140,9 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::testing::{admin, at, fleet, test_core};
-    use crate::model::{RegisterRequest, UserFieldsInput};
-    use crate::views::UserListQuery;
+    use crate::testing::{admin, at, fleet, test_core};
+    use tus_wire::model::{RegisterRequest, UserFieldsInput};
+    use tus_wire::views::UserListQuery;
 
     fn tracking(on: &str) -> UserListQuery {
         UserListQuery {
@@ -170,12 +170,7 @@ mod tests {
             };
             let c = t
                 .core
-                .register(
-                    at(n),
-                    &i.credentials(),
-                    req,
-                    &crate::core::RequestMeta::default(),
-                )
+                .register(at(n), &i.credentials(), req, &crate::RequestMeta::default())
                 .await
                 .unwrap();
             tokens.push(c.device_token.unwrap().to_string());
@@ -271,12 +266,7 @@ mod tests {
             };
             tokens.push(
                 t.core
-                    .register(
-                        at(1),
-                        &i.credentials(),
-                        req,
-                        &crate::core::RequestMeta::default(),
-                    )
+                    .register(at(1), &i.credentials(), req, &crate::RequestMeta::default())
                     .await
                     .unwrap()
                     .device_token

@@ -15,8 +15,8 @@ use super::time::{from_ms, ms};
 use super::types::{format_datetime, BatchId, DeviceToken, InstanceId, UserSort, MAX_STRING};
 use super::user_page::few_matches;
 use super::{Core, Credentials, RequestMeta};
-use crate::model::LoginRequest;
-use crate::views::*;
+use tus_wire::model::LoginRequest;
+use tus_wire::views::*;
 
 pub const DEFAULT_LIST_SIZE: i64 = 50;
 pub const MAX_LIST_SIZE: i64 = 200;
@@ -542,7 +542,7 @@ impl Core {
         now: DateTime<Utc>,
         p: &Principal,
         instance_id: &str,
-        request: crate::model::RegisterRequest,
+        request: tus_wire::model::RegisterRequest,
         meta: &RequestMeta,
     ) -> CoreResult<RegisteredUser> {
         let c = self.register_as_admin(now, p, instance_id, request).await?;
@@ -596,9 +596,9 @@ fn parse_target(device_token: &str) -> CoreResult<DeviceToken> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::secret::Password;
-    use crate::core::testing::{admin, at, fleet, test_core, TestCore};
-    use crate::model::{RefreshRequest, RegisterRequest};
+    use crate::secret::Password;
+    use crate::testing::{admin, at, fleet, test_core, TestCore};
+    use tus_wire::model::{RefreshRequest, RegisterRequest};
 
     async fn list(t: &TestCore, q: UserListQuery) -> UserListPage {
         t.core.user_list(&admin(), &q).await.unwrap()
@@ -638,7 +638,7 @@ mod tests {
                     at(n as i64 / 2),
                     &i.credentials(),
                     req,
-                    &crate::core::RequestMeta::default(),
+                    &crate::RequestMeta::default(),
                 )
                 .await
                 .unwrap();
@@ -739,7 +739,7 @@ mod tests {
             let req = RegisterRequest {
                 last_name: Some(format!("U{n}")),
                 status: Some(status.to_string()),
-                user_fields: Some(crate::model::UserFieldsInput {
+                user_fields: Some(tus_wire::model::UserFieldsInput {
                     enable_tracking: Some(*tracking),
                     ..Default::default()
                 }),
@@ -750,7 +750,7 @@ mod tests {
                     at(n as i64),
                     &i.credentials(),
                     req,
-                    &crate::core::RequestMeta::default(),
+                    &crate::RequestMeta::default(),
                 )
                 .await
                 .unwrap();
@@ -810,7 +810,7 @@ mod tests {
     async fn a_large_unfiltered_total_comes_exact_from_the_counters() {
         let t = test_core(|_| {}).await;
         let i = fleet(&t).await;
-        let many = crate::model::CreateManyRequest {
+        let many = tus_wire::model::CreateManyRequest {
             quantity: Some(10_000),
             create_access_token: Some(false),
             ..Default::default()
@@ -825,13 +825,13 @@ mod tests {
                 at(1),
                 &i.credentials(),
                 RegisterRequest::default(),
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await
             .unwrap();
         let deactivated_tracking_off = RegisterRequest {
             status: Some("Deactivated".into()),
-            user_fields: Some(crate::model::UserFieldsInput {
+            user_fields: Some(tus_wire::model::UserFieldsInput {
                 enable_tracking: Some(false),
                 ..Default::default()
             }),
@@ -842,7 +842,7 @@ mod tests {
                 at(2),
                 &i.credentials(),
                 deactivated_tracking_off,
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await
             .unwrap();
@@ -900,7 +900,7 @@ mod tests {
                 at(0),
                 &i.credentials(),
                 RegisterRequest::default(),
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await
             .unwrap();
@@ -968,7 +968,7 @@ mod tests {
                 at(0),
                 &i.credentials(),
                 RegisterRequest::default(),
-                &crate::core::RequestMeta::default(),
+                &crate::RequestMeta::default(),
             )
             .await
             .unwrap();

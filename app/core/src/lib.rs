@@ -1,8 +1,15 @@
 //! THE domain: registration, tokens, users, instances, admins, audit and the store.
 //!
-//! No leptos, axum or http types here: the REST API and the server functions are thin
-//! adapters over `Core`. Every function that depends on time takes `now`, so tests pass a
-//! fixed clock. Secrets travel in the types of `secret` and leave only through `expose()`.
+//! No leptos, axum or http here (the crate does not depend on them): the REST API and the
+//! dashboard's server functions are thin adapters over `Core`. Every function that depends on
+//! time takes `now`, so tests pass a fixed clock. Secrets travel in the types of `secret` and
+//! leave only through `expose()`. Outside tests nothing here may unwrap, expect or panic: a
+//! request's failure is a `CoreError`.
+
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod accounts;
 pub mod admins;

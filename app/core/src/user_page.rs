@@ -17,7 +17,7 @@ use super::store::{PageFilter, SearchWord};
 use super::time::ms;
 use super::types::{parse_datetime, ApplicationId, CompanyId, InstanceId, UserSort};
 use super::Core;
-use crate::model::{UserPageRequest, UserPageView};
+use tus_wire::model::{UserPageRequest, UserPageView};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 500;
@@ -265,10 +265,10 @@ pub(crate) fn few_matches(f: &PageFilter, counted: i64, exact: bool) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::core::instances::Instance;
-    use crate::core::testing::{admin, at, test_core, TestCore};
-    use crate::core::RequestMeta;
-    use crate::model::{RegisterRequest, UpdateUserRequest};
+    use crate::instances::Instance;
+    use crate::testing::{admin, at, test_core, TestCore};
+    use crate::RequestMeta;
+    use tus_wire::model::{RegisterRequest, UpdateUserRequest};
 
     /// Registers `first last` at `when`; returns the DeviceToken.
     async fn user(
@@ -291,12 +291,7 @@ mod tests {
         };
         let c = t
             .core
-            .register(
-                when,
-                &i.credentials(),
-                req,
-                &crate::core::RequestMeta::default(),
-            )
+            .register(when, &i.credentials(), req, &crate::RequestMeta::default())
             .await
             .unwrap();
         c.device_token.unwrap().to_string()
@@ -317,8 +312,8 @@ mod tests {
     /// days) gives the same number as counting the users themselves.
     #[tokio::test]
     async fn counter_totals_equal_direct_counts_for_every_countable_filter() {
-        use crate::core::store::FlagFilter;
-        use crate::model::UserFieldsInput;
+        use crate::store::FlagFilter;
+        use tus_wire::model::UserFieldsInput;
 
         let t = test_core(|_| {}).await;
         let a = t.core.create_instance(at(0), None, "A", "").await.unwrap();
@@ -340,12 +335,7 @@ mod tests {
             let i = if n % 3 == 1 { &b } else { &a };
             let when = at(86_400 * (n % 4) + 3_600 * n);
             t.core
-                .register(
-                    when,
-                    &i.credentials(),
-                    req,
-                    &crate::core::RequestMeta::default(),
-                )
+                .register(when, &i.credentials(), req, &crate::RequestMeta::default())
                 .await
                 .unwrap();
         }
@@ -504,7 +494,7 @@ mod tests {
             status: Some("Deactivated".into()),
             ..Default::default()
         };
-        let x_token = crate::core::types::DeviceToken::parse(&x).unwrap();
+        let x_token = crate::types::DeviceToken::parse(&x).unwrap();
         t.core
             .update_user(at(40), &admin(), x_token, deactivate, &meta)
             .await
@@ -525,7 +515,7 @@ mod tests {
         assert_eq!(with_inactive.total_users, 2);
         assert_eq!(with_inactive.users[1].status, "Deactivated");
 
-        let moved = crate::model::ChangeInstanceRequest {
+        let moved = tus_wire::model::ChangeInstanceRequest {
             device_token: Some(y.clone()),
             to_instance_id: Some(b.id.to_string()),
             to_instance_key: Some(b.key.expose().to_string()),
@@ -541,7 +531,7 @@ mod tests {
         };
         assert_eq!(page(&t, in_b).await.total_users, 2, "moved into B");
 
-        let y_token = crate::core::types::DeviceToken::parse(&y).unwrap();
+        let y_token = crate::types::DeviceToken::parse(&y).unwrap();
         t.core
             .delete_user(at(50), &admin(), y_token, &meta)
             .await
@@ -677,7 +667,7 @@ mod tests {
             search_term: Some("a".repeat(300)),
             ..Default::default()
         };
-        let Err(crate::core::CoreError::Validation(e)) = parse_request(&req) else {
+        let Err(crate::CoreError::Validation(e)) = parse_request(&req) else {
             panic!("expected a validation error");
         };
         let keys: Vec<&str> = e.0.iter().map(|f| f.key.as_str()).collect();
