@@ -61,8 +61,11 @@ const BATCH_SELECT: &str = "SELECT b.id, b.instance_id, i.name AS instance_name,
 impl Store {
     pub async fn find_batch(&self, id: &str) -> CoreResult<Option<BatchRecord>> {
         let sql = format!("{BATCH_SELECT} WHERE b.id = $1");
-        on_pool!(self, c => sqlx::query_as::<_, BatchRecord>(&sql).bind(id)
-            .fetch_optional(c).await.map_err(db_err))
+        on_pool!(self, |c| sqlx::query_as::<_, BatchRecord>(&sql)
+            .bind(id)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err))
     }
 
     /// Newest first; `before` is the (created_at, id) of the last row of the previous page.
@@ -71,15 +74,23 @@ impl Store {
         before: Option<(i64, String)>,
         limit: i64,
     ) -> CoreResult<Vec<BatchRecord>> {
-        on_pool!(self, c => {
+        on_pool!(self, |c| {
             let mut q = QueryBuilder::new(BATCH_SELECT);
             if let Some((at, id)) = &before {
-                q.push(" WHERE b.created_at <= ").push_bind(*at)
-                    .push(" AND (b.created_at < ").push_bind(*at)
-                    .push(" OR b.id < ").push_bind(id.clone()).push(")");
+                q.push(" WHERE b.created_at <= ")
+                    .push_bind(*at)
+                    .push(" AND (b.created_at < ")
+                    .push_bind(*at)
+                    .push(" OR b.id < ")
+                    .push_bind(id.clone())
+                    .push(")");
             }
-            q.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ").push_bind(limit);
-            q.build_query_as::<BatchRecord>().fetch_all(c).await.map_err(db_err)
+            q.push(" ORDER BY b.created_at DESC, b.id DESC LIMIT ")
+                .push_bind(limit);
+            q.build_query_as::<BatchRecord>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
         })
     }
 
@@ -89,28 +100,47 @@ impl Store {
         &self,
         expired_before: i64,
     ) -> CoreResult<Vec<String>> {
-        on_pool!(self, c => sqlx::query_scalar::<_, String>(
+        on_pool!(self, |c| sqlx::query_scalar::<_, String>(
             "SELECT id FROM batches WHERE
                (credentials = 'held' AND state <> 'running' AND finished_at < $1)
                OR (credentials IN ('taken', 'expired') AND EXISTS
-                   (SELECT 1 FROM batch_credentials s WHERE s.batch_id = batches.id))")
-            .bind(expired_before).fetch_all(c).await.map_err(db_err))
+                   (SELECT 1 FROM batch_credentials s WHERE s.batch_id = batches.id))"
+        )
+        .bind(expired_before)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
     }
 }
 
 impl Tx {
     pub async fn insert_batch(&mut self, b: &NewBatch) -> CoreResult<()> {
         let [tracking, logging, enabled, real_time] = b.flags;
-        on_tx!(self, c => sqlx::query(
+        on_tx!(self, |c| sqlx::query(
             "INSERT INTO batches (id, instance_id, label, quantity, created_by, created_at, state,
                 done, enable_tracking, enable_logging, enabled, enable_real_time_location,
                 with_tokens, credentials, updated_at, finished_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $6,
-                CASE WHEN $7 = 'running' THEN NULL ELSE $6 END)")
-            .bind(&b.id).bind(&b.instance_id).bind(&b.label).bind(b.quantity).bind(&b.created_by)
-            .bind(b.created_at).bind(b.state).bind(b.done).bind(tracking).bind(logging)
-            .bind(enabled).bind(real_time).bind(b.with_tokens).bind(b.credentials)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+                CASE WHEN $7 = 'running' THEN NULL ELSE $6 END)"
+        )
+        .bind(&b.id)
+        .bind(&b.instance_id)
+        .bind(&b.label)
+        .bind(b.quantity)
+        .bind(&b.created_by)
+        .bind(b.created_at)
+        .bind(b.state)
+        .bind(b.done)
+        .bind(tracking)
+        .bind(logging)
+        .bind(enabled)
+        .bind(real_time)
+        .bind(b.with_tokens)
+        .bind(b.credentials)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
     }
 
     /// Moves a running batch from `done` to `done + n` (completing it when that is its
@@ -123,22 +153,35 @@ impl Tx {
         n: i64,
         now: i64,
     ) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
+        on_tx!(self, |c| sqlx::query(
             "UPDATE batches SET done = done + $3, updated_at = $4,
                 state = CASE WHEN done + $3 >= quantity THEN 'completed' ELSE 'running' END,
                 finished_at = CASE WHEN done + $3 >= quantity THEN $4 ELSE NULL END
-             WHERE id = $1 AND done = $2 AND state = 'running'")
-            .bind(id).bind(done).bind(n).bind(now)
-            .execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err))
+             WHERE id = $1 AND done = $2 AND state = 'running'"
+        )
+        .bind(id)
+        .bind(done)
+        .bind(n)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
     }
 
     /// Ends a running batch as failed with `error`; false when it was not running.
     pub async fn fail_batch(&mut self, id: &str, error: &str, now: i64) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
+        on_tx!(self, |c| sqlx::query(
             "UPDATE batches SET state = 'failed', error = $2, updated_at = $3, finished_at = $3
-             WHERE id = $1 AND state = 'running'")
-            .bind(id).bind(error).bind(now)
-            .execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err))
+             WHERE id = $1 AND state = 'running'"
+        )
+        .bind(id)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
     }
 
     /// Sets a failed batch, or a running one silent since `stale_before`, running again
@@ -149,12 +192,14 @@ impl Tx {
         now: i64,
         stale_before: i64,
     ) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
+        on_tx!(self, |c| {
+            sqlx::query(
             "UPDATE batches SET state = 'running', error = NULL, updated_at = $2, finished_at = NULL
              WHERE id = $1 AND done < quantity AND credentials IN ('held', 'none')
                AND (state = 'failed' OR (state = 'running' AND updated_at < $3))")
             .bind(id).bind(now).bind(stale_before)
-            .execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err))
+            .execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
+        })
     }
 
     /// Claims a finished batch's held credentials for the one download; false when they are
@@ -165,19 +210,30 @@ impl Tx {
         by: &str,
         now: i64,
     ) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
+        on_tx!(self, |c| sqlx::query(
             "UPDATE batches SET credentials = 'taken', credentials_taken_by = $2,
                 credentials_taken_at = $3
-             WHERE id = $1 AND credentials = 'held' AND state IN ('completed', 'failed')")
-            .bind(id).bind(by).bind(now)
-            .execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err))
+             WHERE id = $1 AND credentials = 'held' AND state IN ('completed', 'failed')"
+        )
+        .bind(id)
+        .bind(by)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
     }
 
     /// Marks held credentials as expired (their rows are deleted by the caller).
     pub async fn expire_batch_credentials(&mut self, id: &str) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE batches SET credentials = 'expired' WHERE id = $1 AND credentials = 'held'")
-            .bind(id).execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err))
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE batches SET credentials = 'expired' WHERE id = $1 AND credentials = 'held'"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
     }
 
     pub async fn insert_sealed_chunk(
@@ -186,10 +242,16 @@ impl Tx {
         chunk: i64,
         sealed: &[u8],
     ) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO batch_credentials (batch_id, chunk, sealed) VALUES ($1, $2, $3)")
-            .bind(batch_id).bind(chunk).bind(sealed)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
+        on_tx!(self, |c| sqlx::query(
+            "INSERT INTO batch_credentials (batch_id, chunk, sealed) VALUES ($1, $2, $3)"
+        )
+        .bind(batch_id)
+        .bind(chunk)
+        .bind(sealed)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
     }
 
     /// Removes and returns the first sealed chunk after `after` (reading is consuming).
@@ -198,27 +260,42 @@ impl Tx {
         batch_id: &str,
         after: i64,
     ) -> CoreResult<Option<(i64, Vec<u8>)>> {
-        on_tx!(self, c => {
+        on_tx!(self, |c| {
             let row = sqlx::query_as::<_, (i64, Vec<u8>)>(
                 "SELECT chunk, sealed FROM batch_credentials WHERE batch_id = $1 AND chunk > $2
-                 ORDER BY chunk LIMIT 1")
-                .bind(batch_id).bind(after).fetch_optional(&mut *c).await.map_err(db_err)?;
+                 ORDER BY chunk LIMIT 1",
+            )
+            .bind(batch_id)
+            .bind(after)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err)?;
             if let Some((chunk, _)) = &row {
                 sqlx::query("DELETE FROM batch_credentials WHERE batch_id = $1 AND chunk = $2")
-                    .bind(batch_id).bind(*chunk).execute(&mut *c).await.map_err(db_err)?;
+                    .bind(batch_id)
+                    .bind(*chunk)
+                    .execute(&mut *c)
+                    .await
+                    .map_err(db_err)?;
             }
             Ok(row)
         })
     }
 
     pub async fn delete_sealed_chunks(&mut self, batch_id: &str) -> CoreResult<u64> {
-        on_tx!(self, c => sqlx::query("DELETE FROM batch_credentials WHERE batch_id = $1")
-            .bind(batch_id).execute(&mut *c).await.map(|r| r.rows_affected()).map_err(db_err))
+        on_tx!(self, |c| sqlx::query(
+            "DELETE FROM batch_credentials WHERE batch_id = $1"
+        )
+        .bind(batch_id)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(db_err))
     }
 
     /// Deletes every selected user and every token issued to them; returns how many users.
     pub async fn delete_selection(&mut self, selection: &Selection) -> CoreResult<u64> {
-        on_tx!(self, c => {
+        on_tx!(self, |c| {
             for table in ["access_tokens", "refresh_tokens", "token_families"] {
                 let mut q = QueryBuilder::new(format!(
                     "DELETE FROM {table} WHERE subject IN (SELECT device_token FROM users WHERE 1 = 1"));
@@ -228,7 +305,11 @@ impl Tx {
             }
             let mut q = QueryBuilder::new("DELETE FROM users WHERE 1 = 1");
             push_selection!(q, selection);
-            q.build().execute(&mut *c).await.map(|r| r.rows_affected()).map_err(db_err)
+            q.build()
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err)
         })
     }
 }

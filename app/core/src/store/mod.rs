@@ -11,6 +11,12 @@
 //!
 //! PostgreSQL: one pool; rows a transaction decides on are read `FOR UPDATE`, so concurrent
 //! replicas serialise on the row, not in process memory.
+//!
+//! This file holds the connection, the backend dispatch (`on_pool!`, `on_tx!`, written like
+//! closures so rustfmt formats their bodies), the error mapping and the SQL fragments the
+//! table groups share; the statements live by table group: `settings`, `accounts`
+//! (applications, instances, admins), `users`, `tokens`, `counts`, `audit`, `batches`,
+//! `throttles`.
 
 mod rows;
 pub mod scratch;
@@ -22,7 +28,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 
 use super::error::{CoreError, CoreResult};
 use super::types::UserSort;
@@ -56,9 +62,10 @@ pub enum Tx {
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
 
-/// Runs `$body` with `$c` bound to the backend's reader pool.
+/// Runs `$body` with `$c` bound to the backend's reader pool. Written like a closure
+/// (`on_pool!(self, |c| ...)`) so that rustfmt formats the body.
 macro_rules! on_pool {
-    ($store:expr, $c:ident => $body:expr) => {
+    ($store:expr, |$c:ident| $body:expr) => {
         match $store {
             Store::Sqlite { read, .. } => {
                 let $c = read;
@@ -74,7 +81,7 @@ macro_rules! on_pool {
 
 /// Runs `$body` with `$c` bound to the open transaction's connection (`&mut *$c` to execute).
 macro_rules! on_tx {
-    ($tx:expr, $c:ident => $body:expr) => {
+    ($tx:expr, |$c:ident| $body:expr) => {
         match $tx {
             Tx::Sqlite(tx) => {
                 let $c = &mut **tx;
@@ -298,394 +305,11 @@ impl Store {
     }
 
     pub async fn ping(&self) -> CoreResult<()> {
-        on_pool!(self, c => sqlx::query("SELECT 1").execute(c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn get_setting(&self, name: &str) -> CoreResult<Option<String>> {
-        on_pool!(self, c => sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
-            .bind(name)
-            .fetch_optional(c)
+        on_pool!(self, |c| sqlx::query("SELECT 1")
+            .execute(c)
             .await
+            .map(|_| ())
             .map_err(db_err))
-    }
-
-    pub async fn count_admins(&self) -> CoreResult<i64> {
-        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM admins")
-            .fetch_one(c).await.map_err(db_err))
-    }
-
-    pub async fn count_applications(&self) -> CoreResult<i64> {
-        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM applications")
-            .fetch_one(c).await.map_err(db_err))
-    }
-
-    pub async fn first_application(&self) -> CoreResult<Option<ApplicationRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
-            "SELECT id, company_id, name, description, status, created_at FROM applications
-             ORDER BY created_at, id LIMIT 1")
-            .fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn find_instance(&self, id: &str) -> CoreResult<Option<InstanceRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
-            &format!("{INSTANCE_SELECT} WHERE i.id = $1"))
-            .bind(id).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn find_instance_by_invite(&self, code: &str) -> CoreResult<Option<InstanceRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
-            &format!("{INSTANCE_SELECT} WHERE i.invite_code = $1"))
-            .bind(code).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn list_instances(&self) -> CoreResult<Vec<InstanceWithCount>> {
-        on_pool!(self, c => sqlx::query_as::<_, InstanceWithCount>(
-            "SELECT i.id, i.name, i.description, i.status, i.invite_code, i.created_at,
-                    a.name AS app_name, a.id AS app_id,
-                    (SELECT CAST(COALESCE(SUM(n), 0) AS BIGINT) FROM user_counts c
-                     WHERE c.instance_id = i.id) AS user_count
-             FROM instances i JOIN applications a ON a.id = i.app_id
-             ORDER BY a.created_at, i.created_at, i.id")
-            .fetch_all(c).await.map_err(db_err))
-    }
-
-    /// Every instance's id, name and status, in the order of `list_instances` (no counting).
-    pub async fn instance_names(&self) -> CoreResult<Vec<(String, String, String)>> {
-        on_pool!(self, c => sqlx::query_as::<_, (String, String, String)>(
-            "SELECT i.id, i.name, i.status FROM instances i JOIN applications a ON a.id = i.app_id
-             ORDER BY a.created_at, i.created_at, i.id")
-            .fetch_all(c).await.map_err(db_err))
-    }
-
-    pub async fn list_applications(&self) -> CoreResult<Vec<ApplicationRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
-            "SELECT id, company_id, name, description, status, created_at FROM applications ORDER BY created_at, id")
-            .fetch_all(c).await.map_err(db_err))
-    }
-
-    pub async fn find_application(&self, id: &str) -> CoreResult<Option<ApplicationRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, ApplicationRow>(
-            "SELECT id, company_id, name, description, status, created_at FROM applications WHERE id = $1")
-            .bind(id).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn instances_of_application(&self, app_id: &str) -> CoreResult<Vec<InstanceRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, InstanceRow>(
-            &format!("{INSTANCE_SELECT} WHERE i.app_id = $1 ORDER BY i.created_at, i.id"))
-            .bind(app_id).fetch_all(c).await.map_err(db_err))
-    }
-
-    pub async fn find_user(&self, device_token: &str) -> CoreResult<Option<UserRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, UserRow>(&format!("{USER_SELECT} WHERE u.device_token = $1"))
-            .bind(device_token).fetch_optional(c).await.map_err(db_err))
-    }
-
-    /// The user whose login name (`email` or `phone` column) matches, within an instance.
-    pub async fn find_user_by_login(
-        &self,
-        instance_id: &str,
-        column: LoginColumn,
-        value: &str,
-    ) -> CoreResult<Option<UserRow>> {
-        let column = match column {
-            LoginColumn::Email => "email",
-            LoginColumn::Phone => "phone",
-            LoginColumn::ClientId => "client_id",
-        };
-        on_pool!(self, c => sqlx::query_as::<_, UserRow>(
-            &format!("{USER_SELECT} WHERE u.instance_id = $1 AND u.{column} = $2 ORDER BY u.date_created LIMIT 1"))
-            .bind(instance_id).bind(value).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn find_admin_by_email(&self, email: &str) -> CoreResult<Option<AdminRecord>> {
-        on_pool!(self, c => sqlx::query_as::<_, AdminRecord>(
-            "SELECT id, email, password_hash, role, created_at FROM admins WHERE email = $1")
-            .bind(email).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn find_admin(&self, id: &str) -> CoreResult<Option<AdminRecord>> {
-        on_pool!(self, c => sqlx::query_as::<_, AdminRecord>(
-            "SELECT id, email, password_hash, role, created_at FROM admins WHERE id = $1")
-            .bind(id).fetch_optional(c).await.map_err(db_err))
-    }
-
-    pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
-            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
-             FROM token_families WHERE id = $1")
-            .bind(family_id).fetch_optional(c).await.map_err(db_err))
-    }
-
-    /// Users matching every filter given, newest first, at most `limit`. Names and countries
-    /// compare ignoring ASCII case, as SQL `lower()` does on both backends.
-    pub async fn find_users(&self, f: &UserFilter) -> CoreResult<Vec<UserRow>> {
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(format!("{USER_SELECT} WHERE 1 = 1"));
-            if let Some(v) = &f.device_token { q.push(" AND u.device_token = ").push_bind(v.clone()); }
-            if let Some(v) = &f.email { q.push(format!(" AND {EMAIL_KEY} = ")).push_bind(v.clone()); }
-            if let Some(v) = &f.phone { q.push(" AND u.phone = ").push_bind(v.clone()); }
-            if let Some(v) = &f.client_id { q.push(" AND u.client_id = ").push_bind(v.clone()); }
-            if let Some(v) = &f.first_name { q.push(format!(" AND {FIRST_NAME_KEY} = ")).push_bind(v.to_ascii_lowercase()); }
-            if let Some(v) = &f.last_name { q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(v.to_ascii_lowercase()); }
-            if let Some(v) = &f.country { q.push(" AND lower(u.country) = ").push_bind(v.to_ascii_lowercase()); }
-            if !f.full_name.is_empty() {
-                q.push(" AND (");
-                for (i, (first, last)) in f.full_name.iter().enumerate() {
-                    q.push(if i == 0 { "(" } else { " OR (" });
-                    q.push(format!("{FIRST_NAME_KEY} = ")).push_bind(first.to_ascii_lowercase());
-                    q.push(format!(" AND {LAST_NAME_KEY} = ")).push_bind(last.to_ascii_lowercase()).push(")");
-                }
-                q.push(")");
-            }
-            if !f.include_inactive { q.push(" AND u.status = 'Active'"); }
-            q.push(" ORDER BY u.date_created DESC, u.device_token LIMIT ").push_bind(f.limit);
-            q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
-        })
-    }
-
-    /// The ids of the instances in every scope given (ids, applications, companies).
-    pub async fn instance_scope(
-        &self,
-        instance_ids: &[String],
-        application_ids: &[String],
-        company_ids: &[String],
-    ) -> CoreResult<Vec<String>> {
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(
-                "SELECT i.id FROM instances i JOIN applications a ON a.id = i.app_id WHERE 1 = 1");
-            for (column, ids) in [("i.id", instance_ids), ("i.app_id", application_ids), ("a.company_id", company_ids)] {
-                if ids.is_empty() { continue; }
-                push_in_list!(q, column, ids);
-            }
-            q.push(" ORDER BY i.id");
-            q.build_query_scalar::<String>().fetch_all(c).await.map_err(db_err)
-        })
-    }
-
-    /// One page of users in the given order. Deferred join: the page's device tokens are
-    /// picked from the sort index first, so a deep OFFSET skips index entries, not joined rows.
-    ///
-    /// `few_matches`: the caller knows the filter matches few users; then they are found by
-    /// the filter's own indexes and sorted, instead of walking the sort index until enough
-    /// match (which SQLite, without statistics, prefers even for one match in a million).
-    pub async fn user_page(
-        &self,
-        f: &PageFilter,
-        sort: UserSort,
-        few_matches: bool,
-        offset: i64,
-        limit: i64,
-    ) -> CoreResult<Vec<UserRow>> {
-        self.user_keyset_page(f, sort, few_matches, None, offset, limit)
-            .await
-    }
-
-    /// `user_page` from a keyset position: the rows after (or before) `at` in `sort` order.
-    /// Rows before a position are returned in `sort` order too.
-    pub async fn user_keyset_page(
-        &self,
-        f: &PageFilter,
-        sort: UserSort,
-        few_matches: bool,
-        at: Option<&Keyset>,
-        offset: i64,
-        limit: i64,
-    ) -> CoreResult<Vec<UserRow>> {
-        let backward = at.is_some_and(|k| k.backward);
-        let read = if backward { sort.reversed() } else { sort };
-        let order = sort_order(read, false);
-        let inner_order = sort_order(read, few_matches);
-        let mut rows = on_pool!(self, c => {
-            let mut q = QueryBuilder::new(format!(
-                "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
-            push_page_filter!(q, f);
-            if let Some(k) = at {
-                // `key >= v AND (key > v OR token > t)` (mirrored when descending) rather than
-                // the row value `(key, token) > (v, t)`: SQLite starts an index range on an
-                // expression key only from the plain comparison.
-                let (key, ascending) = sort_key(read);
-                let (from, past) = if ascending { (">=", ">") } else { ("<=", "<") };
-                let bind = |q: &mut QueryBuilder<_>| match &k.key {
-                    SortValue::Int(v) => { q.push_bind(*v); }
-                    SortValue::Text(v) => { q.push_bind(v.clone()); }
-                };
-                q.push(format!(" AND {key} {from} "));
-                bind(&mut q);
-                q.push(format!(" AND ({key} {past} "));
-                bind(&mut q);
-                q.push(format!(" OR u.device_token {past} ")).push_bind(k.device_token.clone()).push(")");
-            }
-            q.push(format!(" ORDER BY {inner_order} LIMIT ")).push_bind(limit);
-            q.push(" OFFSET ").push_bind(offset);
-            q.push(format!(") ORDER BY {order}"));
-            q.build_query_as::<UserRow>().fetch_all(c).await.map_err(db_err)
-        })?;
-        if backward {
-            rows.reverse();
-        }
-        Ok(rows)
-    }
-
-    /// The latest access-token issue time of each of these users (those that have one).
-    pub async fn last_token_activity(&self, subjects: &[String]) -> CoreResult<Vec<(String, i64)>> {
-        if subjects.is_empty() {
-            return Ok(Vec::new());
-        }
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(
-                "SELECT subject, MAX(issued_at) FROM access_tokens WHERE 1 = 1");
-            push_in_list!(q, "subject", subjects);
-            q.push(" GROUP BY subject");
-            q.build_query_as::<(String, i64)>().fetch_all(c).await.map_err(db_err)
-        })
-    }
-
-    /// The session an access token was issued in. `None` for a jti we never issued, or
-    /// whose subject was deleted since (its rows went with it): such a token is refused
-    /// whatever its signature says.
-    pub async fn access_session(&self, jti: &str) -> CoreResult<Option<AccessSession>> {
-        on_pool!(self, c => sqlx::query_as::<_, AccessSession>(
-            "SELECT a.subject, a.family_id, f.subject_kind, f.created_at AS family_created_at,
-                    f.revoked_at AS family_revoked_at
-             FROM access_tokens a JOIN token_families f ON f.id = a.family_id
-             WHERE a.jti = $1")
-            .bind(jti).fetch_optional(c).await.map_err(db_err))
-    }
-
-    /// The session a refresh token belongs to (what never changes about it), and the one
-    /// the access token `jti` presented with it was issued in: one read for both.
-    pub async fn refresh_lineage(
-        &self,
-        token_hash: &str,
-        jti: &str,
-    ) -> CoreResult<Option<RefreshLineage>> {
-        on_pool!(self, c => sqlx::query_as::<_, RefreshLineage>(
-            "SELECT r.family_id, r.subject, f.subject_kind, f.created_at AS family_created_at,
-                    a.family_id AS access_family_id, a.subject AS access_subject
-             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-             LEFT JOIN access_tokens a ON a.jti = $2
-             WHERE r.token_hash = $1")
-            .bind(token_hash).bind(jti).fetch_optional(c).await.map_err(db_err))
-    }
-
-    /// The newest `limit` access tokens issued to `subject`.
-    pub async fn access_tokens_of(
-        &self,
-        subject: &str,
-        limit: i64,
-    ) -> CoreResult<Vec<AccessTokenRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, AccessTokenRow>(
-            "SELECT jti, family_id, source, issued_at, expires_at FROM access_tokens
-             WHERE subject = $1 ORDER BY issued_at DESC, jti LIMIT $2")
-            .bind(subject).bind(limit).fetch_all(c).await.map_err(db_err))
-    }
-
-    /// The token families of `subject`, newest first.
-    pub async fn families_of(&self, subject: &str) -> CoreResult<Vec<FamilyRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, FamilyRow>(
-            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
-             FROM token_families WHERE subject = $1 ORDER BY created_at DESC, id")
-            .bind(subject).fetch_all(c).await.map_err(db_err))
-    }
-
-    /// Every refresh token of `subject` (states and times, never the hash), oldest first.
-    pub async fn refresh_tokens_of(&self, subject: &str) -> CoreResult<Vec<RefreshTokenState>> {
-        on_pool!(self, c => sqlx::query_as::<_, RefreshTokenState>(
-            "SELECT id, family_id, parent_id, state, issued_at, expires_at, used_at, reason
-             FROM refresh_tokens WHERE subject = $1 ORDER BY issued_at, id")
-            .bind(subject).fetch_all(c).await.map_err(db_err))
-    }
-
-    /// How many users match, counting at most `cap` of them.
-    pub async fn count_users(&self, f: &PageFilter, cap: i64) -> CoreResult<i64> {
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(
-                "SELECT COUNT(*) FROM (SELECT 1 FROM users u WHERE 1 = 1");
-            push_page_filter!(q, f);
-            q.push(" LIMIT ").push_bind(cap).push(") AS matched");
-            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
-        })
-    }
-
-    /// How many users a selection holds (exact).
-    pub async fn count_selection(&self, selection: &Selection) -> CoreResult<i64> {
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
-            push_selection!(q, selection);
-            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
-        })
-    }
-
-    /// Users matching `f` (instances, status, at most one flag: see
-    /// `PageFilter::countable_by_counters`) registered on UTC days `from_day..to_day`
-    /// (ms / 86400000), by the counters the triggers keep: no user row is read.
-    pub async fn sum_user_counts(
-        &self,
-        f: &PageFilter,
-        from_day: Option<i64>,
-        to_day: Option<i64>,
-    ) -> CoreResult<i64> {
-        let counted = match f.flags.counter_columns().next() {
-            None => "n".to_string(),
-            Some((column, true)) => column.to_string(),
-            Some((column, false)) => format!("n - {column}"),
-        };
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(format!(
-                "SELECT CAST(COALESCE(SUM({counted}), 0) AS BIGINT) FROM user_counts WHERE 1 = 1"));
-            if let Some(ids) = &f.instances { push_in_list!(q, "instance_id", ids); }
-            if !f.include_inactive { q.push(" AND status = 'Active'"); }
-            if let Some(v) = &f.status { q.push(" AND status = ").push_bind(v.clone()); }
-            if let Some(d) = from_day { q.push(" AND day >= ").push_bind(d); }
-            if let Some(d) = to_day { q.push(" AND day < ").push_bind(d); }
-            q.build_query_scalar::<i64>().fetch_one(c).await.map_err(db_err)
-        })
-    }
-
-    /// Audit entries matching the filter, newest first (keyset on id).
-    pub async fn audit_page(&self, f: &AuditFilter) -> CoreResult<Vec<AuditRow>> {
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new("SELECT id, at, actor, action, target, detail, client_addr FROM audit_log WHERE 1 = 1");
-            if let Some(v) = &f.actor { q.push(" AND actor = ").push_bind(v.clone()); }
-            if let Some(v) = &f.action { q.push(" AND action = ").push_bind(v.clone()); }
-            if let Some(v) = &f.target { q.push(" AND target = ").push_bind(v.clone()); }
-            if let Some(v) = f.from { q.push(" AND at >= ").push_bind(v); }
-            if let Some(v) = f.to { q.push(" AND at < ").push_bind(v); }
-            if let Some(v) = f.before_id { q.push(" AND id < ").push_bind(v); }
-            q.push(" ORDER BY id DESC LIMIT ").push_bind(f.limit);
-            q.build_query_as::<AuditRow>().fetch_all(c).await.map_err(db_err)
-        })
-    }
-
-    /// Users (active, deactivated), from the counters.
-    pub async fn users_by_status(&self) -> CoreResult<(i64, i64)> {
-        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
-                    CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN 0 ELSE n END), 0) AS BIGINT)
-             FROM user_counts")
-            .fetch_one(c).await.map_err(db_err))
-    }
-
-    /// Users with tracking, logging, the SDK and real-time location on, from the counters
-    /// (migration 0008).
-    pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
-        self.flag_sums("user_counts", ["tracking", "logging", "sdk", "real_time"])
-            .await
-    }
-
-    /// The same four totals by reading every user: what the counters must always equal.
-    #[cfg(test)]
-    pub async fn flag_totals_by_scan(&self) -> CoreResult<[i64; 4]> {
-        self.flag_sums(
-            "users",
-            [
-                "CASE WHEN enable_tracking THEN 1 ELSE 0 END",
-                "CASE WHEN enable_logging THEN 1 ELSE 0 END",
-                "CASE WHEN enabled THEN 1 ELSE 0 END",
-                "CASE WHEN enable_real_time_location THEN 1 ELSE 0 END",
-            ],
-        )
-        .await
     }
 
     async fn flag_sums(&self, table: &str, terms: [&str; 4]) -> CoreResult<[i64; 4]> {
@@ -694,55 +318,11 @@ impl Store {
             .map(|t| format!("CAST(COALESCE(SUM({t}), 0) AS BIGINT)"))
             .collect();
         let sql = format!("SELECT {} FROM {table}", sums.join(", "));
-        let (a, b, c2, d) = on_pool!(self, c => sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
-            .fetch_one(c).await.map_err(db_err))?;
+        let (a, b, c2, d) = on_pool!(self, |c| sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
+            .fetch_one(c)
+            .await
+            .map_err(db_err))?;
         Ok([a, b, c2, d])
-    }
-
-    /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters.
-    pub async fn registrations_per_day(&self, first_day: i64) -> CoreResult<Vec<(i64, i64)>> {
-        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
-            "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= $1
-             GROUP BY day ORDER BY day")
-            .bind(first_day).fetch_all(c).await.map_err(db_err))
-    }
-
-    /// Access tokens of one source issued per UTC day in `[from, to)` (ms).
-    pub async fn access_tokens_per_day(
-        &self,
-        source: &str,
-        from: i64,
-        to: i64,
-    ) -> CoreResult<Vec<(i64, i64)>> {
-        on_pool!(self, c => sqlx::query_as::<_, (i64, i64)>(
-            "SELECT issued_at / 86400000 AS day, COUNT(*) FROM access_tokens
-             WHERE source = $1 AND issued_at >= $2 AND issued_at < $3
-             GROUP BY issued_at / 86400000 ORDER BY day")
-            .bind(source).bind(from).bind(to).fetch_all(c).await.map_err(db_err))
-    }
-
-    /// The newest `limit` entries with one of these actions.
-    pub async fn latest_audit(&self, actions: &[&str], limit: i64) -> CoreResult<Vec<AuditRow>> {
-        let actions: Vec<String> = actions.iter().map(|a| a.to_string()).collect();
-        on_pool!(self, c => {
-            let mut q = QueryBuilder::new(
-                "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log WHERE 1 = 1");
-            push_in_list!(q, "action", &actions);
-            q.push(" ORDER BY id DESC LIMIT ").push_bind(limit);
-            q.build_query_as::<AuditRow>().fetch_all(c).await.map_err(db_err)
-        })
-    }
-
-    pub async fn audit_entries(&self, action: &str) -> CoreResult<Vec<AuditRow>> {
-        on_pool!(self, c => sqlx::query_as::<_, AuditRow>(
-            "SELECT id, at, actor, action, target, detail, client_addr FROM audit_log
-             WHERE action = $1 ORDER BY id")
-            .bind(action).fetch_all(c).await.map_err(db_err))
-    }
-
-    pub async fn count_users_in_batch(&self, batch_id: &str) -> CoreResult<i64> {
-        on_pool!(self, c => sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE batch_id = $1")
-            .bind(batch_id).fetch_one(c).await.map_err(db_err))
     }
 }
 
@@ -810,7 +390,6 @@ macro_rules! push_in_list {
         $q.push(")");
     }};
 }
-use push_in_list;
 
 /// Appends ` AND ...` for every filter of a `PageFilter` (users aliased `u`).
 macro_rules! push_page_filter {
@@ -866,7 +445,6 @@ macro_rules! push_page_filter {
         }
     }};
 }
-use push_page_filter;
 
 /// Appends ` AND device_token IN (...)` for a selection (a filter as a subquery).
 macro_rules! push_selection {
@@ -884,7 +462,6 @@ macro_rules! push_selection {
         }
     }};
 }
-use push_selection;
 
 /// Which column a lookup within an instance uses.
 #[derive(Debug, Clone, Copy)]
@@ -915,322 +492,17 @@ impl Tx {
             Tx::Postgres(tx) => tx.commit().await.map_err(db_err),
         }
     }
-
-    /// Inserts `name` unless it exists; true when this transaction inserted it. On
-    /// PostgreSQL a concurrent claimer waits for this transaction and then sees the row, so
-    /// exactly one replica wins (and if it rolls back, the next one does).
-    pub async fn claim_setting(&mut self, name: &str, value: &str) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-            .bind(name).bind(value).execute(&mut *c).await
-            .map(|r| r.rows_affected() == 1).map_err(db_err))
-    }
-
-    /// Stores `value` unless the setting exists, then returns what is stored: replicas that
-    /// race on first start all end up with the first writer's value.
-    pub async fn setting_or_insert(&mut self, name: &str, value: &str) -> CoreResult<String> {
-        on_tx!(self, c => {
-            sqlx::query("INSERT INTO settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
-                .bind(name).bind(value).execute(&mut *c).await.map_err(db_err)?;
-            sqlx::query_scalar::<_, String>("SELECT value FROM settings WHERE name = $1")
-                .bind(name).fetch_one(&mut *c).await.map_err(db_err)
-        })
-    }
-
-    pub async fn insert_application(&mut self, app: &ApplicationRow) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO applications (id, company_id, name, description, status, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(&app.id).bind(&app.company_id).bind(&app.name).bind(&app.description)
-            .bind(&app.status).bind(app.created_at)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn insert_instance(&mut self, i: &NewInstanceRow) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO instances (id, app_id, instance_key, name, description, status, invite_code, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
-            .bind(&i.id).bind(&i.app_id).bind(&i.instance_key).bind(&i.name).bind(&i.description)
-            .bind(&i.status).bind(&i.invite_code).bind(i.created_at)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn insert_admin(&mut self, a: &AdminRow) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO admins (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&a.id).bind(&a.email).bind(&a.password_hash).bind(&a.role).bind(a.created_at)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
-
-    pub async fn insert_users(&mut self, users: &[NewUserRow]) -> CoreResult<()> {
-        for chunk in users.chunks(INSERT_CHUNK) {
-            on_tx!(self, c => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO users (device_token, instance_id, first_name, last_name, nickname, phone,
-                     email, gender, birthday, marital_status, children_count, country, district, city,
-                     address, image_url, status, enable_tracking, enable_logging, enabled,
-                     enable_real_time_location, client_id, password_hash, batch_id, date_created) ");
-                q.push_values(chunk, |mut b, u| {
-                    b.push_bind(&u.device_token).push_bind(&u.instance_id).push_bind(&u.first_name)
-                        .push_bind(&u.last_name).push_bind(&u.nickname).push_bind(&u.phone)
-                        .push_bind(&u.email).push_bind(&u.gender).push_bind(u.birthday)
-                        .push_bind(&u.marital_status).push_bind(u.children_count).push_bind(&u.country)
-                        .push_bind(&u.district).push_bind(&u.city).push_bind(&u.address)
-                        .push_bind(&u.image_url).push_bind(&u.status).push_bind(u.enable_tracking)
-                        .push_bind(u.enable_logging).push_bind(u.enabled)
-                        .push_bind(u.enable_real_time_location).push_bind(&u.client_id)
-                        .push_bind(&u.password_hash).push_bind(&u.batch_id).push_bind(u.date_created);
-                });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
-            });
-        }
-        Ok(())
-    }
-
-    pub async fn insert_families(&mut self, families: &[NewFamilyRow]) -> CoreResult<()> {
-        for chunk in families.chunks(INSERT_CHUNK) {
-            on_tx!(self, c => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO token_families (id, subject, subject_kind, origin, created_at) ");
-                q.push_values(chunk, |mut b, f| {
-                    b.push_bind(&f.id).push_bind(&f.subject).push_bind(&f.subject_kind)
-                        .push_bind(&f.origin).push_bind(f.created_at);
-                });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
-            });
-        }
-        Ok(())
-    }
-
-    pub async fn insert_refresh_tokens(&mut self, tokens: &[NewRefreshRow]) -> CoreResult<()> {
-        for chunk in tokens.chunks(INSERT_CHUNK) {
-            on_tx!(self, c => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO refresh_tokens (id, family_id, subject, token_hash, parent_id, issued_at, expires_at) ");
-                q.push_values(chunk, |mut b, t| {
-                    b.push_bind(&t.id).push_bind(&t.family_id).push_bind(&t.subject)
-                        .push_bind(&t.token_hash).push_bind(&t.parent_id).push_bind(t.issued_at)
-                        .push_bind(t.expires_at);
-                });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
-            });
-        }
-        Ok(())
-    }
-
-    pub async fn insert_access_tokens(&mut self, tokens: &[NewAccessRow]) -> CoreResult<()> {
-        for chunk in tokens.chunks(INSERT_CHUNK) {
-            on_tx!(self, c => {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at) ");
-                q.push_values(chunk, |mut b, t| {
-                    b.push_bind(&t.jti).push_bind(&t.subject).push_bind(&t.family_id)
-                        .push_bind(&t.source).push_bind(t.issued_at).push_bind(t.expires_at);
-                });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
-            });
-        }
-        Ok(())
-    }
-
-    /// The refresh token with this hash and its family's revocation, read inside the
-    /// transaction that will rotate it.
-    pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
-        const SELECT: &str =
-            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
-                    r.used_at, r.reason, f.revoked_at AS family_revoked_at
-             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-             WHERE r.token_hash = $1";
-        // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
-        // waits here and then reads the state this one leaves. SQLite has no FOR UPDATE and
-        // needs none: its transactions run one at a time on the writer connection.
-        let sql = match self {
-            Tx::Sqlite(_) => SELECT.to_string(),
-            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
-        };
-        on_tx!(self, c => sqlx::query_as::<_, RefreshRow>(&sql)
-            .bind(token_hash).fetch_optional(&mut *c).await.map_err(db_err))
-    }
-
-    /// Marks an active token used. False when it was not active any more: somebody else
-    /// rotated it first, and this presentation counts as reuse.
-    pub async fn mark_refresh_used(&mut self, id: &str, now: i64) -> CoreResult<bool> {
-        on_tx!(self, c => sqlx::query(
-            "UPDATE refresh_tokens SET state = 'used', used_at = $2, reason = 'rotated'
-             WHERE id = $1 AND state = 'active'")
-            .bind(id).bind(now).execute(&mut *c).await
-            .map(|r| r.rows_affected() == 1).map_err(db_err))
-    }
-
-    /// A grace-window retry of `parent`: its active successors are revoked (the retry's
-    /// new token replaces them). False, and nothing changed, when a successor was already
-    /// used: the family has moved on, and the retry is reuse.
-    pub async fn supersede_successors(&mut self, parent: &str) -> CoreResult<bool> {
-        on_tx!(self, c => {
-            let used = sqlx::query_scalar::<_, i64>(
-                "SELECT COUNT(*) FROM refresh_tokens WHERE parent_id = $1 AND state = 'used'")
-                .bind(parent).fetch_one(&mut *c).await.map_err(db_err)?;
-            if used > 0 {
-                return Ok(false);
-            }
-            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
-                         WHERE parent_id = $1 AND state = 'active'")
-                .bind(parent).bind(crate::auth::SUPERSEDED).execute(&mut *c).await.map_err(db_err)?;
-            Ok(true)
-        })
-    }
-
-    /// Revokes a family and every token in it that is still active.
-    pub async fn revoke_family(
-        &mut self,
-        family_id: &str,
-        now: i64,
-        reason: &str,
-    ) -> CoreResult<()> {
-        on_tx!(self, c => {
-            sqlx::query("UPDATE token_families SET revoked_at = $2, revoke_reason = $3
-                         WHERE id = $1 AND revoked_at IS NULL")
-                .bind(family_id).bind(now).bind(reason).execute(&mut *c).await.map_err(db_err)?;
-            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
-                         WHERE family_id = $1 AND state = 'active'")
-                .bind(family_id).bind(reason).execute(&mut *c).await.map(|_| ()).map_err(db_err)
-        })
-    }
-
-    /// Revokes every family of `subject` not yet revoked; returns how many it revoked.
-    pub async fn revoke_families_of(
-        &mut self,
-        subject: &str,
-        now: i64,
-        reason: &str,
-    ) -> CoreResult<u64> {
-        on_tx!(self, c => {
-            sqlx::query("UPDATE refresh_tokens SET state = 'revoked', reason = $2
-                         WHERE subject = $1 AND state = 'active'")
-                .bind(subject).bind(reason).execute(&mut *c).await.map_err(db_err)?;
-            sqlx::query("UPDATE token_families SET revoked_at = $2, revoke_reason = $3
-                         WHERE subject = $1 AND revoked_at IS NULL")
-                .bind(subject).bind(now).bind(reason).execute(&mut *c).await
-                .map(|r| r.rows_affected()).map_err(db_err)
-        })
-    }
-
-    /// How many users a selection holds, as this transaction sees them.
-    pub async fn count_selection(&mut self, selection: &Selection) -> CoreResult<i64> {
-        on_tx!(self, c => {
-            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
-            push_selection!(q, selection);
-            q.build_query_scalar::<i64>().fetch_one(&mut *c).await.map_err(db_err)
-        })
-    }
-
-    /// Sets one column of every selected user in one statement; returns how many rows.
-    pub async fn bulk_set(
-        &mut self,
-        selection: &Selection,
-        column: &'static str,
-        value: &Value,
-    ) -> CoreResult<u64> {
-        on_tx!(self, c => {
-            let mut q = QueryBuilder::new(format!("UPDATE users SET {column} = "));
-            match value {
-                Value::Text(v) => q.push_bind(v.clone()),
-                Value::Int(v) => q.push_bind(*v),
-                Value::Bool(v) => q.push_bind(*v),
-            };
-            q.push(format!(" WHERE {column} IS DISTINCT FROM "));
-            match value {
-                Value::Text(v) => q.push_bind(v.clone()),
-                Value::Int(v) => q.push_bind(*v),
-                Value::Bool(v) => q.push_bind(*v),
-            };
-            push_selection!(q, selection);
-            q.build().execute(&mut *c).await.map(|r| r.rows_affected()).map_err(db_err)
-        })
-    }
-
-    /// Sets the given columns of one user; false when there is no such user.
-    pub async fn update_user(
-        &mut self,
-        device_token: &str,
-        changes: &[(&'static str, Value)],
-    ) -> CoreResult<bool> {
-        if changes.is_empty() {
-            return Ok(true);
-        }
-        on_tx!(self, c => {
-            let mut q = QueryBuilder::new("UPDATE users SET ");
-            let mut set = q.separated(", ");
-            for (column, value) in changes {
-                set.push(format!("{column} = "));
-                match value {
-                    Value::Text(v) => set.push_bind_unseparated(v.clone()),
-                    Value::Int(v) => set.push_bind_unseparated(*v),
-                    Value::Bool(v) => set.push_bind_unseparated(*v),
-                };
-            }
-            q.push(" WHERE device_token = ").push_bind(device_token);
-            q.build().execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
-        })
-    }
-
-    /// Sets the given columns of one instance; false when there is no such instance.
-    pub async fn update_instance(
-        &mut self,
-        id: &str,
-        changes: &[(&'static str, String)],
-    ) -> CoreResult<bool> {
-        if changes.is_empty() {
-            return Ok(true);
-        }
-        on_tx!(self, c => {
-            let mut q = QueryBuilder::new("UPDATE instances SET ");
-            let mut set = q.separated(", ");
-            for (column, value) in changes {
-                set.push(format!("{column} = "));
-                set.push_bind_unseparated(value.clone());
-            }
-            q.push(" WHERE id = ").push_bind(id);
-            q.build().execute(&mut *c).await.map(|r| r.rows_affected() == 1).map_err(db_err)
-        })
-    }
-
-    /// Deletes an instance that has no users. `Ok(None)`: no such instance;
-    /// `Ok(Some(n))` with n > 0: it has n users and was kept.
-    pub async fn delete_empty_instance(&mut self, id: &str) -> CoreResult<Option<i64>> {
-        on_tx!(self, c => {
-            let users = sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM users WHERE instance_id = $1")
-                .bind(id).fetch_one(&mut *c).await.map_err(db_err)?;
-            if users > 0 {
-                return Ok(Some(users));
-            }
-            sqlx::query("DELETE FROM batch_credentials WHERE batch_id IN (SELECT id FROM batches WHERE instance_id = $1)")
-                .bind(id).execute(&mut *c).await.map_err(db_err)?;
-            sqlx::query("DELETE FROM batches WHERE instance_id = $1").bind(id).execute(&mut *c).await.map_err(db_err)?;
-            let deleted = sqlx::query("DELETE FROM instances WHERE id = $1")
-                .bind(id).execute(&mut *c).await.map_err(db_err)?;
-            Ok((deleted.rows_affected() == 1).then_some(0))
-        })
-    }
-
-    /// Removes a user and every token issued to it; false when there is no such user.
-    pub async fn delete_user(&mut self, device_token: &str) -> CoreResult<bool> {
-        let one = Selection::Tokens(vec![device_token.to_string()]);
-        Ok(self.delete_selection(&one).await? == 1)
-    }
-
-    pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
-        on_tx!(self, c => sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail, client_addr)
-             VALUES ($1, $2, $3, $4, $5, $6)")
-            .bind(entry.at).bind(&entry.actor).bind(&entry.action).bind(&entry.target)
-            .bind(&entry.detail).bind(&entry.client_addr)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err))
-    }
 }
 
-// After the macros: the batch and throttle statements use them.
+// After the macros: the statements of every table group use them.
+mod accounts;
+mod audit;
 mod batches;
+mod counts;
+mod settings;
 mod throttles;
+mod tokens;
+mod users;
 pub use batches::*;
 pub use throttles::*;
 

@@ -1,0 +1,112 @@
+//! The counters the triggers keep in `user_counts`, and the daily series of the overview.
+
+use sqlx::QueryBuilder;
+
+use super::*;
+
+impl Store {
+    /// Users matching `f` (instances, status, at most one flag: see
+    /// `PageFilter::countable_by_counters`) registered on UTC days `from_day..to_day`
+    /// (ms / 86400000), by the counters the triggers keep: no user row is read.
+    pub async fn sum_user_counts(
+        &self,
+        f: &PageFilter,
+        from_day: Option<i64>,
+        to_day: Option<i64>,
+    ) -> CoreResult<i64> {
+        let counted = match f.flags.counter_columns().next() {
+            None => "n".to_string(),
+            Some((column, true)) => column.to_string(),
+            Some((column, false)) => format!("n - {column}"),
+        };
+        on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(format!(
+                "SELECT CAST(COALESCE(SUM({counted}), 0) AS BIGINT) FROM user_counts WHERE 1 = 1"
+            ));
+            if let Some(ids) = &f.instances {
+                push_in_list!(q, "instance_id", ids);
+            }
+            if !f.include_inactive {
+                q.push(" AND status = 'Active'");
+            }
+            if let Some(v) = &f.status {
+                q.push(" AND status = ").push_bind(v.clone());
+            }
+            if let Some(d) = from_day {
+                q.push(" AND day >= ").push_bind(d);
+            }
+            if let Some(d) = to_day {
+                q.push(" AND day < ").push_bind(d);
+            }
+            q.build_query_scalar::<i64>()
+                .fetch_one(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    /// Users (active, deactivated), from the counters.
+    pub async fn users_by_status(&self) -> CoreResult<(i64, i64)> {
+        on_pool!(self, |c| {
+            sqlx::query_as::<_, (i64, i64)>(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN 0 ELSE n END), 0) AS BIGINT)
+             FROM user_counts")
+            .fetch_one(c).await.map_err(db_err)
+        })
+    }
+
+    /// Users with tracking, logging, the SDK and real-time location on, from the counters
+    /// (migration 0008).
+    pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
+        self.flag_sums("user_counts", ["tracking", "logging", "sdk", "real_time"])
+            .await
+    }
+
+    /// The same four totals by reading every user: what the counters must always equal.
+    #[cfg(test)]
+    pub async fn flag_totals_by_scan(&self) -> CoreResult<[i64; 4]> {
+        self.flag_sums(
+            "users",
+            [
+                "CASE WHEN enable_tracking THEN 1 ELSE 0 END",
+                "CASE WHEN enable_logging THEN 1 ELSE 0 END",
+                "CASE WHEN enabled THEN 1 ELSE 0 END",
+                "CASE WHEN enable_real_time_location THEN 1 ELSE 0 END",
+            ],
+        )
+        .await
+    }
+
+    /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters.
+    pub async fn registrations_per_day(&self, first_day: i64) -> CoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, |c| sqlx::query_as::<_, (i64, i64)>(
+            "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= $1
+             GROUP BY day ORDER BY day"
+        )
+        .bind(first_day)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// Access tokens of one source issued per UTC day in `[from, to)` (ms).
+    pub async fn access_tokens_per_day(
+        &self,
+        source: &str,
+        from: i64,
+        to: i64,
+    ) -> CoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, |c| sqlx::query_as::<_, (i64, i64)>(
+            "SELECT issued_at / 86400000 AS day, COUNT(*) FROM access_tokens
+             WHERE source = $1 AND issued_at >= $2 AND issued_at < $3
+             GROUP BY issued_at / 86400000 ORDER BY day"
+        )
+        .bind(source)
+        .bind(from)
+        .bind(to)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+}

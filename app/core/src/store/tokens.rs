@@ -1,0 +1,302 @@
+//! Token families, refresh tokens and the access-token lineage. A decision on a refresh
+//! token is made on its row read inside the transaction that changes it (`FOR UPDATE` on
+//! PostgreSQL; SQLite runs one writer).
+
+use sqlx::QueryBuilder;
+
+use super::*;
+
+impl Store {
+    pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, FamilyRow>(
+            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
+             FROM token_families WHERE id = $1"
+        )
+        .bind(family_id)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// The latest access-token issue time of each of these users (those that have one).
+    pub async fn last_token_activity(&self, subjects: &[String]) -> CoreResult<Vec<(String, i64)>> {
+        if subjects.is_empty() {
+            return Ok(Vec::new());
+        }
+        on_pool!(self, |c| {
+            let mut q =
+                QueryBuilder::new("SELECT subject, MAX(issued_at) FROM access_tokens WHERE 1 = 1");
+            push_in_list!(q, "subject", subjects);
+            q.push(" GROUP BY subject");
+            q.build_query_as::<(String, i64)>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    /// The session an access token was issued in. `None` for a jti we never issued, or
+    /// whose subject was deleted since (its rows went with it): such a token is refused
+    /// whatever its signature says.
+    pub async fn access_session(&self, jti: &str) -> CoreResult<Option<AccessSession>> {
+        on_pool!(self, |c| sqlx::query_as::<_, AccessSession>(
+            "SELECT a.subject, a.family_id, f.subject_kind, f.created_at AS family_created_at,
+                    f.revoked_at AS family_revoked_at
+             FROM access_tokens a JOIN token_families f ON f.id = a.family_id
+             WHERE a.jti = $1"
+        )
+        .bind(jti)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// The session a refresh token belongs to (what never changes about it), and the one
+    /// the access token `jti` presented with it was issued in: one read for both.
+    pub async fn refresh_lineage(
+        &self,
+        token_hash: &str,
+        jti: &str,
+    ) -> CoreResult<Option<RefreshLineage>> {
+        on_pool!(self, |c| sqlx::query_as::<_, RefreshLineage>(
+            "SELECT r.family_id, r.subject, f.subject_kind, f.created_at AS family_created_at,
+                    a.family_id AS access_family_id, a.subject AS access_subject
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+             LEFT JOIN access_tokens a ON a.jti = $2
+             WHERE r.token_hash = $1"
+        )
+        .bind(token_hash)
+        .bind(jti)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// The newest `limit` access tokens issued to `subject`.
+    pub async fn access_tokens_of(
+        &self,
+        subject: &str,
+        limit: i64,
+    ) -> CoreResult<Vec<AccessTokenRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, AccessTokenRow>(
+            "SELECT jti, family_id, source, issued_at, expires_at FROM access_tokens
+             WHERE subject = $1 ORDER BY issued_at DESC, jti LIMIT $2"
+        )
+        .bind(subject)
+        .bind(limit)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// The token families of `subject`, newest first.
+    pub async fn families_of(&self, subject: &str) -> CoreResult<Vec<FamilyRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, FamilyRow>(
+            "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
+             FROM token_families WHERE subject = $1 ORDER BY created_at DESC, id"
+        )
+        .bind(subject)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// Every refresh token of `subject` (states and times, never the hash), oldest first.
+    pub async fn refresh_tokens_of(&self, subject: &str) -> CoreResult<Vec<RefreshTokenState>> {
+        on_pool!(self, |c| sqlx::query_as::<_, RefreshTokenState>(
+            "SELECT id, family_id, parent_id, state, issued_at, expires_at, used_at, reason
+             FROM refresh_tokens WHERE subject = $1 ORDER BY issued_at, id"
+        )
+        .bind(subject)
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+}
+
+impl Tx {
+    pub async fn insert_families(&mut self, families: &[NewFamilyRow]) -> CoreResult<()> {
+        for chunk in families.chunks(INSERT_CHUNK) {
+            on_tx!(self, |c| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO token_families (id, subject, subject_kind, origin, created_at) ",
+                );
+                q.push_values(chunk, |mut b, f| {
+                    b.push_bind(&f.id)
+                        .push_bind(&f.subject)
+                        .push_bind(&f.subject_kind)
+                        .push_bind(&f.origin)
+                        .push_bind(f.created_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_refresh_tokens(&mut self, tokens: &[NewRefreshRow]) -> CoreResult<()> {
+        for chunk in tokens.chunks(INSERT_CHUNK) {
+            on_tx!(self, |c| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO refresh_tokens (id, family_id, subject, token_hash, parent_id, issued_at, expires_at) ");
+                q.push_values(chunk, |mut b, t| {
+                    b.push_bind(&t.id)
+                        .push_bind(&t.family_id)
+                        .push_bind(&t.subject)
+                        .push_bind(&t.token_hash)
+                        .push_bind(&t.parent_id)
+                        .push_bind(t.issued_at)
+                        .push_bind(t.expires_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    pub async fn insert_access_tokens(&mut self, tokens: &[NewAccessRow]) -> CoreResult<()> {
+        for chunk in tokens.chunks(INSERT_CHUNK) {
+            on_tx!(self, |c| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at) ");
+                q.push_values(chunk, |mut b, t| {
+                    b.push_bind(&t.jti)
+                        .push_bind(&t.subject)
+                        .push_bind(&t.family_id)
+                        .push_bind(&t.source)
+                        .push_bind(t.issued_at)
+                        .push_bind(t.expires_at);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    /// The refresh token with this hash and its family's revocation, read inside the
+    /// transaction that will rotate it.
+    pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
+        const SELECT: &str =
+            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
+                    r.used_at, r.reason, f.revoked_at AS family_revoked_at
+             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+             WHERE r.token_hash = $1";
+        // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
+        // waits here and then reads the state this one leaves. SQLite has no FOR UPDATE and
+        // needs none: its transactions run one at a time on the writer connection.
+        let sql = match self {
+            Tx::Sqlite(_) => SELECT.to_string(),
+            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+        };
+        on_tx!(self, |c| sqlx::query_as::<_, RefreshRow>(&sql)
+            .bind(token_hash)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err))
+    }
+
+    /// Marks an active token used. False when it was not active any more: somebody else
+    /// rotated it first, and this presentation counts as reuse.
+    pub async fn mark_refresh_used(&mut self, id: &str, now: i64) -> CoreResult<bool> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE refresh_tokens SET state = 'used', used_at = $2, reason = 'rotated'
+             WHERE id = $1 AND state = 'active'"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
+    }
+
+    /// A grace-window retry of `parent`: its active successors are revoked (the retry's
+    /// new token replaces them). False, and nothing changed, when a successor was already
+    /// used: the family has moved on, and the retry is reuse.
+    pub async fn supersede_successors(&mut self, parent: &str) -> CoreResult<bool> {
+        on_tx!(self, |c| {
+            let used = sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM refresh_tokens WHERE parent_id = $1 AND state = 'used'",
+            )
+            .bind(parent)
+            .fetch_one(&mut *c)
+            .await
+            .map_err(db_err)?;
+            if used > 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE parent_id = $1 AND state = 'active'",
+            )
+            .bind(parent)
+            .bind(crate::auth::SUPERSEDED)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+            Ok(true)
+        })
+    }
+
+    /// Revokes a family and every token in it that is still active.
+    pub async fn revoke_family(
+        &mut self,
+        family_id: &str,
+        now: i64,
+        reason: &str,
+    ) -> CoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $2, revoke_reason = $3
+                         WHERE id = $1 AND revoked_at IS NULL",
+            )
+            .bind(family_id)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE family_id = $1 AND state = 'active'",
+            )
+            .bind(family_id)
+            .bind(reason)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            .map_err(db_err)
+        })
+    }
+
+    /// Revokes every family of `subject` not yet revoked; returns how many it revoked.
+    pub async fn revoke_families_of(
+        &mut self,
+        subject: &str,
+        now: i64,
+        reason: &str,
+    ) -> CoreResult<u64> {
+        on_tx!(self, |c| {
+            sqlx::query(
+                "UPDATE refresh_tokens SET state = 'revoked', reason = $2
+                         WHERE subject = $1 AND state = 'active'",
+            )
+            .bind(subject)
+            .bind(reason)
+            .execute(&mut *c)
+            .await
+            .map_err(db_err)?;
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $2, revoke_reason = $3
+                         WHERE subject = $1 AND revoked_at IS NULL",
+            )
+            .bind(subject)
+            .bind(now)
+            .bind(reason)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err)
+        })
+    }
+}

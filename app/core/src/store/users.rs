@@ -1,0 +1,319 @@
+//! The `users` table: lookups, the filtered and keyset pages, selections for bulk actions,
+//! inserts, updates and deletes (a user goes with every token issued to it).
+
+use sqlx::QueryBuilder;
+
+use super::*;
+
+impl Store {
+    pub async fn find_user(&self, device_token: &str) -> CoreResult<Option<UserRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, UserRow>(&format!(
+            "{USER_SELECT} WHERE u.device_token = $1"
+        ))
+        .bind(device_token)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+
+    /// The user whose login name (`email` or `phone` column) matches, within an instance.
+    pub async fn find_user_by_login(
+        &self,
+        instance_id: &str,
+        column: LoginColumn,
+        value: &str,
+    ) -> CoreResult<Option<UserRow>> {
+        let column = match column {
+            LoginColumn::Email => "email",
+            LoginColumn::Phone => "phone",
+            LoginColumn::ClientId => "client_id",
+        };
+        on_pool!(self, |c| {
+            sqlx::query_as::<_, UserRow>(
+            &format!("{USER_SELECT} WHERE u.instance_id = $1 AND u.{column} = $2 ORDER BY u.date_created LIMIT 1"))
+            .bind(instance_id).bind(value).fetch_optional(c).await.map_err(db_err)
+        })
+    }
+
+    /// Users matching every filter given, newest first, at most `limit`. Names and countries
+    /// compare ignoring ASCII case, as SQL `lower()` does on both backends.
+    pub async fn find_users(&self, f: &UserFilter) -> CoreResult<Vec<UserRow>> {
+        on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(format!("{USER_SELECT} WHERE 1 = 1"));
+            if let Some(v) = &f.device_token {
+                q.push(" AND u.device_token = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.email {
+                q.push(format!(" AND {EMAIL_KEY} = ")).push_bind(v.clone());
+            }
+            if let Some(v) = &f.phone {
+                q.push(" AND u.phone = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.client_id {
+                q.push(" AND u.client_id = ").push_bind(v.clone());
+            }
+            if let Some(v) = &f.first_name {
+                q.push(format!(" AND {FIRST_NAME_KEY} = "))
+                    .push_bind(v.to_ascii_lowercase());
+            }
+            if let Some(v) = &f.last_name {
+                q.push(format!(" AND {LAST_NAME_KEY} = "))
+                    .push_bind(v.to_ascii_lowercase());
+            }
+            if let Some(v) = &f.country {
+                q.push(" AND lower(u.country) = ")
+                    .push_bind(v.to_ascii_lowercase());
+            }
+            if !f.full_name.is_empty() {
+                q.push(" AND (");
+                for (i, (first, last)) in f.full_name.iter().enumerate() {
+                    q.push(if i == 0 { "(" } else { " OR (" });
+                    q.push(format!("{FIRST_NAME_KEY} = "))
+                        .push_bind(first.to_ascii_lowercase());
+                    q.push(format!(" AND {LAST_NAME_KEY} = "))
+                        .push_bind(last.to_ascii_lowercase())
+                        .push(")");
+                }
+                q.push(")");
+            }
+            if !f.include_inactive {
+                q.push(" AND u.status = 'Active'");
+            }
+            q.push(" ORDER BY u.date_created DESC, u.device_token LIMIT ")
+                .push_bind(f.limit);
+            q.build_query_as::<UserRow>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    /// One page of users in the given order. Deferred join: the page's device tokens are
+    /// picked from the sort index first, so a deep OFFSET skips index entries, not joined rows.
+    ///
+    /// `few_matches`: the caller knows the filter matches few users; then they are found by
+    /// the filter's own indexes and sorted, instead of walking the sort index until enough
+    /// match (which SQLite, without statistics, prefers even for one match in a million).
+    pub async fn user_page(
+        &self,
+        f: &PageFilter,
+        sort: UserSort,
+        few_matches: bool,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<UserRow>> {
+        self.user_keyset_page(f, sort, few_matches, None, offset, limit)
+            .await
+    }
+
+    /// `user_page` from a keyset position: the rows after (or before) `at` in `sort` order.
+    /// Rows before a position are returned in `sort` order too.
+    pub async fn user_keyset_page(
+        &self,
+        f: &PageFilter,
+        sort: UserSort,
+        few_matches: bool,
+        at: Option<&Keyset>,
+        offset: i64,
+        limit: i64,
+    ) -> CoreResult<Vec<UserRow>> {
+        let backward = at.is_some_and(|k| k.backward);
+        let read = if backward { sort.reversed() } else { sort };
+        let order = sort_order(read, false);
+        let inner_order = sort_order(read, few_matches);
+        let mut rows = on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(format!(
+                "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
+            push_page_filter!(q, f);
+            if let Some(k) = at {
+                // `key >= v AND (key > v OR token > t)` (mirrored when descending) rather than
+                // the row value `(key, token) > (v, t)`: SQLite starts an index range on an
+                // expression key only from the plain comparison.
+                let (key, ascending) = sort_key(read);
+                let (from, past) = if ascending { (">=", ">") } else { ("<=", "<") };
+                let bind = |q: &mut QueryBuilder<_>| match &k.key {
+                    SortValue::Int(v) => {
+                        q.push_bind(*v);
+                    }
+                    SortValue::Text(v) => {
+                        q.push_bind(v.clone());
+                    }
+                };
+                q.push(format!(" AND {key} {from} "));
+                bind(&mut q);
+                q.push(format!(" AND ({key} {past} "));
+                bind(&mut q);
+                q.push(format!(" OR u.device_token {past} "))
+                    .push_bind(k.device_token.clone())
+                    .push(")");
+            }
+            q.push(format!(" ORDER BY {inner_order} LIMIT "))
+                .push_bind(limit);
+            q.push(" OFFSET ").push_bind(offset);
+            q.push(format!(") ORDER BY {order}"));
+            q.build_query_as::<UserRow>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })?;
+        if backward {
+            rows.reverse();
+        }
+        Ok(rows)
+    }
+
+    /// How many users match, counting at most `cap` of them.
+    pub async fn count_users(&self, f: &PageFilter, cap: i64) -> CoreResult<i64> {
+        on_pool!(self, |c| {
+            let mut q =
+                QueryBuilder::new("SELECT COUNT(*) FROM (SELECT 1 FROM users u WHERE 1 = 1");
+            push_page_filter!(q, f);
+            q.push(" LIMIT ").push_bind(cap).push(") AS matched");
+            q.build_query_scalar::<i64>()
+                .fetch_one(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    /// How many users a selection holds (exact).
+    pub async fn count_selection(&self, selection: &Selection) -> CoreResult<i64> {
+        on_pool!(self, |c| {
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
+            push_selection!(q, selection);
+            q.build_query_scalar::<i64>()
+                .fetch_one(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    pub async fn count_users_in_batch(&self, batch_id: &str) -> CoreResult<i64> {
+        on_pool!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM users WHERE batch_id = $1"
+        )
+        .bind(batch_id)
+        .fetch_one(c)
+        .await
+        .map_err(db_err))
+    }
+}
+
+impl Tx {
+    pub async fn insert_users(&mut self, users: &[NewUserRow]) -> CoreResult<()> {
+        for chunk in users.chunks(INSERT_CHUNK) {
+            on_tx!(self, |c| {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO users (device_token, instance_id, first_name, last_name, nickname, phone,
+                     email, gender, birthday, marital_status, children_count, country, district, city,
+                     address, image_url, status, enable_tracking, enable_logging, enabled,
+                     enable_real_time_location, client_id, password_hash, batch_id, date_created) ");
+                q.push_values(chunk, |mut b, u| {
+                    b.push_bind(&u.device_token)
+                        .push_bind(&u.instance_id)
+                        .push_bind(&u.first_name)
+                        .push_bind(&u.last_name)
+                        .push_bind(&u.nickname)
+                        .push_bind(&u.phone)
+                        .push_bind(&u.email)
+                        .push_bind(&u.gender)
+                        .push_bind(u.birthday)
+                        .push_bind(&u.marital_status)
+                        .push_bind(u.children_count)
+                        .push_bind(&u.country)
+                        .push_bind(&u.district)
+                        .push_bind(&u.city)
+                        .push_bind(&u.address)
+                        .push_bind(&u.image_url)
+                        .push_bind(&u.status)
+                        .push_bind(u.enable_tracking)
+                        .push_bind(u.enable_logging)
+                        .push_bind(u.enabled)
+                        .push_bind(u.enable_real_time_location)
+                        .push_bind(&u.client_id)
+                        .push_bind(&u.password_hash)
+                        .push_bind(&u.batch_id)
+                        .push_bind(u.date_created);
+                });
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        Ok(())
+    }
+
+    /// How many users a selection holds, as this transaction sees them.
+    pub async fn count_selection(&mut self, selection: &Selection) -> CoreResult<i64> {
+        on_tx!(self, |c| {
+            let mut q = QueryBuilder::new("SELECT COUNT(*) FROM users WHERE 1 = 1");
+            push_selection!(q, selection);
+            q.build_query_scalar::<i64>()
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
+    /// Sets one column of every selected user in one statement; returns how many rows.
+    pub async fn bulk_set(
+        &mut self,
+        selection: &Selection,
+        column: &'static str,
+        value: &Value,
+    ) -> CoreResult<u64> {
+        on_tx!(self, |c| {
+            let mut q = QueryBuilder::new(format!("UPDATE users SET {column} = "));
+            match value {
+                Value::Text(v) => q.push_bind(v.clone()),
+                Value::Int(v) => q.push_bind(*v),
+                Value::Bool(v) => q.push_bind(*v),
+            };
+            q.push(format!(" WHERE {column} IS DISTINCT FROM "));
+            match value {
+                Value::Text(v) => q.push_bind(v.clone()),
+                Value::Int(v) => q.push_bind(*v),
+                Value::Bool(v) => q.push_bind(*v),
+            };
+            push_selection!(q, selection);
+            q.build()
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err)
+        })
+    }
+
+    /// Sets the given columns of one user; false when there is no such user.
+    pub async fn update_user(
+        &mut self,
+        device_token: &str,
+        changes: &[(&'static str, Value)],
+    ) -> CoreResult<bool> {
+        if changes.is_empty() {
+            return Ok(true);
+        }
+        on_tx!(self, |c| {
+            let mut q = QueryBuilder::new("UPDATE users SET ");
+            let mut set = q.separated(", ");
+            for (column, value) in changes {
+                set.push(format!("{column} = "));
+                match value {
+                    Value::Text(v) => set.push_bind_unseparated(v.clone()),
+                    Value::Int(v) => set.push_bind_unseparated(*v),
+                    Value::Bool(v) => set.push_bind_unseparated(*v),
+                };
+            }
+            q.push(" WHERE device_token = ").push_bind(device_token);
+            q.build()
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected() == 1)
+                .map_err(db_err)
+        })
+    }
+
+    /// Removes a user and every token issued to it; false when there is no such user.
+    pub async fn delete_user(&mut self, device_token: &str) -> CoreResult<bool> {
+        let one = Selection::Tokens(vec![device_token.to_string()]);
+        Ok(self.delete_selection(&one).await? == 1)
+    }
+}
