@@ -11,10 +11,10 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use tus_core::audit_view::{csv_field, parse_audit_query, EXPORT_CHUNK};
-use tus_core::dashboard::describe_list_query;
-use tus_core::management::Principal;
+use tus_core::audit::{parse_audit_query, EXPORT_CHUNK};
+use tus_core::principal::Principal;
 use tus_core::store::AuditFilter;
+use tus_core::users::search::describe_list_query;
 use tus_core::Core;
 use tus_wire::views::{AuditQuery, UserListQuery, UserListRow};
 
@@ -288,4 +288,36 @@ async fn batch_credentials_csv(
     });
     use futures_util::StreamExt;
     csv_response(&file_name, Body::from_stream(start.chain(chunks)))
+}
+
+/// One CSV field: quoted when needed (a `;` too: spreadsheets set to a European locale split
+/// on it), and a leading `= + - @` (or tab, CR) defused with a quote so a spreadsheet never
+/// runs it as a formula.
+pub fn csv_field(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if defused.contains([',', ';', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_formulas_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(csv_field("-1"), "'-1");
+        assert_eq!(csv_field("line\nbreak"), "\"line\nbreak\"");
+        assert_eq!(csv_field("a;b"), "\"a;b\"");
+    }
 }

@@ -5,12 +5,13 @@ use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{application_row, Instance};
-use super::management::Principal;
+use super::principal::Principal;
 use super::store::{ApplicationRow, NewAuditRow};
 use super::time::ms;
 use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, InviteCode};
 use super::{Core, RequestMeta};
 use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
+use tus_wire::views::InstanceChoice;
 
 /// An instance as the Accounts API answers it, key included: built only by
 /// `Core::disclose_instances`, which records every key it shows.
@@ -53,18 +54,6 @@ fn parse_instance_status(value: &serde_json::Value) -> Result<InstanceStatus, St
 
 fn not_found(what: &str) -> CoreError {
     CoreError::NotFound(format!("no {what} has this id"))
-}
-
-impl Principal {
-    pub fn require_admin(&self) -> CoreResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(CoreError::Forbidden(
-                "this route needs an admin token".into(),
-            ))
-        }
-    }
 }
 
 impl Core {
@@ -562,5 +551,23 @@ impl Core {
             }
         }
         Err(CoreError::internal("could not find a free invite code"))
+    }
+}
+
+impl Core {
+    /// Admin: the instances to choose from in forms.
+    pub async fn instance_choices(&self, p: &Principal) -> CoreResult<Vec<InstanceChoice>> {
+        p.require_admin()?;
+        Ok(self
+            .store()
+            .instance_names()
+            .await?
+            .into_iter()
+            .map(|(id, name, status)| InstanceChoice {
+                active: status == "Active",
+                id,
+                name,
+            })
+            .collect())
     }
 }

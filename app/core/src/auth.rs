@@ -537,6 +537,73 @@ impl Core {
     }
 }
 
+impl Core {
+    /// Dashboard sign-in: an admin's e-mail and password, throttled like `Auth/Login`.
+    pub async fn admin_sign_in(
+        &self,
+        now: DateTime<Utc>,
+        email: &str,
+        password: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<Credentials> {
+        let mut e = FieldErrors::default();
+        if email.trim().is_empty() {
+            e.push("email", "is required");
+        }
+        if password.is_empty() {
+            e.push("password", "is required");
+        }
+        e.into_result()?;
+        let request = LoginRequest {
+            login_fields: Some(serde_json::json!({ "Email": email.trim() })),
+            password: Some(password.to_string()),
+        };
+        let credentials = self.login(now, None, request, meta).await?;
+        // An e-mail and password without an instance is an admin login; never a user's.
+        if credentials.device_token.is_some() {
+            return Err(CoreError::unauthorized(
+                super::error::CredentialKind::Login,
+                "invalid credentials",
+            ));
+        }
+        Ok(credentials)
+    }
+
+    /// Ends the session an access token belongs to: its family is revoked, so neither its
+    /// refresh token nor any access token of that family works any more.
+    pub async fn sign_out(
+        &self,
+        now: DateTime<Utc>,
+        access_token: &str,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let claims = self.tokens().verify_any_role(access_token, now, true)?;
+        let Some(family) = self
+            .store()
+            .access_session(&claims.jti)
+            .await?
+            .map(|s| s.family_id)
+        else {
+            return Ok(());
+        };
+        let mut tx = self.store().begin().await?;
+        tx.revoke_family(&family, ms(now), "sign-out").await?;
+        tx.audit(&NewAuditRow {
+            at: ms(now),
+            actor: match &claims.admin_email {
+                Some(email) => format!("admin:{email}"),
+                None => format!("user:{}", claims.sub),
+            },
+            action: "session.signed_out".into(),
+            target: format!("family:{family}"),
+            detail: "session ended; its tokens are revoked".into(),
+            client_addr: meta.client_addr.clone(),
+        })
+        .await?;
+        tx.commit().await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -832,6 +899,41 @@ mod tests {
                 .unwrap()
                 .len(),
             1
+        );
+    }
+
+    #[tokio::test]
+    async fn sign_out_ends_only_its_own_session() {
+        let t = test_core(|_| {}).await;
+        let p = Password::new("long enough password");
+        t.core.create_admin(at(0), "boss@x.io", &p).await.unwrap();
+        let meta = RequestMeta::default();
+        let a = t
+            .core
+            .admin_sign_in(at(1), "boss@x.io", p.expose(), &meta)
+            .await
+            .unwrap();
+        let b = t
+            .core
+            .admin_sign_in(at(2), "boss@x.io", p.expose(), &meta)
+            .await
+            .unwrap();
+        let (a, b) = (a.access_token.unwrap().token, b.access_token.unwrap().token);
+        t.core.sign_out(at(3), &a, &meta).await.unwrap();
+        assert!(t.core.authenticate_bearer(at(4), Some(&a)).await.is_err());
+        assert!(t
+            .core
+            .authenticate_bearer(at(4), Some(&b))
+            .await
+            .unwrap()
+            .is_admin());
+        let wrong = t
+            .core
+            .admin_sign_in(at(5), "boss@x.io", "nope", &meta)
+            .await;
+        assert!(
+            matches!(wrong, Err(CoreError::Unauthorized { .. })),
+            "{wrong:?}"
         );
     }
 }

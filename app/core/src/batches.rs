@@ -23,12 +23,13 @@ use sha2::Sha256;
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::Instance;
 use super::issuance::Credentials;
-use super::management::Principal;
+use super::principal::Principal;
 use super::secret::SigningKey;
 use super::store::{BatchRecord, NewAuditRow, NewBatch};
 use super::time::ms;
 use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
 use super::{Core, RequestMeta};
+use crate::time::iso;
 use tus_wire::views::{BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView};
 
 /// How dashboard batches run.
@@ -173,10 +174,6 @@ pub struct CredentialsDownload {
     /// A file name naming the batch.
     pub file_name: String,
     after: i64,
-}
-
-fn iso(at_ms: i64) -> String {
-    format_datetime(super::time::from_ms(at_ms))
 }
 
 fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {

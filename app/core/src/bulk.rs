@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult};
-use super::management::Principal;
+use super::principal::Principal;
 use super::store::{NewAuditRow, Selection, Value};
 use super::time::ms;
 use super::types::DeviceToken;
@@ -46,7 +46,7 @@ impl Core {
                 }
                 Ok(Selection::Tokens(parsed))
             }
-            BulkTarget::Matching(q) => Ok(Selection::Filter(super::dashboard::list_filter(q)?)),
+            BulkTarget::Matching(q) => Ok(Selection::Filter(super::users::search::list_filter(q)?)),
         }
     }
 
@@ -116,7 +116,7 @@ impl Core {
             BulkTarget::Selected(t) => format!("{} selected users", t.len()),
             BulkTarget::Matching(q) => format!(
                 "the users matching {}",
-                super::dashboard::describe_list_query(q)
+                super::users::search::describe_list_query(q)
             ),
         };
         tx.audit(&NewAuditRow {

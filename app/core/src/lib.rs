@@ -13,25 +13,24 @@
 
 pub mod accounts;
 pub mod admins;
-pub mod audit_view;
+pub mod audit;
 pub mod auth;
 pub mod batches;
 pub mod bulk;
-pub mod dashboard;
 pub mod error;
 pub mod instances;
 mod issuance;
-pub mod management;
-pub mod overview;
+pub mod lineage;
 pub mod password;
+pub mod principal;
 pub mod ratelimit;
 pub mod registration;
 pub mod secret;
+pub mod stats;
 pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod types;
-pub mod user_page;
 pub mod users;
 
 use std::sync::Arc;
@@ -201,8 +200,8 @@ pub(crate) mod testing {
     }
 
     /// An admin principal, as a valid admin token yields.
-    pub fn admin() -> management::Principal {
-        management::Principal::Admin {
+    pub fn admin() -> principal::Principal {
+        principal::Principal::Admin {
             id: "a".into(),
             email: "a@x.io".into(),
         }

@@ -1,6 +1,7 @@
 //! Registration: one user (`Registration/Create`) or a batch (`Registration/CreateMany`).
 //! Both write the user rows and their first token pair in one transaction.
 
+use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult, FieldErrors};
@@ -13,7 +14,9 @@ use super::tokens::{SubjectKind, UserSubject};
 use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
 use super::users::NewUser;
 use super::{Core, RequestMeta};
+use crate::principal::Principal;
 use tus_wire::model::{CreateManyRequest, RegisterRequest};
+use tus_wire::views::RegisteredUser;
 
 /// A finished batch: its id and one set of credentials per user, in creation order.
 #[derive(Debug, Clone)]
@@ -97,7 +100,7 @@ impl Core {
     pub async fn register_as_admin(
         &self,
         now: DateTime<Utc>,
-        principal: &super::management::Principal,
+        principal: &super::principal::Principal,
         instance_id: &str,
         request: RegisterRequest,
     ) -> CoreResult<Credentials> {
@@ -329,6 +332,54 @@ impl Core {
             users.push(row);
         }
         Ok((users, issued, results))
+    }
+}
+
+/// The payload of a JWT, pretty-printed (the token was just minted and verified by us).
+fn decoded_claims(token: &str) -> Option<String> {
+    let payload = token.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    serde_json::to_string_pretty(&value).ok()
+}
+
+impl Core {
+    /// Admin: registers a user from the dashboard's form and returns the one-time answer
+    /// with the access token's claims decoded.
+    pub async fn register_from_dashboard(
+        &self,
+        now: DateTime<Utc>,
+        p: &Principal,
+        instance_id: &str,
+        request: tus_wire::model::RegisterRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<RegisteredUser> {
+        let c = self.register_as_admin(now, p, instance_id, request).await?;
+        let device_token = c
+            .device_token
+            .ok_or_else(|| CoreError::internal("registration without a DeviceToken"))?
+            .to_string();
+        self.record(
+            now,
+            &p.actor(),
+            "user.registered",
+            &format!("user:{device_token}"),
+            "registered from the dashboard",
+            meta,
+        )
+        .await?;
+        Ok(RegisteredUser {
+            claims: c
+                .access_token
+                .as_ref()
+                .and_then(|a| decoded_claims(&a.token)),
+            expires_in: c.access_token.as_ref().map(|a| a.expires_in),
+            access_token: c.access_token.map(|a| a.token),
+            refresh_token: c.refresh_token.map(|r| r.expose().to_string()),
+            device_token,
+        })
     }
 }
 

@@ -47,7 +47,7 @@ pub(crate) mod guard {
     }
 
     impl Admin {
-        pub fn principal(&self) -> &tus_core::management::Principal {
+        pub fn principal(&self) -> &tus_core::principal::Principal {
             &self.caller.principal
         }
     }

@@ -80,9 +80,9 @@ pub async fn current_admin() -> Result<SessionView, AppError> {
     use super::guard::admin;
     let a = admin()?;
     match a.principal() {
-        tus_core::management::Principal::Admin { email, .. } => Ok(SessionView {
+        tus_core::principal::Principal::Admin { email, .. } => Ok(SessionView {
             email: email.clone(),
         }),
-        tus_core::management::Principal::User(_) => Err(AppError::Forbidden("not an admin".into())),
+        tus_core::principal::Principal::User(_) => Err(AppError::Forbidden("not an admin".into())),
     }
 }

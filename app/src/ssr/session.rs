@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::error::AppError;
-use tus_core::management::Principal;
+use tus_core::principal::Principal;
 use tus_core::{Core, CoreError, Credentials, RequestMeta};
 use tus_wire::model::RefreshRequest;
 

@@ -58,7 +58,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Meta {
 /// The caller of a management route, from `Authorization: Bearer <jwt>`: 401 without a
 /// valid token (with `WWW-Authenticate: Bearer`), 403 for a deactivated user. The
 /// dashboard's server functions read the same header the same way (`app::ssr::session`).
-pub struct Bearer(pub tus_core::management::Principal);
+pub struct Bearer(pub tus_core::principal::Principal);
 
 impl FromRequestParts<app::ssr::AppState> for Bearer {
     type Rejection = ApiError;

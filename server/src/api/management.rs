@@ -2,8 +2,8 @@
 
 use app::ssr::AppState;
 use std::collections::HashMap;
-use tus_core::management::FindQuery;
 use tus_core::types::DeviceToken;
+use tus_core::users::search::FindQuery;
 use tus_core::Core;
 use tus_wire::model::{
     ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserPageRequest, UserPageView,

@@ -1,4 +1,5 @@
-//! The overview page: totals, 30 days of registrations and refreshes, security events.
+//! Statistics of the whole fleet (the dashboard's overview): totals by status and flag, 30 days
+//! of registrations and refreshes, the latest security events.
 //!
 //! Costs: totals by status and the four flag totals come from the counters the triggers
 //! keep (a few rows per instance and day, not the users); refreshes per day read an index
@@ -6,8 +7,9 @@
 
 use chrono::{DateTime, Utc};
 
+use super::audit::audit_entry_view;
 use super::error::CoreResult;
-use super::management::{audit_entry_view, Principal};
+use super::principal::Principal;
 use super::time::{from_ms, ms};
 use super::types::format_datetime;
 use super::Core;

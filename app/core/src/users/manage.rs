@@ -9,100 +9,19 @@
 
 use chrono::{DateTime, Utc};
 
-use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
-use super::instances::InstanceCredentials;
-use super::password::check_strength;
-use super::ratelimit::Throttle;
-use super::secret::{Password, PasswordHash};
-use super::store::{LoginColumn, NewAuditRow, UserRow, Value};
-use super::time::{from_ms, ms};
-use super::tokens::SubjectKind;
-use super::types::*;
-use super::users::{image_url, parse_marital_status, User};
-use super::{Core, RequestMeta};
+use crate::error::{CoreError, CoreResult, FieldErrors};
+use crate::instances::InstanceCredentials;
+use crate::password::check_strength;
+use crate::principal::Principal;
+use crate::ratelimit::Throttle;
+use crate::secret::{Password, PasswordHash};
+use crate::store::{LoginColumn, NewAuditRow, UserRow, Value};
+use crate::time::{iso, ms};
+use crate::types::*;
+use crate::users::{image_url, parse_marital_status, parse_target, true_false, user_view};
+use crate::{Core, RequestMeta};
 use tus_wire::model::*;
-
-/// Who presents a valid access token.
-#[derive(Debug, Clone)]
-pub enum Principal {
-    User(Box<User>),
-    Admin { id: String, email: String },
-}
-
-impl Principal {
-    pub fn actor(&self) -> String {
-        match self {
-            Principal::User(u) => format!("user:{}", u.device_token),
-            Principal::Admin { email, .. } => format!("admin:{email}"),
-        }
-    }
-
-    pub fn is_admin(&self) -> bool {
-        matches!(self, Principal::Admin { .. })
-    }
-}
-
-fn bearer_error(message: &str) -> CoreError {
-    CoreError::unauthorized(CredentialKind::AccessToken, message)
-}
-
-fn true_false(v: bool) -> &'static str {
-    if v {
-        "True"
-    } else {
-        "False"
-    }
-}
-
-pub fn audit_entry_view(r: super::store::AuditRow) -> AuditEntryView {
-    AuditEntryView {
-        id: r.id,
-        at: format_datetime(from_ms(r.at)),
-        actor: r.actor,
-        action: r.action,
-        target: r.target,
-        detail: r.detail,
-        client_address: r.client_addr,
-    }
-}
-
-pub fn user_view(row: UserRow) -> UserView {
-    UserView {
-        device_token: row.device_token,
-        status: row.status,
-        date_created: format_datetime(from_ms(row.date_created)),
-        user_profile: UserProfileView {
-            first_name: row.first_name,
-            last_name: row.last_name,
-            nickname: row.nickname,
-            email: row.email,
-            phone: row.phone,
-            gender: row.gender,
-            birthday: row.birthday.map(|b| format_datetime(from_ms(b))),
-            marital_status: row.marital_status,
-            children_count: row.children_count,
-            country: row.country,
-            district: row.district,
-            city: row.city,
-            address: row.address,
-            image_url: row.image_url,
-        },
-        user_fields: vec![UserFieldsView {
-            client_id: row.client_id,
-            enable_tracking: row.enable_tracking,
-            enable_logging: row.enable_logging,
-            enabled: row.enabled,
-            enable_real_time_location: row.enable_real_time_location,
-        }],
-        account_info: AccountInfoView {
-            company_id: row.company_id,
-            application_id: row.app_id,
-            application_name: row.app_name,
-            instance_id: row.instance_id,
-            instance_name: row.instance_name,
-        },
-    }
-}
+use tus_wire::views::UserDetail;
 
 /// A parsed partial update.
 struct Patch {
@@ -309,91 +228,6 @@ fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreErr
 }
 
 impl Core {
-    /// Checks a bearer token for the management routes (see the module invariants).
-    pub async fn authenticate_bearer(
-        &self,
-        now: DateTime<Utc>,
-        token: Option<&str>,
-    ) -> CoreResult<Principal> {
-        let token = token
-            .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
-        let claims = self.tokens().verify_any_role(token, now, false)?;
-        // The token must be one we issued to this subject and still on record: a token of a
-        // deleted user stays dead when its DeviceToken is registered again.
-        let session = self
-            .store()
-            .access_session(&claims.jti)
-            .await?
-            .filter(|s| s.subject == claims.sub)
-            .ok_or_else(|| bearer_error("this token is no longer valid; log in again"))?;
-        // Signing out or revoking a family stops its access tokens at once, not at expiry.
-        if session.family_revoked_at.is_some() {
-            return Err(bearer_error("this token's session has been revoked"));
-        }
-        // Admin or user: the family says, and the token's claim must agree.
-        let kind = SubjectKind::parse_stored(&session.subject_kind)?;
-        if claims.role() != Some(kind.role()) {
-            return Err(bearer_error("this token is no longer valid; log in again"));
-        }
-        if !self
-            .tokens()
-            .session_open(kind, session.family_created_at, now)
-        {
-            return Err(bearer_error(
-                "this session has reached its longest lifetime; sign in again",
-            ));
-        }
-        match kind {
-            SubjectKind::Admin => {
-                let admin = self
-                    .store()
-                    .find_admin(&session.subject)
-                    .await?
-                    .ok_or_else(|| bearer_error("the admin no longer exists"))?;
-                Ok(Principal::Admin {
-                    id: admin.id,
-                    email: admin.email,
-                })
-            }
-            SubjectKind::User => {
-                let row = self
-                    .store()
-                    .find_user(&session.subject)
-                    .await?
-                    .ok_or_else(|| bearer_error("the user no longer exists"))?;
-                let user = User::try_from(row)?;
-                user.ensure_active()?;
-                Ok(Principal::User(Box::new(user)))
-            }
-        }
-    }
-
-    /// The user a request acts on: a user token → itself; an admin token → the
-    /// `UserDeviceToken` header, which is then required.
-    pub fn target_user(
-        &self,
-        principal: &Principal,
-        header: Option<&str>,
-    ) -> CoreResult<DeviceToken> {
-        match principal {
-            Principal::User(user) => match header.map(DeviceToken::parse) {
-                Some(Ok(other)) if other != user.device_token => Err(CoreError::Forbidden(
-                    "a user token acts only on its own user".into(),
-                )),
-                _ => Ok(user.device_token),
-            },
-            Principal::Admin { .. } => {
-                let header = header.ok_or_else(|| {
-                    CoreError::validation(
-                        "UserDeviceToken",
-                        "is required with an admin token: name the user to act on",
-                    )
-                })?;
-                DeviceToken::parse(header).map_err(|m| CoreError::validation("UserDeviceToken", m))
-            }
-        }
-    }
-
     pub async fn user_view(&self, device_token: DeviceToken) -> CoreResult<UserView> {
         let row = self.store().find_user(&device_token.to_string()).await?;
         row.map(user_view)
@@ -579,7 +413,7 @@ impl Core {
         now: DateTime<Utc>,
         principal: &Principal,
         user: &UserRow,
-        to: &super::instances::Instance,
+        to: &crate::instances::Instance,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
         if to.status != InstanceStatus::Active {
@@ -671,7 +505,7 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
         let creds = InstanceCredentials {
             id: Some(to.to_string()),
-            key: request.to_instance_key.map(super::secret::InstanceKey::new),
+            key: request.to_instance_key.map(crate::secret::InstanceKey::new),
         };
         let target = match self.authenticate_instance(&creds).await {
             Ok(i) => i,
@@ -711,7 +545,7 @@ impl Core {
             .find_instance_by_invite(code.as_str())
             .await?
             .ok_or_else(unknown)?;
-        let target: super::instances::Instance = row.try_into()?;
+        let target: crate::instances::Instance = row.try_into()?;
         let stored = self
             .store()
             .find_user(&user.device_token.to_string())
@@ -726,111 +560,21 @@ impl Core {
     }
 }
 
-/// The query of `GET /v1/Management/users/find` (values as sent).
-#[derive(Debug, Clone, Default)]
-pub struct FindQuery {
-    pub device_token: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub client_id: Option<String>,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub full_name: Option<String>,
-    pub country: Option<String>,
-    pub show_inactive_users: bool,
-}
-
-/// Most users one `find` answers (the newest first).
-pub const FIND_LIMIT: i64 = 500;
-
-/// Every way to split a full name into a first and a last name.
-fn name_splits(full: &str) -> Vec<(String, String)> {
-    let words: Vec<&str> = full.split_whitespace().collect();
-    (1..words.len())
-        .map(|i| (words[..i].join(" "), words[i..].join(" ")))
-        .collect()
-}
+impl Core {}
 
 impl Core {
-    /// Admin: users matching every filter given (at least one), newest first.
-    pub async fn find_users(
-        &self,
-        principal: &Principal,
-        q: FindQuery,
-    ) -> CoreResult<Vec<UserView>> {
-        principal.require_admin()?;
-        let mut e = FieldErrors::default();
-        let given = |v: &Option<String>| {
-            v.as_deref()
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(str::to_string)
-        };
-        let mut filter = super::store::UserFilter {
-            device_token: given(&q.device_token)
-                .and_then(|v| e.take("DeviceToken", DeviceToken::parse(&v)))
-                .map(|d| d.to_string()),
-            email: given(&q.email)
-                .and_then(|v| e.take("Email", Email::parse(&v)))
-                .map(|v| v.as_str().to_string()),
-            phone: given(&q.phone)
-                .and_then(|v| e.take("Phone", Phone::parse(&v)))
-                .map(|v| v.as_str().to_string()),
-            client_id: e.text("ClientId", q.client_id.as_deref()),
-            first_name: e.text("FirstName", q.first_name.as_deref()),
-            last_name: e.text("LastName", q.last_name.as_deref()),
-            full_name: Vec::new(),
-            country: e.text("Country", q.country.as_deref()),
-            include_inactive: q.show_inactive_users,
-            limit: FIND_LIMIT,
-        };
-        if let Some(full) = e.text("FullName", q.full_name.as_deref()) {
-            filter.full_name = name_splits(&full);
-            if filter.full_name.is_empty() {
-                e.push("FullName", "must have a first and a last name");
-            }
-        }
-        let any = filter.device_token.is_some()
-            || filter.email.is_some()
-            || filter.phone.is_some()
-            || filter.client_id.is_some()
-            || filter.first_name.is_some()
-            || filter.last_name.is_some()
-            || !filter.full_name.is_empty()
-            || filter.country.is_some();
-        if !any && e.is_empty() {
-            e.push("", "give at least one filter: DeviceToken, Email, Phone, ClientId, FirstName, LastName, FullName or Country");
-        }
-        e.into_result()?;
-        Ok(self
+    /// Admin: a user and its last token activity.
+    pub async fn user_detail(&self, p: &Principal, device_token: &str) -> CoreResult<UserDetail> {
+        p.require_admin()?;
+        let token = parse_target(device_token)?;
+        let user = self.user_view(token).await?;
+        let last = self
             .store()
-            .find_users(&filter)
-            .await?
-            .into_iter()
-            .map(user_view)
-            .collect())
-    }
-
-    /// Admin: a page of the audit trail, newest first. `limit` is clamped to 1..=500.
-    pub async fn audit_log(
-        &self,
-        principal: &Principal,
-        mut filter: super::store::AuditFilter,
-    ) -> CoreResult<AuditPageView> {
-        principal.require_admin()?;
-        let limit = filter.limit.clamp(1, 500);
-        filter.limit = limit + 1;
-        let mut rows = self.store().audit_page(&filter).await?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
-        let next_before = if more {
-            rows.last().map(|r| r.id)
-        } else {
-            None
-        };
-        Ok(AuditPageView {
-            entries: rows.into_iter().map(audit_entry_view).collect(),
-            next_before,
+            .last_token_activity(std::slice::from_ref(&user.device_token))
+            .await?;
+        Ok(UserDetail {
+            user,
+            last_token_activity: last.first().map(|(_, at)| iso(*at)),
         })
     }
 }
@@ -840,18 +584,7 @@ mod tests {
     use super::*;
     use crate::store::AuditFilter;
     use crate::testing::{at, test_core};
-
-    #[test]
-    fn full_names_split_every_way() {
-        assert_eq!(
-            name_splits(" Mary  Ann Lee "),
-            [
-                ("Mary".to_string(), "Ann Lee".to_string()),
-                ("Mary Ann".to_string(), "Lee".to_string())
-            ]
-        );
-        assert!(name_splits("Cher").is_empty());
-    }
+    use crate::users::User;
 
     #[tokio::test]
     async fn the_audit_log_filters_and_pages_newest_first() {

@@ -1,4 +1,10 @@
-//! Users: parsing registration input into a valid `NewUser`, and the stored user.
+//! Users: parsing registration input into a valid `NewUser`, the stored user, and its view.
+//! Finding users is in `search`, changing them in `manage`.
+
+pub mod manage;
+pub mod search;
+
+use tus_wire::model::{AccountInfoView, UserFieldsView, UserProfileView, UserView};
 
 use chrono::{DateTime, Utc};
 
@@ -242,6 +248,58 @@ impl TryFrom<UserRow> for User {
             date_created: from_ms(r.date_created),
         })
     }
+}
+
+pub(crate) fn true_false(v: bool) -> &'static str {
+    if v {
+        "True"
+    } else {
+        "False"
+    }
+}
+
+pub fn user_view(row: UserRow) -> UserView {
+    UserView {
+        device_token: row.device_token,
+        status: row.status,
+        date_created: format_datetime(from_ms(row.date_created)),
+        user_profile: UserProfileView {
+            first_name: row.first_name,
+            last_name: row.last_name,
+            nickname: row.nickname,
+            email: row.email,
+            phone: row.phone,
+            gender: row.gender,
+            birthday: row.birthday.map(|b| format_datetime(from_ms(b))),
+            marital_status: row.marital_status,
+            children_count: row.children_count,
+            country: row.country,
+            district: row.district,
+            city: row.city,
+            address: row.address,
+            image_url: row.image_url,
+        },
+        user_fields: vec![UserFieldsView {
+            client_id: row.client_id,
+            enable_tracking: row.enable_tracking,
+            enable_logging: row.enable_logging,
+            enabled: row.enabled,
+            enable_real_time_location: row.enable_real_time_location,
+        }],
+        account_info: AccountInfoView {
+            company_id: row.company_id,
+            application_id: row.app_id,
+            application_name: row.app_name,
+            instance_id: row.instance_id,
+            instance_name: row.instance_name,
+        },
+    }
+}
+
+/// A DeviceToken named by an admin: one that does not parse names no user (404).
+pub(crate) fn parse_target(device_token: &str) -> CoreResult<DeviceToken> {
+    DeviceToken::parse(device_token.trim())
+        .map_err(|_| CoreError::NotFound("no user has this DeviceToken".into()))
 }
 
 #[cfg(test)]

@@ -1,5 +1,7 @@
-//! `GetFilteredPage`: one page of users for administrators, in one of eight orders, with
-//! totals that never count the users table page after page.
+//! Finding users: `GetFilteredPage` (pages by number, the original API), the dashboard's list
+//! (pages by keyset cursor), its CSV export (keyset chunks, never the whole list in memory)
+//! and `find` (exact filters, ANDed). One filter type (`PageFilter`) serves them all, and one
+//! counting rule:
 //!
 //! Counting: triggers keep `user_counts` (users per instance, status and UTC day, and of
 //! those how many have each flag on). A page filtered only by instance, application,
@@ -11,13 +13,18 @@
 
 use chrono::{DateTime, Duration, Utc};
 
-use super::error::{CoreResult, FieldErrors};
-use super::management::{user_view, Principal};
-use super::store::{PageFilter, SearchWord};
-use super::time::ms;
-use super::types::{parse_datetime, ApplicationId, CompanyId, InstanceId, UserSort};
-use super::Core;
-use tus_wire::model::{UserPageRequest, UserPageView};
+use crate::error::{CoreResult, FieldErrors};
+use crate::principal::Principal;
+use crate::store::{sort_value, Keyset, PageFilter, SearchWord, SortValue};
+use crate::time::{iso, ms};
+use crate::types::{
+    parse_datetime, ApplicationId, BatchId, CompanyId, DeviceToken, Email, InstanceId, Phone,
+    UserSort, MAX_STRING,
+};
+use crate::users::user_view;
+use crate::Core;
+use tus_wire::model::{UserPageRequest, UserPageView, UserView};
+use tus_wire::views::{UserListPage, UserListQuery, UserListRow};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
 pub const MAX_PAGE_SIZE: i64 = 500;
@@ -262,11 +269,383 @@ pub(crate) fn few_matches(f: &PageFilter, counted: i64, exact: bool) -> bool {
     f.narrows() && exact && counted <= SEARCH_COUNT_CAP
 }
 
+pub const DEFAULT_LIST_SIZE: i64 = 50;
+
+pub const MAX_LIST_SIZE: i64 = 200;
+
+/// `on` / `off` (also true/false, yes/no, 1/0); empty or `any` means no filter.
+fn flag_value(e: &mut FieldErrors, key: &str, v: &Option<String>) -> Option<bool> {
+    match v
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "any" => None,
+        "on" | "true" | "yes" | "1" => Some(true),
+        "off" | "false" | "no" | "0" => Some(false),
+        _ => {
+            e.push(key, "must be on, off or any");
+            None
+        }
+    }
+}
+
+/// A cursor is `<DeviceToken>.<sort key>`: the key of the row it points at, as the sort
+/// index holds it (milliseconds for the creation time, lower-cased text for names).
+pub fn encode_cursor(key: &SortValue, device_token: &str) -> String {
+    match key {
+        SortValue::Int(v) => format!("{device_token}.{v}"),
+        SortValue::Text(v) => format!("{device_token}.{v}"),
+    }
+}
+
+fn decode_cursor(sort: UserSort, cursor: &str, backward: bool) -> Result<Keyset, String> {
+    const HELP: &str = "is not a cursor of this list (start again from the first page)";
+    let (token, key) = cursor.split_once('.').ok_or(HELP)?;
+    let token = DeviceToken::parse(token).map_err(|_| HELP)?.to_string();
+    let key = match sort {
+        UserSort::DateCreated | UserSort::DateCreatedDesc => {
+            SortValue::Int(key.parse().map_err(|_| HELP)?)
+        }
+        _ if key.chars().count() > MAX_STRING || key.chars().any(char::is_control) => {
+            return Err(HELP.into())
+        }
+        _ => SortValue::Text(key.to_string()),
+    };
+    Ok(Keyset {
+        key,
+        device_token: token,
+        backward,
+    })
+}
+
+/// An export in progress: the filter and how far it got (a keyset position).
+pub struct UserExport {
+    filter: PageFilter,
+    sort: UserSort,
+    few_matches: bool,
+    at: Option<Keyset>,
+    done: bool,
+}
+
+/// A users-list filter as an audit entry names it (bulk actions, exports): never the search
+/// text, which can be an e-mail or a phone number.
+pub fn describe_list_query(q: &UserListQuery) -> String {
+    let pairs: Vec<String> = [
+        ("q", q.q.as_ref().map(|_| "(a search)".to_string())),
+        ("instance", q.instance.clone()),
+        ("status", q.status.clone()),
+        ("tracking", q.tracking.clone()),
+        ("logging", q.logging.clone()),
+        ("sdk", q.sdk.clone()),
+        ("realtime", q.realtime.clone()),
+        ("batch", q.batch.clone()),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.filter(|v| !v.is_empty()).map(|v| format!("{k}={v}")))
+    .collect();
+    if pairs.is_empty() {
+        "no filter (every active user)".into()
+    } else {
+        pairs.join(", ")
+    }
+}
+
+/// The filter of a users-list query alone (its cursors and page size ignored).
+pub fn list_filter(q: &UserListQuery) -> CoreResult<PageFilter> {
+    Ok(parse_whole_list(q)?.filter)
+}
+
+/// A users-list query for the whole list: its cursors and page size ignored.
+fn parse_whole_list(q: &UserListQuery) -> CoreResult<ListQuery> {
+    parse_list_query(&UserListQuery {
+        after: None,
+        before: None,
+        size: None,
+        ..q.clone()
+    })
+}
+
+struct ListQuery {
+    filter: PageFilter,
+    sort: UserSort,
+    size: i64,
+    at: Option<Keyset>,
+}
+
+fn parse_list_query(q: &UserListQuery) -> CoreResult<ListQuery> {
+    let mut e = FieldErrors::default();
+    let mut filter = PageFilter {
+        words: crate::users::search::search_words(&mut e, "q", q.q.as_deref()),
+        ..PageFilter::default()
+    };
+    if let Some(id) = q.instance.as_deref().filter(|v| !v.trim().is_empty()) {
+        if let Some(id) = e.take("instance", InstanceId::parse(id)) {
+            filter.instances = Some(vec![id.to_string()]);
+        }
+    }
+    match q
+        .status
+        .as_deref()
+        .map(str::trim)
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "" | "active" => {}
+        "all" | "any" => filter.include_inactive = true,
+        "deactivated" => {
+            filter.include_inactive = true;
+            filter.status = Some("Deactivated".into());
+        }
+        _ => e.push("status", "must be active, deactivated or all"),
+    }
+    if let Some(id) = q.batch.as_deref().filter(|v| !v.trim().is_empty()) {
+        if let Some(id) = e.take("batch", BatchId::parse(id.trim())) {
+            filter.batch = Some(id.to_string());
+        }
+    }
+    filter.flags.enable_tracking = flag_value(&mut e, "tracking", &q.tracking);
+    filter.flags.enable_logging = flag_value(&mut e, "logging", &q.logging);
+    filter.flags.enabled = flag_value(&mut e, "sdk", &q.sdk);
+    filter.flags.enable_real_time_location = flag_value(&mut e, "realtime", &q.realtime);
+    let sort = match q.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        Some(s) => e.take("sort", UserSort::parse(s)),
+        None => Some(UserSort::DateCreatedDesc),
+    }
+    .unwrap_or(UserSort::DateCreatedDesc);
+    let size = q.size.unwrap_or(DEFAULT_LIST_SIZE);
+    if !(1..=MAX_LIST_SIZE).contains(&size) {
+        e.push("size", format!("must be between 1 and {MAX_LIST_SIZE}"));
+    }
+    let at = match (&q.after, &q.before) {
+        (Some(_), Some(_)) => {
+            e.push("before", "cannot be combined with after");
+            None
+        }
+        (Some(c), None) => e.take("after", decode_cursor(sort, c, false)),
+        (None, Some(c)) => e.take("before", decode_cursor(sort, c, true)),
+        (None, None) => None,
+    };
+    e.into_result()?;
+    Ok(ListQuery {
+        filter,
+        sort,
+        size,
+        at,
+    })
+}
+
+/// The query of `GET /v1/Management/users/find` (values as sent).
+#[derive(Debug, Clone, Default)]
+pub struct FindQuery {
+    pub device_token: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub client_id: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub full_name: Option<String>,
+    pub country: Option<String>,
+    pub show_inactive_users: bool,
+}
+
+/// Most users one `find` answers (the newest first).
+pub const FIND_LIMIT: i64 = 500;
+
+/// Every way to split a full name into a first and a last name.
+fn name_splits(full: &str) -> Vec<(String, String)> {
+    let words: Vec<&str> = full.split_whitespace().collect();
+    (1..words.len())
+        .map(|i| (words[..i].join(" "), words[i..].join(" ")))
+        .collect()
+}
+
+impl Core {
+    /// Admin: one page of the users list, by keyset (see `UserListQuery`).
+    pub async fn user_list(&self, p: &Principal, q: &UserListQuery) -> CoreResult<UserListPage> {
+        p.require_admin()?;
+        let q = parse_list_query(q)?;
+        let (total, total_exact) = self.count_matches(&q.filter).await?;
+        let few_matches = few_matches(&q.filter, total, total_exact);
+        let mut rows = self
+            .store()
+            .user_keyset_page(&q.filter, q.sort, few_matches, q.at.as_ref(), 0, q.size + 1)
+            .await?;
+        let more = rows.len() as i64 > q.size;
+        let backward = q.at.as_ref().is_some_and(|k| k.backward);
+        if more {
+            // The extra row lies beyond the page in reading direction.
+            if backward {
+                rows.remove(0);
+            } else {
+                rows.pop();
+            }
+        }
+        let cursor = |row: &crate::store::UserRow| {
+            encode_cursor(&sort_value(q.sort, row), &row.device_token)
+        };
+        let (previous, next) = match (&q.at, more) {
+            (None, _) => (None, rows.last().filter(|_| more).map(cursor)),
+            (Some(k), _) if k.backward => (
+                rows.first().filter(|_| more).map(cursor),
+                rows.last().map(cursor),
+            ),
+            (Some(_), _) => (
+                rows.first().map(cursor),
+                rows.last().filter(|_| more).map(cursor),
+            ),
+        };
+        let rows = self.list_rows(rows).await?;
+        Ok(UserListPage {
+            rows,
+            next,
+            previous,
+            total,
+            total_exact,
+        })
+    }
+
+    /// Rows as the list shows them, with each user's last token activity (one query).
+    async fn list_rows(&self, rows: Vec<crate::store::UserRow>) -> CoreResult<Vec<UserListRow>> {
+        let tokens: Vec<String> = rows.iter().map(|r| r.device_token.clone()).collect();
+        let activity: std::collections::HashMap<String, i64> = self
+            .store()
+            .last_token_activity(&tokens)
+            .await?
+            .into_iter()
+            .collect();
+        Ok(rows
+            .into_iter()
+            .map(|r| UserListRow {
+                last_token_activity: activity.get(&r.device_token).copied().map(iso),
+                date_created: iso(r.date_created),
+                device_token: r.device_token,
+                first_name: r.first_name,
+                last_name: r.last_name,
+                email: r.email,
+                phone: r.phone,
+                client_id: r.client_id,
+                instance_id: r.instance_id,
+                instance_name: r.instance_name,
+                status: r.status,
+                enable_tracking: r.enable_tracking,
+                enable_logging: r.enable_logging,
+                enabled: r.enabled,
+                enable_real_time_location: r.enable_real_time_location,
+            })
+            .collect())
+    }
+
+    /// Admin: starts an export of every user the list's filter matches (its cursors and
+    /// page size are ignored); `next_export_rows` then reads it chunk by chunk.
+    pub async fn start_user_export(
+        &self,
+        p: &Principal,
+        q: &UserListQuery,
+    ) -> CoreResult<UserExport> {
+        p.require_admin()?;
+        let q = parse_whole_list(q)?;
+        let (total, exact) = self.count_matches(&q.filter).await?;
+        Ok(UserExport {
+            few_matches: few_matches(&q.filter, total, exact),
+            filter: q.filter,
+            sort: q.sort,
+            at: None,
+            done: false,
+        })
+    }
+
+    /// The next `n` users of an export, in the list's order; empty when it is over.
+    pub async fn next_export_rows(
+        &self,
+        ex: &mut UserExport,
+        n: i64,
+    ) -> CoreResult<Vec<UserListRow>> {
+        if ex.done {
+            return Ok(Vec::new());
+        }
+        let rows = self
+            .store()
+            .user_keyset_page(&ex.filter, ex.sort, ex.few_matches, ex.at.as_ref(), 0, n)
+            .await?;
+        ex.done = (rows.len() as i64) < n;
+        ex.at = rows.last().map(|r| Keyset {
+            key: sort_value(ex.sort, r),
+            device_token: r.device_token.clone(),
+            backward: false,
+        });
+        self.list_rows(rows).await
+    }
+
+    /// Admin: users matching every filter given (at least one), newest first.
+    pub async fn find_users(
+        &self,
+        principal: &Principal,
+        q: FindQuery,
+    ) -> CoreResult<Vec<UserView>> {
+        principal.require_admin()?;
+        let mut e = FieldErrors::default();
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let mut filter = crate::store::UserFilter {
+            device_token: given(&q.device_token)
+                .and_then(|v| e.take("DeviceToken", DeviceToken::parse(&v)))
+                .map(|d| d.to_string()),
+            email: given(&q.email)
+                .and_then(|v| e.take("Email", Email::parse(&v)))
+                .map(|v| v.as_str().to_string()),
+            phone: given(&q.phone)
+                .and_then(|v| e.take("Phone", Phone::parse(&v)))
+                .map(|v| v.as_str().to_string()),
+            client_id: e.text("ClientId", q.client_id.as_deref()),
+            first_name: e.text("FirstName", q.first_name.as_deref()),
+            last_name: e.text("LastName", q.last_name.as_deref()),
+            full_name: Vec::new(),
+            country: e.text("Country", q.country.as_deref()),
+            include_inactive: q.show_inactive_users,
+            limit: FIND_LIMIT,
+        };
+        if let Some(full) = e.text("FullName", q.full_name.as_deref()) {
+            filter.full_name = name_splits(&full);
+            if filter.full_name.is_empty() {
+                e.push("FullName", "must have a first and a last name");
+            }
+        }
+        let any = filter.device_token.is_some()
+            || filter.email.is_some()
+            || filter.phone.is_some()
+            || filter.client_id.is_some()
+            || filter.first_name.is_some()
+            || filter.last_name.is_some()
+            || !filter.full_name.is_empty()
+            || filter.country.is_some();
+        if !any && e.is_empty() {
+            e.push("", "give at least one filter: DeviceToken, Email, Phone, ClientId, FirstName, LastName, FullName or Country");
+        }
+        e.into_result()?;
+        Ok(self
+            .store()
+            .find_users(&filter)
+            .await?
+            .into_iter()
+            .map(user_view)
+            .collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::instances::Instance;
-    use crate::testing::{admin, at, test_core, TestCore};
+    use crate::testing::{admin, at, fleet, test_core, TestCore};
+    use crate::CoreError;
     use crate::RequestMeta;
     use tus_wire::model::{RegisterRequest, UpdateUserRequest};
 
@@ -682,5 +1061,307 @@ mod tests {
                 "SearchTerm"
             ]
         );
+    }
+
+    async fn list(t: &TestCore, q: UserListQuery) -> UserListPage {
+        t.core.user_list(&admin(), &q).await.unwrap()
+    }
+
+    fn last_names(p: &UserListPage) -> Vec<String> {
+        p.rows
+            .iter()
+            .map(|r| r.last_name.clone().unwrap_or_default())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn keyset_pages_walk_every_sort_forward_and_back() {
+        let t = test_core(|_| {}).await;
+        let i = fleet(&t).await;
+        // Mixed case, a missing name and e-mail, and equal keys: ties go by DeviceToken.
+        let people = [
+            ("ann", Some("a@x.io")),
+            ("Bob", None),
+            ("bob", Some("b@x.io")),
+            ("", Some("c@x.io")),
+            ("Émile", Some("e@x.io")),
+            ("Zed", Some("z@x.io")),
+            ("carl", Some("D@x.io")),
+        ];
+        for (n, (last, email)) in people.iter().enumerate() {
+            let req = RegisterRequest {
+                last_name: (!last.is_empty()).then(|| last.to_string()),
+                email: email.map(String::from),
+                create_access_token: Some(false),
+                ..Default::default()
+            };
+            // Two users per second: equal creation times too.
+            t.core
+                .register(
+                    at(n as i64 / 2),
+                    &i.credentials(),
+                    req,
+                    &crate::RequestMeta::default(),
+                )
+                .await
+                .unwrap();
+        }
+        for sort in [
+            "DateCreatedDesc",
+            "DateCreated",
+            "LastName",
+            "LastNameDesc",
+            "Email",
+            "EmailDesc",
+            "FirstName",
+        ] {
+            let base = UserListQuery {
+                sort: Some(sort.into()),
+                ..Default::default()
+            };
+            let all = list(
+                &t,
+                UserListQuery {
+                    size: Some(200),
+                    ..base.clone()
+                },
+            )
+            .await;
+            assert_eq!(all.rows.len(), 7);
+            let mut walked = Vec::new();
+            let mut page = list(
+                &t,
+                UserListQuery {
+                    size: Some(3),
+                    ..base.clone()
+                },
+            )
+            .await;
+            assert!(page.previous.is_none(), "{sort}");
+            let mut pages = vec![page.clone()];
+            while let Some(next) = page.next.clone() {
+                walked.extend(page.rows.clone());
+                page = list(
+                    &t,
+                    UserListQuery {
+                        size: Some(3),
+                        after: Some(next),
+                        ..base.clone()
+                    },
+                )
+                .await;
+                pages.push(page.clone());
+            }
+            walked.extend(page.rows.clone());
+            assert_eq!(walked, all.rows, "{sort} forward");
+            assert_eq!(pages.len(), 3, "{sort}");
+            // And back from the last page, page by page, to the first.
+            let mut back = pages.last().unwrap().clone();
+            for expected in pages.iter().rev().skip(1) {
+                let before = back.previous.clone().expect("a previous page");
+                back = list(
+                    &t,
+                    UserListQuery {
+                        size: Some(3),
+                        before: Some(before),
+                        ..base.clone()
+                    },
+                )
+                .await;
+                assert_eq!(back.rows, expected.rows, "{sort} backward");
+            }
+            assert!(
+                back.previous.is_none(),
+                "{sort}: the first page has no previous"
+            );
+        }
+        let by_name = list(
+            &t,
+            UserListQuery {
+                sort: Some("LastName".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+        // Case is folded (ASCII), equal keys tie on the DeviceToken; a missing name sorts first.
+        let folded: Vec<String> = last_names(&by_name)
+            .iter()
+            .map(|n| n.to_ascii_lowercase())
+            .collect();
+        assert_eq!(folded[..4], ["", "ann", "bob", "bob"]);
+    }
+
+    #[tokio::test]
+    async fn the_list_filters_by_status_and_flags_and_counts_them() {
+        let t = test_core(|_| {}).await;
+        let i = fleet(&t).await;
+        for (n, (tracking, status)) in [(true, "Active"), (false, "Active"), (true, "Deactivated")]
+            .iter()
+            .enumerate()
+        {
+            let req = RegisterRequest {
+                last_name: Some(format!("U{n}")),
+                status: Some(status.to_string()),
+                user_fields: Some(tus_wire::model::UserFieldsInput {
+                    enable_tracking: Some(*tracking),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            };
+            t.core
+                .register(
+                    at(n as i64),
+                    &i.credentials(),
+                    req,
+                    &crate::RequestMeta::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let q = |status: &str, tracking: &str| UserListQuery {
+            status: Some(status.into()),
+            tracking: Some(tracking.into()),
+            sort: Some("LastName".into()),
+            ..Default::default()
+        };
+        let cases = [
+            (q("", ""), vec!["U0", "U1"]),
+            (q("all", ""), vec!["U0", "U1", "U2"]),
+            (q("deactivated", ""), vec!["U2"]),
+            (q("all", "on"), vec!["U0", "U2"]),
+            (q("active", "off"), vec!["U1"]),
+        ];
+        for (query, expected) in cases {
+            let p = list(&t, query.clone()).await;
+            assert_eq!(last_names(&p), expected, "{query:?}");
+            assert_eq!(p.total, expected.len() as i64, "{query:?}");
+            assert!(p.total_exact);
+        }
+        let bad = t
+            .core
+            .user_list(
+                &admin(),
+                &UserListQuery {
+                    size: Some(0),
+                    status: Some("gone".into()),
+                    ..Default::default()
+                },
+            )
+            .await;
+        let Err(CoreError::Validation(fields)) = bad else {
+            panic!("{bad:?}")
+        };
+        let keys: Vec<_> = fields.0.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["status", "size"]);
+        let user = Principal::User(Box::new(
+            t.core
+                .store()
+                .find_user(&p_first(&t).await)
+                .await
+                .unwrap()
+                .unwrap()
+                .try_into()
+                .unwrap(),
+        ));
+        assert!(matches!(
+            t.core.user_list(&user, &UserListQuery::default()).await,
+            Err(CoreError::Forbidden(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_large_unfiltered_total_comes_exact_from_the_counters() {
+        let t = test_core(|_| {}).await;
+        let i = fleet(&t).await;
+        let many = tus_wire::model::CreateManyRequest {
+            quantity: Some(10_000),
+            create_access_token: Some(false),
+            ..Default::default()
+        };
+        let meta = RequestMeta::default();
+        t.core
+            .register_many(at(0), &i.credentials(), many, &meta)
+            .await
+            .unwrap();
+        t.core
+            .register(
+                at(1),
+                &i.credentials(),
+                RegisterRequest::default(),
+                &crate::RequestMeta::default(),
+            )
+            .await
+            .unwrap();
+        let deactivated_tracking_off = RegisterRequest {
+            status: Some("Deactivated".into()),
+            user_fields: Some(tus_wire::model::UserFieldsInput {
+                enable_tracking: Some(false),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        t.core
+            .register(
+                at(2),
+                &i.credentials(),
+                deactivated_tracking_off,
+                &crate::RequestMeta::default(),
+            )
+            .await
+            .unwrap();
+        let all = list(&t, UserListQuery::default()).await;
+        assert_eq!((all.total, all.total_exact), (10_001, true));
+        // One flag, or a status, the counters total as well.
+        let tracking = UserListQuery {
+            tracking: Some("on".into()),
+            ..Default::default()
+        };
+        let on = list(&t, tracking.clone()).await;
+        assert_eq!((on.total, on.total_exact), (10_001, true));
+        let off = UserListQuery {
+            tracking: Some("off".into()),
+            ..Default::default()
+        };
+        assert_eq!(list(&t, off.clone()).await.total, 0, "active ones only");
+        let off_any_status = UserListQuery {
+            status: Some("all".into()),
+            ..off
+        };
+        let off = list(&t, off_any_status).await;
+        assert_eq!((off.total, off.total_exact, off.rows.len()), (1, true, 1));
+        let deactivated = UserListQuery {
+            status: Some("deactivated".into()),
+            ..Default::default()
+        };
+        let one = list(&t, deactivated).await;
+        assert_eq!((one.total, one.total_exact, one.rows.len()), (1, true, 1));
+        // Two flags at once the counters cannot total: counted up to the cap, and says so.
+        let two = list(
+            &t,
+            UserListQuery {
+                sdk: Some("on".into()),
+                ..tracking
+            },
+        )
+        .await;
+        assert_eq!((two.total, two.total_exact), (10_000, false));
+    }
+
+    #[test]
+    fn full_names_split_every_way() {
+        assert_eq!(
+            name_splits(" Mary  Ann Lee "),
+            [
+                ("Mary".to_string(), "Ann Lee".to_string()),
+                ("Mary Ann".to_string(), "Lee".to_string())
+            ]
+        );
+        assert!(name_splits("Cher").is_empty());
+    }
+
+    async fn p_first(t: &TestCore) -> String {
+        list(t, UserListQuery::default()).await.rows[0]
+            .device_token
+            .clone()
     }
 }

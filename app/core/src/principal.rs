@@ -1,0 +1,135 @@
+//! Who is calling: the `Principal` a valid access token names, and what it may do.
+//!
+//! Invariants: a bearer token counts only if it is ours, unexpired, still on record for its
+//! subject (a deleted user's token stays dead), of a family not revoked and not past its
+//! longest lifetime, and of the kind (admin or user) its family was opened for; a user token
+//! acts only on its own user.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::{CoreError, CoreResult, CredentialKind};
+use crate::tokens::SubjectKind;
+use crate::types::DeviceToken;
+use crate::users::User;
+use crate::Core;
+
+/// Who presents a valid access token.
+#[derive(Debug, Clone)]
+pub enum Principal {
+    User(Box<User>),
+    Admin { id: String, email: String },
+}
+
+impl Principal {
+    pub fn actor(&self) -> String {
+        match self {
+            Principal::User(u) => format!("user:{}", u.device_token),
+            Principal::Admin { email, .. } => format!("admin:{email}"),
+        }
+    }
+
+    pub fn is_admin(&self) -> bool {
+        matches!(self, Principal::Admin { .. })
+    }
+
+    pub fn require_admin(&self) -> CoreResult<()> {
+        if self.is_admin() {
+            Ok(())
+        } else {
+            Err(CoreError::Forbidden(
+                "this route needs an admin token".into(),
+            ))
+        }
+    }
+}
+
+fn bearer_error(message: &str) -> CoreError {
+    CoreError::unauthorized(CredentialKind::AccessToken, message)
+}
+
+impl Core {
+    /// Checks a bearer token for the management routes (see the module invariants).
+    pub async fn authenticate_bearer(
+        &self,
+        now: DateTime<Utc>,
+        token: Option<&str>,
+    ) -> CoreResult<Principal> {
+        let token = token
+            .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
+        let claims = self.tokens().verify_any_role(token, now, false)?;
+        // The token must be one we issued to this subject and still on record: a token of a
+        // deleted user stays dead when its DeviceToken is registered again.
+        let session = self
+            .store()
+            .access_session(&claims.jti)
+            .await?
+            .filter(|s| s.subject == claims.sub)
+            .ok_or_else(|| bearer_error("this token is no longer valid; log in again"))?;
+        // Signing out or revoking a family stops its access tokens at once, not at expiry.
+        if session.family_revoked_at.is_some() {
+            return Err(bearer_error("this token's session has been revoked"));
+        }
+        // Admin or user: the family says, and the token's claim must agree.
+        let kind = SubjectKind::parse_stored(&session.subject_kind)?;
+        if claims.role() != Some(kind.role()) {
+            return Err(bearer_error("this token is no longer valid; log in again"));
+        }
+        if !self
+            .tokens()
+            .session_open(kind, session.family_created_at, now)
+        {
+            return Err(bearer_error(
+                "this session has reached its longest lifetime; sign in again",
+            ));
+        }
+        match kind {
+            SubjectKind::Admin => {
+                let admin = self
+                    .store()
+                    .find_admin(&session.subject)
+                    .await?
+                    .ok_or_else(|| bearer_error("the admin no longer exists"))?;
+                Ok(Principal::Admin {
+                    id: admin.id,
+                    email: admin.email,
+                })
+            }
+            SubjectKind::User => {
+                let row = self
+                    .store()
+                    .find_user(&session.subject)
+                    .await?
+                    .ok_or_else(|| bearer_error("the user no longer exists"))?;
+                let user = User::try_from(row)?;
+                user.ensure_active()?;
+                Ok(Principal::User(Box::new(user)))
+            }
+        }
+    }
+
+    /// The user a request acts on: a user token → itself; an admin token → the
+    /// `UserDeviceToken` header, which is then required.
+    pub fn target_user(
+        &self,
+        principal: &Principal,
+        header: Option<&str>,
+    ) -> CoreResult<DeviceToken> {
+        match principal {
+            Principal::User(user) => match header.map(DeviceToken::parse) {
+                Some(Ok(other)) if other != user.device_token => Err(CoreError::Forbidden(
+                    "a user token acts only on its own user".into(),
+                )),
+                _ => Ok(user.device_token),
+            },
+            Principal::Admin { .. } => {
+                let header = header.ok_or_else(|| {
+                    CoreError::validation(
+                        "UserDeviceToken",
+                        "is required with an admin token: name the user to act on",
+                    )
+                })?;
+                DeviceToken::parse(header).map_err(|m| CoreError::validation("UserDeviceToken", m))
+            }
+        }
+    }
+}
