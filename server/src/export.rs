@@ -81,7 +81,7 @@ async fn audit_csv(
         .record(
             Core::now(),
             &principal.actor(),
-            "audit.exported",
+            tus_core::audit::AuditAction::AuditExported,
             "audit",
             &described,
             &meta,
@@ -209,7 +209,7 @@ async fn users_csv(
         .record(
             Core::now(),
             &principal.actor(),
-            "users.exported",
+            tus_core::audit::AuditAction::UsersExported,
             "users",
             &described,
             &meta,

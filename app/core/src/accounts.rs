@@ -7,9 +7,9 @@ use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{application_row, Instance};
 use super::principal::Principal;
 use super::store::{ApplicationRow, NewAuditRow};
-use super::time::ms;
 use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, InviteCode};
 use super::{Core, RequestMeta};
+use crate::audit::AuditAction;
 use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 use tus_wire::views::InstanceChoice;
 
@@ -57,26 +57,6 @@ fn not_found(what: &str) -> CoreError {
 }
 
 impl Core {
-    /// The audit entry of an admin action, written in the action's own transaction so the
-    /// change and its record commit together.
-    fn admin_audit(
-        now: DateTime<Utc>,
-        p: &Principal,
-        action: &str,
-        target: String,
-        detail: String,
-        meta: &RequestMeta,
-    ) -> NewAuditRow {
-        NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: action.into(),
-            target,
-            detail,
-            client_addr: meta.client_addr.clone(),
-        }
-    }
-
     async fn ensure_company(&self, company_id: &str) -> CoreResult<()> {
         let ours = self.company_id().await?;
         match super::types::CompanyId::parse(company_id) {
@@ -159,14 +139,16 @@ impl Core {
         );
         let mut tx = self.store().begin().await?;
         tx.insert_application(&app).await?;
-        tx.audit(&Self::admin_audit(
-            now,
-            p,
-            "application.created",
-            format!("application:{}", app.id),
-            name,
-            meta,
-        ))
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::ApplicationCreated,
+                format!("application:{}", app.id),
+                name,
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         if input.create_default_group.unwrap_or(false) {
@@ -218,14 +200,16 @@ impl Core {
         }
         let mut tx = self.store().begin().await?;
         for v in &views {
-            tx.audit(&Self::admin_audit(
-                now,
-                p,
-                "instance.key_revealed",
-                format!("instance:{}", v.id),
-                "InstanceKey returned by the REST API".into(),
-                meta,
-            ))
+            tx.audit(
+                &NewAuditRow::new(
+                    now,
+                    p.actor(),
+                    AuditAction::InstanceKeyRevealed,
+                    format!("instance:{}", v.id),
+                    "InstanceKey returned by the REST API",
+                )
+                .from(meta),
+            )
             .await?;
         }
         tx.commit().await?;
@@ -351,14 +335,16 @@ impl Core {
             )
             .await?;
         }
-        tx.audit(&Self::admin_audit(
-            now,
-            p,
-            "instance.created",
-            format!("instance:{}", created.id),
-            name,
-            meta,
-        ))
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::InstanceCreated,
+                format!("instance:{}", created.id),
+                name,
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         self.instance(p, &created.id.to_string()).await
@@ -405,14 +391,16 @@ impl Core {
         tx.update_instance(&id, &changes).await?;
         if !described.is_empty() {
             let detail = described.join("; ");
-            tx.audit(&Self::admin_audit(
-                now,
-                p,
-                "instance.updated",
-                format!("instance:{id}"),
-                detail,
-                meta,
-            ))
+            tx.audit(
+                &NewAuditRow::new(
+                    now,
+                    p.actor(),
+                    AuditAction::InstanceUpdated,
+                    format!("instance:{id}"),
+                    detail,
+                )
+                .from(meta),
+            )
             .await?;
         }
         tx.commit().await?;
@@ -440,14 +428,16 @@ impl Core {
             }
             Some(_) => {}
         }
-        tx.audit(&Self::admin_audit(
-            now,
-            p,
-            "instance.deleted",
-            format!("instance:{id}"),
-            instance.name,
-            meta,
-        ))
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::InstanceDeleted,
+                format!("instance:{id}"),
+                instance.name,
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await
     }
@@ -462,14 +452,16 @@ impl Core {
     ) -> CoreResult<String> {
         let instance = self.instance(p, instance_id).await?;
         let mut tx = self.store().begin().await?;
-        tx.audit(&Self::admin_audit(
-            now,
-            p,
-            "instance.key_revealed",
-            format!("instance:{}", instance.id),
-            "InstanceKey shown in the dashboard".into(),
-            meta,
-        ))
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::InstanceKeyRevealed,
+                format!("instance:{}", instance.id),
+                "InstanceKey shown in the dashboard",
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(instance.key.expose().to_string())
@@ -501,14 +493,16 @@ impl Core {
         tx.update_instance(&id, &[("instance_key", uuid::Uuid::new_v4().to_string())])
             .await?;
         let detail = "InstanceKey rotated".to_string();
-        tx.audit(&Self::admin_audit(
-            now,
-            p,
-            "instance.key_rotated",
-            format!("instance:{id}"),
-            detail,
-            meta,
-        ))
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::InstanceKeyRotated,
+                format!("instance:{id}"),
+                detail,
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         self.instance(p, &id).await
@@ -533,15 +527,11 @@ impl Core {
                 Ok(_) => {
                     let detail =
                         format!("InviteCode: {} → {}", instance.invite_code, code.as_str());
-                    let action = "instance.invite_code_regenerated";
-                    tx.audit(&Self::admin_audit(
-                        now,
-                        p,
-                        action,
-                        format!("instance:{id}"),
-                        detail,
-                        meta,
-                    ))
+                    let action = AuditAction::InstanceInviteCodeRegenerated;
+                    tx.audit(
+                        &NewAuditRow::new(now, p.actor(), action, format!("instance:{id}"), detail)
+                            .from(meta),
+                    )
                     .await?;
                     tx.commit().await?;
                     return self.instance(p, &id).await;

@@ -13,6 +13,144 @@ use super::Core;
 use tus_wire::model::{AuditEntryView, AuditPageView};
 use tus_wire::views::AuditQuery;
 
+/// Every action the audit trail records, one name each. The stored name (`as_str`) is what the
+/// dashboard filters on and what later features (webhook events) will name from here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    /// A password (or InstanceKey) check failed.
+    LoginFailed,
+    /// Password checks were refused by a throttle (1st, 10th, 100th... per window).
+    LoginRateLimited,
+    /// `tus admin unlock` cleared a login name's throttles.
+    LoginUnlocked,
+    /// Registrations with a password were refused by their throttle.
+    RegistrationRateLimited,
+    /// A used refresh token came back: its session was revoked.
+    RefreshReuse,
+    /// A session ended by sign-out.
+    SessionSignedOut,
+    /// An admin registered a user from the dashboard.
+    UserRegistered,
+    /// A user's profile, flags, status or password changed.
+    UserUpdated,
+    /// A user was deleted with every token issued to it.
+    UserDeleted,
+    /// A user moved to another instance.
+    UserMoved,
+    /// Sessions of a user were revoked.
+    UserTokensRevoked,
+    /// One change applied to many users.
+    UsersBulkUpdated,
+    /// Many users deleted at once.
+    UsersBulkDeleted,
+    /// The users list was exported as CSV.
+    UsersExported,
+    /// The audit log was exported as CSV.
+    AuditExported,
+    /// An application was created.
+    ApplicationCreated,
+    /// An instance was created.
+    InstanceCreated,
+    /// An instance was renamed, described, activated or deactivated.
+    InstanceUpdated,
+    /// An instance (without users) was deleted.
+    InstanceDeleted,
+    /// An InstanceKey was shown (dashboard reveal, or a REST answer carrying it).
+    InstanceKeyRevealed,
+    /// An instance got a new key; the old one stopped working.
+    InstanceKeyRotated,
+    /// An instance got a new invite code.
+    InstanceInviteCodeRegenerated,
+    /// A batch of users was started (dashboard) or written (CreateMany).
+    BatchCreated,
+    /// A dashboard batch finished.
+    BatchCompleted,
+    /// A dashboard batch stopped on an error.
+    BatchFailed,
+    /// An admin stopped a running batch.
+    BatchStopped,
+    /// An admin resumed a stopped, failed or interrupted batch.
+    BatchResumed,
+    /// A batch's credentials were downloaded (once).
+    BatchCredentialsDownloaded,
+    /// A batch's credentials were purged unread.
+    BatchCredentialsExpired,
+}
+
+impl AuditAction {
+    pub const ALL: &'static [AuditAction] = &[
+        AuditAction::LoginFailed,
+        AuditAction::LoginRateLimited,
+        AuditAction::LoginUnlocked,
+        AuditAction::RegistrationRateLimited,
+        AuditAction::RefreshReuse,
+        AuditAction::SessionSignedOut,
+        AuditAction::UserRegistered,
+        AuditAction::UserUpdated,
+        AuditAction::UserDeleted,
+        AuditAction::UserMoved,
+        AuditAction::UserTokensRevoked,
+        AuditAction::UsersBulkUpdated,
+        AuditAction::UsersBulkDeleted,
+        AuditAction::UsersExported,
+        AuditAction::AuditExported,
+        AuditAction::ApplicationCreated,
+        AuditAction::InstanceCreated,
+        AuditAction::InstanceUpdated,
+        AuditAction::InstanceDeleted,
+        AuditAction::InstanceKeyRevealed,
+        AuditAction::InstanceKeyRotated,
+        AuditAction::InstanceInviteCodeRegenerated,
+        AuditAction::BatchCreated,
+        AuditAction::BatchCompleted,
+        AuditAction::BatchFailed,
+        AuditAction::BatchStopped,
+        AuditAction::BatchResumed,
+        AuditAction::BatchCredentialsDownloaded,
+        AuditAction::BatchCredentialsExpired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::LoginFailed => "login.failed",
+            AuditAction::LoginRateLimited => "login.rate_limited",
+            AuditAction::LoginUnlocked => "login.unlocked",
+            AuditAction::RegistrationRateLimited => "registration.rate_limited",
+            AuditAction::RefreshReuse => "refresh.reuse",
+            AuditAction::SessionSignedOut => "session.signed_out",
+            AuditAction::UserRegistered => "user.registered",
+            AuditAction::UserUpdated => "user.updated",
+            AuditAction::UserDeleted => "user.deleted",
+            AuditAction::UserMoved => "user.moved",
+            AuditAction::UserTokensRevoked => "user.tokens_revoked",
+            AuditAction::UsersBulkUpdated => "users.bulk_updated",
+            AuditAction::UsersBulkDeleted => "users.bulk_deleted",
+            AuditAction::UsersExported => "users.exported",
+            AuditAction::AuditExported => "audit.exported",
+            AuditAction::ApplicationCreated => "application.created",
+            AuditAction::InstanceCreated => "instance.created",
+            AuditAction::InstanceUpdated => "instance.updated",
+            AuditAction::InstanceDeleted => "instance.deleted",
+            AuditAction::InstanceKeyRevealed => "instance.key_revealed",
+            AuditAction::InstanceKeyRotated => "instance.key_rotated",
+            AuditAction::InstanceInviteCodeRegenerated => "instance.invite_code_regenerated",
+            AuditAction::BatchCreated => "batch.created",
+            AuditAction::BatchCompleted => "batch.completed",
+            AuditAction::BatchFailed => "batch.failed",
+            AuditAction::BatchStopped => "batch.stopped",
+            AuditAction::BatchResumed => "batch.resumed",
+            AuditAction::BatchCredentialsDownloaded => "batch.credentials_downloaded",
+            AuditAction::BatchCredentialsExpired => "batch.credentials_expired",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub const DEFAULT_AUDIT_PAGE: i64 = 50;
 /// Rows per query while exporting.
 pub const EXPORT_CHUNK: i64 = 500;
@@ -106,6 +244,17 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_audit_action_has_one_distinct_dotted_name() {
+        let names: std::collections::HashSet<&str> =
+            AuditAction::ALL.iter().map(|a| a.as_str()).collect();
+        assert_eq!(names.len(), AuditAction::ALL.len());
+        for name in names {
+            let (noun, verb) = name.split_once('.').unwrap();
+            assert!(!noun.is_empty() && !verb.is_empty(), "{name}");
+        }
+    }
 
     #[test]
     fn audit_queries_are_validated_and_a_date_bound_covers_its_day() {

@@ -22,12 +22,13 @@ use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
 use super::issuance::{Credentials, FamilyRef, IssuedRows, Source};
 use super::ratelimit::{admin_subject, Throttle};
 use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret};
-use super::store::{LoginColumn, NewAuditRow, RefreshRow, Tx};
+use super::store::{LoginColumn, NewAuditRow, RefreshRow, RefreshState, Tx};
 use super::time::ms;
 use super::tokens::{hash_refresh_token, SubjectKind};
 use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
 use super::users::User;
 use super::{Core, RequestMeta};
+use crate::audit::AuditAction;
 use tus_wire::model::{LoginRequest, RefreshRequest};
 
 /// The login name inside `LoginFields`.
@@ -199,7 +200,7 @@ impl Core {
                 self.record(
                     now,
                     "anonymous",
-                    "login.failed",
+                    AuditAction::LoginFailed,
                     &name.describe(),
                     "invalid credentials",
                     meta,
@@ -379,7 +380,7 @@ impl Core {
             return Err(CoreError::internal("refresh parsed without values"));
         };
         // The access token may be expired, but it must be ours.
-        let claims = self.tokens().verify_any_role(&access, now, true)?;
+        let claims = self.tokens().verify_naming_session(&access, now)?;
         let hash = hash_refresh_token(&RefreshTokenSecret::new(refresh));
 
         // Which session each token belongs to never changes, so it is read before the
@@ -420,13 +421,14 @@ impl Core {
         if row.family_revoked_at.is_none() && row.reason.as_deref() == Some(SUPERSEDED) {
             return self.revoke_for_reuse(tx, now, &row, meta).await;
         }
-        if row.family_revoked_at.is_some() || row.state == "revoked" {
+        if row.family_revoked_at.is_some() || row.state == RefreshState::Revoked {
             return Err(refresh_error("the refresh token has been revoked"));
         }
         if row.expires_at <= ms(now) {
             return Err(refresh_error("the refresh token has expired"));
         }
-        let rotated = row.state == "active" && tx.mark_refresh_used(&row.id, ms(now)).await?;
+        let rotated =
+            row.state == RefreshState::Active && tx.mark_refresh_used(&row.id, ms(now)).await?;
         if !rotated {
             // A retry within the grace window replaces the successor the first attempt
             // got, unless that successor was used already: then somebody else holds this
@@ -497,14 +499,16 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         tx.revoke_family(&row.family_id, ms(now), "reuse").await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: row.subject.clone(),
-            action: "refresh.reuse".into(),
-            target: row.subject.clone(),
-            detail: format!("refresh token reused; family {} revoked", row.family_id),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                row.subject.clone(),
+                AuditAction::RefreshReuse,
+                row.subject.clone(),
+                format!("refresh token reused; family {} revoked", row.family_id),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         tracing::warn!(family = %row.family_id, "refresh token reuse: family revoked");
@@ -518,21 +522,14 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         actor: &str,
-        action: &str,
+        action: AuditAction,
         target: &str,
         detail: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
         let mut tx = self.store().begin().await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: actor.into(),
-            action: action.into(),
-            target: target.into(),
-            detail: detail.into(),
-            client_addr: meta.client_addr.clone(),
-        })
-        .await?;
+        tx.audit(&NewAuditRow::new(now, actor, action, target, detail).from(meta))
+            .await?;
         tx.commit().await
     }
 }
@@ -577,7 +574,7 @@ impl Core {
         access_token: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        let claims = self.tokens().verify_any_role(access_token, now, true)?;
+        let claims = self.tokens().verify_naming_session(access_token, now)?;
         let Some(family) = self
             .store()
             .access_session(&claims.jti)
@@ -588,17 +585,19 @@ impl Core {
         };
         let mut tx = self.store().begin().await?;
         tx.revoke_family(&family, ms(now), "sign-out").await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: match &claims.admin_email {
-                Some(email) => format!("admin:{email}"),
-                None => format!("user:{}", claims.sub),
-            },
-            action: "session.signed_out".into(),
-            target: format!("family:{family}"),
-            detail: "session ended; its tokens are revoked".into(),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                match &claims.admin_email {
+                    Some(email) => format!("admin:{email}"),
+                    None => format!("user:{}", claims.sub),
+                },
+                AuditAction::SessionSignedOut,
+                format!("family:{family}"),
+                "session ended; its tokens are revoked",
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await
     }

@@ -25,10 +25,11 @@ use super::instances::Instance;
 use super::issuance::Credentials;
 use super::principal::Principal;
 use super::secret::SigningKey;
-use super::store::{BatchRecord, NewAuditRow, NewBatch};
+use super::store::{BatchRecord, BatchRunState, CredentialsState, NewAuditRow, NewBatch};
 use super::time::ms;
 use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
 use super::{Core, RequestMeta};
+use crate::audit::AuditAction;
 use crate::time::iso;
 use tus_wire::views::{BatchCredentials, BatchPage, BatchRequest, BatchState, BatchView};
 
@@ -177,11 +178,13 @@ pub struct CredentialsDownload {
 }
 
 fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
-    match b.state.as_str() {
-        "completed" => BatchState::Completed,
-        "failed" => BatchState::Failed,
-        _ if b.updated_at < ms(now) - STALE_AFTER_MS => BatchState::Interrupted,
-        _ => BatchState::Running,
+    match b.state {
+        BatchRunState::Completed => BatchState::Completed,
+        BatchRunState::Failed => BatchState::Failed,
+        BatchRunState::Running if b.updated_at < ms(now) - STALE_AFTER_MS => {
+            BatchState::Interrupted
+        }
+        BatchRunState::Running => BatchState::Running,
     }
 }
 
@@ -189,17 +192,17 @@ impl Core {
     fn view_of(&self, b: BatchRecord, now: DateTime<Utc>, users_now: Option<i64>) -> BatchView {
         let state = state_of(&b, now);
         let ttl_ms = self.batch_runs().credentials_ttl_secs * 1000;
-        let credentials = match b.credentials.as_str() {
-            "none" => BatchCredentials::NoTokens,
-            "held" => BatchCredentials::Held {
+        let credentials = match b.credentials {
+            CredentialsState::NoTokens => BatchCredentials::NoTokens,
+            CredentialsState::Held => BatchCredentials::Held {
                 expires_at: iso(b.finished_at.unwrap_or(b.updated_at) + ttl_ms),
             },
-            "taken" => BatchCredentials::Taken {
+            CredentialsState::Taken => BatchCredentials::Taken {
                 by: b.credentials_taken_by.clone().unwrap_or_default(),
                 at: iso(b.credentials_taken_at.unwrap_or_default()),
             },
-            "expired" => BatchCredentials::Expired,
-            _ => BatchCredentials::Api,
+            CredentialsState::Expired => BatchCredentials::Expired,
+            CredentialsState::Api => BatchCredentials::Api,
         };
         BatchView {
             state,
@@ -294,7 +297,7 @@ impl Core {
             quantity,
             created_by: p.actor(),
             created_at: ms(now),
-            state: "running",
+            state: BatchRunState::Running,
             done: 0,
             flags: [
                 request.tracking,
@@ -303,25 +306,31 @@ impl Core {
                 request.realtime,
             ],
             with_tokens,
-            credentials: if with_tokens { "held" } else { "none" },
+            credentials: if with_tokens {
+                CredentialsState::Held
+            } else {
+                CredentialsState::NoTokens
+            },
         })
         .await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: "batch.created".into(),
-            target: format!("batch:{id}"),
-            detail: format!(
-                "{quantity} users in instance {}{}, run in chunks from the dashboard",
-                instance.name,
-                if label.is_empty() {
-                    String::new()
-                } else {
-                    format!(", label \"{label}\"")
-                }
-            ),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::BatchCreated,
+                format!("batch:{id}"),
+                format!(
+                    "{quantity} users in instance {}{}, run in chunks from the dashboard",
+                    instance.name,
+                    if label.is_empty() {
+                        String::new()
+                    } else {
+                        format!(", label \"{label}\"")
+                    }
+                ),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(id)
@@ -330,7 +339,7 @@ impl Core {
     /// Writes the next chunk of a running batch (see the module invariants).
     pub async fn run_batch_chunk(&self, now: DateTime<Utc>, id: &str) -> CoreResult<ChunkStep> {
         let b = self.batch_record(id).await?;
-        if b.state != "running" || b.done >= b.quantity {
+        if b.state != BatchRunState::Running || b.done >= b.quantity {
             return Ok(ChunkStep::Idle);
         }
         let instance: Instance = self
@@ -383,14 +392,13 @@ impl Core {
         let done = b.done + n;
         let finished = done >= b.quantity;
         if finished {
-            tx.audit(&NewAuditRow {
-                at: ms(now),
-                actor: b.created_by.clone(),
-                action: "batch.completed".into(),
-                target: format!("batch:{}", b.id),
-                detail: format!("{done} users in instance {}", b.instance_name),
-                client_addr: None,
-            })
+            tx.audit(&NewAuditRow::new(
+                now,
+                b.created_by.clone(),
+                AuditAction::BatchCompleted,
+                format!("batch:{}", b.id),
+                format!("{done} users in instance {}", b.instance_name),
+            ))
             .await?;
         }
         tx.commit().await?;
@@ -411,14 +419,13 @@ impl Core {
         };
         let mut tx = self.store().begin().await?;
         if tx.fail_batch(id, &reason, ms(now)).await? {
-            tx.audit(&NewAuditRow {
-                at: ms(now),
-                actor: b.created_by.clone(),
-                action: "batch.failed".into(),
-                target: format!("batch:{id}"),
-                detail: format!("stopped after {} of {} users: {reason}", b.done, b.quantity),
-                client_addr: None,
-            })
+            tx.audit(&NewAuditRow::new(
+                now,
+                b.created_by.clone(),
+                AuditAction::BatchFailed,
+                format!("batch:{id}"),
+                format!("stopped after {} of {} users: {reason}", b.done, b.quantity),
+            ))
             .await?;
         }
         tx.commit().await
@@ -467,14 +474,16 @@ impl Core {
                 message: "the batch is not running".into(),
             });
         }
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: "batch.stopped".into(),
-            target: format!("batch:{}", b.id),
-            detail: format!("stopped after {} of {} users", b.done, b.quantity),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::BatchStopped,
+                format!("batch:{}", b.id),
+                format!("stopped after {} of {} users", b.done, b.quantity),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         self.batch_view(now, p, &b.id).await
@@ -501,14 +510,16 @@ impl Core {
                 message: "only a failed or interrupted batch whose credentials were not downloaded can be resumed".into(),
             });
         }
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: "batch.resumed".into(),
-            target: format!("batch:{}", b.id),
-            detail: format!("resumed at {} of {} users", b.done, b.quantity),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::BatchResumed,
+                format!("batch:{}", b.id),
+                format!("resumed at {} of {} users", b.done, b.quantity),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(b.id)
@@ -524,7 +535,7 @@ impl Core {
         p.require_admin()?;
         let b = self.batch_record(id).await?;
         // While it runs, every user it wrote is there (and the page asks often).
-        let users_now = if b.state == "running" {
+        let users_now = if b.state == BatchRunState::Running {
             b.done
         } else {
             self.store().count_users_in_batch(&b.id).await?
@@ -596,14 +607,16 @@ impl Core {
                 message,
             });
         }
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: "batch.credentials_downloaded".into(),
-            target: format!("batch:{}", b.id),
-            detail: format!("credentials of {} users, deleted as they were sent", b.done),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::BatchCredentialsDownloaded,
+                format!("batch:{}", b.id),
+                format!("credentials of {} users, deleted as they were sent", b.done),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         let label: String = b
@@ -658,14 +671,13 @@ impl Core {
         for id in &stale {
             let mut tx = self.store().begin().await?;
             if tx.expire_batch_credentials(id).await? {
-                tx.audit(&NewAuditRow {
-                    at: ms(now),
-                    actor: "system".into(),
-                    action: "batch.credentials_expired".into(),
-                    target: format!("batch:{id}"),
-                    detail: "credentials not downloaded in time were deleted unread".into(),
-                    client_addr: None,
-                })
+                tx.audit(&NewAuditRow::new(
+                    now,
+                    "system",
+                    AuditAction::BatchCredentialsExpired,
+                    format!("batch:{id}"),
+                    "credentials not downloaded in time were deleted unread",
+                ))
                 .await?;
             }
             tx.delete_sealed_chunks(id).await?;
@@ -756,11 +768,7 @@ mod tests {
             let f: Vec<&str> = line.split(',').collect();
             assert_eq!(f.len(), 5, "{line}");
             devices.insert(f[0].to_string());
-            let claims = t
-                .core
-                .tokens()
-                .verify_any_role(f[1], at(30), false)
-                .unwrap();
+            let claims = t.core.tokens().verify_access(f[1], at(30)).unwrap();
             assert_eq!(claims.sub, f[0]);
         }
         assert_eq!(devices.len(), 25);

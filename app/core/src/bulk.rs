@@ -11,10 +11,11 @@ use chrono::{DateTime, Utc};
 use super::error::{CoreError, CoreResult};
 use super::principal::Principal;
 use super::store::{NewAuditRow, Selection, Value};
-use super::time::ms;
 use super::types::DeviceToken;
 use super::{Core, RequestMeta};
-use tus_wire::views::{BulkAction, BulkTarget, Flag};
+use crate::audit::AuditAction;
+use crate::store::flag_columns;
+use tus_wire::views::{BulkAction, BulkTarget};
 
 /// Most rows an admin selects by hand at once.
 pub const MAX_SELECTED: usize = 1000;
@@ -74,12 +75,7 @@ impl Core {
         }
         let (change, what) = match action {
             BulkAction::SetFlag { flag, value } => {
-                let column = match flag {
-                    Flag::Tracking => "enable_tracking",
-                    Flag::Logging => "enable_logging",
-                    Flag::Sdk => "enabled",
-                    Flag::RealTime => "enable_real_time_location",
-                };
+                let column = flag_columns(*flag).0;
                 let on = if *value { "on" } else { "off" };
                 (
                     Change::Set(column, Value::Bool(*value)),
@@ -119,18 +115,19 @@ impl Core {
                 super::users::search::describe_list_query(q)
             ),
         };
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: match change {
-                Change::Set(..) => "users.bulk_updated",
-                Change::Delete => "users.bulk_deleted",
-            }
-            .into(),
-            target: "users".into(),
-            detail: format!("{what} for {scope}: {matched} matched, {changed} changed"),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                match change {
+                    Change::Set(..) => AuditAction::UsersBulkUpdated,
+                    Change::Delete => AuditAction::UsersBulkDeleted,
+                },
+                "users",
+                format!("{what} for {scope}: {matched} matched, {changed} changed"),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(BulkOutcome { matched, changed })
@@ -141,6 +138,7 @@ impl Core {
 mod tests {
     use super::*;
     use crate::testing::{admin, at, fleet, test_core};
+    use crate::types::Flag;
     use tus_wire::model::{RegisterRequest, UserFieldsInput};
     use tus_wire::views::UserListQuery;
 

@@ -2,8 +2,6 @@
 //! maps it with its own adapter. `Internal` carries the cause for the log only; adapters
 //! must never send its text to a client.
 
-use std::fmt;
-
 /// One invalid input field: `key` is the wire name (`FirstName`, `UserFields.ClientId`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldError {
@@ -93,9 +91,10 @@ pub enum CoreError {
     /// try again after this many seconds.
     #[error("busy; retry in {retry_after_seconds} s")]
     Busy { retry_after_seconds: i64 },
-    /// Anything the client cannot fix: database down, bug. Logged, never sent.
+    /// Anything the client cannot fix: database down, bug. Logged (with its source chain),
+    /// never sent.
     #[error("internal error: {0}")]
-    Internal(String),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl CoreError {
@@ -110,8 +109,9 @@ impl CoreError {
         errors.push(key, message);
         CoreError::Validation(errors)
     }
-    pub fn internal(cause: impl fmt::Display) -> Self {
-        CoreError::Internal(cause.to_string())
+    /// An internal failure, keeping its cause (an error, or a message saying what broke).
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        CoreError::Internal(cause.into())
     }
 }
 

@@ -4,9 +4,10 @@
 //! Invariants: the lineage holds ids, times and states only (a token or its hash never
 //! leaves the store); a revoked family also stops its access tokens (every bearer check
 //! looks the family up).
+use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult};
 use crate::principal::Principal;
-use crate::store::NewAuditRow;
+use crate::store::{NewAuditRow, RefreshState};
 use crate::time::{iso, ms};
 use crate::users::parse_target;
 use crate::{Core, RequestMeta};
@@ -60,10 +61,10 @@ impl Core {
                     tokens: mine
                         .into_iter()
                         .map(|r| RefreshTokenView {
-                            state: if r.state == "active" && r.expires_at <= now {
+                            state: if r.state == RefreshState::Active && r.expires_at <= now {
                                 "expired".into()
                             } else {
-                                r.state
+                                r.state.as_str().into()
                             },
                             id: r.id,
                             parent_id: r.parent_id,
@@ -83,7 +84,7 @@ impl Core {
             .collect();
         let reuse_events = store
             .audit_page(&super::store::AuditFilter {
-                action: Some("refresh.reuse".into()),
+                action: Some(AuditAction::RefreshReuse.as_str().into()),
                 target: Some(subject.clone()),
                 limit: 100,
                 ..Default::default()
@@ -142,14 +143,16 @@ impl Core {
                 (n, format!("every token revoked ({n} families)"))
             }
         };
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: p.actor(),
-            action: "user.tokens_revoked".into(),
-            target: format!("user:{subject}"),
-            detail,
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                p.actor(),
+                AuditAction::UserTokensRevoked,
+                format!("user:{subject}"),
+                detail,
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(revoked)

@@ -56,7 +56,7 @@ impl Core {
     ) -> CoreResult<Principal> {
         let token = token
             .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
-        let claims = self.tokens().verify_any_role(token, now, false)?;
+        let claims = self.tokens().verify_access(token, now)?;
         // The token must be one we issued to this subject and still on record: a token of a
         // deleted user stays dead when its DeviceToken is registered again.
         let session = self

@@ -24,6 +24,7 @@ use super::store::{NewAuditRow, RateRow, Tx};
 use super::time::{from_ms, ms};
 use super::types::format_datetime;
 use super::{Core, RequestMeta};
+use crate::audit::AuditAction;
 
 #[derive(Debug, Clone)]
 pub struct LoginLimits {
@@ -80,7 +81,7 @@ pub(crate) struct Throttle {
     /// For the audit trail: what was attempted (`email:ann@x.io`) and from where.
     target: String,
     address: String,
-    action: &'static str,
+    action: AuditAction,
 }
 
 /// The address a request came from; core tests and the CLI have none.
@@ -110,7 +111,7 @@ impl Throttle {
             ],
             target: target.to_string(),
             address,
-            action: "login.rate_limited",
+            action: AuditAction::LoginRateLimited,
         }
     }
 
@@ -125,7 +126,7 @@ impl Throttle {
             }],
             target: format!("address:{address}"),
             address,
-            action: "registration.rate_limited",
+            action: AuditAction::RegistrationRateLimited,
         }
     }
 }
@@ -266,14 +267,16 @@ impl Core {
         let subject = admin_subject(email);
         let mut tx = self.store().begin().await?;
         let cleared = tx.delete_rate_limits_of(&subject).await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: "cli".into(),
-            action: "login.unlocked".into(),
-            target: format!("email:{}", email.trim().to_lowercase()),
-            detail: format!("login throttles cleared ({cleared} counters)"),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                "cli",
+                AuditAction::LoginUnlocked,
+                format!("email:{}", email.trim().to_lowercase()),
+                format!("login throttles cleared ({cleared} counters)"),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(cleared)
@@ -325,14 +328,16 @@ async fn audit_refusal(
     } else {
         why
     };
-    tx.audit(&NewAuditRow {
-        at: ms(now),
-        actor: "anonymous".into(),
-        action: throttle.action.into(),
-        target: throttle.target.clone(),
-        detail,
-        client_addr: meta.client_addr.clone(),
-    })
+    tx.audit(
+        &NewAuditRow::new(
+            now,
+            "anonymous",
+            throttle.action,
+            throttle.target.clone(),
+            detail,
+        )
+        .from(meta),
+    )
     .await
 }
 

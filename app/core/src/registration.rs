@@ -8,13 +8,15 @@ use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{Instance, InstanceCredentials};
 use super::issuance::{Credentials, IssuedRows, Source};
 use super::ratelimit::Throttle;
-use super::store::{NewBatch, NewUserRow};
+use super::store::{BatchRunState, CredentialsState, NewBatch, NewUserRow};
 use super::time::ms;
 use super::tokens::{SubjectKind, UserSubject};
 use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
 use super::users::NewUser;
 use super::{Core, RequestMeta};
+use crate::audit::AuditAction;
 use crate::principal::Principal;
+use crate::store::NewAuditRow;
 use tus_wire::model::{CreateManyRequest, RegisterRequest};
 use tus_wire::views::RegisteredUser;
 
@@ -267,7 +269,7 @@ impl Core {
             quantity,
             created_by: format!("instance:{}", instance.id),
             created_at: ms(now),
-            state: "completed",
+            state: BatchRunState::Completed,
             done: quantity,
             flags: [
                 flags.enable_tracking,
@@ -276,19 +278,21 @@ impl Core {
                 flags.enable_real_time_location,
             ],
             with_tokens,
-            credentials: "api",
+            credentials: CredentialsState::Api,
         })
         .await?;
         tx.insert_users(&users).await?;
         issued.write(&mut tx).await?;
-        tx.audit(&super::store::NewAuditRow {
-            at: ms(now),
-            actor: format!("instance:{}", instance.id),
-            action: "batch.created".into(),
-            target: format!("batch:{batch_id}"),
-            detail: format!("{quantity} users in instance {}", instance.name),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                format!("instance:{}", instance.id),
+                AuditAction::BatchCreated,
+                format!("batch:{batch_id}"),
+                format!("{quantity} users in instance {}", instance.name),
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await?;
         Ok(Batch { batch_id, results })
@@ -364,7 +368,7 @@ impl Core {
         self.record(
             now,
             &p.actor(),
-            "user.registered",
+            AuditAction::UserRegistered,
             &format!("user:{device_token}"),
             "registered from the dashboard",
             meta,
@@ -418,11 +422,8 @@ mod tests {
             .await
             .unwrap();
         let token = c.access_token.unwrap().token;
-        let claims = t
-            .core
-            .tokens()
-            .verify(&token, at(11), Role::User, false)
-            .unwrap();
+        let claims = t.core.tokens().verify_access(&token, at(11)).unwrap();
+        assert_eq!(claims.role(), Some(Role::User));
         assert_eq!(claims.sub, c.device_token.unwrap().to_string());
         assert_eq!(claims.instance_id, Some(i.id.to_string()));
         assert_eq!(claims.sdk_enable_logging.as_deref(), Some("True"));
@@ -571,13 +572,12 @@ mod tests {
         let claims = t
             .core
             .tokens()
-            .verify(
+            .verify_access(
                 &batch.results[0].access_token.as_ref().unwrap().token,
                 at(1),
-                Role::User,
-                false,
             )
             .unwrap();
+        assert_eq!(claims.role(), Some(Role::User));
         assert_eq!(claims.sdk_enable_tracking.as_deref(), Some("False"));
         for bad in [0, 51, -1] {
             assert!(matches!(

@@ -13,19 +13,21 @@ use super::principal::Principal;
 use super::time::{from_ms, ms};
 use super::types::format_datetime;
 use super::Core;
+use crate::audit::AuditAction;
 use tus_wire::views::{DayCount, Overview};
 
 const DAY_MS: i64 = 86_400_000;
 pub const CHART_DAYS: i64 = 30;
 
 /// The actions the overview lists as security events.
-pub const SECURITY_ACTIONS: [&str; 6] = [
-    "refresh.reuse",
-    "login.failed",
-    "login.rate_limited",
-    "instance.key_revealed",
-    "instance.key_rotated",
-    "user.tokens_revoked",
+pub const SECURITY_ACTIONS: [AuditAction; 7] = [
+    AuditAction::RefreshReuse,
+    AuditAction::LoginFailed,
+    AuditAction::LoginRateLimited,
+    AuditAction::RegistrationRateLimited,
+    AuditAction::InstanceKeyRevealed,
+    AuditAction::InstanceKeyRotated,
+    AuditAction::UserTokensRevoked,
 ];
 
 /// Every day from `first` for `CHART_DAYS` days, with the counts found (0 elsewhere).
@@ -51,7 +53,9 @@ impl Core {
         let refreshes = store
             .access_tokens_per_day("refresh", first * DAY_MS, (today + 1) * DAY_MS)
             .await?;
-        let events = store.latest_audit(&SECURITY_ACTIONS, 10).await?;
+        let events = store
+            .latest_audit(&SECURITY_ACTIONS.map(AuditAction::as_str), 10)
+            .await?;
         Ok(Overview {
             users: active + deactivated,
             active,

@@ -359,33 +359,25 @@ impl Tokens {
         })
     }
 
-    /// Verifies a token for a route that wants `role`. `allow_expired` is for the refresh
-    /// route only, where the expired access token names the subject: its signature, issuer,
-    /// audience and role are still checked.
-    pub fn verify(
-        &self,
-        token: &str,
-        now: DateTime<Utc>,
-        role: Role,
-        allow_expired: bool,
-    ) -> CoreResult<AccessClaims> {
-        let claims = self.verify_any_role(token, now, allow_expired)?;
-        if claims.role() != Some(role) {
-            return Err(CoreError::unauthorized(
-                CredentialKind::AccessToken,
-                format!("this route needs a {} token", role.as_str().to_lowercase()),
-            ));
-        }
-        Ok(claims)
+    /// A live access token: ours (signature, algorithm, `kid`, issuer, audience), valid now.
+    /// Whose it is and whether its session still holds is the caller's next question
+    /// (`Core::authenticate_bearer` asks the store).
+    pub fn verify_access(&self, token: &str, now: DateTime<Utc>) -> CoreResult<AccessClaims> {
+        self.decode(token, now, Expiry::Enforced)
     }
 
-    /// Everything `verify` checks but the role: for the refresh route, which serves both.
-    pub fn verify_any_role(
+    /// An access token that names its session, expired or not (the refresh route and
+    /// sign-out): everything `verify_access` checks but the expiry.
+    pub fn verify_naming_session(
         &self,
         token: &str,
         now: DateTime<Utc>,
-        allow_expired: bool,
     ) -> CoreResult<AccessClaims> {
+        self.decode(token, now, Expiry::Ignored)
+    }
+
+    /// The one strict decoder behind both.
+    fn decode(&self, token: &str, now: DateTime<Utc>, expiry: Expiry) -> CoreResult<AccessClaims> {
         let invalid = |message: &str| CoreError::unauthorized(CredentialKind::AccessToken, message);
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the access token is malformed"))?;
@@ -409,7 +401,7 @@ impl Tokens {
         if claims.nbf > now + LEEWAY_SECONDS {
             return Err(invalid("the access token is not valid yet"));
         }
-        if !allow_expired && claims.exp + LEEWAY_SECONDS < now {
+        if expiry == Expiry::Enforced && claims.exp + LEEWAY_SECONDS < now {
             return Err(invalid("the access token has expired"));
         }
         if claims.role().is_none() {
@@ -417,6 +409,13 @@ impl Tokens {
         }
         Ok(claims)
     }
+}
+
+/// Whether `decode` refuses an expired token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expiry {
+    Enforced,
+    Ignored,
 }
 
 /// A key id derived from the key: stable across replicas and restarts, reveals nothing.
@@ -499,7 +498,7 @@ mod tests {
     fn a_user_token_carries_the_platform_claims_and_verifies() {
         let t = tokens();
         let (token, s) = user_token(&t);
-        let claims = t.verify(&token, at(60), Role::User, false).unwrap();
+        let claims = t.verify_access(&token, at(60)).unwrap();
         assert_eq!(claims.sub, s.device_token.to_string());
         assert_eq!(claims.device_token.as_deref(), Some(claims.sub.as_str()));
         assert_eq!(claims.sdk_enable_tracking.as_deref(), Some("True"));
@@ -542,25 +541,19 @@ mod tests {
     fn an_expired_token_is_rejected_after_the_leeway_but_accepted_for_refresh() {
         let t = tokens();
         let (token, _) = user_token(&t);
+        assert!(t.verify_access(&token, at(7200 + LEEWAY_SECONDS)).is_ok());
         assert!(t
-            .verify(&token, at(7200 + LEEWAY_SECONDS), Role::User, false)
-            .is_ok());
-        assert!(t
-            .verify(&token, at(7200 + LEEWAY_SECONDS + 1), Role::User, false)
+            .verify_access(&token, at(7200 + LEEWAY_SECONDS + 1))
             .is_err());
-        assert!(t.verify(&token, at(7200 * 100), Role::User, true).is_ok());
+        assert!(t.verify_naming_session(&token, at(7200 * 100)).is_ok());
     }
 
     #[test]
     fn a_token_not_valid_yet_is_rejected() {
         let t = tokens();
         let (token, _) = user_token(&t);
-        assert!(t
-            .verify(&token, at(-LEEWAY_SECONDS), Role::User, false)
-            .is_ok());
-        assert!(t
-            .verify(&token, at(-LEEWAY_SECONDS - 1), Role::User, false)
-            .is_err());
+        assert!(t.verify_access(&token, at(-LEEWAY_SECONDS)).is_ok());
+        assert!(t.verify_access(&token, at(-LEEWAY_SECONDS - 1)).is_err());
     }
 
     #[test]
@@ -582,8 +575,8 @@ mod tests {
             },
         )
         .unwrap();
-        assert!(other_iss.verify(&token, at(1), Role::User, false).is_err());
-        assert!(other_aud.verify(&token, at(1), Role::User, false).is_err());
+        assert!(other_iss.verify_access(&token, at(1)).is_err());
+        assert!(other_aud.verify_access(&token, at(1)).is_err());
     }
 
     #[test]
@@ -593,7 +586,7 @@ mod tests {
         let header = serde_json::json!({"alg": "none", "typ": "JWT", "kid": t.kid()});
         let unsigned = replace_part(&token, 0, &header);
         let unsigned = format!("{}.", unsigned.rsplit_once('.').unwrap().0);
-        assert!(t.verify(&unsigned, at(1), Role::User, false).is_err());
+        assert!(t.verify_access(&unsigned, at(1)).is_err());
     }
 
     #[test]
@@ -605,7 +598,7 @@ mod tests {
         let hs512 =
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(key().expose()))
                 .unwrap();
-        assert!(t.verify(&hs512, at(1), Role::User, false).is_err());
+        assert!(t.verify_access(&hs512, at(1)).is_err());
     }
 
     #[test]
@@ -615,7 +608,7 @@ mod tests {
         let mut p = payload(&token);
         p["SdkEnableLogging"] = "True".into();
         assert!(t
-            .verify(&replace_part(&token, 1, &p), at(1), Role::User, false)
+            .verify_access(&replace_part(&token, 1, &p), at(1))
             .is_err());
     }
 
@@ -623,17 +616,18 @@ mod tests {
     fn a_token_signed_with_another_key_is_rejected() {
         let other = Tokens::new(&SigningKey::new(vec![7u8; 32]), TokenSettings::default()).unwrap();
         let (token, _) = user_token(&other);
-        assert!(tokens().verify(&token, at(1), Role::User, false).is_err());
+        assert!(tokens().verify_access(&token, at(1)).is_err());
     }
 
     #[test]
     fn a_user_token_does_not_pass_as_admin_and_back() {
         let t = tokens();
         let (token, _) = user_token(&t);
-        assert!(t.verify(&token, at(1), Role::Admin, false).is_err());
+        let user = t.verify_access(&token, at(1)).unwrap();
+        assert_eq!(user.role(), Some(Role::User));
         let admin = t.mint_admin(at(0), "admin-1", "a@b.c").unwrap();
-        assert!(t.verify(&admin.token, at(1), Role::User, false).is_err());
-        let claims = t.verify(&admin.token, at(1), Role::Admin, false).unwrap();
+        let claims = t.verify_access(&admin.token, at(1)).unwrap();
+        assert_eq!(claims.role(), Some(Role::Admin));
         assert_eq!(claims.admin_email.as_deref(), Some("a@b.c"));
         assert_eq!(claims.is_admin.as_deref(), Some("True"));
     }

@@ -134,6 +134,9 @@ impl UserSort {
     }
 }
 
+/// The flags, by name: one enum for the API, the dashboard and the store.
+pub use tus_wire::views::Flag;
+
 /// The four telematics flags. Defaults are the original API's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UserFlags {
@@ -141,6 +144,26 @@ pub struct UserFlags {
     pub enable_logging: bool,
     pub enabled: bool,
     pub enable_real_time_location: bool,
+}
+
+impl UserFlags {
+    pub fn get(&self, flag: Flag) -> bool {
+        match flag {
+            Flag::Tracking => self.enable_tracking,
+            Flag::Logging => self.enable_logging,
+            Flag::Sdk => self.enabled,
+            Flag::RealTime => self.enable_real_time_location,
+        }
+    }
+
+    pub fn set(&mut self, flag: Flag, on: bool) {
+        match flag {
+            Flag::Tracking => self.enable_tracking = on,
+            Flag::Logging => self.enable_logging = on,
+            Flag::Sdk => self.enabled = on,
+            Flag::RealTime => self.enable_real_time_location = on,
+        }
+    }
 }
 
 impl Default for UserFlags {

@@ -91,6 +91,41 @@ pub enum Flag {
 impl Flag {
     pub const ALL: [Flag; 4] = [Flag::Tracking, Flag::Logging, Flag::Sdk, Flag::RealTime];
 
+    /// Its place in `ALL` (for arrays with one slot per flag).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// The API's name of the flag (`UserFields.EnableTracking`...).
+    pub fn api_name(self) -> &'static str {
+        match self {
+            Flag::Tracking => "EnableTracking",
+            Flag::Logging => "EnableLogging",
+            Flag::Sdk => "Enabled",
+            Flag::RealTime => "EnableRealTimeLocation",
+        }
+    }
+
+    /// The value of this flag a `UserFields` input gives, if any.
+    pub fn given_in(self, f: &crate::model::UserFieldsInput) -> Option<bool> {
+        match self {
+            Flag::Tracking => f.enable_tracking,
+            Flag::Logging => f.enable_logging,
+            Flag::Sdk => f.enabled,
+            Flag::RealTime => f.enable_real_time_location,
+        }
+    }
+
+    /// The users list's filter of this flag (`on`, `off` or absent).
+    pub fn filter_in(self, q: &UserListQuery) -> &Option<String> {
+        match self {
+            Flag::Tracking => &q.tracking,
+            Flag::Logging => &q.logging,
+            Flag::Sdk => &q.sdk,
+            Flag::RealTime => &q.realtime,
+        }
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             Flag::Tracking => "Tracking",

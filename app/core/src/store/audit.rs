@@ -70,7 +70,7 @@ impl Tx {
         )
         .bind(entry.at)
         .bind(&entry.actor)
-        .bind(&entry.action)
+        .bind(entry.action.as_str())
         .bind(&entry.target)
         .bind(&entry.detail)
         .bind(&entry.client_addr)

@@ -8,7 +8,8 @@
 use sqlx::QueryBuilder;
 
 use super::{
-    db_err, prefix_end, PageFilter, Selection, Store, Tx, EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY,
+    db_err, prefix_end, BatchRunState, CredentialsState, PageFilter, Selection, Store, Tx,
+    EMAIL_KEY, FIRST_NAME_KEY, LAST_NAME_KEY,
 };
 use crate::error::CoreResult;
 
@@ -22,14 +23,16 @@ pub struct BatchRecord {
     pub quantity: i64,
     pub created_by: String,
     pub created_at: i64,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: BatchRunState,
     pub done: i64,
     pub enable_tracking: bool,
     pub enable_logging: bool,
     pub enabled: bool,
     pub enable_real_time_location: bool,
     pub with_tokens: bool,
-    pub credentials: String,
+    #[sqlx(try_from = "String")]
+    pub credentials: CredentialsState,
     pub credentials_taken_by: Option<String>,
     pub credentials_taken_at: Option<i64>,
     pub error: Option<String>,
@@ -45,11 +48,11 @@ pub struct NewBatch {
     pub quantity: i64,
     pub created_by: String,
     pub created_at: i64,
-    pub state: &'static str,
+    pub state: BatchRunState,
     pub done: i64,
     pub flags: [bool; 4],
     pub with_tokens: bool,
-    pub credentials: &'static str,
+    pub credentials: CredentialsState,
 }
 
 const BATCH_SELECT: &str = "SELECT b.id, b.instance_id, i.name AS instance_name, b.label,
@@ -129,14 +132,14 @@ impl Tx {
         .bind(b.quantity)
         .bind(&b.created_by)
         .bind(b.created_at)
-        .bind(b.state)
+        .bind(b.state.as_str())
         .bind(b.done)
         .bind(tracking)
         .bind(logging)
         .bind(enabled)
         .bind(real_time)
         .bind(b.with_tokens)
-        .bind(b.credentials)
+        .bind(b.credentials.as_str())
         .execute(&mut *c)
         .await
         .map(|_| ())

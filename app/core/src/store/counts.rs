@@ -3,6 +3,7 @@
 use sqlx::QueryBuilder;
 
 use super::*;
+use crate::types::Flag;
 
 impl Store {
     /// Users matching `f` (instances, status, at most one flag: see
@@ -59,23 +60,28 @@ impl Store {
     /// Users with tracking, logging, the SDK and real-time location on, from the counters
     /// (migration 0008).
     pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
-        self.flag_sums("user_counts", ["tracking", "logging", "sdk", "real_time"])
-            .await
+        let counters = Flag::ALL.map(|f| flag_columns(f).1.to_string());
+        self.flag_sums("user_counts", counters).await
     }
 
     /// The same four totals by reading every user: what the counters must always equal.
     #[cfg(test)]
     pub async fn flag_totals_by_scan(&self) -> CoreResult<[i64; 4]> {
-        self.flag_sums(
-            "users",
-            [
-                "CASE WHEN enable_tracking THEN 1 ELSE 0 END",
-                "CASE WHEN enable_logging THEN 1 ELSE 0 END",
-                "CASE WHEN enabled THEN 1 ELSE 0 END",
-                "CASE WHEN enable_real_time_location THEN 1 ELSE 0 END",
-            ],
-        )
-        .await
+        let on = Flag::ALL.map(|f| format!("CASE WHEN {} THEN 1 ELSE 0 END", flag_columns(f).0));
+        self.flag_sums("users", on).await
+    }
+
+    async fn flag_sums(&self, table: &str, terms: [String; 4]) -> CoreResult<[i64; 4]> {
+        let sums: Vec<String> = terms
+            .iter()
+            .map(|t| format!("CAST(COALESCE(SUM({t}), 0) AS BIGINT)"))
+            .collect();
+        let sql = format!("SELECT {} FROM {table}", sums.join(", "));
+        let (a, b, c2, d) = on_pool!(self, |c| sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
+            .fetch_one(c)
+            .await
+            .map_err(db_err))?;
+        Ok([a, b, c2, d])
     }
 
     /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters.

@@ -311,19 +311,6 @@ impl Store {
             .map(|_| ())
             .map_err(db_err))
     }
-
-    async fn flag_sums(&self, table: &str, terms: [&str; 4]) -> CoreResult<[i64; 4]> {
-        let sums: Vec<String> = terms
-            .iter()
-            .map(|t| format!("CAST(COALESCE(SUM({t}), 0) AS BIGINT)"))
-            .collect();
-        let sql = format!("SELECT {} FROM {table}", sums.join(", "));
-        let (a, b, c2, d) = on_pool!(self, |c| sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
-            .fetch_one(c)
-            .await
-            .map_err(db_err))?;
-        Ok([a, b, c2, d])
-    }
 }
 
 /// The sort keys of the users page. Each matches an index of migration 0005 exactly
@@ -419,10 +406,9 @@ macro_rules! push_page_filter {
         if let Some(v) = &f.batch {
             $q.push(" AND u.batch_id = ").push_bind(v.clone());
         }
-        for (column, value) in f.flags.columns() {
-            if let Some(v) = value {
-                $q.push(format!(" AND {column} = ")).push_bind(v);
-            }
+        for (flag, v) in f.flags.given() {
+            $q.push(format!(" AND u.{} = ", $crate::store::flag_columns(flag).0))
+                .push_bind(v);
         }
         // No `1 = 0 OR` opener: it keeps SQLite from answering the OR with its indexes.
         for word in &f.words {

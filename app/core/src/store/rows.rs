@@ -1,6 +1,8 @@
 //! Row types: the store's view of the tables, plain strings and integers (times in ms).
 //! The domain modules convert them; nothing outside `core` sees them.
 
+use crate::types::Flag;
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApplicationRow {
     pub id: String,
@@ -100,6 +102,17 @@ pub struct UserRow {
     pub app_name: String,
 }
 
+impl UserRow {
+    pub fn flags(&self) -> crate::types::UserFlags {
+        crate::types::UserFlags {
+            enable_tracking: self.enable_tracking,
+            enable_logging: self.enable_logging,
+            enabled: self.enabled,
+            enable_real_time_location: self.enable_real_time_location,
+        }
+    }
+}
+
 impl std::fmt::Debug for UserRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("UserRow")
@@ -165,12 +178,54 @@ pub struct NewRefreshRow {
     pub expires_at: i64,
 }
 
+/// A state column stored as text: one Rust enum per column, read with `try_from = "String"`
+/// (a stored value the enum does not name is a damaged row, an error) and written as
+/// `as_str()`. Backend-neutral: both store it as TEXT.
+macro_rules! stored_state {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(stored: String) -> Result<Self, String> {
+                match stored.as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(concat!("a stored ", stringify!($name), " of {:?}"), other)),
+                }
+            }
+        }
+    };
+}
+
+stored_state!(
+    /// A refresh token's life: usable, rotated (or replaced by a grace retry), or revoked.
+    RefreshState { Active = "active", Used = "used", Revoked = "revoked" }
+);
+stored_state!(
+    /// A batch run's state as stored (`Interrupted` is derived from its progress's age).
+    BatchRunState { Running = "running", Completed = "completed", Failed = "failed" }
+);
+stored_state!(
+    /// Where a batch's credentials are: in the CreateMany answer, none issued, held sealed
+    /// for their one download, taken, or purged unread.
+    CredentialsState { Api = "api", NoTokens = "none", Held = "held", Taken = "taken", Expired = "expired" }
+);
+
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshRow {
     pub id: String,
     pub family_id: String,
     pub subject: String,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RefreshState,
     pub issued_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,
@@ -223,10 +278,37 @@ pub struct AuditRow {
 pub struct NewAuditRow {
     pub at: i64,
     pub actor: String,
-    pub action: String,
+    pub action: crate::audit::AuditAction,
     pub target: String,
     pub detail: String,
     pub client_addr: Option<String>,
+}
+
+impl NewAuditRow {
+    /// An entry: who did `action` to `target`, when, and what (never a secret or personal
+    /// data beyond the target's id). Without a client address; `from` adds the request's.
+    pub fn new(
+        at: chrono::DateTime<chrono::Utc>,
+        actor: impl Into<String>,
+        action: crate::audit::AuditAction,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            at: crate::time::ms(at),
+            actor: actor.into(),
+            action,
+            target: target.into(),
+            detail: detail.into(),
+            client_addr: None,
+        }
+    }
+
+    /// The same entry, with the client address the request came from.
+    pub fn from(mut self, meta: &crate::RequestMeta) -> Self {
+        self.client_addr = meta.client_addr.clone();
+        self
+    }
 }
 
 #[derive(Clone, sqlx::FromRow)]
@@ -293,41 +375,44 @@ pub struct PageFilter {
     pub batch: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct FlagFilter {
-    pub enable_tracking: Option<bool>,
-    pub enable_logging: Option<bool>,
-    pub enabled: Option<bool>,
-    pub enable_real_time_location: Option<bool>,
+/// Where a flag is stored: its column in `users`, and its counter column in `user_counts`
+/// (how many of a row's users have it on). The one place that maps the two.
+pub fn flag_columns(flag: Flag) -> (&'static str, &'static str) {
+    match flag {
+        Flag::Tracking => ("enable_tracking", "tracking"),
+        Flag::Logging => ("enable_logging", "logging"),
+        Flag::Sdk => ("enabled", "sdk"),
+        Flag::RealTime => ("enable_real_time_location", "real_time"),
+    }
 }
 
+/// The flags a filter asks for: each absent, on or off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlagFilter([Option<bool>; 4]);
+
 impl FlagFilter {
-    pub fn columns(&self) -> [(&'static str, Option<bool>); 4] {
-        [
-            ("u.enable_tracking", self.enable_tracking),
-            ("u.enable_logging", self.enable_logging),
-            ("u.enabled", self.enabled),
-            (
-                "u.enable_real_time_location",
-                self.enable_real_time_location,
-            ),
-        ]
+    pub fn get(&self, flag: Flag) -> Option<bool> {
+        self.0[flag.index()]
+    }
+
+    pub fn set(&mut self, flag: Flag, value: Option<bool>) {
+        self.0[flag.index()] = value;
+    }
+
+    /// The flags given, with their values.
+    pub fn given(&self) -> impl Iterator<Item = (Flag, bool)> + '_ {
+        Flag::ALL
+            .into_iter()
+            .filter_map(|f| self.get(f).map(|v| (f, v)))
     }
 
     pub fn is_empty(&self) -> bool {
-        *self == FlagFilter::default()
+        self.given().next().is_none()
     }
 
     /// The flags given, as (counter column of `user_counts`, value).
-    pub fn counter_columns(&self) -> impl Iterator<Item = (&'static str, bool)> {
-        [
-            ("tracking", self.enable_tracking),
-            ("logging", self.enable_logging),
-            ("sdk", self.enabled),
-            ("real_time", self.enable_real_time_location),
-        ]
-        .into_iter()
-        .filter_map(|(column, value)| value.map(|v| (column, v)))
+    pub fn counter_columns(&self) -> impl Iterator<Item = (&'static str, bool)> + '_ {
+        self.given().map(|(f, v)| (flag_columns(f).1, v))
     }
 }
 
@@ -393,7 +478,8 @@ pub struct RefreshTokenState {
     pub id: String,
     pub family_id: String,
     pub parent_id: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: RefreshState,
     pub issued_at: i64,
     pub expires_at: i64,
     pub used_at: Option<i64>,

@@ -9,13 +9,14 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult, FieldErrors};
 use crate::instances::InstanceCredentials;
 use crate::password::check_strength;
 use crate::principal::Principal;
 use crate::ratelimit::Throttle;
 use crate::secret::{Password, PasswordHash};
-use crate::store::{LoginColumn, NewAuditRow, UserRow, Value};
+use crate::store::{flag_columns, LoginColumn, NewAuditRow, UserRow, Value};
 use crate::time::{iso, ms};
 use crate::types::*;
 use crate::users::{image_url, parse_marital_status, parse_target, true_false, user_view};
@@ -148,32 +149,18 @@ fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreErr
 
     // Flags, ClientId and status: audited with before → after.
     let fields = r.user_fields.clone().unwrap_or_default();
-    let flags = [
-        (
-            "enable_tracking",
-            "EnableTracking",
-            fields.enable_tracking,
-            before.enable_tracking,
-        ),
-        (
-            "enable_logging",
-            "EnableLogging",
-            fields.enable_logging,
-            before.enable_logging,
-        ),
-        ("enabled", "Enabled", fields.enabled, before.enabled),
-        (
-            "enable_real_time_location",
-            "EnableRealTimeLocation",
-            fields.enable_real_time_location,
-            before.enable_real_time_location,
-        ),
-    ];
-    for (column, key, new, old) in flags {
-        if let Some(new) = new {
-            changes.push((column, Value::Bool(new)));
+    let stored = before.flags();
+    for flag in Flag::ALL {
+        if let Some(new) = flag.given_in(&fields) {
+            changes.push((flag_columns(flag).0, Value::Bool(new)));
+            let old = stored.get(flag);
             if new != old {
-                described.push(format!("{key}: {} → {}", true_false(old), true_false(new)));
+                described.push(format!(
+                    "{}: {} → {}",
+                    flag.api_name(),
+                    true_false(old),
+                    true_false(new)
+                ));
             }
         }
     }
@@ -270,7 +257,7 @@ impl Core {
                     self.record(
                         now,
                         &principal.actor(),
-                        "login.failed",
+                        AuditAction::LoginFailed,
                         &format!("user:{key}"),
                         "OldPassword did not match",
                         meta,
@@ -295,14 +282,16 @@ impl Core {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
         if !patch.described.is_empty() {
-            tx.audit(&NewAuditRow {
-                at: ms(now),
-                actor: principal.actor(),
-                action: "user.updated".into(),
-                target: format!("user:{key}"),
-                detail: patch.described.join("; "),
-                client_addr: meta.client_addr.clone(),
-            })
+            tx.audit(
+                &NewAuditRow::new(
+                    now,
+                    principal.actor(),
+                    AuditAction::UserUpdated,
+                    format!("user:{key}"),
+                    patch.described.join("; "),
+                )
+                .from(meta),
+            )
             .await?;
         }
         tx.commit().await
@@ -326,14 +315,16 @@ impl Core {
         if !tx.delete_user(&key).await? {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: principal.actor(),
-            action: "user.deleted".into(),
-            target: format!("user:{key}"),
-            detail: "user and all its tokens removed".into(),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                principal.actor(),
+                AuditAction::UserDeleted,
+                format!("user:{key}"),
+                "user and all its tokens removed",
+            )
+            .from(meta),
+        )
         .await?;
         tx.commit().await
     }
@@ -427,14 +418,16 @@ impl Core {
             &[("instance_id", Value::Text(Some(to.id.to_string())))],
         )
         .await?;
-        tx.audit(&NewAuditRow {
-            at: ms(now),
-            actor: principal.actor(),
-            action: "user.moved".into(),
-            target: format!("user:{}", user.device_token),
-            detail: format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
-            client_addr: meta.client_addr.clone(),
-        })
+        tx.audit(
+            &NewAuditRow::new(
+                now,
+                principal.actor(),
+                AuditAction::UserMoved,
+                format!("user:{}", user.device_token),
+                format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
+            )
+            .from(meta),
+        )
         .await?;
         // A login name taken in the target instance is a conflict, and nothing moves.
         tx.commit().await
@@ -599,7 +592,7 @@ mod tests {
                 .record(
                     at(i),
                     "admin:a@x.io",
-                    "user.updated",
+                    AuditAction::UserUpdated,
                     &format!("user:{i}"),
                     "x",
                     &meta,
@@ -611,7 +604,7 @@ mod tests {
             .record(
                 at(9),
                 "anonymous",
-                "login.failed",
+                AuditAction::LoginFailed,
                 "email:b@x.io",
                 "y",
                 &meta,

@@ -4,7 +4,9 @@
 pub mod manage;
 pub mod search;
 
-use tus_wire::model::{AccountInfoView, UserFieldsView, UserProfileView, UserView};
+use tus_wire::model::{
+    AccountInfoView, RegisterRequest, UserFieldsInput, UserFieldsView, UserProfileView, UserView,
+};
 
 use chrono::{DateTime, Utc};
 
@@ -15,7 +17,6 @@ use super::store::UserRow;
 use super::time::from_ms;
 use super::tokens::UserSubject;
 use super::types::*;
-use tus_wire::model::{RegisterRequest, UserFieldsInput};
 
 /// Profile fields, all optional.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -118,17 +119,15 @@ pub(crate) fn parse_profile(errors: &mut FieldErrors, r: &RegisterRequest) -> Pr
     }
 }
 
+/// The flags of a new user: those the input gives, the API's defaults for the rest.
 pub(crate) fn parse_flags(fields: Option<&UserFieldsInput>) -> UserFlags {
-    let d = UserFlags::default();
-    let Some(f) = fields else { return d };
-    UserFlags {
-        enable_tracking: f.enable_tracking.unwrap_or(d.enable_tracking),
-        enable_logging: f.enable_logging.unwrap_or(d.enable_logging),
-        enabled: f.enabled.unwrap_or(d.enabled),
-        enable_real_time_location: f
-            .enable_real_time_location
-            .unwrap_or(d.enable_real_time_location),
+    let mut flags = UserFlags::default();
+    for flag in Flag::ALL {
+        if let Some(on) = fields.and_then(|f| flag.given_in(f)) {
+            flags.set(flag, on);
+        }
     }
+    flags
 }
 
 impl TryFrom<RegisterRequest> for NewUser {
@@ -238,12 +237,7 @@ impl TryFrom<UserRow> for User {
             status: UserStatus::parse(&r.status).map_err(|e| bad("status", e))?,
             instance_status: InstanceStatus::parse(&r.instance_status)
                 .map_err(|e| bad("instance status", e))?,
-            flags: UserFlags {
-                enable_tracking: r.enable_tracking,
-                enable_logging: r.enable_logging,
-                enabled: r.enabled,
-                enable_real_time_location: r.enable_real_time_location,
-            },
+            flags: r.flags(),
             client_id: r.client_id,
             date_created: from_ms(r.date_created),
         })

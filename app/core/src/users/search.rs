@@ -18,7 +18,7 @@ use crate::principal::Principal;
 use crate::store::{sort_value, Keyset, PageFilter, SearchWord, SortValue};
 use crate::time::{iso, ms};
 use crate::types::{
-    parse_datetime, ApplicationId, BatchId, CompanyId, DeviceToken, Email, InstanceId, Phone,
+    parse_datetime, ApplicationId, BatchId, CompanyId, DeviceToken, Email, Flag, InstanceId, Phone,
     UserSort, MAX_STRING,
 };
 use crate::users::user_view;
@@ -407,10 +407,10 @@ fn parse_list_query(q: &UserListQuery) -> CoreResult<ListQuery> {
             filter.batch = Some(id.to_string());
         }
     }
-    filter.flags.enable_tracking = flag_value(&mut e, "tracking", &q.tracking);
-    filter.flags.enable_logging = flag_value(&mut e, "logging", &q.logging);
-    filter.flags.enabled = flag_value(&mut e, "sdk", &q.sdk);
-    filter.flags.enable_real_time_location = flag_value(&mut e, "realtime", &q.realtime);
+    for flag in Flag::ALL {
+        let value = flag_value(&mut e, flag.key(), flag.filter_in(q));
+        filter.flags.set(flag, value);
+    }
     let sort = match q.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => e.take("sort", UserSort::parse(s)),
         None => Some(UserSort::DateCreatedDesc),
@@ -720,12 +720,7 @@ mod tests {
         }
         let one_flag = |k: usize, v: bool| {
             let mut f = FlagFilter::default();
-            *[
-                &mut f.enable_tracking,
-                &mut f.enable_logging,
-                &mut f.enabled,
-                &mut f.enable_real_time_location,
-            ][k] = Some(v);
+            f.set(Flag::ALL[k], Some(v));
             f
         };
         let mut flags = vec![FlagFilter::default()];
