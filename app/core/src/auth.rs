@@ -110,6 +110,77 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
     }
 }
 
+/// A login, parsed: a login name and a password (or an InstanceKey, for a DeviceToken).
+#[derive(Debug, Clone)]
+pub struct LoginAttempt {
+    pub name: LoginName,
+    pub password: Password,
+}
+
+impl TryFrom<LoginRequest> for LoginAttempt {
+    type Error = CoreError;
+
+    /// Every field error at once (a 422 lists them all).
+    fn try_from(request: LoginRequest) -> CoreResult<Self> {
+        let mut errors = FieldErrors::default();
+        let name = match &request.login_fields {
+            Some(v) => errors.take("LoginFields", parse_login_fields(v)),
+            None => {
+                errors.push("LoginFields", "is required");
+                None
+            }
+        };
+        let password = errors.take("Password", parse_password(request.password.as_deref()));
+        match (name, password) {
+            (Some(name), Some(password)) => Ok(LoginAttempt { name, password }),
+            _ => Err(CoreError::Validation(errors)),
+        }
+    }
+}
+
+/// A password as a login takes it: present, and not longer than any field.
+fn parse_password(password: Option<&str>) -> Result<Password, String> {
+    match password {
+        Some(p) if p.chars().count() > MAX_STRING => {
+            Err(format!("must be at most {MAX_STRING} characters"))
+        }
+        Some(p) if !p.is_empty() => Ok(Password::new(p)),
+        _ => Err("is required".into()),
+    }
+}
+
+/// A refresh, parsed: the access token that names the session (expired or not) and the
+/// refresh token that renews it.
+#[derive(Debug, Clone)]
+pub struct RefreshPair {
+    pub access: String,
+    pub refresh: RefreshTokenSecret,
+}
+
+impl TryFrom<RefreshRequest> for RefreshPair {
+    type Error = CoreError;
+
+    fn try_from(request: RefreshRequest) -> CoreResult<Self> {
+        let mut errors = FieldErrors::default();
+        let mut required = |key: &str, v: Option<String>| match v {
+            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
+            _ => {
+                errors.push(key, "is required");
+                None
+            }
+        };
+        let access = required("AccessToken", request.access_token);
+        let refresh = required("RefreshToken", request.refresh_token);
+        match (access, refresh) {
+            (Some(access), Some(refresh)) => Ok(RefreshPair {
+                access,
+                refresh: RefreshTokenSecret::new(refresh),
+            }),
+            _ => Err(CoreError::Validation(errors)),
+        }
+    }
+}
+
 /// Whom a refresh issues for, read before its transaction.
 enum RefreshSubject {
     User(User),
@@ -141,35 +212,10 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         instance_header: Option<&str>,
-        request: LoginRequest,
+        attempt: LoginAttempt,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let mut errors = FieldErrors::default();
-        let name = match &request.login_fields {
-            Some(v) => errors.take("LoginFields", parse_login_fields(v)),
-            None => {
-                errors.push("LoginFields", "is required");
-                None
-            }
-        };
-        let password = match request.password.as_deref() {
-            Some(p) if p.chars().count() > MAX_STRING => {
-                errors.push(
-                    "Password",
-                    format!("must be at most {MAX_STRING} characters"),
-                );
-                None
-            }
-            Some(p) if !p.is_empty() => Some(Password::new(p)),
-            _ => {
-                errors.push("Password", "is required");
-                None
-            }
-        };
-        errors.into_result()?;
-        let (Some(name), Some(password)) = (name, password) else {
-            return Err(CoreError::internal("login parsed without values"));
-        };
+        let LoginAttempt { name, password } = attempt;
 
         let subject = match (&name, instance_header) {
             (LoginName::Email(_), None) => admin_subject(&name.canonical()),
@@ -362,26 +408,13 @@ impl Core {
     pub async fn refresh(
         &self,
         now: DateTime<Utc>,
-        request: RefreshRequest,
+        pair: RefreshPair,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let mut errors = FieldErrors::default();
-        let required = |errors: &mut FieldErrors, key: &str, v: Option<String>| match v {
-            Some(v) if !v.trim().is_empty() => Some(v.trim().to_string()),
-            _ => {
-                errors.push(key, "is required");
-                None
-            }
-        };
-        let access = required(&mut errors, "AccessToken", request.access_token);
-        let refresh = required(&mut errors, "RefreshToken", request.refresh_token);
-        errors.into_result()?;
-        let (Some(access), Some(refresh)) = (access, refresh) else {
-            return Err(CoreError::internal("refresh parsed without values"));
-        };
+        let RefreshPair { access, refresh } = pair;
         // The access token may be expired, but it must be ours.
         let claims = self.tokens().verify_naming_session(&access, now)?;
-        let hash = hash_refresh_token(&RefreshTokenSecret::new(refresh));
+        let hash = hash_refresh_token(&refresh);
 
         // Which session each token belongs to never changes, so it is read before the
         // transaction: a refresh must never hold its transaction's connection while waiting
@@ -551,11 +584,12 @@ impl Core {
             e.push("password", "is required");
         }
         e.into_result()?;
-        let request = LoginRequest {
-            login_fields: Some(serde_json::json!({ "Email": email.trim() })),
-            password: Some(password.to_string()),
+        let password = CoreError::validation_of("Password", parse_password(Some(password)))?;
+        let attempt = LoginAttempt {
+            name: LoginName::Email(email.trim().to_string()),
+            password,
         };
-        let credentials = self.login(now, None, request, meta).await?;
+        let credentials = self.login(now, None, attempt, meta).await?;
         // An e-mail and password without an instance is an admin login; never a user's.
         if credentials.device_token.is_some() {
             return Err(CoreError::unauthorized(
@@ -634,10 +668,10 @@ mod tests {
         }
     }
 
-    fn pair(c: &Credentials) -> RefreshRequest {
-        RefreshRequest {
-            access_token: c.access_token.as_ref().map(|a| a.token.clone()),
-            refresh_token: c.refresh_token.as_ref().map(|r| r.expose().to_string()),
+    fn pair(c: &Credentials) -> RefreshPair {
+        RefreshPair {
+            access: c.access_token.as_ref().unwrap().token.clone(),
+            refresh: c.refresh_token.clone().unwrap(),
         }
     }
 
@@ -767,12 +801,17 @@ mod tests {
         };
         let other =
             f.t.core
-                .login(at(5), Some(&f.instance_id), login, &meta)
+                .login(
+                    at(5),
+                    Some(&f.instance_id),
+                    login.try_into().unwrap(),
+                    &meta,
+                )
                 .await
                 .unwrap();
-        let crossed = RefreshRequest {
-            access_token: pair(&other).access_token,
-            refresh_token: pair(&first).refresh_token,
+        let crossed = RefreshPair {
+            access: pair(&other).access,
+            refresh: pair(&first).refresh,
         };
         assert!(is_refresh_401(
             &f.t.core.refresh(at(6), crossed, &meta).await
@@ -840,9 +879,9 @@ mod tests {
         let f = fixture(0).await;
         let a = registered(&f).await;
         let b = registered(&f).await;
-        let mixed = RefreshRequest {
-            access_token: pair(&b).access_token,
-            refresh_token: pair(&a).refresh_token,
+        let mixed = RefreshPair {
+            access: pair(&b).access,
+            refresh: pair(&a).refresh,
         };
         assert!(is_refresh_401(
             &f.t.core
@@ -870,7 +909,12 @@ mod tests {
         };
         let ok =
             f.t.core
-                .login(at(5), Some(&f.instance_id), login(&f.key), &meta)
+                .login(
+                    at(5),
+                    Some(&f.instance_id),
+                    login(&f.key).try_into().unwrap(),
+                    &meta,
+                )
                 .await
                 .unwrap();
         assert_eq!(ok.device_token, user.device_token);
@@ -879,7 +923,7 @@ mod tests {
                 .login(
                     at(5),
                     Some(&f.instance_id),
-                    login(&uuid::Uuid::new_v4().to_string()),
+                    login(&uuid::Uuid::new_v4().to_string()).try_into().unwrap(),
                     &meta,
                 )
                 .await;

@@ -690,6 +690,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::RefreshPair;
     use crate::testing::{admin, at, fleet, test_core, TestCore};
     use tus_wire::model::RefreshRequest;
     use tus_wire::views::{BulkAction, BulkTarget, Flag, UserListQuery};
@@ -778,10 +779,11 @@ mod tests {
             .core
             .refresh(
                 at(40),
-                RefreshRequest {
+                RefreshPair::try_from(RefreshRequest {
                     access_token: Some(f[1].into()),
                     refresh_token: Some(f[3].into()),
-                },
+                })
+                .unwrap(),
                 &meta,
             )
             .await

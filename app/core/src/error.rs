@@ -110,6 +110,11 @@ impl CoreError {
         CoreError::Validation(errors)
     }
     /// An internal failure, keeping its cause (an error, or a message saying what broke).
+    /// A parser's result, its error filed under `key` as a validation error.
+    pub fn validation_of<T>(key: &str, parsed: Result<T, String>) -> CoreResult<T> {
+        parsed.map_err(|message| CoreError::validation(key, message))
+    }
+
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         CoreError::Internal(cause.into())
     }

@@ -162,6 +162,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::RefreshPair;
     use crate::testing::{admin, at, fleet, test_core};
     use tus_wire::model::{RefreshRequest, RegisterRequest};
 
@@ -185,10 +186,11 @@ mod tests {
             .core
             .refresh(
                 at(60),
-                RefreshRequest {
+                RefreshPair::try_from(RefreshRequest {
                     access_token: Some(c.access_token.unwrap().token),
                     refresh_token: Some(c.refresh_token.unwrap().expose().to_string()),
-                },
+                })
+                .unwrap(),
                 &meta,
             )
             .await

@@ -74,6 +74,7 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::RefreshPair;
     use crate::testing::{admin, at, fleet, test_core};
     use crate::RequestMeta;
     use chrono::Duration;
@@ -115,10 +116,11 @@ mod tests {
         }
         // One refresh on day 3; a reuse of the old token is a security event.
         let c = first.unwrap();
-        let pair = RefreshRequest {
+        let pair = RefreshPair::try_from(RefreshRequest {
             access_token: Some(c.access_token.unwrap().token),
             refresh_token: Some(c.refresh_token.unwrap().expose().to_string()),
-        };
+        })
+        .unwrap();
         t.core.refresh(day(3), pair.clone(), &meta).await.unwrap();
         assert!(t
             .core

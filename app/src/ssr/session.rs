@@ -19,9 +19,10 @@ use axum::response::{IntoResponse, Response};
 
 use super::AppState;
 use crate::error::AppError;
+use tus_core::auth::RefreshPair;
 use tus_core::principal::Principal;
+use tus_core::secret::RefreshTokenSecret;
 use tus_core::{Core, CoreError, Credentials, RequestMeta};
-use tus_wire::model::RefreshRequest;
 
 pub const ACCESS_COOKIE: &str = "tus_access";
 pub const REFRESH_COOKIE: &str = "tus_refresh";
@@ -264,11 +265,11 @@ async fn authenticate(
         }
         return Err(refusal);
     };
-    let request = RefreshRequest {
-        access_token: Some(access.to_string()),
-        refresh_token: Some(refresh.to_string()),
+    let pair = RefreshPair {
+        access: access.to_string(),
+        refresh: RefreshTokenSecret::new(refresh),
     };
-    let renewed = match core.refresh(now, request, meta).await {
+    let renewed = match core.refresh(now, pair, meta).await {
         Ok(c) => c,
         Err(e) => {
             set_cookies.extend(clearing_cookies(secure));

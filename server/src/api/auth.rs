@@ -36,7 +36,7 @@ async fn login(
     CiJson(body): CiJson<LoginRequest>,
 ) -> Result<Data<CredentialsDto>, ApiError> {
     let credentials = core
-        .login(Core::now(), instance.as_deref(), body, &meta)
+        .login(Core::now(), instance.as_deref(), body.try_into()?, &meta)
         .await?;
     Ok(Data(credentials.into()))
 }
@@ -52,7 +52,7 @@ async fn refresh(
     Meta(meta): Meta,
     CiJson(body): CiJson<RefreshRequest>,
 ) -> Result<Data<CredentialsDto>, ApiError> {
-    let credentials = core.refresh(Core::now(), body, &meta).await?;
+    let credentials = core.refresh(Core::now(), body.try_into()?, &meta).await?;
     Ok(Data(credentials.into()))
 }
 

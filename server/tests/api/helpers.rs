@@ -211,7 +211,12 @@ impl TestApp {
         let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
         let c = self
             .core
-            .login(long_ago, Some(&row.instance_id), login, &Default::default())
+            .login(
+                long_ago,
+                Some(&row.instance_id),
+                login.try_into().unwrap(),
+                &Default::default(),
+            )
             .await
             .unwrap();
         serde_json::json!({
