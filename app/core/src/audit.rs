@@ -244,6 +244,10 @@ impl Core {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{at, test_core};
+    use crate::types::*;
+    use crate::users::User;
+    use crate::{CoreError, RequestMeta};
 
     #[test]
     fn every_audit_action_has_one_distinct_dotted_name() {
@@ -278,5 +282,117 @@ mod tests {
         };
         let keys: Vec<_> = fields.0.iter().map(|f| f.key.as_str()).collect();
         assert_eq!(keys, ["from", "size"]);
+    }
+
+    #[tokio::test]
+    async fn the_audit_log_filters_and_pages_newest_first() {
+        let t = test_core(|_| {}).await;
+        let admin = Principal::Admin {
+            id: "a".into(),
+            email: "a@x.io".into(),
+        };
+        let meta = RequestMeta::default();
+        for i in 0..5 {
+            t.core
+                .record(
+                    at(i),
+                    "admin:a@x.io",
+                    AuditAction::UserUpdated,
+                    &format!("user:{i}"),
+                    "x",
+                    &meta,
+                )
+                .await
+                .unwrap();
+        }
+        t.core
+            .record(
+                at(9),
+                "anonymous",
+                AuditAction::LoginFailed,
+                "email:b@x.io",
+                "y",
+                &meta,
+            )
+            .await
+            .unwrap();
+        let filter = |f: AuditFilter| AuditFilter { limit: 2, ..f };
+        let first = t
+            .core
+            .audit_log(
+                &admin,
+                filter(AuditFilter {
+                    action: Some("user.updated".into()),
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            first
+                .entries
+                .iter()
+                .map(|e| e.target.as_str())
+                .collect::<Vec<_>>(),
+            ["user:4", "user:3"]
+        );
+        let second = t
+            .core
+            .audit_log(
+                &admin,
+                filter(AuditFilter {
+                    action: Some("user.updated".into()),
+                    before_id: first.next_before,
+                    ..Default::default()
+                }),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            second
+                .entries
+                .iter()
+                .map(|e| e.target.as_str())
+                .collect::<Vec<_>>(),
+            ["user:2", "user:1"]
+        );
+        let window = AuditFilter {
+            from: Some(ms(at(1))),
+            to: Some(ms(at(3))),
+            limit: 10,
+            ..Default::default()
+        };
+        assert_eq!(
+            t.core
+                .audit_log(&admin, window)
+                .await
+                .unwrap()
+                .entries
+                .len(),
+            2
+        );
+        let by_actor = AuditFilter {
+            actor: Some("anonymous".into()),
+            limit: 10,
+            ..Default::default()
+        };
+        let page = t.core.audit_log(&admin, by_actor).await.unwrap();
+        assert_eq!((page.entries.len(), page.next_before), (1, None));
+        assert!(page.entries[0].at.ends_with('Z'));
+        let user = Principal::User(Box::new(User {
+            device_token: DeviceToken::new_random(),
+            instance_id: InstanceId::new_random(),
+            application_id: ApplicationId::new_random(),
+            company_id: CompanyId::new_random(),
+            status: UserStatus::Active,
+            instance_status: InstanceStatus::Active,
+            flags: UserFlags::default(),
+            client_id: None,
+            date_created: at(0),
+        }));
+        assert!(matches!(
+            t.core.audit_log(&user, AuditFilter::default()).await,
+            Err(CoreError::Forbidden(_))
+        ));
     }
 }

@@ -136,7 +136,7 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .update_user(day(3), &admin(), dt, logging, &meta)
+            .update_user(day(3), &admin(), dt, logging.try_into().unwrap(), &meta)
             .await
             .unwrap();
 
@@ -235,7 +235,13 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .update_user(at(10), &admin(), singles[0], logging_on(false, None), &meta)
+            .update_user(
+                at(10),
+                &admin(),
+                singles[0],
+                logging_on(false, None).try_into().unwrap(),
+                &meta,
+            )
             .await
             .unwrap();
         assert_eq!(totals("one flag").await, [40, 2, 43, 40]);
@@ -244,7 +250,7 @@ mod tests {
                 at(11),
                 &admin(),
                 singles[1],
-                logging_on(false, Some("Deactivated")),
+                logging_on(false, Some("Deactivated")).try_into().unwrap(),
                 &meta,
             )
             .await

@@ -54,8 +54,9 @@ pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Re
         .core
         .target_user(a.principal(), Some(&device_token))
         .map_err(fail)?;
+    let patch = changes.try_into().map_err(fail)?;
     a.core
-        .update_user(Core::now(), a.principal(), target, changes, &a.meta)
+        .update_user(Core::now(), a.principal(), target, patch, &a.meta)
         .await
         .map_err(fail)
 }
@@ -73,20 +74,17 @@ pub async fn set_flag(
     flag: Flag,
     value: bool,
 ) -> Result<UserDetail, AppError> {
-    use tus_wire::model::UserFieldsInput;
-    let mut fields = UserFieldsInput::default();
-    *match flag {
-        Flag::Tracking => &mut fields.enable_tracking,
-        Flag::Logging => &mut fields.enable_logging,
-        Flag::Sdk => &mut fields.enabled,
-        Flag::RealTime => &mut fields.enable_real_time_location,
-    } = Some(value);
-    let changes = UpdateUserRequest {
-        user_fields: Some(fields),
-        ..Default::default()
-    };
-    update_user(device_token.clone(), changes).await?;
-    get_user(device_token).await
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    let target = a
+        .core
+        .target_user(a.principal(), Some(&device_token))
+        .map_err(fail)?;
+    a.core
+        .set_flag(Core::now(), a.principal(), target, flag, value, &a.meta)
+        .await
+        .map_err(fail)
 }
 
 /// Activates (`active: true`) or deactivates a user.
@@ -98,12 +96,23 @@ pub async fn set_flag(
 /// ```
 #[server(prefix = "/api", endpoint = "set_status", input = Json)]
 pub async fn set_status(device_token: String, active: bool) -> Result<UserDetail, AppError> {
-    let changes = UpdateUserRequest {
-        status: Some(if active { "Active" } else { "Deactivated" }.into()),
-        ..Default::default()
+    use super::guard::{admin, fail};
+    use tus_core::types::UserStatus;
+    use tus_core::Core;
+    let a = admin()?;
+    let target = a
+        .core
+        .target_user(a.principal(), Some(&device_token))
+        .map_err(fail)?;
+    let status = if active {
+        UserStatus::Active
+    } else {
+        UserStatus::Deactivated
     };
-    update_user(device_token.clone(), changes).await?;
-    get_user(device_token).await
+    a.core
+        .set_status(Core::now(), a.principal(), target, status, &a.meta)
+        .await
+        .map_err(fail)
 }
 
 /// Moves a user to another instance (its tokens must then be refreshed to say so).

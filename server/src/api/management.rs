@@ -64,7 +64,7 @@ async fn update_user(
     CiJson(body): CiJson<UpdateUserRequest>,
 ) -> Result<Done, ApiError> {
     let target = core.target_user(&principal, target.as_deref())?;
-    core.update_user(Core::now(), &principal, target, body, &meta)
+    core.update_user(Core::now(), &principal, target, body.try_into()?, &meta)
         .await?;
     Ok(Done)
 }

@@ -4,6 +4,10 @@
 use sqlx::QueryBuilder;
 
 use super::*;
+use crate::secret::PasswordHash;
+use crate::time::ms;
+use crate::types::{DeviceToken, Flag, InstanceId};
+use crate::users::patch::{Change, StatusChange, UserPatch};
 
 impl Store {
     pub async fn find_user(&self, device_token: &str) -> CoreResult<Option<UserRow>> {
@@ -283,7 +287,97 @@ impl Tx {
     }
 
     /// Sets the given columns of one user; false when there is no such user.
-    pub async fn update_user(
+    /// The user, read inside this transaction (locked until it ends on PostgreSQL), for a
+    /// change decided on what it was.
+    pub async fn user_for_update(
+        &mut self,
+        device_token: &DeviceToken,
+    ) -> CoreResult<Option<UserRow>> {
+        let sql = match self {
+            Tx::Sqlite(_) => format!("{USER_SELECT} WHERE u.device_token = $1"),
+            Tx::Postgres(_) => format!("{USER_SELECT} WHERE u.device_token = $1 FOR UPDATE OF u"),
+        };
+        on_tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
+            .bind(device_token.to_string())
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err))
+    }
+
+    /// Writes a partial update: each field the patch names, in its column (and the new
+    /// password's hash). False when there is no such user.
+    pub async fn apply_user_patch(
+        &mut self,
+        device_token: &DeviceToken,
+        patch: &UserPatch,
+        password_hash: Option<&PasswordHash>,
+    ) -> CoreResult<bool> {
+        let text = |c: &Change<String>| Value::Text(c.as_ref().cloned());
+        let p = &patch.profile;
+        let mut changes: Vec<(&'static str, Value)> = Vec::new();
+        let mut put = |column: &'static str, value: Option<Value>| {
+            if let Some(v) = value {
+                changes.push((column, v));
+            }
+        };
+        put("first_name", p.first_name.as_ref().map(text));
+        put("last_name", p.last_name.as_ref().map(text));
+        put("nickname", p.nickname.as_ref().map(text));
+        put(
+            "phone",
+            p.phone
+                .as_ref()
+                .map(|c| Value::Text(c.as_ref().map(|v| v.as_str().into()))),
+        );
+        put(
+            "email",
+            p.email
+                .as_ref()
+                .map(|c| Value::Text(c.as_ref().map(|v| v.as_str().into()))),
+        );
+        put("country", p.country.as_ref().map(text));
+        put("district", p.district.as_ref().map(text));
+        put("city", p.city.as_ref().map(text));
+        put("address", p.address.as_ref().map(text));
+        put("image_url", p.image_url.as_ref().map(text));
+        put("gender", p.gender.map(|g| Value::Text(Some(g.to_string()))));
+        put(
+            "birthday",
+            p.birthday
+                .as_ref()
+                .map(|c| Value::Int(c.as_ref().map(|d| ms(*d)))),
+        );
+        put("marital_status", p.marital_status.as_ref().map(text));
+        put(
+            "children_count",
+            p.children_count.map(|n| Value::Int(Some(n))),
+        );
+        for flag in Flag::ALL {
+            put(
+                flag_columns(flag).0,
+                patch.flags[flag.index()].map(Value::Bool),
+            );
+        }
+        put("client_id", patch.client_id.as_ref().map(text));
+        if let Some(StatusChange::Set(s)) = patch.status {
+            put("status", Some(Value::Text(Some(s.to_string()))));
+        }
+        put(
+            "password_hash",
+            password_hash.map(|h| Value::Text(Some(h.expose().to_string()))),
+        );
+        self.set_user_columns(&device_token.to_string(), &changes)
+            .await
+    }
+
+    /// Moves a user to another instance; false when there is no such user.
+    pub async fn move_user(&mut self, device_token: &str, to: &InstanceId) -> CoreResult<bool> {
+        let to = Value::Text(Some(to.to_string()));
+        self.set_user_columns(device_token, &[("instance_id", to)])
+            .await
+    }
+
+    async fn set_user_columns(
         &mut self,
         device_token: &str,
         changes: &[(&'static str, Value)],

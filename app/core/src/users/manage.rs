@@ -12,207 +12,17 @@ use chrono::{DateTime, Utc};
 use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult, FieldErrors};
 use crate::instances::InstanceCredentials;
-use crate::password::check_strength;
 use crate::principal::Principal;
 use crate::ratelimit::Throttle;
 use crate::secret::{Password, PasswordHash};
-use crate::store::{flag_columns, LoginColumn, NewAuditRow, UserRow, Value};
-use crate::time::{iso, ms};
+use crate::store::{LoginColumn, NewAuditRow, UserRow};
+use crate::time::iso;
 use crate::types::*;
-use crate::users::{image_url, parse_marital_status, parse_target, true_false, user_view};
+use crate::users::patch::{StatusChange, UserPatch};
+use crate::users::{parse_target, user_view};
 use crate::{Core, RequestMeta};
 use tus_wire::model::*;
 use tus_wire::views::UserDetail;
-
-/// A parsed partial update.
-struct Patch {
-    changes: Vec<(&'static str, Value)>,
-    /// Human-readable lines for the audit entry.
-    described: Vec<String>,
-    delete: bool,
-    new_password: Option<Password>,
-    old_password: Option<Password>,
-}
-
-/// A text field: absent → unchanged, empty → cleared, else parsed.
-fn text_change(
-    errors: &mut FieldErrors,
-    key: &str,
-    value: &Option<String>,
-    parse: impl Fn(&str) -> Result<String, String>,
-) -> Option<Value> {
-    let v = value.as_deref()?;
-    if v.trim().is_empty() {
-        return Some(Value::Text(None));
-    }
-    errors.take(key, parse(v)).map(|s| Value::Text(Some(s)))
-}
-
-fn plain(v: &str) -> Result<String, String> {
-    parse_text(v).map(|t| t.unwrap_or_default())
-}
-
-fn parse_patch(r: &UpdateUserRequest, before: &UserRow) -> Result<Patch, CoreError> {
-    let mut e = FieldErrors::default();
-    let mut changes: Vec<(&'static str, Value)> = Vec::new();
-    let mut described = Vec::new();
-    let mut profile = |column: &'static str, key: &str, change: Option<Value>| {
-        if let Some(v) = change {
-            changes.push((column, v));
-            described.push(key.to_string());
-        }
-    };
-    profile(
-        "first_name",
-        "FirstName",
-        text_change(&mut e, "FirstName", &r.first_name, plain),
-    );
-    profile(
-        "last_name",
-        "LastName",
-        text_change(&mut e, "LastName", &r.last_name, plain),
-    );
-    profile(
-        "nickname",
-        "Nickname",
-        text_change(&mut e, "Nickname", &r.nickname, plain),
-    );
-    profile(
-        "phone",
-        "Phone",
-        text_change(&mut e, "Phone", &r.phone, |v| {
-            Phone::parse(v).map(|p| p.as_str().into())
-        }),
-    );
-    profile(
-        "email",
-        "Email",
-        text_change(&mut e, "Email", &r.email, |v| {
-            Email::parse(v).map(|p| p.as_str().into())
-        }),
-    );
-    profile(
-        "country",
-        "Country",
-        text_change(&mut e, "Country", &r.country, plain),
-    );
-    profile(
-        "district",
-        "District",
-        text_change(&mut e, "District", &r.district, plain),
-    );
-    profile("city", "City", text_change(&mut e, "City", &r.city, plain));
-    profile(
-        "address",
-        "Address",
-        text_change(&mut e, "Address", &r.address, plain),
-    );
-    profile(
-        "image_url",
-        "ImageUrl",
-        text_change(&mut e, "ImageUrl", &r.image_url, image_url),
-    );
-    let gender = r.gender.as_deref().map(|g| {
-        if g.trim().is_empty() {
-            Some("None".to_string())
-        } else {
-            e.take("Gender", Gender::parse(g)).map(|g| g.to_string())
-        }
-    });
-    profile(
-        "gender",
-        "Gender",
-        gender.flatten().map(|g| Value::Text(Some(g))),
-    );
-    let birthday = r.birthday.as_deref().map(|b| {
-        if b.trim().is_empty() {
-            Some(Value::Int(None))
-        } else {
-            e.take("Birthday", parse_datetime(b))
-                .map(|d| Value::Int(Some(ms(d))))
-        }
-    });
-    profile("birthday", "Birthday", birthday.flatten());
-    let marital = r.marital_status.as_ref().and_then(|v| {
-        e.take("MaritalStatus", parse_marital_status(v))
-            .map(Value::Text)
-    });
-    profile("marital_status", "MaritalStatus", marital);
-    let children = match r.children_count {
-        Some(n) if !(0..=99).contains(&n) => {
-            e.push("ChildrenCount", "must be between 0 and 99");
-            None
-        }
-        other => other.map(|n| Value::Int(Some(n))),
-    };
-    profile("children_count", "ChildrenCount", children);
-
-    // Flags, ClientId and status: audited with before → after.
-    let fields = r.user_fields.clone().unwrap_or_default();
-    let stored = before.flags();
-    for flag in Flag::ALL {
-        if let Some(new) = flag.given_in(&fields) {
-            changes.push((flag_columns(flag).0, Value::Bool(new)));
-            let old = stored.get(flag);
-            if new != old {
-                described.push(format!(
-                    "{}: {} → {}",
-                    flag.api_name(),
-                    true_false(old),
-                    true_false(new)
-                ));
-            }
-        }
-    }
-    let client_id = fields.client_id.as_ref().or(r.client_id.as_ref()).cloned();
-    if let Some(change) = text_change(&mut e, "ClientId", &client_id, plain) {
-        let new = match &change {
-            Value::Text(v) => v.clone(),
-            _ => None,
-        };
-        if new != before.client_id {
-            described.push(format!(
-                "ClientId: {} → {}",
-                before.client_id.as_deref().unwrap_or("(none)"),
-                new.as_deref().unwrap_or("(none)")
-            ));
-        }
-        changes.push(("client_id", change));
-    }
-    let mut delete = false;
-    if let Some(status) = r.status.as_deref().filter(|s| !s.trim().is_empty()) {
-        if status.trim().eq_ignore_ascii_case("deleted") {
-            delete = true;
-        } else if let Some(s) = e.take(
-            "Status",
-            UserStatus::parse(status).map_err(|m| format!("{m}, Deleted")),
-        ) {
-            if s.as_str() != before.status {
-                described.push(format!("Status: {} → {}", before.status, s));
-            }
-            changes.push(("status", Value::Text(Some(s.to_string()))));
-        }
-    }
-    let new_password = match r.new_password.as_deref().filter(|p| !p.is_empty()) {
-        Some(p) => e
-            .take("NewPassword", check_strength(p))
-            .map(|_| Password::new(p)),
-        None => None,
-    };
-    let old_password = r
-        .old_password
-        .as_deref()
-        .filter(|p| !p.is_empty())
-        .map(Password::new);
-    e.into_result()?;
-    Ok(Patch {
-        changes,
-        described,
-        delete,
-        new_password,
-        old_password,
-    })
-}
 
 impl Core {
     pub async fn user_view(&self, device_token: DeviceToken) -> CoreResult<UserView> {
@@ -221,80 +31,126 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))
     }
 
-    /// `PUT /v1/Management/users`: changes only the fields sent.
+    /// `PUT /v1/Management/users`: changes only the fields the patch names. The user as it
+    /// was is read in the writing transaction, so the audit entry's before → after is exact.
     pub async fn update_user(
         &self,
         now: DateTime<Utc>,
         principal: &Principal,
         target: DeviceToken,
-        request: UpdateUserRequest,
+        mut patch: UserPatch,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        let key = target.to_string();
-        let before = self
-            .store()
-            .find_user(&key)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
-        let mut patch = parse_patch(&request, &before)?;
-        if patch.delete {
+        if patch.status == Some(StatusChange::Delete) {
             return self.delete_user(now, principal, target, meta).await;
         }
-        if let Some(new) = patch.new_password.take() {
-            if !principal.is_admin() {
-                let old = patch.old_password.take().ok_or_else(|| {
-                    CoreError::validation("OldPassword", "is required to set a NewPassword")
-                })?;
-                // Guessing the old password here is guessing a login: throttled the same.
-                let throttle = Throttle::login(
-                    &format!("{}:user:{key}", before.instance_id),
-                    &format!("user:{key}"),
-                    meta,
-                );
-                self.admit(now, &throttle, meta).await?;
-                let stored = before.password_hash.clone().map(PasswordHash::new);
-                if !self.check_password(&old, stored).await? {
-                    self.record(
-                        now,
-                        &principal.actor(),
-                        AuditAction::LoginFailed,
-                        &format!("user:{key}"),
-                        "OldPassword did not match",
-                        meta,
-                    )
+        let password_hash = match patch.new_password.take() {
+            Some(new) => {
+                self.check_old_password(now, principal, target, patch.old_password.take(), meta)
                     .await?;
-                    return Err(CoreError::validation(
-                        "OldPassword",
-                        "does not match the current password",
-                    ));
-                }
-                self.settle_success(&throttle).await?;
+                Some(self.hash_password(&new).await?)
             }
-            let hash = self.hash_password(&new).await?;
-            patch.changes.push((
-                "password_hash",
-                Value::Text(Some(hash.expose().to_string())),
-            ));
-            patch.described.push("Password".into());
-        }
+            None => None,
+        };
         let mut tx = self.store().begin().await?;
-        if !tx.update_user(&key, &patch.changes).await? {
-            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
-        }
-        if !patch.described.is_empty() {
+        let before = tx
+            .user_for_update(&target)
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        tx.apply_user_patch(&target, &patch, password_hash.as_ref())
+            .await?;
+        let described = patch.describe(&before, password_hash.is_some());
+        if !described.is_empty() {
             tx.audit(
                 &NewAuditRow::new(
                     now,
                     principal.actor(),
                     AuditAction::UserUpdated,
-                    format!("user:{key}"),
-                    patch.described.join("; "),
+                    format!("user:{target}"),
+                    described.join("; "),
                 )
                 .from(meta),
             )
             .await?;
         }
         tx.commit().await
+    }
+
+    /// A user setting its own password must give the old one (an admin need not): checked
+    /// behind the login throttles, since guessing it here is guessing a login.
+    async fn check_old_password(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        old: Option<Password>,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        if principal.is_admin() {
+            return Ok(());
+        }
+        let old = old.ok_or_else(|| {
+            CoreError::validation("OldPassword", "is required to set a NewPassword")
+        })?;
+        let user = self
+            .store()
+            .find_user(&target.to_string())
+            .await?
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let throttle = Throttle::login(
+            &format!("{}:user:{target}", user.instance_id),
+            &format!("user:{target}"),
+            meta,
+        );
+        self.admit(now, &throttle, meta).await?;
+        let stored = user.password_hash.map(PasswordHash::new);
+        if !self.check_password(&old, stored).await? {
+            self.record(
+                now,
+                &principal.actor(),
+                AuditAction::LoginFailed,
+                &format!("user:{target}"),
+                "OldPassword did not match",
+                meta,
+            )
+            .await?;
+            return Err(CoreError::validation(
+                "OldPassword",
+                "does not match the current password",
+            ));
+        }
+        self.settle_success(&throttle).await
+    }
+
+    /// One flag switched (the dashboard's switches); answers the user as stored after.
+    pub async fn set_flag(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        flag: Flag,
+        on: bool,
+        meta: &RequestMeta,
+    ) -> CoreResult<UserDetail> {
+        principal.require_admin()?;
+        self.update_user(now, principal, target, UserPatch::flag(flag, on), meta)
+            .await?;
+        self.user_detail(principal, &target.to_string()).await
+    }
+
+    /// Activated or deactivated (the dashboard); answers the user as stored after.
+    pub async fn set_status(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        status: UserStatus,
+        meta: &RequestMeta,
+    ) -> CoreResult<UserDetail> {
+        principal.require_admin()?;
+        self.update_user(now, principal, target, UserPatch::status(status), meta)
+            .await?;
+        self.user_detail(principal, &target.to_string()).await
     }
 
     /// Deletes a user and every token issued to it (admin only).
@@ -413,11 +269,7 @@ impl Core {
             ));
         }
         let mut tx = self.store().begin().await?;
-        tx.update_user(
-            &user.device_token,
-            &[("instance_id", Value::Text(Some(to.id.to_string())))],
-        )
-        .await?;
+        tx.move_user(&user.device_token, &to.id).await?;
         tx.audit(
             &NewAuditRow::new(
                 now,
@@ -569,125 +421,5 @@ impl Core {
             user,
             last_token_activity: last.first().map(|(_, at)| iso(*at)),
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::AuditFilter;
-    use crate::testing::{at, test_core};
-    use crate::users::User;
-
-    #[tokio::test]
-    async fn the_audit_log_filters_and_pages_newest_first() {
-        let t = test_core(|_| {}).await;
-        let admin = Principal::Admin {
-            id: "a".into(),
-            email: "a@x.io".into(),
-        };
-        let meta = RequestMeta::default();
-        for i in 0..5 {
-            t.core
-                .record(
-                    at(i),
-                    "admin:a@x.io",
-                    AuditAction::UserUpdated,
-                    &format!("user:{i}"),
-                    "x",
-                    &meta,
-                )
-                .await
-                .unwrap();
-        }
-        t.core
-            .record(
-                at(9),
-                "anonymous",
-                AuditAction::LoginFailed,
-                "email:b@x.io",
-                "y",
-                &meta,
-            )
-            .await
-            .unwrap();
-        let filter = |f: AuditFilter| AuditFilter { limit: 2, ..f };
-        let first = t
-            .core
-            .audit_log(
-                &admin,
-                filter(AuditFilter {
-                    action: Some("user.updated".into()),
-                    ..Default::default()
-                }),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            first
-                .entries
-                .iter()
-                .map(|e| e.target.as_str())
-                .collect::<Vec<_>>(),
-            ["user:4", "user:3"]
-        );
-        let second = t
-            .core
-            .audit_log(
-                &admin,
-                filter(AuditFilter {
-                    action: Some("user.updated".into()),
-                    before_id: first.next_before,
-                    ..Default::default()
-                }),
-            )
-            .await
-            .unwrap();
-        assert_eq!(
-            second
-                .entries
-                .iter()
-                .map(|e| e.target.as_str())
-                .collect::<Vec<_>>(),
-            ["user:2", "user:1"]
-        );
-        let window = AuditFilter {
-            from: Some(ms(at(1))),
-            to: Some(ms(at(3))),
-            limit: 10,
-            ..Default::default()
-        };
-        assert_eq!(
-            t.core
-                .audit_log(&admin, window)
-                .await
-                .unwrap()
-                .entries
-                .len(),
-            2
-        );
-        let by_actor = AuditFilter {
-            actor: Some("anonymous".into()),
-            limit: 10,
-            ..Default::default()
-        };
-        let page = t.core.audit_log(&admin, by_actor).await.unwrap();
-        assert_eq!((page.entries.len(), page.next_before), (1, None));
-        assert!(page.entries[0].at.ends_with('Z'));
-        let user = Principal::User(Box::new(User {
-            device_token: DeviceToken::new_random(),
-            instance_id: InstanceId::new_random(),
-            application_id: ApplicationId::new_random(),
-            company_id: CompanyId::new_random(),
-            status: UserStatus::Active,
-            instance_status: InstanceStatus::Active,
-            flags: UserFlags::default(),
-            client_id: None,
-            date_created: at(0),
-        }));
-        assert!(matches!(
-            t.core.audit_log(&user, AuditFilter::default()).await,
-            Err(CoreError::Forbidden(_))
-        ));
     }
 }

@@ -2,6 +2,7 @@
 //! Finding users is in `search`, changing them in `manage`.
 
 pub mod manage;
+pub mod patch;
 pub mod search;
 
 use tus_wire::model::{

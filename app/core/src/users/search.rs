@@ -870,7 +870,13 @@ mod tests {
         };
         let x_token = crate::types::DeviceToken::parse(&x).unwrap();
         t.core
-            .update_user(at(40), &admin(), x_token, deactivate, &meta)
+            .update_user(
+                at(40),
+                &admin(),
+                x_token,
+                deactivate.try_into().unwrap(),
+                &meta,
+            )
             .await
             .unwrap();
         assert_eq!(
