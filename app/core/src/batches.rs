@@ -27,7 +27,9 @@ use super::principal::Principal;
 use super::secret::SigningKey;
 use super::store::{BatchRecord, BatchRunState, CredentialsState, NewAuditRow, NewBatch};
 use super::time::ms;
-use super::types::{format_datetime, parse_text, BatchId, InstanceStatus, UserFlags};
+use super::types::{
+    format_datetime, parse_text, BatchId, Flag, InstanceId, InstanceStatus, UserFlags,
+};
 use super::{Core, RequestMeta};
 use crate::audit::AuditAction;
 use crate::time::iso;
@@ -188,6 +190,67 @@ fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
     }
 }
 
+/// A dashboard batch to run, parsed at the edge: the quantity a number within the limit,
+/// the label bounded, the instance a UUID (whether it exists and is active is the core's).
+#[derive(Debug, Clone)]
+pub struct NewBatchRun {
+    pub instance: InstanceId,
+    pub quantity: i64,
+    pub label: String,
+    pub flags: UserFlags,
+    pub with_tokens: bool,
+}
+
+impl NewBatchRun {
+    /// Every field error at once; `max_quantity` is the configured largest batch.
+    pub fn parse(request: &BatchRequest, max_quantity: i64) -> CoreResult<Self> {
+        let mut e = FieldErrors::default();
+        let quantity = request
+            .quantity
+            .trim()
+            .replace([',', '_', ' '], "")
+            .parse::<i64>()
+            .ok()
+            .filter(|q| (1..=max_quantity).contains(q));
+        if quantity.is_none() {
+            e.push(
+                "quantity",
+                format!("must be a whole number from 1 to {max_quantity}"),
+            );
+        }
+        let label = e.take("label", parse_text(&request.label));
+        let id = request.instance_id.trim();
+        let instance = if id.is_empty() {
+            e.push("instance_id", "is required");
+            None
+        } else {
+            e.take(
+                "instance_id",
+                InstanceId::parse(id).map_err(|_| "names no instance".into()),
+            )
+        };
+        let mut flags = UserFlags::default();
+        for (flag, on) in Flag::ALL.into_iter().zip([
+            request.tracking,
+            request.logging,
+            request.sdk,
+            request.realtime,
+        ]) {
+            flags.set(flag, on);
+        }
+        match (instance, quantity, label) {
+            (Some(instance), Some(quantity), Some(label)) => Ok(NewBatchRun {
+                instance,
+                quantity,
+                label: label.unwrap_or_default(),
+                flags,
+                with_tokens: request.create_access_token,
+            }),
+            _ => Err(CoreError::Validation(e)),
+        }
+    }
+}
+
 impl Core {
     fn view_of(&self, b: BatchRecord, now: DateTime<Utc>, users_now: Option<i64>) -> BatchView {
         let state = state_of(&b, now);
@@ -243,52 +306,21 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        request: &BatchRequest,
+        run: NewBatchRun,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
         p.require_admin()?;
-        let max = self.batch_runs().max_quantity;
-        let mut e = FieldErrors::default();
-        let quantity = match request
-            .quantity
-            .trim()
-            .replace([',', '_', ' '], "")
-            .parse::<i64>()
-        {
-            Ok(q) if (1..=max).contains(&q) => q,
-            _ => {
-                e.push(
-                    "quantity",
-                    format!("must be a whole number from 1 to {max}"),
-                );
-                0
-            }
-        };
-        let label = e
-            .take("label", parse_text(&request.label))
-            .flatten()
-            .unwrap_or_default();
-        let instance = if request.instance_id.trim().is_empty() {
-            e.push("instance_id", "is required");
-            None
-        } else {
-            match self
-                .active_instance_for_field(p, request.instance_id.trim(), "instance_id")
-                .await
-            {
-                Ok(i) => Some(i),
-                Err(CoreError::Validation(v)) => {
-                    e.0.extend(v.0);
-                    None
-                }
-                Err(other) => return Err(other),
-            }
-        };
-        e.into_result()?;
-        let instance =
-            instance.ok_or_else(|| CoreError::internal("no instance after validation"))?;
+        let NewBatchRun {
+            instance,
+            quantity,
+            label,
+            flags,
+            with_tokens,
+        } = run;
+        let instance = self
+            .active_instance_for_field(p, &instance.to_string(), "instance_id")
+            .await?;
         let id = BatchId::new_random().to_string();
-        let with_tokens = request.create_access_token;
         let mut tx = self.store().begin().await?;
         tx.insert_batch(&NewBatch {
             id: id.clone(),
@@ -299,12 +331,7 @@ impl Core {
             created_at: ms(now),
             state: BatchRunState::Running,
             done: 0,
-            flags: [
-                request.tracking,
-                request.logging,
-                request.sdk,
-                request.realtime,
-            ],
+            flags: Flag::ALL.map(|f| flags.get(f)),
             with_tokens,
             credentials: if with_tokens {
                 CredentialsState::Held
@@ -689,6 +716,17 @@ impl Core {
 
 #[cfg(test)]
 mod tests {
+    /// Parses a request as the edge does, then starts it.
+    async fn start(
+        t: &TestCore,
+        now: DateTime<Utc>,
+        r: &BatchRequest,
+        meta: &RequestMeta,
+    ) -> CoreResult<String> {
+        let run = NewBatchRun::parse(r, t.core.batch_runs().max_quantity)?;
+        t.core.start_batch(now, &admin(), run, meta).await
+    }
+
     use super::*;
     use crate::auth::RefreshPair;
     use crate::testing::{admin, at, fleet, test_core, TestCore};
@@ -742,11 +780,7 @@ mod tests {
     async fn a_batch_runs_in_atomic_chunks_and_its_credentials_come_out_once() {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "25"), &meta)
-            .await
-            .unwrap();
+        let id = start(&t, at(1), &request(&i, "25"), &meta).await.unwrap();
         let v = t.core.batch_view(at(2), &admin(), &id).await.unwrap();
         assert_eq!((v.state, v.done, v.quantity), (BatchState::Running, 0, 25));
         // Not downloadable while running.
@@ -835,11 +869,7 @@ mod tests {
                 instance_id: instance,
                 ..request(&i, q)
             };
-            let e = t
-                .core
-                .start_batch(at(1), &admin(), &r, &meta)
-                .await
-                .unwrap_err();
+            let e = start(&t, at(1), &r, &meta).await.unwrap_err();
             let CoreError::Validation(v) = e else {
                 panic!("{e:?}")
             };
@@ -849,11 +879,7 @@ mod tests {
             instance_id: uuid::Uuid::new_v4().to_string(),
             ..request(&i, "5")
         };
-        let e = t
-            .core
-            .start_batch(at(1), &admin(), &unknown, &meta)
-            .await
-            .unwrap_err();
+        let e = start(&t, at(1), &unknown, &meta).await.unwrap_err();
         assert!(
             matches!(e, CoreError::Validation(ref v) if v.0[0].key == "instance_id"),
             "{e:?}"
@@ -866,19 +892,13 @@ mod tests {
             .rows
             .is_empty());
         // "1,000" is read as a number.
-        assert!(t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "1,000"), &meta)
-            .await
-            .is_ok());
+        assert!(start(&t, at(1), &request(&i, "1,000"), &meta).await.is_ok());
     }
 
     #[tokio::test]
     async fn two_runners_never_write_the_same_chunk() {
         let (t, i) = setup(10).await;
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "30"), &RequestMeta::default())
+        let id = start(&t, at(1), &request(&i, "30"), &RequestMeta::default())
             .await
             .unwrap();
         let (a, b) = tokio::join!(
@@ -902,11 +922,7 @@ mod tests {
     async fn a_failed_batch_says_how_far_it_got_and_can_resume() {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "35"), &meta)
-            .await
-            .unwrap();
+        let id = start(&t, at(1), &request(&i, "35"), &meta).await.unwrap();
         t.core.run_batch_chunk(at(2), &id).await.unwrap();
         t.core.run_batch_chunk(at(3), &id).await.unwrap();
         // The instance is deactivated mid-run: the next chunk fails, and the runner records it.
@@ -959,11 +975,7 @@ mod tests {
     async fn stopping_keeps_what_was_written_and_a_silent_run_shows_interrupted() {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "50"), &meta)
-            .await
-            .unwrap();
+        let id = start(&t, at(1), &request(&i, "50"), &meta).await.unwrap();
         t.core.run_batch_chunk(at(2), &id).await.unwrap();
         // No chunk for a minute: shown as interrupted, and resumable.
         let v = t.core.batch_view(at(2 + 61), &admin(), &id).await.unwrap();
@@ -992,9 +1004,7 @@ mod tests {
     #[tokio::test]
     async fn unread_credentials_expire_and_are_deleted() {
         let (t, i) = setup(10).await;
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "5"), &RequestMeta::default())
+        let id = start(&t, at(1), &request(&i, "5"), &RequestMeta::default())
             .await
             .unwrap();
         run_all(&t, &id).await;
@@ -1028,17 +1038,9 @@ mod tests {
     async fn batch_wide_actions_reach_exactly_the_batch() {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
-        let batch = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "12"), &meta)
-            .await
-            .unwrap();
+        let batch = start(&t, at(1), &request(&i, "12"), &meta).await.unwrap();
         run_all(&t, &batch).await;
-        let other = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "3"), &meta)
-            .await
-            .unwrap();
+        let other = start(&t, at(1), &request(&i, "3"), &meta).await.unwrap();
         run_all(&t, &other).await;
         let whole = BulkTarget::Matching(Box::new(UserListQuery::of_batch(&batch)));
         assert_eq!(t.core.bulk_count(&admin(), &whole).await.unwrap(), 12);
@@ -1102,11 +1104,7 @@ mod tests {
     async fn an_emptied_instance_is_deleted_with_its_batches_and_their_sealed_credentials() {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
-        let id = t
-            .core
-            .start_batch(at(1), &admin(), &request(&i, "5"), &meta)
-            .await
-            .unwrap();
+        let id = start(&t, at(1), &request(&i, "5"), &meta).await.unwrap();
         run_all(&t, &id).await;
         let whole = BulkTarget::Matching(Box::new(UserListQuery::of_batch(&id)));
         t.core
@@ -1128,8 +1126,7 @@ mod tests {
     async fn batches_list_newest_first_by_pages() {
         let (t, i) = setup(10).await;
         for n in 0..(BATCH_PAGE + 3) {
-            t.core
-                .start_batch(at(n), &admin(), &request(&i, "1"), &RequestMeta::default())
+            start(&t, at(n), &request(&i, "1"), &RequestMeta::default())
                 .await
                 .unwrap();
         }

@@ -16,11 +16,13 @@ use tus_wire::views::{BatchPage, BatchRequest, BatchView};
 #[server(prefix = "/api", endpoint = "start_batch", input = Json)]
 pub async fn start_batch(request: BatchRequest) -> Result<String, AppError> {
     use super::guard::{admin, fail};
+    use tus_core::batches::NewBatchRun;
     use tus_core::Core;
     let a = admin()?;
+    let run = NewBatchRun::parse(&request, a.core.batch_runs().max_quantity).map_err(fail)?;
     let id = a
         .core
-        .start_batch(Core::now(), a.principal(), &request, &a.meta)
+        .start_batch(Core::now(), a.principal(), run, &a.meta)
         .await
         .map_err(fail)?;
     a.core.spawn_batch(id.clone());
