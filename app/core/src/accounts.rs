@@ -139,16 +139,13 @@ impl Core {
         );
         let mut tx = self.store().begin().await?;
         tx.insert_application(&app).await?;
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::ApplicationCreated,
-                format!("application:{}", app.id),
-                name,
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::ApplicationCreated,
+            format!("application:{}", app.id),
+            name,
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         if input.create_default_group.unwrap_or(false) {
@@ -200,16 +197,13 @@ impl Core {
         }
         let mut tx = self.store().begin().await?;
         for v in &views {
-            tx.audit(
-                &NewAuditRow::new(
-                    now,
-                    p.actor(),
-                    AuditAction::InstanceKeyRevealed,
-                    format!("instance:{}", v.id),
-                    "InstanceKey returned by the REST API",
-                )
-                .from(meta),
-            )
+            tx.audit(&p.audit(
+                now,
+                AuditAction::InstanceKeyRevealed,
+                format!("instance:{}", v.id),
+                "InstanceKey returned by the REST API",
+                meta,
+            ))
             .await?;
         }
         tx.commit().await?;
@@ -335,16 +329,13 @@ impl Core {
             )
             .await?;
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::InstanceCreated,
-                format!("instance:{}", created.id),
-                name,
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::InstanceCreated,
+            format!("instance:{}", created.id),
+            name,
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         self.instance(p, &created.id.to_string()).await
@@ -391,16 +382,13 @@ impl Core {
         tx.update_instance(&id, &changes).await?;
         if !described.is_empty() {
             let detail = described.join("; ");
-            tx.audit(
-                &NewAuditRow::new(
-                    now,
-                    p.actor(),
-                    AuditAction::InstanceUpdated,
-                    format!("instance:{id}"),
-                    detail,
-                )
-                .from(meta),
-            )
+            tx.audit(&p.audit(
+                now,
+                AuditAction::InstanceUpdated,
+                format!("instance:{id}"),
+                detail,
+                meta,
+            ))
             .await?;
         }
         tx.commit().await?;
@@ -428,16 +416,13 @@ impl Core {
             }
             Some(_) => {}
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::InstanceDeleted,
-                format!("instance:{id}"),
-                instance.name,
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::InstanceDeleted,
+            format!("instance:{id}"),
+            instance.name,
+            meta,
+        ))
         .await?;
         tx.commit().await
     }
@@ -452,16 +437,13 @@ impl Core {
     ) -> CoreResult<String> {
         let instance = self.instance(p, instance_id).await?;
         let mut tx = self.store().begin().await?;
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::InstanceKeyRevealed,
-                format!("instance:{}", instance.id),
-                "InstanceKey shown in the dashboard",
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::InstanceKeyRevealed,
+            format!("instance:{}", instance.id),
+            "InstanceKey shown in the dashboard",
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         Ok(instance.key.expose().to_string())
@@ -493,16 +475,13 @@ impl Core {
         tx.update_instance(&id, &[("instance_key", uuid::Uuid::new_v4().to_string())])
             .await?;
         let detail = "InstanceKey rotated".to_string();
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::InstanceKeyRotated,
-                format!("instance:{id}"),
-                detail,
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::InstanceKeyRotated,
+            format!("instance:{id}"),
+            detail,
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         self.instance(p, &id).await

@@ -501,16 +501,13 @@ impl Core {
                 message: "the batch is not running".into(),
             });
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::BatchStopped,
-                format!("batch:{}", b.id),
-                format!("stopped after {} of {} users", b.done, b.quantity),
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::BatchStopped,
+            format!("batch:{}", b.id),
+            format!("stopped after {} of {} users", b.done, b.quantity),
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         self.batch_view(now, p, &b.id).await
@@ -537,16 +534,13 @@ impl Core {
                 message: "only a failed or interrupted batch whose credentials were not downloaded can be resumed".into(),
             });
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::BatchResumed,
-                format!("batch:{}", b.id),
-                format!("resumed at {} of {} users", b.done, b.quantity),
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::BatchResumed,
+            format!("batch:{}", b.id),
+            format!("resumed at {} of {} users", b.done, b.quantity),
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         Ok(b.id)
@@ -634,16 +628,13 @@ impl Core {
                 message,
             });
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::BatchCredentialsDownloaded,
-                format!("batch:{}", b.id),
-                format!("credentials of {} users, deleted as they were sent", b.done),
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::BatchCredentialsDownloaded,
+            format!("batch:{}", b.id),
+            format!("credentials of {} users, deleted as they were sent", b.done),
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         let label: String = b

@@ -7,7 +7,7 @@
 use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult};
 use crate::principal::Principal;
-use crate::store::{NewAuditRow, RefreshState};
+use crate::store::RefreshState;
 use crate::time::{iso, ms};
 use crate::users::parse_target;
 use crate::{Core, RequestMeta};
@@ -143,16 +143,13 @@ impl Core {
                 (n, format!("every token revoked ({n} families)"))
             }
         };
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                p.actor(),
-                AuditAction::UserTokensRevoked,
-                format!("user:{subject}"),
-                detail,
-            )
-            .from(meta),
-        )
+        tx.audit(&p.audit(
+            now,
+            AuditAction::UserTokensRevoked,
+            format!("user:{subject}"),
+            detail,
+            meta,
+        ))
         .await?;
         tx.commit().await?;
         Ok(revoked)

@@ -7,11 +7,13 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult, CredentialKind};
+use crate::store::NewAuditRow;
 use crate::tokens::SubjectKind;
 use crate::types::DeviceToken;
 use crate::users::User;
-use crate::Core;
+use crate::{Core, RequestMeta};
 
 /// Who presents a valid access token.
 #[derive(Debug, Clone)]
@@ -40,6 +42,20 @@ impl Principal {
                 "this route needs an admin token".into(),
             ))
         }
+    }
+}
+
+impl Principal {
+    /// The audit entry of something this caller did, from where the request came.
+    pub fn audit(
+        &self,
+        now: DateTime<Utc>,
+        action: AuditAction,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+        meta: &RequestMeta,
+    ) -> NewAuditRow {
+        NewAuditRow::new(now, self.actor(), action, target, detail).from(meta)
     }
 }
 

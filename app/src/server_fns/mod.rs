@@ -50,6 +50,13 @@ pub(crate) mod guard {
         pub fn principal(&self) -> &tus_core::principal::Principal {
             &self.caller.principal
         }
+
+        /// The user a call names (422 when the DeviceToken does not parse).
+        pub fn target(&self, device_token: &str) -> Result<tus_core::types::DeviceToken, AppError> {
+            self.core
+                .target_user(self.principal(), Some(device_token))
+                .map_err(fail)
+        }
     }
 
     pub fn request() -> Result<(Core, http::request::Parts), AppError> {

@@ -50,10 +50,7 @@ pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Re
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
-    let target = a
-        .core
-        .target_user(a.principal(), Some(&device_token))
-        .map_err(fail)?;
+    let target = a.target(&device_token)?;
     let patch = changes.try_into().map_err(fail)?;
     a.core
         .update_user(Core::now(), a.principal(), target, patch, &a.meta)
@@ -77,10 +74,7 @@ pub async fn set_flag(
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
-    let target = a
-        .core
-        .target_user(a.principal(), Some(&device_token))
-        .map_err(fail)?;
+    let target = a.target(&device_token)?;
     a.core
         .set_flag(Core::now(), a.principal(), target, flag, value, &a.meta)
         .await
@@ -100,10 +94,7 @@ pub async fn set_status(device_token: String, active: bool) -> Result<UserDetail
     use tus_core::types::UserStatus;
     use tus_core::Core;
     let a = admin()?;
-    let target = a
-        .core
-        .target_user(a.principal(), Some(&device_token))
-        .map_err(fail)?;
+    let target = a.target(&device_token)?;
     let status = if active {
         UserStatus::Active
     } else {
@@ -127,10 +118,7 @@ pub async fn move_user(device_token: String, instance_id: String) -> Result<User
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
-    let target = a
-        .core
-        .target_user(a.principal(), Some(&device_token))
-        .map_err(fail)?;
+    let target = a.target(&device_token)?;
     a.core
         .move_user_to(Core::now(), a.principal(), target, &instance_id, &a.meta)
         .await
@@ -150,10 +138,7 @@ pub async fn delete_user(device_token: String) -> Result<(), AppError> {
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
-    let target = a
-        .core
-        .target_user(a.principal(), Some(&device_token))
-        .map_err(fail)?;
+    let target = a.target(&device_token)?;
     a.core
         .delete_user(Core::now(), a.principal(), target, &a.meta)
         .await

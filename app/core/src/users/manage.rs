@@ -15,7 +15,7 @@ use crate::instances::InstanceCredentials;
 use crate::principal::Principal;
 use crate::ratelimit::Throttle;
 use crate::secret::{Password, PasswordHash};
-use crate::store::{LoginColumn, NewAuditRow, UserRow};
+use crate::store::{LoginColumn, UserRow};
 use crate::time::iso;
 use crate::types::*;
 use crate::users::patch::{StatusChange, UserPatch};
@@ -61,16 +61,13 @@ impl Core {
             .await?;
         let described = patch.describe(&before, password_hash.is_some());
         if !described.is_empty() {
-            tx.audit(
-                &NewAuditRow::new(
-                    now,
-                    principal.actor(),
-                    AuditAction::UserUpdated,
-                    format!("user:{target}"),
-                    described.join("; "),
-                )
-                .from(meta),
-            )
+            tx.audit(&principal.audit(
+                now,
+                AuditAction::UserUpdated,
+                format!("user:{target}"),
+                described.join("; "),
+                meta,
+            ))
             .await?;
         }
         tx.commit().await
@@ -171,16 +168,13 @@ impl Core {
         if !tx.delete_user(&key).await? {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                principal.actor(),
-                AuditAction::UserDeleted,
-                format!("user:{key}"),
-                "user and all its tokens removed",
-            )
-            .from(meta),
-        )
+        tx.audit(&principal.audit(
+            now,
+            AuditAction::UserDeleted,
+            format!("user:{key}"),
+            "user and all its tokens removed",
+            meta,
+        ))
         .await?;
         tx.commit().await
     }
@@ -270,16 +264,13 @@ impl Core {
         }
         let mut tx = self.store().begin().await?;
         tx.move_user(&user.device_token, &to.id).await?;
-        tx.audit(
-            &NewAuditRow::new(
-                now,
-                principal.actor(),
-                AuditAction::UserMoved,
-                format!("user:{}", user.device_token),
-                format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
-            )
-            .from(meta),
-        )
+        tx.audit(&principal.audit(
+            now,
+            AuditAction::UserMoved,
+            format!("user:{}", user.device_token),
+            format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
+            meta,
+        ))
         .await?;
         // A login name taken in the target instance is a conflict, and nothing moves.
         tx.commit().await
