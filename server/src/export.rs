@@ -257,11 +257,16 @@ async fn batch_credentials_csv(
         Err((status, error)) => return refuse(status, error),
     };
     let meta = request_meta(req.headers(), req.extensions());
-    let download = match state
-        .core
-        .take_batch_credentials(Core::now(), &principal, &batch_id, &meta)
-        .await
-    {
+    let taken = match tus_core::types::BatchId::named(&batch_id) {
+        Ok(id) => {
+            state
+                .core
+                .take_batch_credentials(Core::now(), &principal, id, &meta)
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let download = match taken {
         Ok(d) => d,
         Err(e) => {
             let e = AppError::from(e);

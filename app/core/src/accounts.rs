@@ -224,13 +224,10 @@ impl Core {
             .ok_or_else(|| CoreError::internal("an instance was not shown"))
     }
 
-    pub async fn instance(&self, p: &Principal, instance_id: &str) -> CoreResult<Instance> {
+    pub async fn instance(&self, p: &Principal, id: InstanceId) -> CoreResult<Instance> {
         p.require_admin()?;
-        let id = InstanceId::parse(instance_id)
-            .map_err(|_| not_found("instance"))?
-            .to_string();
         self.store()
-            .find_instance(&id)
+            .find_instance(&id.to_string())
             .await?
             .ok_or_else(|| not_found("instance"))?
             .try_into()
@@ -244,8 +241,10 @@ impl Core {
         instance_id: &str,
         field: &str,
     ) -> CoreResult<Instance> {
-        self.instance(p, instance_id).await.map_err(|e| match e {
-            CoreError::NotFound(_) => CoreError::validation(field, "names no instance"),
+        let unknown = || CoreError::validation(field, "names no instance");
+        let id = InstanceId::parse(instance_id).map_err(|_| unknown())?;
+        self.instance(p, id).await.map_err(|e| match e {
+            CoreError::NotFound(_) => unknown(),
             other => other,
         })
     }
@@ -338,7 +337,7 @@ impl Core {
         ))
         .await?;
         tx.commit().await?;
-        self.instance(p, &created.id.to_string()).await
+        self.instance(p, created.id).await
     }
 
     /// Renames, re-describes, activates or deactivates an instance (fields given only).
@@ -346,7 +345,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        instance_id: &str,
+        instance_id: InstanceId,
         input: InstanceInput,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
@@ -392,7 +391,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
-        self.instance(p, &id).await
+        self.instance(p, instance_id).await
     }
 
     /// Deletes an instance; one that still has users is refused (422, Key `InstanceId`).
@@ -400,7 +399,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        instance_id: &str,
+        instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
         let instance = self.instance(p, instance_id).await?;
@@ -432,7 +431,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        instance_id: &str,
+        instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
         let instance = self.instance(p, instance_id).await?;
@@ -466,7 +465,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        instance_id: &str,
+        instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
         let instance = self.instance(p, instance_id).await?;
@@ -484,14 +483,14 @@ impl Core {
         ))
         .await?;
         tx.commit().await?;
-        self.instance(p, &id).await
+        self.instance(p, instance_id).await
     }
 
     pub async fn regenerate_invite_code(
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        instance_id: &str,
+        instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
         let instance = self.instance(p, instance_id).await?;
@@ -513,7 +512,7 @@ impl Core {
                     )
                     .await?;
                     tx.commit().await?;
-                    return self.instance(p, &id).await;
+                    return self.instance(p, instance_id).await;
                 }
                 Err(CoreError::Conflict { .. }) if attempt < 8 => continue,
                 Err(e) => return Err(e),

@@ -292,13 +292,11 @@ impl Core {
         }
     }
 
-    async fn batch_record(&self, id: &str) -> CoreResult<BatchRecord> {
-        let not_found = || CoreError::NotFound("no batch has this id".into());
-        let id = BatchId::parse(id.trim()).map_err(|_| not_found())?;
+    async fn batch_record(&self, id: BatchId) -> CoreResult<BatchRecord> {
         self.store()
             .find_batch(&id.to_string())
             .await?
-            .ok_or_else(not_found)
+            .ok_or_else(|| CoreError::NotFound("no batch has this id".into()))
     }
 
     /// Admin: records a new batch, running, and returns its id; `run_batch` writes it.
@@ -365,7 +363,7 @@ impl Core {
 
     /// Writes the next chunk of a running batch (see the module invariants).
     pub async fn run_batch_chunk(&self, now: DateTime<Utc>, id: &str) -> CoreResult<ChunkStep> {
-        let b = self.batch_record(id).await?;
+        let b = self.batch_record(BatchId::named(id)?).await?;
         if b.state != BatchRunState::Running || b.done >= b.quantity {
             return Ok(ChunkStep::Idle);
         }
@@ -488,7 +486,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        id: &str,
+        id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<BatchView> {
         p.require_admin()?;
@@ -510,7 +508,7 @@ impl Core {
         ))
         .await?;
         tx.commit().await?;
-        self.batch_view(now, p, &b.id).await
+        self.batch_view(now, p, BatchId::named(&b.id)?).await
     }
 
     /// Admin: sets a failed or interrupted batch running again from where it stopped; the
@@ -519,7 +517,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        id: &str,
+        id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
         p.require_admin()?;
@@ -551,7 +549,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        id: &str,
+        id: BatchId,
     ) -> CoreResult<BatchView> {
         p.require_admin()?;
         let b = self.batch_record(id).await?;
@@ -603,7 +601,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        id: &str,
+        id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<CredentialsDownload> {
         p.require_admin()?;
@@ -758,7 +756,12 @@ mod tests {
     async fn download(t: &TestCore, id: &str, now: DateTime<Utc>) -> CoreResult<Vec<String>> {
         let mut d = t
             .core
-            .take_batch_credentials(now, &admin(), id, &RequestMeta::default())
+            .take_batch_credentials(
+                now,
+                &admin(),
+                BatchId::parse(id).unwrap(),
+                &RequestMeta::default(),
+            )
             .await?;
         let mut lines = Vec::new();
         while let Some(text) = t.core.next_credentials_chunk(&mut d).await? {
@@ -772,14 +775,22 @@ mod tests {
         let (t, i) = setup(10).await;
         let meta = RequestMeta::default();
         let id = start(&t, at(1), &request(&i, "25"), &meta).await.unwrap();
-        let v = t.core.batch_view(at(2), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(2), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!((v.state, v.done, v.quantity), (BatchState::Running, 0, 25));
         // Not downloadable while running.
         let early = download(&t, &id, at(2)).await.unwrap_err();
         assert!(matches!(early, CoreError::Conflict { .. }), "{early:?}");
 
         assert_eq!(run_all(&t, &id).await, vec![10, 20, 25]);
-        let v = t.core.batch_view(at(20), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(20), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!(v.state, BatchState::Completed);
         assert_eq!(
             (v.done, v.users_now, v.label.as_str()),
@@ -822,7 +833,11 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let v = t.core.batch_view(at(60), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(60), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert!(
             matches!(v.credentials, BatchCredentials::Taken { ref by, .. } if by == "admin:a@x.io")
         );
@@ -900,11 +915,19 @@ mod tests {
             .iter()
             .filter(|s| matches!(s, ChunkStep::Wrote { .. }))
             .count();
-        let v = t.core.batch_view(at(3), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(3), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!(v.done, 10 * wrote as i64);
         assert_eq!(v.users_now, Some(v.done));
         run_all(&t, &id).await;
-        let v = t.core.batch_view(at(30), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(30), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!((v.done, v.users_now), (30, Some(30)));
         assert_eq!(download(&t, &id, at(31)).await.unwrap().len(), 30);
     }
@@ -922,12 +945,16 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .update_instance_as(at(4), &admin(), &i.id.to_string(), off, &meta)
+            .update_instance_as(at(4), &admin(), i.id, off, &meta)
             .await
             .unwrap();
         let e = t.core.run_batch_chunk(at(5), &id).await.unwrap_err();
         t.core.fail_batch(at(5), &id, &e).await.unwrap();
-        let v = t.core.batch_view(at(6), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(6), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!(
             (v.state, v.done, v.users_now),
             (BatchState::Failed, 20, Some(20))
@@ -944,18 +971,18 @@ mod tests {
             ..Default::default()
         };
         t.core
-            .update_instance_as(at(7), &admin(), &i.id.to_string(), on, &meta)
+            .update_instance_as(at(7), &admin(), i.id, on, &meta)
             .await
             .unwrap();
         t.core
-            .resume_batch(at(8), &admin(), &id, &meta)
+            .resume_batch(at(8), &admin(), BatchId::parse(&id).unwrap(), &meta)
             .await
             .unwrap();
         assert_eq!(run_all(&t, &id).await, vec![30, 35]);
         // A completed batch is not resumed.
         let again = t
             .core
-            .resume_batch(at(40), &admin(), &id, &meta)
+            .resume_batch(at(40), &admin(), BatchId::parse(&id).unwrap(), &meta)
             .await
             .unwrap_err();
         assert!(matches!(again, CoreError::Conflict { .. }));
@@ -969,11 +996,15 @@ mod tests {
         let id = start(&t, at(1), &request(&i, "50"), &meta).await.unwrap();
         t.core.run_batch_chunk(at(2), &id).await.unwrap();
         // No chunk for a minute: shown as interrupted, and resumable.
-        let v = t.core.batch_view(at(2 + 61), &admin(), &id).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(2 + 61), &admin(), BatchId::parse(&id).unwrap())
+            .await
+            .unwrap();
         assert_eq!(v.state, BatchState::Interrupted);
         let v = t
             .core
-            .stop_batch(at(70), &admin(), &id, &meta)
+            .stop_batch(at(70), &admin(), BatchId::parse(&id).unwrap(), &meta)
             .await
             .unwrap();
         assert_eq!((v.state, v.done), (BatchState::Failed, 10));
@@ -987,7 +1018,7 @@ mod tests {
         // After the download it cannot resume (its later credentials would be lost).
         assert!(t
             .core
-            .resume_batch(at(73), &admin(), &id, &meta)
+            .resume_batch(at(73), &admin(), BatchId::parse(&id).unwrap(), &meta)
             .await
             .is_err());
     }
@@ -1013,7 +1044,7 @@ mod tests {
         );
         let v = t
             .core
-            .batch_view(at(13 + ttl), &admin(), &id)
+            .batch_view(at(13 + ttl), &admin(), BatchId::parse(&id).unwrap())
             .await
             .unwrap();
         assert_eq!(v.credentials, BatchCredentials::Expired);
@@ -1057,11 +1088,15 @@ mod tests {
             .await
             .unwrap();
         assert_eq!((gone.matched, gone.changed), (12, 12));
-        let v = t.core.batch_view(at(23), &admin(), &batch).await.unwrap();
+        let v = t
+            .core
+            .batch_view(at(23), &admin(), BatchId::parse(&batch).unwrap())
+            .await
+            .unwrap();
         assert_eq!(v.users_now, Some(0));
         assert_eq!(
             t.core
-                .batch_view(at(23), &admin(), &other)
+                .batch_view(at(23), &admin(), BatchId::parse(&other).unwrap())
                 .await
                 .unwrap()
                 .users_now,
@@ -1104,11 +1139,13 @@ mod tests {
             .unwrap();
         // The credentials were never downloaded: still sealed, and no obstacle.
         t.core
-            .delete_instance_as(at(21), &admin(), &i.id.to_string(), &meta)
+            .delete_instance_as(at(21), &admin(), i.id, &meta)
             .await
             .unwrap();
         assert!(matches!(
-            t.core.batch_view(at(22), &admin(), &id).await,
+            t.core
+                .batch_view(at(22), &admin(), BatchId::parse(&id).unwrap())
+                .await,
             Err(CoreError::NotFound(_))
         ));
     }

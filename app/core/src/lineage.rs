@@ -9,7 +9,7 @@ use crate::error::{CoreError, CoreResult};
 use crate::principal::Principal;
 use crate::store::RefreshState;
 use crate::time::{iso, ms};
-use crate::users::parse_target;
+use crate::types::DeviceToken;
 use crate::{Core, RequestMeta};
 use chrono::{DateTime, Utc};
 use tus_wire::views::{
@@ -26,10 +26,10 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        device_token: &str,
+        device_token: DeviceToken,
     ) -> CoreResult<TokenLineage> {
         p.require_admin()?;
-        let subject = parse_target(device_token)?.to_string();
+        let subject = device_token.to_string();
         let store = self.store();
         if store.find_user(&subject).await?.is_none() {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
@@ -112,12 +112,12 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         p: &Principal,
-        device_token: &str,
+        device_token: DeviceToken,
         family_id: Option<&str>,
         meta: &RequestMeta,
     ) -> CoreResult<u64> {
         p.require_admin()?;
-        let subject = parse_target(device_token)?.to_string();
+        let subject = device_token.to_string();
         if self.store().find_user(&subject).await?.is_none() {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
@@ -192,7 +192,11 @@ mod tests {
             )
             .await
             .unwrap();
-        let lineage = t.core.token_lineage(at(120), &admin(), &dt).await.unwrap();
+        let lineage = t
+            .core
+            .token_lineage(at(120), &admin(), DeviceToken::parse(&dt).unwrap())
+            .await
+            .unwrap();
         let sources: Vec<_> = lineage
             .access_tokens
             .iter()
@@ -224,11 +228,21 @@ mod tests {
         let family = lineage.families[0].id.clone();
         let n = t
             .core
-            .revoke_user_tokens(at(140), &admin(), &dt, Some(&family), &meta)
+            .revoke_user_tokens(
+                at(140),
+                &admin(),
+                DeviceToken::parse(&dt).unwrap(),
+                Some(&family),
+                &meta,
+            )
             .await
             .unwrap();
         assert_eq!(n, 1);
-        let after = t.core.token_lineage(at(150), &admin(), &dt).await.unwrap();
+        let after = t
+            .core
+            .token_lineage(at(150), &admin(), DeviceToken::parse(&dt).unwrap())
+            .await
+            .unwrap();
         assert!(after.families[0].revoked_at.is_some());
         assert_eq!(after.families[0].tokens[1].state, "revoked");
         assert!(matches!(
@@ -249,19 +263,37 @@ mod tests {
         let other_dt = other.device_token.unwrap().to_string();
         let wrong = t
             .core
-            .revoke_user_tokens(at(170), &admin(), &other_dt, Some(&family), &meta)
+            .revoke_user_tokens(
+                at(170),
+                &admin(),
+                DeviceToken::parse(&other_dt).unwrap(),
+                Some(&family),
+                &meta,
+            )
             .await;
         assert!(matches!(wrong, Err(CoreError::NotFound(_))), "{wrong:?}");
         assert_eq!(
             t.core
-                .revoke_user_tokens(at(180), &admin(), &other_dt, None, &meta)
+                .revoke_user_tokens(
+                    at(180),
+                    &admin(),
+                    DeviceToken::parse(&other_dt).unwrap(),
+                    None,
+                    &meta
+                )
                 .await
                 .unwrap(),
             1
         );
         assert_eq!(
             t.core
-                .revoke_user_tokens(at(190), &admin(), &other_dt, None, &meta)
+                .revoke_user_tokens(
+                    at(190),
+                    &admin(),
+                    DeviceToken::parse(&other_dt).unwrap(),
+                    None,
+                    &meta
+                )
                 .await
                 .unwrap(),
             0
@@ -269,7 +301,11 @@ mod tests {
         // Expired tokens say so.
         let later = t
             .core
-            .token_lineage(at(60 * 60 * 24 * 30), &admin(), &other_dt)
+            .token_lineage(
+                at(60 * 60 * 24 * 30),
+                &admin(),
+                DeviceToken::parse(&other_dt).unwrap(),
+            )
             .await
             .unwrap();
         assert!(later.access_tokens.iter().all(|a| a.expired));

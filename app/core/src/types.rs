@@ -11,7 +11,7 @@ use uuid::Uuid;
 pub const MAX_STRING: usize = 256;
 
 macro_rules! uuid_id {
-    ($(#[$doc:meta])* $name:ident, $what:literal) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, $unknown:literal) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub struct $name(pub Uuid);
@@ -25,6 +25,12 @@ macro_rules! uuid_id {
                 Uuid::try_parse(input.trim())
                     .map(Self)
                     .map_err(|_| format!("{} must be a UUID", $what))
+            }
+            /// An id naming something in a path or a call: one that does not parse names
+            /// nothing, so it is `NotFound`, like an id nobody has.
+            pub fn named(input: &str) -> crate::error::CoreResult<Self> {
+                Self::parse(input)
+                    .map_err(|_| crate::error::CoreError::NotFound($unknown.into()))
             }
         }
 
@@ -40,12 +46,13 @@ macro_rules! uuid_id {
 uuid_id!(
     /// A user's identity: generated, or the caller's `CustomToken`.
     DeviceToken,
-    "DeviceToken"
+    "DeviceToken",
+    "no user has this DeviceToken"
 );
-uuid_id!(InstanceId, "InstanceId");
-uuid_id!(ApplicationId, "ApplicationId");
-uuid_id!(CompanyId, "CompanyId");
-uuid_id!(BatchId, "BatchId");
+uuid_id!(InstanceId, "InstanceId", "no instance has this id");
+uuid_id!(ApplicationId, "ApplicationId", "no application has this id");
+uuid_id!(CompanyId, "CompanyId", "no company has this id");
+uuid_id!(BatchId, "BatchId", "no batch has this id");
 
 macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident),+ $(,)? }, $what:literal) => {

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
+#[cfg(feature = "ssr")]
+use tus_core::types::BatchId;
 
 use crate::error::AppError;
 use tus_wire::views::{BatchPage, BatchRequest, BatchView};
@@ -44,7 +46,11 @@ pub async fn get_batch(batch_id: String) -> Result<BatchView, AppError> {
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .batch_view(Core::now(), a.principal(), &batch_id)
+        .batch_view(
+            Core::now(),
+            a.principal(),
+            BatchId::named(&batch_id).map_err(fail)?,
+        )
         .await
         .map_err(fail)
 }
@@ -81,7 +87,12 @@ pub async fn stop_batch(batch_id: String) -> Result<BatchView, AppError> {
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .stop_batch(Core::now(), a.principal(), &batch_id, &a.meta)
+        .stop_batch(
+            Core::now(),
+            a.principal(),
+            BatchId::named(&batch_id).map_err(fail)?,
+            &a.meta,
+        )
         .await
         .map_err(fail)
 }
@@ -101,12 +112,21 @@ pub async fn resume_batch(batch_id: String) -> Result<BatchView, AppError> {
     let a = admin()?;
     let id = a
         .core
-        .resume_batch(Core::now(), a.principal(), &batch_id, &a.meta)
+        .resume_batch(
+            Core::now(),
+            a.principal(),
+            BatchId::named(&batch_id).map_err(fail)?,
+            &a.meta,
+        )
         .await
         .map_err(fail)?;
     a.core.spawn_batch(id.clone());
     a.core
-        .batch_view(Core::now(), a.principal(), &id)
+        .batch_view(
+            Core::now(),
+            a.principal(),
+            BatchId::named(&id).map_err(fail)?,
+        )
         .await
         .map_err(fail)
 }

@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
+#[cfg(feature = "ssr")]
+use tus_core::types::InstanceId;
 
 use crate::error::AppError;
 use tus_wire::model::InstanceSummary;
@@ -103,7 +105,13 @@ pub async fn update_instance(
             .map(|on| serde_json::Value::String(if on { "Active" } else { "Deactivated" }.into())),
     };
     a.core
-        .update_instance_as(Core::now(), a.principal(), &instance_id, input, &a.meta)
+        .update_instance_as(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            input,
+            &a.meta,
+        )
         .await
         .map(|_| ())
         .map_err(fail)
@@ -122,7 +130,12 @@ pub async fn reveal_instance_key(instance_id: String) -> Result<String, AppError
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .reveal_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
+        .reveal_instance_key(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            &a.meta,
+        )
         .await
         .map_err(fail)
 }
@@ -140,7 +153,12 @@ pub async fn rotate_instance_key(instance_id: String) -> Result<String, AppError
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .rotate_instance_key(Core::now(), a.principal(), &instance_id, &a.meta)
+        .rotate_instance_key(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            &a.meta,
+        )
         .await
         .map(|i| i.key.expose().to_string())
         .map_err(fail)
@@ -159,7 +177,12 @@ pub async fn regenerate_invite_code(instance_id: String) -> Result<String, AppEr
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .regenerate_invite_code(Core::now(), a.principal(), &instance_id, &a.meta)
+        .regenerate_invite_code(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            &a.meta,
+        )
         .await
         .map(|i| i.invite_code)
         .map_err(fail)

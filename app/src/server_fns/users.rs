@@ -1,5 +1,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
+#[cfg(feature = "ssr")]
+use tus_core::types::DeviceToken;
 
 use crate::error::AppError;
 use tus_wire::model::{RegisterRequest, UpdateUserRequest};
@@ -33,7 +35,10 @@ pub async fn get_user(device_token: String) -> Result<UserDetail, AppError> {
     use super::guard::{admin, fail};
     let a = admin()?;
     a.core
-        .user_detail(a.principal(), &device_token)
+        .user_detail(
+            a.principal(),
+            DeviceToken::named(&device_token).map_err(fail)?,
+        )
         .await
         .map_err(fail)
 }
@@ -181,7 +186,11 @@ pub async fn user_tokens(device_token: String) -> Result<TokenLineage, AppError>
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .token_lineage(Core::now(), a.principal(), &device_token)
+        .token_lineage(
+            Core::now(),
+            a.principal(),
+            DeviceToken::named(&device_token).map_err(fail)?,
+        )
         .await
         .map_err(fail)
 }
@@ -207,7 +216,7 @@ pub async fn revoke_tokens(
         .revoke_user_tokens(
             Core::now(),
             a.principal(),
-            &device_token,
+            DeviceToken::named(&device_token).map_err(fail)?,
             family_id.as_deref(),
             &a.meta,
         )

@@ -6,6 +6,7 @@ use app::ssr::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::Router;
+use tus_core::types::InstanceId;
 use tus_core::Core;
 use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 
@@ -176,7 +177,7 @@ async fn get_instance(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
-    let instance = core.instance(&p, &id).await?;
+    let instance = core.instance(&p, InstanceId::named(&id)?).await?;
     Ok(Data(
         core.disclose_instance(Core::now(), &p, instance, &meta)
             .await?,
@@ -209,7 +210,7 @@ async fn update_instance(
             .or_else(|| q.text("status").map(serde_json::Value::String)),
     };
     let instance = core
-        .update_instance_as(Core::now(), &p, &id, input, &meta)
+        .update_instance_as(Core::now(), &p, InstanceId::named(&id)?, input, &meta)
         .await?;
     Ok(Data(
         core.disclose_instance(Core::now(), &p, instance, &meta)
@@ -228,7 +229,8 @@ async fn delete_instance(
     Meta(meta): Meta,
     Path(id): Path<String>,
 ) -> Result<Done, ApiError> {
-    core.delete_instance_as(Core::now(), &p, &id, &meta).await?;
+    core.delete_instance_as(Core::now(), &p, InstanceId::named(&id)?, &meta)
+        .await?;
     Ok(Done)
 }
 
@@ -244,7 +246,7 @@ async fn rotate_key(
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
     let instance = core
-        .rotate_instance_key(Core::now(), &p, &id, &meta)
+        .rotate_instance_key(Core::now(), &p, InstanceId::named(&id)?, &meta)
         .await?;
     Ok(Data(
         core.disclose_instance(Core::now(), &p, instance, &meta)
@@ -263,7 +265,7 @@ async fn regenerate_invite_code(
     Path(id): Path<String>,
 ) -> Result<Data<InstanceView>, ApiError> {
     let instance = core
-        .regenerate_invite_code(Core::now(), &p, &id, &meta)
+        .regenerate_invite_code(Core::now(), &p, InstanceId::named(&id)?, &meta)
         .await?;
     Ok(Data(
         core.disclose_instance(Core::now(), &p, instance, &meta)

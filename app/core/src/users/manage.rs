@@ -19,7 +19,7 @@ use crate::store::{LoginColumn, UserRow};
 use crate::time::iso;
 use crate::types::*;
 use crate::users::patch::{StatusChange, UserPatch};
-use crate::users::{parse_target, user_view};
+use crate::users::user_view;
 use crate::{Core, RequestMeta};
 use tus_wire::model::*;
 use tus_wire::views::UserDetail;
@@ -132,7 +132,7 @@ impl Core {
         principal.require_admin()?;
         self.update_user(now, principal, target, UserPatch::flag(flag, on), meta)
             .await?;
-        self.user_detail(principal, &target.to_string()).await
+        self.user_detail(principal, target).await
     }
 
     /// Activated or deactivated (the dashboard); answers the user as stored after.
@@ -147,7 +147,7 @@ impl Core {
         principal.require_admin()?;
         self.update_user(now, principal, target, UserPatch::status(status), meta)
             .await?;
-        self.user_detail(principal, &target.to_string()).await
+        self.user_detail(principal, target).await
     }
 
     /// Deletes a user and every token issued to it (admin only).
@@ -400,9 +400,8 @@ impl Core {}
 
 impl Core {
     /// Admin: a user and its last token activity.
-    pub async fn user_detail(&self, p: &Principal, device_token: &str) -> CoreResult<UserDetail> {
+    pub async fn user_detail(&self, p: &Principal, token: DeviceToken) -> CoreResult<UserDetail> {
         p.require_admin()?;
-        let token = parse_target(device_token)?;
         let user = self.user_view(token).await?;
         let last = self
             .store()

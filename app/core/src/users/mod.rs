@@ -291,12 +291,6 @@ pub fn user_view(row: UserRow) -> UserView {
     }
 }
 
-/// A DeviceToken named by an admin: one that does not parse names no user (404).
-pub(crate) fn parse_target(device_token: &str) -> CoreResult<DeviceToken> {
-    DeviceToken::parse(device_token.trim())
-        .map_err(|_| CoreError::NotFound("no user has this DeviceToken".into()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
