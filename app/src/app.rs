@@ -3,6 +3,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::hooks::use_location;
 use leptos_router::path;
+use leptos_router::SsrMode;
 
 use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
@@ -55,16 +56,19 @@ pub fn App() -> impl IntoView {
                 </a>
                 <Header />
                 <main id="main" class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:py-8">
+                    // Each page is rendered whole on the server, its data loaded first: out-of-order
+                    // streaming let a Transition re-run (and dispose) a page's views while their
+                    // HTML was still being written, which panicked now and then under load.
                     <Routes fallback=NotFoundPage>
-                        <Route path=path!("/") view=UsersPage />
-                        <Route path=path!("/sign-in") view=SignInPage />
-                        <Route path=path!("/users/:device_token") view=UserPage />
-                        <Route path=path!("/register") view=RegisterPage />
-                        <Route path=path!("/instances") view=InstancesPage />
-                        <Route path=path!("/batches") view=BatchesPage />
-                        <Route path=path!("/batches/:batch_id") view=BatchPage />
-                        <Route path=path!("/audit") view=AuditPage />
-                        <Route path=path!("/overview") view=OverviewPage />
+                        <Route path=path!("/") view=UsersPage ssr=SsrMode::Async />
+                        <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
+                        <Route path=path!("/users/:device_token") view=UserPage ssr=SsrMode::Async />
+                        <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
+                        <Route path=path!("/instances") view=InstancesPage ssr=SsrMode::Async />
+                        <Route path=path!("/batches") view=BatchesPage ssr=SsrMode::Async />
+                        <Route path=path!("/batches/:batch_id") view=BatchPage ssr=SsrMode::Async />
+                        <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
+                        <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>
