@@ -230,6 +230,67 @@ pub struct Config {
         global = true
     )]
     pub trust_forwarded_for: bool,
+    /// SMTP server for e-mail: `smtp://user:pass@host:587?tls=required` (STARTTLS),
+    /// `smtps://user:pass@host:465` (TLS), `smtp://host:25` (plain, for a local relay).
+    /// Unset: e-mail is off, and asking for it answers 422.
+    #[arg(long, env = "TUS_SMTP_URL", hide_env_values = true, global = true)]
+    pub smtp_url: Option<String>,
+    /// The sender of e-mail.
+    #[arg(
+        long,
+        env = "TUS_MAIL_FROM",
+        default_value = "Telematics User Service <noreply@localhost>",
+        global = true
+    )]
+    pub mail_from: String,
+    /// SMS gateway URL. JSON mode: POST `{to, text, id}`. Twilio mode: the Messages URL
+    /// with the account SID and auth token as its user and password
+    /// (`https://SID:TOKEN@api.twilio.com/2010-04-01/Accounts/SID/Messages.json`).
+    /// Unset: SMS is off, and asking for it answers 422.
+    #[arg(long, env = "TUS_SMS_URL", hide_env_values = true, global = true)]
+    pub sms_url: Option<String>,
+    /// `json` (the generic gateway) or `twilio` (form POST, basic auth).
+    #[arg(long, env = "TUS_SMS_MODE", default_value = "json", global = true)]
+    pub sms_mode: String,
+    /// JSON mode: the `Authorization` header value sent to the gateway (`Bearer …`).
+    #[arg(long, env = "TUS_SMS_AUTH", hide_env_values = true, global = true)]
+    pub sms_auth: Option<String>,
+    /// Twilio mode: the sending number (`From`).
+    #[arg(long, env = "TUS_SMS_FROM", global = true)]
+    pub sms_from: Option<String>,
+    /// Attempts to deliver a message before it is marked failed.
+    #[arg(
+        long,
+        env = "TUS_OUTBOX_MAX_ATTEMPTS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub outbox_max_attempts: i64,
+    /// The first retry's delay; each later one doubles (up to an hour), with jitter.
+    #[arg(long, env = "TUS_OUTBOX_RETRY_BASE", default_value = "10", value_parser = parse_duration, global = true)]
+    pub outbox_retry_base: i64,
+    /// How often the delivery worker looks for due messages.
+    #[arg(long, env = "TUS_OUTBOX_POLL", default_value = "1", value_parser = parse_duration, global = true)]
+    pub outbox_poll: i64,
+    /// How long a one-time login code works.
+    #[arg(long, env = "TUS_LOGIN_CODE_TTL", default_value = "10m", value_parser = parse_duration, global = true)]
+    pub login_code_ttl: i64,
+    /// Login codes sent per login name per login window.
+    #[arg(
+        long,
+        env = "TUS_LOGIN_CODES_PER_NAME",
+        default_value_t = 5,
+        global = true
+    )]
+    pub login_codes_per_name: i64,
+    /// Login codes asked for per client address per login window.
+    #[arg(
+        long,
+        env = "TUS_LOGIN_CODES_PER_ADDRESS",
+        default_value_t = 20,
+        global = true
+    )]
+    pub login_codes_per_address: i64,
     /// E-mail of the admin created on first start.
     #[arg(
         long,
@@ -286,6 +347,18 @@ impl fmt::Debug for Config {
             .field("request_timeout", &self.request_timeout)
             .field("idle_timeout", &self.idle_timeout)
             .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("smtp_url", &self.smtp_url.as_deref().map(redact_url))
+            .field("mail_from", &self.mail_from)
+            .field("sms_url", &self.sms_url.as_deref().map(redact_url))
+            .field("sms_mode", &self.sms_mode)
+            .field("sms_auth", &redacted(&self.sms_auth))
+            .field("sms_from", &self.sms_from)
+            .field("outbox_max_attempts", &self.outbox_max_attempts)
+            .field("outbox_retry_base", &self.outbox_retry_base)
+            .field("outbox_poll", &self.outbox_poll)
+            .field("login_code_ttl", &self.login_code_ttl)
+            .field("login_codes_per_name", &self.login_codes_per_name)
+            .field("login_codes_per_address", &self.login_codes_per_address)
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redacted(&self.admin_password))
             .finish()
@@ -389,8 +462,19 @@ impl Config {
                 lockout: self.login_lockout.max(1),
                 max_lockout: chrono::Duration::seconds(self.login_max_lockout.max(1)),
                 registrations_per_address: self.password_registrations_per_address.max(1),
+                codes_per_name: self.login_codes_per_name.max(1),
+                codes_per_address: self.login_codes_per_address.max(1),
             },
             hashing,
+            delivery: tus_core::outbox::DeliverySettings {
+                email: self.smtp_url.is_some(),
+                sms: self.sms_url.is_some(),
+                max_attempts: self.outbox_max_attempts.max(1),
+                retry_base_ms: self.outbox_retry_base.max(1) * 1000,
+                lease_ms: 60_000,
+                code_ttl_secs: self.login_code_ttl.max(60),
+                public_url: self.public_url.clone(),
+            },
         })
     }
 

@@ -3,6 +3,7 @@
 #![recursion_limit = "256"]
 pub mod api;
 pub mod config;
+pub mod delivery;
 pub mod export;
 pub mod serve;
 pub mod startup;

@@ -39,6 +39,8 @@ pub struct Application {
     core: Core,
     address: SocketAddr,
     timeouts: crate::serve::Timeouts,
+    channels: std::sync::Arc<crate::delivery::Channels>,
+    outbox_poll: Duration,
     pub bootstrap: Bootstrap,
 }
 
@@ -76,6 +78,7 @@ impl Application {
         config: &Config,
         leptos_options: LeptosOptions,
     ) -> Result<Application, StartupError> {
+        let channels = crate::delivery::Channels::from_config(config).map_err(StartupError::msg)?;
         let core = open_core(config).await?;
         let now = Core::now();
         let bootstrap = Bootstrap {
@@ -116,6 +119,8 @@ impl Application {
             core,
             address,
             timeouts: config.timeouts(),
+            channels: std::sync::Arc::new(channels),
+            outbox_poll: Duration::from_secs(config.outbox_poll.max(1) as u64),
             bootstrap,
         })
     }
@@ -135,15 +140,26 @@ impl Application {
     ) -> std::io::Result<()> {
         let app = tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router);
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
+        // Without a channel nothing can be queued: no worker polls the database.
+        let delivery = self.channels.any().then(|| {
+            tokio::spawn(crate::delivery::run_worker(
+                self.core.clone(),
+                self.channels.clone(),
+                self.outbox_poll,
+            ))
+        });
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
+        if let Some(delivery) = delivery {
+            delivery.abort();
+        }
         self.core.store().close().await;
         result
     }
 }
 
-/// Every ten minutes: deletes batch credentials nobody downloaded in time, and throttle
-/// counters nobody touched for a day.
+/// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
+/// counters nobody touched for a day, and login codes past their time.
 async fn housekeeping(core: Core) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -155,6 +171,9 @@ async fn housekeeping(core: Core) {
         }
         if let Err(e) = core.purge_rate_limits(Core::now()).await {
             tracing::warn!(error = %e, "purging throttle counters failed");
+        }
+        if let Err(e) = core.purge_login_codes(Core::now()).await {
+            tracing::warn!(error = %e, "purging expired login codes failed");
         }
     }
 }

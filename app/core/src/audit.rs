@@ -75,6 +75,18 @@ pub enum AuditAction {
     BatchCredentialsDownloaded,
     /// A batch's credentials were purged unread.
     BatchCredentialsExpired,
+    /// An admin had a new password generated for a user and sent by e-mail or SMS.
+    PasswordSent,
+    /// A one-time login code was sent to a user.
+    LoginCodeSent,
+    /// A login code was accepted.
+    LoginCodeUsed,
+    /// An admin sent a test message.
+    TestMessageSent,
+    /// An admin queued a failed message again.
+    DeliveryRetried,
+    /// An admin cancelled a queued or failed message.
+    DeliveryCancelled,
 }
 
 impl AuditAction {
@@ -108,6 +120,12 @@ impl AuditAction {
         AuditAction::BatchResumed,
         AuditAction::BatchCredentialsDownloaded,
         AuditAction::BatchCredentialsExpired,
+        AuditAction::PasswordSent,
+        AuditAction::LoginCodeSent,
+        AuditAction::LoginCodeUsed,
+        AuditAction::TestMessageSent,
+        AuditAction::DeliveryRetried,
+        AuditAction::DeliveryCancelled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -141,6 +159,12 @@ impl AuditAction {
             AuditAction::BatchResumed => "batch.resumed",
             AuditAction::BatchCredentialsDownloaded => "batch.credentials_downloaded",
             AuditAction::BatchCredentialsExpired => "batch.credentials_expired",
+            AuditAction::PasswordSent => "user.password_sent",
+            AuditAction::LoginCodeSent => "login.code_sent",
+            AuditAction::LoginCodeUsed => "login.code_used",
+            AuditAction::TestMessageSent => "delivery.test_sent",
+            AuditAction::DeliveryRetried => "delivery.retried",
+            AuditAction::DeliveryCancelled => "delivery.cancelled",
         }
     }
 }

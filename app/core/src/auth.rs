@@ -44,7 +44,7 @@ impl LoginName {
     /// canonical form, an e-mail in lower case, a phone number without its formatting
     /// (`+1 (555) 010-0000` is `+15550100000`). Invalid input is kept as typed (it matches
     /// nobody, and still counts).
-    fn canonical(&self) -> String {
+    pub(crate) fn canonical(&self) -> String {
         match self {
             LoginName::DeviceToken(v) => DeviceToken::parse(v)
                 .map(|d| d.to_string())
@@ -58,7 +58,7 @@ impl LoginName {
         }
     }
 
-    fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let kind = match self {
             LoginName::DeviceToken(_) => "device",
             LoginName::Email(_) => "email",
@@ -114,7 +114,34 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
 #[derive(Debug, Clone)]
 pub struct LoginAttempt {
     pub name: LoginName,
-    pub password: Password,
+    pub proof: Proof,
+}
+
+/// What proves a login: a password (or InstanceKey), or a one-time code sent by
+/// `POST /v1/Auth/Code` (Email or Phone logins only).
+#[derive(Debug, Clone)]
+pub enum Proof {
+    Password(Password),
+    Code(Password),
+}
+
+impl LoginAttempt {
+    pub fn with_password(name: LoginName, password: Password) -> Self {
+        LoginAttempt {
+            name,
+            proof: Proof::Password(password),
+        }
+    }
+}
+
+/// A code as a login takes it: the six digits sent.
+fn parse_code(code: &str) -> Result<Password, String> {
+    let code = code.trim();
+    if code.len() == 6 && code.chars().all(|c| c.is_ascii_digit()) {
+        Ok(Password::new(code))
+    } else {
+        Err("must be the 6-digit code that was sent".into())
+    }
 }
 
 impl TryFrom<LoginRequest> for LoginAttempt {
@@ -130,9 +157,24 @@ impl TryFrom<LoginRequest> for LoginAttempt {
                 None
             }
         };
-        let password = errors.take("Password", parse_password(request.password.as_deref()));
-        match (name, password) {
-            (Some(name), Some(password)) => Ok(LoginAttempt { name, password }),
+        let proof = match (request.password.as_deref(), request.code.as_deref()) {
+            (Some(_), Some(_)) => {
+                errors.push("Code", "give a Password or a Code, not both");
+                None
+            }
+            (None, Some(code)) => errors.take("Code", parse_code(code)).map(Proof::Code),
+            (password, None) => errors
+                .take("Password", parse_password(password))
+                .map(Proof::Password),
+        };
+        if let (Some(LoginName::DeviceToken(_)), Some(Proof::Code(_))) = (&name, &proof) {
+            errors.push(
+                "Code",
+                "a code logs in an Email or a Phone, not a DeviceToken",
+            );
+        }
+        match (name, proof) {
+            (Some(name), Some(proof)) if errors.is_empty() => Ok(LoginAttempt { name, proof }),
             _ => Err(CoreError::Validation(errors)),
         }
     }
@@ -215,7 +257,7 @@ impl Core {
         attempt: LoginAttempt,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let LoginAttempt { name, password } = attempt;
+        let LoginAttempt { name, proof } = attempt;
 
         let subject = match (&name, instance_header) {
             (LoginName::Email(_), None) => admin_subject(&name.canonical()),
@@ -229,14 +271,17 @@ impl Core {
         };
         let throttle = Throttle::login(&subject, &name.describe(), meta);
         self.admit(now, &throttle, meta).await?;
-        let result = match (&name, instance_header) {
-            (LoginName::DeviceToken(token), Some(instance)) => {
-                self.device_login(now, instance, token, &password).await
+        let result = match (&name, instance_header, &proof) {
+            (LoginName::DeviceToken(token), Some(instance), Proof::Password(password)) => {
+                self.device_login(now, instance, token, password).await
             }
-            (LoginName::Email(_) | LoginName::Phone(_), Some(instance)) => {
-                self.password_login(now, instance, &name, &password).await
+            (LoginName::Email(_) | LoginName::Phone(_), Some(instance), proof) => {
+                self.password_login(now, instance, &name, proof, meta).await
             }
-            (_, None) => self.admin_login(now, &name.canonical(), &password).await,
+            (_, None, Proof::Password(password)) => {
+                self.admin_login(now, &name.canonical(), password).await
+            }
+            (_, _, Proof::Code(_)) => Err(invalid_credentials()),
         };
         match &result {
             Err(CoreError::Unauthorized {
@@ -303,7 +348,8 @@ impl Core {
         now: DateTime<Utc>,
         instance: &str,
         name: &LoginName,
-        password: &Password,
+        proof: &Proof,
+        meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let instance_id = InstanceId::parse(instance)
             .map_err(|_| invalid_credentials())?
@@ -317,12 +363,34 @@ impl Core {
             .store()
             .find_user_by_login(&instance_id, column, &name.canonical())
             .await?;
-        let hash = row
-            .as_ref()
-            .and_then(|r| r.password_hash.clone())
-            .map(PasswordHash::new);
-        // Verified (or its time spent) before anything else is told.
-        let right = self.check_password(password, hash).await?;
+        let right = match proof {
+            Proof::Password(password) => {
+                let hash = row
+                    .as_ref()
+                    .and_then(|r| r.password_hash.clone())
+                    .map(PasswordHash::new);
+                // Verified (or its time spent) before anything else is told.
+                self.check_password(password, hash).await?
+            }
+            Proof::Code(code) => match &row {
+                Some(r) => {
+                    self.redeem_login_code(now, &r.device_token, code.expose())
+                        .await?
+                }
+                None => false,
+            },
+        };
+        if let (true, Proof::Code(_), Some(r)) = (right, proof, &row) {
+            self.record(
+                now,
+                "anonymous",
+                AuditAction::LoginCodeUsed,
+                &format!("user:{}", r.device_token),
+                "logged in with a one-time code",
+                meta,
+            )
+            .await?;
+        }
         let user = row.map(User::try_from).transpose()?;
         if let Some(user) = &user {
             // Deactivated: 403 whether the password was right or not.
@@ -585,10 +653,8 @@ impl Core {
         }
         e.into_result()?;
         let password = CoreError::validation_of("Password", parse_password(Some(password)))?;
-        let attempt = LoginAttempt {
-            name: LoginName::Email(email.trim().to_string()),
-            password,
-        };
+        let attempt =
+            LoginAttempt::with_password(LoginName::Email(email.trim().to_string()), password);
         let credentials = self.login(now, None, attempt, meta).await?;
         // An e-mail and password without an instance is an admin login; never a user's.
         if credentials.device_token.is_some() {
@@ -798,6 +864,7 @@ mod tests {
         let login = LoginRequest {
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(f.key.clone()),
+            code: None,
         };
         let other =
             f.t.core
@@ -906,6 +973,7 @@ mod tests {
         let login = |password: &str| LoginRequest {
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(password.into()),
+            code: None,
         };
         let ok =
             f.t.core

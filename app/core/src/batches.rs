@@ -13,18 +13,12 @@
 
 use std::fmt::Write as _;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Utc};
-use hmac::{Hmac, Mac};
-use rand::RngCore;
-use sha2::Sha256;
 
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::Instance;
 use super::issuance::Credentials;
 use super::principal::Principal;
-use super::secret::SigningKey;
 use super::store::{BatchRecord, BatchRunState, CredentialsState, NewAuditRow, NewBatch};
 use super::time::ms;
 use super::types::{
@@ -75,64 +69,11 @@ pub const BATCH_PAGE: i64 = 50;
 pub const CREDENTIALS_HEADER: &str =
     "DeviceToken,AccessToken,AccessTokenExpiresAt,RefreshToken,RefreshTokenExpiresAt\n";
 
-/// Seals and opens credential chunks.
-pub(crate) struct Sealer(ChaCha20Poly1305);
+/// The sealing purpose of batch credentials; each chunk is bound to `batch/chunk`.
+pub(crate) const CREDENTIALS_SEALING: &[u8] = b"tus/batch-credentials/v1";
 
-impl Sealer {
-    pub fn new(signing_key: &SigningKey) -> CoreResult<Self> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(signing_key.expose())
-            .map_err(CoreError::internal)?;
-        mac.update(b"tus/batch-credentials/v1");
-        let key = mac.finalize().into_bytes();
-        Ok(Self(ChaCha20Poly1305::new(&key)))
-    }
-
-    fn aad(batch_id: &str, chunk: i64) -> Vec<u8> {
-        format!("{batch_id}/{chunk}").into_bytes()
-    }
-
-    /// A random nonce, then the ciphertext.
-    fn seal(&self, batch_id: &str, chunk: i64, text: &str) -> CoreResult<Vec<u8>> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = Self::aad(batch_id, chunk);
-        let payload = Payload {
-            msg: text.as_bytes(),
-            aad: &aad,
-        };
-        let sealed = self
-            .0
-            .encrypt(&Nonce::from(nonce), payload)
-            .map_err(|_| CoreError::internal("sealing a credentials chunk failed"))?;
-        let mut out = Vec::with_capacity(12 + sealed.len());
-        out.extend_from_slice(&nonce);
-        out.extend_from_slice(&sealed);
-        Ok(out)
-    }
-
-    fn open(&self, batch_id: &str, chunk: i64, sealed: &[u8]) -> CoreResult<String> {
-        if sealed.len() < 12 {
-            return Err(CoreError::internal(
-                "a sealed credentials chunk is truncated",
-            ));
-        }
-        let (nonce, body) = sealed.split_at(12);
-        let nonce: [u8; 12] = nonce.try_into().map_err(CoreError::internal)?;
-        let aad = Self::aad(batch_id, chunk);
-        let plain = self
-            .0
-            .decrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: body,
-                    aad: &aad,
-                },
-            )
-            .map_err(|_| {
-                CoreError::internal("a credentials chunk does not open (signing key changed?)")
-            })?;
-        String::from_utf8(plain).map_err(CoreError::internal)
-    }
+fn chunk_binding(batch_id: &str, chunk: i64) -> String {
+    format!("{batch_id}/{chunk}")
 }
 
 /// One CSV line per user with tokens. Every value is ours (UUIDs, JWTs, base64), so none
@@ -396,7 +337,11 @@ impl Core {
             let sealed = if with_tokens {
                 let refresh_expires = core.tokens().refresh_expiry(now);
                 let text = credentials_lines(now, refresh_expires, &results);
-                Some(core.inner.sealer.seal(&batch, chunk, &text)?)
+                Some(
+                    core.inner
+                        .credentials_sealer
+                        .seal(&chunk_binding(&batch, chunk), &text)?,
+                )
             } else {
                 None
             };
@@ -670,7 +615,10 @@ impl Core {
         let Some((chunk, sealed)) = tx.pop_sealed_chunk(&d.batch_id, d.after).await? else {
             return Ok(None);
         };
-        let text = self.inner.sealer.open(&d.batch_id, chunk, &sealed)?;
+        let text = self
+            .inner
+            .credentials_sealer
+            .open(&chunk_binding(&d.batch_id, chunk), &sealed)?;
         tx.commit().await?;
         d.after = chunk;
         Ok(Some(text))
@@ -1186,17 +1134,5 @@ mod tests {
         assert_eq!(chunk_size(100_000, 1000), 1000);
         assert_eq!(chunk_size(100_000, 10), 10);
         assert_eq!(chunk_size(100, 0), 1);
-    }
-
-    #[test]
-    fn a_sealed_chunk_opens_only_as_itself() {
-        let sealer = Sealer::new(&SigningKey::new(vec![7; 32])).unwrap();
-        let sealed = sealer.seal("b1", 0, "secret line\n").unwrap();
-        assert_eq!(sealer.open("b1", 0, &sealed).unwrap(), "secret line\n");
-        assert!(sealer.open("b1", 250, &sealed).is_err());
-        assert!(sealer.open("b2", 0, &sealed).is_err());
-        let other = Sealer::new(&SigningKey::new(vec![8; 32])).unwrap();
-        assert!(other.open("b1", 0, &sealed).is_err());
-        assert!(!sealed.windows(6).any(|w| w == b"secret"));
     }
 }

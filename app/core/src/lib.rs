@@ -21,10 +21,12 @@ pub mod error;
 pub mod instances;
 mod issuance;
 pub mod lineage;
+pub mod outbox;
 pub mod password;
 pub mod principal;
 pub mod ratelimit;
 pub mod registration;
+pub mod sealing;
 pub mod secret;
 pub mod stats;
 pub mod store;
@@ -58,6 +60,8 @@ pub struct CoreConfig {
     pub batch_runs: batches::BatchRunSettings,
     pub login_limits: ratelimit::LoginLimits,
     pub hashing: password::HashingSettings,
+    /// Which channels can send, and how the outbox retries.
+    pub delivery: outbox::DeliverySettings,
 }
 
 impl CoreConfig {
@@ -71,6 +75,7 @@ impl CoreConfig {
             batch_runs: batches::BatchRunSettings::default(),
             login_limits: ratelimit::LoginLimits::default(),
             hashing: password::HashingSettings::default(),
+            delivery: outbox::DeliverySettings::default(),
         }
     }
 }
@@ -91,7 +96,10 @@ struct Inner {
     tokens: Tokens,
     max_batch: i64,
     batch_runs: batches::BatchRunSettings,
-    sealer: batches::Sealer,
+    credentials_sealer: sealing::Sealer,
+    outbox_sealer: sealing::Sealer,
+    codes: outbox::CodeKey,
+    delivery: outbox::DeliverySettings,
     login_limits: ratelimit::LoginLimits,
     hashing: password::Hashing,
 }
@@ -108,13 +116,18 @@ impl Core {
             None => load_or_create_signing_key(&store).await?,
         };
         let tokens = Tokens::new(&key, config.tokens)?;
-        let sealer = batches::Sealer::new(&key)?;
+        let credentials_sealer = sealing::Sealer::new(&key, batches::CREDENTIALS_SEALING)?;
+        let outbox_sealer = sealing::Sealer::new(&key, outbox::OUTBOX_SEALING)?;
+        let codes = outbox::CodeKey::new(&key)?;
         let hashing = password::Hashing::new(&config.hashing)?;
         Ok(Core {
             inner: Arc::new(Inner {
                 store,
                 tokens,
-                sealer,
+                credentials_sealer,
+                outbox_sealer,
+                codes,
+                delivery: config.delivery,
                 batch_runs: config.batch_runs,
                 max_batch: config.max_batch,
                 login_limits: config.login_limits,

@@ -39,6 +39,10 @@ pub struct LoginLimits {
     pub max_lockout: Duration,
     /// Registrations carrying a password per client address and window.
     pub registrations_per_address: i64,
+    /// Login codes sent per login name and window.
+    pub codes_per_name: i64,
+    /// Login codes asked for per client address and window.
+    pub codes_per_address: i64,
 }
 
 impl Default for LoginLimits {
@@ -50,6 +54,8 @@ impl Default for LoginLimits {
             window: Duration::minutes(15),
             max_lockout: Duration::hours(24),
             registrations_per_address: 100,
+            codes_per_name: 5,
+            codes_per_address: 20,
         }
     }
 }
@@ -64,6 +70,10 @@ enum Kind {
     Name,
     /// Registrations with a password from one address.
     Registrations,
+    /// Messages (codes) asked for one login name, from every address.
+    MessagesPerName,
+    /// Messages asked for from one address, any names.
+    MessagesPerAddress,
 }
 
 #[derive(Debug, Clone)]
@@ -131,6 +141,31 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// A code asked for `subject` (a scoped login name, as `login` takes it): counted per
+    /// name from every address (so one driver's phone is not flooded) and per address.
+    pub fn code_request(subject: &str, meta: &RequestMeta) -> Self {
+        let address = address_of(meta);
+        Throttle {
+            buckets: vec![
+                Bucket {
+                    key: format!("code:name:{subject}"),
+                    subject: Some(subject.to_string()),
+                    kind: Kind::MessagesPerName,
+                },
+                Bucket {
+                    key: format!("code:addr:{address}"),
+                    subject: None,
+                    kind: Kind::MessagesPerAddress,
+                },
+            ],
+            target: subject.to_string(),
+            address,
+            action: AuditAction::LoginRateLimited,
+        }
+    }
+}
+
 /// The subject of an admin's login name, as `Throttle::login` and `unlock` name it.
 pub fn admin_subject(email: &str) -> String {
     format!("admin:{}", email.trim().to_lowercase())
@@ -156,6 +191,8 @@ impl LoginLimits {
             Kind::Address => self.per_address,
             Kind::Name => self.lockout,
             Kind::Registrations => self.registrations_per_address,
+            Kind::MessagesPerName => self.codes_per_name,
+            Kind::MessagesPerAddress => self.codes_per_address,
         }
     }
 
@@ -250,7 +287,7 @@ impl Core {
             match bucket.kind {
                 Kind::Pair | Kind::Name => tx.delete_rate_bucket(&bucket.key).await?,
                 Kind::Address => tx.refund_rate_bucket(&bucket.key).await?,
-                Kind::Registrations => {}
+                Kind::Registrations | Kind::MessagesPerName | Kind::MessagesPerAddress => {}
             }
         }
         tx.commit().await
@@ -320,6 +357,13 @@ async fn audit_refusal(
         ),
         Kind::Registrations => format!(
             "too many registrations with a password from {}; refused until {until_text}",
+            throttle.address
+        ),
+        Kind::MessagesPerName => {
+            format!("too many codes asked for this login; refused until {until_text}")
+        }
+        Kind::MessagesPerAddress => format!(
+            "too many codes asked for from {}; refused until {until_text}",
             throttle.address
         ),
     };

@@ -79,12 +79,31 @@ pub struct RefreshRequest {
 }
 
 /// Body of `POST /v1/Auth/Login`. `LoginFields` is an object or a string holding JSON.
+/// An Email or Phone login gives its `Password`, or instead a `Code` from `POST /v1/Auth/Code`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LoginRequest {
     pub login_fields: Option<serde_json::Value>,
     pub password: Option<String>,
+    pub code: Option<String>,
+}
+
+/// Body of `POST /v1/Auth/Code`: the Email (the code goes by e-mail) or Phone (by SMS).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct CodeRequest {
+    pub login_fields: Option<serde_json::Value>,
+}
+
+/// Body of `POST /v1/Management/users/password`: how the new password travels.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct SendPasswordRequest {
+    /// `Email` or `Sms`.
+    pub deliver: Option<String>,
 }
 
 /// One instance as the dashboard lists it, with its user count; never its key (an admin

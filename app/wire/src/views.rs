@@ -412,3 +412,41 @@ pub struct BatchPage {
     /// The cursor of the next (older) page.
     pub next: Option<String>,
 }
+
+/// One message of the outbox, without its body: where it goes (masked), why, and how its
+/// delivery goes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryView {
+    /// Stable over retries: receivers deduplicate on it.
+    pub id: String,
+    /// `email` or `sms`.
+    pub kind: String,
+    /// `password`, `login_code` or `test`.
+    pub purpose: String,
+    pub to: String,
+    pub device_token: Option<String>,
+    /// `queued`, `sending`, `sent`, `failed` or `cancelled`.
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub next_attempt_at: Option<String>,
+    pub sent_at: Option<String>,
+    pub last_error: Option<String>,
+    pub requested_by: String,
+    /// Every attempt (only when one message is asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempt_log: Vec<DeliveryAttemptView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct DeliveryAttemptView {
+    pub attempt: i64,
+    pub at: String,
+    /// `sent` or `error`.
+    pub outcome: String,
+    pub error: Option<String>,
+}

@@ -4,11 +4,13 @@ use app::ssr::AppState;
 use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
+use tus_core::auth::parse_login_fields;
 use tus_core::Core;
-use tus_wire::model::{LoginRequest, RefreshRequest};
+use tus_core::CoreError;
+use tus_wire::model::{CodeRequest, LoginRequest, RefreshRequest};
 
 use super::dto::CredentialsDto;
-use super::envelope::Data;
+use super::envelope::{Data, Done};
 use super::error::ApiError;
 use super::extract::{InstanceIdHeader, Meta};
 use super::json::CiJson;
@@ -16,13 +18,14 @@ use super::json::CiJson;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/login", post(login))
+        .route("/v1/auth/code", post(request_code))
         .route("/v1/auth/refreshtoken", post(refresh))
         .route("/v1/refreshtoken", post(refresh_alias))
 }
 
 #[utoipa::path(post, path = "/v1/Auth/Login", tag = "Auth",
     summary = "Log in",
-    description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token. Failed attempts are limited per login name and per client address (429 with Retry-After).",
+    description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password, or with `Code` (a one-time code from /v1/Auth/Code) instead: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token. Failed attempts are limited per login name and per client address (429 with Retry-After).",
     params(("InstanceId" = Option<String>, Header, description = "The user's instance; absent for an admin login.")),
     security(()),
     request_body = tus_wire::model::LoginRequest,
@@ -39,6 +42,32 @@ async fn login(
         .login(Core::now(), instance.as_deref(), body.try_into()?, &meta)
         .await?;
     Ok(Data(credentials.into()))
+}
+
+#[utoipa::path(post, path = "/v1/Auth/Code", tag = "Auth",
+    summary = "Send a one-time login code",
+    description = "LoginFields holds the Email (the code goes by e-mail) or the Phone (by SMS, to an E.164 number) of a user of the instance. The answer is the same whether such a user exists or not. The six-digit code works once, for TUS_LOGIN_CODE_TTL (10 minutes by default) and five tries; log in with it as `Code` instead of `Password` on /v1/Auth/Login. Requests are limited per login name and per client address (429). A channel this server has not configured answers 422 naming it.",
+    params(("InstanceId" = String, Header, description = "The user's instance.")),
+    security(()),
+    request_body = tus_wire::model::CodeRequest,
+    responses((status = 200, description = "Accepted (sent when such a user exists).", body = super::openapi::DoneEnvelope),
+        (status = 422, description = "LoginFields or InstanceId is missing or malformed, or the channel is not configured.", body = super::openapi::ErrorEnvelope),
+        (status = 429, description = "Too many codes asked for.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new request is counted.")))))]
+async fn request_code(
+    State(core): State<Core>,
+    InstanceIdHeader(instance): InstanceIdHeader,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<CodeRequest>,
+) -> Result<Done, ApiError> {
+    let name = match &body.login_fields {
+        Some(v) => parse_login_fields(v).map_err(|m| CoreError::validation("LoginFields", m))?,
+        None => return Err(CoreError::validation("LoginFields", "is required").into()),
+    };
+    let instance =
+        instance.ok_or_else(|| CoreError::validation("InstanceId", "the header is required"))?;
+    core.request_login_code(Core::now(), &instance, &name, &meta)
+        .await?;
+    Ok(Done)
 }
 
 #[utoipa::path(post, path = "/v1/Auth/RefreshToken", tag = "Auth",

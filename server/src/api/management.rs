@@ -2,13 +2,17 @@
 
 use app::ssr::AppState;
 use std::collections::HashMap;
+use tus_core::outbox::Channel;
 use tus_core::types::DeviceToken;
 use tus_core::users::search::FindQuery;
 use tus_core::Core;
+use tus_core::CoreError;
+use tus_wire::model::SendPasswordRequest;
 use tus_wire::model::{
     ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserPageRequest, UserPageView,
     UserView,
 };
+use tus_wire::views::DeliveryView;
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
@@ -23,6 +27,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/management/users", get(get_user).put(update_user))
         .route("/v1/management/users/find", get(find_users))
+        .route("/v1/management/users/password", post(send_password))
         .route("/v1/management/users/getfilteredpage", post(filtered_page))
         .route("/v1/management/users/{device_token}", delete(delete_user))
         .route(
@@ -67,6 +72,32 @@ async fn update_user(
     core.update_user(Core::now(), &principal, target, body.try_into()?, &meta)
         .await?;
     Ok(Done)
+}
+
+#[utoipa::path(post, path = "/v1/Management/users/password", tag = "Management",
+    summary = "Send a user a new password (admin)",
+    description = "Generates a password for the user named in UserDeviceToken and delivers it by e-mail (`Deliver: Email`) or SMS (`Sms`, to an E.164 phone). Nobody sees it: it is stored as argon2id and sealed in the outbox until sent. The user's sessions end. Answers the queued message (GET /v1/Deliveries/{Id} follows it). 422 when the user has no such address or the channel is not configured.",
+    params(("UserDeviceToken" = String, Header, description = "The user.")), security(("bearer" = [])),
+    request_body = tus_wire::model::SendPasswordRequest,
+    responses((status = 200, description = "Queued.", body = super::openapi::Envelope<tus_wire::views::DeliveryView>),
+        (status = 422, description = "Deliver is missing or unknown, the user has no such address, or the channel is not configured.", body = super::openapi::ErrorEnvelope)))]
+async fn send_password(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    UserDeviceTokenHeader(target): UserDeviceTokenHeader,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<SendPasswordRequest>,
+) -> Result<Data<DeliveryView>, ApiError> {
+    principal.require_admin()?;
+    let target = core.target_user(&principal, target.as_deref())?;
+    let channel = match body.deliver.as_deref() {
+        Some(v) => Channel::parse(v).map_err(|m| CoreError::validation("Deliver", m))?,
+        None => return Err(CoreError::validation("Deliver", "is required: Email or Sms").into()),
+    };
+    let sent = core
+        .send_new_password(Core::now(), &principal, target, channel, &meta)
+        .await?;
+    Ok(Data(sent))
 }
 
 #[utoipa::path(delete, path = "/v1/Management/users/{DeviceToken}", tag = "Management",

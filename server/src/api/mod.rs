@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod auth;
 pub mod check;
+pub mod deliveries;
 pub mod docs_page;
 pub mod dto;
 pub mod envelope;
@@ -28,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .merge(auth::router())
         .merge(accounts::router())
         .merge(management::router())
+        .merge(deliveries::router())
         .merge(check::router())
         .merge(health::router())
         .merge(openapi::router())

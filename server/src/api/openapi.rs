@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{accounts, auth, check, management, registration};
+use super::{accounts, auth, check, deliveries, management, registration};
 
 /// One bad field (or, with an empty `Key`, the request as a whole).
 #[derive(Serialize, ToSchema)]
@@ -80,11 +80,18 @@ are case-insensitive. Every answer under /v1 is the envelope \
         registration::create,
         registration::create_many,
         auth::login,
+        auth::request_code,
         auth::refresh,
         auth::refresh_alias,
         check::user_exists,
         management::get_user,
         management::update_user,
+        management::send_password,
+        deliveries::list,
+        deliveries::one,
+        deliveries::retry,
+        deliveries::cancel,
+        deliveries::test_message,
         management::delete_user,
         management::find_users,
         management::filtered_page,
@@ -110,6 +117,7 @@ are case-insensitive. Every answer under /v1 is the envelope \
         (name = "Check", description = "Whether a login name is taken (instance credentials)."),
         (name = "Management", description = "Users: a user token acts on its own user, an admin token on any."),
         (name = "Accounts", description = "Applications and instances (admin token)."),
+        (name = "Deliveries", description = "The outbox of e-mail and SMS messages (admin token)."),
     )
 )]
 pub struct ApiDoc;

@@ -10,6 +10,15 @@ use server::config::Config;
 use server::startup::Application;
 use tus_core::store::scratch::ScratchDatabase;
 
+/// A free local port (bound, then released for the server that takes it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 /// The `Authorization` header of a bearer token.
 pub fn bearer(token: &str) -> (&'static str, String) {
     ("Authorization", format!("Bearer {token}"))
@@ -207,6 +216,7 @@ impl TestApp {
         let login = tus_wire::model::LoginRequest {
             login_fields: Some(serde_json::json!({ "DeviceToken": device_token })),
             password: Some(instance.instance_key.clone()),
+            code: None,
         };
         let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
         let c = self

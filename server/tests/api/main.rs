@@ -2,6 +2,7 @@
 mod accounts;
 mod batches;
 mod dashboard;
+mod delivery;
 mod edges;
 mod helpers;
 mod hostile;

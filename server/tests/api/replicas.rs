@@ -12,6 +12,8 @@ use sqlx::Connection;
 
 use tus_core::store::scratch::ScratchDatabase;
 
+use crate::helpers::free_port;
+
 struct Replica {
     base: String,
     child: Child,
@@ -22,14 +24,6 @@ impl Drop for Replica {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn tus(db: &str) -> Command {

@@ -485,11 +485,13 @@ mod accounts;
 mod audit;
 mod batches;
 mod counts;
+mod outbox;
 mod settings;
 mod throttles;
 mod tokens;
 mod users;
 pub use batches::*;
+pub use outbox::*;
 pub use throttles::*;
 
 #[cfg(test)]
