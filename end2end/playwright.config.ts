@@ -27,6 +27,12 @@ if (!process.env.TUS_E2E_DATABASE_URL) {
   process.env.TUS_E2E_DATABASE_URL = `sqlite://${path.join(dir, 'tus.db')}`;
 }
 const baseURL = `http://127.0.0.1:${port}`;
+// A real SMTP server (maildev) the service sends e-mail to; its HTTP API shows what arrived.
+const smtpPort = Number(process.env.TUS_E2E_SMTP_PORT ?? freePort());
+const mailWebPort = Number(process.env.TUS_E2E_MAIL_WEB_PORT ?? freePort());
+process.env.TUS_E2E_SMTP_PORT = String(smtpPort);
+process.env.TUS_E2E_MAIL_WEB_PORT = String(mailWebPort);
+export const mailApi = `http://127.0.0.1:${mailWebPort}/api/email`;
 
 export default defineConfig({
   testDir: './tests',
@@ -53,7 +59,14 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
+  webServer: [{
+    command: `${path.resolve(__dirname, 'node_modules/.bin/maildev')} --smtp ${smtpPort} --web ${mailWebPort} --ip 127.0.0.1 --web-ip 127.0.0.1 --silent --mail-directory ${fs.mkdtempSync(path.join(os.tmpdir(), 'tus-e2e-mail-'))}`,
+    url: `http://127.0.0.1:${mailWebPort}/api/email`,
+    reuseExistingServer: false,
+    timeout: 30_000,
+    stdout: 'ignore',
+    stderr: 'pipe',
+  }, {
     command: `${path.resolve(__dirname, '..', 'target/debug/tus')} serve`,
     cwd: path.resolve(__dirname, '..'),
     url: `${baseURL}/readyz`,
@@ -65,7 +78,8 @@ export default defineConfig({
       TUS_DATABASE_URL: process.env.TUS_E2E_DATABASE_URL,
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       TUS_ADMIN_PASSWORD: 'e2e admin password',
+      TUS_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
       RUST_LOG: 'warn',
     },
-  },
+  }],
 });

@@ -79,6 +79,8 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
     let instance_name = u.account_info.instance_name.clone();
     let instance_id = u.account_info.instance_id.clone();
     let created = u.date_created.clone();
+    let has_email = u.user_profile.email.is_some();
+    let has_phone = u.user_profile.phone.is_some();
     let (t1, t2, t3, t4) = (token.clone(), token.clone(), token.clone(), token.clone());
     view! {
         <Title text=name.clone() />
@@ -107,9 +109,101 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
                 <ProfileForm user=u reloads />
             </section>
         </div>
+        <DeliverySection token=token.clone() has_email has_phone />
         <TokensSection token=token />
     }
     .into_any()
+}
+
+/// A new password by e-mail or SMS, and the user's recent messages.
+#[component]
+fn DeliverySection(token: String, has_email: bool, has_phone: bool) -> impl IntoView {
+    let channels = Resource::new(|| (), |_| delivery_channels());
+    let sent = RwSignal::new(0u32);
+    let list_token = token.clone();
+    let deliveries = Resource::new(
+        move || sent.current(),
+        move |_| user_deliveries(list_token.clone()),
+    );
+    let error = RwSignal::new(None::<AppError>);
+    let busy = RwSignal::new(false);
+    let notice = Notice::get();
+    let send = move |deliver: &'static str| {
+        let token = token.clone();
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            match send_password(token, deliver.to_string()).await {
+                Ok(_) => {
+                    notice("A new password is on its way; the user's sessions have ended.");
+                    sent.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let send_email = send.clone();
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="delivery-title" data-testid="deliveries">
+            <h2 id="delivery-title" class="text-base font-semibold">"Password and messages"</h2>
+            <p class="mt-1 text-xs text-slate-500">"A new password is generated, sent, and shown to nobody; the user's sessions end."</p>
+            <Transition fallback=|| view! { <span class="text-sm text-slate-500">"…"</span> }>
+                {move || Suspend::new({
+                    let send_email = send_email.clone();
+                    let send = send.clone();
+                    async move {
+                    let (email_on, sms_on) = channels.await.unwrap_or((false, false));
+                    let why = |on: bool, has: bool, what: &str, setting: &str| match (on, has) {
+                        (false, _) => Some(format!("{what} is not configured ({setting})")),
+                        (true, false) => Some(format!("the user has no {what} address")),
+                        _ => None,
+                    };
+                    let email_off = why(email_on, has_email, "e-mail", "TUS_SMTP_URL");
+                    let sms_off = why(sms_on, has_phone, "SMS", "TUS_SMS_URL");
+                    let (email_blocked, sms_blocked) = (email_off.is_some(), sms_off.is_some());
+                    view! {
+                        <div class="mt-3 flex flex-wrap gap-2">
+                            <button type="button" class=BUTTON disabled=move || busy.get() || email_blocked
+                                title=email_off.unwrap_or_default()
+                                on:click=move |_| send_email("Email")>"Send a new password by e-mail"</button>
+                            <button type="button" class=BUTTON disabled=move || busy.get() || sms_blocked
+                                title=sms_off.unwrap_or_default()
+                                on:click=move |_| send("Sms")>"… by SMS"</button>
+                        </div>
+                    }
+                }})}
+            </Transition>
+            {move || error.get().map(|e| view! { <ErrorNotice error=e /> })}
+            <Transition fallback=|| view! { <span class="text-sm text-slate-500">"Loading messages…"</span> }>
+                {move || Suspend::new(async move {
+                    let list = deliveries.await.unwrap_or_default();
+                    if list.is_empty() {
+                        return view! { <p class="mt-3 text-sm text-slate-500">"No messages yet."</p> }.into_any();
+                    }
+                    view! {
+                        <table class="mt-3 w-full text-left text-sm">
+                            <thead class="text-xs text-slate-500"><tr>
+                                <th class="py-1">"Sent"</th><th>"What"</th><th>"To"</th><th>"State"</th><th>"Attempts"</th><th>"Last error"</th>
+                            </tr></thead>
+                            <tbody>
+                                {list.into_iter().map(|d| view! {
+                                    <tr class="border-t border-slate-100" data-testid="delivery-row">
+                                        <td class="py-1"><Time iso=d.created_at /></td>
+                                        <td>{format!("{} by {}", d.purpose.replace('_', " "), d.kind)}</td>
+                                        <td>{d.to}</td>
+                                        <td data-testid="delivery-state">{d.state}</td>
+                                        <td>{d.attempts}</td>
+                                        <td class="text-xs text-rose-700">{d.last_error.unwrap_or_default()}</td>
+                                    </tr>
+                                }).collect_view()}
+                            </tbody>
+                        </table>
+                    }.into_any()
+                })}
+            </Transition>
+        </section>
+    }
 }
 
 /// A switch saved at once: it moves first, and moves back with a message if saving fails.

@@ -262,3 +262,63 @@ pub async fn bulk_apply(target: BulkTarget, action: BulkAction) -> Result<(i64, 
         .map(|o| (o.matched, o.changed))
         .map_err(fail)
 }
+
+/// Which channels this server can send on: `(email, sms)`.
+///
+/// `POST /api/delivery_channels`: `[true, false]` when e-mail is configured and SMS is not.
+#[server(prefix = "/api", endpoint = "delivery_channels", input = Json)]
+pub async fn delivery_channels() -> Result<(bool, bool), AppError> {
+    use super::guard::admin;
+    let a = admin()?;
+    let d = a.core.delivery_settings();
+    Ok((d.email, d.sms))
+}
+
+/// A new password generated for the user and sent by `deliver` (`Email` or `Sms`); nobody
+/// sees it, and the user's sessions end.
+///
+/// `POST /api/send_password`: answers the queued message.
+///
+/// ```sh
+/// api send_password '{"device_token": "…", "deliver": "Email"}'
+/// ```
+#[server(prefix = "/api", endpoint = "send_password", input = Json)]
+pub async fn send_password(
+    device_token: String,
+    deliver: String,
+) -> Result<DeliveryView, AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::outbox::Channel;
+    use tus_core::{Core, CoreError};
+    let a = admin()?;
+    let target = a.target(&device_token)?;
+    let channel =
+        Channel::parse(&deliver).map_err(|m| fail(CoreError::validation("Deliver", m)))?;
+    a.core
+        .send_new_password(Core::now(), a.principal(), target, channel, &a.meta)
+        .await
+        .map_err(fail)
+}
+
+/// The user's latest messages (newest first, at most 20; no bodies, recipients masked).
+///
+/// `POST /api/user_deliveries`.
+///
+/// ```sh
+/// api user_deliveries '{"device_token": "…"}'
+/// ```
+#[server(prefix = "/api", endpoint = "user_deliveries", input = Json)]
+pub async fn user_deliveries(device_token: String) -> Result<Vec<DeliveryView>, AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::store::MessageFilter;
+    let a = admin()?;
+    let target = a.target(&device_token)?;
+    let filter = MessageFilter {
+        device_token: Some(target.to_string()),
+        ..MessageFilter::default()
+    };
+    a.core
+        .deliveries(a.principal(), &filter, 20)
+        .await
+        .map_err(fail)
+}

@@ -541,3 +541,57 @@ async fn a_message_waits_while_smtp_is_down_and_arrives_when_it_is_back() {
     }
     panic!("the message arrived but is not marked sent");
 }
+
+#[tokio::test]
+async fn the_dashboards_password_sending_needs_an_admin_and_the_dashboards_origin() {
+    use crate::dashboard::{call, origin};
+    let smtp = free_port();
+    let mail = Maildev::start(smtp).await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{smtp}"))).await;
+    let user = app
+        .register(json!({ "Email": "dash@example.com", "Password": "dash password 1" }))
+        .await;
+    let args = json!({ "device_token": user["DeviceToken"], "deliver": "Email" });
+    let anonymous = call(&app, "send_password", args.clone(), &[origin(&app)]).await;
+    assert_eq!(anonymous.status, 401);
+    let as_user = call(
+        &app,
+        "send_password",
+        args.clone(),
+        &[bearer(&token_of(&user))],
+    )
+    .await;
+    assert_eq!(as_user.status, 403);
+    let listed = call(
+        &app,
+        "user_deliveries",
+        json!({ "device_token": user["DeviceToken"] }),
+        &[bearer(&token_of(&user))],
+    )
+    .await;
+    assert_eq!(listed.status, 403);
+    // Nothing was sent, and the user's session still works.
+    assert!(app
+        .core
+        .store()
+        .messages(&Default::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(app.refresh(&user).await.status, 200);
+
+    let admin = app.admin_token().await;
+    let bad = call(
+        &app,
+        "send_password",
+        json!({ "device_token": user["DeviceToken"], "deliver": "Fax" }),
+        &[bearer(&admin)],
+    )
+    .await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    let sent = call(&app, "send_password", args, &[bearer(&admin)]).await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    mail.wait_for("dash@example.com").await;
+    let channels = call(&app, "delivery_channels", json!({}), &[bearer(&admin)]).await;
+    assert_eq!(channels.body, json!([true, false]));
+}
