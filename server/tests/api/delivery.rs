@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 /// maildev on `smtp` (and a free web port for its API); killed when dropped.
-struct Maildev {
+pub(crate) struct Maildev {
     web: u16,
     child: std::process::Child,
     _dir: tempdir::Dir,
@@ -33,7 +33,7 @@ mod tempdir {
 }
 
 impl Maildev {
-    async fn start(smtp: u16) -> Maildev {
+    pub(crate) async fn start(smtp: u16) -> Maildev {
         let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../end2end/node_modules/.bin/maildev");
         assert!(
@@ -70,7 +70,7 @@ impl Maildev {
         panic!("maildev did not start on {smtp}/{web}");
     }
 
-    async fn emails(&self) -> Option<Vec<Value>> {
+    pub(crate) async fn emails(&self) -> Option<Vec<Value>> {
         let res = reqwest::get(format!("http://127.0.0.1:{}/api/email", self.web))
             .await
             .ok()?;
