@@ -32,10 +32,16 @@ pub struct Server {
 
 /// The real application (`Application::build`, as `tus serve`) on a free loopback port.
 pub async fn start(db: &ScratchDatabase) -> Server {
+    start_with(db, |_| {}).await
+}
+
+/// `start`, with more settings.
+pub async fn start_with(db: &ScratchDatabase, configure: impl FnOnce(&mut Config)) -> Server {
     let mut config = Config::defaults();
     config.database_url = db.url.clone();
     config.admin_password = Some(ADMIN_PASSWORD.into());
     config.db_max_connections = 16;
+    configure(&mut config);
     let options = LeptosOptions::builder()
         .output_name("tus")
         .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
