@@ -51,12 +51,13 @@ async fn sink(smtp: u16) -> Sink {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("maildev starts (run bash .ci/setup)");
+    let sink = Sink(child);
     for _ in 0..200 {
         if tokio::net::TcpStream::connect(("127.0.0.1", smtp))
             .await
             .is_ok()
         {
-            return Sink(child);
+            return sink;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
