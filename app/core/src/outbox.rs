@@ -106,6 +106,14 @@ impl Channel {
             .ok_or_else(|| "must be Email or Sms".to_string())
     }
 
+    /// The `Deliver` field as every edge takes it: required, Email or Sms.
+    pub fn deliver(value: Option<&str>) -> Result<Channel, String> {
+        match value {
+            Some(v) => Channel::parse(v),
+            None => Err("is required: Email or Sms".into()),
+        }
+    }
+
     /// What an operator sets to enable it.
     fn setting(self) -> &'static str {
         match self {

@@ -293,7 +293,7 @@ pub async fn send_password(
     let a = admin()?;
     let target = a.target(&device_token)?;
     let channel =
-        Channel::parse(&deliver).map_err(|m| fail(CoreError::validation("Deliver", m)))?;
+        CoreError::validation_of("Deliver", Channel::deliver(Some(&deliver))).map_err(fail)?;
     a.core
         .send_new_password(Core::now(), a.principal(), target, channel, &a.meta)
         .await

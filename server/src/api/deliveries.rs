@@ -147,20 +147,15 @@ async fn test_message(
 ) -> Result<Data<DeliveryView>, ApiError> {
     principal.require_admin()?;
     let mut errors = FieldErrors::default();
-    let channel = match body.deliver.as_deref() {
-        Some(v) => errors.take("Deliver", Channel::parse(v)),
-        None => {
-            errors.push("Deliver", "is required: Email or Sms");
-            None
-        }
-    };
-    let to = body.to.filter(|t| !t.trim().is_empty());
-    if to.is_none() {
-        errors.push("To", "is required");
-    }
-    errors.into_result()?;
+    let channel = errors.take("Deliver", Channel::deliver(body.deliver.as_deref()));
+    let to = errors.take(
+        "To",
+        body.to
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| "is required".to_string()),
+    );
     let (Some(channel), Some(to)) = (channel, to) else {
-        return Err(CoreError::validation("Deliver", "is required").into());
+        return Err(CoreError::Validation(errors).into());
     };
     Ok(Data(
         core.send_test_message(Core::now(), &principal, channel, &to, &meta)

@@ -90,10 +90,7 @@ async fn send_password(
 ) -> Result<Data<DeliveryView>, ApiError> {
     principal.require_admin()?;
     let target = core.target_user(&principal, target.as_deref())?;
-    let channel = match body.deliver.as_deref() {
-        Some(v) => Channel::parse(v).map_err(|m| CoreError::validation("Deliver", m))?,
-        None => return Err(CoreError::validation("Deliver", "is required: Email or Sms").into()),
-    };
+    let channel = CoreError::validation_of("Deliver", Channel::deliver(body.deliver.as_deref()))?;
     let sent = core
         .send_new_password(Core::now(), &principal, target, channel, &meta)
         .await?;
