@@ -87,6 +87,12 @@ pub enum AuditAction {
     DeliveryRetried,
     /// An admin cancelled a queued or failed message.
     DeliveryCancelled,
+    /// An admin invited users by e-mail (a one-time link) or SMS (a one-time code).
+    UsersInvited,
+    /// A driver set a password through an invite link.
+    InviteAccepted,
+    /// A driver set a new password with a one-time code.
+    PasswordReset,
 }
 
 impl AuditAction {
@@ -126,6 +132,9 @@ impl AuditAction {
         AuditAction::TestMessageSent,
         AuditAction::DeliveryRetried,
         AuditAction::DeliveryCancelled,
+        AuditAction::UsersInvited,
+        AuditAction::InviteAccepted,
+        AuditAction::PasswordReset,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -165,6 +174,9 @@ impl AuditAction {
             AuditAction::TestMessageSent => "delivery.test_sent",
             AuditAction::DeliveryRetried => "delivery.retried",
             AuditAction::DeliveryCancelled => "delivery.cancelled",
+            AuditAction::UsersInvited => "users.invited",
+            AuditAction::InviteAccepted => "invite.accepted",
+            AuditAction::PasswordReset => "user.password_reset",
         }
     }
 }

@@ -232,7 +232,7 @@ enum RefreshSubject {
 /// The `reason` of a successor that a grace-window retry replaced.
 pub(crate) const SUPERSEDED: &str = "superseded";
 
-fn invalid_credentials() -> CoreError {
+pub(crate) fn invalid_credentials() -> CoreError {
     CoreError::unauthorized(CredentialKind::Login, "invalid credentials")
 }
 
@@ -241,7 +241,7 @@ fn refresh_error(message: &str) -> CoreError {
 }
 
 /// The instance a login names, canonical when it parses (the throttles' scope).
-fn instance_scope(instance: &str) -> String {
+pub(crate) fn instance_scope(instance: &str) -> String {
     InstanceId::parse(instance)
         .map(|i| i.to_string())
         .unwrap_or_else(|_| instance.trim().to_lowercase())

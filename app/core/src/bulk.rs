@@ -28,7 +28,7 @@ pub struct BulkOutcome {
 }
 
 impl Core {
-    fn selection(&self, target: &BulkTarget) -> CoreResult<Selection> {
+    pub(crate) fn selection(&self, target: &BulkTarget) -> CoreResult<Selection> {
         match target {
             BulkTarget::Selected(tokens) => {
                 if tokens.len() > MAX_SELECTED {

@@ -19,6 +19,7 @@ pub mod batches;
 pub mod bulk;
 pub mod error;
 pub mod instances;
+pub mod invites;
 mod issuance;
 pub mod lineage;
 pub mod outbox;

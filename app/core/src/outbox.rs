@@ -55,6 +55,8 @@ pub struct DeliverySettings {
     pub lease_ms: i64,
     /// How long a login code works (seconds).
     pub code_ttl_secs: i64,
+    /// How long an invite's link or code works (seconds).
+    pub invite_ttl_secs: i64,
     /// Where links point (`TUS_PUBLIC_URL`).
     pub public_url: Option<String>,
 }
@@ -68,6 +70,7 @@ impl Default for DeliverySettings {
             retry_base_ms: 10_000,
             lease_ms: 60_000,
             code_ttl_secs: 600,
+            invite_ttl_secs: 7 * 24 * 3600,
             public_url: None,
         }
     }
@@ -128,6 +131,7 @@ impl Channel {
 pub enum Purpose {
     Password,
     LoginCode,
+    Invite,
     Test,
 }
 
@@ -136,6 +140,7 @@ impl Purpose {
         match self {
             Purpose::Password => "password",
             Purpose::LoginCode => "login_code",
+            Purpose::Invite => "invite",
             Purpose::Test => "test",
         }
     }
@@ -180,7 +185,7 @@ impl MessageState {
 
 /// What is sealed: the bodies.
 #[derive(Serialize, Deserialize)]
-struct Body {
+pub(crate) struct Body {
     text: String,
     html: String,
 }
@@ -218,7 +223,7 @@ impl CodeKey {
     }
 
     /// Bound to the user, so a code hash means nothing for another user.
-    fn hash(&self, device_token: &str, code: &str) -> CoreResult<String> {
+    pub(crate) fn hash(&self, device_token: &str, code: &str) -> CoreResult<String> {
         let mut mac =
             <Hmac<Sha256> as Mac>::new_from_slice(&self.0).map_err(CoreError::internal)?;
         mac.update(device_token.as_bytes());
@@ -228,12 +233,12 @@ impl CodeKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Six digits, uniformly.
-fn generate_code() -> String {
+pub(crate) fn generate_code() -> String {
     format!("{:06}", rand::rngs::OsRng.gen_range(0..1_000_000u32))
 }
 
@@ -259,6 +264,16 @@ pub fn e164(phone: &str) -> Result<String, String> {
     Ok(compact.as_str().to_string())
 }
 
+/// `600` -> "10 minutes", `604800` -> "7 days": how long a code or link works, in words.
+pub fn duration_words(secs: i64) -> String {
+    let (n, unit) = match secs {
+        s if s >= 86_400 && s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s >= 3_600 && s % 3_600 == 0 => (s / 3_600, "hour"),
+        s => ((s + 59) / 60, "minute"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Escapes text for HTML bodies (names are chosen by admins).
 fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -269,24 +284,24 @@ fn escape_html(text: &str) -> String {
 }
 
 /// Where a message goes, and what it says.
-struct Draft {
-    channel: Channel,
-    purpose: Purpose,
-    to: String,
-    device_token: Option<String>,
-    instance_id: Option<String>,
-    subject: String,
-    body: Body,
-    requested_by: String,
+pub(crate) struct Draft {
+    pub channel: Channel,
+    pub purpose: Purpose,
+    pub to: String,
+    pub device_token: Option<String>,
+    pub instance_id: Option<String>,
+    pub subject: String,
+    pub body: Body,
+    pub requested_by: String,
 }
 
 /// The words of a message about `secret` for a driver of `app` / `instance`.
-fn compose(
+pub(crate) fn compose(
     purpose: Purpose,
     app: &str,
     instance: &str,
     secret: &str,
-    ttl_min: i64,
+    ttl: &str,
 ) -> (String, Body) {
     let (subject, line) = match purpose {
         Purpose::Password => (
@@ -296,7 +311,14 @@ fn compose(
         Purpose::LoginCode => (
             format!("Your login code for {app}"),
             format!(
-                "Your login code for {app} ({instance}) is {secret}. It works once, for {ttl_min} minutes."
+                "Your login code for {app} ({instance}) is {secret}. It works once, for {ttl}."
+            ),
+        ),
+        Purpose::Invite => (
+            format!("You are invited to {app}"),
+            format!(
+                "You are invited to {app} ({instance}). Your code is {secret}: log in to the app \
+                 with your phone number and this code. It works once, for {ttl}."
             ),
         ),
         Purpose::Test => (
@@ -304,14 +326,33 @@ fn compose(
             format!("This is a test message from {app}. Delivery works."),
         ),
     };
-    let text = format!("{line}\n\nIf you did not expect this message, you can ignore it.\n");
+    (subject, wrap(&line, None))
+}
+
+/// The text and HTML bodies around `line`, with a button to `link` when there is one.
+pub(crate) fn wrap(line: &str, link: Option<(&str, &str)>) -> Body {
+    const IGNORE: &str = "If you did not expect this message, you can ignore it.";
+    let (text_link, html_link) = match link {
+        Some((label, url)) => (
+            format!("\n\n{label}: {url}"),
+            format!(
+                "<p><a href=\"{}\" style=\"display:inline-block;padding:10px 16px;\
+                 background:#0f172a;color:#fff;border-radius:6px;text-decoration:none\">{}</a></p>\
+                 <p style=\"color:#64748b;font-size:12px\">{}</p>",
+                escape_html(url),
+                escape_html(label),
+                escape_html(url)
+            ),
+        ),
+        None => (String::new(), String::new()),
+    };
+    let text = format!("{line}{text_link}\n\n{IGNORE}\n");
     let html = format!(
-        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>{}</p>\
-         <p style=\"color:#64748b\">If you did not expect this message, you can ignore it.</p>\
-         </body></html>",
-        escape_html(&line)
+        "<!doctype html><html><body style=\"font-family:sans-serif\"><p>{}</p>{html_link}\
+         <p style=\"color:#64748b\">{IGNORE}</p></body></html>",
+        escape_html(line)
     );
-    (subject, Body { text, html })
+    Body { text, html }
 }
 
 /// The stored row of a message as the dashboard and the API show it (never its body).
@@ -354,7 +395,7 @@ impl Core {
         &self.inner.delivery
     }
 
-    fn ensure_channel(&self, channel: Channel) -> CoreResult<()> {
+    pub(crate) fn ensure_channel(&self, channel: Channel) -> CoreResult<()> {
         let on = match channel {
             Channel::Email => self.inner.delivery.email,
             Channel::Sms => self.inner.delivery.sms,
@@ -373,7 +414,7 @@ impl Core {
     }
 
     /// The row of a message, its body sealed; written by the caller's transaction.
-    fn message_row(&self, now: DateTime<Utc>, draft: Draft) -> CoreResult<MessageRow> {
+    pub(crate) fn message_row(&self, now: DateTime<Utc>, draft: Draft) -> CoreResult<MessageRow> {
         let id = uuid::Uuid::new_v4().to_string();
         let body = serde_json::to_string(&draft.body).map_err(CoreError::internal)?;
         let sealed = self.inner.outbox_sealer.seal(&id, &body)?;
@@ -398,7 +439,7 @@ impl Core {
     }
 
     /// The address of `user` on `channel`, or a 422 saying the user has none.
-    fn recipient(user: &UserRow, channel: Channel) -> CoreResult<String> {
+    pub(crate) fn recipient(user: &UserRow, channel: Channel) -> CoreResult<String> {
         match channel {
             Channel::Email => user
                 .email
@@ -415,7 +456,7 @@ impl Core {
     }
 
     /// The names a message shows: the application and the instance.
-    async fn names_of(&self, instance_id: &str) -> CoreResult<(String, String)> {
+    pub(crate) async fn names_of(&self, instance_id: &str) -> CoreResult<(String, String)> {
         let row = self
             .store()
             .find_instance(instance_id)
@@ -446,7 +487,7 @@ impl Core {
         let (app, instance) = self.names_of(&user.instance_id).await?;
         let password: Password = crate::admins::generate_password();
         let hash = self.hash_password(&password).await?;
-        let (subject, body) = compose(Purpose::Password, &app, &instance, password.expose(), 0);
+        let (subject, body) = compose(Purpose::Password, &app, &instance, password.expose(), "");
         let row = self.message_row(
             now,
             Draft {
@@ -533,7 +574,13 @@ impl Core {
         let (app, instance_name) = self.names_of(&user.instance_id).await?;
         let code = generate_code();
         let ttl = self.inner.delivery.code_ttl_secs.max(60);
-        let (subject, body) = compose(Purpose::LoginCode, &app, &instance_name, &code, ttl / 60);
+        let (subject, body) = compose(
+            Purpose::LoginCode,
+            &app,
+            &instance_name,
+            &code,
+            &duration_words(ttl),
+        );
         let row = self.message_row(
             now,
             Draft {
@@ -550,7 +597,7 @@ impl Core {
         let hash = self.inner.codes.hash(&user.device_token, &code)?;
         let mut tx = self.store().begin().await?;
         tx.insert_login_code(
-            &uuid::Uuid::new_v4().to_string(),
+            "code",
             &user.device_token,
             &hash,
             ms(now),
@@ -616,7 +663,7 @@ impl Core {
                 .to_string(),
             Channel::Sms => e164(to).map_err(|m| CoreError::validation("To", m))?,
         };
-        let (subject, body) = compose(Purpose::Test, "the Telematics User Service", "", "", 0);
+        let (subject, body) = compose(Purpose::Test, "the Telematics User Service", "", "", "");
         let row = self.message_row(
             now,
             Draft {
@@ -809,6 +856,15 @@ mod tests {
     }
 
     #[test]
+    fn lifetimes_read_as_words() {
+        assert_eq!(duration_words(600), "10 minutes");
+        assert_eq!(duration_words(90), "2 minutes");
+        assert_eq!(duration_words(7200), "2 hours");
+        assert_eq!(duration_words(86_400), "1 day");
+        assert_eq!(duration_words(604_800), "7 days");
+    }
+
+    #[test]
     fn sms_goes_only_to_international_numbers() {
         assert_eq!(e164("+1 (555) 010-0023").unwrap(), "+15550100023");
         assert!(e164("5550100023").is_err());
@@ -821,7 +877,7 @@ mod tests {
     fn recipients_are_masked_and_names_escaped() {
         assert_eq!(mask_recipient("ann@example.com"), "a••@example.com");
         assert_eq!(mask_recipient("+15550100023"), "+1•••••••023");
-        let (_, body) = compose(Purpose::Test, "<b>Fleet</b>", "", "", 0);
+        let (_, body) = compose(Purpose::Test, "<b>Fleet</b>", "", "", "");
         assert!(body.html.contains("&lt;b&gt;Fleet&lt;/b&gt;"));
         assert!(!body.html.contains("<b>Fleet"));
     }

@@ -166,6 +166,24 @@ impl Throttle {
     }
 }
 
+impl Throttle {
+    /// An invite link submitted: counted per address with failed logins (a link names no
+    /// login, so there is no per-name bucket to lock).
+    pub fn link(meta: &RequestMeta) -> Self {
+        let address = address_of(meta);
+        Throttle {
+            buckets: vec![Bucket {
+                key: format!("login:addr:{address}"),
+                subject: None,
+                kind: Kind::Address,
+            }],
+            target: "invite-link".into(),
+            address,
+            action: AuditAction::LoginRateLimited,
+        }
+    }
+}
+
 /// The subject of an admin's login name, as `Throttle::login` and `unlock` name it.
 pub fn admin_subject(email: &str) -> String {
     format!("admin:{}", email.trim().to_lowercase())

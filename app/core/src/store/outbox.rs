@@ -220,19 +220,21 @@ impl Tx {
         .map_err(db_err))
     }
 
+    /// A code (`kind` `code`) or an invite link (`link`), by its keyed hash.
     pub async fn insert_login_code(
         &mut self,
-        id: &str,
+        kind: &str,
         device_token: &str,
         code_hash: &str,
         now: i64,
         expires_at: i64,
     ) -> CoreResult<()> {
         on_tx!(self, |c| sqlx::query(
-            "INSERT INTO login_codes (id, device_token, code_hash, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)"
+            "INSERT INTO login_codes (id, kind, device_token, code_hash, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6)"
         )
-        .bind(id)
+        .bind(uuid::Uuid::new_v4().to_string())
+        .bind(kind)
         .bind(device_token)
         .bind(code_hash)
         .bind(now)
@@ -252,7 +254,8 @@ impl Tx {
         max_attempts: i64,
     ) -> CoreResult<Vec<LoginCodeRow>> {
         const SELECT: &str = "SELECT id, code_hash, expires_at, attempts FROM login_codes
-             WHERE device_token = $1 AND used_at IS NULL AND expires_at > $2 AND attempts < $3
+             WHERE device_token = $1 AND kind = 'code' AND used_at IS NULL AND expires_at > $2
+               AND attempts < $3
              ORDER BY created_at DESC";
         let sql = match self {
             Tx::Sqlite(_) => SELECT.to_string(),
@@ -282,7 +285,28 @@ impl Tx {
         Ok(())
     }
 
-    /// The code used: it and every other code of the user stop working.
+    /// The user of a live invite link with this hash (locked on PostgreSQL, so two
+    /// submissions of one link queue on it and the second finds it used).
+    pub async fn live_link_user(
+        &mut self,
+        link_hash: &str,
+        now: i64,
+    ) -> CoreResult<Option<String>> {
+        const SELECT: &str = "SELECT device_token FROM login_codes
+             WHERE code_hash = $1 AND kind = 'link' AND used_at IS NULL AND expires_at > $2";
+        let sql = match self {
+            Tx::Sqlite(_) => SELECT.to_string(),
+            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+        };
+        on_tx!(self, |c| sqlx::query_scalar::<_, String>(&sql)
+            .bind(link_hash)
+            .bind(now)
+            .fetch_optional(&mut *c)
+            .await
+            .map_err(db_err))
+    }
+
+    /// The code used: it and every other code and link of the user stop working.
     pub async fn use_login_codes(&mut self, device_token: &str, now: i64) -> CoreResult<()> {
         on_tx!(self, |c| sqlx::query(
             "UPDATE login_codes SET used_at = $2 WHERE device_token = $1 AND used_at IS NULL"
@@ -297,6 +321,19 @@ impl Tx {
 }
 
 impl Store {
+    /// The user of a live invite link with this hash (the page that opens it).
+    pub async fn live_link_user(&self, link_hash: &str, now: i64) -> CoreResult<Option<String>> {
+        on_pool!(self, |c| sqlx::query_scalar::<_, String>(
+            "SELECT device_token FROM login_codes
+              WHERE code_hash = $1 AND kind = 'link' AND used_at IS NULL AND expires_at > $2"
+        )
+        .bind(link_hash)
+        .bind(now)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+
     pub async fn message(&self, id: &str) -> CoreResult<Option<MessageRow>> {
         on_pool!(self, |c| sqlx::query_as::<_, MessageRow>(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE id = $1"

@@ -497,3 +497,14 @@ pub struct AuditFilter {
     pub before_id: Option<i64>,
     pub limit: i64,
 }
+
+/// Where a user can be reached (who an invite goes to).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ContactRow {
+    pub device_token: String,
+    pub instance_id: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub status: String,
+    pub instance_status: Option<String>,
+}

@@ -257,6 +257,29 @@ impl Tx {
         })
     }
 
+    /// The addresses of a selection's users, as this transaction sees them (who an invite
+    /// reaches), at most `cap` + 1 rows so a caller can tell the cap was passed.
+    pub async fn selection_contacts(
+        &mut self,
+        selection: &Selection,
+        cap: i64,
+    ) -> CoreResult<Vec<ContactRow>> {
+        on_tx!(self, |c| {
+            let mut q = QueryBuilder::new(
+                "SELECT device_token, instance_id, email, phone, status,
+                        (SELECT i.status FROM instances i WHERE i.id = users.instance_id)
+                          AS instance_status
+                   FROM users WHERE 1 = 1",
+            );
+            push_selection!(q, selection);
+            q.push(" ORDER BY device_token LIMIT ").push_bind(cap + 1);
+            q.build_query_as::<ContactRow>()
+                .fetch_all(&mut *c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
     /// Sets one column of every selected user in one statement; returns how many rows.
     pub async fn bulk_set(
         &mut self,
