@@ -79,6 +79,8 @@ export default defineConfig({
       LEPTOS_SITE_ADDR: `127.0.0.1:${port}`,
       TUS_ADMIN_PASSWORD: 'e2e admin password',
       TUS_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+      // E-mail invites link here.
+      TUS_PUBLIC_URL: baseURL,
       RUST_LOG: 'warn',
     },
   }],

@@ -7,7 +7,9 @@ use leptos_router::SsrMode;
 
 use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
+use crate::pages::deliveries_page::DeliveriesPage;
 use crate::pages::instances_page::InstancesPage;
+use crate::pages::invite_page::{InvitePage, INVITE_PATH};
 use crate::pages::not_found_page::NotFoundPage;
 use crate::pages::overview_page::OverviewPage;
 use crate::pages::register_page::RegisterPage;
@@ -69,6 +71,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/batches/:batch_id") view=BatchPage ssr=SsrMode::Async />
                         <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
                         <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
+                        <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
+                        <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>
@@ -82,7 +86,11 @@ const NAV_LINK: &str = "rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-sla
 #[component]
 fn Header() -> impl IntoView {
     let location = use_location();
-    let signed_in_page = move || location.pathname.get() != "/sign-in";
+    // The sign-in page and a driver's invite page show no admin navigation.
+    let signed_in_page = move || {
+        let path = location.pathname.get();
+        path != "/sign-in" && path != INVITE_PATH
+    };
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-3" aria-label="Main">
@@ -95,6 +103,7 @@ fn Header() -> impl IntoView {
                     <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
                     <A href="/batches" attr:class=NAV_LINK>"Batches"</A>
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
+                    <A href="/deliveries" attr:class=NAV_LINK>"Deliveries"</A>
                     <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>
                     <SessionMenu />

@@ -317,3 +317,52 @@ mod tests {
         }
     }
 }
+
+/// A page's confirmation line ("saved", "sent"), set by the page's actions.
+#[derive(Clone, Copy)]
+pub struct Notice(RwSignal<Option<String>>);
+
+impl Notice {
+    /// A new notice for the page, reachable by its components through `Notice::get`.
+    pub fn provide() -> Notice {
+        let notice = Notice(RwSignal::new(None));
+        provide_context(notice);
+        notice
+    }
+
+    /// The page's notice setter (captured when a component is made: contexts are not
+    /// reachable from a spawned task).
+    pub fn get() -> impl Fn(&str) + Copy {
+        let n = use_context::<Notice>().map(|Notice(n)| n);
+        move |m: &str| {
+            if let Some(n) = n {
+                n.set(Some(m.to_string()));
+            }
+        }
+    }
+}
+
+/// Where a page shows its notice.
+#[component]
+pub fn NoticeLine(notice: Notice) -> impl IntoView {
+    view! {
+        {move || notice.0.current().map(|m| view! {
+            <p class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800" role="status" data-testid="notice">{m}</p>
+        })}
+    }
+}
+
+/// Paging of a newest-first list: back to the newest page (when not on it), and on to older
+/// entries (shown disabled on the last page).
+#[component]
+pub fn OlderPager(newest: Option<String>, older: Option<String>) -> impl IntoView {
+    view! {
+        <nav class="mt-3 flex justify-end gap-2" aria-label="Pages">
+            {newest.map(|h| view! { <leptos_router::components::A href=h attr:class=BUTTON>"Newest"</leptos_router::components::A> })}
+            {match older {
+                Some(h) => view! { <leptos_router::components::A href=h attr:class=BUTTON attr:rel="next">"Older →"</leptos_router::components::A> }.into_any(),
+                None => view! { <span class=format!("{BUTTON} opacity-50") aria-disabled="true">"Older →"</span> }.into_any(),
+            }}
+        </nav>
+    }
+}

@@ -275,6 +275,9 @@ pub struct Config {
     /// How long a one-time login code works.
     #[arg(long, env = "TUS_LOGIN_CODE_TTL", default_value = "10m", value_parser = parse_duration, global = true)]
     pub login_code_ttl: i64,
+    /// How long an invite's link (e-mail) or code (SMS) works.
+    #[arg(long, env = "TUS_INVITE_TTL", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub invite_ttl: i64,
     /// Login codes sent per login name per login window.
     #[arg(
         long,
@@ -357,6 +360,7 @@ impl fmt::Debug for Config {
             .field("outbox_retry_base", &self.outbox_retry_base)
             .field("outbox_poll", &self.outbox_poll)
             .field("login_code_ttl", &self.login_code_ttl)
+            .field("invite_ttl", &self.invite_ttl)
             .field("login_codes_per_name", &self.login_codes_per_name)
             .field("login_codes_per_address", &self.login_codes_per_address)
             .field("admin_email", &self.admin_email)
@@ -473,6 +477,7 @@ impl Config {
                 retry_base_ms: self.outbox_retry_base.max(1) * 1000,
                 lease_ms: 60_000,
                 code_ttl_secs: self.login_code_ttl.max(60),
+                invite_ttl_secs: self.invite_ttl.max(60),
                 public_url: self.public_url.clone(),
             },
         })

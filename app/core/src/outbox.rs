@@ -32,7 +32,7 @@ use crate::time::{iso, ms};
 use crate::types::{DeviceToken, InstanceId, Phone};
 use crate::users::patch::UserPatch;
 use crate::{Core, RequestMeta};
-use tus_wire::views::{DeliveryAttemptView, DeliveryView};
+use tus_wire::views::{DeliveryAttemptView, DeliveryQuery, DeliveryView};
 
 /// The sealing purpose of outbox bodies; each body is bound to its message id.
 pub(crate) const OUTBOX_SEALING: &[u8] = b"tus/outbox/v1";
@@ -353,6 +353,35 @@ pub(crate) fn wrap(line: &str, link: Option<(&str, &str)>) -> Body {
         escape_html(line)
     );
     Body { text, html }
+}
+
+/// The Deliveries list's filter, from what an edge received (blank values ignored, names in
+/// any case); every bad value named at once.
+pub fn message_filter(q: &DeliveryQuery) -> CoreResult<MessageFilter> {
+    let mut errors = crate::error::FieldErrors::default();
+    let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+    let filter = MessageFilter {
+        device_token: given(&q.device_token)
+            .and_then(|v| errors.take("DeviceToken", DeviceToken::parse(&v)))
+            .map(|d| d.to_string()),
+        kind: given(&q.kind)
+            .and_then(|v| errors.take("Kind", Channel::parse(&v)))
+            .map(|c| c.as_str().to_string()),
+        state: given(&q.state)
+            .and_then(|v| errors.take("State", MessageState::parse(&v)))
+            .map(|s| s.as_str().to_string()),
+        before: given(&q.before)
+            .and_then(|v| {
+                errors.take(
+                    "Before",
+                    uuid::Uuid::try_parse(v.trim())
+                        .map_err(|_| "must be the Id of a message".to_string()),
+                )
+            })
+            .map(|id| id.to_string()),
+    };
+    errors.into_result()?;
+    Ok(filter)
 }
 
 /// The stored row of a message as the dashboard and the API show it (never its body).

@@ -132,13 +132,7 @@ fn AuditTable(page: AuditPageView, params: ParamsMap) -> impl IntoView {
                         </tr>
                     }).collect_view()}
         </DataTable>
-        <nav class="mt-3 flex justify-end gap-2" aria-label="Pages">
-            {newest.map(|h| view! { <A href=h attr:class=BUTTON>"Newest"</A> })}
-            {match older {
-                Some(h) => view! { <A href=h attr:class=BUTTON attr:rel="next">"Older →"</A> }.into_any(),
-                None => view! { <span class=format!("{BUTTON} opacity-50") aria-disabled="true">"Older →"</span> }.into_any(),
-            }}
-        </nav>
+        <OlderPager newest older />
     }
     .into_any()
 }

@@ -21,23 +21,6 @@ fn display_name(u: &UserView) -> String {
     }
 }
 
-/// The page's confirmation line.
-#[derive(Clone, Copy)]
-struct Notice(RwSignal<Option<String>>);
-
-impl Notice {
-    /// The page's notice (captured when a component is made: contexts are not reachable
-    /// from a spawned task).
-    fn get() -> impl Fn(&str) + Copy {
-        let n = use_context::<Notice>().map(|Notice(n)| n);
-        move |m: &str| {
-            if let Some(n) = n {
-                n.set(Some(m.to_string()));
-            }
-        }
-    }
-}
-
 /// One user: profile, flags, status, instance, deletion, and the lineage of its tokens.
 #[component]
 pub fn UserPage() -> impl IntoView {
@@ -46,12 +29,9 @@ pub fn UserPage() -> impl IntoView {
     let reloads = RwSignal::new(0u32);
     let user = Resource::new(move || (token(), reloads.current()), |(t, _)| get_user(t));
     // Lives above the reloaded view, so "saved" outlasts the reload it causes.
-    let notice = RwSignal::new(None::<String>);
-    provide_context(Notice(notice));
+    let notice = Notice::provide();
     view! {
-        {move || notice.current().map(|m| view! {
-            <p class="mb-4 rounded-md border border-emerald-200 bg-emerald-50 p-3 text-sm text-emerald-800" role="status" data-testid="notice">{m}</p>
-        })}
+        <NoticeLine notice />
         <Transition fallback=|| view! { <Loading what="the user" /> }>
             {move || Suspend::new(async move {
                 match user.await {
@@ -128,6 +108,7 @@ fn DeliverySection(token: String, has_email: bool, has_phone: bool) -> impl Into
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let notice = Notice::get();
+    let invite_token = token.clone();
     let send = move |deliver: &'static str| {
         let token = token.clone();
         busy.set(true);
@@ -144,14 +125,38 @@ fn DeliverySection(token: String, has_email: bool, has_phone: bool) -> impl Into
         });
     };
     let send_email = send.clone();
+    let invite = move |deliver: &'static str| {
+        let token = invite_token.clone();
+        busy.set(true);
+        error.set(None);
+        spawn_local(async move {
+            let target = tus_wire::views::BulkTarget::Selected(vec![token]);
+            match crate::server_fns::deliveries::invite_users(target, deliver.to_string(), None)
+                .await
+            {
+                Ok(_) => {
+                    notice(if deliver == "Email" {
+                        "An invite is on its way: a one-time link to set a password."
+                    } else {
+                        "An invite is on its way: a one-time code to log in with."
+                    });
+                    sent.update(|n| *n += 1);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
     view! {
         <section class=format!("{CARD} mt-6") aria-labelledby="delivery-title" data-testid="deliveries">
             <h2 id="delivery-title" class="text-base font-semibold">"Password and messages"</h2>
-            <p class="mt-1 text-xs text-slate-500">"A new password is generated, sent, and shown to nobody; the user's sessions end."</p>
+            <p class="mt-1 text-xs text-slate-500">"A new password is generated, sent, and shown to nobody; the user's sessions end. An invite sends a one-time link (e-mail) or code (SMS) instead."</p>
             <Transition fallback=|| view! { <span class="text-sm text-slate-500">"…"</span> }>
                 {move || Suspend::new({
                     let send_email = send_email.clone();
                     let send = send.clone();
+                    let invite_email = invite.clone();
+                    let invite = invite.clone();
                     async move {
                     let (email_on, sms_on) = channels.await.unwrap_or((false, false));
                     let why = |on: bool, has: bool, what: &str, setting: &str| match (on, has) {
@@ -165,11 +170,19 @@ fn DeliverySection(token: String, has_email: bool, has_phone: bool) -> impl Into
                     view! {
                         <div class="mt-3 flex flex-wrap gap-2">
                             <button type="button" class=BUTTON disabled=move || busy.get() || email_blocked
-                                title=email_off.unwrap_or_default()
+                                title=email_off.clone().unwrap_or_default()
                                 on:click=move |_| send_email("Email")>"Send a new password by e-mail"</button>
                             <button type="button" class=BUTTON disabled=move || busy.get() || sms_blocked
-                                title=sms_off.unwrap_or_default()
+                                title=sms_off.clone().unwrap_or_default()
                                 on:click=move |_| send("Sms")>"… by SMS"</button>
+                        </div>
+                        <div class="mt-2 flex flex-wrap gap-2">
+                            <button type="button" class=BUTTON disabled=move || busy.get() || email_blocked
+                                title=email_off.clone().unwrap_or_else(|| "A one-time link to a page where the driver sets a password".into())
+                                on:click=move |_| invite_email("Email")>"Invite by e-mail"</button>
+                            <button type="button" class=BUTTON disabled=move || busy.get() || sms_blocked
+                                title=sms_off.clone().unwrap_or_else(|| "A one-time code the driver logs in to the app with".into())
+                                on:click=move |_| invite("Sms")>"Invite by SMS"</button>
                         </div>
                     }
                 }})}

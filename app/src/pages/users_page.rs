@@ -7,6 +7,7 @@ use leptos_router::params::ParamsMap;
 
 use crate::components::*;
 use crate::error::AppError;
+use crate::server_fns::deliveries::{invite_count, invite_users};
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::{bulk_apply, bulk_count, list_users};
 use tus_wire::views::{
@@ -363,10 +364,23 @@ fn Pager(previous: Option<String>, next: Option<String>, first: Option<String>) 
     }
 }
 
-/// The actions of the bulk bar, by value: `flag:<key>:on|off`, `active:on|off`, `move:<id>`.
-fn bulk_action_of(value: &str) -> Option<BulkAction> {
+/// What the bulk bar does: a change, or an invite on a channel (`Email`, `Sms`).
+#[derive(Debug, Clone, PartialEq)]
+enum Chosen {
+    Change(BulkAction),
+    Invite(&'static str),
+}
+
+/// The actions of the bulk bar, by value: `flag:<key>:on|off`, `active:on|off`, `move:<id>`,
+/// `delete`, `invite:Email|Sms`.
+fn bulk_action_of(value: &str) -> Option<Chosen> {
+    match value {
+        "invite:Email" => return Some(Chosen::Invite("Email")),
+        "invite:Sms" => return Some(Chosen::Invite("Sms")),
+        _ => {}
+    }
     let parts: Vec<&str> = value.splitn(3, ':').collect();
-    match parts.as_slice() {
+    let change = match parts.as_slice() {
         ["flag", key, v] => {
             Flag::ALL
                 .into_iter()
@@ -380,7 +394,8 @@ fn bulk_action_of(value: &str) -> Option<BulkAction> {
         ["move", id] => Some(BulkAction::Move(id.to_string())),
         ["delete"] => Some(BulkAction::Delete),
         _ => None,
-    }
+    };
+    change.map(Chosen::Change)
 }
 
 /// One change for the selected rows, or for every user the filter matches: the exact count
@@ -398,7 +413,8 @@ pub fn BulkBar(
     let instances = Resource::new(|| (), |_| instance_choices());
     let everything = RwSignal::new(whole.is_some());
     let action = RwSignal::new(String::new());
-    let pending = RwSignal::new(None::<(BulkTarget, BulkAction, i64)>);
+    // The target, the action, and the exact count shown: (users matched, users acted on).
+    let pending = RwSignal::new(None::<(BulkTarget, Chosen, i64, i64)>);
     let error = RwSignal::new(None::<AppError>);
     let target = move || {
         if everything.get_untracked() {
@@ -420,20 +436,34 @@ pub fn BulkBar(
         };
         let t = target();
         spawn_local(async move {
-            match bulk_count(t.clone()).await {
-                Ok(n) => pending.set(Some((t, chosen, n))),
+            let counted = match &chosen {
+                Chosen::Change(_) => bulk_count(t.clone()).await.map(|n| (n, n)),
+                Chosen::Invite(deliver) => invite_count(t.clone(), deliver.to_string()).await,
+            };
+            match counted {
+                Ok((matched, n)) => pending.set(Some((t, chosen, matched, n))),
                 Err(e) => error.set(Some(e)),
             }
         });
     };
     let run = move |_| {
-        let Some((t, a, _)) = pending.get_untracked() else {
+        let Some((t, chosen, _, n)) = pending.get_untracked() else {
             return;
         };
         spawn_local(async move {
-            match bulk_apply(t, a).await {
-                Ok((matched, changed)) => {
-                    notice.set(Some(format!("Done: {matched} users matched, {changed} changed. The audit log records it.")));
+            let done = match chosen {
+                Chosen::Change(a) => bulk_apply(t, a).await.map(|(matched, changed)| {
+                    format!("Done: {matched} users matched, {changed} changed. The audit log records it.")
+                }),
+                Chosen::Invite(deliver) => invite_users(t, deliver.to_string(), Some(n))
+                    .await
+                    .map(|(_, invited)| {
+                        format!("Invited {invited} users. The Deliveries page follows each message.")
+                    }),
+            };
+            match done {
+                Ok(message) => {
+                    notice.set(Some(message));
                     pending.set(None);
                     selected.set(Default::default());
                     reload.run(());
@@ -472,6 +502,8 @@ pub fn BulkBar(
                 <option value="active:on">"Activate"</option>
                 <option value="active:off">"Deactivate"</option>
                 <option value="delete">"Delete users and their tokens"</option>
+                <option value="invite:Email">"Invite by e-mail (a link to set a password)"</option>
+                <option value="invite:Sms">"Invite by SMS (a code to log in with)"</option>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         instances.await.unwrap_or_default().into_iter().filter(|i| i.active).map(|i| {
@@ -481,18 +513,32 @@ pub fn BulkBar(
                 </Transition>
             </select>
             <button type="submit" class=BUTTON>"Apply…"</button>
-            {move || pending.current().map(|(_, a, n)| {
-                let what = match a {
-                    BulkAction::SetFlag { flag, value } => format!("Switch {} {}", flag.label(), if value { "on" } else { "off" }),
-                    BulkAction::SetActive(true) => "Activate".to_string(),
-                    BulkAction::SetActive(false) => "Deactivate".to_string(),
-                    BulkAction::Move(_) => "Move".to_string(),
-                    BulkAction::Delete => "Delete, with every token issued to them,".to_string(),
+            {move || pending.current().map(|(_, chosen, matched, n)| {
+                let question = match &chosen {
+                    Chosen::Change(a) => {
+                        let what = match a {
+                            BulkAction::SetFlag { flag, value } => format!("Switch {} {}", flag.label(), if *value { "on" } else { "off" }),
+                            BulkAction::SetActive(true) => "Activate".to_string(),
+                            BulkAction::SetActive(false) => "Deactivate".to_string(),
+                            BulkAction::Move(_) => "Move".to_string(),
+                            BulkAction::Delete => "Delete, with every token issued to them,".to_string(),
+                        };
+                        format!("{what} for {n} users?")
+                    }
+                    Chosen::Invite(deliver) => {
+                        let (by, address) = if *deliver == "Email" { ("e-mail", "e-mail address") } else { ("SMS", "international phone number") };
+                        let others = matched - n;
+                        if others > 0 {
+                            format!("Invite {n} users by {by}? {others} of the {matched} selected have no {address} or are deactivated, and get nothing.")
+                        } else {
+                            format!("Invite {n} users by {by}?")
+                        }
+                    }
                 };
-                let confirm_class = if a == BulkAction::Delete { DANGER } else { PRIMARY };
+                let confirm_class = if chosen == Chosen::Change(BulkAction::Delete) { DANGER } else { PRIMARY };
                 view! {
                     <div class="flex w-full flex-wrap items-center gap-2 rounded-md border border-amber-300 bg-amber-50 p-2 text-amber-900" role="alertdialog" aria-label="Confirm the bulk action">
-                        <span data-testid="bulk-confirm">{format!("{what} for {n} users?")}</span>
+                        <span data-testid="bulk-confirm">{question}</span>
                         <button type="button" class=confirm_class on:click=run>"Confirm"</button>
                         <button type="button" class=BUTTON on:click=move |_| pending.set(None)>"Cancel"</button>
                     </div>

@@ -4,6 +4,7 @@
 //! token or the session cookie, and a 4xx status with the error as JSON.
 pub mod audit;
 pub mod batches;
+pub mod deliveries;
 pub mod instances;
 pub mod overview;
 pub mod session;

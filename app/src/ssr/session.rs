@@ -205,7 +205,10 @@ fn is_sessionless(path: &str) -> bool {
 /// Paths a visitor without a session may load.
 fn is_public(path: &str) -> bool {
     // `/api` and `/export` answer 401 themselves; sessionless paths never get here.
-    path == SIGN_IN_PATH || path.starts_with("/api/") || path.starts_with("/export/")
+    path == SIGN_IN_PATH
+        || path == crate::pages::invite_page::INVITE_PATH
+        || path.starts_with("/api/")
+        || path.starts_with("/export/")
 }
 
 /// A server function's arguments that do not decode are the caller's error: the framework

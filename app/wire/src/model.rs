@@ -106,6 +106,63 @@ pub struct SendPasswordRequest {
     pub deliver: Option<String>,
 }
 
+/// Body of `POST /v1/Auth/Reset`: a new password, with a one-time code.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ResetRequest {
+    /// `{"Email": ...}` or `{"Phone": ...}`, as `/v1/Auth/Login` takes it.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub login_fields: Option<serde_json::Value>,
+    /// The six digits `/v1/Auth/Code` (or an SMS invite) sent.
+    pub code: Option<String>,
+    pub new_password: Option<String>,
+}
+
+/// The users a users-list filter matches, as an invite names them (every field optional;
+/// the users page's filters: words, instance, status, flags `on`/`off`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct UserFilter {
+    pub q: Option<String>,
+    pub instance: Option<String>,
+    /// `active` (the default), `deactivated` or `all`.
+    pub status: Option<String>,
+    pub tracking: Option<String>,
+    pub logging: Option<String>,
+    pub sdk: Option<String>,
+    pub realtime: Option<String>,
+}
+
+/// Body of `POST /v1/Management/users/invite` (and `/invite/count`): who, and how.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InviteRequest {
+    /// One user; or
+    pub user_device_token: Option<String>,
+    /// every user of a batch; or
+    pub batch_id: Option<String>,
+    /// every user a filter matches.
+    pub filter: Option<UserFilter>,
+    /// `Email` (a one-time link) or `Sms` (a one-time code).
+    pub deliver: Option<String>,
+    /// The number `/invite/count` answered as Recipients: required for a batch or a filter.
+    pub count: Option<i64>,
+}
+
+/// Who an invite reaches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct InviteCountView {
+    /// Users selected.
+    pub matched: i64,
+    /// Those who get (or got) a message: active, with an address on the channel.
+    pub recipients: i64,
+}
+
 /// One instance as the dashboard lists it, with its user count; never its key (an admin
 /// reveals that on purpose, and the audit trail records it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -450,3 +450,23 @@ pub struct DeliveryAttemptView {
     pub outcome: String,
     pub error: Option<String>,
 }
+
+/// The Deliveries list's filter (each optional): a user's DeviceToken, `Email`/`Sms`, a state,
+/// and `before` (the id of a page's last message) for the page after it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeliveryQuery {
+    pub device_token: Option<String>,
+    pub kind: Option<String>,
+    pub state: Option<String>,
+    pub before: Option<String>,
+}
+
+/// An invite link as the public invite page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteLinkView {
+    pub app: String,
+    pub instance: String,
+    /// The invited e-mail, masked.
+    pub to: String,
+}

@@ -5,9 +5,10 @@ use axum::extract::State;
 use axum::routing::post;
 use axum::Router;
 use tus_core::auth::parse_login_fields;
+use tus_core::secret::Password;
 use tus_core::Core;
 use tus_core::CoreError;
-use tus_wire::model::{CodeRequest, LoginRequest, RefreshRequest};
+use tus_wire::model::{CodeRequest, LoginRequest, RefreshRequest, ResetRequest};
 
 use super::dto::CredentialsDto;
 use super::envelope::{Data, Done};
@@ -19,6 +20,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/code", post(request_code))
+        .route("/v1/auth/reset", post(reset))
         .route("/v1/auth/refreshtoken", post(refresh))
         .route("/v1/refreshtoken", post(refresh_alias))
 }
@@ -66,6 +68,57 @@ async fn request_code(
     let instance =
         instance.ok_or_else(|| CoreError::validation("InstanceId", "the header is required"))?;
     core.request_login_code(Core::now(), &instance, &name, &meta)
+        .await?;
+    Ok(Done)
+}
+
+#[utoipa::path(post, path = "/v1/Auth/Reset", tag = "Auth",
+    summary = "Set a new password with a one-time code",
+    description = "LoginFields holds the Email or Phone of a user of the instance, Code the six digits /v1/Auth/Code (or an SMS invite) sent, NewPassword the new password (at least 10 characters). The user's sessions, codes and invite links end; log in again with the new password. A wrong code, a used one and an unknown user answer the same 401; attempts are limited like logins (429).",
+    params(("InstanceId" = String, Header, description = "The user's instance.")),
+    security(()),
+    request_body = tus_wire::model::ResetRequest,
+    responses((status = 200, description = "The password is set.", body = super::openapi::DoneEnvelope),
+        (status = 401, description = "The code is wrong, used or expired, or no such user.", body = super::openapi::ErrorEnvelope),
+        (status = 422, description = "A field is missing or malformed, or the new password is too short.", body = super::openapi::ErrorEnvelope),
+        (status = 429, description = "Too many attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted.")))))]
+async fn reset(
+    State(core): State<Core>,
+    InstanceIdHeader(instance): InstanceIdHeader,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<ResetRequest>,
+) -> Result<Done, ApiError> {
+    let mut errors = tus_core::error::FieldErrors::default();
+    let name = match &body.login_fields {
+        Some(v) => errors.take("LoginFields", parse_login_fields(v)),
+        None => {
+            errors.push("LoginFields", "is required");
+            None
+        }
+    };
+    let code = match body.code.as_deref().map(str::trim) {
+        Some(c) if c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()) => Some(Password::new(c)),
+        _ => {
+            errors.push("Code", "must be the 6-digit code that was sent");
+            None
+        }
+    };
+    let new_password = match body.new_password.as_deref() {
+        Some(p) if !p.is_empty() => Some(Password::new(p)),
+        _ => {
+            errors.push("NewPassword", "is required");
+            None
+        }
+    };
+    if instance.is_none() {
+        errors.push("InstanceId", "the header is required");
+    }
+    let (Some(name), Some(code), Some(new_password), Some(instance), true) =
+        (name, code, new_password, instance, errors.is_empty())
+    else {
+        return Err(CoreError::Validation(errors).into());
+    };
+    core.reset_password(Core::now(), &instance, &name, &code, &new_password, &meta)
         .await?;
     Ok(Done)
 }

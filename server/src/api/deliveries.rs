@@ -7,11 +7,10 @@ use app::ssr::AppState;
 use axum::extract::{Path, Query, State};
 use axum::routing::{get, post};
 use axum::Router;
-use tus_core::outbox::{Channel, MessageState};
+use tus_core::outbox::{message_filter, Channel};
 use tus_core::store::MessageFilter;
-use tus_core::types::DeviceToken;
 use tus_core::{Core, CoreError, FieldErrors};
-use tus_wire::views::DeliveryView;
+use tus_wire::views::{DeliveryQuery, DeliveryView};
 
 use super::envelope::Data;
 use super::error::ApiError;
@@ -29,41 +28,35 @@ pub fn router() -> Router<AppState> {
 
 /// The list's filter from the query (keys in any case); every bad value named at once.
 fn filter_of(q: &HashMap<String, String>) -> Result<(MessageFilter, i64), CoreError> {
-    let mut errors = FieldErrors::default();
-    let mut filter = MessageFilter::default();
-    let mut limit = 50;
+    let mut query = DeliveryQuery::default();
+    let mut limit = Ok(50);
     for (key, value) in q {
+        let value = Some(value.clone());
         match key.to_ascii_lowercase().as_str() {
-            "devicetoken" => {
-                filter.device_token = errors
-                    .take("DeviceToken", DeviceToken::parse(value))
-                    .map(|d| d.to_string())
+            "devicetoken" => query.device_token = value,
+            "kind" => query.kind = value,
+            "state" => query.state = value,
+            "before" => query.before = value,
+            "limit" => {
+                limit = match value.as_deref().map(str::parse::<i64>) {
+                    Some(Ok(n)) if (1..=200).contains(&n) => Ok(n),
+                    _ => Err(CoreError::validation(
+                        "Limit",
+                        "must be a number from 1 to 200",
+                    )),
+                }
             }
-            "kind" => {
-                filter.kind = errors
-                    .take("Kind", Channel::parse(value))
-                    .map(|c| c.as_str().to_string())
-            }
-            "state" => {
-                filter.state = errors
-                    .take("State", MessageState::parse(value))
-                    .map(|s| s.as_str().to_string())
-            }
-            "limit" => match value.parse::<i64>() {
-                Ok(n) if (1..=200).contains(&n) => limit = n,
-                _ => errors.push("Limit", "must be a number from 1 to 200"),
-            },
             _ => {}
         }
     }
-    errors.into_result()?;
-    Ok((filter, limit))
+    let filter = message_filter(&query)?;
+    Ok((filter, limit?))
 }
 
 #[utoipa::path(get, path = "/v1/Deliveries", tag = "Deliveries",
     summary = "List outbox messages (admin)",
-    description = "Newest first, without bodies; recipients masked. Filters: DeviceToken, Kind (Email, Sms), State (queued, sending, sent, failed, cancelled), Limit (1–200, default 50).",
-    params(("DeviceToken" = Option<String>, Query), ("Kind" = Option<String>, Query), ("State" = Option<String>, Query), ("Limit" = Option<i64>, Query)),
+    description = "Newest first, without bodies; recipients masked. Filters: DeviceToken, Kind (Email, Sms), State (queued, sending, sent, failed, cancelled), Before (the Id of the last message of a page: the page after it), Limit (1–200, default 50).",
+    params(("DeviceToken" = Option<String>, Query), ("Kind" = Option<String>, Query), ("State" = Option<String>, Query), ("Before" = Option<String>, Query), ("Limit" = Option<i64>, Query)),
     security(("bearer" = [])),
     responses((status = 200, description = "The messages.", body = super::openapi::Envelope<Vec<tus_wire::views::DeliveryView>>)))]
 async fn list(

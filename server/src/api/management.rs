@@ -7,12 +7,13 @@ use tus_core::types::DeviceToken;
 use tus_core::users::search::FindQuery;
 use tus_core::Core;
 use tus_core::CoreError;
-use tus_wire::model::SendPasswordRequest;
 use tus_wire::model::{
     ChangeInstanceRequest, InstanceNameView, UpdateUserRequest, UserPageRequest, UserPageView,
     UserView,
 };
+use tus_wire::model::{InviteCountView, InviteRequest, SendPasswordRequest};
 use tus_wire::views::DeliveryView;
+use tus_wire::views::{BulkTarget, UserListQuery};
 
 use axum::extract::{Path, Query, State};
 use axum::routing::{delete, get, post};
@@ -28,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .route("/v1/management/users", get(get_user).put(update_user))
         .route("/v1/management/users/find", get(find_users))
         .route("/v1/management/users/password", post(send_password))
+        .route("/v1/management/users/invite", post(invite))
+        .route("/v1/management/users/invite/count", post(invite_count))
         .route("/v1/management/users/getfilteredpage", post(filtered_page))
         .route("/v1/management/users/{device_token}", delete(delete_user))
         .route(
@@ -95,6 +98,84 @@ async fn send_password(
         .send_new_password(Core::now(), &principal, target, channel, &meta)
         .await?;
     Ok(Data(sent))
+}
+
+/// Who an invite names, and on which channel: exactly one of UserDeviceToken, BatchId and
+/// Filter.
+fn invite_target(body: &InviteRequest) -> Result<(BulkTarget, Channel), ApiError> {
+    let channel = CoreError::validation_of("Deliver", Channel::deliver(body.deliver.as_deref()))?;
+    let target = match (&body.user_device_token, &body.batch_id, &body.filter) {
+        (Some(token), None, None) => {
+            let token = CoreError::validation_of("UserDeviceToken", DeviceToken::parse(token))?;
+            BulkTarget::Selected(vec![token.to_string()])
+        }
+        (None, Some(batch), None) => BulkTarget::Matching(Box::new(UserListQuery::of_batch(batch))),
+        (None, None, Some(f)) => BulkTarget::Matching(Box::new(UserListQuery {
+            q: f.q.clone(),
+            instance: f.instance.clone(),
+            status: f.status.clone(),
+            tracking: f.tracking.clone(),
+            logging: f.logging.clone(),
+            sdk: f.sdk.clone(),
+            realtime: f.realtime.clone(),
+            ..Default::default()
+        })),
+        _ => {
+            return Err(CoreError::validation(
+                "UserDeviceToken",
+                "give exactly one of UserDeviceToken, BatchId and Filter",
+            )
+            .into())
+        }
+    };
+    Ok((target, channel))
+}
+
+#[utoipa::path(post, path = "/v1/Management/users/invite/count", tag = "Management",
+    summary = "Count who an invite would reach (admin)",
+    description = "The same body as /v1/Management/users/invite, without Count. Matched: the users selected; Recipients: those an invite would reach (active, in an active instance, with an e-mail for `Email` or an E.164 phone for `Sms`). Send Recipients back as Count to invite them.",
+    security(("bearer" = [])),
+    request_body = tus_wire::model::InviteRequest,
+    responses((status = 200, description = "The exact count.", body = super::openapi::Envelope<tus_wire::model::InviteCountView>),
+        (status = 422, description = "No target or more than one, Deliver missing, the channel not configured, e-mail without TUS_PUBLIC_URL, or more than 10,000 users.", body = super::openapi::ErrorEnvelope)))]
+async fn invite_count(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    CiJson(body): CiJson<InviteRequest>,
+) -> Result<Data<InviteCountView>, ApiError> {
+    principal.require_admin()?;
+    let (target, channel) = invite_target(&body)?;
+    let count = core.invite_count(&principal, &target, channel).await?;
+    Ok(Data(InviteCountView {
+        matched: count.matched,
+        recipients: count.recipients,
+    }))
+}
+
+#[utoipa::path(post, path = "/v1/Management/users/invite", tag = "Management",
+    summary = "Invite drivers by e-mail or SMS (admin)",
+    description = "Invites one user (UserDeviceToken), every user of a batch (BatchId) or every user a filter matches (Filter: Q, Instance, Status, Tracking, Logging, Sdk, Realtime as the users list takes them). `Deliver: Email` sends a one-time link to the dashboard's /invite page, where the driver sets a password (needs TUS_PUBLIC_URL); `Sms` sends a one-time code the app logs in with (as `Code` on /v1/Auth/Login) or resets the password with (/v1/Auth/Reset). Links and codes work once, for TUS_INVITE_TTL (7 days by default), and are stored only hashed. A batch or a filter needs Count, the Recipients that /invite/count answered: the invite is sent only while that still holds (409 otherwise), in one transaction, one message per user.",
+    security(("bearer" = [])),
+    request_body = tus_wire::model::InviteRequest,
+    responses((status = 200, description = "Queued: one message per recipient.", body = super::openapi::Envelope<tus_wire::model::InviteCountView>),
+        (status = 404, description = "No user has this UserDeviceToken.", body = super::openapi::ErrorEnvelope),
+        (status = 409, description = "The selection no longer has Count recipients, or the user is deactivated.", body = super::openapi::ErrorEnvelope),
+        (status = 422, description = "No target or more than one, Deliver or Count missing, the user has no such address, the channel is not configured, or e-mail without TUS_PUBLIC_URL.", body = super::openapi::ErrorEnvelope)))]
+async fn invite(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    CiJson(body): CiJson<InviteRequest>,
+) -> Result<Data<InviteCountView>, ApiError> {
+    principal.require_admin()?;
+    let (target, channel) = invite_target(&body)?;
+    let sent = core
+        .invite(Core::now(), &principal, &target, channel, body.count, &meta)
+        .await?;
+    Ok(Data(InviteCountView {
+        matched: sent.matched,
+        recipients: sent.recipients,
+    }))
 }
 
 #[utoipa::path(delete, path = "/v1/Management/users/{DeviceToken}", tag = "Management",

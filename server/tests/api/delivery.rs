@@ -78,7 +78,7 @@ impl Maildev {
     }
 
     /// The first e-mail to `to`, waiting up to 30 s for it.
-    async fn wait_for(&self, to: &str) -> Value {
+    pub(crate) async fn wait_for(&self, to: &str) -> Value {
         for _ in 0..300 {
             if let Some(found) = self
                 .emails()
@@ -104,13 +104,13 @@ type Received = Arc<Mutex<Vec<(Value, Option<String>)>>>;
 
 /// A real HTTP SMS gateway: records each JSON body; answers 503 to the first `fail_first`.
 #[derive(Clone, Default)]
-struct Gateway {
-    received: Received,
+pub(crate) struct Gateway {
+    pub(crate) received: Received,
     fail_first: Arc<Mutex<usize>>,
 }
 
 impl Gateway {
-    async fn start(fail_first: usize) -> (Gateway, String) {
+    pub(crate) async fn start(fail_first: usize) -> (Gateway, String) {
         let gateway = Gateway::default();
         *gateway.fail_first.lock().unwrap() = fail_first;
         let state = gateway.clone();
@@ -142,7 +142,7 @@ impl Gateway {
     }
 
     /// The first SMS to `to`, waiting up to 30 s.
-    async fn wait_for(&self, to: &str) -> (Value, Option<String>) {
+    pub(crate) async fn wait_for(&self, to: &str) -> (Value, Option<String>) {
         for _ in 0..300 {
             let found = self
                 .received
@@ -161,14 +161,14 @@ impl Gateway {
 }
 
 /// The first run of `digits` consecutive digits in `text`.
-fn digits_in(text: &str, digits: usize) -> String {
+pub(crate) fn digits_in(text: &str, digits: usize) -> String {
     text.split(|c: char| !c.is_ascii_digit())
         .find(|w| w.len() == digits)
         .unwrap_or_else(|| panic!("no {digits}-digit code in {text:?}"))
         .to_string()
 }
 
-async fn login_with(app: &TestApp, fields: Value, proof: Value) -> Answer {
+pub(crate) async fn login_with(app: &TestApp, fields: Value, proof: Value) -> Answer {
     let mut body = json!({ "LoginFields": fields });
     body.as_object_mut()
         .unwrap()

@@ -6,6 +6,7 @@ mod delivery;
 mod edges;
 mod helpers;
 mod hostile;
+mod invites;
 mod login;
 mod management;
 mod matrix;

@@ -70,8 +70,8 @@ pub struct MessageFilter {
     pub device_token: Option<String>,
     pub kind: Option<String>,
     pub state: Option<String>,
-    /// Created before this (ms), for paging newest first.
-    pub before: Option<i64>,
+    /// After this message in the newest-first order (its id): the next page.
+    pub before: Option<String>,
 }
 
 impl Tx {
@@ -359,8 +359,10 @@ impl Store {
             if let Some(s) = &f.state {
                 q.push(" AND state = ").push_bind(s.clone());
             }
-            if let Some(b) = f.before {
-                q.push(" AND created_at < ").push_bind(b);
+            if let Some(b) = &f.before {
+                q.push(" AND (created_at, id) < (SELECT o.created_at, o.id FROM outbox o WHERE o.id = ")
+                    .push_bind(b.clone())
+                    .push(")");
             }
             q.push(" ORDER BY created_at DESC, id DESC LIMIT ")
                 .push_bind(limit);
