@@ -1034,6 +1034,50 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn pages_of_the_outbox_follow_each_other_when_messages_share_a_time() {
+        let t = test_core(both_channels).await;
+        for n in 0..150 {
+            t.core
+                .send_test_message(
+                    at(0),
+                    &admin(),
+                    Channel::Email,
+                    &format!("ops{n}@x.io"),
+                    &RequestMeta::default(),
+                )
+                .await
+                .unwrap();
+        }
+        let first = t
+            .core
+            .deliveries(&admin(), &MessageFilter::default(), 100)
+            .await
+            .unwrap();
+        let filter = message_filter(&DeliveryQuery {
+            before: Some(first.last().unwrap().id.clone()),
+            ..Default::default()
+        })
+        .unwrap();
+        let second = t.core.deliveries(&admin(), &filter, 100).await.unwrap();
+        assert_eq!((first.len(), second.len()), (100, 50));
+        let mut ids: Vec<_> = first.iter().chain(&second).map(|d| d.id.clone()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 150, "no message skipped or shown twice");
+        let bad = message_filter(&DeliveryQuery {
+            before: Some("2026-01-01".into()),
+            kind: Some("fax".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        let CoreError::Validation(fields) = bad else {
+            panic!("{bad:?}")
+        };
+        let keys: Vec<_> = fields.0.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, vec!["Kind", "Before"]);
+    }
+
+    #[tokio::test]
     async fn two_senders_claiming_at_once_never_take_one_message_twice() {
         let t = test_core(both_channels).await;
         for n in 0..40 {
