@@ -145,3 +145,24 @@ test('a bulk invite by e-mail names the exact count first, and invites exactly t
   await expect(page.getByTestId('bulk-notice')).toContainText('Invited 2 users');
   for (const e of emails) expect((await mailTo(request, e)).text).toContain('/invite?t=');
 });
+
+test('registering a user with "send a generated password" e-mails one that logs in', async ({ page, request }) => {
+  await signIn(page);
+  const email = `gen-${Math.random().toString(36).slice(2, 10)}@example.com`;
+  await page.goto('/register');
+  await hydrated(page);
+  await page.getByLabel('E-mail', { exact: true }).fill(email);
+  await page.getByLabel('Or send a generated password').selectOption('Email');
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  const done = page.getByTestId('registered');
+  await expect(done).toBeVisible();
+  const accessToken = (await done.getByTestId('new-access-token').textContent())!.trim();
+  const text: string = (await mailTo(request, email)).text;
+  const password = text.split('is: ')[1].split(/\s/)[0];
+  await expect(page.locator('body')).not.toContainText(password);
+  const login = await request.post('/v1/Auth/Login', {
+    headers: { InstanceId: claims(accessToken)['InstanceId'] as string },
+    data: { LoginFields: { Email: email }, Password: password },
+  });
+  expect(login.status()).toBe(200);
+});

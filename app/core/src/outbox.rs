@@ -469,19 +469,53 @@ impl Core {
 
     /// The address of `user` on `channel`, or a 422 saying the user has none.
     pub(crate) fn recipient(user: &UserRow, channel: Channel) -> CoreResult<String> {
+        Self::address_on(user.email.as_deref(), user.phone.as_deref(), channel)
+    }
+
+    /// The address among a user's `email` and `phone` that `channel` sends to.
+    fn address_on(
+        email: Option<&str>,
+        phone: Option<&str>,
+        channel: Channel,
+    ) -> CoreResult<String> {
         match channel {
-            Channel::Email => user
-                .email
-                .clone()
+            Channel::Email => email
+                .map(str::to_string)
                 .ok_or_else(|| CoreError::validation("Deliver", "the user has no Email")),
             Channel::Sms => {
-                let phone = user
-                    .phone
-                    .as_deref()
+                let phone = phone
                     .ok_or_else(|| CoreError::validation("Deliver", "the user has no Phone"))?;
                 e164(phone).map_err(|m| CoreError::validation("Phone", m))
             }
         }
+    }
+
+    /// The message carrying a new `password` to a user (by `actor`), sealed, to be written
+    /// in the transaction that sets the password.
+    pub(crate) async fn password_message(
+        &self,
+        now: DateTime<Utc>,
+        user: &crate::store::NewUserRow,
+        channel: Channel,
+        password: &Password,
+        actor: &str,
+    ) -> CoreResult<MessageRow> {
+        let to = Self::address_on(user.email.as_deref(), user.phone.as_deref(), channel)?;
+        let (app, instance) = self.names_of(&user.instance_id).await?;
+        let (subject, body) = compose(Purpose::Password, &app, &instance, password.expose(), "");
+        self.message_row(
+            now,
+            Draft {
+                channel,
+                purpose: Purpose::Password,
+                to,
+                device_token: Some(user.device_token.clone()),
+                instance_id: Some(user.instance_id.clone()),
+                subject,
+                body,
+                requested_by: actor.to_string(),
+            },
+        )
     }
 
     /// The names a message shows: the application and the instance.

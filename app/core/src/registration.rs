@@ -90,10 +90,11 @@ impl Core {
     ) -> CoreResult<Credentials> {
         let authenticated = self.authenticate_instance(creds).await?;
         let new = NewUser::try_from(request)?;
-        if new.password.is_some() {
+        if new.password.is_some() || new.deliver.is_some() {
             self.admit(now, &Throttle::registration(meta), meta).await?;
         }
-        self.register_into(now, authenticated, new, Source::Registration)
+        let actor = format!("instance:{}", authenticated.id);
+        self.register_into(now, authenticated, new, Source::Registration, &actor, meta)
             .await
     }
 
@@ -105,12 +106,14 @@ impl Core {
         principal: &super::principal::Principal,
         instance_id: &str,
         request: RegisterRequest,
+        meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let instance = self
             .active_instance_for_field(principal, instance_id, "InstanceId")
             .await?;
         let new = NewUser::try_from(request)?;
-        self.register_into(now, instance, new, Source::Admin).await
+        self.register_into(now, instance, new, Source::Admin, &principal.actor(), meta)
+            .await
     }
 
     async fn register_into(
@@ -119,7 +122,12 @@ impl Core {
         authenticated: Instance,
         new: NewUser,
         source: Source,
+        actor: &str,
+        meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
+        if let Some(channel) = new.deliver {
+            self.ensure_channel(channel)?;
+        }
         if let Some(custom) = &new.custom_token {
             // Admins and users are told apart by their token families, never by their ids;
             // still, no user may carry an admin's id.
@@ -154,7 +162,9 @@ impl Core {
                 target
             }
         };
-        let password_hash = match &new.password {
+        // A password to send: generated here, hashed, sealed in the outbox, shown to nobody.
+        let generated = new.deliver.map(|_| crate::admins::generate_password());
+        let password_hash = match new.password.as_ref().or(generated.as_ref()) {
             Some(p) => Some(self.hash_password(p).await?),
             None => None,
         };
@@ -198,9 +208,35 @@ impl Core {
             Credentials::without_tokens(device_token)
         };
 
+        let message = match (new.deliver, &generated) {
+            (Some(channel), Some(password)) => Some(
+                self.password_message(now, &row, channel, password, actor)
+                    .await?,
+            ),
+            _ => None,
+        };
+
         let mut tx = self.store().begin().await?;
         tx.insert_users(std::slice::from_ref(&row)).await?;
         issued.write(&mut tx).await?;
+        if let (Some(message), Some(channel)) = (&message, new.deliver) {
+            tx.insert_message(message).await?;
+            tx.audit(
+                &crate::store::NewAuditRow::new(
+                    now,
+                    actor,
+                    crate::audit::AuditAction::PasswordSent,
+                    format!("user:{}", row.device_token),
+                    format!(
+                        "registered with a generated password sent by {} (message {})",
+                        channel.wire(),
+                        message.id
+                    ),
+                )
+                .from(meta),
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(credentials)
     }
@@ -360,7 +396,9 @@ impl Core {
         request: tus_wire::model::RegisterRequest,
         meta: &RequestMeta,
     ) -> CoreResult<RegisteredUser> {
-        let c = self.register_as_admin(now, p, instance_id, request).await?;
+        let c = self
+            .register_as_admin(now, p, instance_id, request, meta)
+            .await?;
         let device_token = c
             .device_token
             .ok_or_else(|| CoreError::internal("registration without a DeviceToken"))?

@@ -32,6 +32,7 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
     let profile = Profile::empty();
     let custom_token = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
+    let deliver = RwSignal::new(String::new());
     let instance = RwSignal::new(String::new());
     let status = RwSignal::new("Active".to_string());
     let create_tokens = RwSignal::new(true);
@@ -55,6 +56,7 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
             custom_token: opt(custom_token),
             status: opt(status),
             password: opt(password),
+            deliver: opt(deliver),
             user_fields: Some(UserFieldsInput {
                 enable_tracking: flag(Flag::Tracking),
                 enable_logging: flag(Flag::Logging),
@@ -119,6 +121,16 @@ fn RegisterForm(result: RwSignal<Option<RegisteredUser>>) -> impl IntoView {
                     </div>
                     <TextField label="CustomToken (optional)" key="CustomToken" value=custom_token errors=errs hint="A DeviceToken (UUID) of your choosing; a random one otherwise" />
                     <TextField label="Password (optional)" key="Password" value=password errors=errs kind="password" autocomplete="new-password" hint="Lets the user log in by e-mail or phone" />
+                    <div>
+                        <label class=LABEL for="field-deliver">"Or send a generated password"</label>
+                        <select id="field-deliver" class=select on:change=move |ev| deliver.set(event_target_value(&ev))
+                            aria-invalid=move || errs.current_with(|e| field_error(e, "Deliver").is_some()).to_string()>
+                            <option value="" selected=true>"No"</option>
+                            <option value="Email">"By e-mail, to the E-mail above"</option>
+                            <option value="Sms">"By SMS, to the Phone above"</option>
+                        </select>
+                        <p class="mt-1 text-xs text-red-700">{move || errs.current_with(|e| field_error(e, "Deliver"))}</p>
+                    </div>
                     <div class="flex items-center gap-2 sm:col-span-2">
                         <input id="field-createaccesstoken" type="checkbox" class="h-4 w-4 rounded border-slate-300 text-indigo-600" bind:checked=create_tokens />
                         <label for="field-createaccesstoken" class="text-sm">"Create an access token and a refresh token (CreateAccessToken)"</label>

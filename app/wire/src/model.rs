@@ -44,6 +44,9 @@ pub struct RegisterRequest {
     pub user_fields: Option<UserFieldsInput>,
     /// An optional initial password for e-mail/phone login. Hashed at once, never returned.
     pub password: Option<String>,
+    /// Instead of a Password: `Email` or `Sms` generates one and sends it to the user's
+    /// Email or Phone (shown to nobody).
+    pub deliver: Option<String>,
 }
 
 /// The flags of `CreateMany` (the original API calls them `CustomFields`).

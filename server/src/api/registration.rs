@@ -21,7 +21,7 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/v1/Registration/Create", tag = "Registration",
     summary = "Register one user",
-    description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair. A registration carrying a Password is limited per client address (429 with Retry-After).",
+    description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair. A Password (10 characters or more, with an Email or a Phone) lets the user log in by e-mail or phone; instead, `Deliver: Email` or `Sms` generates one and sends it to the user's Email or (E.164) Phone through the outbox, in the same transaction, shown to nobody (422 naming Deliver when the channel is not configured or the address is missing). A registration carrying a Password or Deliver is limited per client address (429 with Retry-After).",
     params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
     request_body = tus_wire::model::RegisterRequest,

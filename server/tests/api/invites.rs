@@ -456,3 +456,107 @@ async fn invites_need_an_admin_one_target_a_configured_channel_and_a_public_url(
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test]
+async fn a_registration_can_ask_for_a_generated_password_sent_in_the_same_step() {
+    let smtp = free_port();
+    let mail = Maildev::start(smtp).await;
+    let app = spawn_app_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{smtp}"))).await;
+    let registered = app
+        .post_instance(
+            "/v1/Registration/Create",
+            &json!({ "Email": "fresh@example.com", "Deliver": "Email" }),
+        )
+        .await;
+    let dt = registered.result()["DeviceToken"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let email = mail.wait_for("fresh@example.com").await;
+    let text = email["text"].as_str().unwrap();
+    let password = text
+        .split("is: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    assert!(!registered.body.to_string().contains(&password));
+    login_with(
+        &app,
+        json!({ "Email": "fresh@example.com" }),
+        json!({ "Password": password }),
+    )
+    .await
+    .result();
+    let audit = app
+        .core
+        .store()
+        .audit_entries("user.password_sent")
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].target, format!("user:{dt}"));
+    assert!(
+        audit[0].actor.starts_with("instance:"),
+        "{}",
+        audit[0].actor
+    );
+
+    // Every way to ask wrongly is a 422 naming the field, and registers nobody.
+    for (body, key) in [
+        (json!({ "Deliver": "Email" }), "Deliver"),
+        (
+            json!({ "Email": "a@example.com", "Deliver": "Sms" }),
+            "Deliver",
+        ),
+        (
+            json!({ "Email": "b@example.com", "Deliver": "Fax" }),
+            "Deliver",
+        ),
+        (
+            json!({ "Email": "c@example.com", "Deliver": "Email", "Password": "chosen password 1" }),
+            "Deliver",
+        ),
+        (json!({ "Phone": "5550100", "Deliver": "Sms" }), "Phone"),
+    ] {
+        let refused = app.post_instance("/v1/Registration/Create", &body).await;
+        assert_eq!(refused.status, 422, "{body}: {}", refused.body);
+        assert!(
+            refused.error_keys().contains(&key.to_string()),
+            "{body}: {}",
+            refused.body
+        );
+    }
+    // SMS is not configured here: said before anything is written.
+    let unconfigured = app
+        .post_instance(
+            "/v1/Registration/Create",
+            &json!({ "Phone": "+15550100099", "Deliver": "Sms" }),
+        )
+        .await;
+    assert_eq!(unconfigured.status, 422);
+    assert!(unconfigured.body.to_string().contains("TUS_SMS_URL"));
+    for refused in ["a@example.com", "b@example.com", "c@example.com"] {
+        let found = app
+            .core
+            .store()
+            .find_user_by_login(
+                &app.instance_id,
+                tus_core::store::LoginColumn::Email,
+                refused,
+            )
+            .await
+            .unwrap();
+        assert!(found.is_none(), "{refused} was not registered");
+    }
+    assert_eq!(
+        app.core
+            .store()
+            .messages(&Default::default(), 10)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "only the first registration queued a message"
+    );
+}

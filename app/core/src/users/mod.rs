@@ -49,6 +49,8 @@ pub struct NewUser {
     pub client_id: Option<String>,
     pub invite_code: Option<InviteCode>,
     pub password: Option<Password>,
+    /// Generate a password and send it on this channel.
+    pub deliver: Option<crate::outbox::Channel>,
 }
 
 fn text(errors: &mut FieldErrors, key: &str, value: &Option<String>) -> Option<String> {
@@ -167,6 +169,29 @@ impl TryFrom<RegisterRequest> for NewUser {
                     .map(|_| Password::new(p))
             }
         };
+        let deliver = r
+            .deliver
+            .as_deref()
+            .filter(|d| !d.trim().is_empty())
+            .and_then(|d| {
+                let channel = errors.take("Deliver", crate::outbox::Channel::parse(d))?;
+                if password.is_some() {
+                    errors.push("Deliver", "give a Password or Deliver, not both");
+                }
+                match channel {
+                    crate::outbox::Channel::Email if profile.email.is_none() => {
+                        errors.push("Deliver", "Email needs the user's Email");
+                    }
+                    crate::outbox::Channel::Sms => match &profile.phone {
+                        None => errors.push("Deliver", "Sms needs the user's Phone"),
+                        Some(phone) => {
+                            errors.take("Phone", crate::outbox::e164(phone.as_str()));
+                        }
+                    },
+                    _ => {}
+                }
+                Some(channel)
+            });
         errors.into_result()?;
         Ok(NewUser {
             custom_token,
@@ -177,6 +202,7 @@ impl TryFrom<RegisterRequest> for NewUser {
             client_id,
             invite_code,
             password,
+            deliver,
         })
     }
 }
