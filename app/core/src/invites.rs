@@ -699,8 +699,14 @@ mod tests {
             .unwrap();
 
         // Reset: a code by `Auth/Code`, then a new password with it, once.
-        t.core
+        let pending = t
+            .core
             .request_login_code(at(10), &instance, &phone, &meta)
+            .await
+            .unwrap()
+            .unwrap();
+        t.core
+            .send_login_code(at(10), pending, &meta)
             .await
             .unwrap();
         let sms = t.core.claim_due_messages(at(10), 10).await.unwrap();

@@ -214,6 +214,14 @@ impl std::fmt::Debug for Outgoing {
     }
 }
 
+/// A login code to send: made only by `request_login_code`, for an active user with an
+/// address on the channel.
+pub struct CodeToSend {
+    user: UserRow,
+    channel: Channel,
+    to: String,
+}
+
 /// The key of login-code hashes.
 pub(crate) struct CodeKey([u8; 32]);
 
@@ -590,16 +598,17 @@ impl Core {
         Ok(delivery_view(row))
     }
 
-    /// `POST /v1/Auth/Code`: a one-time login code for the user with this e-mail (by
-    /// e-mail) or phone (by SMS) in the instance. The answer is the same whether such a user
-    /// exists or not; requests are throttled per login name and per client address.
+    /// `POST /v1/Auth/Code`, first half: the request checked (channel, InstanceId) and
+    /// counted against the throttles, and the user looked up. `Some` when a code is to be
+    /// sent (`send_login_code`); `None`, said the same way, when there is nobody to send to.
+    /// The edge answers before the second half runs, so the answer takes as long either way.
     pub async fn request_login_code(
         &self,
         now: DateTime<Utc>,
         instance_header: &str,
         name: &LoginName,
         meta: &RequestMeta,
-    ) -> CoreResult<()> {
+    ) -> CoreResult<Option<CodeToSend>> {
         let (channel, column) = match name {
             LoginName::Email(_) => (Channel::Email, LoginColumn::Email),
             LoginName::Phone(_) => (Channel::Sms, LoginColumn::Phone),
@@ -628,12 +637,23 @@ impl Core {
             None => false,
         };
         let Some(user) = user.filter(|_| active) else {
-            // Nothing to send, and nothing said about it.
-            return Ok(());
+            return Ok(None);
         };
         let Ok(to) = Self::recipient(&user, channel) else {
-            return Ok(());
+            return Ok(None);
         };
+        Ok(Some(CodeToSend { user, channel, to }))
+    }
+
+    /// `POST /v1/Auth/Code`, second half: the code, its hash and its message, written in one
+    /// transaction.
+    pub async fn send_login_code(
+        &self,
+        now: DateTime<Utc>,
+        pending: CodeToSend,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
+        let CodeToSend { user, channel, to } = pending;
         let (app, instance_name) = self.names_of(&user.instance_id).await?;
         let code = generate_code();
         let ttl = self.inner.delivery.code_ttl_secs.max(60);
@@ -1166,7 +1186,12 @@ mod tests {
             let name = name.clone();
             let instance = i.id.to_string();
             async move {
-                core.request_login_code(when, &instance, &name, &RequestMeta::default())
+                let pending = core
+                    .request_login_code(when, &instance, &name, &RequestMeta::default())
+                    .await
+                    .unwrap()
+                    .unwrap();
+                core.send_login_code(when, pending, &RequestMeta::default())
                     .await
                     .unwrap();
                 let sent = core.claim_due_messages(when, 10).await.unwrap();
