@@ -32,6 +32,10 @@ pub struct MessageRow {
 const MESSAGE_COLUMNS: &str = "id, kind, purpose, recipient, device_token, instance_id, subject,
     sealed, state, attempts, due_at, created_at, updated_at, sent_at, last_error, requested_by";
 
+/// The user of a live invite link, by the link's hash.
+const LIVE_LINK: &str = "SELECT device_token FROM login_codes
+     WHERE code_hash = $1 AND kind = 'link' AND used_at IS NULL AND expires_at > $2";
+
 /// One attempt to send.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttemptRow {
@@ -292,11 +296,9 @@ impl Tx {
         link_hash: &str,
         now: i64,
     ) -> CoreResult<Option<String>> {
-        const SELECT: &str = "SELECT device_token FROM login_codes
-             WHERE code_hash = $1 AND kind = 'link' AND used_at IS NULL AND expires_at > $2";
         let sql = match self {
-            Tx::Sqlite(_) => SELECT.to_string(),
-            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+            Tx::Sqlite(_) => LIVE_LINK.to_string(),
+            Tx::Postgres(_) => format!("{LIVE_LINK} FOR UPDATE"),
         };
         on_tx!(self, |c| sqlx::query_scalar::<_, String>(&sql)
             .bind(link_hash)
@@ -323,15 +325,12 @@ impl Tx {
 impl Store {
     /// The user of a live invite link with this hash (the page that opens it).
     pub async fn live_link_user(&self, link_hash: &str, now: i64) -> CoreResult<Option<String>> {
-        on_pool!(self, |c| sqlx::query_scalar::<_, String>(
-            "SELECT device_token FROM login_codes
-              WHERE code_hash = $1 AND kind = 'link' AND used_at IS NULL AND expires_at > $2"
-        )
-        .bind(link_hash)
-        .bind(now)
-        .fetch_optional(c)
-        .await
-        .map_err(db_err))
+        on_pool!(self, |c| sqlx::query_scalar::<_, String>(LIVE_LINK)
+            .bind(link_hash)
+            .bind(now)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err))
     }
 
     pub async fn message(&self, id: &str) -> CoreResult<Option<MessageRow>> {
