@@ -34,6 +34,24 @@ pub enum Command {
     /// Manage admin accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Manage the keys tokens are signed with.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys: kid, algorithm, state, dates.
+    List,
+    /// Make a new signing key (of TUS_JWT_ALGORITHM, or --algorithm): published at once,
+    /// current after --lead (the old one stays accepted while its tokens live).
+    Rotate {
+        #[arg(long, value_parser = tus_core::keys::KeyAlgorithm::parse)]
+        algorithm: Option<tus_core::keys::KeyAlgorithm>,
+        /// How long the new key is published before it signs (`0` for at once), like 10m.
+        #[arg(long, default_value = "10m", value_parser = parse_duration)]
+        lead: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +138,10 @@ pub struct Config {
     /// HMAC key for access tokens (at least 32 bytes). Unset: a random key kept in the database.
     #[arg(long, env = "TUS_JWT_SECRET", hide_env_values = true, global = true)]
     pub jwt_secret: Option<String>,
+    /// What new signing keys are: HS256 (the default: the secret signs and verifies), ES256
+    /// or EdDSA (verifiers need only the public keys of /.well-known/jwks.json).
+    #[arg(long, env = "TUS_JWT_ALGORITHM", default_value = "HS256", value_parser = tus_core::keys::KeyAlgorithm::parse, global = true)]
+    pub jwt_algorithm: tus_core::keys::KeyAlgorithm,
     /// The `iss` claim of issued tokens, and the only one accepted.
     #[arg(long, env = "TUS_JWT_ISSUER", default_value = "webApi", global = true)]
     pub jwt_issuer: String,
@@ -321,6 +343,7 @@ impl fmt::Debug for Config {
             .field("db_min_connections", &self.db_min_connections)
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("jwt_secret", &redacted(&self.jwt_secret))
+            .field("jwt_algorithm", &self.jwt_algorithm)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
@@ -452,6 +475,7 @@ impl Config {
                 admin_session_max: chrono::Duration::seconds(self.admin_session_max),
                 user_session_max: (self.user_session_max > 0)
                     .then(|| chrono::Duration::seconds(self.user_session_max)),
+                algorithm: self.jwt_algorithm,
             },
             max_batch: self.max_batch,
             batch_runs: tus_core::batches::BatchRunSettings {

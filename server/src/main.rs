@@ -1,7 +1,7 @@
 use std::io::{IsTerminal, Read};
 
 use clap::Parser;
-use server::config::{AdminCommand, Cli, Command, InstanceCommand};
+use server::config::{AdminCommand, Cli, Command, InstanceCommand, KeysCommand};
 use server::startup::{leptos_options, open_core, shutdown_signal, Application, Bootstrap};
 use tus_core::secret::Password;
 use tus_core::Core;
@@ -90,6 +90,45 @@ async fn run(cli: Cli) -> Result<(), String> {
                     other => other.to_string(),
                 })?;
             println!("admin {} created", admin.email);
+            Ok(())
+        }
+        Command::Keys(KeysCommand::List) => {
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            let keys = core
+                .store()
+                .signing_keys()
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{:<28} {:<6} {:<8} {:<25} until",
+                "kid", "alg", "state", "since"
+            );
+            for k in keys {
+                let since = k.activated_at.or(k.activate_at).unwrap_or(k.created_at);
+                println!(
+                    "{:<28} {:<6} {:<8} {:<25} {}",
+                    k.kid,
+                    k.algorithm,
+                    k.state,
+                    tus_core::time::iso(since),
+                    k.retire_after.map(tus_core::time::iso).unwrap_or_default()
+                );
+            }
+            Ok(())
+        }
+        Command::Keys(KeysCommand::Rotate { algorithm, lead }) => {
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            let kid = core
+                .rotate_signing_key(
+                    Core::now(),
+                    algorithm,
+                    chrono::Duration::seconds(lead),
+                    "cli",
+                    &Default::default(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("new signing key {kid}: published now, current in {lead} s");
             Ok(())
         }
         Command::Admin(AdminCommand::Unlock { email }) => {

@@ -140,6 +140,7 @@ impl Application {
     ) -> std::io::Result<()> {
         let app = tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router);
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
+        let keys = tokio::spawn(follow_keys(self.core.clone()));
         // Without a channel nothing can be queued: no worker polls the database.
         let delivery = self.channels.any().then(|| {
             tokio::spawn(crate::delivery::run_worker(
@@ -150,6 +151,7 @@ impl Application {
         });
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
+        keys.abort();
         if let Some(delivery) = delivery {
             delivery.abort();
         }
@@ -160,6 +162,18 @@ impl Application {
 
 /// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
 /// counters nobody touched for a day, and login codes past their time.
+/// Every few seconds: the stored signing keys, so a key rotated by another replica (or the
+/// CLI) is used here too, and a next key that is due becomes current.
+async fn follow_keys(core: Core) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    loop {
+        every.tick().await;
+        if let Err(e) = core.reload_keys(Core::now()).await {
+            tracing::warn!(error = %e, "reading the signing keys failed");
+        }
+    }
+}
+
 async fn housekeeping(core: Core) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {

@@ -93,6 +93,8 @@ pub enum AuditAction {
     InviteAccepted,
     /// A driver set a new password with a one-time code.
     PasswordReset,
+    /// A new signing key was made (and when it becomes current).
+    SigningKeyRotated,
 }
 
 impl AuditAction {
@@ -135,6 +137,7 @@ impl AuditAction {
         AuditAction::UsersInvited,
         AuditAction::InviteAccepted,
         AuditAction::PasswordReset,
+        AuditAction::SigningKeyRotated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -177,6 +180,7 @@ impl AuditAction {
             AuditAction::UsersInvited => "users.invited",
             AuditAction::InviteAccepted => "invite.accepted",
             AuditAction::PasswordReset => "user.password_reset",
+            AuditAction::SigningKeyRotated => "keys.rotated",
         }
     }
 }

@@ -481,6 +481,7 @@ impl Core {
     ) -> CoreResult<Credentials> {
         let RefreshPair { access, refresh } = pair;
         // The access token may be expired, but it must be ours.
+        self.learn_key_of(&access, now).await;
         let claims = self.tokens().verify_naming_session(&access, now)?;
         let hash = hash_refresh_token(&refresh);
 
@@ -674,6 +675,7 @@ impl Core {
         access_token: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
+        self.learn_key_of(access_token, now).await;
         let claims = self.tokens().verify_naming_session(access_token, now)?;
         let Some(family) = self
             .store()

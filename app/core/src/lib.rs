@@ -21,6 +21,7 @@ pub mod error;
 pub mod instances;
 pub mod invites;
 mod issuance;
+pub mod keys;
 pub mod lineage;
 pub mod outbox;
 pub mod password;
@@ -100,6 +101,11 @@ struct Inner {
     credentials_sealer: sealing::Sealer,
     outbox_sealer: sealing::Sealer,
     codes: outbox::CodeKey,
+    /// The master secret: the HS256 key of `TUS_JWT_SECRET` and the root of every sealing key.
+    master: secret::SigningKey,
+    key_sealer: sealing::Sealer,
+    /// When a token's unknown key last made this replica read the keys (ms).
+    keys_read_at: std::sync::atomic::AtomicI64,
     delivery: outbox::DeliverySettings,
     login_limits: ratelimit::LoginLimits,
     hashing: password::Hashing,
@@ -120,21 +126,27 @@ impl Core {
         let credentials_sealer = sealing::Sealer::new(&key, batches::CREDENTIALS_SEALING)?;
         let outbox_sealer = sealing::Sealer::new(&key, outbox::OUTBOX_SEALING)?;
         let codes = outbox::CodeKey::new(&key)?;
+        let key_sealer = sealing::Sealer::new(&key, keys::KEY_SEALING)?;
         let hashing = password::Hashing::new(&config.hashing)?;
-        Ok(Core {
+        let core = Core {
             inner: Arc::new(Inner {
                 store,
                 tokens,
                 credentials_sealer,
                 outbox_sealer,
                 codes,
+                master: key,
+                key_sealer,
+                keys_read_at: std::sync::atomic::AtomicI64::new(0),
                 delivery: config.delivery,
                 batch_runs: config.batch_runs,
                 max_batch: config.max_batch,
                 login_limits: config.login_limits,
                 hashing,
             }),
-        })
+        };
+        core.init_keys(Core::now()).await?;
+        Ok(core)
     }
 
     pub fn store(&self) -> &Store {
@@ -219,6 +231,13 @@ pub(crate) mod testing {
             id: "a".into(),
             email: "a@x.io".into(),
         }
+    }
+
+    /// Another core (a replica) on the same database.
+    pub async fn replica(t: &TestCore, configure: impl FnOnce(&mut CoreConfig)) -> Core {
+        let mut config = CoreConfig::new(t._db.url.clone());
+        configure(&mut config);
+        Core::open(config).await.unwrap()
     }
 
     pub async fn test_core(configure: impl FnOnce(&mut CoreConfig)) -> TestCore {

@@ -72,6 +72,7 @@ impl Core {
     ) -> CoreResult<Principal> {
         let token = token
             .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
+        self.learn_key_of(token, now).await;
         let claims = self.tokens().verify_access(token, now)?;
         // The token must be one we issued to this subject and still on record: a token of a
         // deleted user stays dead when its DeviceToken is registered again.

@@ -1,8 +1,9 @@
 //! Mints and verifies every token of the service, for the API and the dashboard alike.
 //!
 //! Invariants a reader must keep:
-//! - Access tokens are HS256 JWTs whose header names our `kid`; verification pins the
-//!   algorithm and the key id, so `alg: none` or an algorithm switch can never verify.
+//! - Access tokens are JWTs signed by the keyring's current key (HS256 by default, ES256 or
+//!   EdDSA), whose header names its `kid`; verification finds the key by `kid` and pins that
+//!   key's algorithm, so `alg: none` or an algorithm switch can never verify.
 //! - `exp` and `nbf` are checked here against the `now` passed in (not the system clock), so
 //!   tests are exact; the library's own time checks are switched off.
 //! - No secret goes into a claim: not the instance key, not the refresh token. A JWT payload
@@ -10,16 +11,18 @@
 //! - Refresh tokens are 32 random bytes, standard base64; only their SHA-256 is stored.
 
 use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use jsonwebtoken::{Header, Validation};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::error::{CoreError, CoreResult, CredentialKind};
+use super::keys::{KeyAlgorithm, Keyring};
 use super::secret::{RefreshTokenSecret, SigningKey};
 use super::types::{ApplicationId, CompanyId, DeviceToken, InstanceId, UserFlags};
 
@@ -42,6 +45,8 @@ pub struct TokenSettings {
     pub admin_session_max: Duration,
     /// The same for users; `None`: a user's session lasts while it is refreshed.
     pub user_session_max: Option<Duration>,
+    /// What new keys are (`TUS_JWT_ALGORITHM`); HS256 signs with the master secret.
+    pub algorithm: KeyAlgorithm,
 }
 
 impl Default for TokenSettings {
@@ -54,6 +59,7 @@ impl Default for TokenSettings {
             reuse_grace: Duration::seconds(10),
             admin_session_max: Duration::hours(12),
             user_session_max: None,
+            algorithm: KeyAlgorithm::Hs256,
         }
     }
 }
@@ -223,19 +229,18 @@ pub struct NewRefreshToken {
     pub hash: String,
 }
 
-/// Keys and settings; cheap to clone behind an `Arc` in the core.
+/// Keys and settings; cheap to clone behind an `Arc` in the core. The keyring is swapped
+/// whole when the stored keys change.
 pub struct Tokens {
     settings: TokenSettings,
-    kid: String,
-    encoding: EncodingKey,
-    decoding: DecodingKey,
+    keyring: RwLock<Arc<Keyring>>,
 }
 
 impl std::fmt::Debug for Tokens {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokens")
             .field("settings", &self.settings)
-            .field("kid", &self.kid)
+            .field("kid", &self.kid())
             .finish()
     }
 }
@@ -248,9 +253,7 @@ impl Tokens {
             )));
         }
         Ok(Self {
-            kid: key_id(key),
-            encoding: EncodingKey::from_secret(key.expose()),
-            decoding: DecodingKey::from_secret(key.expose()),
+            keyring: RwLock::new(Arc::new(Keyring::of_master(key))),
             settings,
         })
     }
@@ -259,8 +262,35 @@ impl Tokens {
         &self.settings
     }
 
-    pub fn kid(&self) -> &str {
-        &self.kid
+    /// The keys in use now.
+    pub fn keyring(&self) -> Arc<Keyring> {
+        match self.keyring.read() {
+            Ok(ring) => ring.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Uses `ring` from now on (the stored keys changed).
+    pub fn install(&self, ring: Keyring) {
+        let ring = Arc::new(ring);
+        match self.keyring.write() {
+            Ok(mut slot) => *slot = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+
+    /// The current key's id.
+    pub fn kid(&self) -> String {
+        self.keyring().current_kid().to_string()
+    }
+
+    /// Whether `token` names a key this keyring has (a token of a key another replica just
+    /// made does not, until the keys are read again).
+    pub fn knows_key_of(&self, token: &str) -> bool {
+        jsonwebtoken::decode_header(token)
+            .ok()
+            .and_then(|h| h.kid)
+            .is_some_and(|kid| self.keyring().entries.contains_key(&kid))
     }
 
     /// Whether a session of `kind` opened at `opened_at` (ms) may still be used at `now`.
@@ -346,10 +376,12 @@ impl Tokens {
             admin_email: None,
             is_admin: None,
         };
-        let mut header = Header::new(Algorithm::HS256);
-        header.kid = Some(self.kid.clone());
-        let token = jsonwebtoken::encode(&header, &fill(base), &self.encoding)
-            .map_err(CoreError::internal)?;
+        let ring = self.keyring();
+        let (kid, algorithm, encoding) = ring.signer()?;
+        let mut header = Header::new(algorithm);
+        header.kid = Some(kid.to_string());
+        let token =
+            jsonwebtoken::encode(&header, &fill(base), encoding).map_err(CoreError::internal)?;
         Ok(MintedAccess {
             token,
             jti,
@@ -381,10 +413,16 @@ impl Tokens {
         let invalid = |message: &str| CoreError::unauthorized(CredentialKind::AccessToken, message);
         let header = jsonwebtoken::decode_header(token)
             .map_err(|_| invalid("the access token is malformed"))?;
-        if header.alg != Algorithm::HS256 || header.kid.as_deref() != Some(self.kid.as_str()) {
-            return Err(invalid("the access token was not issued by this service"));
+        let ring = self.keyring();
+        let not_ours = || invalid("the access token was not issued by this service");
+        let kid = header.kid.as_deref().ok_or_else(not_ours)?;
+        let (algorithm, decoding) = ring
+            .verifier(kid, now.timestamp_millis())
+            .ok_or_else(not_ours)?;
+        if header.alg != algorithm {
+            return Err(not_ours());
         }
-        let mut validation = Validation::new(Algorithm::HS256);
+        let mut validation = Validation::new(algorithm);
         validation.validate_exp = false;
         validation.validate_nbf = false;
         validation.leeway = 0;
@@ -394,7 +432,7 @@ impl Tokens {
             .into_iter()
             .map(String::from)
             .collect::<HashSet<_>>();
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &validation)
+        let data = jsonwebtoken::decode::<AccessClaims>(token, decoding, &validation)
             .map_err(|_| invalid("the access token is invalid"))?;
         let claims = data.claims;
         let now = now.timestamp();
@@ -416,12 +454,6 @@ impl Tokens {
 enum Expiry {
     Enforced,
     Ignored,
-}
-
-/// A key id derived from the key: stable across replicas and restarts, reveals nothing.
-fn key_id(key: &SigningKey) -> String {
-    let digest = Sha256::digest(key.expose());
-    format!("hs256-{}", hex(&digest[..8]))
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -453,6 +485,7 @@ mod tests {
     use super::*;
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::TimeZone;
+    use jsonwebtoken::{Algorithm, EncodingKey};
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()

@@ -156,7 +156,7 @@ pub fn parse_public_url(value: &str) -> Result<url::Origin, String> {
 
 /// The origin this request was addressed to: the configured public origin, else the
 /// scheme (https when served over it) and the `Host` header, default ports made explicit.
-fn own_origin(
+pub fn own_origin(
     headers: &HeaderMap,
     uri: &http::Uri,
     public: Option<&url::Origin>,
@@ -196,6 +196,7 @@ fn same_origin(headers: &HeaderMap, uri: &http::Uri, public: Option<&url::Origin
 fn is_sessionless(path: &str) -> bool {
     path.starts_with("/v1/")
         || path.starts_with("/pkg/")
+        || path.starts_with("/.well-known/")
         || matches!(
             path,
             "/favicon.ico" | "/healthz" | "/readyz" | "/docs" | "/openapi.json"

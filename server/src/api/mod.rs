@@ -15,6 +15,7 @@ pub mod json;
 pub mod management;
 pub mod openapi;
 pub mod registration;
+pub mod wellknown;
 
 use app::ssr::AppState;
 use axum::extract::DefaultBodyLimit;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(check::router())
         .merge(health::router())
         .merge(openapi::router())
+        .merge(wellknown::router())
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
 }
 

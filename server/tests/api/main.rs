@@ -7,6 +7,7 @@ mod edges;
 mod helpers;
 mod hostile;
 mod invites;
+mod keys;
 mod login;
 mod management;
 mod matrix;

@@ -485,12 +485,14 @@ mod accounts;
 mod audit;
 mod batches;
 mod counts;
+mod keys;
 mod outbox;
 mod settings;
 mod throttles;
 mod tokens;
 mod users;
 pub use batches::*;
+pub use keys::*;
 pub use outbox::*;
 pub use throttles::*;
 
