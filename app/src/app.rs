@@ -10,6 +10,7 @@ use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::deliveries_page::DeliveriesPage;
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::invite_page::{InvitePage, INVITE_PATH};
+use crate::pages::keys_page::KeysPage;
 use crate::pages::not_found_page::NotFoundPage;
 use crate::pages::overview_page::OverviewPage;
 use crate::pages::register_page::RegisterPage;
@@ -73,6 +74,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
                         <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
                         <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
+                        <Route path=path!("/keys") view=KeysPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>
@@ -104,6 +106,7 @@ fn Header() -> impl IntoView {
                     <A href="/batches" attr:class=NAV_LINK>"Batches"</A>
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
                     <A href="/deliveries" attr:class=NAV_LINK>"Deliveries"</A>
+                    <A href="/keys" attr:class=NAV_LINK>"Signing keys"</A>
                     <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>
                     <SessionMenu />

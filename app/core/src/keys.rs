@@ -390,6 +390,37 @@ impl crate::Core {
         Ok(())
     }
 
+    /// Admin: every signing key, newest first, as the dashboard lists them.
+    pub async fn signing_key_views(
+        &self,
+        principal: &crate::principal::Principal,
+        now: DateTime<Utc>,
+    ) -> CoreResult<Vec<tus_wire::views::SigningKeyView>> {
+        principal.require_admin()?;
+        let iso = crate::time::iso;
+        let now_ms = now.timestamp_millis();
+        Ok(self
+            .store()
+            .signing_keys()
+            .await?
+            .into_iter()
+            .map(|k| {
+                let accepted = k.retire_after.is_none_or(|t| t > now_ms);
+                tus_wire::views::SigningKeyView {
+                    published: accepted && k.public_jwk.is_some(),
+                    accepted,
+                    kid: k.kid,
+                    algorithm: k.algorithm,
+                    state: k.state,
+                    created_at: iso(k.created_at),
+                    activate_at: k.activate_at.map(iso),
+                    activated_at: k.activated_at.map(iso),
+                    retire_after: k.retire_after.map(iso),
+                }
+            })
+            .collect())
+    }
+
     /// A token naming a key this replica does not know (another replica or the CLI just
     /// made it): the stored keys are read again first, at most once a second, so forged
     /// key ids cannot make every request read them.

@@ -3,6 +3,7 @@ pub mod batches_page;
 pub mod deliveries_page;
 pub mod instances_page;
 pub mod invite_page;
+pub mod keys_page;
 pub mod not_found_page;
 pub mod overview_page;
 pub mod profile_fields;

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod batches;
 pub mod deliveries;
 pub mod instances;
+pub mod keys;
 pub mod overview;
 pub mod session;
 pub mod users;

@@ -470,3 +470,23 @@ pub struct InviteLinkView {
     /// The invited e-mail, masked.
     pub to: String,
 }
+
+/// A signing key as the dashboard lists it (never its private part).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SigningKeyView {
+    pub kid: String,
+    /// `HS256`, `ES256` or `EdDSA`.
+    pub algorithm: String,
+    /// `next`, `current` or `retired`.
+    pub state: String,
+    pub created_at: String,
+    /// When a next key starts signing.
+    pub activate_at: Option<String>,
+    pub activated_at: Option<String>,
+    /// Until when a retired key is accepted.
+    pub retire_after: Option<String>,
+    /// Whether verifiers can fetch it from /.well-known/jwks.json.
+    pub published: bool,
+    /// Whether tokens it signed still verify now.
+    pub accepted: bool,
+}

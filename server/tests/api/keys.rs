@@ -144,3 +144,69 @@ async fn a_token_whose_header_switches_the_algorithm_or_names_an_unknown_key_is_
         assert_eq!(answer.status, 401, "{header}");
     }
 }
+
+#[tokio::test]
+async fn only_an_admin_from_the_dashboard_lists_or_rotates_the_keys() {
+    use crate::dashboard::{call, origin};
+    let app = spawn_app().await;
+    let user = app.register(json!({})).await;
+    let before = app.core.store().signing_keys().await.unwrap().len();
+    for (headers, status) in [
+        (vec![origin(&app)], 401),
+        (vec![bearer(&token_of(&user))], 403),
+    ] {
+        let rotated = call(
+            &app,
+            "rotate_signing_key",
+            json!({ "lead_minutes": 0 }),
+            &headers,
+        )
+        .await;
+        assert_eq!(rotated.status, status);
+        let listed = call(&app, "signing_keys", json!({}), &headers).await;
+        assert_eq!(listed.status, status);
+    }
+    let admin = app.admin_token().await;
+    let bad = call(
+        &app,
+        "rotate_signing_key",
+        json!({ "lead_minutes": -5 }),
+        &[bearer(&admin)],
+    )
+    .await;
+    assert_eq!(bad.status, 422);
+    assert_eq!(
+        app.core.store().signing_keys().await.unwrap().len(),
+        before,
+        "nothing rotated"
+    );
+    let rotated = call(
+        &app,
+        "rotate_signing_key",
+        json!({ "lead_minutes": 0 }),
+        &[bearer(&admin)],
+    )
+    .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let listed = call(&app, "signing_keys", json!({}), &[bearer(&admin)]).await;
+    let states: Vec<&str> = listed
+        .body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["state"].as_str().unwrap())
+        .collect();
+    assert_eq!(states.iter().filter(|s| **s == "current").count(), 1);
+    assert!(
+        !listed.body.to_string().contains("sealed"),
+        "{}",
+        listed.body
+    );
+    // The admin's token, signed by the retired key, still works.
+    assert_eq!(
+        call(&app, "signing_keys", json!({}), &[bearer(&admin)])
+            .await
+            .status,
+        200
+    );
+}
