@@ -5,6 +5,7 @@ use leptos_router::hooks::use_location;
 use leptos_router::path;
 use leptos_router::SsrMode;
 
+use crate::pages::api_keys_page::ApiKeysPage;
 use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::deliveries_page::DeliveriesPage;
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
                         <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
                         <Route path=path!("/keys") view=KeysPage ssr=SsrMode::Async />
+                        <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>
@@ -107,6 +109,7 @@ fn Header() -> impl IntoView {
                     <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
                     <A href="/deliveries" attr:class=NAV_LINK>"Deliveries"</A>
                     <A href="/keys" attr:class=NAV_LINK>"Signing keys"</A>
+                    <A href="/api-keys" attr:class=NAV_LINK>"API keys"</A>
                     <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>
                     <SessionMenu />

@@ -32,3 +32,33 @@ test('the signing keys page rotates the key behind a confirmation, and sessions 
   await page.goto('/audit?action=keys.rotated');
   await expect(page.getByTestId('audit-row')).toHaveCount(1);
 });
+
+test('an API key is created in the dashboard, shown once, introspects tokens, and stops when revoked', async ({ page, request }) => {
+  await signIn(page);
+  const user = await registerInUi(page, { 'First name': 'Ada', 'Last name': 'Api' });
+  await page.goto('/api-keys');
+  await hydrated(page);
+  await page.getByLabel('Name').fill('scoring');
+  await page.getByLabel(/tokens:introspect/).check();
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = (await page.getByTestId('new-api-key-value').textContent())!.trim();
+  expect(secret).toMatch(/^tus_/);
+  await page.screenshot({ path: 'test-results/api-keys-page.png', fullPage: true });
+
+  const ask = () => request.post('/v1/Auth/Introspect', { headers: { Authorization: `Bearer ${secret}` }, form: { token: user.accessToken } });
+  const answer = await ask();
+  expect(answer.status()).toBe(200);
+  expect((await answer.json()).active).toBe(true);
+
+  // Shown once: not on the page after a reload, nor anywhere in it.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('new-api-key')).toHaveCount(0);
+  await expect(page.locator('body')).not.toContainText(secret);
+  const row = page.getByTestId('api-key-row').filter({ hasText: 'scoring' });
+  await expect(row.getByTestId('api-key-state')).toHaveText('live');
+  await row.getByRole('button', { name: 'Revoke' }).click();
+  await expect(page.getByTestId('notice')).toContainText('revoked');
+  await expect(page.getByTestId('api-key-row').filter({ hasText: 'scoring' }).getByTestId('api-key-state')).toHaveText('revoked');
+  expect((await ask()).status()).toBe(401);
+});

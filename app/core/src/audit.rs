@@ -95,6 +95,10 @@ pub enum AuditAction {
     PasswordReset,
     /// A new signing key was made (and when it becomes current).
     SigningKeyRotated,
+    /// An admin created an API key.
+    ApiKeyCreated,
+    /// An admin revoked an API key.
+    ApiKeyRevoked,
 }
 
 impl AuditAction {
@@ -138,6 +142,8 @@ impl AuditAction {
         AuditAction::InviteAccepted,
         AuditAction::PasswordReset,
         AuditAction::SigningKeyRotated,
+        AuditAction::ApiKeyCreated,
+        AuditAction::ApiKeyRevoked,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -181,6 +187,8 @@ impl AuditAction {
             AuditAction::InviteAccepted => "invite.accepted",
             AuditAction::PasswordReset => "user.password_reset",
             AuditAction::SigningKeyRotated => "keys.rotated",
+            AuditAction::ApiKeyCreated => "apikey.created",
+            AuditAction::ApiKeyRevoked => "apikey.revoked",
         }
     }
 }

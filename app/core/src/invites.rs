@@ -139,7 +139,7 @@ impl Core {
         target: &BulkTarget,
         channel: Channel,
     ) -> CoreResult<InviteCount> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersWrite)?;
         self.ensure_channel(channel)?;
         self.link_base(channel)?;
         let selection = self.selection(target)?;
@@ -165,7 +165,7 @@ impl Core {
         expected: Option<i64>,
         meta: &RequestMeta,
     ) -> CoreResult<InviteCount> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersWrite)?;
         self.ensure_channel(channel)?;
         let base = self.link_base(channel)?;
         let single = match target {

@@ -13,6 +13,7 @@
 
 pub mod accounts;
 pub mod admins;
+pub mod apikeys;
 pub mod audit;
 pub mod auth;
 pub mod batches;

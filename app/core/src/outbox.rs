@@ -547,7 +547,7 @@ impl Core {
         channel: Channel,
         meta: &RequestMeta,
     ) -> CoreResult<DeliveryView> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersWrite)?;
         let user = self
             .store()
             .find_user(&target.to_string())

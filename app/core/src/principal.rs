@@ -15,11 +15,16 @@ use crate::types::DeviceToken;
 use crate::users::User;
 use crate::{Core, RequestMeta};
 
-/// Who presents a valid access token.
+/// Who presents a valid access token (or API key).
 #[derive(Debug, Clone)]
 pub enum Principal {
     User(Box<User>),
-    Admin { id: String, email: String },
+    Admin {
+        id: String,
+        email: String,
+    },
+    /// A back end's API key: only what its scopes allow.
+    Service(Box<crate::apikeys::ApiKey>),
 }
 
 impl Principal {
@@ -27,7 +32,36 @@ impl Principal {
         match self {
             Principal::User(u) => format!("user:{}", u.device_token),
             Principal::Admin { email, .. } => format!("admin:{email}"),
+            Principal::Service(key) => format!("apikey:{}", key.name),
         }
+    }
+
+    /// An admin, or an API key with `scope`; a user token never (403).
+    pub fn require(&self, scope: crate::apikeys::Scope) -> CoreResult<()> {
+        match self {
+            Principal::Admin { .. } => Ok(()),
+            Principal::Service(key) if key.scopes.contains(&scope) => Ok(()),
+            Principal::Service(_) => Err(CoreError::Forbidden(format!(
+                "this API key lacks the {} scope",
+                scope.as_str()
+            ))),
+            Principal::User(_) => Err(CoreError::Forbidden(
+                "this route needs an admin token".into(),
+            )),
+        }
+    }
+
+    /// A user token acts on itself (`target_user` sees to that); anyone else needs `scope`.
+    pub fn require_unless_self(&self, scope: crate::apikeys::Scope) -> CoreResult<()> {
+        match self {
+            Principal::User(_) => Ok(()),
+            _ => self.require(scope),
+        }
+    }
+
+    /// Acts on any user (an admin, or an API key with `users:write`), not only on itself.
+    pub fn manages_users(&self) -> bool {
+        self.require(crate::apikeys::Scope::UsersWrite).is_ok()
     }
 
     pub fn is_admin(&self) -> bool {
@@ -72,6 +106,9 @@ impl Core {
     ) -> CoreResult<Principal> {
         let token = token
             .ok_or_else(|| bearer_error("an Authorization: Bearer access token is required"))?;
+        if token.starts_with(crate::apikeys::API_KEY_PREFIX) {
+            return self.authenticate_api_key(now, token).await;
+        }
         self.learn_key_of(token, now).await;
         let claims = self.tokens().verify_access(token, now)?;
         // The token must be one we issued to this subject and still on record: a token of a
@@ -138,7 +175,7 @@ impl Core {
                 )),
                 _ => Ok(user.device_token),
             },
-            Principal::Admin { .. } => {
+            Principal::Admin { .. } | Principal::Service(_) => {
                 let header = header.ok_or_else(|| {
                     CoreError::validation(
                         "UserDeviceToken",

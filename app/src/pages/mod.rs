@@ -1,3 +1,4 @@
+pub mod api_keys_page;
 pub mod audit_page;
 pub mod batches_page;
 pub mod deliveries_page;

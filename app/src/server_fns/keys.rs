@@ -52,3 +52,69 @@ pub async fn rotate_signing_key(lead_minutes: i64) -> Result<String, AppError> {
         .await
         .map_err(fail)
 }
+
+/// Every API key, newest first (never a key: it is shown once, when made).
+///
+/// `POST /api/api_keys`.
+///
+/// ```sh
+/// api api_keys '{}'
+/// ```
+#[server(prefix = "/api", endpoint = "api_keys", input = Json)]
+pub async fn api_keys() -> Result<Vec<tus_wire::views::ApiKeyView>, AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    a.core
+        .api_keys(Core::now(), a.principal())
+        .await
+        .map_err(fail)
+}
+
+/// A new API key for a back end: `(its row, the key)`; the key is shown this once.
+///
+/// `POST /api/create_api_key`: `scopes` of `tokens:introspect`, `users:read`, `users:write`;
+/// `expires_in_days` 1–3650 or null (never).
+///
+/// ```sh
+/// api create_api_key '{"name": "scoring", "scopes": ["tokens:introspect"], "expires_in_days": 90}'
+/// ```
+#[server(prefix = "/api", endpoint = "create_api_key", input = Json)]
+pub async fn create_api_key(
+    name: String,
+    scopes: Vec<String>,
+    expires_in_days: Option<i64>,
+) -> Result<(tus_wire::views::ApiKeyView, String), AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    a.core
+        .create_api_key(
+            Core::now(),
+            a.principal(),
+            &name,
+            &scopes,
+            expires_in_days,
+            &a.meta,
+        )
+        .await
+        .map_err(fail)
+}
+
+/// An API key stops working at once.
+///
+/// `POST /api/revoke_api_key`.
+///
+/// ```sh
+/// api revoke_api_key '{"id": "…"}'
+/// ```
+#[server(prefix = "/api", endpoint = "revoke_api_key", input = Json)]
+pub async fn revoke_api_key(id: String) -> Result<(), AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    a.core
+        .revoke_api_key(Core::now(), a.principal(), &id, &a.meta)
+        .await
+        .map_err(fail)
+}

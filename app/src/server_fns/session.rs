@@ -83,6 +83,6 @@ pub async fn current_admin() -> Result<SessionView, AppError> {
         tus_core::principal::Principal::Admin { email, .. } => Ok(SessionView {
             email: email.clone(),
         }),
-        tus_core::principal::Principal::User(_) => Err(AppError::Forbidden("not an admin".into())),
+        _ => Err(AppError::Forbidden("not an admin".into())),
     }
 }

@@ -490,3 +490,20 @@ pub struct SigningKeyView {
     /// Whether tokens it signed still verify now.
     pub accepted: bool,
 }
+
+/// An API key as the dashboard lists it (never the key: it is shown once, at creation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    /// The key's first characters, to tell keys apart.
+    pub prefix: String,
+    pub scopes: Vec<String>,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+    /// Neither revoked nor expired.
+    pub live: bool,
+}

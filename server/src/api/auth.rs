@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/v1/auth/login", post(login))
         .route("/v1/auth/code", post(request_code))
         .route("/v1/auth/reset", post(reset))
+        .route("/v1/auth/introspect", post(introspect))
         .route("/v1/auth/refreshtoken", post(refresh))
         .route("/v1/refreshtoken", post(refresh_alias))
 }
@@ -131,6 +132,57 @@ async fn reset(
     core.reset_password(Core::now(), &instance, &name, &code, &new_password, &meta)
         .await?;
     Ok(Done)
+}
+
+/// RFC 7662's request: the token to look at, as a form (`token=…`, the standard) or JSON
+/// (`{"token": "…"}`, any case).
+fn introspected_token(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<String, ApiError> {
+    let form = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    let token = if form {
+        url::form_urlencoded::parse(body)
+            .find(|(k, _)| k == "token")
+            .map(|(_, v)| v.into_owned())
+    } else {
+        serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(body)
+            .ok()
+            .and_then(|m| {
+                m.into_iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case("token"))
+                    .and_then(|(_, v)| v.as_str().map(str::to_string))
+            })
+    };
+    token
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| CoreError::validation("token", "is required (a form or JSON field)").into())
+}
+
+#[utoipa::path(post, path = "/v1/Auth/Introspect", tag = "Auth",
+    summary = "Is this access token live? (RFC 7662)",
+    description = "For services that verify tokens themselves but must also learn of revocations. Authenticated with an API key that has the `tokens:introspect` scope (or an admin token). The body is a form (`token=…`, as RFC 7662) or JSON (`{\"token\": \"…\"}`). The answer is RFC 7662's JSON, not the envelope: `{\"active\": true, \"sub\", \"exp\", \"iat\", \"nbf\", \"jti\", \"iss\", \"aud\", \"scope\" (the role), \"token_type\": \"Bearer\", \"DeviceToken\", \"InstanceId\"}` for a live access token, `{\"active\": false}` for anything else: expired, forged, of a revoked session, of a deleted or deactivated user.",
+    security(("bearer" = [])),
+    responses((status = 200, description = "The token's state (RFC 7662)."),
+        (status = 401, description = "No API key, or a revoked or expired one.", body = super::openapi::ErrorEnvelope),
+        (status = 403, description = "The API key lacks tokens:introspect.", body = super::openapi::ErrorEnvelope)))]
+async fn introspect(
+    State(core): State<Core>,
+    super::extract::Bearer(principal): super::extract::Bearer,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    principal.require(tus_core::apikeys::Scope::TokensIntrospect)?;
+    let token = introspected_token(&headers, &body)?;
+    let answer = match core.introspect(Core::now(), &principal, &token).await? {
+        Some(c) => serde_json::json!({
+            "active": true, "sub": c.sub, "exp": c.exp, "iat": c.iat, "nbf": c.nbf,
+            "jti": c.jti, "iss": c.iss, "aud": c.aud, "scope": c.role,
+            "token_type": "Bearer", "DeviceToken": c.device_token, "InstanceId": c.instance_id,
+        }),
+        None => serde_json::json!({ "active": false }),
+    };
+    Ok(axum::Json(answer))
 }
 
 #[utoipa::path(post, path = "/v1/Auth/RefreshToken", tag = "Auth",

@@ -53,6 +53,7 @@ async fn get_user(
     Bearer(principal): Bearer,
     UserDeviceTokenHeader(target): UserDeviceTokenHeader,
 ) -> Result<Data<UserView>, ApiError> {
+    principal.require_unless_self(tus_core::apikeys::Scope::UsersRead)?;
     let target = core.target_user(&principal, target.as_deref())?;
     Ok(Data(core.user_view(target).await?))
 }
@@ -91,7 +92,7 @@ async fn send_password(
     Meta(meta): Meta,
     CiJson(body): CiJson<SendPasswordRequest>,
 ) -> Result<Data<DeliveryView>, ApiError> {
-    principal.require_admin()?;
+    principal.require(tus_core::apikeys::Scope::UsersWrite)?;
     let target = core.target_user(&principal, target.as_deref())?;
     let channel = CoreError::validation_of("Deliver", Channel::deliver(body.deliver.as_deref()))?;
     let sent = core
@@ -143,7 +144,7 @@ async fn invite_count(
     Bearer(principal): Bearer,
     CiJson(body): CiJson<InviteRequest>,
 ) -> Result<Data<InviteCountView>, ApiError> {
-    principal.require_admin()?;
+    principal.require(tus_core::apikeys::Scope::UsersWrite)?;
     let (target, channel) = invite_target(&body)?;
     let count = core.invite_count(&principal, &target, channel).await?;
     Ok(Data(InviteCountView {
@@ -167,7 +168,7 @@ async fn invite(
     Meta(meta): Meta,
     CiJson(body): CiJson<InviteRequest>,
 ) -> Result<Data<InviteCountView>, ApiError> {
-    principal.require_admin()?;
+    principal.require(tus_core::apikeys::Scope::UsersWrite)?;
     let (target, channel) = invite_target(&body)?;
     let sent = core
         .invite(Core::now(), &principal, &target, channel, body.count, &meta)
@@ -222,6 +223,7 @@ async fn join_instance(
     Meta(meta): Meta,
     Path(code): Path<String>,
 ) -> Result<Data<InstanceNameView>, ApiError> {
+    principal.require_unless_self(tus_core::apikeys::Scope::UsersWrite)?;
     Ok(Data(
         core.join_instance(Core::now(), &principal, target.as_deref(), &code, &meta)
             .await?,

@@ -82,6 +82,7 @@ are case-insensitive. Every answer under /v1 is the envelope \
         auth::login,
         auth::request_code,
         auth::reset,
+        auth::introspect,
         auth::refresh,
         auth::refresh_alias,
         check::user_exists,

@@ -114,3 +114,91 @@ impl Tx {
         Ok(Some(kid))
     }
 }
+
+/// An API key as stored (its hash, never the key).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub prefix: String,
+    pub secret_hash: String,
+    pub scopes: String,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+const API_KEY_COLUMNS: &str = "id, name, prefix, secret_hash, scopes, created_at, created_by,
+    expires_at, last_used_at, revoked_at";
+
+impl Store {
+    pub async fn api_keys(&self) -> CoreResult<Vec<ApiKeyRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, ApiKeyRow>(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(c)
+        .await
+        .map_err(db_err))
+    }
+
+    pub async fn api_key_by_hash(&self, hash: &str) -> CoreResult<Option<ApiKeyRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, ApiKeyRow>(&format!(
+            "SELECT {API_KEY_COLUMNS} FROM api_keys WHERE secret_hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(c)
+        .await
+        .map_err(db_err))
+    }
+}
+
+impl Tx {
+    pub async fn insert_api_key(&mut self, k: &ApiKeyRow) -> CoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query(&format!(
+            "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        ))
+        .bind(&k.id)
+        .bind(&k.name)
+        .bind(&k.prefix)
+        .bind(&k.secret_hash)
+        .bind(&k.scopes)
+        .bind(k.created_at)
+        .bind(&k.created_by)
+        .bind(k.expires_at)
+        .bind(k.last_used_at)
+        .bind(k.revoked_at)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err)
+        })
+    }
+
+    /// False when no live key has this id.
+    pub async fn revoke_api_key(&mut self, id: &str, now: i64) -> CoreResult<bool> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
+    }
+
+    pub async fn touch_api_key(&mut self, id: &str, now: i64) -> CoreResult<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+}

@@ -41,6 +41,7 @@ impl Core {
         mut patch: UserPatch,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
+        principal.require_unless_self(crate::apikeys::Scope::UsersWrite)?;
         if patch.status == Some(StatusChange::Delete) {
             return self.delete_user(now, principal, target, meta).await;
         }
@@ -83,7 +84,7 @@ impl Core {
         old: Option<Password>,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        if principal.is_admin() {
+        if principal.manages_users() {
             return Ok(());
         }
         let old = old.ok_or_else(|| {
@@ -158,9 +159,9 @@ impl Core {
         target: DeviceToken,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        if !principal.is_admin() {
+        if !principal.manages_users() {
             return Err(CoreError::Forbidden(
-                "only an admin may delete users".into(),
+                "only an admin (or an API key with users:write) may delete users".into(),
             ));
         }
         let key = target.to_string();
@@ -307,7 +308,7 @@ impl Core {
         request: ChangeInstanceRequest,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersWrite)?;
         let mut e = FieldErrors::default();
         let device = match request.device_token.as_deref() {
             Some(v) => e.take("DeviceToken", DeviceToken::parse(v)),

@@ -170,7 +170,7 @@ impl Core {
         principal: &Principal,
         req: UserPageRequest,
     ) -> CoreResult<UserPageView> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersRead)?;
         let mut q = parse_request(&req)?;
         let empty_page = |q: &PageQuery| UserPageView {
             users: Vec::new(),
@@ -586,7 +586,7 @@ impl Core {
         principal: &Principal,
         q: FindQuery,
     ) -> CoreResult<Vec<UserView>> {
-        principal.require_admin()?;
+        principal.require(crate::apikeys::Scope::UsersRead)?;
         let mut e = FieldErrors::default();
         let given = |v: &Option<String>| {
             v.as_deref()
