@@ -65,3 +65,43 @@ async fn every_page_renders_whole_under_concurrent_load() {
         assert!(body.contains("hydrate"), "{page} has no hydration script");
     }
 }
+
+/// The users page, hundreds of times at once on four worker threads. Its Transition used to
+/// set a "loading" signal on the server from whichever thread resolved the page while another
+/// thread wrote the page's HTML reading that signal: a read that met the write panicked
+/// (about one render in thirty under load), and the page answered 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_users_page_renders_whole_hundreds_of_times_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for n in 0..5 {
+        app.register(json!({ "FirstName": format!("Rae{n}"), "LastName": "Render" }))
+            .await;
+    }
+    let client = reqwest::Client::new();
+    let mut renders = tokio::task::JoinSet::new();
+    for round in 0..300 {
+        let req = client
+            .get(format!("{}/?q=render&sort=FirstName&n={round}", app.base))
+            .bearer_auth(&admin);
+        renders.spawn(async move {
+            let res = tokio::time::timeout(std::time::Duration::from_secs(120), req.send())
+                .await
+                .unwrap_or_else(|_| panic!("render {round} never finished"))
+                .unwrap();
+            (
+                round,
+                res.status().as_u16(),
+                res.text().await.unwrap_or_default(),
+            )
+        });
+    }
+    while let Some(done) = renders.join_next().await {
+        let (round, status, body) = done.unwrap();
+        assert_eq!(status, 200, "render {round}");
+        assert!(
+            body.contains("Rae4") && body.contains("</html>"),
+            "render {round} is cut short"
+        );
+    }
+}

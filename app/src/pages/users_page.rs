@@ -69,6 +69,15 @@ pub fn UsersPage() -> impl IntoView {
     let instances = Resource::new(|| (), |_| instance_choices());
     // True while another page or filter loads: the old rows stay, dimmed.
     let updating = RwSignal::new(false);
+    // Set only in the browser. On the server the Transition sets it from whichever worker
+    // thread resolves the page, while another may be writing this page's HTML: a read that
+    // finds the signal's lock taken at that instant panics (reactive_graph reads with
+    // try_read, and calls the miss "disposed"); it failed one render in ~30 under load.
+    let set_updating: SignalSetter<bool> = if cfg!(feature = "ssr") {
+        SignalSetter::map(|_| ())
+    } else {
+        updating.write_only().into()
+    };
     // try_get: a server render streams this late, after the pending signal may be gone
     // (seen once in 25 renders under load as a disposed-signal panic).
     let busy = move || updating.try_get().unwrap_or(false);
@@ -106,7 +115,7 @@ pub fn UsersPage() -> impl IntoView {
         })}
         <p class="sr-only" role="status">{move || if busy() { "Loading users…" } else { "" }}</p>
         <div class="transition-opacity" class:opacity-60=busy aria-busy=move || busy().to_string()>
-        <Transition fallback=|| view! { <Loading what="users" /> } set_pending=updating.write_only()>
+        <Transition fallback=|| view! { <Loading what="users" /> } set_pending=set_updating>
             {move || {
                 let url = params.current();
                 Suspend::new(async move {
