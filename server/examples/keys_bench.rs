@@ -34,7 +34,9 @@ async fn main() {
          | algorithm | sign (µs) | verify (µs) | token length |\n|---|---|---|---|\n"
     );
     for algorithm in KeyAlgorithm::ALL {
-        let db = ScratchDatabase::create("sqlite").await.expect("a scratch database");
+        let db = ScratchDatabase::create("sqlite")
+            .await
+            .expect("a scratch database");
         let mut config = CoreConfig::new(db.url.clone());
         config.tokens.algorithm = algorithm;
         let core = Core::open(config).await.expect("a core");
@@ -43,7 +45,12 @@ async fn main() {
         let expires = now + chrono::Duration::days(7);
         let started = Instant::now();
         let minted: Vec<String> = (0..ROUNDS)
-            .map(|_| tokens.mint_user(now, &subject, expires).expect("signed").token)
+            .map(|_| {
+                tokens
+                    .mint_user(now, &subject, expires)
+                    .expect("signed")
+                    .token
+            })
             .collect();
         let sign = started.elapsed().as_secs_f64() * 1e6 / ROUNDS as f64;
         let started = Instant::now();
