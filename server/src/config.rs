@@ -142,6 +142,10 @@ pub struct Config {
     /// or EdDSA (verifiers need only the public keys of /.well-known/jwks.json).
     #[arg(long, env = "TUS_JWT_ALGORITHM", default_value = "HS256", value_parser = tus_core::keys::KeyAlgorithm::parse, global = true)]
     pub jwt_algorithm: tus_core::keys::KeyAlgorithm,
+    /// Scheduled rotation: a new signing key once the current one has signed this long (like
+    /// 30d); 0, the default: only `tus keys rotate` or the dashboard rotate.
+    #[arg(long, env = "TUS_JWT_ROTATE_EVERY", default_value = "0", value_parser = parse_duration, global = true)]
+    pub jwt_rotate_every: i64,
     /// The `iss` claim of issued tokens, and the only one accepted.
     #[arg(long, env = "TUS_JWT_ISSUER", default_value = "webApi", global = true)]
     pub jwt_issuer: String,
@@ -344,6 +348,7 @@ impl fmt::Debug for Config {
             .field("db_acquire_timeout", &self.db_acquire_timeout)
             .field("jwt_secret", &redacted(&self.jwt_secret))
             .field("jwt_algorithm", &self.jwt_algorithm)
+            .field("jwt_rotate_every", &self.jwt_rotate_every)
             .field("jwt_issuer", &self.jwt_issuer)
             .field("jwt_audience", &self.jwt_audience)
             .field("access_token_ttl", &self.access_token_ttl)
@@ -476,6 +481,8 @@ impl Config {
                 user_session_max: (self.user_session_max > 0)
                     .then(|| chrono::Duration::seconds(self.user_session_max)),
                 algorithm: self.jwt_algorithm,
+                rotate_every: (self.jwt_rotate_every > 0)
+                    .then(|| chrono::Duration::seconds(self.jwt_rotate_every.max(3600))),
             },
             max_batch: self.max_batch,
             batch_runs: tus_core::batches::BatchRunSettings {

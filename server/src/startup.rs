@@ -162,12 +162,20 @@ impl Application {
 
 /// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
 /// counters nobody touched for a day, and login codes past their time.
-/// Every few seconds: the stored signing keys, so a key rotated by another replica (or the
-/// CLI) is used here too, and a next key that is due becomes current.
+/// Every few seconds: a scheduled rotation when it is due, then the stored signing keys, so a
+/// key rotated by another replica (or the CLI) is used here too, and a next key that is due
+/// becomes current.
 async fn follow_keys(core: Core) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
     loop {
         every.tick().await;
+        match core.rotate_if_due(Core::now()).await {
+            Ok(Some(kid)) => {
+                tracing::info!(kid = %kid, "scheduled rotation: a new signing key is published")
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "the scheduled key rotation failed"),
+        }
         if let Err(e) = core.reload_keys(Core::now()).await {
             tracing::warn!(error = %e, "reading the signing keys failed");
         }

@@ -421,6 +421,36 @@ impl crate::Core {
             .collect())
     }
 
+    /// Scheduled rotation: once the current key has signed for `rotate_every`, a new key is
+    /// published, to sign after a lead time (a tenth of the period, at most 10 minutes) that
+    /// lets verifiers fetch it first. Every replica asks; the database lets one next key in,
+    /// so it happens once. Answers the new kid when this call made it.
+    pub async fn rotate_if_due(&self, now: DateTime<Utc>) -> CoreResult<Option<String>> {
+        let Some(every) = self.tokens().settings().rotate_every else {
+            return Ok(None);
+        };
+        let rows = self.store().signing_keys().await?;
+        if rows.iter().any(|r| r.state == KeyState::Next.as_str()) {
+            return Ok(None);
+        }
+        let Some(current) = rows.iter().find(|r| r.state == KeyState::Current.as_str()) else {
+            return Ok(None);
+        };
+        let since = current.activated_at.unwrap_or(current.created_at);
+        if since + every.num_milliseconds() > now.timestamp_millis() {
+            return Ok(None);
+        }
+        let lead = (every / 10).min(chrono::Duration::minutes(10));
+        match self
+            .rotate_signing_key(now, None, lead, "schedule", &crate::RequestMeta::default())
+            .await
+        {
+            Ok(kid) => Ok(Some(kid)),
+            Err(CoreError::Conflict { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     /// A token naming a key this replica does not know (another replica or the CLI just
     /// made it): the stored keys are read again first, at most once a second, so forged
     /// key ids cannot make every request read them.
@@ -741,6 +771,50 @@ mod tests {
             jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(jwk.as_bytes()))
                 .unwrap();
         assert!(tokens.verify_access(&forged, at(1)).is_err());
+    }
+
+    #[tokio::test]
+    async fn scheduled_rotation_publishes_a_new_key_once_per_period_whoever_asks() {
+        let every = |c: &mut crate::CoreConfig| {
+            c.tokens.algorithm = KeyAlgorithm::EdDsa;
+            c.tokens.rotate_every = Some(chrono::Duration::days(1));
+        };
+        let t = test_core(every).await;
+        let other = replica(&t, every).await;
+        // The first key was made at start, on the real clock.
+        let start = crate::Core::now();
+        let day = chrono::Duration::days(1);
+        assert_eq!(
+            t.core
+                .rotate_if_due(start + day - chrono::Duration::seconds(5))
+                .await
+                .unwrap(),
+            None
+        );
+        let due = start + day + chrono::Duration::seconds(5);
+        let (a, b) = tokio::join!(t.core.rotate_if_due(due), other.rotate_if_due(due));
+        let made: Vec<String> = [a.unwrap(), b.unwrap()].into_iter().flatten().collect();
+        assert_eq!(made.len(), 1, "one new key, whoever asked");
+        let old = t.core.tokens().kid();
+        assert_ne!(old, made[0], "published first, not signing yet");
+        // Signing after the lead (10 minutes), then not again until a day later.
+        t.core
+            .reload_keys(due + chrono::Duration::minutes(11))
+            .await
+            .unwrap();
+        assert_eq!(t.core.tokens().kid(), made[0]);
+        assert_eq!(
+            t.core
+                .rotate_if_due(due + chrono::Duration::hours(12))
+                .await
+                .unwrap(),
+            None
+        );
+        let rows = t.core.store().signing_keys().await.unwrap();
+        assert_eq!(rows.len(), 2);
+        let audit = t.core.store().audit_entries("keys.rotated").await.unwrap();
+        assert_eq!(audit.len(), 1);
+        assert_eq!(audit[0].actor, "schedule");
     }
 
     #[tokio::test]

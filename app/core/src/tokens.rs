@@ -47,6 +47,9 @@ pub struct TokenSettings {
     pub user_session_max: Option<Duration>,
     /// What new keys are (`TUS_JWT_ALGORITHM`); HS256 signs with the master secret.
     pub algorithm: KeyAlgorithm,
+    /// Scheduled rotation (`TUS_JWT_ROTATE_EVERY`): a new key once the current one has
+    /// signed this long; `None`: only when asked.
+    pub rotate_every: Option<Duration>,
 }
 
 impl Default for TokenSettings {
@@ -60,6 +63,7 @@ impl Default for TokenSettings {
             admin_session_max: Duration::hours(12),
             user_session_max: None,
             algorithm: KeyAlgorithm::Hs256,
+            rotate_every: None,
         }
     }
 }
