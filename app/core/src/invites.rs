@@ -197,12 +197,7 @@ impl Core {
                     message: format!("user {token} or their instance is deactivated"),
                 });
             }
-            let user = self
-                .store()
-                .find_user(token)
-                .await?
-                .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
-            Self::recipient(&user, channel)?;
+            Self::address_on(c.email.as_deref(), c.phone.as_deref(), channel)?;
         }
         let invitees = invitees(contacts, channel);
         let recipients = invitees.len() as i64;

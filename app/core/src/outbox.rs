@@ -481,7 +481,7 @@ impl Core {
     }
 
     /// The address among a user's `email` and `phone` that `channel` sends to.
-    fn address_on(
+    pub(crate) fn address_on(
         email: Option<&str>,
         phone: Option<&str>,
         channel: Channel,

@@ -107,13 +107,10 @@ async fn reset(
             None
         }
     };
-    let code = match body.code.as_deref().map(str::trim) {
-        Some(c) if c.len() == 6 && c.chars().all(|d| d.is_ascii_digit()) => Some(Password::new(c)),
-        _ => {
-            errors.push("Code", "must be the 6-digit code that was sent");
-            None
-        }
-    };
+    let code = errors.take(
+        "Code",
+        tus_core::auth::parse_code(body.code.as_deref().unwrap_or_default()),
+    );
     let new_password = match body.new_password.as_deref() {
         Some(p) if !p.is_empty() => Some(Password::new(p)),
         _ => {

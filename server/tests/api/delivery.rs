@@ -160,6 +160,15 @@ impl Gateway {
     }
 }
 
+/// The password a "your new password" message carries.
+pub(crate) fn password_in(text: &str) -> String {
+    text.split("is: ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no password in {text:?}"))
+        .to_string()
+}
+
 /// The first run of `digits` consecutive digits in `text`.
 pub(crate) fn digits_in(text: &str, digits: usize) -> String {
     text.split(|c: char| !c.is_ascii_digit())
@@ -217,12 +226,7 @@ async fn a_generated_password_arrives_by_email_logs_in_and_ends_the_old_sessions
 
     let email = mail.wait_for("driver@example.com").await;
     let text = email["text"].as_str().unwrap();
-    let password = text
-        .split("is: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap_or_else(|| panic!("no password in {text:?}"))
-        .to_string();
+    let password = password_in(text);
     assert!(email["html"].as_str().unwrap().contains(&password));
     assert_eq!(
         email["headers"]["message-id"].as_str().unwrap(),

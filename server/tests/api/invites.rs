@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::dashboard::{call, no_redirects};
-use crate::delivery::{digits_in, login_with, Gateway, Maildev};
+use crate::delivery::{digits_in, login_with, password_in, Gateway, Maildev};
 use crate::helpers::*;
 
 /// The token of the invite link in an e-mail's text.
@@ -474,12 +474,7 @@ async fn a_registration_can_ask_for_a_generated_password_sent_in_the_same_step()
         .to_string();
     let email = mail.wait_for("fresh@example.com").await;
     let text = email["text"].as_str().unwrap();
-    let password = text
-        .split("is: ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .unwrap()
-        .to_string();
+    let password = password_in(text);
     assert!(!registered.body.to_string().contains(&password));
     login_with(
         &app,
