@@ -29,6 +29,11 @@ test('the signing keys page rotates the key behind a confirmation, and sessions 
   const user = await registerInUi(page, { 'First name': 'Kim', 'Last name': 'Keys' });
   const header = JSON.parse(Buffer.from(user.accessToken.split('.')[0], 'base64url').toString('utf8'));
   expect(header.kid).not.toBe(oldKid);
+  // The new key's live tokens count that registration's.
+  await page.goto('/keys');
+  await hydrated(page);
+  const live = Number((await current.getByTestId('key-live-tokens').textContent())!.trim());
+  expect(live).toBeGreaterThanOrEqual(1);
   await page.goto('/audit?action=keys.rotated');
   await expect(page.getByTestId('audit-row')).toHaveCount(1);
 });
@@ -61,4 +66,30 @@ test('an API key is created in the dashboard, shown once, introspects tokens, an
   await expect(page.getByTestId('notice')).toContainText('revoked');
   await expect(page.getByTestId('api-key-row').filter({ hasText: 'scoring' }).getByTestId('api-key-state')).toHaveText('revoked');
   expect((await ask()).status()).toBe(401);
+});
+
+test('an API key limited to one instance reads it without its InstanceKey', async ({ page, request }) => {
+  await signIn(page);
+  await page.goto('/api-keys');
+  await hydrated(page);
+  await page.getByLabel('Name').fill('fleet portal');
+  await page.getByLabel(/instances:read/).check();
+  await page.getByLabel(/Only the instances chosen below/).check();
+  const choices = page.getByTestId('key-instance-choices');
+  const first = choices.getByRole('checkbox').first();
+  await first.check();
+  const instanceId = (await first.getAttribute('id'))!.replace('key-instance-', '');
+  await page.getByRole('button', { name: 'Create key' }).click();
+  const secret = (await page.getByTestId('new-api-key-value').textContent())!.trim();
+  const row = page.getByTestId('api-key-row').filter({ hasText: 'fleet portal' });
+  await expect(row).toContainText(instanceId);
+  await page.screenshot({ path: 'test-results/api-keys-limited.png', fullPage: true });
+
+  const read = await request.get(`/v1/Instances/${instanceId}`, { headers: { Authorization: `Bearer ${secret}` } });
+  expect(read.status()).toBe(200);
+  const body = await read.json();
+  expect(body.Result.Id).toBe(instanceId);
+  expect(body.Result.Key).toBeUndefined();
+  const rotate = await request.post(`/v1/Instances/${instanceId}/RotateKey`, { headers: { Authorization: `Bearer ${secret}` } });
+  expect(rotate.status()).toBe(403);
 });

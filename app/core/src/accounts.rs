@@ -13,12 +13,12 @@ use crate::audit::AuditAction;
 use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
 use tus_wire::views::InstanceChoice;
 
-/// An instance as the Accounts API answers it, key included: built only by
+/// An instance as the Accounts API answers it, key included for an admin: built only by
 /// `Core::disclose_instances`, which records every key it shows.
-fn instance_view(i: &Instance) -> InstanceView {
+fn instance_view(i: &Instance, with_key: bool) -> InstanceView {
     InstanceView {
         id: i.id.to_string(),
-        key: i.key.expose().to_string(),
+        key: with_key.then(|| i.key.expose().to_string()),
         name: i.name.clone(),
         description: i.description.clone(),
         status: i.status.to_string(),
@@ -70,15 +70,15 @@ impl Core {
         p: &Principal,
         company_id: &str,
     ) -> CoreResult<Vec<ApplicationView>> {
-        p.require_admin()?;
+        p.require(crate::apikeys::Scope::InstancesRead)?;
         self.ensure_company(company_id).await?;
-        Ok(self
-            .store()
-            .list_applications()
-            .await?
-            .into_iter()
-            .map(|a| application_view(a, None))
-            .collect())
+        let mut out = Vec::new();
+        for a in self.store().list_applications().await? {
+            if self.sees_application(p, &a.id).await? {
+                out.push(application_view(a, None));
+            }
+        }
+        Ok(out)
     }
 
     pub async fn application(
@@ -89,7 +89,7 @@ impl Core {
         include_instances: bool,
         meta: &RequestMeta,
     ) -> CoreResult<ApplicationView> {
-        p.require_admin()?;
+        p.require(crate::apikeys::Scope::InstancesRead)?;
         let id = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
             .to_string();
@@ -98,6 +98,9 @@ impl Core {
             .find_application(&id)
             .await?
             .ok_or_else(|| not_found("application"))?;
+        if !self.sees_application(p, &id).await? {
+            return Err(not_found("application"));
+        }
         let instances = if include_instances {
             let list = self.instances(p, &id, true).await?;
             Some(self.disclose_instances(now, p, list, meta).await?)
@@ -161,7 +164,7 @@ impl Core {
         app_id: &str,
         include_deactivated: bool,
     ) -> CoreResult<Vec<Instance>> {
-        p.require_admin()?;
+        p.require(crate::apikeys::Scope::InstancesRead)?;
         let id = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
             .to_string();
@@ -173,7 +176,8 @@ impl Core {
         let mut out = Vec::new();
         for row in rows {
             let i: Instance = row.try_into()?;
-            if include_deactivated || i.status == InstanceStatus::Active {
+            let shown = include_deactivated || i.status == InstanceStatus::Active;
+            if shown && p.sees_instance(&i.id.to_string()) {
                 out.push(i);
             }
         }
@@ -190,9 +194,15 @@ impl Core {
         instances: impl IntoIterator<Item = Instance>,
         meta: &RequestMeta,
     ) -> CoreResult<Vec<InstanceView>> {
-        p.require_admin()?;
-        let views: Vec<InstanceView> = instances.into_iter().map(|i| instance_view(&i)).collect();
-        if views.is_empty() {
+        p.require(crate::apikeys::Scope::InstancesRead)?;
+        // An API key reads instances, never their keys.
+        let with_key = p.is_admin();
+        let views: Vec<InstanceView> = instances
+            .into_iter()
+            .filter(|i| p.sees_instance(&i.id.to_string()))
+            .map(|i| instance_view(&i, with_key))
+            .collect();
+        if views.is_empty() || !with_key {
             return Ok(views);
         }
         let mut tx = self.store().begin().await?;
@@ -224,13 +234,33 @@ impl Core {
             .ok_or_else(|| CoreError::internal("an instance was not shown"))
     }
 
+    /// An instance, for a caller who may read instances.
     pub async fn instance(&self, p: &Principal, id: InstanceId) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.require(crate::apikeys::Scope::InstancesRead)?;
+        self.visible_instance(p, id).await
+    }
+
+    /// An instance `p` sees, or 404 (none, or outside its instances). The caller checks
+    /// what `p` may do with it.
+    async fn visible_instance(&self, p: &Principal, id: InstanceId) -> CoreResult<Instance> {
+        let id = id.to_string();
+        if !p.sees_instance(&id) {
+            return Err(not_found("instance"));
+        }
         self.store()
-            .find_instance(&id.to_string())
+            .find_instance(&id)
             .await?
             .ok_or_else(|| not_found("instance"))?
             .try_into()
+    }
+
+    /// Whether `p` sees an application: all of them, or one holding an instance it sees.
+    async fn sees_application(&self, p: &Principal, app_id: &str) -> CoreResult<bool> {
+        if p.instance_limit().is_none() {
+            return Ok(true);
+        }
+        let rows = self.store().instances_of_application(app_id).await?;
+        Ok(rows.iter().any(|r| p.sees_instance(&r.id)))
     }
 
     /// An instance named in a form's `field`: an unknown id is that field's error (422),
@@ -243,7 +273,7 @@ impl Core {
     ) -> CoreResult<Instance> {
         let unknown = || CoreError::validation(field, "names no instance");
         let id = InstanceId::parse(instance_id).map_err(|_| unknown())?;
-        self.instance(p, id).await.map_err(|e| match e {
+        self.visible_instance(p, id).await.map_err(|e| match e {
             CoreError::NotFound(_) => unknown(),
             other => other,
         })
@@ -269,7 +299,7 @@ impl Core {
         app_id: &str,
         code: &str,
     ) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.require(crate::apikeys::Scope::InstancesRead)?;
         let code = InviteCode::parse(code)
             .map_err(|_| CoreError::NotFound("no instance has this invite code".into()))?;
         let row = self.store().find_instance_by_invite(code.as_str()).await?;
@@ -277,7 +307,11 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("no instance has this invite code".into()))?
             .try_into()?;
         match ApplicationId::parse(app_id) {
-            Ok(app) if app == instance.application_id => Ok(instance),
+            Ok(app)
+                if app == instance.application_id && p.sees_instance(&instance.id.to_string()) =>
+            {
+                Ok(instance)
+            }
             _ => Err(CoreError::NotFound(
                 "no instance of this application has this invite code".into(),
             )),
@@ -349,6 +383,7 @@ impl Core {
         input: InstanceInput,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
+        p.require_admin()?;
         let before = self.instance(p, instance_id).await?;
         let mut e = FieldErrors::default();
         let mut changes: Vec<(&'static str, String)> = Vec::new();
@@ -402,6 +437,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
+        p.require_admin()?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         let mut tx = self.store().begin().await?;
@@ -434,6 +470,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
+        p.require_admin()?;
         let instance = self.instance(p, instance_id).await?;
         let mut tx = self.store().begin().await?;
         tx.audit(&p.audit(
@@ -468,6 +505,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
+        p.require_admin()?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         let mut tx = self.store().begin().await?;
@@ -493,6 +531,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
+        p.require_admin()?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         for attempt in 1..=8 {

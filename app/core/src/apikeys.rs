@@ -18,45 +18,12 @@ use crate::store::ApiKeyRow;
 use crate::time::{iso, ms};
 use crate::types::parse_text;
 use crate::{Core, RequestMeta};
-use tus_wire::views::ApiKeyView;
+use tus_wire::views::{ApiKeyView, NewApiKey};
 
 /// What every API key starts with (tokens of people are JWTs: they hold dots).
 pub const API_KEY_PREFIX: &str = "tus_";
 
-/// What an API key may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Scope {
-    /// `POST /v1/Auth/Introspect`.
-    TokensIntrospect,
-    /// Read users (`GET /v1/Management/users`, `find`, `GetFilteredPage`).
-    UsersRead,
-    /// Change users (update, delete, passwords, invites, instance moves).
-    UsersWrite,
-}
-
-impl Scope {
-    pub const ALL: [Scope; 3] = [Scope::TokensIntrospect, Scope::UsersRead, Scope::UsersWrite];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Scope::TokensIntrospect => "tokens:introspect",
-            Scope::UsersRead => "users:read",
-            Scope::UsersWrite => "users:write",
-        }
-    }
-
-    pub fn parse(value: &str) -> Result<Scope, String> {
-        Scope::ALL
-            .into_iter()
-            .find(|s| s.as_str() == value.trim())
-            .ok_or_else(|| {
-                format!(
-                    "{value:?} is not a scope: use {}",
-                    Scope::ALL.map(Scope::as_str).join(", ")
-                )
-            })
-    }
-}
+pub use tus_wire::views::Scope;
 
 /// A live API key, as the principal of a request.
 #[derive(Debug, Clone)]
@@ -64,6 +31,8 @@ pub struct ApiKey {
     pub id: String,
     pub name: String,
     pub scopes: Vec<Scope>,
+    /// The instances it is limited to; `None`: every instance.
+    pub instances: Option<Vec<String>>,
 }
 
 fn hash_key(secret: &str) -> String {
@@ -80,6 +49,10 @@ fn scopes_of(stored: &str) -> Vec<Scope> {
         .collect()
 }
 
+fn instances_of(stored: &str) -> Vec<String> {
+    stored.split_whitespace().map(str::to_string).collect()
+}
+
 fn view(row: ApiKeyRow, now: DateTime<Utc>) -> ApiKeyView {
     let live = row.revoked_at.is_none() && row.expires_at.is_none_or(|t| t > ms(now));
     ApiKeyView {
@@ -93,6 +66,7 @@ fn view(row: ApiKeyRow, now: DateTime<Utc>) -> ApiKeyView {
         last_used_at: row.last_used_at.map(iso),
         revoked_at: row.revoked_at.map(iso),
         live,
+        instances: row.instances.as_deref().map(instances_of),
     }
 }
 
@@ -102,12 +76,17 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         principal: &Principal,
-        name: &str,
-        scopes: &[String],
-        expires_in_days: Option<i64>,
+        asked: &NewApiKey,
         meta: &RequestMeta,
     ) -> CoreResult<(ApiKeyView, String)> {
         principal.require_admin()?;
+        let NewApiKey {
+            name,
+            scopes,
+            instances,
+            expires_in_days,
+        } = asked;
+        let expires_in_days = *expires_in_days;
         let mut errors = FieldErrors::default();
         let name = match parse_text(name) {
             Ok(Some(n)) => Some(n),
@@ -136,6 +115,28 @@ impl Core {
                 errors.push("expires_in_days", "must be between 1 and 3650");
             }
         }
+        let mut limited: Option<Vec<String>> = None;
+        if let Some(ids) = instances {
+            let mut chosen = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let field = format!("instances[{i}]");
+                let Some(id) = errors.take(&field, crate::types::InstanceId::parse(id)) else {
+                    continue;
+                };
+                if self.store().find_instance(&id.to_string()).await?.is_none() {
+                    errors.push(&field, "names no instance");
+                } else if !chosen.contains(&id.to_string()) {
+                    chosen.push(id.to_string());
+                }
+            }
+            if ids.is_empty() {
+                errors.push(
+                    "instances",
+                    "choose at least one, or leave out for every instance",
+                );
+            }
+            limited = Some(chosen);
+        }
         errors.into_result()?;
         let name = name.unwrap_or_default();
         let mut bytes = [0u8; 32];
@@ -159,6 +160,7 @@ impl Core {
             expires_at: expires_in_days.map(|d| ms(now + chrono::Duration::days(d))),
             last_used_at: None,
             revoked_at: None,
+            instances: limited.map(|ids| ids.join(" ")),
         };
         let mut tx = self.store().begin().await?;
         tx.insert_api_key(&row).await?;
@@ -166,7 +168,13 @@ impl Core {
             now,
             AuditAction::ApiKeyCreated,
             format!("apikey:{}", row.id),
-            format!("API key {name:?} created with {}", row.scopes),
+            format!(
+                "API key {name:?} created with {} for {}",
+                row.scopes,
+                row.instances
+                    .as_deref()
+                    .map_or("every instance".to_string(), |i| format!("instances {i}"))
+            ),
             meta,
         ))
         .await?;
@@ -235,6 +243,7 @@ impl Core {
         }
         Ok(Principal::Service(Box::new(ApiKey {
             scopes: scopes_of(&row.scopes),
+            instances: row.instances.as_deref().map(instances_of),
             id: row.id,
             name: row.name,
         })))
@@ -254,6 +263,13 @@ impl Core {
             return Ok(None);
         }
         match self.authenticate_bearer(now, Some(token)).await {
+            // A key limited to instances learns nothing of tokens outside them.
+            Ok(Principal::User(user))
+                if !principal.sees_instance(&user.instance_id.to_string()) =>
+            {
+                Ok(None)
+            }
+            Ok(Principal::Admin { .. }) if principal.instance_limit().is_some() => Ok(None),
             Ok(_) => Ok(self.tokens().verify_access(token, now).ok()),
             Err(CoreError::Unauthorized { .. } | CoreError::Forbidden(_)) => Ok(None),
             Err(e) => Err(e),
@@ -275,9 +291,12 @@ mod tests {
             .create_api_key(
                 at(0),
                 &admin(),
-                "scoring",
-                &["tokens:introspect".into()],
-                Some(1),
+                &NewApiKey {
+                    name: "scoring".into(),
+                    scopes: vec!["tokens:introspect".into()],
+                    instances: None,
+                    expires_in_days: Some(1),
+                },
                 &meta,
             )
             .await
@@ -317,9 +336,12 @@ mod tests {
             .create_api_key(
                 at(4),
                 &admin(),
-                " ",
-                &["users:everything".into()],
-                Some(0),
+                &NewApiKey {
+                    name: " ".into(),
+                    scopes: vec!["users:everything".into()],
+                    instances: Some(vec!["nope".into()]),
+                    expires_in_days: Some(0),
+                },
                 &meta,
             )
             .await
@@ -328,7 +350,10 @@ mod tests {
             panic!()
         };
         let keys: Vec<_> = fields.0.iter().map(|f| f.key.as_str()).collect();
-        assert_eq!(keys, vec!["name", "scopes[0]", "expires_in_days"]);
+        assert_eq!(
+            keys,
+            vec!["name", "scopes[0]", "expires_in_days", "instances[0]"]
+        );
         assert_eq!(t.core.api_keys(at(5), &admin()).await.unwrap().len(), 1);
     }
 }

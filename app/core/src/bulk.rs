@@ -28,7 +28,8 @@ pub struct BulkOutcome {
 }
 
 impl Core {
-    pub(crate) fn selection(&self, target: &BulkTarget) -> CoreResult<Selection> {
+    /// The users `target` names, within what `p` may see.
+    pub(crate) fn selection(&self, p: &Principal, target: &BulkTarget) -> CoreResult<Selection> {
         match target {
             BulkTarget::Selected(tokens) => {
                 if tokens.len() > MAX_SELECTED {
@@ -47,14 +48,18 @@ impl Core {
                 }
                 Ok(Selection::Tokens(parsed))
             }
-            BulkTarget::Matching(q) => Ok(Selection::Filter(super::users::search::list_filter(q)?)),
+            BulkTarget::Matching(q) => {
+                let mut filter = super::users::search::list_filter(q)?;
+                filter.instances = p.narrow(filter.instances.take());
+                Ok(Selection::Filter(filter))
+            }
         }
     }
 
     /// Admin: exactly how many users a bulk action would act on.
     pub async fn bulk_count(&self, p: &Principal, target: &BulkTarget) -> CoreResult<i64> {
         p.require_admin()?;
-        let selection = self.selection(target)?;
+        let selection = self.selection(p, target)?;
         self.store().count_selection(&selection).await
     }
 
@@ -68,7 +73,7 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<BulkOutcome> {
         p.require_admin()?;
-        let selection = self.selection(target)?;
+        let selection = self.selection(p, target)?;
         enum Change {
             Set(&'static str, Value),
             Delete,

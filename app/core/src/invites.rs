@@ -115,12 +115,15 @@ impl Core {
         }
     }
 
-    /// The selection's users and addresses, read by `tx`; a 422 past `MAX_INVITES`.
+    /// The selection's users and addresses that `principal` sees, read by `tx`; a 422 past
+    /// `MAX_INVITES`.
     async fn contacts(
         tx: &mut crate::store::Tx,
+        principal: &Principal,
         selection: &Selection,
     ) -> CoreResult<Vec<ContactRow>> {
-        let contacts = tx.selection_contacts(selection, MAX_INVITES).await?;
+        let mut contacts = tx.selection_contacts(selection, MAX_INVITES).await?;
+        contacts.retain(|c| principal.sees_instance(&c.instance_id));
         if contacts.len() as i64 > MAX_INVITES {
             return Err(CoreError::validation(
                 "Selection",
@@ -142,9 +145,9 @@ impl Core {
         principal.require(crate::apikeys::Scope::UsersWrite)?;
         self.ensure_channel(channel)?;
         self.link_base(channel)?;
-        let selection = self.selection(target)?;
+        let selection = self.selection(principal, target)?;
         let mut tx = self.store().begin().await?;
-        let contacts = Self::contacts(&mut tx, &selection).await?;
+        let contacts = Self::contacts(&mut tx, principal, &selection).await?;
         tx.commit().await?;
         let matched = contacts.len() as i64;
         Ok(InviteCount {
@@ -178,13 +181,13 @@ impl Core {
                 "is required: the number of users the invite count answered, to confirm it",
             ));
         }
-        let selection = self.selection(target)?;
+        let selection = self.selection(principal, target)?;
         let mut names: HashMap<String, (String, String)> = HashMap::new();
         let ttl = self.delivery_settings().invite_ttl_secs.max(60);
         let ttl_words = duration_words(ttl);
 
         let mut tx = self.store().begin().await?;
-        let contacts = Self::contacts(&mut tx, &selection).await?;
+        let contacts = Self::contacts(&mut tx, principal, &selection).await?;
         let matched = contacts.len() as i64;
         if let Some(token) = &single {
             // One user: say why they cannot be invited rather than count zero.

@@ -56,7 +56,15 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn as_str(self) -> &'static str {
+    pub(crate) const ALL: [Source; 5] = [
+        Source::Registration,
+        Source::Batch,
+        Source::Login,
+        Source::Refresh,
+        Source::Admin,
+    ];
+
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Source::Registration => "registration",
             Source::Batch => "batch",
@@ -122,6 +130,7 @@ impl IssuedRows {
             source: source.as_str().to_string(),
             issued_at: ms(access.issued_at),
             expires_at: ms(access.expires_at),
+            kid: access.kid,
         });
         Ok((
             IssuedAccess {

@@ -399,6 +399,15 @@ impl crate::Core {
         principal.require_admin()?;
         let iso = crate::time::iso;
         let now_ms = now.timestamp_millis();
+        // Every live access token was issued within one access-token lifetime.
+        let since = now - self.tokens().settings().access_ttl;
+        let sources = crate::issuance::Source::ALL.map(crate::issuance::Source::as_str);
+        let live: std::collections::HashMap<String, i64> = self
+            .store()
+            .live_access_tokens_per_kid(&sources, since.timestamp_millis(), now_ms)
+            .await?
+            .into_iter()
+            .collect();
         Ok(self
             .store()
             .signing_keys()
@@ -407,6 +416,7 @@ impl crate::Core {
             .map(|k| {
                 let accepted = k.retire_after.is_none_or(|t| t > now_ms);
                 tus_wire::views::SigningKeyView {
+                    live_tokens: live.get(&k.kid).copied().unwrap_or(0),
                     published: accepted && k.public_jwk.is_some(),
                     accepted,
                     kid: k.kid,

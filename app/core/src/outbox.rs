@@ -548,11 +548,7 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<DeliveryView> {
         principal.require(crate::apikeys::Scope::UsersWrite)?;
-        let user = self
-            .store()
-            .find_user(&target.to_string())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let user = principal.visible_user(self.store().find_user(&target.to_string()).await?)?;
         self.ensure_channel(channel)?;
         let to = Self::recipient(&user, channel)?;
         let (app, instance) = self.names_of(&user.instance_id).await?;
@@ -573,9 +569,7 @@ impl Core {
             },
         )?;
         let mut tx = self.store().begin().await?;
-        tx.user_for_update(&target)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        principal.visible_user(tx.user_for_update(&target).await?)?;
         tx.apply_user_patch(&target, &UserPatch::default(), Some(&hash))
             .await?;
         let ended = tx

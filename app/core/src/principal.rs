@@ -64,6 +64,44 @@ impl Principal {
         self.require(crate::apikeys::Scope::UsersWrite).is_ok()
     }
 
+    /// The instances this caller is limited to; `None`: every instance.
+    pub fn instance_limit(&self) -> Option<&[String]> {
+        match self {
+            Principal::Service(key) => key.instances.as_deref(),
+            Principal::Admin { .. } | Principal::User(_) => None,
+        }
+    }
+
+    /// Whether this caller may see anything of `instance_id` (outside: as if it did not
+    /// exist, 404). A user token is held to itself by `Core::target_user`.
+    pub fn sees_instance(&self, instance_id: &str) -> bool {
+        self.instance_limit()
+            .is_none_or(|ids| ids.iter().any(|id| id == instance_id))
+    }
+
+    /// An instance filter (`None`: every instance) narrowed to what this caller sees.
+    pub fn narrow(&self, instances: Option<Vec<String>>) -> Option<Vec<String>> {
+        match (self.instance_limit(), instances) {
+            (None, asked) => asked,
+            (Some(limit), None) => Some(limit.to_vec()),
+            (Some(_), Some(asked)) => Some(
+                asked
+                    .into_iter()
+                    .filter(|id| self.sees_instance(id))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// A stored user this caller may act on, or 404 (none, or outside its instances).
+    pub fn visible_user(
+        &self,
+        row: Option<crate::store::UserRow>,
+    ) -> CoreResult<crate::store::UserRow> {
+        row.filter(|u| self.sees_instance(&u.instance_id))
+            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))
+    }
+
     pub fn is_admin(&self) -> bool {
         matches!(self, Principal::Admin { .. })
     }

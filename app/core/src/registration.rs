@@ -108,6 +108,7 @@ impl Core {
         request: RegisterRequest,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
+        principal.require_admin()?;
         let instance = self
             .active_instance_for_field(principal, instance_id, "InstanceId")
             .await?;

@@ -220,6 +220,8 @@ pub struct UserSubject {
 #[derive(Debug, Clone)]
 pub struct MintedAccess {
     pub token: String,
+    /// The signing key's id.
+    pub kid: String,
     pub jti: Uuid,
     pub issued_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -388,6 +390,7 @@ impl Tokens {
             jsonwebtoken::encode(&header, &fill(base), encoding).map_err(CoreError::internal)?;
         Ok(MintedAccess {
             token,
+            kid: kid.to_string(),
             jti,
             issued_at: now,
             expires_at,

@@ -4,24 +4,9 @@ use leptos_meta::Title;
 
 use crate::components::*;
 use crate::error::AppError;
+use crate::server_fns::instances::instance_choices;
 use crate::server_fns::keys::{api_keys, create_api_key, revoke_api_key};
-use tus_wire::views::ApiKeyView;
-
-/// The scopes an API key may have, as the form offers them.
-const SCOPES: [(&str, &str); 3] = [
-    (
-        "tokens:introspect",
-        "Introspect tokens (POST /v1/Auth/Introspect)",
-    ),
-    (
-        "users:read",
-        "Read users (GET /v1/Management/users, find, GetFilteredPage)",
-    ),
-    (
-        "users:write",
-        "Change users (update, delete, passwords, invites, moves)",
-    ),
-];
+use tus_wire::views::{ApiKeyView, NewApiKey, Scope};
 
 /// Credentials of back ends: create one (shown once), see when each was last used, revoke.
 #[component]
@@ -48,7 +33,10 @@ pub fn ApiKeysPage() -> impl IntoView {
 #[component]
 fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
     let name = RwSignal::new(String::new());
-    let chosen = SCOPES.map(|(s, _)| (s, RwSignal::new(false)));
+    let chosen = Scope::ALL.map(|s| (s, RwSignal::new(false)));
+    let limited = RwSignal::new(false);
+    let instances = Resource::new(|| (), |_| instance_choices());
+    let picked = RwSignal::new(Vec::<String>::new());
     let days = RwSignal::new("90".to_string());
     let error = RwSignal::new(None::<AppError>);
     let shown = RwSignal::new(None::<String>);
@@ -59,8 +47,9 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
         let scopes: Vec<String> = chosen
             .iter()
             .filter(|(_, on)| on.get_untracked())
-            .map(|(s, _)| s.to_string())
+            .map(|(s, _)| s.as_str().to_string())
             .collect();
+        let only = limited.get_untracked().then(|| picked.get_untracked());
         let days = days.get_untracked().trim().to_string();
         let expires = if days.is_empty() {
             None
@@ -69,7 +58,14 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
         };
         let name = name.get_untracked();
         spawn_local(async move {
-            match create_api_key(name, scopes, expires).await {
+            match create_api_key(NewApiKey {
+                name,
+                scopes,
+                instances: only,
+                expires_in_days: expires,
+            })
+            .await
+            {
                 Ok((_, secret)) => {
                     shown.set(Some(secret));
                     changed.update(|n| *n += 1);
@@ -89,16 +85,62 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
                 </div>
                 <fieldset class="sm:col-span-2">
                     <legend class=LABEL>"Scopes"</legend>
-                    {chosen.iter().zip(SCOPES).map(|((scope, on), (_, label))| {
+                    {chosen.iter().map(|(scope, on)| {
                         let on = *on;
-                        let id = format!("scope-{}", scope.replace(':', "-"));
+                        let id = format!("scope-{}", scope.as_str().replace(':', "-"));
                         view! {
                             <div class="mt-1 flex items-center gap-2 text-sm">
                                 <input id=id.clone() type="checkbox" class="h-4 w-4 rounded border-slate-300 text-indigo-600" bind:checked=on />
-                                <label for=id><code class="rounded bg-slate-100 px-1">{*scope}</code>" "{label}</label>
+                                <label for=id><code class="rounded bg-slate-100 px-1">{scope.as_str()}</code>" "{scope.label()}</label>
                             </div>
                         }
                     }).collect_view()}
+                </fieldset>
+                <fieldset class="sm:col-span-3">
+                    <legend class=LABEL>"Instances"</legend>
+                    <div class="mt-1 flex flex-wrap gap-4 text-sm">
+                        <label class="flex items-center gap-2">
+                            <input type="radio" name="key-instances" class="h-4 w-4" prop:checked=move || !limited.get() on:change=move |_| limited.set(false) />
+                            "Every instance"
+                        </label>
+                        <label class="flex items-center gap-2">
+                            <input type="radio" name="key-instances" id="key-instances-chosen" class="h-4 w-4" prop:checked=move || limited.get() on:change=move |_| limited.set(true) />
+                            "Only the instances chosen below (it sees nothing of the others)"
+                        </label>
+                    </div>
+                    <Show when=move || limited.get()>
+                        <Transition fallback=|| view! { <Loading what="the instances" /> }>
+                            {move || Suspend::new(async move {
+                                match instances.await {
+                                    Ok(list) => view! {
+                                        <div class="mt-2 max-h-48 overflow-y-auto rounded-md border border-slate-200 p-2" data-testid="key-instance-choices">
+                                            {list.into_iter().map(|i| {
+                                                let id = i.id.clone();
+                                                let box_id = format!("key-instance-{}", i.id);
+                                                let on_change = move |ev: leptos::ev::Event| {
+                                                    let on = event_target_checked(&ev);
+                                                    let id = id.clone();
+                                                    picked.update(|p| {
+                                                        p.retain(|x| *x != id);
+                                                        if on {
+                                                            p.push(id);
+                                                        }
+                                                    });
+                                                };
+                                                view! {
+                                                    <div class="flex items-center gap-2 text-sm">
+                                                        <input id=box_id.clone() type="checkbox" class="h-4 w-4 rounded border-slate-300 text-indigo-600" on:change=on_change />
+                                                        <label for=box_id>{i.name}" "<span class="font-mono text-xs text-slate-500">{i.id}</span></label>
+                                                    </div>
+                                                }
+                                            }).collect_view()}
+                                        </div>
+                                    }.into_any(),
+                                    Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                                }
+                            })}
+                        </Transition>
+                    </Show>
                 </fieldset>
                 <div>
                     <label class=LABEL for="key-days">"Expires after (days; empty: never)"</label>
@@ -144,7 +186,7 @@ fn ApiKeysTable(list: Vec<ApiKeyView>, changed: RwSignal<u32>) -> impl IntoView 
     view! {
         {move || error.get().map(|e| view! { <div class="mt-6"><ErrorNotice error=e /></div> })}
         <DataTable caption="API keys" testid="api-keys"
-            headings=vec!["Name", "Key", "Scopes", "Created", "Expires", "Last used", "State", ""]>
+            headings=vec!["Name", "Key", "Scopes", "Instances", "Created", "Expires", "Last used", "State", ""]>
             {list.into_iter().map(|k| {
                 let id = k.id.clone();
                 let live = k.live;
@@ -153,6 +195,7 @@ fn ApiKeysTable(list: Vec<ApiKeyView>, changed: RwSignal<u32>) -> impl IntoView 
                         <td class="px-4 py-2 font-medium">{k.name}</td>
                         <td class="px-4 py-2 font-mono text-xs">{format!("{}…", k.prefix)}</td>
                         <td class="px-4 py-2 text-xs">{k.scopes.join(", ")}</td>
+                        <td class="px-4 py-2 font-mono text-xs">{k.instances.map_or_else(|| "every instance".to_string(), |i| i.join(", "))}</td>
                         <td class="whitespace-nowrap px-4 py-2 text-slate-600"><Time iso=k.created_at /></td>
                         <td class="whitespace-nowrap px-4 py-2 text-slate-600">{k.expires_at.map(|t| view! { <Time iso=t /> }.into_any()).unwrap_or_else(|| view! { <span>"never"</span> }.into_any())}</td>
                         <td class="whitespace-nowrap px-4 py-2 text-slate-600">{k.last_used_at.map(|t| view! { <Time iso=t /> }.into_any()).unwrap_or_else(|| view! { <span>"never"</span> }.into_any())}</td>

@@ -96,7 +96,7 @@ fn state_class(state: &str) -> &'static str {
 fn KeysTable(list: Vec<SigningKeyView>) -> impl IntoView {
     view! {
         <DataTable caption="Signing keys" testid="keys"
-            headings=vec!["Key id", "Algorithm", "State", "Created", "Signs from", "Accepted until", "Published"]>
+            headings=vec!["Key id", "Algorithm", "State", "Created", "Signs from", "Accepted until", "Live tokens", "Published"]>
             {list.into_iter().map(|k| {
                 let signs_from = k.activated_at.clone().or(k.activate_at.clone());
                 view! {
@@ -111,6 +111,7 @@ fn KeysTable(list: Vec<SigningKeyView>) -> impl IntoView {
                             (Some(_), false) => view! { <span>"no longer"</span> }.into_any(),
                             (None, _) => view! { <span>"while it signs"</span> }.into_any(),
                         }}</td>
+                        <td class="px-4 py-2 tabular-nums" data-testid="key-live-tokens" title="Access tokens it signed that have not expired yet">{k.live_tokens}</td>
                         <td class="px-4 py-2">{if k.published { "yes" } else { "no" }}</td>
                     </tr>
                 }

@@ -73,30 +73,22 @@ pub async fn api_keys() -> Result<Vec<tus_wire::views::ApiKeyView>, AppError> {
 
 /// A new API key for a back end: `(its row, the key)`; the key is shown this once.
 ///
-/// `POST /api/create_api_key`: `scopes` of `tokens:introspect`, `users:read`, `users:write`;
+/// `POST /api/create_api_key`: `scopes` of `tokens:introspect`, `users:read`, `users:write`,
+/// `instances:read`; `instances` the InstanceIds it is limited to, or null (every instance);
 /// `expires_in_days` 1–3650 or null (never).
 ///
 /// ```sh
-/// api create_api_key '{"name": "scoring", "scopes": ["tokens:introspect"], "expires_in_days": 90}'
+/// api create_api_key '{"key": {"name": "scoring", "scopes": ["tokens:introspect"], "instances": null, "expires_in_days": 90}}'
 /// ```
 #[server(prefix = "/api", endpoint = "create_api_key", input = Json)]
 pub async fn create_api_key(
-    name: String,
-    scopes: Vec<String>,
-    expires_in_days: Option<i64>,
+    key: tus_wire::views::NewApiKey,
 ) -> Result<(tus_wire::views::ApiKeyView, String), AppError> {
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
     a.core
-        .create_api_key(
-            Core::now(),
-            a.principal(),
-            &name,
-            &scopes,
-            expires_in_days,
-            &a.meta,
-        )
+        .create_api_key(Core::now(), a.principal(), &key, &a.meta)
         .await
         .map_err(fail)
 }

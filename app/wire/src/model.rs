@@ -325,13 +325,15 @@ pub struct UserExistsView {
     pub image_url: Option<String>,
 }
 
-/// An instance as the Accounts-service routes show it (admin only: it carries the key).
+/// An instance as the Accounts-service routes show it (to an admin with its key).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct InstanceView {
     pub id: String,
-    pub key: String,
+    /// Shown to admins (and recorded); never to an API key.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key: Option<String>,
     pub name: String,
     pub description: String,
     pub status: String,

@@ -489,6 +489,70 @@ pub struct SigningKeyView {
     pub published: bool,
     /// Whether tokens it signed still verify now.
     pub accepted: bool,
+    /// Access tokens it signed that have not expired yet.
+    pub live_tokens: i64,
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// `POST /v1/Auth/Introspect`.
+    TokensIntrospect,
+    /// Read users (`GET /v1/Management/users`, `find`, `GetFilteredPage`).
+    UsersRead,
+    /// Change users (update, delete, passwords, invites, instance moves).
+    UsersWrite,
+    /// Read applications and instances (never an InstanceKey).
+    InstancesRead,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::TokensIntrospect,
+        Scope::UsersRead,
+        Scope::UsersWrite,
+        Scope::InstancesRead,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::TokensIntrospect => "tokens:introspect",
+            Scope::UsersRead => "users:read",
+            Scope::UsersWrite => "users:write",
+            Scope::InstancesRead => "instances:read",
+        }
+    }
+
+    /// What it allows, in words (the dashboard's form).
+    pub fn label(self) -> &'static str {
+        match self {
+            Scope::TokensIntrospect => "Introspect tokens (POST /v1/Auth/Introspect)",
+            Scope::UsersRead => "Read users (GET /v1/Management/users, find, GetFilteredPage)",
+            Scope::UsersWrite => "Change users (update, delete, passwords, invites, moves)",
+            Scope::InstancesRead => "Read applications and instances (never an InstanceKey)",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Scope, String> {
+        Scope::ALL
+            .into_iter()
+            .find(|s| s.as_str() == value.trim())
+            .ok_or_else(|| {
+                format!(
+                    "{value:?} is not a scope: use {}",
+                    Scope::ALL.map(Scope::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// What an admin asks for in a new API key (`instances`: `None` for every instance).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiKey {
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub instances: Option<Vec<String>>,
+    pub expires_in_days: Option<i64>,
 }
 
 /// An API key as the dashboard lists it (never the key: it is shown once, at creation).
@@ -506,4 +570,6 @@ pub struct ApiKeyView {
     pub revoked_at: Option<String>,
     /// Neither revoked nor expired.
     pub live: bool,
+    /// The instances it is limited to; `None`: every instance.
+    pub instances: Option<Vec<String>>,
 }

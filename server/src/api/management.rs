@@ -55,7 +55,7 @@ async fn get_user(
 ) -> Result<Data<UserView>, ApiError> {
     principal.require_unless_self(tus_core::apikeys::Scope::UsersRead)?;
     let target = core.target_user(&principal, target.as_deref())?;
-    Ok(Data(core.user_view(target).await?))
+    Ok(Data(core.user_view(&principal, target).await?))
 }
 
 #[utoipa::path(put, path = "/v1/Management/users", tag = "Management",

@@ -120,7 +120,7 @@ are case-insensitive. Every answer under /v1 is the envelope \
         (name = "Auth", description = "Logins and token refresh."),
         (name = "Check", description = "Whether a login name is taken (instance credentials)."),
         (name = "Management", description = "Users: a user token acts on its own user, an admin token on any."),
-        (name = "Accounts", description = "Applications and instances (admin token)."),
+        (name = "Accounts", description = "Applications and instances (admin token; an API key with instances:read reads them without InstanceKey)."),
         (name = "Deliveries", description = "The outbox of e-mail and SMS messages (admin token)."),
     )
 )]
@@ -138,7 +138,7 @@ impl Modify for Conventions {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some(
-                        "An access token from registration, login or refresh: a user's, or an admin's.",
+                        "An access token from registration, login or refresh (a user's, or an admin's), or an API key of a back end (`tus_…`), which acts within its scopes (tokens:introspect, users:read, users:write, instances:read) and its instances.",
                     ))
                     .build(),
             ),

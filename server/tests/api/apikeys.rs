@@ -15,14 +15,26 @@ fn admin() -> Principal {
 }
 
 async fn key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
+    limited_key(app, name, scopes, None).await
+}
+
+async fn limited_key(
+    app: &TestApp,
+    name: &str,
+    scopes: &[&str],
+    instances: Option<&[String]>,
+) -> String {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     app.core
         .create_api_key(
             tus_core::Core::now(),
             &admin(),
-            name,
-            &scopes,
-            None,
+            &tus_wire::views::NewApiKey {
+                name: name.into(),
+                scopes,
+                instances: instances.map(<[String]>::to_vec),
+                expires_in_days: None,
+            },
             &Default::default(),
         )
         .await
@@ -322,4 +334,269 @@ async fn an_api_key_acts_on_management_routes_only_within_its_scopes() {
         )
         .await;
     assert_eq!(delete_by_writer.status, 200, "{}", delete_by_writer.body);
+}
+
+#[tokio::test]
+async fn a_key_limited_to_instances_sees_nothing_of_the_others() {
+    let app = spawn_app().await;
+    let other = app
+        .core
+        .create_instance(chrono::Utc::now(), None, "Other fleet", "")
+        .await
+        .unwrap();
+    let mine = app
+        .register(json!({ "LastName": "Shared", "Email": "mine@example.com" }))
+        .await;
+    let theirs = app
+        .post(
+            "/v1/Registration/Create",
+            &json!({ "LastName": "Shared", "Email": "theirs@example.com" }),
+            &[
+                ("InstanceId", other.id.to_string()),
+                ("InstanceKey", other.key.expose().to_string()),
+            ],
+        )
+        .await
+        .result()
+        .clone();
+    let mine_dt = mine["DeviceToken"].as_str().unwrap().to_string();
+    let theirs_dt = theirs["DeviceToken"].as_str().unwrap().to_string();
+    let all = [
+        "users:read",
+        "users:write",
+        "tokens:introspect",
+        "instances:read",
+    ];
+    let k = limited_key(
+        &app,
+        "fleet-a",
+        &all,
+        Some(std::slice::from_ref(&app.instance_id)),
+    )
+    .await;
+    let as_key = |dt: &str| vec![bearer(&k), ("UserDeviceToken", dt.to_string())];
+
+    // Reads: the other instance's user does not exist for this key.
+    let get = |dt: String| {
+        let headers = as_key(&dt);
+        let app = &app;
+        async move {
+            app.send(reqwest::Method::GET, "/v1/Management/users", None, &headers)
+                .await
+                .status
+        }
+    };
+    assert_eq!(get(mine_dt.clone()).await, 200);
+    assert_eq!(get(theirs_dt.clone()).await, 404);
+    let found = app
+        .send(
+            reqwest::Method::GET,
+            "/v1/Management/users/find?LastName=Shared",
+            None,
+            &[bearer(&k)],
+        )
+        .await;
+    let found: Vec<&str> = found
+        .result()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["DeviceToken"].as_str().unwrap())
+        .collect();
+    assert_eq!(found, vec![mine_dt.as_str()]);
+    let page = app
+        .post(
+            "/v1/Management/users/GetFilteredPage",
+            &json!({ "Page": 1, "PageSize": 10 }),
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(page.result()["TotalUsers"], 1, "{}", page.body);
+    let asked_other = app
+        .post(
+            "/v1/Management/users/GetFilteredPage",
+            &json!({ "Page": 1, "PageSize": 10, "InstanceIds": [other.id.to_string()] }),
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(
+        asked_other.result()["TotalUsers"],
+        0,
+        "{}",
+        asked_other.body
+    );
+
+    // Writes on the other instance's user: 404, and nothing changes.
+    let put = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/Management/users",
+            Some(&json!({ "FirstName": "Hijacked" })),
+            &as_key(&theirs_dt),
+        )
+        .await;
+    assert_eq!(put.status, 404, "{}", put.body);
+    let delete = app
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/v1/Management/users/{theirs_dt}"),
+            None,
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(delete.status, 404);
+    let password = app
+        .post(
+            "/v1/Management/users/password",
+            &json!({ "Deliver": "Email" }),
+            &as_key(&theirs_dt),
+        )
+        .await;
+    assert_eq!(password.status, 404, "{}", password.body);
+    let moved_out = app
+        .post(
+            "/v1/Management/users/instances/change",
+            &json!({ "DeviceToken": mine_dt, "ToInstanceId": other.id.to_string(), "ToInstanceKey": other.key.expose() }),
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(moved_out.status, 422, "{}", moved_out.body);
+    assert_eq!(moved_out.error_keys(), vec!["ToInstanceId"]);
+    let admin_token = app.admin_token().await;
+    let still = app
+        .send(
+            reqwest::Method::GET,
+            "/v1/Management/users",
+            None,
+            &[bearer(&admin_token), ("UserDeviceToken", theirs_dt.clone())],
+        )
+        .await;
+    assert_eq!(still.status, 200);
+    assert_eq!(
+        still.result()["UserProfile"]["FirstName"],
+        Value::Null,
+        "{}",
+        still.body
+    );
+    let mine_now = app
+        .send(
+            reqwest::Method::GET,
+            "/v1/Management/users",
+            None,
+            &[bearer(&admin_token), ("UserDeviceToken", mine_dt.clone())],
+        )
+        .await;
+    assert_eq!(
+        mine_now.result()["AccountInfo"]["InstanceId"],
+        app.instance_id.as_str(),
+        "{}",
+        mine_now.body
+    );
+
+    // Introspection: only tokens of its own instances are active; an admin's never.
+    assert_eq!(
+        introspect(&app, Some(&k), &token_of(&mine)).await.1["active"],
+        true
+    );
+    assert_eq!(
+        introspect(&app, Some(&k), &token_of(&theirs)).await.1,
+        json!({ "active": false })
+    );
+    assert_eq!(
+        introspect(&app, Some(&k), &admin_token).await.1,
+        json!({ "active": false })
+    );
+
+    // Instances: its own, without the key (and no key recorded as revealed); not the other.
+    let own = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Instances/{}", app.instance_id),
+            None,
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.result()["Id"], app.instance_id.as_str());
+    assert!(
+        !own.body.to_string().contains(&app.instance_key),
+        "{}",
+        own.body
+    );
+    assert!(own.result().get("Key").is_none());
+    let hidden = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Instances/{}", other.id),
+            None,
+            &[bearer(&k)],
+        )
+        .await;
+    assert_eq!(hidden.status, 404);
+    let app_id = own.result()["AppId"].as_str().unwrap().to_string();
+    let listed = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/applications/{app_id}/instances"),
+            None,
+            &[bearer(&k)],
+        )
+        .await;
+    let ids: Vec<&str> = listed
+        .result()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["Id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![app.instance_id.as_str()], "{}", listed.body);
+    // Changing an instance stays an admin's.
+    for (method, path) in [
+        (
+            reqwest::Method::POST,
+            format!("/v1/Instances/{}/RotateKey", app.instance_id),
+        ),
+        (
+            reqwest::Method::PATCH,
+            format!("/v1/Instances/{}?Name=Taken", app.instance_id),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/Instances/{}", app.instance_id),
+        ),
+    ] {
+        let answer = app.send(method, &path, None, &[bearer(&k)]).await;
+        assert_eq!(answer.status, 403, "{path}: {}", answer.body);
+    }
+    let revealed = app
+        .core
+        .store()
+        .audit_entries("instance.key_revealed")
+        .await
+        .unwrap();
+    assert!(
+        revealed.iter().all(|e| e.actor != "apikey:fleet-a"),
+        "nothing was revealed"
+    );
+    // A key for every instance reads both, still without keys.
+    let everywhere = key(&app, "everywhere", &["instances:read"]).await;
+    let listed = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/applications/{app_id}/instances"),
+            None,
+            &[bearer(&everywhere)],
+        )
+        .await;
+    assert_eq!(
+        listed.result().as_array().unwrap().len(),
+        2,
+        "{}",
+        listed.body
+    );
+    assert!(
+        !listed.body.to_string().contains("\"Key\""),
+        "{}",
+        listed.body
+    );
 }

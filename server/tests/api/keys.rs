@@ -83,6 +83,24 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_keys_and_survive_a_rot
             Some(new_kid.as_str())
         );
         verify_like_a_back_end(&app, &fresh).await.unwrap();
+        // The Signing keys page counts each key's unexpired tokens.
+        let admin = tus_core::principal::Principal::Admin {
+            id: "t".into(),
+            email: "t@localhost".into(),
+        };
+        let live: Vec<(String, i64)> = app
+            .core
+            .signing_key_views(&admin, tus_core::Core::now())
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.kid, k.live_tokens))
+            .collect();
+        assert!(live.contains(&(old_kid.clone(), 1)), "{live:?}");
+        assert!(live.contains(&(new_kid.clone(), 1)), "{live:?}");
+        let later = tus_core::Core::now() + chrono::Duration::hours(3);
+        let expired = app.core.signing_key_views(&admin, later).await.unwrap();
+        assert!(expired.iter().all(|k| k.live_tokens == 0), "{expired:?}");
     }
 }
 

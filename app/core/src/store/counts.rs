@@ -96,6 +96,29 @@ impl Store {
         .map_err(db_err))
     }
 
+    /// Access tokens issued since `since` (ms) by any of `sources` and still unexpired at
+    /// `now`, per signing key (read through the `(source, issued_at)` index).
+    pub async fn live_access_tokens_per_kid(
+        &self,
+        sources: &[&str],
+        since: i64,
+        now: i64,
+    ) -> CoreResult<Vec<(String, i64)>> {
+        on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(
+                "SELECT kid, CAST(COUNT(*) AS BIGINT) FROM access_tokens WHERE kid IS NOT NULL",
+            );
+            push_in_list!(q, "source", sources);
+            q.push(" AND issued_at >= ").push_bind(since);
+            q.push(" AND expires_at > ").push_bind(now);
+            q.push(" GROUP BY kid");
+            q.build_query_as::<(String, i64)>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })
+    }
+
     /// Access tokens of one source issued per UTC day in `[from, to)` (ms).
     pub async fn access_tokens_per_day(
         &self,

@@ -128,10 +128,12 @@ pub struct ApiKeyRow {
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The instances it is limited to, space-separated; `None` for every instance.
+    pub instances: Option<String>,
 }
 
 const API_KEY_COLUMNS: &str = "id, name, prefix, secret_hash, scopes, created_at, created_by,
-    expires_at, last_used_at, revoked_at";
+    expires_at, last_used_at, revoked_at, instances";
 
 impl Store {
     pub async fn api_keys(&self) -> CoreResult<Vec<ApiKeyRow>> {
@@ -158,7 +160,7 @@ impl Tx {
     pub async fn insert_api_key(&mut self, k: &ApiKeyRow) -> CoreResult<()> {
         on_tx!(self, |c| {
             sqlx::query(&format!(
-            "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            "INSERT INTO api_keys ({API_KEY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
         ))
         .bind(&k.id)
         .bind(&k.name)
@@ -170,6 +172,7 @@ impl Tx {
         .bind(k.expires_at)
         .bind(k.last_used_at)
         .bind(k.revoked_at)
+        .bind(&k.instances)
         .execute(&mut *c)
         .await
         .map(|_| ())

@@ -366,15 +366,19 @@ fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 
-/// Appends ` AND <column> IN (<ids>)`, one bind per id (never called with no ids).
+/// Appends ` AND <column> IN (<ids>)`, one bind per id; no ids match nothing.
 macro_rules! push_in_list {
     ($q:ident, $column:expr, $ids:expr) => {{
-        $q.push(format!(" AND {} IN (", $column));
-        let mut list = $q.separated(", ");
-        for id in $ids {
-            list.push_bind(id.clone());
+        if $ids.is_empty() {
+            $q.push(" AND 1 = 0");
+        } else {
+            $q.push(format!(" AND {} IN (", $column));
+            let mut list = $q.separated(", ");
+            for id in $ids {
+                list.push_bind(id.clone());
+            }
+            $q.push(")");
         }
-        $q.push(")");
     }};
 }
 

@@ -262,6 +262,7 @@ pub struct NewAccessRow {
     pub source: String,
     pub issued_at: i64,
     pub expires_at: i64,
+    pub kid: String,
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -343,6 +344,8 @@ pub struct UserFilter {
     pub full_name: Vec<(String, String)>,
     pub country: Option<String>,
     pub include_inactive: bool,
+    /// Only users of these instances; `None`: every instance.
+    pub instances: Option<Vec<String>>,
     pub limit: i64,
 }
 

@@ -158,14 +158,15 @@ impl Tx {
         for chunk in tokens.chunks(INSERT_CHUNK) {
             on_tx!(self, |c| {
                 let mut q = QueryBuilder::new(
-                    "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at) ");
+                    "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at, kid) ");
                 q.push_values(chunk, |mut b, t| {
                     b.push_bind(&t.jti)
                         .push_bind(&t.subject)
                         .push_bind(&t.family_id)
                         .push_bind(&t.source)
                         .push_bind(t.issued_at)
-                        .push_bind(t.expires_at);
+                        .push_bind(t.expires_at)
+                        .push_bind(&t.kid);
                 });
                 q.build().execute(&mut *c).await.map_err(db_err)?;
             });

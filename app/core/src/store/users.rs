@@ -47,6 +47,9 @@ impl Store {
             if let Some(v) = &f.device_token {
                 q.push(" AND u.device_token = ").push_bind(v.clone());
             }
+            if let Some(ids) = &f.instances {
+                push_in_list!(q, "u.instance_id", ids);
+            }
             if let Some(v) = &f.email {
                 q.push(format!(" AND {EMAIL_KEY} = ")).push_bind(v.clone());
             }

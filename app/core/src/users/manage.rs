@@ -25,10 +25,14 @@ use tus_wire::model::*;
 use tus_wire::views::UserDetail;
 
 impl Core {
-    pub async fn user_view(&self, device_token: DeviceToken) -> CoreResult<UserView> {
+    /// A user as `GET /v1/Management/users` answers it, if the caller may see it.
+    pub async fn user_view(
+        &self,
+        p: &Principal,
+        device_token: DeviceToken,
+    ) -> CoreResult<UserView> {
         let row = self.store().find_user(&device_token.to_string()).await?;
-        row.map(user_view)
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))
+        p.visible_user(row).map(user_view)
     }
 
     /// `PUT /v1/Management/users`: changes only the fields the patch names. The user as it
@@ -54,10 +58,7 @@ impl Core {
             None => None,
         };
         let mut tx = self.store().begin().await?;
-        let before = tx
-            .user_for_update(&target)
-            .await?
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let before = principal.visible_user(tx.user_for_update(&target).await?)?;
         tx.apply_user_patch(&target, &patch, password_hash.as_ref())
             .await?;
         let described = patch.describe(&before, password_hash.is_some());
@@ -166,6 +167,7 @@ impl Core {
         }
         let key = target.to_string();
         let mut tx = self.store().begin().await?;
+        principal.visible_user(tx.user_for_update(&target).await?)?;
         if !tx.delete_user(&key).await? {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
@@ -335,11 +337,10 @@ impl Core {
         let (Some(device), Some(to)) = (device, to) else {
             return Err(CoreError::internal("parsed without values"));
         };
-        let user = self
-            .store()
-            .find_user(&device.to_string())
-            .await?
-            .ok_or_else(|| CoreError::NotFound("no user has this DeviceToken".into()))?;
+        let user = principal.visible_user(self.store().find_user(&device.to_string()).await?)?;
+        if !principal.sees_instance(&to.to_string()) {
+            return Err(CoreError::validation("ToInstanceId", "names no instance"));
+        }
         let creds = InstanceCredentials {
             id: Some(to.to_string()),
             key: request.to_instance_key.map(crate::secret::InstanceKey::new),
@@ -397,13 +398,11 @@ impl Core {
     }
 }
 
-impl Core {}
-
 impl Core {
     /// Admin: a user and its last token activity.
     pub async fn user_detail(&self, p: &Principal, token: DeviceToken) -> CoreResult<UserDetail> {
         p.require_admin()?;
-        let user = self.user_view(token).await?;
+        let user = self.user_view(p, token).await?;
         let last = self
             .store()
             .last_token_activity(std::slice::from_ref(&user.device_token))

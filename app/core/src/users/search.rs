@@ -192,6 +192,7 @@ impl Core {
             }
             q.filter.instances = Some(scope);
         }
+        q.filter.instances = principal.narrow(q.filter.instances.take());
         let (counted, exact) = self.count_matches(&q.filter).await?;
         let few_matches = few_matches(&q.filter, counted, exact);
         let offset = (q.page - 1) * q.size;
@@ -610,6 +611,7 @@ impl Core {
             full_name: Vec::new(),
             country: e.text("Country", q.country.as_deref()),
             include_inactive: q.show_inactive_users,
+            instances: principal.narrow(None),
             limit: FIND_LIMIT,
         };
         if let Some(full) = e.text("FullName", q.full_name.as_deref()) {
