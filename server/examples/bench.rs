@@ -11,10 +11,9 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::percentile;
-use futures::stream::{self, StreamExt};
+use common::{percentile, throughput};
 use serde_json::{json, Value};
 use tus_core::store::scratch::ScratchDatabase;
 
@@ -57,33 +56,6 @@ struct Figures {
     refresh_p99: f64,
 }
 
-/// Runs `n` requests with `CONCURRENCY` in flight; returns (requests/s, p50 ms, p99 ms).
-async fn throughput<F, Fut>(n: usize, make: F) -> (f64, f64, f64)
-where
-    F: Fn(usize) -> Fut,
-    Fut: std::future::Future<Output = ()>,
-{
-    let start = Instant::now();
-    let mut latencies: Vec<Duration> = stream::iter(0..n)
-        .map(|i| {
-            let fut = make(i);
-            async move {
-                let t = Instant::now();
-                fut.await;
-                t.elapsed()
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    latencies.sort();
-    (
-        n as f64 / start.elapsed().as_secs_f64(),
-        percentile(&latencies, 0.5),
-        percentile(&latencies, 0.99),
-    )
-}
-
 async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
     let mut bases = Vec::new();
     let mut instance = None;
@@ -120,12 +92,13 @@ async fn measure(target: &Target) -> Figures {
         );
     }
     samples.sort();
-    let (create_rps, create_p50, create_p99) = throughput(SINGLE_REQUESTS, |i| async move {
-        target
-            .post(i, "/v1/Registration/Create", &json!({}), true)
-            .await;
-    })
-    .await;
+    let (create_rps, create_p50, create_p99) =
+        throughput(SINGLE_REQUESTS, CONCURRENCY, |i| async move {
+            target
+                .post(i, "/v1/Registration/Create", &json!({}), true)
+                .await;
+        })
+        .await;
     let batch = target
         .post(
             0,
@@ -135,7 +108,7 @@ async fn measure(target: &Target) -> Figures {
         )
         .await;
     let pairs: Vec<Value> = batch["Result"]["Results"].as_array().unwrap().clone();
-    let (refresh_rps, refresh_p50, refresh_p99) = throughput(SINGLE_REQUESTS, |i| {
+    let (refresh_rps, refresh_p50, refresh_p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
         let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
         async move {
             target.post(i, "/v1/Auth/RefreshToken", &body, false).await;

@@ -261,6 +261,70 @@ struct Row {
     total: String,
 }
 
+const INTROSPECTIONS: usize = 1_000;
+
+/// Introspection latency: `INTROSPECTIONS` live tokens, each asked once, one at a time.
+/// Answers (p50 ms, p99 ms, tokens issued).
+async fn introspection(server: &common::Server) -> (f64, f64, usize) {
+    const ISSUED: usize = 10_000;
+    let instance = server.instance.as_ref().expect("first start");
+    let client = reqwest::Client::new();
+    let created: Value = client
+        .post(format!("{}/v1/Registration/CreateMany", server.base))
+        .header("InstanceId", instance.id.to_string())
+        .header("InstanceKey", instance.key.expose())
+        .json(&json!({ "Quantity": ISSUED }))
+        .send()
+        .await
+        .expect("CreateMany")
+        .json()
+        .await
+        .expect("json");
+    let results = created["Result"]["Results"].as_array().expect("results");
+    let admin = tus_core::principal::Principal::Admin {
+        id: "bench".into(),
+        email: "bench@localhost".into(),
+    };
+    let (_, key) = server
+        .core
+        .create_api_key(
+            Utc::now(),
+            &admin,
+            &tus_wire::views::NewApiKey {
+                name: "bench".into(),
+                scopes: vec!["tokens:introspect".into()],
+                instances: None,
+                expires_in_days: None,
+            },
+            &Default::default(),
+        )
+        .await
+        .expect("an API key");
+    let mut samples = Vec::new();
+    for pair in results.iter().step_by(ISSUED / INTROSPECTIONS) {
+        let token = pair["AccessToken"]["Token"].as_str().expect("a token");
+        let t = Instant::now();
+        let answer: Value = client
+            .post(format!("{}/v1/Auth/Introspect", server.base))
+            .bearer_auth(&key)
+            .form(&[("token", token)])
+            .send()
+            .await
+            .expect("introspect")
+            .json()
+            .await
+            .expect("json");
+        samples.push(t.elapsed());
+        assert_eq!(answer["active"], true, "{answer}");
+    }
+    samples.sort();
+    (
+        common::percentile(&samples, 0.5),
+        common::percentile(&samples, 0.99),
+        ISSUED,
+    )
+}
+
 async fn measure(base: &str, admin: &str, q: &Query) -> Row {
     let path = &q.path;
     let client = reqwest::Client::new();
@@ -410,6 +474,13 @@ async fn main() {
                 row.label, row.median_ms, row.max_ms, row.total
             ));
         }
+        let (p50, p99, tokens) = introspection(&server).await;
+        eprintln!("  introspection: p50 {p50:.2} ms, p99 {p99:.2} ms");
+        section.push_str(&format!(
+            "\nIntrospection (`POST /v1/Auth/Introspect` with an API key, a form body): \
+             {INTROSPECTIONS} different live access tokens of {tokens} issued (CreateMany), one \
+             at a time: p50 {p50:.2} ms, p99 {p99:.2} ms, over loopback HTTP.\n"
+        ));
         // The users CSV export of every user, streamed to a client that keeps nothing.
         let (base, peak, (took, lines)) = common::peak_memory(async {
             let started = Instant::now();

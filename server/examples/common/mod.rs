@@ -23,6 +23,34 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
+/// Runs `n` requests with `concurrency` in flight; returns (requests/s, p50 ms, p99 ms).
+pub async fn throughput<F, Fut>(n: usize, concurrency: usize, make: F) -> (f64, f64, f64)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use futures::StreamExt;
+    let start = std::time::Instant::now();
+    let mut latencies: Vec<std::time::Duration> = futures::stream::iter(0..n)
+        .map(|i| {
+            let fut = make(i);
+            async move {
+                let t = std::time::Instant::now();
+                fut.await;
+                t.elapsed()
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await;
+    latencies.sort();
+    (
+        n as f64 / start.elapsed().as_secs_f64(),
+        percentile(&latencies, 0.5),
+        percentile(&latencies, 0.99),
+    )
+}
+
 pub struct Server {
     pub base: String,
     pub core: tus_core::Core,
