@@ -298,6 +298,18 @@ pub struct Config {
     /// How often the delivery worker looks for due messages.
     #[arg(long, env = "TUS_OUTBOX_POLL", default_value = "1", value_parser = parse_duration, global = true)]
     pub outbox_poll: i64,
+    /// Attempts to deliver an event to a webhook before it is marked failed (back-off
+    /// doubling from TUS_OUTBOX_RETRY_BASE up to an hour: 16 is about nine hours).
+    #[arg(
+        long,
+        env = "TUS_WEBHOOK_ATTEMPTS",
+        default_value_t = 16,
+        global = true
+    )]
+    pub webhook_attempts: i64,
+    /// How long a webhook may keep failing before it is disabled automatically.
+    #[arg(long, env = "TUS_WEBHOOK_DISABLE_AFTER", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub webhook_disable_after: i64,
     /// How long a one-time login code works.
     #[arg(long, env = "TUS_LOGIN_CODE_TTL", default_value = "10m", value_parser = parse_duration, global = true)]
     pub login_code_ttl: i64,
@@ -385,6 +397,8 @@ impl fmt::Debug for Config {
             .field("sms_auth", &redacted(&self.sms_auth))
             .field("sms_from", &self.sms_from)
             .field("outbox_max_attempts", &self.outbox_max_attempts)
+            .field("webhook_attempts", &self.webhook_attempts)
+            .field("webhook_disable_after", &self.webhook_disable_after)
             .field("outbox_retry_base", &self.outbox_retry_base)
             .field("outbox_poll", &self.outbox_poll)
             .field("login_code_ttl", &self.login_code_ttl)
@@ -510,6 +524,8 @@ impl Config {
                 code_ttl_secs: self.login_code_ttl.max(60),
                 invite_ttl_secs: self.invite_ttl.max(60),
                 public_url: self.public_url.clone(),
+                webhook_attempts: self.webhook_attempts.max(1),
+                webhook_disable_after_ms: self.webhook_disable_after.max(1) * 1000,
             },
         })
     }

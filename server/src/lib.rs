@@ -7,3 +7,4 @@ pub mod delivery;
 pub mod export;
 pub mod serve;
 pub mod startup;
+pub mod webhooks;

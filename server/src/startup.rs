@@ -40,6 +40,7 @@ pub struct Application {
     address: SocketAddr,
     timeouts: crate::serve::Timeouts,
     channels: std::sync::Arc<crate::delivery::Channels>,
+    webhook_sender: std::sync::Arc<crate::webhooks::Sender>,
     outbox_poll: Duration,
     pub bootstrap: Bootstrap,
 }
@@ -79,6 +80,7 @@ impl Application {
         leptos_options: LeptosOptions,
     ) -> Result<Application, StartupError> {
         let channels = crate::delivery::Channels::from_config(config).map_err(StartupError::msg)?;
+        let webhook_sender = crate::webhooks::Sender::new().map_err(StartupError::msg)?;
         let core = open_core(config).await?;
         let now = Core::now();
         let bootstrap = Bootstrap {
@@ -120,6 +122,7 @@ impl Application {
             address,
             timeouts: config.timeouts(),
             channels: std::sync::Arc::new(channels),
+            webhook_sender: std::sync::Arc::new(webhook_sender),
             outbox_poll: Duration::from_secs(config.outbox_poll.max(1) as u64),
             bootstrap,
         })
@@ -149,9 +152,15 @@ impl Application {
                 self.outbox_poll,
             ))
         });
+        let webhooks = tokio::spawn(crate::webhooks::run_worker(
+            self.core.clone(),
+            self.webhook_sender.clone(),
+            self.outbox_poll,
+        ));
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
         keys.abort();
+        webhooks.abort();
         if let Some(delivery) = delivery {
             delivery.abort();
         }

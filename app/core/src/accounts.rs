@@ -520,6 +520,14 @@ impl Core {
             meta,
         ))
         .await?;
+        tx.insert_events(&[crate::events::NewEvent::new(
+            crate::events::EventType::InstanceKeyRotated,
+            now,
+            None,
+            Some(&id),
+            serde_json::json!({ "InstanceId": id, "Actor": p.actor() }),
+        )])
+        .await?;
         tx.commit().await?;
         self.instance(p, instance_id).await
     }

@@ -99,6 +99,22 @@ pub enum AuditAction {
     ApiKeyCreated,
     /// An admin revoked an API key.
     ApiKeyRevoked,
+    /// An admin (or API key) created a webhook subscription.
+    WebhookCreated,
+    /// A webhook was changed, enabled or disabled.
+    WebhookUpdated,
+    /// A webhook was deleted.
+    WebhookDeleted,
+    /// A webhook got a new signing secret.
+    WebhookSecretRotated,
+    /// A test event was sent to a webhook.
+    WebhookTested,
+    /// One delivery was sent again.
+    WebhookResent,
+    /// The events of a time range were sent to a webhook again.
+    WebhookReplayed,
+    /// A webhook was disabled automatically after failing too long.
+    WebhookDisabled,
 }
 
 impl AuditAction {
@@ -144,6 +160,14 @@ impl AuditAction {
         AuditAction::SigningKeyRotated,
         AuditAction::ApiKeyCreated,
         AuditAction::ApiKeyRevoked,
+        AuditAction::WebhookCreated,
+        AuditAction::WebhookUpdated,
+        AuditAction::WebhookDeleted,
+        AuditAction::WebhookSecretRotated,
+        AuditAction::WebhookTested,
+        AuditAction::WebhookResent,
+        AuditAction::WebhookReplayed,
+        AuditAction::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -189,6 +213,14 @@ impl AuditAction {
             AuditAction::SigningKeyRotated => "keys.rotated",
             AuditAction::ApiKeyCreated => "apikey.created",
             AuditAction::ApiKeyRevoked => "apikey.revoked",
+            AuditAction::WebhookCreated => "webhook.created",
+            AuditAction::WebhookUpdated => "webhook.updated",
+            AuditAction::WebhookDeleted => "webhook.deleted",
+            AuditAction::WebhookSecretRotated => "webhook.secret_rotated",
+            AuditAction::WebhookTested => "webhook.tested",
+            AuditAction::WebhookResent => "webhook.resent",
+            AuditAction::WebhookReplayed => "webhook.replayed",
+            AuditAction::WebhookDisabled => "webhook.disabled",
         }
     }
 }

@@ -612,6 +612,24 @@ impl Core {
             .from(meta),
         )
         .await?;
+        let instance = self
+            .store()
+            .find_user(&row.subject)
+            .await?
+            .map(|u| u.instance_id);
+        tx.insert_events(&[crate::events::NewEvent::new(
+            crate::events::EventType::SecurityRefreshReuse,
+            now,
+            Some(&row.subject),
+            instance.as_deref(),
+            serde_json::json!({
+                "DeviceToken": row.subject,
+                "InstanceId": instance,
+                "FamilyId": row.family_id,
+                "ClientAddress": meta.client_addr,
+            }),
+        )])
+        .await?;
         tx.commit().await?;
         tracing::warn!(family = %row.family_id, "refresh token reuse: family revoked");
         Err(refresh_error(

@@ -355,6 +355,8 @@ impl Core {
             return Ok(ChunkStep::Idle); // dropped: rolled back
         }
         tx.insert_users(&users).await?;
+        tx.insert_events(&crate::events::users_created(now, &users, &b.created_by))
+            .await?;
         issued.write(&mut tx).await?;
         if let Some(sealed) = &sealed {
             tx.insert_sealed_chunk(&b.id, b.done, sealed).await?;
@@ -369,6 +371,14 @@ impl Core {
                 format!("batch:{}", b.id),
                 format!("{done} users in instance {}", b.instance_name),
             ))
+            .await?;
+            tx.insert_events(&[crate::events::batch_event(
+                crate::events::EventType::BatchCompleted,
+                now,
+                &b.id,
+                &b.instance_id,
+                serde_json::json!({ "Users": done, "Actor": b.created_by }),
+            )])
             .await?;
         }
         tx.commit().await?;
@@ -396,6 +406,14 @@ impl Core {
                 format!("batch:{id}"),
                 format!("stopped after {} of {} users: {reason}", b.done, b.quantity),
             ))
+            .await?;
+            tx.insert_events(&[crate::events::batch_event(
+                crate::events::EventType::BatchFailed,
+                now,
+                id,
+                &b.instance_id,
+                serde_json::json!({ "Users": b.done, "Quantity": b.quantity, "Reason": reason }),
+            )])
             .await?;
         }
         tx.commit().await

@@ -19,6 +19,7 @@ pub mod auth;
 pub mod batches;
 pub mod bulk;
 pub mod error;
+pub mod events;
 pub mod instances;
 pub mod invites;
 mod issuance;
@@ -37,6 +38,7 @@ pub mod time;
 pub mod tokens;
 pub mod types;
 pub mod users;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -101,6 +103,7 @@ struct Inner {
     batch_runs: batches::BatchRunSettings,
     credentials_sealer: sealing::Sealer,
     outbox_sealer: sealing::Sealer,
+    webhook_sealer: sealing::Sealer,
     codes: outbox::CodeKey,
     /// The master secret: the HS256 key of `TUS_JWT_SECRET` and the root of every sealing key.
     master: secret::SigningKey,
@@ -126,6 +129,7 @@ impl Core {
         let tokens = Tokens::new(&key, config.tokens)?;
         let credentials_sealer = sealing::Sealer::new(&key, batches::CREDENTIALS_SEALING)?;
         let outbox_sealer = sealing::Sealer::new(&key, outbox::OUTBOX_SEALING)?;
+        let webhook_sealer = sealing::Sealer::new(&key, webhooks::WEBHOOK_SEALING)?;
         let codes = outbox::CodeKey::new(&key)?;
         let key_sealer = sealing::Sealer::new(&key, keys::KEY_SEALING)?;
         let hashing = password::Hashing::new(&config.hashing)?;
@@ -135,6 +139,7 @@ impl Core {
                 tokens,
                 credentials_sealer,
                 outbox_sealer,
+                webhook_sealer,
                 codes,
                 master: key,
                 key_sealer,

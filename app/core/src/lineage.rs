@@ -118,9 +118,9 @@ impl Core {
     ) -> CoreResult<u64> {
         p.require_admin()?;
         let subject = device_token.to_string();
-        if self.store().find_user(&subject).await?.is_none() {
+        let Some(user) = self.store().find_user(&subject).await? else {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
-        }
+        };
         let mut tx = self.store().begin().await?;
         let (revoked, detail) = match family_id {
             Some(id) => {
@@ -147,9 +147,17 @@ impl Core {
             now,
             AuditAction::UserTokensRevoked,
             format!("user:{subject}"),
-            detail,
+            detail.clone(),
             meta,
         ))
+        .await?;
+        tx.insert_events(&[crate::events::NewEvent::of_user(
+            crate::events::EventType::UserSessionsRevoked,
+            now,
+            &user,
+            &p.actor(),
+            serde_json::json!({ "Detail": detail }),
+        )])
         .await?;
         tx.commit().await?;
         Ok(revoked)

@@ -59,6 +59,10 @@ pub struct DeliverySettings {
     pub invite_ttl_secs: i64,
     /// Where links point (`TUS_PUBLIC_URL`).
     pub public_url: Option<String>,
+    /// Attempts of a webhook delivery before it fails (back-off doubling to an hour: hours).
+    pub webhook_attempts: i64,
+    /// How long a webhook may keep failing before it is disabled (ms).
+    pub webhook_disable_after_ms: i64,
 }
 
 impl Default for DeliverySettings {
@@ -72,6 +76,8 @@ impl Default for DeliverySettings {
             code_ttl_secs: 600,
             invite_ttl_secs: 7 * 24 * 3600,
             public_url: None,
+            webhook_attempts: 16,
+            webhook_disable_after_ms: 24 * 3600 * 1000,
         }
     }
 }

@@ -219,6 +219,12 @@ impl Core {
 
         let mut tx = self.store().begin().await?;
         tx.insert_users(std::slice::from_ref(&row)).await?;
+        tx.insert_events(&crate::events::users_created(
+            now,
+            std::slice::from_ref(&row),
+            actor,
+        ))
+        .await?;
         issued.write(&mut tx).await?;
         if let (Some(message), Some(channel)) = (&message, new.deliver) {
             tx.insert_message(message).await?;
@@ -319,6 +325,12 @@ impl Core {
         })
         .await?;
         tx.insert_users(&users).await?;
+        tx.insert_events(&crate::events::users_created(
+            now,
+            &users,
+            &format!("instance:{}", instance.id),
+        ))
+        .await?;
         issued.write(&mut tx).await?;
         tx.audit(
             &NewAuditRow::new(

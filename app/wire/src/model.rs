@@ -418,3 +418,88 @@ pub struct AuditPageView {
     pub entries: Vec<AuditEntryView>,
     pub next_before: Option<i64>,
 }
+
+/// A new webhook subscription, or the fields of one to change (`None`: kept; for
+/// `event_types`, `instances` and `applications` on creation: every one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookInput {
+    /// Where events are POSTed: https, or http to a loopback or private address only with
+    /// `AllowPrivate`.
+    pub url: Option<String>,
+    pub description: Option<String>,
+    /// Event types wanted (`user.created`, ...); absent or empty: every type.
+    pub event_types: Option<Vec<String>>,
+    /// Only events of these instances; absent: every instance.
+    pub instances: Option<Vec<String>>,
+    /// Only events of instances of these applications; absent: every application.
+    pub applications: Option<Vec<String>>,
+    /// Allow a URL on a loopback or private network (never link-local or metadata).
+    pub allow_private: Option<bool>,
+    pub enabled: Option<bool>,
+}
+
+/// A webhook subscription (never its secret, which is shown once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub description: String,
+    /// `None`: every type.
+    pub event_types: Option<Vec<String>>,
+    pub instances: Option<Vec<String>>,
+    pub applications: Option<Vec<String>>,
+    pub allow_private: bool,
+    pub enabled: bool,
+    /// Why it was disabled (by an admin, or automatically after failing too long).
+    pub disabled_reason: Option<String>,
+    /// Since when its deliveries have been failing (`None`: the last one went through).
+    pub failing_since: Option<String>,
+    /// Until when the previous secret signs too, after a rotation.
+    pub previous_secret_until: Option<String>,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+/// A webhook with its signing secret: the answer that creates or rotates it, shown once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookWithSecret {
+    pub webhook: WebhookView,
+    /// `whsec_` and the base64 of the HMAC key, as Standard Webhooks libraries take it.
+    pub secret: String,
+}
+
+/// One delivery of an event to a webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookDeliveryView {
+    pub id: String,
+    pub event_id: String,
+    pub event_type: String,
+    pub device_token: Option<String>,
+    /// queued, sending, sent, failed or cancelled.
+    pub state: String,
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub sent_at: Option<String>,
+    pub last_error: Option<String>,
+    /// The receiver's HTTP status at the last attempt (none: no answer).
+    pub last_status: Option<i64>,
+    pub last_took_ms: Option<i64>,
+}
+
+/// Every event of `[From, To)` sent again to one webhook.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct WebhookReplay {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}

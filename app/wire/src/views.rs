@@ -504,14 +504,17 @@ pub enum Scope {
     UsersWrite,
     /// Read applications and instances (never an InstanceKey).
     InstancesRead,
+    /// Manage webhook subscriptions (`/v1/Webhooks`).
+    WebhooksWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
+    pub const ALL: [Scope; 5] = [
         Scope::TokensIntrospect,
         Scope::UsersRead,
         Scope::UsersWrite,
         Scope::InstancesRead,
+        Scope::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -520,6 +523,7 @@ impl Scope {
             Scope::UsersRead => "users:read",
             Scope::UsersWrite => "users:write",
             Scope::InstancesRead => "instances:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 
@@ -530,6 +534,7 @@ impl Scope {
             Scope::UsersRead => "Read users (GET /v1/Management/users, find, GetFilteredPage)",
             Scope::UsersWrite => "Change users (update, delete, passwords, invites, moves)",
             Scope::InstancesRead => "Read applications and instances (never an InstanceKey)",
+            Scope::WebhooksWrite => "Manage webhooks (/v1/Webhooks)",
         }
     }
 

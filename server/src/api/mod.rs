@@ -15,6 +15,7 @@ pub mod json;
 pub mod management;
 pub mod openapi;
 pub mod registration;
+pub mod webhooks;
 pub mod wellknown;
 
 use app::ssr::AppState;
@@ -35,6 +36,7 @@ pub fn router() -> Router<AppState> {
         .merge(health::router())
         .merge(openapi::router())
         .merge(wellknown::router())
+        .merge(webhooks::router())
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
 }
 

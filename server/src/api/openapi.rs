@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{accounts, auth, check, deliveries, management, registration};
+use super::{accounts, auth, check, deliveries, management, registration, webhooks};
 
 /// One bad field (or, with an empty `Key`, the request as a whole).
 #[derive(Serialize, ToSchema)]
@@ -112,6 +112,16 @@ are case-insensitive. Every answer under /v1 is the envelope \
         accounts::delete_instance,
         accounts::rotate_key,
         accounts::regenerate_invite_code,
+        webhooks::list,
+        webhooks::create,
+        webhooks::one,
+        webhooks::update,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::test,
+        webhooks::replay,
+        webhooks::deliveries,
+        webhooks::resend,
     ),
     components(schemas(ErrorEnvelope, FieldErrorDoc, DoneEnvelope)),
     modifiers(&Conventions),
@@ -122,6 +132,7 @@ are case-insensitive. Every answer under /v1 is the envelope \
         (name = "Management", description = "Users: a user token acts on its own user, an admin token on any."),
         (name = "Accounts", description = "Applications and instances (admin token; an API key with instances:read reads them without InstanceKey)."),
         (name = "Deliveries", description = "The outbox of e-mail and SMS messages (admin token)."),
+        (name = "Webhooks", description = "Subscriptions of other systems to events, signed the Standard Webhooks way (admin token, or an API key with webhooks:write)."),
     )
 )]
 pub struct ApiDoc;

@@ -15,7 +15,7 @@ fn admin() -> Principal {
 }
 
 async fn key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
-    limited_key(app, name, scopes, None).await
+    api_key(app, name, scopes).await
 }
 
 async fn limited_key(

@@ -334,3 +334,24 @@ async fn answer(res: reqwest::Response) -> Answer {
         body,
     }
 }
+
+/// A new API key for every instance with `scopes`, made as an admin would.
+pub async fn api_key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
+    app.core
+        .create_api_key(
+            tus_core::Core::now(),
+            &tus_core::principal::Principal::Admin {
+                id: "test".into(),
+                email: "admin@localhost".into(),
+            },
+            &tus_wire::views::NewApiKey {
+                name: name.into(),
+                scopes: scopes.iter().map(|s| s.to_string()).collect(),
+                ..Default::default()
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap()
+        .1
+}

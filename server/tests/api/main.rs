@@ -16,3 +16,4 @@ mod openapi;
 mod refresh;
 mod registration;
 mod replicas;
+mod webhooks;

@@ -495,10 +495,12 @@ mod settings;
 mod throttles;
 mod tokens;
 mod users;
+mod webhooks;
 pub use batches::*;
 pub use keys::*;
 pub use outbox::*;
 pub use throttles::*;
+pub use webhooks::*;
 
 #[cfg(test)]
 mod tests {

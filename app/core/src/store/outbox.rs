@@ -123,6 +123,7 @@ impl Tx {
                     updated_at = $1
               WHERE id IN (SELECT id FROM outbox
                             WHERE state IN ('queued', 'sending') AND due_at <= $1
+                              AND kind <> 'webhook'
                             ORDER BY due_at LIMIT $3 {lock})
               RETURNING {MESSAGE_COLUMNS}"
         );
@@ -347,7 +348,7 @@ impl Store {
     pub async fn messages(&self, f: &MessageFilter, limit: i64) -> CoreResult<Vec<MessageRow>> {
         on_pool!(self, |c| {
             let mut q = sqlx::QueryBuilder::new(format!(
-                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE 1 = 1"
+                "SELECT {MESSAGE_COLUMNS} FROM outbox WHERE kind <> 'webhook'"
             ));
             if let Some(d) = &f.device_token {
                 q.push(" AND device_token = ").push_bind(d.clone());
@@ -386,7 +387,7 @@ impl Store {
     /// Messages per state.
     pub async fn outbox_counts(&self) -> CoreResult<Vec<(String, i64)>> {
         on_pool!(self, |c| sqlx::query_as::<_, (String, i64)>(
-            "SELECT state, COUNT(*) FROM outbox GROUP BY state"
+            "SELECT state, COUNT(*) FROM outbox WHERE kind <> 'webhook' GROUP BY state"
         )
         .fetch_all(c)
         .await

@@ -62,6 +62,11 @@ impl Core {
         tx.apply_user_patch(&target, &patch, password_hash.as_ref())
             .await?;
         let described = patch.describe(&before, password_hash.is_some());
+        if let Some(after) = tx.user_for_update(&target).await? {
+            let events =
+                crate::events::user_change_events(now, &before, &after, &principal.actor());
+            tx.insert_events(&events).await?;
+        }
         if !described.is_empty() {
             tx.audit(&principal.audit(
                 now,
@@ -167,7 +172,7 @@ impl Core {
         }
         let key = target.to_string();
         let mut tx = self.store().begin().await?;
-        principal.visible_user(tx.user_for_update(&target).await?)?;
+        let before = principal.visible_user(tx.user_for_update(&target).await?)?;
         if !tx.delete_user(&key).await? {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
@@ -178,6 +183,14 @@ impl Core {
             "user and all its tokens removed",
             meta,
         ))
+        .await?;
+        tx.insert_events(&[crate::events::NewEvent::of_user(
+            crate::events::EventType::UserDeleted,
+            now,
+            &before,
+            &principal.actor(),
+            serde_json::json!({}),
+        )])
         .await?;
         tx.commit().await
     }
@@ -274,6 +287,16 @@ impl Core {
             format!("instance {} → {} ({})", user.instance_id, to.id, to.name),
             meta,
         ))
+        .await?;
+        let mut moved = user.clone();
+        moved.instance_id = to.id.to_string();
+        tx.insert_events(&[crate::events::NewEvent::of_user(
+            crate::events::EventType::UserMoved,
+            now,
+            &moved,
+            &principal.actor(),
+            serde_json::json!({ "FromInstanceId": user.instance_id }),
+        )])
         .await?;
         // A login name taken in the target instance is a conflict, and nothing moves.
         tx.commit().await

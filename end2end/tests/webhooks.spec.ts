@@ -1,0 +1,67 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Webhook } from 'standardwebhooks';
+import { test, expect, hydrated, signIn, registerInUi, ADMIN_EMAIL, ADMIN_PASSWORD } from './fixtures';
+
+type Verified = { type: string; data: Record<string, any> };
+
+/** A receiver on loopback that verifies each request with the published Standard Webhooks
+ *  library (npm `standardwebhooks`) and keeps what verified; it answers 400 otherwise. */
+async function receiver(secret: () => string) {
+  const verified: Verified[] = [];
+  const refused: string[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8');
+      try {
+        verified.push(new Webhook(secret()).verify(body, req.headers as Record<string, string>) as Verified);
+        res.writeHead(204).end();
+      } catch (e) {
+        refused.push(String(e));
+        res.writeHead(400).end();
+      }
+    });
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/in`;
+  return { url, verified, refused, close: () => server.close() };
+}
+
+test('a flag switched in the dashboard reaches a subscribed receiver as user.flags_changed, signed', async ({ page, request }) => {
+  let secret = '';
+  let id = '';
+  const hook = await receiver(() => secret);
+  const login = await request.post('/v1/Auth/Login', { data: { LoginFields: { Email: ADMIN_EMAIL }, Password: ADMIN_PASSWORD } });
+  const admin = (await login.json()).Result.AccessToken.Token;
+  try {
+    const created = await request.post('/v1/Webhooks', {
+      headers: { Authorization: `Bearer ${admin}` },
+      data: { Url: hook.url, AllowPrivate: true, EventTypes: ['user.flags_changed'], Description: 'e2e CRM' },
+    });
+    expect(created.status()).toBe(200);
+    const answer = (await created.json()).Result;
+    secret = answer.Secret;
+    id = answer.Webhook.Id;
+
+    await signIn(page);
+    const user = await registerInUi(page, { 'First name': 'Wendy', 'Last name': 'Hook' });
+    await page.getByRole('link', { name: 'Open the user' }).click();
+    await hydrated(page);
+    const saved = page.waitForResponse((r) => r.url().endsWith('/api/set_flag') && r.status() === 200);
+    await page.getByTestId('switch-logging').click();
+    await saved;
+
+    await expect.poll(() => hook.verified.filter((e) => e.data.DeviceToken === user.deviceToken).length, { timeout: 15_000 }).toBe(1);
+    const event = hook.verified.find((e) => e.data.DeviceToken === user.deviceToken)!;
+    expect(event.type).toBe('user.flags_changed');
+    expect(event.data.Changes).toEqual({ EnableLogging: { Before: false, After: true } });
+    expect(event.data.Actor).toBe(`admin:${ADMIN_EMAIL}`);
+    expect(hook.refused).toEqual([]);
+  } finally {
+    // Later tests switch flags too: no subscription outlives its receiver.
+    if (id) await request.delete(`/v1/Webhooks/${id}`, { headers: { Authorization: `Bearer ${admin}` } });
+    hook.close();
+  }
+});

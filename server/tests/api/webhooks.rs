@@ -1,0 +1,514 @@
+//! Webhooks against a real HTTP receiver on loopback: events arrive signed the Standard
+//! Webhooks way (verified here with HMAC-SHA256 from the `hmac` crate, nothing of ours), in
+//! order per user, again after failures until acknowledged; a hostile caller cannot aim
+//! them at link-local or loopback addresses, nor read a secret after its one showing.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use crate::helpers::*;
+
+/// One request the receiver got.
+#[derive(Debug, Clone)]
+struct Received {
+    id: String,
+    timestamp: String,
+    signature: String,
+    body: String,
+}
+
+impl Received {
+    fn event(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap()
+    }
+}
+
+/// A real HTTP receiver: records every request and answers the statuses queued (then 200).
+#[derive(Clone, Default)]
+struct Receiver {
+    got: Arc<Mutex<Vec<Received>>>,
+    answers: Arc<Mutex<VecDeque<u16>>>,
+}
+
+impl Receiver {
+    async fn start() -> (Receiver, String) {
+        let r = Receiver::default();
+        let state = r.clone();
+        let app = axum::Router::new().route(
+            "/hook",
+            axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+                let state = state.clone();
+                async move {
+                    let h = |n: &str| {
+                        headers
+                            .get(n)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default()
+                            .to_string()
+                    };
+                    state.got.lock().unwrap().push(Received {
+                        id: h("webhook-id"),
+                        timestamp: h("webhook-timestamp"),
+                        signature: h("webhook-signature"),
+                        body,
+                    });
+                    let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
+                    axum::http::StatusCode::from_u16(status).unwrap()
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        (r, url)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.got.lock().unwrap().clone()
+    }
+
+    /// Waits (up to 30 s) until `done` holds for what arrived.
+    async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+        for _ in 0..300 {
+            let got = self.received();
+            if done(&got) {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("{what}: got {:#?}", self.received());
+    }
+}
+
+/// The Standard Webhooks check, as a receiver does it: any `v1,` signature of
+/// `id.timestamp.body` under the secret.
+fn verifies(r: &Received, secret: &str) -> bool {
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(secret.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.{}", r.id, r.timestamp, r.body).as_bytes());
+    let expected = format!(
+        "v1,{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    r.signature.split(' ').any(|s| s == expected)
+}
+
+async fn create(app: &TestApp, admin: &str, body: Value) -> Answer {
+    app.post("/v1/Webhooks", &body, &[bearer(admin)]).await
+}
+
+fn events_of<'a>(got: &'a [Received], kind: &str, device_token: &str) -> Vec<&'a Received> {
+    got.iter()
+        .filter(|r| {
+            let e = r.event();
+            e["type"] == kind && e["data"]["DeviceToken"] == device_token
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn changes_arrive_signed_with_before_and_after_and_the_secret_is_shown_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    let created = create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "Description": "CRM" }),
+    )
+    .await;
+    assert_eq!(created.status, 200, "{}", created.body);
+    let secret = created.result()["Secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"));
+    let id = created.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let user = app.register(json!({ "LastName": "Hooked" })).await;
+    let dt = user["DeviceToken"].as_str().unwrap().to_string();
+    let changed = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/Management/users",
+            Some(&json!({ "UserFields": { "EnableLogging": true }, "FirstName": "Hanna" })),
+            &[bearer(&admin), ("UserDeviceToken", dt.clone())],
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.body);
+    let deactivated = app
+        .send(
+            reqwest::Method::PUT,
+            "/v1/Management/users",
+            Some(&json!({ "Status": "Deactivated" })),
+            &[bearer(&admin), ("UserDeviceToken", dt.clone())],
+        )
+        .await;
+    assert_eq!(deactivated.status, 200);
+
+    let got = receiver
+        .wait_for("four events", |g| {
+            events_of(g, "user.deactivated", &dt).len() == 1
+        })
+        .await;
+    for r in &got {
+        assert!(verifies(r, &secret), "{r:?}");
+        assert_eq!(r.event()["id"], r.id, "webhook-id is the event's id");
+    }
+    let kinds: Vec<String> = got
+        .iter()
+        .filter(|r| r.event()["data"]["DeviceToken"] == dt.as_str())
+        .map(|r| r.event()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "user.created",
+            "user.updated",
+            "user.flags_changed",
+            "user.deactivated"
+        ],
+        "in the order of the changes"
+    );
+    let flags = events_of(&got, "user.flags_changed", &dt)[0].event();
+    assert_eq!(
+        flags["data"]["Changes"],
+        json!({ "EnableLogging": { "Before": false, "After": true } })
+    );
+    let updated = events_of(&got, "user.updated", &dt)[0].event();
+    assert_eq!(
+        updated["data"]["Changes"]["FirstName"],
+        json!({ "Before": null, "After": "Hanna" })
+    );
+    assert!(!updated.to_string().contains("Password"));
+    let created_event = events_of(&got, "user.created", &dt)[0].event();
+    let body = created_event.to_string();
+    assert!(
+        !body.contains("AccessToken") && !body.contains("RefreshToken"),
+        "{body}"
+    );
+
+    // Shown once: never in a list, a read, or the delivery log.
+    for path in [
+        "/v1/Webhooks".to_string(),
+        format!("/v1/Webhooks/{id}"),
+        format!("/v1/Webhooks/{id}/Deliveries"),
+    ] {
+        let read = app
+            .send(reqwest::Method::GET, &path, None, &[bearer(&admin)])
+            .await;
+        assert_eq!(read.status, 200, "{path}");
+        assert!(!read.body.to_string().contains(&secret[6..]), "{path}");
+    }
+    let log = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Webhooks/{id}/Deliveries"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    let first = &log.result().as_array().unwrap()[0];
+    assert_eq!(first["State"], "sent");
+    assert_eq!(first["LastStatus"], 200);
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_event_again_until_it_acknowledges_and_a_4xx_is_final() {
+    let app = spawn_app_with(|c| c.outbox_retry_base = 1).await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.answers.lock().unwrap().extend([500, 503, 500]);
+    let created = create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["webhook.test", "user.deleted"] }),
+    )
+    .await;
+    assert_eq!(created.status, 422, "webhook.test is not subscribed to");
+    let created = create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.deleted"] }),
+    )
+    .await;
+    let id = created.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tested = app
+        .post(
+            &format!("/v1/Webhooks/{id}/Test"),
+            &json!({}),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(tested.status, 200, "{}", tested.body);
+    let got = receiver.wait_for("four attempts", |g| g.len() >= 4).await;
+    let ids: Vec<&str> = got.iter().map(|r| r.id.as_str()).collect();
+    assert!(
+        ids.iter().all(|i| *i == ids[0]),
+        "one event, four attempts: {ids:?}"
+    );
+    let log = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Webhooks/{id}/Deliveries"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    let d = &log.result()[0];
+    assert_eq!(
+        (d["State"].as_str(), d["Attempts"].as_i64()),
+        (Some("sent"), Some(4)),
+        "{d}"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.received().len(), 4, "acknowledged: not sent again");
+
+    // A 400 is final: one attempt, then failed; the next event still goes.
+    receiver.answers.lock().unwrap().push_back(400);
+    let user = app.register(json!({})).await;
+    let dt = user["DeviceToken"].as_str().unwrap().to_string();
+    app.send(
+        reqwest::Method::DELETE,
+        &format!("/v1/Management/users/{dt}"),
+        None,
+        &[bearer(&admin)],
+    )
+    .await;
+    receiver.wait_for("the deletion", |g| g.len() >= 5).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(receiver.received().len(), 5, "a 400 is not retried");
+    let log = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Webhooks/{id}/Deliveries"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    let d = &log.result()[0];
+    assert_eq!(d["State"], "failed", "{d}");
+    assert_eq!(d["LastStatus"], 400);
+    // Resent by hand, it arrives again.
+    let resent = app
+        .post(
+            &format!(
+                "/v1/Webhooks/{id}/Deliveries/{}/Resend",
+                d["Id"].as_str().unwrap()
+            ),
+            &json!({}),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(resent.status, 200, "{}", resent.body);
+    let got = receiver.wait_for("the resend", |g| g.len() >= 6).await;
+    assert_eq!(got[5].event()["type"], "user.deleted");
+}
+
+#[tokio::test]
+async fn one_users_events_arrive_in_order_under_a_burst_and_a_disabled_webhook_gets_none() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    let (quiet, quiet_url) = Receiver::start().await;
+    create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.flags_changed"] }),
+    )
+    .await;
+    let off = create(
+        &app,
+        &admin,
+        json!({ "Url": quiet_url, "AllowPrivate": true }),
+    )
+    .await;
+    let off_id = off.result()["Webhook"]["Id"].as_str().unwrap().to_string();
+    let disabled = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/Webhooks/{off_id}"),
+            Some(&json!({ "Enabled": false })),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(disabled.result()["Enabled"], false, "{}", disabled.body);
+
+    let user = app.register(json!({})).await;
+    let dt = user["DeviceToken"].as_str().unwrap().to_string();
+    let burst = 20;
+    for i in 0..burst {
+        let answer = app
+            .send(
+                reqwest::Method::PUT,
+                "/v1/Management/users",
+                Some(&json!({ "UserFields": { "EnableLogging": i % 2 == 0 } })),
+                &[bearer(&admin), ("UserDeviceToken", dt.clone())],
+            )
+            .await;
+        assert_eq!(answer.status, 200);
+    }
+    let got = receiver.wait_for("the burst", |g| g.len() >= burst).await;
+    let afters: Vec<bool> = got
+        .iter()
+        .map(|r| {
+            r.event()["data"]["Changes"]["EnableLogging"]["After"]
+                .as_bool()
+                .unwrap()
+        })
+        .collect();
+    let expected: Vec<bool> = (0..burst).map(|i| i % 2 == 0).collect();
+    assert_eq!(afters, expected, "in the order of the changes");
+    assert!(
+        quiet.received().is_empty(),
+        "a disabled webhook gets nothing"
+    );
+}
+
+#[tokio::test]
+async fn during_a_secret_rotation_both_secrets_sign() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    let created = create(&app, &admin, json!({ "Url": url, "AllowPrivate": true })).await;
+    let old = created.result()["Secret"].as_str().unwrap().to_string();
+    let id = created.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let rotated = app
+        .post(
+            &format!("/v1/Webhooks/{id}/RotateSecret"),
+            &json!({ "OverlapSeconds": 3600 }),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let new = rotated.result()["Secret"].as_str().unwrap().to_string();
+    assert_ne!(old, new);
+    app.post(
+        &format!("/v1/Webhooks/{id}/Test"),
+        &json!({}),
+        &[bearer(&admin)],
+    )
+    .await;
+    let got = receiver.wait_for("the test event", |g| !g.is_empty()).await;
+    assert_eq!(got[0].signature.split(' ').count(), 2);
+    assert!(verifies(&got[0], &old) && verifies(&got[0], &new));
+    // Without an overlap only the new one signs.
+    let again = app
+        .post(
+            &format!("/v1/Webhooks/{id}/RotateSecret"),
+            &json!({ "OverlapSeconds": 0 }),
+            &[bearer(&admin)],
+        )
+        .await;
+    let newest = again.result()["Secret"].as_str().unwrap().to_string();
+    app.post(
+        &format!("/v1/Webhooks/{id}/Test"),
+        &json!({}),
+        &[bearer(&admin)],
+    )
+    .await;
+    let got = receiver.wait_for("the second test", |g| g.len() >= 2).await;
+    assert!(verifies(&got[1], &newest));
+    assert!(!verifies(&got[1], &new));
+}
+
+#[tokio::test]
+async fn a_hostile_caller_cannot_aim_webhooks_inside_nor_manage_them_without_the_scope() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    for (url, private) in [
+        ("http://169.254.169.254/latest/meta-data", true),
+        ("http://[fe80::1]/x", true),
+        ("http://127.0.0.1:9/x", false),
+        ("https://10.0.0.1/x", false),
+        ("file:///etc/passwd", true),
+        ("https://user:pw@example.com/x", false),
+    ] {
+        let answer = create(&app, &admin, json!({ "Url": url, "AllowPrivate": private })).await;
+        assert_eq!(answer.status, 422, "{url}: {}", answer.body);
+        assert_eq!(answer.error_keys(), vec!["Url"], "{url}");
+    }
+    assert_eq!(
+        app.send(
+            reqwest::Method::GET,
+            "/v1/Webhooks",
+            None,
+            &[bearer(&admin)]
+        )
+        .await
+        .result()
+        .as_array()
+        .unwrap()
+        .len(),
+        0,
+        "nothing was created"
+    );
+    // A name that resolves to loopback is refused when sent, not only when written.
+    let sneaky = create(&app, &admin, json!({ "Url": "https://localhost:9/x" })).await;
+    assert_eq!(sneaky.status, 200, "{}", sneaky.body);
+    let id = sneaky.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/Webhooks/{id}/Test"),
+        &json!({}),
+        &[bearer(&admin)],
+    )
+    .await;
+    let mut error = Value::Null;
+    for _ in 0..100 {
+        let log = app
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/Webhooks/{id}/Deliveries"),
+                None,
+                &[bearer(&admin)],
+            )
+            .await;
+        error = log.result()[0]["LastError"].clone();
+        if !error.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        error.as_str().unwrap_or_default().contains("loopback"),
+        "{error}"
+    );
+
+    // Who may manage webhooks: an admin or a key with webhooks:write; never a user.
+    let user = app.register(json!({})).await;
+    let reader = api_key(&app, "reader", &["users:read"]).await;
+    for token in [token_of(&user), reader] {
+        let answer = create(&app, &token, json!({ "Url": "https://example.com/x" })).await;
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        let list = app
+            .send(
+                reqwest::Method::GET,
+                "/v1/Webhooks",
+                None,
+                &[bearer(&token)],
+            )
+            .await;
+        assert_eq!(list.status, 403);
+    }
+    let writer = api_key(&app, "crm", &["webhooks:write"]).await;
+    let by_key = create(&app, &writer, json!({ "Url": "https://example.com/x" })).await;
+    assert_eq!(by_key.status, 200, "{}", by_key.body);
+    assert_eq!(by_key.result()["Webhook"]["CreatedBy"], "apikey:crm");
+}
