@@ -18,6 +18,7 @@ use crate::pages::register_page::RegisterPage;
 use crate::pages::sign_in_page::SignInPage;
 use crate::pages::user_page::UserPage;
 use crate::pages::users_page::UsersPage;
+use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
 use crate::server_fns::session::{current_admin, SignOut};
 
 /// The HTML document around the app (server side only).
@@ -77,6 +78,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
                         <Route path=path!("/keys") view=KeysPage ssr=SsrMode::Async />
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
+                        <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async />
+                        <Route path=path!("/webhooks/:webhook_id") view=WebhookPage ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>
@@ -110,6 +113,7 @@ fn Header() -> impl IntoView {
                     <A href="/deliveries" attr:class=NAV_LINK>"Deliveries"</A>
                     <A href="/keys" attr:class=NAV_LINK>"Signing keys"</A>
                     <A href="/api-keys" attr:class=NAV_LINK>"API keys"</A>
+                    <A href="/webhooks" attr:class=NAV_LINK>"Webhooks"</A>
                     <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
                     <span class="flex-1"></span>
                     <SessionMenu />

@@ -366,3 +366,75 @@ pub fn OlderPager(newest: Option<String>, older: Option<String>) -> impl IntoVie
         </nav>
     }
 }
+
+/// Every instance, or only those ticked: `limited` says which, `picked` holds the ids.
+/// `what` says what being limited means for the thing being made.
+#[component]
+pub fn InstancePicker(
+    limited: RwSignal<bool>,
+    picked: RwSignal<Vec<String>>,
+    what: &'static str,
+    #[prop(default = "key-instance")] group: &'static str,
+) -> impl IntoView {
+    let instances = Resource::new(|| (), |_| crate::server_fns::instances::instance_choices());
+    view! {
+        <fieldset>
+            <legend class=LABEL>"Instances"</legend>
+            <div class="mt-1 flex flex-wrap gap-4 text-sm">
+                <label class="flex items-center gap-2">
+                    <input type="radio" name=group class="h-4 w-4" prop:checked=move || !limited.get() on:change=move |_| limited.set(false) />
+                    "Every instance"
+                </label>
+                <label class="flex items-center gap-2">
+                    <input type="radio" name=group id=format!("{group}-chosen") class="h-4 w-4" prop:checked=move || limited.get() on:change=move |_| limited.set(true) />
+                    {format!("Only the instances chosen below ({what})")}
+                </label>
+            </div>
+            <Show when=move || limited.get()>
+                <Transition fallback=|| view! { <Loading what="the instances" /> }>
+                    {move || Suspend::new(async move {
+                        match instances.await {
+                            Ok(list) => view! {
+                                <div class="mt-2 max-h-48 overflow-y-auto rounded-md border border-slate-200 p-2" data-testid=format!("{group}-choices")>
+                                    {list.into_iter().map(|i| {
+                                        let id = i.id.clone();
+                                        let box_id = format!("{group}-{}", i.id);
+                                        let on_change = move |ev: leptos::ev::Event| {
+                                            let on = event_target_checked(&ev);
+                                            let id = id.clone();
+                                            picked.update(|p| {
+                                                p.retain(|x| *x != id);
+                                                if on {
+                                                    p.push(id);
+                                                }
+                                            });
+                                        };
+                                        view! {
+                                            <div class="flex items-center gap-2 text-sm">
+                                                <input id=box_id.clone() type="checkbox" class="h-4 w-4 rounded border-slate-300 text-indigo-600" on:change=on_change />
+                                                <label for=box_id>{i.name}" "<span class="font-mono text-xs text-slate-500">{i.id}</span></label>
+                                            </div>
+                                        }
+                                    }).collect_view()}
+                                </div>
+                            }.into_any(),
+                            Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                        }
+                    })}
+                </Transition>
+            </Show>
+        </fieldset>
+    }
+}
+
+/// A secret shown this once (an API key, a webhook's signing secret): `testid` names the box
+/// and, with `-value`, the secret in it.
+#[component]
+pub fn ShownOnce(value: String, testid: &'static str, message: &'static str) -> impl IntoView {
+    view! {
+        <div class="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900" role="status" data-testid=testid>
+            <p class="font-medium">{message}</p>
+            <code class="mt-2 block break-all rounded bg-white p-2 font-mono text-xs" data-testid=format!("{testid}-value")>{value}</code>
+        </div>
+    }
+}

@@ -65,3 +65,50 @@ test('a flag switched in the dashboard reaches a subscribed receiver as user.fla
     hook.close();
   }
 });
+
+test('the Webhooks page subscribes a URL, shows its secret once, tests it, and resends from the log', async ({ page }) => {
+  let secret = '';
+  const hook = await receiver(() => secret);
+  try {
+    await signIn(page);
+    await page.goto('/webhooks');
+    await hydrated(page);
+    await page.getByLabel('URL', { exact: true }).fill(hook.url);
+    await page.getByLabel('Description', { exact: true }).fill('e2e billing');
+    await page.getByLabel(/user\.deleted/).check();
+    await page.getByLabel(/Allow a loopback or private-network URL/).check();
+    await page.getByRole('button', { name: 'Subscribe' }).click();
+    secret = (await page.getByTestId('webhook-secret-value').textContent())!.trim();
+    expect(secret).toMatch(/^whsec_/);
+    const row = page.getByTestId('webhook-row').filter({ hasText: 'e2e billing' });
+    await expect(row.getByTestId('webhook-state')).toHaveText('enabled');
+    await page.screenshot({ path: 'test-results/webhooks-page.png', fullPage: true });
+
+    await row.getByRole('button', { name: 'Send test' }).click();
+    await expect(page.getByTestId('notice')).toContainText('webhook.test');
+    await expect.poll(() => hook.verified.filter((e) => e.type === 'webhook.test').length, { timeout: 15_000 }).toBe(1);
+
+    // Shown once: gone after a reload.
+    await page.reload();
+    await hydrated(page);
+    await expect(page.locator('body')).not.toContainText(secret);
+
+    await page.getByRole('link', { name: hook.url }).first().click();
+    await hydrated(page);
+    const delivery = page.getByTestId('webhook-delivery-row').first();
+    await expect(delivery.getByTestId('webhook-delivery-state')).toHaveText('sent');
+    await expect(delivery).toContainText('204 in');
+    await delivery.getByRole('button', { name: 'Resend' }).click();
+    await expect(page.getByTestId('notice')).toContainText('Sent again');
+    await expect.poll(() => hook.verified.filter((e) => e.type === 'webhook.test').length, { timeout: 15_000 }).toBe(2);
+    await page.screenshot({ path: 'test-results/webhook-page.png', fullPage: true });
+
+    await page.getByRole('button', { name: 'Delete…' }).click();
+    await page.getByRole('button', { name: 'Delete', exact: true }).click();
+    await expect(page).toHaveURL(/\/webhooks$/);
+    await expect(page.getByTestId('webhook-row').filter({ hasText: 'e2e billing' })).toHaveCount(0);
+    expect(hook.refused).toEqual([]);
+  } finally {
+    hook.close();
+  }
+});

@@ -4,7 +4,6 @@ use leptos_meta::Title;
 
 use crate::components::*;
 use crate::error::AppError;
-use crate::server_fns::instances::instance_choices;
 use crate::server_fns::keys::{api_keys, create_api_key, revoke_api_key};
 use tus_wire::views::{ApiKeyView, NewApiKey, Scope};
 
@@ -35,7 +34,6 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let chosen = Scope::ALL.map(|s| (s, RwSignal::new(false)));
     let limited = RwSignal::new(false);
-    let instances = Resource::new(|| (), |_| instance_choices());
     let picked = RwSignal::new(Vec::<String>::new());
     let days = RwSignal::new("90".to_string());
     let error = RwSignal::new(None::<AppError>);
@@ -96,52 +94,9 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
                         }
                     }).collect_view()}
                 </fieldset>
-                <fieldset class="sm:col-span-3">
-                    <legend class=LABEL>"Instances"</legend>
-                    <div class="mt-1 flex flex-wrap gap-4 text-sm">
-                        <label class="flex items-center gap-2">
-                            <input type="radio" name="key-instances" class="h-4 w-4" prop:checked=move || !limited.get() on:change=move |_| limited.set(false) />
-                            "Every instance"
-                        </label>
-                        <label class="flex items-center gap-2">
-                            <input type="radio" name="key-instances" id="key-instances-chosen" class="h-4 w-4" prop:checked=move || limited.get() on:change=move |_| limited.set(true) />
-                            "Only the instances chosen below (it sees nothing of the others)"
-                        </label>
-                    </div>
-                    <Show when=move || limited.get()>
-                        <Transition fallback=|| view! { <Loading what="the instances" /> }>
-                            {move || Suspend::new(async move {
-                                match instances.await {
-                                    Ok(list) => view! {
-                                        <div class="mt-2 max-h-48 overflow-y-auto rounded-md border border-slate-200 p-2" data-testid="key-instance-choices">
-                                            {list.into_iter().map(|i| {
-                                                let id = i.id.clone();
-                                                let box_id = format!("key-instance-{}", i.id);
-                                                let on_change = move |ev: leptos::ev::Event| {
-                                                    let on = event_target_checked(&ev);
-                                                    let id = id.clone();
-                                                    picked.update(|p| {
-                                                        p.retain(|x| *x != id);
-                                                        if on {
-                                                            p.push(id);
-                                                        }
-                                                    });
-                                                };
-                                                view! {
-                                                    <div class="flex items-center gap-2 text-sm">
-                                                        <input id=box_id.clone() type="checkbox" class="h-4 w-4 rounded border-slate-300 text-indigo-600" on:change=on_change />
-                                                        <label for=box_id>{i.name}" "<span class="font-mono text-xs text-slate-500">{i.id}</span></label>
-                                                    </div>
-                                                }
-                                            }).collect_view()}
-                                        </div>
-                                    }.into_any(),
-                                    Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
-                                }
-                            })}
-                        </Transition>
-                    </Show>
-                </fieldset>
+                <div class="sm:col-span-3">
+                    <InstancePicker limited picked what="it sees nothing of the others" />
+                </div>
                 <div>
                     <label class=LABEL for="key-days">"Expires after (days; empty: never)"</label>
                     <input id="key-days" class=INPUT inputmode="numeric" prop:value=move || days.get()
@@ -151,10 +106,7 @@ fn CreateKeyCard(changed: RwSignal<u32>) -> impl IntoView {
             </form>
             {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
             {move || shown.get().map(|secret| view! {
-                <div class="mt-4 rounded-md border border-amber-300 bg-amber-50 p-3 text-sm text-amber-900" role="status" data-testid="new-api-key">
-                    <p class="font-medium">"Copy the key now: it is not shown again."</p>
-                    <code class="mt-2 block break-all rounded bg-white p-2 font-mono text-xs" data-testid="new-api-key-value">{secret}</code>
-                </div>
+                <ShownOnce value=secret testid="new-api-key" message="Copy the key now: it is not shown again." />
             })}
         </section>
     }

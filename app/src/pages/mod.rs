@@ -12,6 +12,7 @@ pub mod register_page;
 pub mod sign_in_page;
 pub mod user_page;
 pub mod users_page;
+pub mod webhooks_page;
 
 #[cfg(all(test, feature = "ssr"))]
 pub(crate) mod disposed {

@@ -10,6 +10,7 @@ pub mod keys;
 pub mod overview;
 pub mod session;
 pub mod users;
+pub mod webhooks;
 
 #[cfg(feature = "ssr")]
 pub(crate) mod guard {

@@ -560,6 +560,94 @@ pub struct NewApiKey {
     pub expires_in_days: Option<i64>,
 }
 
+/// Every event type, one name each (the `type` of an event and what a webhook subscribes to).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    /// A user was registered (one event per user, also for CreateMany and batches).
+    UserCreated,
+    /// Profile fields or the ClientId changed (before → after).
+    UserUpdated,
+    /// Telematics flags changed (before → after).
+    UserFlagsChanged,
+    UserDeactivated,
+    UserActivated,
+    /// The user moved to another instance.
+    UserMoved,
+    UserDeleted,
+    /// The user's sessions were revoked (by an admin, a new password, a reset).
+    UserSessionsRevoked,
+    /// A used refresh token came back: its session was revoked.
+    SecurityRefreshReuse,
+    /// An instance got a new InstanceKey (the key itself is never sent).
+    InstanceKeyRotated,
+    BatchCompleted,
+    BatchFailed,
+    /// Sent by an operator to check a receiver; delivered only to the webhook it names.
+    WebhookTest,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 13] = [
+        EventType::UserCreated,
+        EventType::UserUpdated,
+        EventType::UserFlagsChanged,
+        EventType::UserDeactivated,
+        EventType::UserActivated,
+        EventType::UserMoved,
+        EventType::UserDeleted,
+        EventType::UserSessionsRevoked,
+        EventType::SecurityRefreshReuse,
+        EventType::InstanceKeyRotated,
+        EventType::BatchCompleted,
+        EventType::BatchFailed,
+        EventType::WebhookTest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "user.created",
+            EventType::UserUpdated => "user.updated",
+            EventType::UserFlagsChanged => "user.flags_changed",
+            EventType::UserDeactivated => "user.deactivated",
+            EventType::UserActivated => "user.activated",
+            EventType::UserMoved => "user.moved",
+            EventType::UserDeleted => "user.deleted",
+            EventType::UserSessionsRevoked => "user.sessions_revoked",
+            EventType::SecurityRefreshReuse => "security.refresh_reuse",
+            EventType::InstanceKeyRotated => "instance.key_rotated",
+            EventType::BatchCompleted => "batch.completed",
+            EventType::BatchFailed => "batch.failed",
+            EventType::WebhookTest => "webhook.test",
+        }
+    }
+
+    /// What it means, in words (the dashboard's form).
+    pub fn label(self) -> &'static str {
+        match self {
+            EventType::UserCreated => "a user was registered (one per user, batches too)",
+            EventType::UserUpdated => "profile fields or the ClientId changed",
+            EventType::UserFlagsChanged => "telematics flags changed",
+            EventType::UserDeactivated => "a user was deactivated",
+            EventType::UserActivated => "a user was activated",
+            EventType::UserMoved => "a user moved to another instance",
+            EventType::UserDeleted => "a user was deleted",
+            EventType::UserSessionsRevoked => "a user's sessions were revoked",
+            EventType::SecurityRefreshReuse => "a used refresh token came back",
+            EventType::InstanceKeyRotated => "an instance got a new InstanceKey",
+            EventType::BatchCompleted => "a dashboard batch finished",
+            EventType::BatchFailed => "a dashboard batch failed",
+            EventType::WebhookTest => "a test sent on request",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<EventType, String> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == value.trim())
+            .ok_or_else(|| format!("{value:?} is not an event type"))
+    }
+}
+
 /// An API key as the dashboard lists it (never the key: it is shown once, at creation).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiKeyView {
