@@ -741,12 +741,11 @@ impl Core {
                 let hook = tx.webhook_for_update(&row.webhook_id).await?;
                 hooks.insert(row.webhook_id.clone(), hook);
             }
+            // A test goes to a disabled webhook once (an operator checks a receiver before
+            // enabling it); nothing else, and no retry, goes to a disabled one.
+            let first_test = row.attempts == 1 && row.payload.contains("\"type\":\"webhook.test\"");
             let hook = match hooks.get(&row.webhook_id) {
-                Some(Some(h))
-                    if h.enabled != 0 || row.payload.contains("\"type\":\"webhook.test\"") =>
-                {
-                    h
-                }
+                Some(Some(h)) if h.enabled != 0 || first_test => h,
                 _ => {
                     tx.settle_message(
                         &row.id,

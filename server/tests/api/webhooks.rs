@@ -16,28 +16,33 @@ use crate::helpers::*;
 
 /// One request the receiver got.
 #[derive(Debug, Clone)]
-struct Received {
-    id: String,
+pub(crate) struct Received {
+    pub(crate) id: String,
     timestamp: String,
     signature: String,
     body: String,
 }
 
 impl Received {
-    fn event(&self) -> Value {
+    pub(crate) fn event(&self) -> Value {
         serde_json::from_str(&self.body).unwrap()
     }
 }
 
 /// A real HTTP receiver: records every request and answers the statuses queued (then 200).
 #[derive(Clone, Default)]
-struct Receiver {
+pub(crate) struct Receiver {
     got: Arc<Mutex<Vec<Received>>>,
     answers: Arc<Mutex<VecDeque<u16>>>,
 }
 
 impl Receiver {
     async fn start() -> (Receiver, String) {
+        Receiver::start_on(0).await
+    }
+
+    /// On `port` (0: a free one); answers its URL.
+    pub(crate) async fn start_on(port: u16) -> (Receiver, String) {
         let r = Receiver::default();
         let state = r.clone();
         let app = axum::Router::new().route(
@@ -63,18 +68,24 @@ impl Receiver {
                 }
             }),
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+            .await
+            .unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await });
         (r, url)
     }
 
-    fn received(&self) -> Vec<Received> {
+    pub(crate) fn received(&self) -> Vec<Received> {
         self.got.lock().unwrap().clone()
     }
 
     /// Waits (up to 30 s) until `done` holds for what arrived.
-    async fn wait_for(&self, what: &str, done: impl Fn(&[Received]) -> bool) -> Vec<Received> {
+    pub(crate) async fn wait_for(
+        &self,
+        what: &str,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
         for _ in 0..300 {
             let got = self.received();
             if done(&got) {
@@ -511,4 +522,80 @@ async fn a_hostile_caller_cannot_aim_webhooks_inside_nor_manage_them_without_the
     let by_key = create(&app, &writer, json!({ "Url": "https://example.com/x" })).await;
     assert_eq!(by_key.status, 200, "{}", by_key.body);
     assert_eq!(by_key.result()["Webhook"]["CreatedBy"], "apikey:crm");
+}
+
+#[tokio::test]
+async fn a_webhook_failing_too_long_is_disabled_audited_and_sent_nothing_more() {
+    let app = spawn_app_with(|c| {
+        c.outbox_retry_base = 1;
+        c.webhook_disable_after = 1;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    receiver.answers.lock().unwrap().extend([500; 50]);
+    let created = create(&app, &admin, json!({ "Url": url, "AllowPrivate": true })).await;
+    let id = created.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.post(
+        &format!("/v1/Webhooks/{id}/Test"),
+        &json!({}),
+        &[bearer(&admin)],
+    )
+    .await;
+    let mut hook = Value::Null;
+    for _ in 0..150 {
+        hook = app
+            .send(
+                reqwest::Method::GET,
+                &format!("/v1/Webhooks/{id}"),
+                None,
+                &[bearer(&admin)],
+            )
+            .await
+            .result()
+            .clone();
+        if hook["Enabled"] == false {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(hook["Enabled"], false, "{hook}");
+    assert!(
+        hook["DisabledReason"]
+            .as_str()
+            .unwrap()
+            .starts_with("disabled automatically"),
+        "{hook}"
+    );
+    let audit = app
+        .core
+        .store()
+        .audit_entries("webhook.disabled")
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1);
+    assert_eq!(audit[0].target, format!("webhook:{id}"));
+    // Disabled: new events are not sent to it.
+    let tries = receiver.received().len();
+    app.register(json!({})).await;
+    // Past the next retry of the test event too: it is not sent again either.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    assert_eq!(
+        receiver.received().len(),
+        tries,
+        "nothing more after the disable"
+    );
+    let log = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Webhooks/{id}/Deliveries"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(log.result().as_array().unwrap().len(), 1, "{}", log.body);
+    assert_eq!(log.result()[0]["State"], "failed", "{}", log.body);
 }
