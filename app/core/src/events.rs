@@ -14,6 +14,120 @@ use crate::time::{iso, ms};
 
 pub use tus_wire::views::EventType;
 
+/// A field of an event's `data`: its name, JSON type and meaning (the OpenAPI document's
+/// `webhooks` section is made from these; a test checks delivered events against them).
+pub type DataField = (&'static str, &'static str, &'static str);
+
+const USER: [DataField; 3] = [
+    ("DeviceToken", "string", "The user."),
+    ("InstanceId", "string", "The user's instance (after the change)."),
+    ("Actor", "string", "Who made the change: `admin:<e-mail>`, `apikey:<name>`, `instance:<id>`, `user:<DeviceToken>`."),
+];
+
+/// The fields of `data` for events of `kind`, besides those every user event has
+/// (`USER`, for the `user.*` types).
+pub fn data_fields(kind: EventType) -> Vec<DataField> {
+    let changes = (
+        "Changes",
+        "object",
+        "Each changed field: `{\"Before\": …, \"After\": …}`.",
+    );
+    let mut fields: Vec<DataField> = match kind {
+        EventType::UserCreated
+        | EventType::UserUpdated
+        | EventType::UserFlagsChanged
+        | EventType::UserDeactivated
+        | EventType::UserActivated
+        | EventType::UserMoved
+        | EventType::UserDeleted
+        | EventType::UserSessionsRevoked => USER.to_vec(),
+        _ => Vec::new(),
+    };
+    let more: &[DataField] = match kind {
+        EventType::UserCreated => &[
+            ("Status", "string", "Active or Deactivated."),
+            (
+                "DateCreated",
+                "string",
+                "When it was registered (ISO 8601).",
+            ),
+            (
+                "BatchId",
+                "string",
+                "The batch that registered it, if any (or null).",
+            ),
+            (
+                "UserProfile",
+                "object",
+                "The profile as registered (names, e-mail, phone, …).",
+            ),
+            (
+                "UserFields",
+                "object",
+                "ClientId and the telematics flags as registered.",
+            ),
+        ],
+        EventType::UserUpdated | EventType::UserFlagsChanged => &[changes],
+        EventType::UserDeactivated | EventType::UserActivated => &[(
+            "Changes",
+            "object",
+            "`Status`: `{\"Before\": …, \"After\": …}`.",
+        )],
+        EventType::UserMoved => &[("FromInstanceId", "string", "The instance it left.")],
+        EventType::UserDeleted => &[],
+        EventType::UserSessionsRevoked => &[("Detail", "string", "Which sessions ended.")],
+        EventType::SecurityRefreshReuse => &[
+            (
+                "DeviceToken",
+                "string",
+                "The user whose refresh token came back.",
+            ),
+            (
+                "InstanceId",
+                "string",
+                "Its instance (null if it no longer exists).",
+            ),
+            ("FamilyId", "string", "The session (token family) revoked."),
+            (
+                "ClientAddress",
+                "string",
+                "The address the reused token came from (or null).",
+            ),
+        ],
+        EventType::InstanceKeyRotated => &[
+            (
+                "InstanceId",
+                "string",
+                "The instance (its new key is never sent).",
+            ),
+            ("Actor", "string", "Who rotated it."),
+        ],
+        EventType::BatchCompleted => &[
+            ("BatchId", "string", "The batch."),
+            ("InstanceId", "string", "Its instance."),
+            ("Users", "integer", "How many users it registered."),
+            ("Actor", "string", "Who started it."),
+        ],
+        EventType::BatchFailed => &[
+            ("BatchId", "string", "The batch."),
+            ("InstanceId", "string", "Its instance."),
+            (
+                "Users",
+                "integer",
+                "How many users it registered before it stopped.",
+            ),
+            ("Quantity", "integer", "How many it was to register."),
+            ("Reason", "string", "Why it stopped."),
+        ],
+        EventType::WebhookTest => &[
+            ("WebhookId", "string", "The webhook tested."),
+            ("Actor", "string", "Who sent the test."),
+        ],
+    };
+    fields.extend_from_slice(more);
+    fields
+}
+
 /// An event to write: its type, when, whose (for ordering and scope), and its data.
 #[derive(Debug, Clone)]
 pub struct NewEvent {
@@ -152,6 +266,7 @@ pub fn user_change_events(
     let mut flag_changes = Map::new();
     let mut other_changes = Map::new();
     let mut status = None;
+    let mut status_change = Map::new();
     for (field, value) in &new {
         let was = old.get(field).cloned().unwrap_or(Value::Null);
         if &was == value {
@@ -160,6 +275,7 @@ pub fn user_change_events(
         let change = json!({ "Before": was, "After": value });
         if field == "Status" {
             status = value.as_str().map(str::to_string);
+            status_change.insert(field.clone(), change);
         } else if flags.contains(&field.as_str()) {
             flag_changes.insert(field.clone(), change);
         } else {
@@ -183,8 +299,8 @@ pub fn user_change_events(
         push(EventType::UserFlagsChanged, flag_changes);
     }
     match status.as_deref() {
-        Some("Deactivated") => push(EventType::UserDeactivated, Map::new()),
-        Some("Active") => push(EventType::UserActivated, Map::new()),
+        Some("Deactivated") => push(EventType::UserDeactivated, status_change),
+        Some("Active") => push(EventType::UserActivated, status_change),
         _ => {}
     }
     events

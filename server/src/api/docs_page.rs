@@ -83,8 +83,7 @@ td,th{border-bottom:1px solid #e2e8f0;text-align:left;padding:4px 8px;vertical-a
 h3{margin:0}.muted{color:#64748b}";
 
 /// The whole page.
-pub fn render(doc: &utoipa::openapi::OpenApi) -> String {
-    let doc = serde_json::to_value(doc).unwrap_or(Value::Null);
+pub fn render(doc: &Value) -> String {
     let mut ops: Vec<(String, String, String, Value)> = Vec::new(); // tag, method, path, op
     if let Some(paths) = doc.get("paths").and_then(Value::as_object) {
         for (path, item) in paths {
@@ -134,6 +133,25 @@ pub fn render(doc: &utoipa::openapi::OpenApi) -> String {
                 esc(path)
             );
             render_operation(&mut body, &id, method, path, op);
+        }
+        nav.push_str("</ul></li>");
+    }
+    if let Some(hooks) = doc.get("webhooks").and_then(Value::as_object) {
+        nav.push_str("<li><strong>Webhook events</strong><ul>");
+        body.push_str(
+            "<h2 id=\"webhooks\">Webhook events</h2><p class=\"muted\">What we POST to the URLs \
+             subscribed with <code>/v1/Webhooks</code>.</p>",
+        );
+        for (name, item) in hooks {
+            let id = format!("event-{}", name.replace('.', "-"));
+            let _ = write!(nav, "<li><a href=\"#{id}\">{}</a></li>", esc(name));
+            render_operation(&mut body, &id, "post", name, &item["post"]);
+            let event = &item["post"]["requestBody"]["content"]["application/json"]["schema"];
+            render_schema(
+                &mut body,
+                &format!("{name} data"),
+                &event["properties"]["data"],
+            );
         }
         nav.push_str("</ul></li>");
     }

@@ -201,11 +201,66 @@ impl Modify for Conventions {
     }
 }
 
-/// The document and the two renderings of it, each made once.
-static SPEC: LazyLock<utoipa::openapi::OpenApi> = LazyLock::new(ApiDoc::openapi);
+/// The `webhooks` section (OpenAPI 3.1): one POST per event type, with the Standard
+/// Webhooks headers and the event's schema, made from `tus_core::events::data_fields`.
+fn webhooks_section() -> serde_json::Value {
+    use serde_json::json;
+    use tus_core::events::{data_fields, EventType};
+    let header = |name: &str, about: &str| {
+        json!({ "name": name, "in": "header", "required": true, "description": about,
+                "schema": { "type": "string" } })
+    };
+    let mut section = serde_json::Map::new();
+    for kind in EventType::ALL {
+        let fields = data_fields(kind);
+        let properties: serde_json::Map<String, serde_json::Value> = fields
+            .iter()
+            .map(|(name, ty, about)| {
+                let schema = if *ty == "object" {
+                    json!({ "type": ["object", "null"], "description": about })
+                } else {
+                    json!({ "type": [ty, "null"], "description": about })
+                };
+                (name.to_string(), schema)
+            })
+            .collect();
+        let event = json!({
+            "type": "object",
+            "required": ["id", "type", "timestamp", "data"],
+            "properties": {
+                "id": { "type": "string", "description": "The event's id, also in webhook-id: the same on every attempt; deduplicate on it." },
+                "type": { "type": "string", "const": kind.as_str() },
+                "timestamp": { "type": "string", "format": "date-time" },
+                "data": { "type": "object", "properties": properties },
+            },
+        });
+        section.insert(
+            kind.as_str().to_string(),
+            json!({ "post": {
+                "tags": ["Webhooks"],
+                "summary": format!("{}: {}", kind.as_str(), kind.label()),
+                "description": "POSTed to each enabled webhook subscribed to this type, signed the Standard Webhooks way. 2xx acknowledges; 5xx, 408, 429 and timeouts are retried with back-off; other 4xx are final.",
+                "parameters": [
+                    header("webhook-id", "The event's id."),
+                    header("webhook-timestamp", "When this attempt was signed (Unix seconds)."),
+                    header("webhook-signature", "`v1,<base64 HMAC-SHA256 of id.timestamp.body>` under the webhook's secret; two, space-separated, during a rotation."),
+                ],
+                "requestBody": { "required": true, "content": { "application/json": { "schema": event } } },
+                "responses": { "2XX": { "description": "Acknowledged." } },
+            }}),
+        );
+    }
+    serde_json::Value::Object(section)
+}
+
+/// The document (with its `webhooks`) and the two renderings of it, each made once.
+static SPEC: LazyLock<serde_json::Value> = LazyLock::new(|| {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the OpenAPI document serialises");
+    doc["webhooks"] = webhooks_section();
+    doc
+});
 pub static DOCUMENT: LazyLock<String> = LazyLock::new(|| {
-    SPEC.to_pretty_json()
-        .expect("the OpenAPI document serialises")
+    serde_json::to_string_pretty(&*SPEC).expect("the OpenAPI document serialises")
 });
 static DOCS_PAGE: LazyLock<String> = LazyLock::new(|| super::docs_page::render(&SPEC));
 

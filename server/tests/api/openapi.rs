@@ -104,6 +104,12 @@ async fn the_openapi_document_is_valid_3_1_and_lists_every_v1_route() {
         .validate_version()
         .expect("a supported OpenAPI version");
     assert_eq!((version.major, version.minor), (3, 1));
+    // Every event type is in `webhooks`, and the parser reads it as an operation.
+    assert_eq!(spec.webhooks.len(), tus_core::events::EventType::ALL.len());
+    for kind in tus_core::events::EventType::ALL {
+        let item = spec.webhooks.get(kind.as_str()).expect(kind.as_str());
+        assert!(item.post.is_some(), "{}", kind.as_str());
+    }
 
     // Exactly the routes the server registers.
     let documented: BTreeSet<(String, String)> = spec
@@ -207,6 +213,10 @@ async fn the_docs_page_renders_every_operation_without_fetching_anything() {
         assert!(html.contains(path), "{path} missing from /docs");
     }
     assert!(html.contains("id=\"schema-UserPageRequest\""));
+    assert!(
+        html.contains("id=\"event-user-flags_changed\""),
+        "webhook events are listed"
+    );
     // Offline: no script, stylesheet or font from anywhere.
     for needle in ["<script", "<link", "http://", "https://", "@import"] {
         assert!(!html.contains(needle), "/docs contains {needle}");

@@ -112,6 +112,38 @@ fn verifies(r: &Received, secret: &str) -> bool {
     r.signature.split(' ').any(|s| s == expected)
 }
 
+/// Every delivered event has the fields `/openapi.json` documents for its type, and no other.
+async fn as_documented(app: &TestApp, got: &[Received]) {
+    let doc: Value = reqwest::get(format!("{}/openapi.json", app.base))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for r in got {
+        let event = r.event();
+        let kind = event["type"].as_str().unwrap();
+        let schema =
+            &doc["webhooks"][kind]["post"]["requestBody"]["content"]["application/json"]["schema"];
+        let mut documented: Vec<&str> = schema["properties"]["data"]["properties"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{kind} is not documented"))
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut sent: Vec<&str> = event["data"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        documented.sort();
+        sent.sort();
+        assert_eq!(sent, documented, "{kind}");
+        assert_eq!(schema["properties"]["type"]["const"], kind);
+    }
+}
+
 async fn create(app: &TestApp, admin: &str, body: Value) -> Answer {
     app.post("/v1/Webhooks", &body, &[bearer(admin)]).await
 }
@@ -189,6 +221,7 @@ async fn changes_arrive_signed_with_before_and_after_and_the_secret_is_shown_onc
         ],
         "in the order of the changes"
     );
+    as_documented(&app, &got).await;
     let flags = events_of(&got, "user.flags_changed", &dt)[0].event();
     assert_eq!(
         flags["data"]["Changes"],
@@ -415,6 +448,7 @@ async fn during_a_secret_rotation_both_secrets_sign() {
     )
     .await;
     let got = receiver.wait_for("the test event", |g| !g.is_empty()).await;
+    as_documented(&app, &got).await;
     assert_eq!(got[0].signature.split(' ').count(), 2);
     assert!(verifies(&got[0], &old) && verifies(&got[0], &new));
     // Without an overlap only the new one signs.
