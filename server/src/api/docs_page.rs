@@ -176,7 +176,7 @@ pub fn render(doc: &Value) -> String {
         title = esc(text(&doc["info"], "title")),
         version = esc(text(&doc["info"], "version")),
         description = esc(text(&doc["info"], "description")),
-        openapi = esc(text(&doc, "openapi")),
+        openapi = esc(text(doc, "openapi")),
     )
 }
 
