@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use super::error::{CoreError, CoreResult};
 use super::principal::Principal;
-use super::store::{NewAuditRow, Selection, Value};
+use super::store::{BulkChange, NewAuditRow, Selection, Value};
 use super::types::DeviceToken;
 use super::{Core, RequestMeta};
 use crate::audit::AuditAction;
@@ -106,9 +106,23 @@ impl Core {
             }
             BulkAction::Delete => (Change::Delete, "deleted with their tokens".to_string()),
         };
+        let event_change = match (action, &change) {
+            (BulkAction::SetFlag { flag, value }, _) => BulkChange::Flag {
+                column: flag_columns(*flag).0,
+                field: flag.api_name(),
+                value: *value,
+            },
+            (BulkAction::SetActive(true), _) => BulkChange::Status("Active"),
+            (BulkAction::SetActive(false), _) => BulkChange::Status("Deactivated"),
+            (_, Change::Set(_, Value::Text(Some(to)))) => BulkChange::Move(to),
+            _ => BulkChange::Delete,
+        };
         let mut tx = self.store().begin().await?;
         // Counted in the transaction that changes them: the entry states what happened.
         let matched = tx.count_selection(&selection).await?;
+        // Each changed user's event, read before the change from the values it replaces.
+        tx.insert_bulk_events(&selection, event_change, crate::time::ms(now), &p.actor())
+            .await?;
         let changed = match &change {
             Change::Set(column, value) => tx.bulk_set(&selection, column, value).await?,
             Change::Delete => tx.delete_selection(&selection).await?,

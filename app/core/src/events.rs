@@ -14,6 +14,17 @@ use crate::time::{iso, ms};
 
 pub use tus_wire::views::EventType;
 
+/// An event as delivered: `{"id", "type", "timestamp", "data"}`, `data` as stored.
+pub fn envelope(id: &str, kind: &str, at: i64, data: &str) -> String {
+    format!(
+        r#"{{"id":{},"type":{},"timestamp":{},"data":{}}}"#,
+        json!(id),
+        json!(kind),
+        json!(iso(at)),
+        data
+    )
+}
+
 /// A field of an event's `data`: its name, JSON type and meaning (the OpenAPI document's
 /// `webhooks` section is made from these; a test checks delivered events against them).
 pub type DataField = (&'static str, &'static str, &'static str);
@@ -136,7 +147,8 @@ pub struct NewEvent {
     pub at: i64,
     pub device_token: Option<String>,
     pub instance_id: Option<String>,
-    /// The event as delivered: `{"id", "type", "timestamp", "data"}`.
+    /// The event's `data` (JSON); the envelope `{"id", "type", "timestamp", "data"}` is put
+    /// around it when it is sent (`envelope`).
     pub payload: String,
 }
 
@@ -150,13 +162,7 @@ impl NewEvent {
         data: Value,
     ) -> NewEvent {
         let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
-        let payload = json!({
-            "id": id,
-            "type": kind.as_str(),
-            "timestamp": iso(ms(now)),
-            "data": data,
-        })
-        .to_string();
+        let payload = data.to_string();
         NewEvent {
             id,
             kind,

@@ -743,7 +743,7 @@ impl Core {
             }
             // A test goes to a disabled webhook once (an operator checks a receiver before
             // enabling it); nothing else, and no retry, goes to a disabled one.
-            let first_test = row.attempts == 1 && row.payload.contains("\"type\":\"webhook.test\"");
+            let first_test = row.attempts == 1 && row.event_type == EventType::WebhookTest.as_str();
             let hook = match hooks.get(&row.webhook_id) {
                 Some(Some(h)) if h.enabled != 0 || first_test => h,
                 _ => {
@@ -769,13 +769,15 @@ impl Core {
                     )?);
                 }
             }
+            let body =
+                crate::events::envelope(&row.event_id, &row.event_type, row.event_at, &row.payload);
             out.push(WebhookOutgoing {
                 id: row.id,
                 webhook_id: hook.id.clone(),
                 url: hook.url.clone(),
                 allow_private: hook.allow_private != 0,
                 event_id: row.event_id,
-                body: row.payload,
+                body,
                 keys,
                 attempt: row.attempts,
             });

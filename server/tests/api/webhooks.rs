@@ -633,3 +633,98 @@ async fn a_webhook_failing_too_long_is_disabled_audited_and_sent_nothing_more() 
     assert_eq!(log.result().as_array().unwrap().len(), 1, "{}", log.body);
     assert_eq!(log.result()[0]["State"], "failed", "{}", log.body);
 }
+
+#[tokio::test]
+async fn bulk_actions_send_one_event_per_changed_user() {
+    use tus_wire::views::{BulkAction, BulkTarget, Flag};
+    let app = spawn_app().await;
+    let admin_token = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    create(&app, &admin_token, json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.flags_changed", "user.deactivated", "user.moved", "user.deleted"] })).await;
+    let users: Vec<String> = futures::future::join_all((0..3).map(|_| app.register(json!({}))))
+        .await
+        .iter()
+        .map(|u| u["DeviceToken"].as_str().unwrap().to_string())
+        .collect();
+    let admin = tus_core::principal::Principal::Admin {
+        id: "t".into(),
+        email: "bulk@localhost".into(),
+    };
+    let other = app
+        .core
+        .create_instance(chrono::Utc::now(), None, "Elsewhere", "")
+        .await
+        .unwrap();
+    let now = tus_core::Core::now;
+    let meta = Default::default();
+    let all = BulkTarget::Selected(users.clone());
+    let two = BulkTarget::Selected(users[..2].to_vec());
+    // Logging on for all three (changes three); again (changes none: no event).
+    for _ in 0..2 {
+        let flag = BulkAction::SetFlag {
+            flag: Flag::Logging,
+            value: true,
+        };
+        app.core
+            .bulk_apply(now(), &admin, &all, &flag, &meta)
+            .await
+            .unwrap();
+    }
+    app.core
+        .bulk_apply(now(), &admin, &two, &BulkAction::SetActive(false), &meta)
+        .await
+        .unwrap();
+    let to = BulkAction::Move(other.id.to_string());
+    app.core
+        .bulk_apply(now(), &admin, &two, &to, &meta)
+        .await
+        .unwrap();
+    app.core
+        .bulk_apply(now(), &admin, &all, &BulkAction::Delete, &meta)
+        .await
+        .unwrap();
+    let got = receiver
+        .wait_for("3 + 2 + 2 + 3 events", |g| g.len() >= 10)
+        .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let got_now = receiver.received();
+    assert_eq!(
+        got_now.len(),
+        10,
+        "one event per changed user, none for no change"
+    );
+    as_documented(&app, &got).await;
+    for dt in &users {
+        assert_eq!(events_of(&got, "user.flags_changed", dt).len(), 1);
+        assert_eq!(events_of(&got, "user.deleted", dt).len(), 1);
+    }
+    let flags = events_of(&got, "user.flags_changed", &users[0])[0].event();
+    assert_eq!(
+        flags["data"]["Changes"],
+        json!({ "EnableLogging": { "Before": false, "After": true } })
+    );
+    assert_eq!(flags["data"]["Actor"], "admin:bulk@localhost");
+    let off = events_of(&got, "user.deactivated", &users[1])[0].event();
+    assert_eq!(
+        off["data"]["Changes"]["Status"],
+        json!({ "Before": "Active", "After": "Deactivated" })
+    );
+    let moved = events_of(&got, "user.moved", &users[0])[0].event();
+    assert_eq!(moved["data"]["InstanceId"], other.id.to_string());
+    assert_eq!(moved["data"]["FromInstanceId"], app.instance_id.as_str());
+    // Each user's events in the order of the actions.
+    let kinds: Vec<String> = got
+        .iter()
+        .filter(|r| r.event()["data"]["DeviceToken"] == users[0].as_str())
+        .map(|r| r.event()["type"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "user.flags_changed",
+            "user.deactivated",
+            "user.moved",
+            "user.deleted"
+        ]
+    );
+}

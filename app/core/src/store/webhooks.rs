@@ -8,9 +8,41 @@
 
 use sqlx::QueryBuilder;
 
-use super::{db_err, Store, Tx, INSERT_CHUNK};
+use super::{
+    db_err, prefix_end, PageFilter, Selection, Store, Tx, EMAIL_KEY, FIRST_NAME_KEY, INSERT_CHUNK,
+    LAST_NAME_KEY,
+};
 use crate::error::CoreResult;
-use crate::events::NewEvent;
+use crate::events::{EventType, NewEvent};
+
+/// What a bulk action does to each selected user, for its events.
+#[derive(Debug, Clone, Copy)]
+pub enum BulkChange<'a> {
+    /// A flag's column and API name, set to `value`.
+    Flag {
+        column: &'static str,
+        field: &'static str,
+        value: bool,
+    },
+    /// The status set.
+    Status(&'a str),
+    /// Moved to this instance.
+    Move(&'a str),
+    Delete,
+}
+
+impl BulkChange<'_> {
+    /// The event each affected user gets.
+    pub fn event_type(&self) -> EventType {
+        match self {
+            BulkChange::Flag { .. } => EventType::UserFlagsChanged,
+            BulkChange::Status("Active") => EventType::UserActivated,
+            BulkChange::Status(_) => EventType::UserDeactivated,
+            BulkChange::Move(_) => EventType::UserMoved,
+            BulkChange::Delete => EventType::UserDeleted,
+        }
+    }
+}
 
 /// A webhook subscription as stored.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -69,6 +101,8 @@ pub struct ClaimedDeliveryRow {
     pub webhook_id: String,
     pub attempts: i64,
     pub event_id: String,
+    pub event_type: String,
+    pub event_at: i64,
     pub payload: String,
 }
 
@@ -120,6 +154,111 @@ impl Tx {
         .fetch_one(&mut *c)
         .await
         .map_err(db_err))
+    }
+
+    /// One event per user of `selection` that `change` changes (written before the change,
+    /// which it reads the old values from), built in one statement: `data` as the per-user
+    /// events have it. Answers how many.
+    pub async fn insert_bulk_events(
+        &mut self,
+        selection: &Selection,
+        change: BulkChange<'_>,
+        at: i64,
+        actor: &str,
+    ) -> CoreResult<u64> {
+        let postgres = matches!(self, Tx::Postgres(_));
+        let (object, id, text) = if postgres {
+            (
+                "json_build_object",
+                "'evt_' || replace(gen_random_uuid()::text, '-', '')",
+                "::text",
+            )
+        } else {
+            ("json_object", "'evt_' || lower(hex(randomblob(16)))", "")
+        };
+        // A boolean column as JSON: PostgreSQL's are booleans; SQLite's are 0 or 1.
+        let boolean = |column: &str| {
+            if postgres {
+                format!("u.{column}")
+            } else {
+                format!("json(CASE WHEN u.{column} THEN 'true' ELSE 'false' END)")
+            }
+        };
+        on_tx!(self, |c| {
+            let mut q = QueryBuilder::new(format!(
+                "INSERT INTO events (id, type, at, device_token, instance_id, payload) SELECT {id}, "
+            ));
+            q.push_bind(change.event_type().as_str())
+                .push(", ")
+                .push_bind(at)
+                .push(", u.device_token, ");
+            match change {
+                BulkChange::Move(to) => q.push_bind(to.to_string()),
+                _ => q.push("u.instance_id"),
+            };
+            q.push(format!(
+                ", {object}('DeviceToken', u.device_token, 'InstanceId', "
+            ));
+            match change {
+                BulkChange::Move(to) => q.push_bind(to.to_string()),
+                _ => q.push("u.instance_id"),
+            };
+            q.push(", 'Actor', ").push_bind(actor.to_string());
+            match change {
+                BulkChange::Flag {
+                    column,
+                    field,
+                    value,
+                } => {
+                    q.push(format!(
+                        ", 'Changes', {object}('{field}', {object}('Before', {}, 'After', {})))",
+                        boolean(column),
+                        if postgres {
+                            value.to_string()
+                        } else {
+                            format!("json('{value}')")
+                        }
+                    ));
+                }
+                BulkChange::Status(status) => {
+                    q.push(format!(
+                        ", 'Changes', {object}('Status', {object}('Before', u.status, 'After', "
+                    ))
+                    .push_bind(status.to_string())
+                    .push(")))");
+                }
+                BulkChange::Move(_) => {
+                    q.push(", 'FromInstanceId', u.instance_id)");
+                }
+                BulkChange::Delete => {
+                    q.push(")");
+                }
+            }
+            q.push(format!("{text} FROM users u WHERE "));
+            match change {
+                BulkChange::Flag { column, value, .. } => {
+                    q.push(format!("u.{column} IS DISTINCT FROM "))
+                        .push_bind(value);
+                }
+                BulkChange::Status(status) => {
+                    q.push("u.status IS DISTINCT FROM ")
+                        .push_bind(status.to_string());
+                }
+                BulkChange::Move(to) => {
+                    q.push("u.instance_id IS DISTINCT FROM ")
+                        .push_bind(to.to_string());
+                }
+                BulkChange::Delete => {
+                    q.push("1 = 1");
+                }
+            }
+            push_selection!(q, selection);
+            q.build()
+                .execute(&mut *c)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(db_err)
+        })
     }
 
     /// One dispatcher at a time, until this transaction ends.
@@ -249,7 +388,8 @@ impl Tx {
         }
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new(
-                "SELECT o.id, o.recipient AS webhook_id, o.attempts, e.id AS event_id, e.payload
+                "SELECT o.id, o.recipient AS webhook_id, o.attempts, e.id AS event_id,
+                        e.type AS event_type, e.at AS event_at, e.payload
                    FROM outbox o JOIN events e ON e.seq = o.seq WHERE 1 = 1",
             );
             push_in_list!(q, "o.id", &ids);
