@@ -310,6 +310,9 @@ pub struct Config {
     /// How long a webhook may keep failing before it is disabled automatically.
     #[arg(long, env = "TUS_WEBHOOK_DISABLE_AFTER", default_value = "24h", value_parser = parse_duration, global = true)]
     pub webhook_disable_after: i64,
+    /// How long events (for replay) and ended webhook deliveries (the log) are kept.
+    #[arg(long, env = "TUS_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration, global = true)]
+    pub event_retention: i64,
     /// How long a one-time login code works.
     #[arg(long, env = "TUS_LOGIN_CODE_TTL", default_value = "10m", value_parser = parse_duration, global = true)]
     pub login_code_ttl: i64,
@@ -399,6 +402,7 @@ impl fmt::Debug for Config {
             .field("outbox_max_attempts", &self.outbox_max_attempts)
             .field("webhook_attempts", &self.webhook_attempts)
             .field("webhook_disable_after", &self.webhook_disable_after)
+            .field("event_retention", &self.event_retention)
             .field("outbox_retry_base", &self.outbox_retry_base)
             .field("outbox_poll", &self.outbox_poll)
             .field("login_code_ttl", &self.login_code_ttl)
@@ -526,6 +530,7 @@ impl Config {
                 public_url: self.public_url.clone(),
                 webhook_attempts: self.webhook_attempts.max(1),
                 webhook_disable_after_ms: self.webhook_disable_after.max(1) * 1000,
+                event_retention_ms: self.event_retention.max(3600) * 1000,
             },
         })
     }

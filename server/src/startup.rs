@@ -169,8 +169,6 @@ impl Application {
     }
 }
 
-/// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
-/// counters nobody touched for a day, and login codes past their time.
 /// Every few seconds: a scheduled rotation when it is due, then the stored signing keys, so a
 /// key rotated by another replica (or the CLI) is used here too, and a next key that is due
 /// becomes current.
@@ -191,6 +189,9 @@ async fn follow_keys(core: Core) {
     }
 }
 
+/// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
+/// counters nobody touched for a day, login codes past their time, and events and ended
+/// webhook deliveries past the retention.
 async fn housekeeping(core: Core) {
     let mut every = tokio::time::interval(std::time::Duration::from_secs(600));
     loop {
@@ -205,6 +206,13 @@ async fn housekeeping(core: Core) {
         }
         if let Err(e) = core.purge_login_codes(Core::now()).await {
             tracing::warn!(error = %e, "purging expired login codes failed");
+        }
+        match core.purge_events(Core::now()).await {
+            Ok((0, 0)) => {}
+            Ok((events, deliveries)) => {
+                tracing::info!(events, deliveries, "events past the retention deleted")
+            }
+            Err(e) => tracing::warn!(error = %e, "purging old events failed"),
         }
     }
 }

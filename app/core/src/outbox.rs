@@ -63,6 +63,8 @@ pub struct DeliverySettings {
     pub webhook_attempts: i64,
     /// How long a webhook may keep failing before it is disabled (ms).
     pub webhook_disable_after_ms: i64,
+    /// How long events and ended webhook deliveries are kept (for replay and the log; ms).
+    pub event_retention_ms: i64,
 }
 
 impl Default for DeliverySettings {
@@ -78,6 +80,7 @@ impl Default for DeliverySettings {
             public_url: None,
             webhook_attempts: 16,
             webhook_disable_after_ms: 24 * 3600 * 1000,
+            event_retention_ms: 30 * 24 * 3600 * 1000,
         }
     }
 }

@@ -692,6 +692,13 @@ impl Core {
         Ok(tx.instance_applications().await?.into_iter().collect())
     }
 
+    /// Housekeeping: events and ended deliveries past the retention (`TUS_EVENT_RETENTION`)
+    /// are deleted; a pending delivery keeps its event. Answers (events, deliveries).
+    pub async fn purge_events(&self, now: DateTime<Utc>) -> CoreResult<(u64, u64)> {
+        let before = ms(now) - self.inner.delivery.event_retention_ms;
+        self.store().purge_events(before).await
+    }
+
     /// The dispatcher: fans out up to a batch of new events to the webhooks that want them.
     /// Answers how many events it took (0: none waiting).
     pub async fn dispatch_events(&self, now: DateTime<Utc>) -> CoreResult<usize> {
@@ -925,6 +932,64 @@ fn delivery_view(r: crate::store::WebhookDeliveryRow) -> WebhookDeliveryView {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::{admin, at, test_core};
+
+    #[tokio::test]
+    async fn events_past_the_retention_go_unless_a_pending_delivery_needs_them() {
+        let t = test_core(|c| c.delivery.event_retention_ms = 3600 * 1000).await;
+        let meta = RequestMeta::default();
+        let made = t
+            .core
+            .create_webhook(
+                at(0),
+                &admin(),
+                &WebhookInput {
+                    url: Some("https://hooks.example.com/in".into()),
+                    ..Default::default()
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        // An old event fanned out to the webhook (its delivery pending), and one nobody wants
+        // after the webhook is disabled.
+        let event = |n: i64| {
+            NewEvent::new(
+                EventType::UserDeleted,
+                at(n),
+                Some("d"),
+                Some("i"),
+                serde_json::json!({}),
+            )
+        };
+        let mut tx = t.core.store().begin().await.unwrap();
+        tx.insert_events(&[event(0)]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(t.core.dispatch_events(at(1)).await.unwrap(), 1);
+        let off = WebhookInput {
+            enabled: Some(false),
+            ..Default::default()
+        };
+        t.core
+            .update_webhook(at(2), &admin(), &made.webhook.id, &off, &meta)
+            .await
+            .unwrap();
+        let mut tx = t.core.store().begin().await.unwrap();
+        tx.insert_events(&[event(3), event(7200)]).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(t.core.dispatch_events(at(7201)).await.unwrap(), 2);
+        // Two hours on: the unwanted old event goes; the one with a pending delivery and
+        // the recent one stay.
+        assert_eq!(t.core.purge_events(at(7300)).await.unwrap(), (1, 0));
+        // Once the delivery has ended and aged too, both go.
+        let claimed = t.core.claim_webhook_deliveries(at(7301), 10).await.unwrap();
+        assert!(
+            claimed.is_empty(),
+            "disabled: the delivery is failed, not sent"
+        );
+        assert_eq!(t.core.purge_events(at(7302)).await.unwrap(), (1, 1));
+        assert_eq!(t.core.purge_events(at(14_500)).await.unwrap(), (1, 0));
+    }
 
     #[test]
     fn signatures_follow_standard_webhooks() {

@@ -536,7 +536,67 @@ impl Tx {
     }
 }
 
+/// Rows one purge statement deletes at most (short transactions on a busy database).
+const PURGE_BATCH: i64 = 10_000;
+
 impl Store {
+    /// Deletes webhook deliveries that ended (sent, failed, cancelled) before `before` with
+    /// their attempts, then events from before `before` that are fanned out and that no
+    /// pending delivery still needs. Answers (events, deliveries) deleted.
+    pub async fn purge_events(&self, before: i64) -> CoreResult<(u64, u64)> {
+        const ENDED: &str = "SELECT id FROM outbox WHERE kind = 'webhook'
+             AND state IN ('sent', 'failed', 'cancelled') AND created_at < $1 LIMIT $2";
+        let (mut events, mut deliveries) = (0, 0);
+        loop {
+            let mut tx = self.begin().await?;
+            on_tx!(&mut tx, |c| sqlx::query(&format!(
+                "DELETE FROM outbox_attempts WHERE message_id IN ({ENDED})"
+            ))
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .execute(&mut *c)
+            .await
+            .map(|_| ())
+            .map_err(db_err))?;
+            let n = on_tx!(&mut tx, |c| sqlx::query(&format!(
+                "DELETE FROM outbox WHERE id IN ({ENDED})"
+            ))
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err))?;
+            tx.commit().await?;
+            deliveries += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        loop {
+            let mut tx = self.begin().await?;
+            let n = on_tx!(&mut tx, |c| sqlx::query(
+                "DELETE FROM events WHERE seq IN (
+                     SELECT e.seq FROM events e WHERE e.at < $1 AND e.dispatched = 1
+                        AND NOT EXISTS (SELECT 1 FROM outbox o WHERE o.seq = e.seq
+                                           AND o.kind = 'webhook')
+                      LIMIT $2)"
+            )
+            .bind(before)
+            .bind(PURGE_BATCH)
+            .execute(&mut *c)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(db_err))?;
+            tx.commit().await?;
+            events += n;
+            if n < PURGE_BATCH as u64 {
+                break;
+            }
+        }
+        Ok((events, deliveries))
+    }
+
     pub async fn webhooks(&self) -> CoreResult<Vec<WebhookRow>> {
         on_pool!(self, |c| sqlx::query_as::<_, WebhookRow>(&format!(
             "SELECT {WEBHOOK_COLUMNS} FROM webhooks ORDER BY created_at DESC, id"
