@@ -490,7 +490,19 @@ impl Core {
         let token = DeviceToken::parse(device_token).map_err(CoreError::internal)?;
         tx.apply_user_patch(&token, &UserPatch::default(), Some(hash))
             .await?;
-        tx.revoke_families_of(device_token, ms(now), why).await?;
+        let ended = tx.revoke_families_of(device_token, ms(now), why).await?;
+        if ended > 0 {
+            if let Some(user) = tx.user_for_update(&token).await? {
+                tx.insert_events(&[crate::events::NewEvent::of_user(
+                    crate::events::EventType::UserSessionsRevoked,
+                    now,
+                    &user,
+                    &format!("user:{device_token}"),
+                    serde_json::json!({ "Detail": format!("{ended} sessions ended: {why}") }),
+                )])
+                .await?;
+            }
+        }
         tx.use_login_codes(device_token, ms(now)).await
     }
 }

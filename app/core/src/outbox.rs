@@ -578,12 +578,22 @@ impl Core {
             },
         )?;
         let mut tx = self.store().begin().await?;
-        principal.visible_user(tx.user_for_update(&target).await?)?;
+        let stored = principal.visible_user(tx.user_for_update(&target).await?)?;
         tx.apply_user_patch(&target, &UserPatch::default(), Some(&hash))
             .await?;
         let ended = tx
             .revoke_families_of(&target.to_string(), ms(now), "new password sent")
             .await?;
+        if ended > 0 {
+            tx.insert_events(&[crate::events::NewEvent::of_user(
+                crate::events::EventType::UserSessionsRevoked,
+                now,
+                &stored,
+                &principal.actor(),
+                serde_json::json!({ "Detail": format!("{ended} sessions ended: new password sent") }),
+            )])
+            .await?;
+        }
         tx.insert_message(&row).await?;
         tx.audit(&principal.audit(
             now,

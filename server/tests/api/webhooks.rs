@@ -728,3 +728,39 @@ async fn bulk_actions_send_one_event_per_changed_user() {
         ]
     );
 }
+
+#[tokio::test]
+async fn sessions_ended_by_a_new_password_are_an_event_too() {
+    let port = free_port();
+    let app = spawn_app_with(|c| c.smtp_url = Some(format!("smtp://127.0.0.1:{port}"))).await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.sessions_revoked"] }),
+    )
+    .await;
+    let user = app.register(json!({ "Email": "pw@example.com" })).await;
+    let dt = user["DeviceToken"].as_str().unwrap().to_string();
+    let sent = app
+        .post(
+            "/v1/Management/users/password",
+            &json!({ "Deliver": "Email" }),
+            &[bearer(&admin), ("UserDeviceToken", dt.clone())],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    let got = receiver
+        .wait_for("the revocation", |g| {
+            events_of(g, "user.sessions_revoked", &dt).len() == 1
+        })
+        .await;
+    let event = events_of(&got, "user.sessions_revoked", &dt)[0].event();
+    assert_eq!(
+        event["data"]["Detail"],
+        "1 sessions ended: new password sent"
+    );
+    assert!(!event.to_string().contains("pw@example.com"));
+    as_documented(&app, &got).await;
+}
