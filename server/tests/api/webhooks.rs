@@ -764,3 +764,60 @@ async fn sessions_ended_by_a_new_password_are_an_event_too() {
     assert!(!event.to_string().contains("pw@example.com"));
     as_documented(&app, &got).await;
 }
+
+#[tokio::test]
+async fn a_replay_sends_the_subscribed_events_of_a_range_again() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (receiver, url) = Receiver::start().await;
+    let created = create(
+        &app,
+        &admin,
+        json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.created"] }),
+    )
+    .await;
+    let id = created.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let from = chrono::Utc::now() - chrono::Duration::seconds(1);
+    for _ in 0..3 {
+        app.register(json!({})).await;
+    }
+    let first = receiver.wait_for("three events", |g| g.len() >= 3).await;
+    let to = chrono::Utc::now() + chrono::Duration::seconds(1);
+    let replay = |body: Value| {
+        let app = &app;
+        let admin = admin.clone();
+        let id = id.clone();
+        async move {
+            app.post(
+                &format!("/v1/Webhooks/{id}/Replay"),
+                &body,
+                &[bearer(&admin)],
+            )
+            .await
+        }
+    };
+    // Bad ranges are named and queue nothing.
+    let bad = replay(json!({ "From": to.to_rfc3339(), "To": from.to_rfc3339() })).await;
+    assert_eq!(
+        (bad.status, bad.error_keys()),
+        (422, vec!["To".to_string()])
+    );
+    let missing = replay(json!({})).await;
+    assert_eq!(missing.error_keys(), vec!["From", "To"]);
+    let answer = replay(json!({ "From": from.to_rfc3339(), "To": to.to_rfc3339() })).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert_eq!(
+        answer.result(),
+        3,
+        "only the subscribed events of the range"
+    );
+    let got = receiver.wait_for("the replay", |g| g.len() >= 6).await;
+    let mut again: Vec<&str> = got[3..].iter().map(|r| r.id.as_str()).collect();
+    let mut before: Vec<&str> = first.iter().map(|r| r.id.as_str()).collect();
+    again.sort();
+    before.sort();
+    assert_eq!(again, before, "the same events, with their ids");
+}
