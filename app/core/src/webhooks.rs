@@ -45,6 +45,11 @@ const DISPATCH_BATCH: i64 = 500;
 /// Most events one replay sends.
 pub const MAX_REPLAY: i64 = 100_000;
 
+/// Longest URL, description and scope list of a webhook.
+const MAX_URL: usize = 2048;
+const MAX_DESCRIPTION: usize = 500;
+const MAX_SCOPE: usize = 1000;
+
 /// Longest overlap of a secret rotation (seconds).
 const MAX_OVERLAP_SECS: i64 = 7 * 24 * 3600;
 
@@ -248,8 +253,43 @@ impl Core {
 
     /// Applies `input` to `row` (a new one, or one read for a change): every field error at
     /// once, nothing written.
-    fn apply_webhook_input(&self, row: &mut WebhookRow, input: &WebhookInput) -> CoreResult<()> {
+    fn apply_webhook_input(
+        &self,
+        p: &Principal,
+        row: &mut WebhookRow,
+        input: &WebhookInput,
+    ) -> CoreResult<()> {
         let mut e = FieldErrors::default();
+        if input.url.as_ref().is_some_and(|u| u.len() > MAX_URL) {
+            e.push("Url", format!("must be at most {MAX_URL} characters"));
+        }
+        if input
+            .description
+            .as_ref()
+            .is_some_and(|d| d.chars().count() > MAX_DESCRIPTION)
+        {
+            e.push(
+                "Description",
+                format!("must be at most {MAX_DESCRIPTION} characters"),
+            );
+        }
+        for (field, list) in [
+            ("Instances", &input.instances),
+            ("Applications", &input.applications),
+        ] {
+            match list {
+                Some(ids) if ids.is_empty() => {
+                    e.push(field, "choose at least one, or leave it out for every one")
+                }
+                Some(ids) if ids.len() > MAX_SCOPE => {
+                    e.push(field, format!("must name at most {MAX_SCOPE}"))
+                }
+                _ => {}
+            }
+        }
+        if !e.is_empty() {
+            return e.into_result();
+        }
         if let Some(allow) = input.allow_private {
             row.allow_private = i64::from(allow);
         }
@@ -296,6 +336,23 @@ impl Core {
         ) {
             row.applications = ids.map(|a| a.join(" "));
         }
+        // An API key limited to instances subscribes only to events of its instances.
+        if let Some(limit) = p.instance_limit() {
+            if row.applications.is_some() {
+                e.push(
+                    "Applications",
+                    "an API key limited to instances subscribes to instances, not applications",
+                );
+            }
+            match &row.instances {
+                None => row.instances = Some(limit.join(" ")),
+                Some(ids) if !ids.split_whitespace().all(|i| p.sees_instance(i)) => e.push(
+                    "Instances",
+                    "names an instance outside this API key's instances",
+                ),
+                Some(_) => {}
+            }
+        }
         if let Some(enabled) = input.enabled {
             row.enabled = i64::from(enabled);
             if enabled {
@@ -340,7 +397,7 @@ impl Core {
             created_by: p.actor(),
             updated_at: ms(now),
         };
-        self.apply_webhook_input(&mut row, input)?;
+        self.apply_webhook_input(p, &mut row, input)?;
         let mut tx = self.store().begin().await?;
         tx.insert_webhook(&row).await?;
         tx.audit(&p.audit(
@@ -369,7 +426,11 @@ impl Core {
     ) -> CoreResult<Vec<WebhookView>> {
         p.require(Scope::WebhooksWrite)?;
         let rows = self.store().webhooks().await?;
-        Ok(rows.iter().map(|r| view(r, now)).collect())
+        Ok(rows
+            .iter()
+            .filter(|r| sees_webhook(p, r))
+            .map(|r| view(r, now))
+            .collect())
     }
 
     pub async fn webhook(
@@ -379,7 +440,7 @@ impl Core {
         id: &str,
     ) -> CoreResult<WebhookView> {
         p.require(Scope::WebhooksWrite)?;
-        let row = self.store().webhook(id).await?.ok_or_else(no_webhook)?;
+        let row = visible(p, self.store().webhook(id).await?)?;
         Ok(view(&row, now))
     }
 
@@ -394,9 +455,9 @@ impl Core {
     ) -> CoreResult<WebhookView> {
         p.require(Scope::WebhooksWrite)?;
         let mut tx = self.store().begin().await?;
-        let mut row = tx.webhook_for_update(id).await?.ok_or_else(no_webhook)?;
+        let mut row = visible(p, tx.webhook_for_update(id).await?)?;
         let was_enabled = row.enabled != 0;
-        self.apply_webhook_input(&mut row, input)?;
+        self.apply_webhook_input(p, &mut row, input)?;
         row.updated_at = ms(now);
         tx.update_webhook(&row).await?;
         let mut changed: Vec<&str> = Vec::new();
@@ -439,6 +500,7 @@ impl Core {
     ) -> CoreResult<()> {
         p.require(Scope::WebhooksWrite)?;
         let mut tx = self.store().begin().await?;
+        visible(p, tx.webhook_for_update(id).await?)?;
         if !tx.delete_webhook(id, ms(now)).await? {
             return Err(no_webhook());
         }
@@ -471,7 +533,7 @@ impl Core {
             ));
         }
         let mut tx = self.store().begin().await?;
-        let mut row = tx.webhook_for_update(id).await?.ok_or_else(no_webhook)?;
+        let mut row = visible(p, tx.webhook_for_update(id).await?)?;
         let secret = new_secret();
         let sealed = self.webhook_sealer().seal(id, &secret)?;
         row.previous_sealed = (overlap_secs > 0).then(|| std::mem::take(&mut row.secret_sealed));
@@ -505,7 +567,7 @@ impl Core {
     ) -> CoreResult<WebhookDeliveryView> {
         p.require(Scope::WebhooksWrite)?;
         let mut tx = self.store().begin().await?;
-        tx.webhook_for_update(id).await?.ok_or_else(no_webhook)?;
+        visible(p, tx.webhook_for_update(id).await?)?;
         let event = NewEvent::new(
             EventType::WebhookTest,
             now,
@@ -547,7 +609,7 @@ impl Core {
         limit: i64,
     ) -> CoreResult<Vec<WebhookDeliveryView>> {
         p.require(Scope::WebhooksWrite)?;
-        self.store().webhook(id).await?.ok_or_else(no_webhook)?;
+        visible(p, self.store().webhook(id).await?)?;
         let rows = self
             .store()
             .webhook_deliveries(id, limit.clamp(1, 500))
@@ -598,9 +660,7 @@ impl Core {
             requested_by: p.actor(),
         };
         let mut tx = self.store().begin().await?;
-        tx.webhook_for_update(webhook_id)
-            .await?
-            .ok_or_else(no_webhook)?;
+        visible(p, tx.webhook_for_update(webhook_id).await?)?;
         tx.insert_webhook_deliveries(std::slice::from_ref(&delivery))
             .await?;
         tx.audit(&p.audit(
@@ -646,7 +706,7 @@ impl Core {
             return Err(CoreError::internal("parsed without values"));
         };
         let mut tx = self.store().begin().await?;
-        let row = tx.webhook_for_update(id).await?.ok_or_else(no_webhook)?;
+        let row = visible(p, tx.webhook_for_update(id).await?)?;
         let apps = self
             .application_map(&mut tx, std::slice::from_ref(&row))
             .await?;
@@ -871,6 +931,23 @@ impl Core {
 
 fn no_webhook() -> CoreError {
     CoreError::NotFound("no webhook has this id".into())
+}
+
+/// Whether `p` may see and manage `row`: everyone who manages webhooks, except that an API
+/// key limited to instances sees only webhooks limited to (some of) its instances.
+fn sees_webhook(p: &Principal, row: &WebhookRow) -> bool {
+    match (p.instance_limit(), &row.instances) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        (Some(_), Some(ids)) => {
+            row.applications.is_none() && ids.split_whitespace().all(|i| p.sees_instance(i))
+        }
+    }
+}
+
+/// The webhook `p` may manage, or 404.
+fn visible(p: &Principal, row: Option<WebhookRow>) -> CoreResult<WebhookRow> {
+    row.filter(|r| sees_webhook(p, r)).ok_or_else(no_webhook)
 }
 
 /// Whether `hook` subscribes to `ev` (its type, instance and application).

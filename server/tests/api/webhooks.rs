@@ -821,3 +821,106 @@ async fn a_replay_sends_the_subscribed_events_of_a_range_again() {
     before.sort();
     assert_eq!(again, before, "the same events, with their ids");
 }
+
+#[tokio::test]
+async fn a_key_limited_to_instances_hooks_only_its_instances_and_sees_no_other_webhook() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let other = app
+        .core
+        .create_instance(chrono::Utc::now(), None, "Other fleet", "")
+        .await
+        .unwrap();
+    let everything = create(
+        &app,
+        &admin,
+        json!({ "Url": "https://crm.example.com/all" }),
+    )
+    .await;
+    let global = everything.result()["Webhook"]["Id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let key = app
+        .core
+        .create_api_key(
+            tus_core::Core::now(),
+            &tus_core::principal::Principal::Admin {
+                id: "t".into(),
+                email: "t@localhost".into(),
+            },
+            &tus_wire::views::NewApiKey {
+                name: "fleet-a".into(),
+                scopes: vec!["webhooks:write".into()],
+                instances: Some(vec![app.instance_id.clone()]),
+                expires_in_days: None,
+            },
+            &Default::default(),
+        )
+        .await
+        .unwrap()
+        .1;
+    // Absent instances: its own, not every one.
+    let own = create(
+        &app,
+        &key,
+        json!({ "Url": "https://fleet-a.example.com/in" }),
+    )
+    .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(
+        own.result()["Webhook"]["Instances"],
+        json!([app.instance_id])
+    );
+    for body in [
+        json!({ "Url": "https://x.example.com/", "Instances": [other.id.to_string()] }),
+        json!({ "Url": "https://x.example.com/", "Applications": [other.application_id.to_string()] }),
+        json!({ "Url": "https://x.example.com/", "Instances": [] }),
+        json!({ "Url": format!("https://x.example.com/{}", "a".repeat(3000)) }),
+    ] {
+        let refused = create(&app, &key, body.clone()).await;
+        assert_eq!(refused.status, 422, "{body}: {}", refused.body);
+    }
+    // The webhook for every instance does not exist for this key.
+    let listed = app
+        .send(reqwest::Method::GET, "/v1/Webhooks", None, &[bearer(&key)])
+        .await;
+    let ids: Vec<&str> = listed
+        .result()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["Id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, vec![own.result()["Webhook"]["Id"].as_str().unwrap()]);
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/Webhooks/{global}")),
+        (reqwest::Method::DELETE, format!("/v1/Webhooks/{global}")),
+        (reqwest::Method::POST, format!("/v1/Webhooks/{global}/Test")),
+        (
+            reqwest::Method::GET,
+            format!("/v1/Webhooks/{global}/Deliveries"),
+        ),
+    ] {
+        let answer = app.send(method, &path, None, &[bearer(&key)]).await;
+        assert_eq!(answer.status, 404, "{path}: {}", answer.body);
+    }
+    let patched = app
+        .send(
+            reqwest::Method::PATCH,
+            &format!("/v1/Webhooks/{global}"),
+            Some(&json!({ "Url": "https://attacker.example.com/" })),
+            &[bearer(&key)],
+        )
+        .await;
+    assert_eq!(patched.status, 404);
+    let still = app
+        .send(
+            reqwest::Method::GET,
+            &format!("/v1/Webhooks/{global}"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(still.result()["Url"], "https://crm.example.com/all");
+}
