@@ -100,7 +100,7 @@ fn Header() -> impl IntoView {
     };
     view! {
         <header class="border-b border-slate-200 bg-white">
-            <nav class="mx-auto flex max-w-7xl flex-wrap items-center gap-x-4 gap-y-2 px-4 py-3" aria-label="Main">
+            <nav class="mx-auto flex max-w-7xl flex-wrap items-center gap-x-1 gap-y-2 px-4 py-3" aria-label="Main">
                 <A href="/" attr:class="mr-2 font-semibold tracking-tight text-slate-900">
                     "Telematics User Service"
                 </A>

@@ -612,11 +612,9 @@ impl Core {
             .from(meta),
         )
         .await?;
-        let instance = self
-            .store()
-            .find_user(&row.subject)
-            .await?
-            .map(|u| u.instance_id);
+        // Read in the transaction: a second connection per racing refresh would exhaust
+        // the pool while each holds its transaction's.
+        let instance = tx.instance_of_user(&row.subject).await?;
         tx.insert_events(&[crate::events::NewEvent::new(
             crate::events::EventType::SecurityRefreshReuse,
             now,

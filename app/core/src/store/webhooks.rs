@@ -145,6 +145,17 @@ impl Tx {
         Ok(())
     }
 
+    /// A user's instance, read in this transaction (no lock; `None`: no such user).
+    pub async fn instance_of_user(&mut self, device_token: &str) -> CoreResult<Option<String>> {
+        on_tx!(self, |c| sqlx::query_scalar::<_, String>(
+            "SELECT instance_id FROM users WHERE device_token = $1"
+        )
+        .bind(device_token)
+        .fetch_optional(&mut *c)
+        .await
+        .map_err(db_err))
+    }
+
     /// The seq of an event this transaction wrote.
     pub async fn event_seq(&mut self, id: &str) -> CoreResult<i64> {
         on_tx!(self, |c| sqlx::query_scalar::<_, i64>(
