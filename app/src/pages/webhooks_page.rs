@@ -182,6 +182,8 @@ fn CreateWebhookCard(changed: RwSignal<u32>) -> impl IntoView {
             match create_webhook(input).await {
                 Ok(made) => {
                     shown.set(Some(made.secret));
+                    url.set(String::new());
+                    description.set(String::new());
                     changed.update(|n| *n += 1);
                 }
                 Err(e) => error.set(Some(e)),
