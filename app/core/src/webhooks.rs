@@ -762,6 +762,10 @@ impl Core {
     /// The dispatcher: fans out up to a batch of new events to the webhooks that want them.
     /// Answers how many events it took (0: none waiting).
     pub async fn dispatch_events(&self, now: DateTime<Utc>) -> CoreResult<usize> {
+        // An idle replica asks a reader, not the writer, every poll.
+        if !self.store().webhook_work_waiting(ms(now)).await?.0 {
+            return Ok(0);
+        }
         let mut tx = self.store().begin().await?;
         tx.lock_dispatcher().await?;
         let events = tx.pending_events(DISPATCH_BATCH).await?;
@@ -796,6 +800,9 @@ impl Core {
         now: DateTime<Utc>,
         limit: i64,
     ) -> CoreResult<Vec<WebhookOutgoing>> {
+        if !self.store().webhook_work_waiting(ms(now)).await?.1 {
+            return Ok(Vec::new());
+        }
         let lease_until = ms(now) + self.inner.delivery.lease_ms.max(1000);
         let mut tx = self.store().begin().await?;
         let rows = tx

@@ -18,30 +18,6 @@ async fn key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
     api_key(app, name, scopes).await
 }
 
-async fn limited_key(
-    app: &TestApp,
-    name: &str,
-    scopes: &[&str],
-    instances: Option<&[String]>,
-) -> String {
-    let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-    app.core
-        .create_api_key(
-            tus_core::Core::now(),
-            &admin(),
-            &tus_wire::views::NewApiKey {
-                name: name.into(),
-                scopes,
-                instances: instances.map(<[String]>::to_vec),
-                expires_in_days: None,
-            },
-            &Default::default(),
-        )
-        .await
-        .unwrap()
-        .1
-}
-
 async fn introspect(app: &TestApp, key: Option<&str>, token: &str) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .post(format!("{}/v1/Auth/Introspect", app.base))
@@ -367,7 +343,7 @@ async fn a_key_limited_to_instances_sees_nothing_of_the_others() {
         "tokens:introspect",
         "instances:read",
     ];
-    let k = limited_key(
+    let k = limited_api_key(
         &app,
         "fleet-a",
         &all,

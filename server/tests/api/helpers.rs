@@ -337,6 +337,16 @@ async fn answer(res: reqwest::Response) -> Answer {
 
 /// A new API key for every instance with `scopes`, made as an admin would.
 pub async fn api_key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
+    limited_api_key(app, name, scopes, None).await
+}
+
+/// A new API key with `scopes`, for `instances` (`None`: every instance).
+pub async fn limited_api_key(
+    app: &TestApp,
+    name: &str,
+    scopes: &[&str],
+    instances: Option<&[String]>,
+) -> String {
     app.core
         .create_api_key(
             tus_core::Core::now(),
@@ -347,7 +357,8 @@ pub async fn api_key(app: &TestApp, name: &str, scopes: &[&str]) -> String {
             &tus_wire::views::NewApiKey {
                 name: name.into(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
-                ..Default::default()
+                instances: instances.map(<[String]>::to_vec),
+                expires_in_days: None,
             },
             &Default::default(),
         )

@@ -112,6 +112,22 @@ async fn post(
     )
 }
 
+/// The first admin's access token, from a replica.
+async fn admin_token(base: &str) -> String {
+    let (status, login) = post(
+        base,
+        "/v1/Auth/Login",
+        &json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "replica admin password"}),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    login["Result"]["AccessToken"]["Token"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
 fn refresh_body(pair: &Value) -> Value {
     json!({"AccessToken": pair["AccessToken"]["Token"], "RefreshToken": pair["RefreshToken"]})
 }
@@ -296,18 +312,7 @@ async fn queued_messages_survive_kill_9_and_replicas_send_each_exactly_once() {
     let count = if db.backend() == "postgres" { 2 } else { 1 };
     let first: Vec<Replica> = (0..count).map(|_| start_with(&db.url, &env)).collect();
     ready(&first.iter().collect::<Vec<_>>()).await;
-    let (status, login) = post(
-        &first[0].base,
-        "/v1/Auth/Login",
-        &json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "replica admin password"}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let admin = login["Result"]["AccessToken"]["Token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = admin_token(&first[0].base).await;
     let client = reqwest::Client::new();
     for i in 0..30 {
         let replica = &first[i % first.len()];
@@ -360,18 +365,7 @@ async fn queued_events_survive_kill_9_and_replicas_deliver_each_once() {
     let count = if db.backend() == "postgres" { 2 } else { 1 };
     let first: Vec<Replica> = (0..count).map(|_| start_with(&db.url, &env)).collect();
     ready(&first.iter().collect::<Vec<_>>()).await;
-    let (status, login) = post(
-        &first[0].base,
-        "/v1/Auth/Login",
-        &json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "replica admin password"}),
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{login}");
-    let admin = login["Result"]["AccessToken"]["Token"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let admin = admin_token(&first[0].base).await;
     let client = reqwest::Client::new();
     let hook = client
         .post(format!("{}/v1/Webhooks", first[0].base))

@@ -144,6 +144,17 @@ async fn as_documented(app: &TestApp, got: &[Received]) {
     }
 }
 
+/// A webhook's delivery log, read by `admin`.
+async fn delivery_log(app: &TestApp, admin: &str, id: &str) -> Answer {
+    app.send(
+        reqwest::Method::GET,
+        &format!("/v1/Webhooks/{id}/Deliveries"),
+        None,
+        &[bearer(admin)],
+    )
+    .await
+}
+
 async fn create(app: &TestApp, admin: &str, body: Value) -> Answer {
     app.post("/v1/Webhooks", &body, &[bearer(admin)]).await
 }
@@ -252,14 +263,7 @@ async fn changes_arrive_signed_with_before_and_after_and_the_secret_is_shown_onc
         assert_eq!(read.status, 200, "{path}");
         assert!(!read.body.to_string().contains(&secret[6..]), "{path}");
     }
-    let log = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/Webhooks/{id}/Deliveries"),
-            None,
-            &[bearer(&admin)],
-        )
-        .await;
+    let log = delivery_log(&app, &admin, &id).await;
     let first = &log.result().as_array().unwrap()[0];
     assert_eq!(first["State"], "sent");
     assert_eq!(first["LastStatus"], 200);
@@ -302,14 +306,7 @@ async fn a_failing_receiver_gets_the_event_again_until_it_acknowledges_and_a_4xx
         ids.iter().all(|i| *i == ids[0]),
         "one event, four attempts: {ids:?}"
     );
-    let log = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/Webhooks/{id}/Deliveries"),
-            None,
-            &[bearer(&admin)],
-        )
-        .await;
+    let log = delivery_log(&app, &admin, &id).await;
     let d = &log.result()[0];
     assert_eq!(
         (d["State"].as_str(), d["Attempts"].as_i64()),
@@ -333,14 +330,7 @@ async fn a_failing_receiver_gets_the_event_again_until_it_acknowledges_and_a_4xx
     receiver.wait_for("the deletion", |g| g.len() >= 5).await;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(receiver.received().len(), 5, "a 400 is not retried");
-    let log = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/Webhooks/{id}/Deliveries"),
-            None,
-            &[bearer(&admin)],
-        )
-        .await;
+    let log = delivery_log(&app, &admin, &id).await;
     let d = &log.result()[0];
     assert_eq!(d["State"], "failed", "{d}");
     assert_eq!(d["LastStatus"], 400);
@@ -517,14 +507,7 @@ async fn a_hostile_caller_cannot_aim_webhooks_inside_nor_manage_them_without_the
     .await;
     let mut error = Value::Null;
     for _ in 0..100 {
-        let log = app
-            .send(
-                reqwest::Method::GET,
-                &format!("/v1/Webhooks/{id}/Deliveries"),
-                None,
-                &[bearer(&admin)],
-            )
-            .await;
+        let log = delivery_log(&app, &admin, &id).await;
         error = log.result()[0]["LastError"].clone();
         if !error.is_null() {
             break;
@@ -622,14 +605,7 @@ async fn a_webhook_failing_too_long_is_disabled_audited_and_sent_nothing_more() 
         tries,
         "nothing more after the disable"
     );
-    let log = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/Webhooks/{id}/Deliveries"),
-            None,
-            &[bearer(&admin)],
-        )
-        .await;
+    let log = delivery_log(&app, &admin, &id).await;
     assert_eq!(log.result().as_array().unwrap().len(), 1, "{}", log.body);
     assert_eq!(log.result()[0]["State"], "failed", "{}", log.body);
 }
@@ -841,25 +817,13 @@ async fn a_key_limited_to_instances_hooks_only_its_instances_and_sees_no_other_w
         .as_str()
         .unwrap()
         .to_string();
-    let key = app
-        .core
-        .create_api_key(
-            tus_core::Core::now(),
-            &tus_core::principal::Principal::Admin {
-                id: "t".into(),
-                email: "t@localhost".into(),
-            },
-            &tus_wire::views::NewApiKey {
-                name: "fleet-a".into(),
-                scopes: vec!["webhooks:write".into()],
-                instances: Some(vec![app.instance_id.clone()]),
-                expires_in_days: None,
-            },
-            &Default::default(),
-        )
-        .await
-        .unwrap()
-        .1;
+    let key = limited_api_key(
+        &app,
+        "fleet-a",
+        &["webhooks:write"],
+        Some(std::slice::from_ref(&app.instance_id)),
+    )
+    .await;
     // Absent instances: its own, not every one.
     let own = create(
         &app,

@@ -551,6 +551,20 @@ impl Tx {
 const PURGE_BATCH: i64 = 10_000;
 
 impl Store {
+    /// Whether the webhook worker has anything to do, read without the writer: (events
+    /// waiting to be fanned out, deliveries due at `now`).
+    pub async fn webhook_work_waiting(&self, now: i64) -> CoreResult<(bool, bool)> {
+        on_pool!(self, |c| sqlx::query_as::<_, (bool, bool)>(
+            "SELECT EXISTS (SELECT 1 FROM events WHERE dispatched = 0),
+                    EXISTS (SELECT 1 FROM outbox WHERE kind = 'webhook'
+                               AND state IN ('queued', 'sending') AND due_at <= $1)"
+        )
+        .bind(now)
+        .fetch_one(c)
+        .await
+        .map_err(db_err))
+    }
+
     /// Deletes webhook deliveries that ended (sent, failed, cancelled) before `before` with
     /// their attempts, then events from before `before` that are fanned out and that no
     /// pending delivery still needs. Answers (events, deliveries) deleted.
