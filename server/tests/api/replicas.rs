@@ -14,6 +14,10 @@ use tus_core::store::scratch::ScratchDatabase;
 
 use crate::helpers::free_port;
 
+/// How long a claimed message or delivery is leased to its sender (the server's fixed
+/// lease): what a killed sender had claimed goes again only after it.
+const LEASE: Duration = Duration::from_secs(60);
+
 struct Replica {
     base: String,
     child: Child,
@@ -330,7 +334,7 @@ async fn queued_messages_survive_kill_9_and_replicas_send_each_exactly_once() {
     let mail = crate::delivery::Maildev::start(smtp).await;
     let second: Vec<Replica> = (0..count).map(|_| start_with(&db.url, &env)).collect();
     ready(&second.iter().collect::<Vec<_>>()).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + LEASE + Duration::from_secs(30);
     loop {
         let n = mail.emails().await.unwrap_or_default().len();
         if n >= 30 {
@@ -398,7 +402,13 @@ async fn queued_events_survive_kill_9_and_replicas_deliver_each_once() {
     let (receiver, _) = crate::webhooks::Receiver::start_on(port).await;
     let second: Vec<Replica> = (0..count).map(|_| start_with(&db.url, &env)).collect();
     ready(&second.iter().collect::<Vec<_>>()).await;
-    receiver.wait_for("30 events", |g| g.len() >= 30).await;
+    // A delivery a killed replica had claimed (mid-attempt) waits for its lease to run out
+    // before it goes again: allow the whole lease, plus time to send.
+    receiver
+        .wait_within("30 events", LEASE + Duration::from_secs(30), |g| {
+            g.len() >= 30
+        })
+        .await;
     // A little longer: a second delivery of any event would show now.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let got = receiver.received();

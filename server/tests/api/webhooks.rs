@@ -86,7 +86,18 @@ impl Receiver {
         what: &str,
         done: impl Fn(&[Received]) -> bool,
     ) -> Vec<Received> {
-        for _ in 0..300 {
+        self.wait_within(what, Duration::from_secs(30), done).await
+    }
+
+    /// Waits (up to `limit`) until `done` holds for what arrived.
+    pub(crate) async fn wait_within(
+        &self,
+        what: &str,
+        limit: Duration,
+        done: impl Fn(&[Received]) -> bool,
+    ) -> Vec<Received> {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
             let got = self.received();
             if done(&got) {
                 return got;
