@@ -5,12 +5,15 @@ use leptos_router::hooks::use_location;
 use leptos_router::path;
 use leptos_router::SsrMode;
 
+use crate::pages::account_page::AccountPage;
+use crate::pages::admins_page::AdminsPage;
 use crate::pages::api_keys_page::ApiKeysPage;
 use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::deliveries_page::DeliveriesPage;
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::invite_page::{InvitePage, INVITE_PATH};
+use crate::pages::join_page::{JoinPage, JOIN_PATH};
 use crate::pages::keys_page::KeysPage;
 use crate::pages::not_found_page::NotFoundPage;
 use crate::pages::overview_page::OverviewPage;
@@ -20,6 +23,7 @@ use crate::pages::user_page::UserPage;
 use crate::pages::users_page::UsersPage;
 use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
 use crate::server_fns::session::{current_admin, SignOut};
+use tus_wire::views::Action;
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -76,6 +80,9 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
                         <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
                         <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
+                        <Route path=path!("/join") view=JoinPage ssr=SsrMode::Async />
+                        <Route path=path!("/admins") view=AdminsPage ssr=SsrMode::Async />
+                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
                         <Route path=path!("/keys") view=KeysPage ssr=SsrMode::Async />
                         <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
                         <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async />
@@ -89,14 +96,30 @@ pub fn App() -> impl IntoView {
 
 const NAV_LINK: &str = "rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700";
 
-/// Navigation, and who is signed in (nothing of it on the sign-in page).
+/// The dashboard's pages, and what the signed-in admin must be allowed to open each.
+const NAV: [(&str, &str, Action); 11] = [
+    ("/overview", "Overview", Action::ReadUsers),
+    ("/", "Users", Action::ReadUsers),
+    ("/register", "Register a user", Action::WriteUsers),
+    ("/batches", "Batches", Action::ReadUsers),
+    ("/instances", "Instances", Action::ReadInstances),
+    ("/deliveries", "Deliveries", Action::Deliveries),
+    ("/keys", "Signing keys", Action::ManageSigningKeys),
+    ("/api-keys", "API keys", Action::ManageApiKeys),
+    ("/webhooks", "Webhooks", Action::ManageWebhooks),
+    ("/audit", "Audit log", Action::ReadAudit),
+    ("/admins", "Admins", Action::ManageAdmins),
+];
+
+/// Navigation, and who is signed in (nothing of it on the sign-in page): only the pages the
+/// signed-in admin's role and scope allow (the server refuses the others anyway).
 #[component]
 fn Header() -> impl IntoView {
     let location = use_location();
-    // The sign-in page and a driver's invite page show no admin navigation.
+    // The sign-in page and the public link pages show no admin navigation.
     let signed_in_page = move || {
         let path = location.pathname.get();
-        path != "/sign-in" && path != INVITE_PATH
+        path != "/sign-in" && path != INVITE_PATH && path != JOIN_PATH
     };
     view! {
         <header class="border-b border-slate-200 bg-white">
@@ -105,17 +128,6 @@ fn Header() -> impl IntoView {
                     "Telematics User Service"
                 </A>
                 <Show when=signed_in_page>
-                    <A href="/overview" attr:class=NAV_LINK>"Overview"</A>
-                    <A href="/" attr:class=NAV_LINK>"Users"</A>
-                    <A href="/register" attr:class=NAV_LINK>"Register a user"</A>
-                    <A href="/batches" attr:class=NAV_LINK>"Batches"</A>
-                    <A href="/instances" attr:class=NAV_LINK>"Instances"</A>
-                    <A href="/deliveries" attr:class=NAV_LINK>"Deliveries"</A>
-                    <A href="/keys" attr:class=NAV_LINK>"Signing keys"</A>
-                    <A href="/api-keys" attr:class=NAV_LINK>"API keys"</A>
-                    <A href="/webhooks" attr:class=NAV_LINK>"Webhooks"</A>
-                    <A href="/audit" attr:class=NAV_LINK>"Audit log"</A>
-                    <span class="flex-1"></span>
                     <SessionMenu />
                 </Show>
             </nav>
@@ -130,8 +142,20 @@ fn SessionMenu() -> impl IntoView {
     view! {
         <Transition fallback=|| ()>
             {move || Suspend::new(async move {
-                admin.await.ok().map(|a| view! {
-                    <span class="hidden text-sm text-slate-600 sm:inline" data-testid="signed-in-as">{a.email}</span>
+                admin.await.ok().map(|a| {
+                    let links = NAV
+                        .into_iter()
+                        .filter(|(_, _, action)| a.may(*action))
+                        .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
+                        .collect_view();
+                    view! {
+                        {links}
+                        <span class="flex-1"></span>
+                        <A href="/account" attr:class=NAV_LINK>
+                            <span data-testid="signed-in-as">{a.email}</span>
+                            <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
+                        </A>
+                    }
                 })
             })}
         </Transition>

@@ -104,10 +104,8 @@ async fn main() {
             c.smtp_url = Some(format!("smtp://127.0.0.1:{smtp}"));
         })
         .await;
-        let admin = Principal::Admin {
-            id: "bench".into(),
-            email: "bench@localhost".into(),
-        };
+        let admin =
+            Principal::unscoped_admin("bench", "bench@localhost", tus_wire::views::Role::Owner);
         let meta = RequestMeta::default();
         let started = Instant::now();
         for i in 0..n {

@@ -281,10 +281,11 @@ async fn introspection(server: &common::Server) -> (f64, f64, usize) {
         .await
         .expect("json");
     let results = created["Result"]["Results"].as_array().expect("results");
-    let admin = tus_core::principal::Principal::Admin {
-        id: "bench".into(),
-        email: "bench@localhost".into(),
-    };
+    let admin = tus_core::principal::Principal::unscoped_admin(
+        "bench",
+        "bench@localhost",
+        tus_wire::views::Role::Owner,
+    );
     let (_, key) = server
         .core
         .create_api_key(

@@ -76,10 +76,18 @@ pub enum AdminCommand {
         email: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Owner, Admin, Operator or Viewer (of everything; an Owner limits scope in the
+        /// dashboard).
+        #[arg(long, default_value = "Owner", value_parser = parse_role)]
+        role: tus_wire::views::Role,
     },
     /// End the login throttles and lock of an admin's e-mail, from every address (after
     /// someone else's failed attempts locked it).
     Unlock { email: String },
+}
+
+fn parse_role(value: &str) -> Result<tus_wire::views::Role, String> {
+    tus_wire::views::Role::parse(value)
 }
 
 /// Durations are seconds, or a number with `s`, `m`, `h` or `d`.
@@ -227,6 +235,10 @@ pub struct Config {
     /// Longest an admin's session lasts from sign-in, however often it is refreshed.
     #[arg(long, env = "TUS_ADMIN_SESSION_MAX", default_value = "12h", value_parser = parse_duration, global = true)]
     pub admin_session_max: i64,
+    /// An admin's session (dashboard or API) ends after this long without a request; 0:
+    /// never.
+    #[arg(long, env = "TUS_ADMIN_IDLE_TIMEOUT", default_value = "30m", value_parser = parse_duration, global = true)]
+    pub admin_idle_timeout: i64,
     /// Longest a user's session lasts from its login or registration; 0: as long as it is
     /// refreshed.
     #[arg(long, env = "TUS_USER_SESSION_MAX", default_value = "0", value_parser = parse_duration, global = true)]
@@ -387,6 +399,7 @@ impl fmt::Debug for Config {
             )
             .field("password_hash_concurrency", &self.password_hash_concurrency)
             .field("admin_session_max", &self.admin_session_max)
+            .field("admin_idle_timeout", &self.admin_idle_timeout)
             .field("user_session_max", &self.user_session_max)
             .field("public_url", &self.public_url)
             .field("header_timeout", &self.header_timeout)
@@ -496,6 +509,8 @@ impl Config {
                 refresh_ttl: chrono::Duration::seconds(self.refresh_token_ttl),
                 reuse_grace: chrono::Duration::seconds(self.refresh_reuse_grace),
                 admin_session_max: chrono::Duration::seconds(self.admin_session_max),
+                admin_idle: (self.admin_idle_timeout > 0)
+                    .then(|| chrono::Duration::seconds(self.admin_idle_timeout)),
                 user_session_max: (self.user_session_max > 0)
                     .then(|| chrono::Duration::seconds(self.user_session_max)),
                 algorithm: self.jwt_algorithm,

@@ -70,7 +70,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             }
             Ok(())
         }
-        Command::Admin(AdminCommand::Create { email, .. }) => {
+        Command::Admin(AdminCommand::Create { email, role, .. }) => {
             let mut password = String::new();
             std::io::stdin()
                 .read_to_string(&mut password)
@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let password = Password::new(password.trim_end_matches(['\r', '\n']));
             let core = open_core(&config).await.map_err(|e| e.to_string())?;
             let admin = core
-                .create_admin(Core::now(), &email, &password)
+                .create_admin(Core::now(), &email, &password, role)
                 .await
                 .map_err(|e| match e {
                     tus_core::CoreError::Validation(f) => {
@@ -89,7 +89,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                     }
                     other => other.to_string(),
                 })?;
-            println!("admin {} created", admin.email);
+            println!("admin {} created ({})", admin.email, admin.role.as_str());
             Ok(())
         }
         Command::Keys(KeysCommand::List) => {

@@ -2,6 +2,7 @@
 //! instance key rotation and invite-code regeneration. One deployment is one company.
 
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{application_row, Instance};
@@ -70,7 +71,7 @@ impl Core {
         p: &Principal,
         company_id: &str,
     ) -> CoreResult<Vec<ApplicationView>> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         self.ensure_company(company_id).await?;
         let mut out = Vec::new();
         for a in self.store().list_applications().await? {
@@ -89,7 +90,7 @@ impl Core {
         include_instances: bool,
         meta: &RequestMeta,
     ) -> CoreResult<ApplicationView> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         let id = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
             .to_string();
@@ -118,7 +119,7 @@ impl Core {
         input: ApplicationInput,
         meta: &RequestMeta,
     ) -> CoreResult<ApplicationView> {
-        p.require_admin()?;
+        p.allow(Action::ManageApplications)?;
         self.ensure_company(company_id).await?;
         let mut e = FieldErrors::default();
         let name = input
@@ -164,7 +165,7 @@ impl Core {
         app_id: &str,
         include_deactivated: bool,
     ) -> CoreResult<Vec<Instance>> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         let id = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
             .to_string();
@@ -172,6 +173,9 @@ impl Core {
             .find_application(&id)
             .await?
             .ok_or_else(|| not_found("application"))?;
+        if !self.sees_application(p, &id).await? {
+            return Err(not_found("application"));
+        }
         let rows = self.store().instances_of_application(&id).await?;
         let mut out = Vec::new();
         for row in rows {
@@ -194,12 +198,12 @@ impl Core {
         instances: impl IntoIterator<Item = Instance>,
         meta: &RequestMeta,
     ) -> CoreResult<Vec<InstanceView>> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         // An API key reads instances, never their keys.
-        let with_key = p.is_admin();
+        let with_key = p.may(Action::RevealInstanceKeys);
         let views: Vec<InstanceView> = instances
             .into_iter()
-            .filter(|i| p.sees_instance(&i.id.to_string()))
+            .filter(|i| p.sees_instance_in(&i.id.to_string(), &i.application_id.to_string()))
             .map(|i| instance_view(&i, with_key))
             .collect();
         if views.is_empty() || !with_key {
@@ -236,7 +240,7 @@ impl Core {
 
     /// An instance, for a caller who may read instances.
     pub async fn instance(&self, p: &Principal, id: InstanceId) -> CoreResult<Instance> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         self.visible_instance(p, id).await
     }
 
@@ -244,19 +248,18 @@ impl Core {
     /// what `p` may do with it.
     async fn visible_instance(&self, p: &Principal, id: InstanceId) -> CoreResult<Instance> {
         let id = id.to_string();
-        if !p.sees_instance(&id) {
-            return Err(not_found("instance"));
-        }
-        self.store()
+        let row = self
+            .store()
             .find_instance(&id)
             .await?
-            .ok_or_else(|| not_found("instance"))?
-            .try_into()
+            .filter(|i| p.sees_instance_in(&i.id, &i.app_id))
+            .ok_or_else(|| not_found("instance"))?;
+        row.try_into()
     }
 
     /// Whether `p` sees an application: all of them, or one holding an instance it sees.
     async fn sees_application(&self, p: &Principal, app_id: &str) -> CoreResult<bool> {
-        if p.instance_limit().is_none() {
+        if p.instance_limit().is_none() || p.sees_instance_in("", app_id) {
             return Ok(true);
         }
         let rows = self.store().instances_of_application(app_id).await?;
@@ -299,7 +302,7 @@ impl Core {
         app_id: &str,
         code: &str,
     ) -> CoreResult<Instance> {
-        p.require(crate::apikeys::Scope::InstancesRead)?;
+        p.allow(Action::ReadInstances)?;
         let code = InviteCode::parse(code)
             .map_err(|_| CoreError::NotFound("no instance has this invite code".into()))?;
         let row = self.store().find_instance_by_invite(code.as_str()).await?;
@@ -326,7 +329,7 @@ impl Core {
         input: InstanceInput,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.allow(Action::ManageInstances)?;
         let app = ApplicationId::parse(app_id)
             .map_err(|_| not_found("application"))?
             .to_string();
@@ -334,6 +337,14 @@ impl Core {
             .find_application(&app)
             .await?
             .ok_or_else(|| not_found("application"))?;
+        if !p.may_add_instance_to(&app) {
+            return Err(match p.admin().and_then(|a| a.applications.as_ref()) {
+                Some(_) => not_found("application"),
+                None => CoreError::Forbidden(
+                    "an admin limited to instances may not create instances".into(),
+                ),
+            });
+        }
         let mut e = FieldErrors::default();
         let status = input
             .status
@@ -383,7 +394,7 @@ impl Core {
         input: InstanceInput,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.allow(Action::ManageInstances)?;
         let before = self.instance(p, instance_id).await?;
         let mut e = FieldErrors::default();
         let mut changes: Vec<(&'static str, String)> = Vec::new();
@@ -437,7 +448,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        p.require_admin()?;
+        p.allow(Action::ManageInstances)?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         let mut tx = self.store().begin().await?;
@@ -470,7 +481,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
-        p.require_admin()?;
+        p.allow(Action::RevealInstanceKeys)?;
         let instance = self.instance(p, instance_id).await?;
         let mut tx = self.store().begin().await?;
         tx.audit(&p.audit(
@@ -487,14 +498,14 @@ impl Core {
 
     /// The applications to create instances in (id, name).
     pub async fn application_choices(&self, p: &Principal) -> CoreResult<Vec<(String, String)>> {
-        p.require_admin()?;
-        Ok(self
-            .store()
-            .list_applications()
-            .await?
-            .into_iter()
-            .map(|a| (a.id, a.name))
-            .collect())
+        p.allow(Action::ReadInstances)?;
+        let mut out = Vec::new();
+        for a in self.store().list_applications().await? {
+            if self.sees_application(p, &a.id).await? {
+                out.push((a.id, a.name));
+            }
+        }
+        Ok(out)
     }
 
     /// A new InstanceKey: the old one stops working for registration and login at once.
@@ -505,7 +516,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.allow(Action::ManageInstances)?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         let mut tx = self.store().begin().await?;
@@ -539,7 +550,7 @@ impl Core {
         instance_id: InstanceId,
         meta: &RequestMeta,
     ) -> CoreResult<Instance> {
-        p.require_admin()?;
+        p.allow(Action::ManageInstances)?;
         let instance = self.instance(p, instance_id).await?;
         let id = instance.id.to_string();
         for attempt in 1..=8 {
@@ -572,12 +583,13 @@ impl Core {
 impl Core {
     /// Admin: the instances to choose from in forms.
     pub async fn instance_choices(&self, p: &Principal) -> CoreResult<Vec<InstanceChoice>> {
-        p.require_admin()?;
+        p.allow(Action::ReadInstances)?;
         Ok(self
             .store()
             .instance_names()
             .await?
             .into_iter()
+            .filter(|(id, _, _)| p.sees_instance(id))
             .map(|(id, name, status)| InstanceChoice {
                 active: status == "Active",
                 id,

@@ -10,6 +10,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
+use tus_wire::views::Action;
 
 use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
@@ -79,7 +80,7 @@ impl Core {
         asked: &NewApiKey,
         meta: &RequestMeta,
     ) -> CoreResult<(ApiKeyView, String)> {
-        principal.require_admin()?;
+        principal.allow(Action::ManageApiKeys)?;
         let NewApiKey {
             name,
             scopes,
@@ -188,7 +189,7 @@ impl Core {
         now: DateTime<Utc>,
         principal: &Principal,
     ) -> CoreResult<Vec<ApiKeyView>> {
-        principal.require_admin()?;
+        principal.allow(Action::ManageApiKeys)?;
         let rows = self.store().api_keys().await?;
         Ok(rows.into_iter().map(|r| view(r, now)).collect())
     }
@@ -201,7 +202,7 @@ impl Core {
         id: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        principal.require_admin()?;
+        principal.allow(Action::ManageApiKeys)?;
         let mut tx = self.store().begin().await?;
         if !tx.revoke_api_key(id, ms(now)).await? {
             return Err(CoreError::NotFound("no live API key has this id".into()));
@@ -258,7 +259,7 @@ impl Core {
         principal: &Principal,
         token: &str,
     ) -> CoreResult<Option<crate::tokens::AccessClaims>> {
-        principal.require(Scope::TokensIntrospect)?;
+        principal.allow(Action::Introspect)?;
         if token.starts_with(API_KEY_PREFIX) {
             return Ok(None);
         }
@@ -310,9 +311,9 @@ mod tests {
         );
         let p = t.core.authenticate_api_key(at(1), &secret).await.unwrap();
         assert_eq!(p.actor(), "apikey:scoring");
-        assert!(p.require(Scope::TokensIntrospect).is_ok());
-        assert!(p.require(Scope::UsersWrite).is_err());
-        assert!(p.require_admin().is_err());
+        assert!(p.allow(Action::Introspect).is_ok());
+        assert!(p.allow(Action::WriteUsers).is_err());
+        assert!(p.allow(Action::ManageInstances).is_err());
         assert!(t
             .core
             .authenticate_api_key(at(1), "tus_nope")

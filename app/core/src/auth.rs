@@ -429,13 +429,21 @@ impl Core {
             Ok(e) => self.store().find_admin_by_email(e.as_str()).await?,
             Err(_) => None,
         };
+        // An invited admin has no password yet: nothing matches it.
         let hash = admin
             .as_ref()
+            .filter(|a| !a.password_hash.is_empty())
             .map(|a| PasswordHash::new(a.password_hash.clone()));
         if !self.check_password(password, hash).await? {
             return Err(invalid_credentials());
         }
         let admin = admin.ok_or_else(invalid_credentials)?;
+        // Said only to whoever knows the password.
+        if admin.disabled_at.is_some() {
+            return Err(CoreError::Forbidden(
+                "this admin account is disabled; ask an Owner".into(),
+            ));
+        }
         let mut issued = IssuedRows::default();
         let family = issued.new_family(now, &admin.id, SubjectKind::Admin, Source::Login);
         let credentials = self.admin_pair(
@@ -448,6 +456,7 @@ impl Core {
         )?;
         let mut tx = self.store().begin().await?;
         issued.write(&mut tx).await?;
+        tx.set_admin_signed_in(&admin.id, ms(now)).await?;
         tx.commit().await?;
         Ok(credentials)
     }
@@ -509,6 +518,13 @@ impl Core {
         {
             return Err(refresh_error(
                 "this session has reached its longest lifetime; sign in again",
+            ));
+        }
+        if kind == SubjectKind::Admin
+            && self.admin_idle_past(lineage.family_last_seen_at, lineage.family_created_at, now)
+        {
+            return Err(refresh_error(
+                "this session ended after a time without use; sign in again",
             ));
         }
         let subject = self.refresh_subject(kind, &lineage.subject).await?;
@@ -574,6 +590,9 @@ impl Core {
             SubjectKind::Admin => {
                 let admin = self.store().find_admin(id).await?;
                 let admin = admin.ok_or_else(|| refresh_error("the admin no longer exists"))?;
+                if admin.disabled_at.is_some() {
+                    return Err(refresh_error("this admin has been disabled"));
+                }
                 Ok(RefreshSubject::Admin {
                     id: admin.id,
                     email: admin.email,
@@ -1035,7 +1054,10 @@ mod tests {
     async fn sign_out_ends_only_its_own_session() {
         let t = test_core(|_| {}).await;
         let p = Password::new("long enough password");
-        t.core.create_admin(at(0), "boss@x.io", &p).await.unwrap();
+        t.core
+            .create_admin(at(0), "boss@x.io", &p, tus_wire::views::Role::Owner)
+            .await
+            .unwrap();
         let meta = RequestMeta::default();
         let a = t
             .core

@@ -12,6 +12,7 @@
 //!   (so every replica can open them) and bound to their batch and chunk.
 
 use std::fmt::Write as _;
+use tus_wire::views::Action;
 
 use chrono::{DateTime, Utc};
 
@@ -240,6 +241,13 @@ impl Core {
             .ok_or_else(|| CoreError::NotFound("no batch has this id".into()))
     }
 
+    /// A batch `p` may see: of one of its instances (else as if there were none, 404).
+    async fn visible_batch(&self, p: &Principal, id: BatchId) -> CoreResult<BatchRecord> {
+        Some(self.batch_record(id).await?)
+            .filter(|b| p.sees_instance(&b.instance_id))
+            .ok_or_else(|| CoreError::NotFound("no batch has this id".into()))
+    }
+
     /// Admin: records a new batch, running, and returns its id; `run_batch` writes it.
     pub async fn start_batch(
         &self,
@@ -248,7 +256,7 @@ impl Core {
         run: NewBatchRun,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
-        p.require_admin()?;
+        p.allow(Action::WriteUsers)?;
         let NewBatchRun {
             instance,
             quantity,
@@ -452,8 +460,8 @@ impl Core {
         id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<BatchView> {
-        p.require_admin()?;
-        let b = self.batch_record(id).await?;
+        p.allow(Action::WriteUsers)?;
+        let b = self.visible_batch(p, id).await?;
         let mut tx = self.store().begin().await?;
         let reason = format!("stopped by {}", p.actor());
         if !tx.fail_batch(&b.id, &reason, ms(now)).await? {
@@ -483,8 +491,8 @@ impl Core {
         id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
-        p.require_admin()?;
-        let b = self.batch_record(id).await?;
+        p.allow(Action::WriteUsers)?;
+        let b = self.visible_batch(p, id).await?;
         let mut tx = self.store().begin().await?;
         if !tx
             .resume_batch(&b.id, ms(now), ms(now) - STALE_AFTER_MS)
@@ -514,8 +522,8 @@ impl Core {
         p: &Principal,
         id: BatchId,
     ) -> CoreResult<BatchView> {
-        p.require_admin()?;
-        let b = self.batch_record(id).await?;
+        p.allow(Action::ReadUsers)?;
+        let b = self.visible_batch(p, id).await?;
         // While it runs, every user it wrote is there (and the page asks often).
         let users_now = if b.state == BatchRunState::Running {
             b.done
@@ -532,7 +540,7 @@ impl Core {
         p: &Principal,
         before: Option<&str>,
     ) -> CoreResult<BatchPage> {
-        p.require_admin()?;
+        p.allow(Action::ReadUsers)?;
         let cursor = match before.map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
             Some(c) => {
@@ -543,7 +551,10 @@ impl Core {
                 Some((at, id.to_string()))
             }
         };
-        let mut rows = self.store().list_batches(cursor, BATCH_PAGE + 1).await?;
+        let mut rows = self
+            .store()
+            .list_batches(cursor, p.instance_limit(), BATCH_PAGE + 1)
+            .await?;
         let next = if rows.len() as i64 > BATCH_PAGE {
             rows.truncate(BATCH_PAGE as usize);
             rows.last().map(|b| format!("{}.{}", b.created_at, b.id))
@@ -567,9 +578,9 @@ impl Core {
         id: BatchId,
         meta: &RequestMeta,
     ) -> CoreResult<CredentialsDownload> {
-        p.require_admin()?;
+        p.allow(Action::TakeCredentials)?;
         self.purge_batch_credentials(now).await?;
-        let b = self.batch_record(id).await?;
+        let b = self.visible_batch(p, id).await?;
         let mut tx = self.store().begin().await?;
         if !tx
             .take_batch_credentials(&b.id, &p.actor(), ms(now))

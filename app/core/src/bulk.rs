@@ -7,6 +7,7 @@
 //! break a login name's uniqueness in the target instance moves nobody.
 
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 
 use super::error::{CoreError, CoreResult};
 use super::principal::Principal;
@@ -58,7 +59,7 @@ impl Core {
 
     /// Admin: exactly how many users a bulk action would act on.
     pub async fn bulk_count(&self, p: &Principal, target: &BulkTarget) -> CoreResult<i64> {
-        p.require_admin()?;
+        p.allow(Action::ReadUsers)?;
         let selection = self.selection(p, target)?;
         self.store().count_selection(&selection).await
     }
@@ -72,7 +73,11 @@ impl Core {
         action: &BulkAction,
         meta: &RequestMeta,
     ) -> CoreResult<BulkOutcome> {
-        p.require_admin()?;
+        p.allow(match action {
+            BulkAction::SetFlag { .. } | BulkAction::SetActive(_) => Action::WriteUsers,
+            BulkAction::Move(_) => Action::MoveUsers,
+            BulkAction::Delete => Action::DeleteUsers,
+        })?;
         let selection = self.selection(p, target)?;
         enum Change {
             Set(&'static str, Value),

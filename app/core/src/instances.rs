@@ -253,10 +253,16 @@ impl Core {
         }))
     }
 
-    pub async fn list_instances(&self) -> CoreResult<Vec<InstanceSummary>> {
+    /// The instances `p` sees, with their user counts (never their keys).
+    pub async fn list_instances(
+        &self,
+        p: &crate::principal::Principal,
+    ) -> CoreResult<Vec<InstanceSummary>> {
+        p.allow(tus_wire::views::Action::ReadInstances)?;
         let rows = self.store().list_instances().await?;
         Ok(rows
             .into_iter()
+            .filter(|r| p.sees_instance(&r.id))
             .map(|r| InstanceSummary {
                 id: r.id,
                 name: r.name,
@@ -294,7 +300,11 @@ mod tests {
             .await
             .unwrap()
             .is_none());
-        let list = t.core.list_instances().await.unwrap();
+        let list = t
+            .core
+            .list_instances(&crate::testing::admin())
+            .await
+            .unwrap();
         assert_eq!(list.len(), 1);
         assert_eq!(list[0].user_count, 0);
     }

@@ -12,6 +12,7 @@
 //! - A reset answers the same for an unknown name, a wrong code and a used one.
 
 use std::collections::HashMap;
+use tus_wire::views::Action;
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -83,14 +84,14 @@ fn invitees(contacts: Vec<ContactRow>, channel: Channel) -> Vec<Invitee> {
 }
 
 /// 256 random bits, URL-safe.
-fn generate_link_token() -> String {
+pub(crate) fn generate_link_token() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
 /// A link token as the page gets it: 43 URL-safe characters (anything else finds nothing).
-fn well_formed_link(token: &str) -> bool {
+pub(crate) fn well_formed_link(token: &str) -> bool {
     token.len() == 43
         && token
             .bytes()
@@ -142,7 +143,7 @@ impl Core {
         target: &BulkTarget,
         channel: Channel,
     ) -> CoreResult<InviteCount> {
-        principal.require(crate::apikeys::Scope::UsersWrite)?;
+        principal.allow(Action::WriteUsers)?;
         self.ensure_channel(channel)?;
         self.link_base(channel)?;
         let selection = self.selection(principal, target)?;
@@ -168,7 +169,7 @@ impl Core {
         expected: Option<i64>,
         meta: &RequestMeta,
     ) -> CoreResult<InviteCount> {
-        principal.require(crate::apikeys::Scope::UsersWrite)?;
+        principal.allow(Action::WriteUsers)?;
         self.ensure_channel(channel)?;
         let base = self.link_base(channel)?;
         let single = match target {

@@ -14,6 +14,7 @@
 //! - Public keys only ever leave the service: an HS256 key is never published.
 
 use std::collections::HashMap;
+use tus_wire::views::Action;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -396,7 +397,7 @@ impl crate::Core {
         principal: &crate::principal::Principal,
         now: DateTime<Utc>,
     ) -> CoreResult<Vec<tus_wire::views::SigningKeyView>> {
-        principal.require_admin()?;
+        principal.allow(Action::ManageSigningKeys)?;
         let iso = crate::time::iso;
         let now_ms = now.timestamp_millis();
         // Every live access token was issued within one access-token lifetime.
@@ -537,6 +538,19 @@ impl crate::Core {
     /// A new signing key of `algorithm` (the configured one by default), published as next
     /// now and current after `lead` (at once when zero); the current key then retires and
     /// stays accepted while its tokens live. Audited as `actor`. Answers the new kid.
+    /// An Owner's "rotate now" (the dashboard): `rotate_signing_key` in their name.
+    pub async fn rotate_signing_key_as(
+        &self,
+        now: DateTime<Utc>,
+        p: &crate::principal::Principal,
+        lead: chrono::Duration,
+        meta: &crate::RequestMeta,
+    ) -> CoreResult<String> {
+        p.allow(Action::ManageSigningKeys)?;
+        self.rotate_signing_key(now, None, lead, &p.actor(), meta)
+            .await
+    }
+
     pub async fn rotate_signing_key(
         &self,
         now: DateTime<Utc>,

@@ -233,10 +233,7 @@ pub(crate) mod testing {
 
     /// An admin principal, as a valid admin token yields.
     pub fn admin() -> principal::Principal {
-        principal::Principal::Admin {
-            id: "a".into(),
-            email: "a@x.io".into(),
-        }
+        principal::Principal::unscoped_admin("a", "a@x.io", tus_wire::views::Role::Owner)
     }
 
     /// Another core (a replica) on the same database.

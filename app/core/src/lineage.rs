@@ -12,6 +12,7 @@ use crate::time::{iso, ms};
 use crate::types::DeviceToken;
 use crate::{Core, RequestMeta};
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 use tus_wire::views::{
     AccessTokenView, FamilyView, RefreshTokenView, SecurityEventView, TokenLineage,
 };
@@ -28,12 +29,10 @@ impl Core {
         p: &Principal,
         device_token: DeviceToken,
     ) -> CoreResult<TokenLineage> {
-        p.require_admin()?;
+        p.allow(Action::ReadUsers)?;
         let subject = device_token.to_string();
         let store = self.store();
-        if store.find_user(&subject).await?.is_none() {
-            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
-        }
+        p.visible_user(store.find_user(&subject).await?)?;
         let now = ms(now);
         let access_tokens = store
             .access_tokens_of(&subject, ACCESS_TOKENS_SHOWN)
@@ -116,11 +115,9 @@ impl Core {
         family_id: Option<&str>,
         meta: &RequestMeta,
     ) -> CoreResult<u64> {
-        p.require_admin()?;
+        p.allow(Action::WriteUsers)?;
         let subject = device_token.to_string();
-        let Some(user) = self.store().find_user(&subject).await? else {
-            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
-        };
+        let user = p.visible_user(self.store().find_user(&subject).await?)?;
         let mut tx = self.store().begin().await?;
         let (revoked, detail) = match family_id {
             Some(id) => {

@@ -19,6 +19,7 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
+use tus_wire::views::Action;
 
 use crate::audit::AuditAction;
 use crate::auth::LoginName;
@@ -141,6 +142,8 @@ pub enum Purpose {
     Password,
     LoginCode,
     Invite,
+    /// An admin's invite, or a password reset an Owner sent: a link to `/join`.
+    AdminLink,
     Test,
 }
 
@@ -150,6 +153,7 @@ impl Purpose {
             Purpose::Password => "password",
             Purpose::LoginCode => "login_code",
             Purpose::Invite => "invite",
+            Purpose::AdminLink => "admin_link",
             Purpose::Test => "test",
         }
     }
@@ -336,6 +340,12 @@ pub(crate) fn compose(
             format!(
                 "You are invited to {app} ({instance}). Your code is {secret}: log in to the app \
                  with your phone number and this code. It works once, for {ttl}."
+            ),
+        ),
+        Purpose::AdminLink => (
+            format!("Your admin account on {app}"),
+            format!(
+                "Set your password for the {app} dashboard: {secret}. It works once, for {ttl}."
             ),
         ),
         Purpose::Test => (
@@ -556,7 +566,7 @@ impl Core {
         channel: Channel,
         meta: &RequestMeta,
     ) -> CoreResult<DeliveryView> {
-        principal.require(crate::apikeys::Scope::UsersWrite)?;
+        principal.allow(Action::WriteUsers)?;
         let user = principal.visible_user(self.store().find_user(&target.to_string()).await?)?;
         self.ensure_channel(channel)?;
         let to = Self::recipient(&user, channel)?;
@@ -750,7 +760,7 @@ impl Core {
         to: &str,
         meta: &RequestMeta,
     ) -> CoreResult<DeliveryView> {
-        principal.require_admin()?;
+        principal.allow(Action::Deliveries)?;
         self.ensure_channel(channel)?;
         let to = match channel {
             Channel::Email => crate::types::Email::parse(to)
@@ -864,14 +874,14 @@ impl Core {
         filter: &MessageFilter,
         limit: i64,
     ) -> CoreResult<Vec<DeliveryView>> {
-        principal.require_admin()?;
+        principal.allow(Action::Deliveries)?;
         let rows = self.store().messages(filter, limit.clamp(1, 200)).await?;
         Ok(rows.into_iter().map(delivery_view).collect())
     }
 
     /// Admin: one message with every attempt.
     pub async fn delivery(&self, principal: &Principal, id: &str) -> CoreResult<DeliveryView> {
-        principal.require_admin()?;
+        principal.allow(Action::Deliveries)?;
         let row = self
             .store()
             .message(id)
@@ -900,7 +910,7 @@ impl Core {
         cancel: bool,
         meta: &RequestMeta,
     ) -> CoreResult<DeliveryView> {
-        principal.require_admin()?;
+        principal.allow(Action::Deliveries)?;
         let mut tx = self.store().begin().await?;
         let (changed, action, verb) = if cancel {
             (

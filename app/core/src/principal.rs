@@ -14,61 +14,134 @@ use crate::tokens::SubjectKind;
 use crate::types::DeviceToken;
 use crate::users::User;
 use crate::{Core, RequestMeta};
+use tus_wire::views::{Action, Role};
 
 /// Who presents a valid access token (or API key).
 #[derive(Debug, Clone)]
 pub enum Principal {
     User(Box<User>),
-    Admin {
-        id: String,
-        email: String,
-    },
+    Admin(Box<AdminCaller>),
     /// A back end's API key: only what its scopes allow.
     Service(Box<crate::apikeys::ApiKey>),
 }
 
+/// A signed-in admin: their role, and the scope it applies in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminCaller {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// The applications of an admin scoped to applications (`None`: not so scoped).
+    pub applications: Option<Vec<String>>,
+    /// Every instance the admin's scope reaches, now (`None`: every instance).
+    pub instances: Option<Vec<String>>,
+    /// The session (token family) this request comes from.
+    pub session: Option<String>,
+    /// Signs in with a TOTP code.
+    pub totp: bool,
+}
+
 impl Principal {
+    /// An admin of every instance with `role` (the first admin, tests, the command line).
+    pub fn unscoped_admin(id: &str, email: &str, role: Role) -> Principal {
+        Principal::Admin(Box::new(AdminCaller {
+            id: id.into(),
+            email: email.into(),
+            role,
+            applications: None,
+            instances: None,
+            session: None,
+            totp: false,
+        }))
+    }
+
     pub fn actor(&self) -> String {
         match self {
             Principal::User(u) => format!("user:{}", u.device_token),
-            Principal::Admin { email, .. } => format!("admin:{email}"),
+            Principal::Admin(a) => format!("admin:{}", a.email),
             Principal::Service(key) => format!("apikey:{}", key.name),
         }
     }
 
-    /// An admin, or an API key with `scope`; a user token never (403).
-    pub fn require(&self, scope: crate::apikeys::Scope) -> CoreResult<()> {
+    /// The signed-in admin, if this is one.
+    pub fn admin(&self) -> Option<&AdminCaller> {
         match self {
-            Principal::Admin { .. } => Ok(()),
-            Principal::Service(key) if key.scopes.contains(&scope) => Ok(()),
-            Principal::Service(_) => Err(CoreError::Forbidden(format!(
-                "this API key lacks the {} scope",
-                scope.as_str()
-            ))),
-            Principal::User(_) => Err(CoreError::Forbidden(
-                "this route needs an admin token".into(),
-            )),
+            Principal::Admin(a) => Some(a),
+            _ => None,
         }
     }
 
-    /// A user token acts on itself (`target_user` sees to that); anyone else needs `scope`.
-    pub fn require_unless_self(&self, scope: crate::apikeys::Scope) -> CoreResult<()> {
+    /// Whether this caller may do `action` at all (within its scope: objects outside it are
+    /// still not found). The one place roles and API-key scopes are decided.
+    pub fn may(&self, action: Action) -> bool {
+        let scoped = self.instance_limit().is_some();
+        match self {
+            Principal::Admin(a) => action.allows(a.role, scoped),
+            Principal::Service(key) => {
+                !(scoped && action.everywhere())
+                    && action.api_scope().is_some_and(|s| key.scopes.contains(&s))
+            }
+            Principal::User(_) => false,
+        }
+    }
+
+    /// `may(action)`, or 403 saying why.
+    pub fn allow(&self, action: Action) -> CoreResult<()> {
+        if self.may(action) {
+            return Ok(());
+        }
+        let why = match self {
+            Principal::User(_) => "this route needs an admin token".to_string(),
+            Principal::Admin(a) if a.role < action.role() => format!(
+                "the {} role may not {}: it takes {}",
+                a.role.as_str(),
+                action.what(),
+                action.role().as_str()
+            ),
+            Principal::Admin(_) => format!(
+                "an admin limited to some applications or instances may not {}",
+                action.what()
+            ),
+            Principal::Service(key) => match action.api_scope() {
+                Some(scope) if !key.scopes.contains(&scope) => {
+                    format!("this API key lacks the {} scope", scope.as_str())
+                }
+                Some(_) => format!("an API key limited to instances may not {}", action.what()),
+                None => format!("an API key may not {}: it takes an admin", action.what()),
+            },
+        };
+        Err(CoreError::Forbidden(why))
+    }
+
+    /// A user token acts on itself (`target_user` sees to that); anyone else needs `action`.
+    pub fn allow_unless_self(&self, action: Action) -> CoreResult<()> {
         match self {
             Principal::User(_) => Ok(()),
-            _ => self.require(scope),
+            _ => self.allow(action),
         }
-    }
-
-    /// Acts on any user (an admin, or an API key with `users:write`), not only on itself.
-    pub fn manages_users(&self) -> bool {
-        self.require(crate::apikeys::Scope::UsersWrite).is_ok()
     }
 
     /// The instances this caller is limited to; `None`: every instance.
     pub fn instance_limit(&self) -> Option<&[String]> {
         match self {
             Principal::Service(key) => key.instances.as_deref(),
-            Principal::Admin { .. } | Principal::User(_) => None,
+            Principal::Admin(a) => a.instances.as_deref(),
+            Principal::User(_) => None,
+        }
+    }
+
+    /// Whether this caller may make an instance in `application` (an admin scoped to
+    /// instances may not; one scoped to applications only in them).
+    pub fn may_add_instance_to(&self, application: &str) -> bool {
+        if !self.may(Action::ManageInstances) {
+            return false;
+        }
+        match self {
+            Principal::Admin(a) => match (&a.applications, &a.instances) {
+                (Some(apps), _) => apps.iter().any(|id| id == application),
+                (None, limit) => limit.is_none(),
+            },
+            _ => false,
         }
     }
 
@@ -77,6 +150,17 @@ impl Principal {
     pub fn sees_instance(&self, instance_id: &str) -> bool {
         self.instance_limit()
             .is_none_or(|ids| ids.iter().any(|id| id == instance_id))
+    }
+
+    /// Whether this caller sees `instance` of `application`: as `sees_instance`, and also
+    /// an instance made in one of an application-scoped admin's applications after this
+    /// request began (such as one they just created).
+    pub fn sees_instance_in(&self, instance_id: &str, application: &str) -> bool {
+        self.sees_instance(instance_id)
+            || self
+                .admin()
+                .and_then(|a| a.applications.as_ref())
+                .is_some_and(|apps| apps.iter().any(|a| a == application))
     }
 
     /// An instance filter (`None`: every instance) narrowed to what this caller sees.
@@ -103,17 +187,7 @@ impl Principal {
     }
 
     pub fn is_admin(&self) -> bool {
-        matches!(self, Principal::Admin { .. })
-    }
-
-    pub fn require_admin(&self) -> CoreResult<()> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(CoreError::Forbidden(
-                "this route needs an admin token".into(),
-            ))
-        }
+        matches!(self, Principal::Admin(_))
     }
 }
 
@@ -181,10 +255,13 @@ impl Core {
                     .find_admin(&session.subject)
                     .await?
                     .ok_or_else(|| bearer_error("the admin no longer exists"))?;
-                Ok(Principal::Admin {
-                    id: admin.id,
-                    email: admin.email,
-                })
+                if admin.disabled_at.is_some() {
+                    return Err(bearer_error("this admin has been disabled"));
+                }
+                self.keep_admin_session(&session, now).await?;
+                Ok(Principal::Admin(Box::new(
+                    self.admin_caller(&admin, Some(&session.family_id)).await?,
+                )))
             }
             SubjectKind::User => {
                 let row = self

@@ -3,6 +3,7 @@
 
 use base64::Engine;
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 
 use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{Instance, InstanceCredentials};
@@ -108,7 +109,7 @@ impl Core {
         request: RegisterRequest,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        principal.require_admin()?;
+        principal.allow(Action::WriteUsers)?;
         let instance = self
             .active_instance_for_field(principal, instance_id, "InstanceId")
             .await?;

@@ -6,6 +6,7 @@
 //! range of the last 30 days' refresh-issued access tokens.
 
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 
 use super::audit::audit_entry_view;
 use super::error::CoreResult;
@@ -43,19 +44,27 @@ fn fill_days(first: i64, found: &[(i64, i64)]) -> Vec<DayCount> {
 impl Core {
     /// Admin: the overview at `now`.
     pub async fn overview(&self, now: DateTime<Utc>, p: &Principal) -> CoreResult<Overview> {
-        p.require_admin()?;
+        p.allow(Action::ReadUsers)?;
         let store = self.store();
         let today = ms(now).div_euclid(DAY_MS);
         let first = today - (CHART_DAYS - 1);
-        let (active, deactivated) = store.users_by_status().await?;
-        let flags = store.flag_totals().await?;
-        let registrations = store.registrations_per_day(first).await?;
-        let refreshes = store
-            .access_tokens_per_day("refresh", first * DAY_MS, (today + 1) * DAY_MS)
-            .await?;
-        let events = store
-            .latest_audit(&SECURITY_ACTIONS.map(AuditAction::as_str), 10)
-            .await?;
+        // A caller limited to some instances sees their counters only; refreshes and security
+        // events span every instance, so they are left out for such a caller.
+        let limit = p.instance_limit();
+        let (active, deactivated) = store.users_by_status(limit).await?;
+        let flags = store.flag_totals(limit).await?;
+        let registrations = store.registrations_per_day(first, limit).await?;
+        let (refreshes, events) = match limit {
+            Some(_) => (Vec::new(), Vec::new()),
+            None => (
+                store
+                    .access_tokens_per_day("refresh", first * DAY_MS, (today + 1) * DAY_MS)
+                    .await?,
+                store
+                    .latest_audit(&SECURITY_ACTIONS.map(AuditAction::as_str), 10)
+                    .await?,
+            ),
+        };
         Ok(Overview {
             users: active + deactivated,
             active,
@@ -65,7 +74,11 @@ impl Core {
             sdk_on: flags[2],
             real_time_on: flags[3],
             registrations: fill_days(first, &registrations),
-            refreshes: fill_days(first, &refreshes),
+            refreshes: match limit {
+                Some(_) => Vec::new(),
+                None => fill_days(first, &refreshes),
+            },
+            scoped: limit.is_some(),
             security_events: events.into_iter().map(audit_entry_view).collect(),
         })
     }

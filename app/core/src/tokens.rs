@@ -43,6 +43,8 @@ pub struct TokenSettings {
     /// How long an admin's session (a token family) lasts from its sign-in, however often
     /// it is refreshed: then the admin signs in again.
     pub admin_session_max: Duration,
+    /// An admin's session ends after this long without a request (`None`: never).
+    pub admin_idle: Option<Duration>,
     /// The same for users; `None`: a user's session lasts while it is refreshed.
     pub user_session_max: Option<Duration>,
     /// What new keys are (`TUS_JWT_ALGORITHM`); HS256 signs with the master secret.
@@ -61,6 +63,7 @@ impl Default for TokenSettings {
             refresh_ttl: Duration::days(7),
             reuse_grace: Duration::seconds(10),
             admin_session_max: Duration::hours(12),
+            admin_idle: Some(Duration::minutes(30)),
             user_session_max: None,
             algorithm: KeyAlgorithm::Hs256,
             rotate_every: None,

@@ -31,7 +31,7 @@ use crate::{Core, RequestMeta};
 use tus_wire::model::{
     WebhookDeliveryView, WebhookInput, WebhookReplay, WebhookView, WebhookWithSecret,
 };
-use tus_wire::views::Scope;
+use tus_wire::views::Action;
 
 /// The sealing purpose of webhook secrets; each is bound to its webhook's id.
 pub(crate) const WEBHOOK_SEALING: &[u8] = b"tus/webhooks/v1";
@@ -373,7 +373,7 @@ impl Core {
         input: &WebhookInput,
         meta: &RequestMeta,
     ) -> CoreResult<WebhookWithSecret> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         if input.url.is_none() {
             return Err(CoreError::validation("Url", "is required"));
         }
@@ -424,7 +424,7 @@ impl Core {
         now: DateTime<Utc>,
         p: &Principal,
     ) -> CoreResult<Vec<WebhookView>> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let rows = self.store().webhooks().await?;
         Ok(rows
             .iter()
@@ -439,7 +439,7 @@ impl Core {
         p: &Principal,
         id: &str,
     ) -> CoreResult<WebhookView> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let row = visible(p, self.store().webhook(id).await?)?;
         Ok(view(&row, now))
     }
@@ -453,7 +453,7 @@ impl Core {
         input: &WebhookInput,
         meta: &RequestMeta,
     ) -> CoreResult<WebhookView> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let mut tx = self.store().begin().await?;
         let mut row = visible(p, tx.webhook_for_update(id).await?)?;
         let was_enabled = row.enabled != 0;
@@ -498,7 +498,7 @@ impl Core {
         id: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let mut tx = self.store().begin().await?;
         visible(p, tx.webhook_for_update(id).await?)?;
         if !tx.delete_webhook(id, ms(now)).await? {
@@ -525,7 +525,7 @@ impl Core {
         overlap_secs: i64,
         meta: &RequestMeta,
     ) -> CoreResult<WebhookWithSecret> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         if !(0..=MAX_OVERLAP_SECS).contains(&overlap_secs) {
             return Err(CoreError::validation(
                 "OverlapSeconds",
@@ -565,7 +565,7 @@ impl Core {
         id: &str,
         meta: &RequestMeta,
     ) -> CoreResult<WebhookDeliveryView> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let mut tx = self.store().begin().await?;
         visible(p, tx.webhook_for_update(id).await?)?;
         let event = NewEvent::new(
@@ -608,7 +608,7 @@ impl Core {
         id: &str,
         limit: i64,
     ) -> CoreResult<Vec<WebhookDeliveryView>> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         visible(p, self.store().webhook(id).await?)?;
         let rows = self
             .store()
@@ -639,7 +639,7 @@ impl Core {
         delivery_id: &str,
         meta: &RequestMeta,
     ) -> CoreResult<WebhookDeliveryView> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let missing = || CoreError::NotFound("no delivery of this webhook has this id".into());
         let (owner, seq, event_type, device_token, instance_id) = self
             .store()
@@ -686,7 +686,7 @@ impl Core {
         range: &WebhookReplay,
         meta: &RequestMeta,
     ) -> CoreResult<i64> {
-        p.require(Scope::WebhooksWrite)?;
+        p.allow(Action::ManageWebhooks)?;
         let mut e = FieldErrors::default();
         let mut bound = |field: &str, value: &Option<String>| match value.as_deref() {
             None => {

@@ -56,11 +56,11 @@ impl InviteProblem {
         }
     }
 
-    fn parse(code: &str) -> Option<InviteProblem> {
+    pub fn parse(code: &str) -> Option<InviteProblem> {
         InviteProblem::ALL.into_iter().find(|p| p.code() == code)
     }
 
-    fn message(self) -> &'static str {
+    pub fn message(self) -> &'static str {
         match self {
             InviteProblem::Weak => "Choose a password of at least 10 characters.",
             InviteProblem::Mismatch => "The two passwords differ. Type the same password twice.",

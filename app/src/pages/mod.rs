@@ -1,9 +1,12 @@
+pub mod account_page;
+pub mod admins_page;
 pub mod api_keys_page;
 pub mod audit_page;
 pub mod batches_page;
 pub mod deliveries_page;
 pub mod instances_page;
 pub mod invite_page;
+pub mod join_page;
 pub mod keys_page;
 pub mod not_found_page;
 pub mod overview_page;

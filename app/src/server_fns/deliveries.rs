@@ -41,9 +41,8 @@ pub async fn accept_invite(
     password: String,
     confirm: String,
 ) -> Result<(), AppError> {
-    use super::guard::{fail, request};
-    use crate::components::encode_component;
-    use crate::pages::invite_page::{InviteProblem, INVITE_PATH};
+    use super::guard::request;
+    use crate::pages::invite_page::INVITE_PATH;
     use crate::ssr::session::request_meta;
     use tus_core::secret::Password;
     use tus_core::Core;
@@ -58,27 +57,7 @@ pub async fn accept_invite(
             &meta,
         )
         .await;
-    let plain_form = parts
-        .headers
-        .get(http::header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("text/html"));
-    match result {
-        Ok(()) => {
-            leptos_axum::redirect(&format!("{INVITE_PATH}?done=1"));
-            Ok(())
-        }
-        Err(e) if plain_form => {
-            let problem = InviteProblem::of(&AppError::from(e));
-            leptos_axum::redirect(&format!(
-                "{INVITE_PATH}?t={}&error={}",
-                encode_component(&token),
-                problem.code()
-            ));
-            Ok(())
-        }
-        Err(e) => Err(fail(e)),
-    }
+    super::guard::link_form_answer(&parts, result, INVITE_PATH, &token)
 }
 
 /// The outbox, newest first (100 at a time; `query.before` pages on).

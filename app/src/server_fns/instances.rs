@@ -18,7 +18,7 @@ use tus_wire::views::InstanceChoice;
 pub async fn list_instances() -> Result<Vec<InstanceSummary>, AppError> {
     use super::guard::{admin, fail};
     let a = admin()?;
-    a.core.list_instances().await.map_err(fail)
+    a.core.list_instances(a.principal()).await.map_err(fail)
 }
 
 /// The instances to choose from in a form.

@@ -42,11 +42,10 @@ pub async fn rotate_signing_key(lead_minutes: i64) -> Result<String, AppError> {
         )));
     }
     a.core
-        .rotate_signing_key(
+        .rotate_signing_key_as(
             Core::now(),
-            None,
+            a.principal(),
             chrono::Duration::minutes(lead_minutes),
-            &a.principal().actor(),
             &a.meta,
         )
         .await

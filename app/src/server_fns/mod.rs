@@ -2,6 +2,7 @@
 //! explicit (`/api/<name>`), so they are the same on every machine and form an HTTP API:
 //! JSON bodies (sign-in and sign-out also take forms), an admin's `Authorization: Bearer`
 //! token or the session cookie, and a 4xx status with the error as JSON.
+pub mod admins;
 pub mod audit;
 pub mod batches;
 pub mod deliveries;
@@ -54,11 +55,53 @@ pub(crate) mod guard {
             &self.caller.principal
         }
 
+        /// The signed-in admin's id.
+        pub fn caller_admin_id(&self) -> Result<String, AppError> {
+            self.principal()
+                .admin()
+                .map(|a| a.id.clone())
+                .ok_or_else(|| fail(AppError::Forbidden("not an admin".into())))
+        }
+
         /// The user a call names (422 when the DeviceToken does not parse).
         pub fn target(&self, device_token: &str) -> Result<tus_core::types::DeviceToken, AppError> {
             self.core
                 .target_user(self.principal(), Some(device_token))
                 .map_err(fail)
+        }
+    }
+
+    /// The answer of a public link page's form (`/invite`, `/join`): a browser's plain form
+    /// post is redirected to `{path}?done=1`, or back to `{path}?t=<token>&error=<code>`;
+    /// other callers get the error as JSON with its status.
+    pub fn link_form_answer<T>(
+        parts: &http::request::Parts,
+        result: Result<T, tus_core::CoreError>,
+        path: &str,
+        token: &str,
+    ) -> Result<(), AppError> {
+        use crate::components::encode_component;
+        use crate::pages::invite_page::InviteProblem;
+        let plain_form = parts
+            .headers
+            .get(http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/html"));
+        match result {
+            Ok(_) => {
+                leptos_axum::redirect(&format!("{path}?done=1"));
+                Ok(())
+            }
+            Err(e) if plain_form => {
+                let problem = InviteProblem::of(&AppError::from(e));
+                leptos_axum::redirect(&format!(
+                    "{path}?t={}&error={}",
+                    encode_component(token),
+                    problem.code()
+                ));
+                Ok(())
+            }
+            Err(e) => Err(fail(e)),
         }
     }
 

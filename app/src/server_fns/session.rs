@@ -79,10 +79,7 @@ pub async fn sign_out() -> Result<(), AppError> {
 pub async fn current_admin() -> Result<SessionView, AppError> {
     use super::guard::admin;
     let a = admin()?;
-    match a.principal() {
-        tus_core::principal::Principal::Admin { email, .. } => Ok(SessionView {
-            email: email.clone(),
-        }),
-        _ => Err(AppError::Forbidden("not an admin".into())),
-    }
+    a.core
+        .session_view(a.principal())
+        .map_err(super::guard::fail)
 }

@@ -208,6 +208,7 @@ fn is_public(path: &str) -> bool {
     // `/api` and `/export` answer 401 themselves; sessionless paths never get here.
     path == SIGN_IN_PATH
         || path == crate::pages::invite_page::INVITE_PATH
+        || path == crate::pages::join_page::JOIN_PATH
         || path.starts_with("/api/")
         || path.starts_with("/export/")
 }

@@ -229,7 +229,71 @@ pub struct TokenLineage {
 /// The signed-in admin.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionView {
+    pub id: String,
     pub email: String,
+    pub role: Role,
+    /// Limited to some applications or instances.
+    pub scoped: bool,
+    /// Signs in with a TOTP code.
+    pub totp: bool,
+    /// TOTP is required of this admin and not yet set up: the dashboard asks for it first.
+    pub totp_required: bool,
+}
+
+impl SessionView {
+    /// Whether the signed-in admin may do `action` (the dashboard hides what they may not;
+    /// the server decides).
+    pub fn may(&self, action: Action) -> bool {
+        action.allows(self.role, self.scoped)
+    }
+}
+
+/// An admin, as the Admins page lists them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminView {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    /// Scoped to these applications (names), or `None`.
+    pub applications: Option<Vec<InstanceChoice>>,
+    /// Scoped to these instances, or `None`.
+    pub instances: Option<Vec<InstanceChoice>>,
+    /// `active`, `invited` (no password yet) or `disabled`.
+    pub state: String,
+    pub created_at: String,
+    pub last_sign_in_at: Option<String>,
+    pub totp: bool,
+    pub sessions: Vec<AdminSessionView>,
+}
+
+/// What an admin link is for, as the public `/join` page shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminLinkView {
+    /// The admin's e-mail, masked.
+    pub to: String,
+    /// A first password (an invite) rather than a new one (a reset).
+    pub invite: bool,
+}
+
+/// One open session of an admin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminSessionView {
+    pub id: String,
+    /// How it began: `login`, …
+    pub origin: String,
+    pub created_at: String,
+    pub last_seen_at: Option<String>,
+    /// The session this request comes from.
+    pub current: bool,
+}
+
+/// Who an Owner invites, or what an admin becomes: a role, and a scope of applications or
+/// instances (both `None`: everything).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminGrant {
+    pub role: String,
+    pub applications: Option<Vec<String>>,
+    pub instances: Option<Vec<String>>,
 }
 
 /// An instance to pick in a form.
@@ -279,8 +343,13 @@ pub struct Overview {
     pub real_time_on: i64,
     /// The last 30 UTC days, oldest first, every day present (0 when none).
     pub registrations: Vec<DayCount>,
+    /// Empty for a caller limited to some instances (refreshes span every instance).
     pub refreshes: Vec<DayCount>,
+    /// Empty for a caller limited to some instances (the audit trail spans every instance).
     pub security_events: Vec<crate::model::AuditEntryView>,
+    /// The counts are of the caller's instances only.
+    #[serde(default)]
+    pub scoped: bool,
 }
 
 /// Which users a bulk action acts on.
@@ -548,6 +617,187 @@ impl Scope {
                     Scope::ALL.map(Scope::as_str).join(", ")
                 )
             })
+    }
+}
+
+/// An admin's role: what they may do within their scope (one home for the roles; the core's
+/// `Action` says which role each action needs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Role {
+    /// Read-only: users, instances, batches, the overview; no secrets, no credentials.
+    Viewer,
+    /// Users and batches: flags, status, profile, register, invite; no keys, no deletions.
+    Operator,
+    /// Users, instances, batches, webhooks and the InstanceKeys of instances in scope.
+    Admin,
+    /// Everything, including admins, API keys and signing keys.
+    Owner,
+}
+
+impl Role {
+    /// Highest first, as the dashboard lists them.
+    pub const ALL: [Role; 4] = [Role::Owner, Role::Admin, Role::Operator, Role::Viewer];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "Owner",
+            Role::Admin => "Admin",
+            Role::Operator => "Operator",
+            Role::Viewer => "Viewer",
+        }
+    }
+
+    /// What it allows, in words (the dashboard's forms, the README's table).
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Owner => "Everything, including admins, API keys and signing keys",
+            Role::Admin => "Users, instances, batches, webhooks, InstanceKeys in scope",
+            Role::Operator => "Users and batches in scope: flags, status, register, invite",
+            Role::Viewer => "Read-only in scope: no secrets, no credentials",
+        }
+    }
+
+    pub fn parse(value: &str) -> Result<Role, String> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str().eq_ignore_ascii_case(value.trim()))
+            .ok_or_else(|| {
+                format!(
+                    "{value:?} is not a role: use {}",
+                    Role::ALL.map(Role::as_str).join(", ")
+                )
+            })
+    }
+}
+
+/// Everything a caller may be allowed to do: the one table of who may do what. An admin
+/// needs at least `role()`; an API key needs `api_scope()` (none: never an API key); an
+/// action `everywhere()` needs a caller not limited to some applications or instances.
+/// Objects outside a caller's scope are not found (404), whatever the action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Users, their pages, lists, exports, token lineage, batches, the overview.
+    ReadUsers,
+    /// Profile, flags, status, register, invite, passwords, revoke sessions, run batches.
+    WriteUsers,
+    /// Delete users (one, or in bulk).
+    DeleteUsers,
+    /// Move users to another instance.
+    MoveUsers,
+    /// The generated passwords of a batch (shown once).
+    TakeCredentials,
+    /// Applications and instances (never an InstanceKey).
+    ReadInstances,
+    /// Create, change, delete instances; rotate their keys and invite codes.
+    ManageInstances,
+    /// See an InstanceKey.
+    RevealInstanceKeys,
+    /// Create applications.
+    ManageApplications,
+    /// Webhook subscriptions (a scoped caller's hook only its instances).
+    ManageWebhooks,
+    /// `POST /v1/Auth/Introspect`.
+    Introspect,
+    /// The audit trail (it spans every instance).
+    ReadAudit,
+    /// The e-mail and SMS delivery log, test messages, retries.
+    Deliveries,
+    /// API keys.
+    ManageApiKeys,
+    /// Signing keys and their rotation.
+    ManageSigningKeys,
+    /// Admins: invite, role and scope, disable, passwords, TOTP, sessions.
+    ManageAdmins,
+}
+
+impl Action {
+    pub const ALL: [Action; 16] = [
+        Action::ReadUsers,
+        Action::WriteUsers,
+        Action::DeleteUsers,
+        Action::MoveUsers,
+        Action::TakeCredentials,
+        Action::ReadInstances,
+        Action::ManageInstances,
+        Action::RevealInstanceKeys,
+        Action::ManageApplications,
+        Action::ManageWebhooks,
+        Action::Introspect,
+        Action::ReadAudit,
+        Action::Deliveries,
+        Action::ManageApiKeys,
+        Action::ManageSigningKeys,
+        Action::ManageAdmins,
+    ];
+
+    /// The least role that may do it.
+    pub fn role(self) -> Role {
+        match self {
+            Action::ReadUsers | Action::ReadInstances | Action::Introspect | Action::ReadAudit => {
+                Role::Viewer
+            }
+            Action::WriteUsers | Action::TakeCredentials => Role::Operator,
+            Action::DeleteUsers
+            | Action::MoveUsers
+            | Action::ManageInstances
+            | Action::RevealInstanceKeys
+            | Action::ManageApplications
+            | Action::ManageWebhooks
+            | Action::Deliveries => Role::Admin,
+            Action::ManageApiKeys | Action::ManageSigningKeys | Action::ManageAdmins => Role::Owner,
+        }
+    }
+
+    /// The scope an API key needs for it (`None`: admins only).
+    pub fn api_scope(self) -> Option<Scope> {
+        match self {
+            Action::ReadUsers => Some(Scope::UsersRead),
+            Action::WriteUsers | Action::DeleteUsers | Action::MoveUsers => Some(Scope::UsersWrite),
+            Action::ReadInstances => Some(Scope::InstancesRead),
+            Action::ManageWebhooks => Some(Scope::WebhooksWrite),
+            Action::Introspect => Some(Scope::TokensIntrospect),
+            _ => None,
+        }
+    }
+
+    /// Whether it spans every instance, so a caller limited to some may not do it.
+    pub fn everywhere(self) -> bool {
+        matches!(
+            self,
+            Action::ManageApplications
+                | Action::ReadAudit
+                | Action::Deliveries
+                | Action::ManageApiKeys
+                | Action::ManageSigningKeys
+                | Action::ManageAdmins
+        )
+    }
+
+    /// In words, for refusals: "… may not {what}".
+    pub fn what(self) -> &'static str {
+        match self {
+            Action::ReadUsers => "read users",
+            Action::WriteUsers => "change users",
+            Action::DeleteUsers => "delete users",
+            Action::MoveUsers => "move users to another instance",
+            Action::TakeCredentials => "take a batch's passwords",
+            Action::ReadInstances => "read applications and instances",
+            Action::ManageInstances => "manage instances",
+            Action::RevealInstanceKeys => "see InstanceKeys",
+            Action::ManageApplications => "create applications",
+            Action::ManageWebhooks => "manage webhooks",
+            Action::Introspect => "introspect tokens",
+            Action::ReadAudit => "read the audit trail",
+            Action::Deliveries => "manage e-mail and SMS deliveries",
+            Action::ManageApiKeys => "manage API keys",
+            Action::ManageSigningKeys => "manage signing keys",
+            Action::ManageAdmins => "manage admins",
+        }
+    }
+
+    /// Whether an admin of `role`, limited (`scoped`) or not, may do it.
+    pub fn allows(self, role: Role, scoped: bool) -> bool {
+        role >= self.role() && !(scoped && self.everywhere())
     }
 }
 

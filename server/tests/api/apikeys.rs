@@ -8,10 +8,7 @@ use tus_core::principal::Principal;
 use crate::helpers::*;
 
 fn admin() -> Principal {
-    Principal::Admin {
-        id: "test".into(),
-        email: "admin@localhost".into(),
-    }
+    Principal::unscoped_admin("test", "admin@localhost", tus_wire::views::Role::Owner)
 }
 
 async fn key(app: &TestApp, name: &str, scopes: &[&str]) -> String {

@@ -128,7 +128,10 @@ async fn an_oversized_body_is_413_on_every_post_route() {
         assert_eq!(a.status, 413, "{path}: {}", a.body);
         a.envelope();
     }
-    assert_eq!(app.core.list_instances().await.unwrap()[0].user_count, 0);
+    assert_eq!(
+        app.core.list_instances(&owner()).await.unwrap()[0].user_count,
+        0
+    );
 }
 
 #[tokio::test]

@@ -241,7 +241,7 @@ impl TestApp {
     }
 
     /// The first admin's session opened `hours_ago` (its access token expired, its refresh
-    /// token not).
+    /// token not) and in use since: its last request a minute ago.
     pub async fn admin_session_from(&self, hours_ago: i64) -> Value {
         let then = chrono::Utc::now() - chrono::Duration::hours(hours_ago);
         let c = self
@@ -254,8 +254,23 @@ impl TestApp {
             )
             .await
             .unwrap();
+        let token = c.access_token.unwrap().token;
+        // Expired: read its payload without verifying.
+        let payload = token.split('.').nth(1).unwrap();
+        let payload: Value = serde_json::from_slice(
+            &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap(),
+        )
+        .unwrap();
+        let jti = payload["jti"].as_str().unwrap().to_string();
+        let minute_ago = (chrono::Utc::now() - chrono::Duration::minutes(1)).timestamp_millis();
+        self.sql(&format!(
+            "UPDATE token_families SET last_seen_at = {minute_ago}
+             WHERE id = (SELECT family_id FROM access_tokens WHERE jti = '{jti}')"
+        ))
+        .await;
         serde_json::json!({
-            "AccessToken": {"Token": c.access_token.unwrap().token},
+            "AccessToken": {"Token": token},
             "RefreshToken": c.refresh_token.unwrap().expose(),
         })
     }
@@ -350,10 +365,11 @@ pub async fn limited_api_key(
     app.core
         .create_api_key(
             tus_core::Core::now(),
-            &tus_core::principal::Principal::Admin {
-                id: "test".into(),
-                email: "admin@localhost".into(),
-            },
+            &tus_core::principal::Principal::unscoped_admin(
+                "test",
+                "admin@localhost",
+                tus_wire::views::Role::Owner,
+            ),
             &tus_wire::views::NewApiKey {
                 name: name.into(),
                 scopes: scopes.iter().map(|s| s.to_string()).collect(),
@@ -365,4 +381,13 @@ pub async fn limited_api_key(
         .await
         .unwrap()
         .1
+}
+
+/// An Owner of everything, for calling the core directly.
+pub fn owner() -> tus_core::principal::Principal {
+    tus_core::principal::Principal::unscoped_admin(
+        "test",
+        "admin@localhost",
+        tus_wire::views::Role::Owner,
+    )
 }

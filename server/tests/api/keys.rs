@@ -84,10 +84,11 @@ async fn es256_and_eddsa_tokens_verify_with_the_published_keys_and_survive_a_rot
         );
         verify_like_a_back_end(&app, &fresh).await.unwrap();
         // The Signing keys page counts each key's unexpired tokens.
-        let admin = tus_core::principal::Principal::Admin {
-            id: "t".into(),
-            email: "t@localhost".into(),
-        };
+        let admin = tus_core::principal::Principal::unscoped_admin(
+            "t",
+            "t@localhost",
+            tus_wire::views::Role::Owner,
+        );
         let live: Vec<(String, i64)> = app
             .core
             .signing_key_views(&admin, tus_core::Core::now())

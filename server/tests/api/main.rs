@@ -16,4 +16,5 @@ mod openapi;
 mod refresh;
 mod registration;
 mod replicas;
+mod roles;
 mod webhooks;

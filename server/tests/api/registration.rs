@@ -109,7 +109,10 @@ async fn create_reports_every_bad_field_at_once_and_creates_nothing() {
             "{key} missing from {keys:?}"
         );
     }
-    assert_eq!(app.core.list_instances().await.unwrap()[0].user_count, 0);
+    assert_eq!(
+        app.core.list_instances(&owner()).await.unwrap()[0].user_count,
+        0
+    );
 }
 
 #[tokio::test]
@@ -221,7 +224,10 @@ async fn create_many_quantity_is_checked_against_the_maximum() {
         .post_instance("/v1/Registration/CreateMany", &json!({}))
         .await;
     assert_eq!(missing.status, 422);
-    assert_eq!(app.core.list_instances().await.unwrap()[0].user_count, 40);
+    assert_eq!(
+        app.core.list_instances(&owner()).await.unwrap()[0].user_count,
+        40
+    );
 }
 
 #[tokio::test]
@@ -303,7 +309,7 @@ async fn a_create_many_that_fails_midway_leaves_nothing_behind() {
         "no internals leak: {body}"
     );
     assert_eq!(
-        app.core.list_instances().await.unwrap()[0].user_count,
+        app.core.list_instances(&owner()).await.unwrap()[0].user_count,
         0,
         "no user of the batch remains"
     );

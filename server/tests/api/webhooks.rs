@@ -633,10 +633,11 @@ async fn bulk_actions_send_one_event_per_changed_user() {
         .iter()
         .map(|u| u["DeviceToken"].as_str().unwrap().to_string())
         .collect();
-    let admin = tus_core::principal::Principal::Admin {
-        id: "t".into(),
-        email: "bulk@localhost".into(),
-    };
+    let admin = tus_core::principal::Principal::unscoped_admin(
+        "t",
+        "bulk@localhost",
+        tus_wire::views::Role::Owner,
+    );
     let other = app
         .core
         .create_instance(chrono::Utc::now(), None, "Elsewhere", "")

@@ -1,19 +1,10 @@
-//! Applications, instances and admins.
+//! Applications and instances.
 
 use sqlx::QueryBuilder;
 
 use super::*;
 
 impl Store {
-    pub async fn count_admins(&self) -> CoreResult<i64> {
-        on_pool!(self, |c| sqlx::query_scalar::<_, i64>(
-            "SELECT COUNT(*) FROM admins"
-        )
-        .fetch_one(c)
-        .await
-        .map_err(db_err))
-    }
-
     pub async fn count_applications(&self) -> CoreResult<i64> {
         on_pool!(self, |c| sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM applications"
@@ -104,26 +95,6 @@ impl Store {
         .map_err(db_err))
     }
 
-    pub async fn find_admin_by_email(&self, email: &str) -> CoreResult<Option<AdminRecord>> {
-        on_pool!(self, |c| sqlx::query_as::<_, AdminRecord>(
-            "SELECT id, email, password_hash, role, created_at FROM admins WHERE email = $1"
-        )
-        .bind(email)
-        .fetch_optional(c)
-        .await
-        .map_err(db_err))
-    }
-
-    pub async fn find_admin(&self, id: &str) -> CoreResult<Option<AdminRecord>> {
-        on_pool!(self, |c| sqlx::query_as::<_, AdminRecord>(
-            "SELECT id, email, password_hash, role, created_at FROM admins WHERE id = $1"
-        )
-        .bind(id)
-        .fetch_optional(c)
-        .await
-        .map_err(db_err))
-    }
-
     /// The ids of the instances in every scope given (ids, applications, companies).
     pub async fn instance_scope(
         &self,
@@ -179,15 +150,6 @@ impl Tx {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
             .bind(&i.id).bind(&i.app_id).bind(&i.instance_key).bind(&i.name).bind(&i.description)
             .bind(&i.status).bind(&i.invite_code).bind(i.created_at)
-            .execute(&mut *c).await.map(|_| ()).map_err(db_err)
-        })
-    }
-
-    pub async fn insert_admin(&mut self, a: &AdminRow) -> CoreResult<()> {
-        on_tx!(self, |c| {
-            sqlx::query(
-            "INSERT INTO admins (id, email, password_hash, role, created_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(&a.id).bind(&a.email).bind(&a.password_hash).bind(&a.role).bind(a.created_at)
             .execute(&mut *c).await.map(|_| ()).map_err(db_err)
         })
     }

@@ -75,12 +75,17 @@ impl Store {
     pub async fn list_batches(
         &self,
         before: Option<(i64, String)>,
+        instances: Option<&[String]>,
         limit: i64,
     ) -> CoreResult<Vec<BatchRecord>> {
         on_pool!(self, |c| {
             let mut q = QueryBuilder::new(BATCH_SELECT);
+            q.push(" WHERE 1 = 1");
+            if let Some(ids) = instances {
+                push_in_list!(q, "b.instance_id", ids);
+            }
             if let Some((at, id)) = &before {
-                q.push(" WHERE b.created_at <= ")
+                q.push(" AND b.created_at <= ")
                     .push_bind(*at)
                     .push(" AND (b.created_at < ")
                     .push_bind(*at)

@@ -47,53 +47,82 @@ impl Store {
     }
 
     /// Users (active, deactivated), from the counters.
-    pub async fn users_by_status(&self) -> CoreResult<(i64, i64)> {
+    pub async fn users_by_status(&self, instances: Option<&[String]>) -> CoreResult<(i64, i64)> {
         on_pool!(self, |c| {
-            sqlx::query_as::<_, (i64, i64)>(
-            "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
+            let mut q = QueryBuilder::new(
+                "SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
                     CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN 0 ELSE n END), 0) AS BIGINT)
-             FROM user_counts")
-            .fetch_one(c).await.map_err(db_err)
+             FROM user_counts WHERE 1 = 1",
+            );
+            if let Some(ids) = instances {
+                push_in_list!(q, "instance_id", ids);
+            }
+            q.build_query_as::<(i64, i64)>()
+                .fetch_one(c)
+                .await
+                .map_err(db_err)
         })
     }
 
     /// Users with tracking, logging, the SDK and real-time location on, from the counters
-    /// (migration 0008).
-    pub async fn flag_totals(&self) -> CoreResult<[i64; 4]> {
+    /// (migration 0008), in `instances` (`None`: all).
+    pub async fn flag_totals(&self, instances: Option<&[String]>) -> CoreResult<[i64; 4]> {
         let counters = Flag::ALL.map(|f| flag_columns(f).1.to_string());
-        self.flag_sums("user_counts", counters).await
+        self.flag_sums("user_counts", counters, instances).await
     }
 
     /// The same four totals by reading every user: what the counters must always equal.
     #[cfg(test)]
     pub async fn flag_totals_by_scan(&self) -> CoreResult<[i64; 4]> {
         let on = Flag::ALL.map(|f| format!("CASE WHEN {} THEN 1 ELSE 0 END", flag_columns(f).0));
-        self.flag_sums("users", on).await
+        self.flag_sums("users", on, None).await
     }
 
-    async fn flag_sums(&self, table: &str, terms: [String; 4]) -> CoreResult<[i64; 4]> {
+    async fn flag_sums(
+        &self,
+        table: &str,
+        terms: [String; 4],
+        instances: Option<&[String]>,
+    ) -> CoreResult<[i64; 4]> {
         let sums: Vec<String> = terms
             .iter()
             .map(|t| format!("CAST(COALESCE(SUM({t}), 0) AS BIGINT)"))
             .collect();
-        let sql = format!("SELECT {} FROM {table}", sums.join(", "));
-        let (a, b, c2, d) = on_pool!(self, |c| sqlx::query_as::<_, (i64, i64, i64, i64)>(&sql)
-            .fetch_one(c)
-            .await
-            .map_err(db_err))?;
+        let sql = format!("SELECT {} FROM {table} WHERE 1 = 1", sums.join(", "));
+        let (a, b, c2, d) = on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(sql.clone());
+            if let Some(ids) = instances {
+                push_in_list!(q, "instance_id", ids);
+            }
+            q.build_query_as::<(i64, i64, i64, i64)>()
+                .fetch_one(c)
+                .await
+                .map_err(db_err)
+        })?;
         Ok([a, b, c2, d])
     }
 
-    /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters.
-    pub async fn registrations_per_day(&self, first_day: i64) -> CoreResult<Vec<(i64, i64)>> {
-        on_pool!(self, |c| sqlx::query_as::<_, (i64, i64)>(
-            "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= $1
-             GROUP BY day ORDER BY day"
-        )
-        .bind(first_day)
-        .fetch_all(c)
-        .await
-        .map_err(db_err))
+    /// Users per UTC day (ms / 86400000) from `first_day` on, by the counters, in
+    /// `instances` (`None`: all).
+    pub async fn registrations_per_day(
+        &self,
+        first_day: i64,
+        instances: Option<&[String]>,
+    ) -> CoreResult<Vec<(i64, i64)>> {
+        on_pool!(self, |c| {
+            let mut q = QueryBuilder::new(
+                "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= ",
+            );
+            q.push_bind(first_day);
+            if let Some(ids) = instances {
+                push_in_list!(q, "instance_id", ids);
+            }
+            q.push(" GROUP BY day ORDER BY day");
+            q.build_query_as::<(i64, i64)>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })
     }
 
     /// Access tokens issued since `since` (ms) by any of `sources` and still unexpired at

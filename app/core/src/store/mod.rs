@@ -486,6 +486,7 @@ impl Tx {
 
 // After the macros: the statements of every table group use them.
 mod accounts;
+mod admins;
 mod audit;
 mod batches;
 mod counts;

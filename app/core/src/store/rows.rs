@@ -60,11 +60,14 @@ pub struct NewInstanceRow {
     pub created_at: i64,
 }
 
+/// A new admin (`password_hash` empty: invited, no password yet).
 pub struct AdminRow {
     pub id: String,
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    pub applications: Option<String>,
+    pub instances: Option<String>,
     pub created_at: i64,
 }
 
@@ -242,6 +245,7 @@ pub struct AccessSession {
     pub subject_kind: String,
     pub family_created_at: i64,
     pub family_revoked_at: Option<i64>,
+    pub family_last_seen_at: Option<i64>,
 }
 
 /// The session a refresh token belongs to, and the one of the access token shown with it.
@@ -251,6 +255,7 @@ pub struct RefreshLineage {
     pub subject: String,
     pub subject_kind: String,
     pub family_created_at: i64,
+    pub family_last_seen_at: Option<i64>,
     pub access_family_id: Option<String>,
     pub access_subject: Option<String>,
 }
@@ -318,7 +323,22 @@ pub struct AdminRecord {
     pub email: String,
     pub password_hash: String,
     pub role: String,
+    pub applications: Option<String>,
+    pub instances: Option<String>,
     pub created_at: i64,
+    pub disabled_at: Option<i64>,
+    pub last_sign_in_at: Option<i64>,
+    pub totp_sealed: Option<String>,
+    pub totp_confirmed_at: Option<i64>,
+}
+
+/// An open session (token family) of an admin.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AdminSessionRow {
+    pub id: String,
+    pub origin: String,
+    pub created_at: i64,
+    pub last_seen_at: Option<i64>,
 }
 
 impl std::fmt::Debug for AdminRecord {

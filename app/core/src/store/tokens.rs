@@ -41,7 +41,7 @@ impl Store {
     pub async fn access_session(&self, jti: &str) -> CoreResult<Option<AccessSession>> {
         on_pool!(self, |c| sqlx::query_as::<_, AccessSession>(
             "SELECT a.subject, a.family_id, f.subject_kind, f.created_at AS family_created_at,
-                    f.revoked_at AS family_revoked_at
+                    f.revoked_at AS family_revoked_at, f.last_seen_at AS family_last_seen_at
              FROM access_tokens a JOIN token_families f ON f.id = a.family_id
              WHERE a.jti = $1"
         )
@@ -60,6 +60,7 @@ impl Store {
     ) -> CoreResult<Option<RefreshLineage>> {
         on_pool!(self, |c| sqlx::query_as::<_, RefreshLineage>(
             "SELECT r.family_id, r.subject, f.subject_kind, f.created_at AS family_created_at,
+                    f.last_seen_at AS family_last_seen_at,
                     a.family_id AS access_family_id, a.subject AS access_subject
              FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
              LEFT JOIN access_tokens a ON a.jti = $2

@@ -8,6 +8,7 @@
 //! for flags, status and ClientId: profile values are personal data).
 
 use chrono::{DateTime, Utc};
+use tus_wire::views::Action;
 
 use crate::audit::AuditAction;
 use crate::error::{CoreError, CoreResult, FieldErrors};
@@ -31,6 +32,7 @@ impl Core {
         p: &Principal,
         device_token: DeviceToken,
     ) -> CoreResult<UserView> {
+        p.allow_unless_self(Action::ReadUsers)?;
         let row = self.store().find_user(&device_token.to_string()).await?;
         p.visible_user(row).map(user_view)
     }
@@ -45,7 +47,7 @@ impl Core {
         mut patch: UserPatch,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        principal.require_unless_self(crate::apikeys::Scope::UsersWrite)?;
+        principal.allow_unless_self(Action::WriteUsers)?;
         if patch.status == Some(StatusChange::Delete) {
             return self.delete_user(now, principal, target, meta).await;
         }
@@ -90,7 +92,7 @@ impl Core {
         old: Option<Password>,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        if principal.manages_users() {
+        if principal.may(Action::WriteUsers) {
             return Ok(());
         }
         let old = old.ok_or_else(|| {
@@ -136,7 +138,7 @@ impl Core {
         on: bool,
         meta: &RequestMeta,
     ) -> CoreResult<UserDetail> {
-        principal.require_admin()?;
+        principal.allow(Action::WriteUsers)?;
         self.update_user(now, principal, target, UserPatch::flag(flag, on), meta)
             .await?;
         self.user_detail(principal, target).await
@@ -151,7 +153,7 @@ impl Core {
         status: UserStatus,
         meta: &RequestMeta,
     ) -> CoreResult<UserDetail> {
-        principal.require_admin()?;
+        principal.allow(Action::WriteUsers)?;
         self.update_user(now, principal, target, UserPatch::status(status), meta)
             .await?;
         self.user_detail(principal, target).await
@@ -165,11 +167,7 @@ impl Core {
         target: DeviceToken,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        if !principal.manages_users() {
-            return Err(CoreError::Forbidden(
-                "only an admin (or an API key with users:write) may delete users".into(),
-            ));
-        }
+        principal.allow(Action::DeleteUsers)?;
         let key = target.to_string();
         let mut tx = self.store().begin().await?;
         let before = principal.visible_user(tx.user_for_update(&target).await?)?;
@@ -312,7 +310,7 @@ impl Core {
         instance_id: &str,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        principal.require_admin()?;
+        principal.allow(Action::MoveUsers)?;
         let to = self
             .instance_for_field(principal, instance_id, "instance_id")
             .await?;
@@ -333,7 +331,7 @@ impl Core {
         request: ChangeInstanceRequest,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        principal.require(crate::apikeys::Scope::UsersWrite)?;
+        principal.allow(Action::MoveUsers)?;
         let mut e = FieldErrors::default();
         let device = match request.device_token.as_deref() {
             Some(v) => e.take("DeviceToken", DeviceToken::parse(v)),
@@ -424,7 +422,7 @@ impl Core {
 impl Core {
     /// Admin: a user and its last token activity.
     pub async fn user_detail(&self, p: &Principal, token: DeviceToken) -> CoreResult<UserDetail> {
-        p.require_admin()?;
+        p.allow(Action::ReadUsers)?;
         let user = self.user_view(p, token).await?;
         let last = self
             .store()

@@ -12,6 +12,7 @@
 //! `HasNextPage` is always exact: the page query asks for one row more than it shows.
 
 use chrono::{DateTime, Duration, Utc};
+use tus_wire::views::Action;
 
 use crate::error::{CoreResult, FieldErrors};
 use crate::principal::Principal;
@@ -170,7 +171,7 @@ impl Core {
         principal: &Principal,
         req: UserPageRequest,
     ) -> CoreResult<UserPageView> {
-        principal.require(crate::apikeys::Scope::UsersRead)?;
+        principal.allow(Action::ReadUsers)?;
         let mut q = parse_request(&req)?;
         let empty_page = |q: &PageQuery| UserPageView {
             users: Vec::new(),
@@ -467,8 +468,9 @@ fn name_splits(full: &str) -> Vec<(String, String)> {
 impl Core {
     /// Admin: one page of the users list, by keyset (see `UserListQuery`).
     pub async fn user_list(&self, p: &Principal, q: &UserListQuery) -> CoreResult<UserListPage> {
-        p.require_admin()?;
-        let q = parse_list_query(q)?;
+        p.allow(Action::ReadUsers)?;
+        let mut q = parse_list_query(q)?;
+        q.filter.instances = p.narrow(q.filter.instances.take());
         let (total, total_exact) = self.count_matches(&q.filter).await?;
         let few_matches = few_matches(&q.filter, total, total_exact);
         let mut rows = self
@@ -547,8 +549,9 @@ impl Core {
         p: &Principal,
         q: &UserListQuery,
     ) -> CoreResult<UserExport> {
-        p.require_admin()?;
-        let q = parse_whole_list(q)?;
+        p.allow(Action::ReadUsers)?;
+        let mut q = parse_whole_list(q)?;
+        q.filter.instances = p.narrow(q.filter.instances.take());
         let (total, exact) = self.count_matches(&q.filter).await?;
         Ok(UserExport {
             few_matches: few_matches(&q.filter, total, exact),
@@ -587,7 +590,7 @@ impl Core {
         principal: &Principal,
         q: FindQuery,
     ) -> CoreResult<Vec<UserView>> {
-        principal.require(crate::apikeys::Scope::UsersRead)?;
+        principal.allow(Action::ReadUsers)?;
         let mut e = FieldErrors::default();
         let given = |v: &Option<String>| {
             v.as_deref()
