@@ -148,8 +148,14 @@ fn SessionMenu() -> impl IntoView {
                         .filter(|(_, _, action)| a.may(*action))
                         .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
                         .collect_view();
+                    let enrol = a.totp_required.then(|| view! {
+                        <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
+                            "Set up TOTP to continue"
+                        </A>
+                    });
                     view! {
                         {links}
+                        {enrol}
                         <span class="flex-1"></span>
                         <A href="/account" attr:class=NAV_LINK>
                             <span data-testid="signed-in-as">{a.email}</span>

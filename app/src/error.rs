@@ -11,6 +11,9 @@ pub enum AppError {
     Unauthorized,
     #[error("The e-mail or the password is wrong.")]
     BadCredentials,
+    /// The password was right; the admin's TOTP code is missing (`false`) or wrong (`true`).
+    #[error("A code from your authenticator app is needed.")]
+    TotpNeeded(bool),
     #[error("You are not allowed to do this: {0}")]
     Forbidden(String),
     #[error("Not found: {0}")]
@@ -70,7 +73,9 @@ impl AppError {
     pub fn status(&self) -> http::StatusCode {
         use http::StatusCode;
         match self {
-            AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized | AppError::BadCredentials | AppError::TotpNeeded(_) => {
+                StatusCode::UNAUTHORIZED
+            }
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -123,14 +123,16 @@ impl Core {
             (None, Some(ids)) => Some(ids),
             (None, None) => None,
         };
+        let role = role_of(row)?;
         Ok(AdminCaller {
             id: row.id.clone(),
             email: row.email.clone(),
-            role: role_of(row)?,
+            role,
             applications,
             instances,
             session: session.map(str::to_string),
             totp: row.totp_confirmed_at.is_some(),
+            must_enrol: self.must_enrol(row, role).await?,
         })
     }
 
@@ -183,7 +185,7 @@ impl Core {
             role: a.role,
             scoped: a.instances.is_some(),
             totp: a.totp,
-            totp_required: false,
+            totp_required: a.must_enrol,
         })
     }
 

@@ -115,6 +115,8 @@ pub fn parse_login_fields(value: &serde_json::Value) -> Result<LoginName, String
 pub struct LoginAttempt {
     pub name: LoginName,
     pub proof: Proof,
+    /// An admin's second factor (`TotpCode`), when they have one.
+    pub totp: Option<Password>,
 }
 
 /// What proves a login: a password (or InstanceKey), or a one-time code sent by
@@ -130,6 +132,7 @@ impl LoginAttempt {
         LoginAttempt {
             name,
             proof: Proof::Password(password),
+            totp: None,
         }
     }
 }
@@ -173,8 +176,17 @@ impl TryFrom<LoginRequest> for LoginAttempt {
                 "a code logs in an Email or a Phone, not a DeviceToken",
             );
         }
+        let totp = match request.totp_code.as_deref() {
+            Some(t) if t.chars().count() > 64 => {
+                errors.push("TotpCode", "must be at most 64 characters");
+                None
+            }
+            t => t.map(Password::new),
+        };
         match (name, proof) {
-            (Some(name), Some(proof)) if errors.is_empty() => Ok(LoginAttempt { name, proof }),
+            (Some(name), Some(proof)) if errors.is_empty() => {
+                Ok(LoginAttempt { name, proof, totp })
+            }
             _ => Err(CoreError::Validation(errors)),
         }
     }
@@ -257,7 +269,7 @@ impl Core {
         attempt: LoginAttempt,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let LoginAttempt { name, proof } = attempt;
+        let LoginAttempt { name, proof, totp } = attempt;
 
         let subject = match (&name, instance_header) {
             (LoginName::Email(_), None) => admin_subject(&name.canonical()),
@@ -279,7 +291,9 @@ impl Core {
                 self.password_login(now, instance, &name, proof, meta).await
             }
             (_, None, Proof::Password(password)) => {
-                self.admin_login(now, &name.canonical(), password).await
+                let totp = totp.as_ref().map(|t| t.expose());
+                self.admin_login(now, &name.canonical(), password, totp, meta)
+                    .await
             }
             (_, _, Proof::Code(_)) => Err(invalid_credentials()),
         };
@@ -424,6 +438,8 @@ impl Core {
         now: DateTime<Utc>,
         email: &str,
         password: &Password,
+        totp: Option<&str>,
+        meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let admin = match Email::parse(email) {
             Ok(e) => self.store().find_admin_by_email(e.as_str()).await?,
@@ -455,6 +471,23 @@ impl Core {
             Source::Login,
         )?;
         let mut tx = self.store().begin().await?;
+        // With TOTP on, the code (or a recovery code) is checked and used in the
+        // transaction that opens the session: a wrong one opens nothing.
+        let factor = self.second_factor(&mut tx, now, &admin, totp).await?;
+        if let Some(crate::totp::SecondFactor::Recovery) = factor {
+            let left = tx.count_admin_secrets(&admin.id, "recovery").await?;
+            tx.audit(
+                &NewAuditRow::new(
+                    now,
+                    format!("admin:{}", admin.email),
+                    AuditAction::AdminRecoveryCodeUsed,
+                    format!("admin:{}", admin.email),
+                    format!("signed in with a recovery code; {left} left"),
+                )
+                .from(meta),
+            )
+            .await?;
+        }
         issued.write(&mut tx).await?;
         tx.set_admin_signed_in(&admin.id, ms(now)).await?;
         tx.commit().await?;
@@ -678,6 +711,7 @@ impl Core {
         now: DateTime<Utc>,
         email: &str,
         password: &str,
+        totp: Option<&str>,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let mut e = FieldErrors::default();
@@ -689,8 +723,12 @@ impl Core {
         }
         e.into_result()?;
         let password = CoreError::validation_of("Password", parse_password(Some(password)))?;
-        let attempt =
+        let mut attempt =
             LoginAttempt::with_password(LoginName::Email(email.trim().to_string()), password);
+        attempt.totp = totp
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(Password::new);
         let credentials = self.login(now, None, attempt, meta).await?;
         // An e-mail and password without an instance is an admin login; never a user's.
         if credentials.device_token.is_some() {
@@ -902,6 +940,7 @@ mod tests {
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(f.key.clone()),
             code: None,
+            totp_code: None,
         };
         let other =
             f.t.core
@@ -1011,6 +1050,7 @@ mod tests {
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(password.into()),
             code: None,
+            totp_code: None,
         };
         let ok =
             f.t.core
@@ -1061,12 +1101,12 @@ mod tests {
         let meta = RequestMeta::default();
         let a = t
             .core
-            .admin_sign_in(at(1), "boss@x.io", p.expose(), &meta)
+            .admin_sign_in(at(1), "boss@x.io", p.expose(), None, &meta)
             .await
             .unwrap();
         let b = t
             .core
-            .admin_sign_in(at(2), "boss@x.io", p.expose(), &meta)
+            .admin_sign_in(at(2), "boss@x.io", p.expose(), None, &meta)
             .await
             .unwrap();
         let (a, b) = (a.access_token.unwrap().token, b.access_token.unwrap().token);
@@ -1080,7 +1120,7 @@ mod tests {
             .is_admin());
         let wrong = t
             .core
-            .admin_sign_in(at(5), "boss@x.io", "nope", &meta)
+            .admin_sign_in(at(5), "boss@x.io", "nope", None, &meta)
             .await;
         assert!(
             matches!(wrong, Err(CoreError::Unauthorized { .. })),

@@ -64,6 +64,8 @@ pub enum CredentialKind {
     Login,
     /// A refresh token (with its access token).
     RefreshToken,
+    /// An admin's second factor (`TotpCode`): missing or wrong after a right password.
+    Totp,
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -536,7 +536,11 @@ mod tests {
     }
 
     fn login(name: LoginName, proof: Proof) -> LoginAttempt {
-        LoginAttempt { name, proof }
+        LoginAttempt {
+            name,
+            proof,
+            totp: None,
+        }
     }
 
     #[tokio::test]

@@ -36,6 +36,7 @@ pub mod stats;
 pub mod store;
 pub mod time;
 pub mod tokens;
+pub mod totp;
 pub mod types;
 pub mod users;
 pub mod webhooks;
@@ -104,6 +105,7 @@ struct Inner {
     credentials_sealer: sealing::Sealer,
     outbox_sealer: sealing::Sealer,
     webhook_sealer: sealing::Sealer,
+    totp_sealer: sealing::Sealer,
     codes: outbox::CodeKey,
     /// The master secret: the HS256 key of `TUS_JWT_SECRET` and the root of every sealing key.
     master: secret::SigningKey,
@@ -130,6 +132,7 @@ impl Core {
         let credentials_sealer = sealing::Sealer::new(&key, batches::CREDENTIALS_SEALING)?;
         let outbox_sealer = sealing::Sealer::new(&key, outbox::OUTBOX_SEALING)?;
         let webhook_sealer = sealing::Sealer::new(&key, webhooks::WEBHOOK_SEALING)?;
+        let totp_sealer = sealing::Sealer::new(&key, totp::TOTP_SEALING)?;
         let codes = outbox::CodeKey::new(&key)?;
         let key_sealer = sealing::Sealer::new(&key, keys::KEY_SEALING)?;
         let hashing = password::Hashing::new(&config.hashing)?;
@@ -140,6 +143,7 @@ impl Core {
                 credentials_sealer,
                 outbox_sealer,
                 webhook_sealer,
+                totp_sealer,
                 codes,
                 master: key,
                 key_sealer,

@@ -879,6 +879,23 @@ impl Core {
         Ok(rows.into_iter().map(delivery_view).collect())
     }
 
+    /// The latest messages to one user (the user page): for whoever may read that user.
+    pub async fn user_deliveries(
+        &self,
+        principal: &Principal,
+        target: DeviceToken,
+        limit: i64,
+    ) -> CoreResult<Vec<DeliveryView>> {
+        principal.allow(Action::ReadUsers)?;
+        let user = principal.visible_user(self.store().find_user(&target.to_string()).await?)?;
+        let filter = MessageFilter {
+            device_token: Some(user.device_token),
+            ..MessageFilter::default()
+        };
+        let rows = self.store().messages(&filter, limit.clamp(1, 200)).await?;
+        Ok(rows.into_iter().map(delivery_view).collect())
+    }
+
     /// Admin: one message with every attempt.
     pub async fn delivery(&self, principal: &Principal, id: &str) -> CoreResult<DeliveryView> {
         principal.allow(Action::Deliveries)?;
@@ -1229,6 +1246,7 @@ mod tests {
             let attempt = LoginAttempt {
                 name: name.clone(),
                 proof: Proof::Code(Password::new(code)),
+                totp: None,
             };
             let core = t.core.clone();
             let instance = i.id.to_string();

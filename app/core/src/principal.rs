@@ -39,6 +39,8 @@ pub struct AdminCaller {
     pub session: Option<String>,
     /// Signs in with a TOTP code.
     pub totp: bool,
+    /// TOTP is required of their role and not set up: they may do nothing but enrol.
+    pub must_enrol: bool,
 }
 
 impl Principal {
@@ -52,6 +54,7 @@ impl Principal {
             instances: None,
             session: None,
             totp: false,
+            must_enrol: false,
         }))
     }
 
@@ -76,7 +79,7 @@ impl Principal {
     pub fn may(&self, action: Action) -> bool {
         let scoped = self.instance_limit().is_some();
         match self {
-            Principal::Admin(a) => action.allows(a.role, scoped),
+            Principal::Admin(a) => !a.must_enrol && action.allows(a.role, scoped),
             Principal::Service(key) => {
                 !(scoped && action.everywhere())
                     && action.api_scope().is_some_and(|s| key.scopes.contains(&s))
@@ -92,6 +95,9 @@ impl Principal {
         }
         let why = match self {
             Principal::User(_) => "this route needs an admin token".to_string(),
+            Principal::Admin(a) if a.must_enrol => {
+                "set up TOTP first (your account page): it is required of your role".to_string()
+            }
             Principal::Admin(a) if a.role < action.role() => format!(
                 "the {} role may not {}: it takes {}",
                 a.role.as_str(),

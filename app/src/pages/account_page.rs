@@ -5,7 +5,9 @@ use leptos_meta::Title;
 use crate::components::*;
 use crate::error::AppError;
 use crate::pages::admins_page::SessionList;
-use crate::server_fns::admins::{change_password, my_sessions};
+use crate::server_fns::admins::{
+    begin_totp, change_password, confirm_totp, my_sessions, recovery_codes_left,
+};
 use crate::server_fns::session::current_admin;
 
 /// The signed-in admin's own account: role and scope, password, open sessions.
@@ -30,6 +32,11 @@ pub fn AccountPage() -> impl IntoView {
                         </p>
                     </section>
                 })
+            })}
+        </Transition>
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                me.await.ok().map(|me| view! { <TotpCard on=me.totp required=me.totp_required /> })
             })}
         </Transition>
         <PasswordCard />
@@ -85,6 +92,98 @@ fn PasswordCard() -> impl IntoView {
                 </div>
                 <div class="flex items-end"><button type="submit" class=PRIMARY>"Change password"</button></div>
             </form>
+            {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
+        </section>
+    }
+}
+
+/// TOTP: set it up (QR code and secret, confirmed with a code; recovery codes shown once),
+/// or see that it is on and how many recovery codes are left.
+#[component]
+fn TotpCard(on: bool, required: bool) -> impl IntoView {
+    let enabled = RwSignal::new(on);
+    let setup = RwSignal::new(None::<tus_wire::views::TotpSetupView>);
+    let code = RwSignal::new(String::new());
+    let codes = RwSignal::new(None::<Vec<String>>);
+    let error = RwSignal::new(None::<AppError>);
+    let left = Resource::new(
+        move || enabled.get(),
+        |on| async move {
+            if on {
+                recovery_codes_left().await.ok()
+            } else {
+                None
+            }
+        },
+    );
+    let start = move |_| {
+        error.set(None);
+        spawn_local(async move {
+            match begin_totp().await {
+                Ok(s) => setup.set(Some(s)),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let confirm = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        error.set(None);
+        let c = code.get_untracked();
+        spawn_local(async move {
+            match confirm_totp(c).await {
+                Ok(list) => {
+                    codes.set(Some(list));
+                    setup.set(None);
+                    enabled.set(true);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="totp-title" data-testid="totp-card">
+            <h2 id="totp-title" class="text-base font-semibold">"Two-step sign-in (TOTP)"</h2>
+            {required.then(|| view! {
+                <p class="mt-2 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm text-amber-900" role="alert" data-testid="totp-required">
+                    "Your role must sign in with a code: set it up here before anything else."
+                </p>
+            })}
+            <Show when=move || enabled.get() fallback=move || view! {
+                <p class="mt-1 text-sm text-slate-600">"After your password, sign-in will ask for a six-digit code from an authenticator app (any app that reads a TOTP QR code)."</p>
+                <Show when=move || setup.get().is_none()>
+                    <button type="button" class=format!("{PRIMARY} mt-3") on:click=start>"Set up TOTP"</button>
+                </Show>
+                {move || setup.get().map(|s| view! {
+                    <div class="mt-3 flex flex-wrap items-start gap-6">
+                        <img src=s.qr alt="QR code of your TOTP secret" width="200" height="200" data-testid="totp-qr" />
+                        <div class="text-sm">
+                            <p>"Scan the code with your app, or type this secret:"</p>
+                            <p class="mt-1 font-mono text-base tracking-wider" data-testid="totp-secret">{s.secret}</p>
+                            <form class="mt-4 flex items-end gap-2" on:submit=confirm>
+                                <div>
+                                    <label class=LABEL for="totp-code">"The code your app shows"</label>
+                                    <input id="totp-code" class=INPUT inputmode="numeric" autocomplete="one-time-code" required
+                                        prop:value=move || code.get() on:input=move |ev| code.set(event_target_value(&ev)) />
+                                </div>
+                                <button type="submit" class=PRIMARY>"Turn on"</button>
+                            </form>
+                        </div>
+                    </div>
+                })}
+            }>
+                <p class="mt-1 text-sm text-slate-600" data-testid="totp-on">
+                    "On. " {move || left.get().flatten().map(|n| format!("{n} recovery codes left."))}
+                    " Lost your phone? An Owner can reset it."
+                </p>
+            </Show>
+            {move || codes.get().map(|list| view! {
+                <div class="mt-3 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm" role="status">
+                    <p class="font-medium">"Your recovery codes: each signs in once in place of a code. Save them now: they are not shown again."</p>
+                    <ul class="mt-2 grid grid-cols-2 gap-1 font-mono" data-testid="recovery-codes">
+                        {list.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
+                    </ul>
+                </div>
+            })}
             {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
         </section>
     }

@@ -5,9 +5,10 @@ use leptos_meta::Title;
 use crate::components::*;
 use crate::error::AppError;
 use crate::server_fns::admins::{
-    admins, end_admin_session, invite_admin, send_admin_reset, set_admin_enabled, set_admin_grant,
+    admins, end_admin_session, invite_admin, reset_totp, send_admin_reset, set_admin_enabled,
+    set_admin_grant, set_totp_policy, totp_policy,
 };
-use crate::server_fns::instances::list_applications;
+use crate::server_fns::instances::{instance_choices, list_applications};
 use tus_wire::views::{AdminGrant, AdminSessionView, AdminView, Role};
 
 /// The team (Owners only): invite admins, set their role and scope, disable them, send a
@@ -27,6 +28,7 @@ pub fn AdminsPage() -> impl IntoView {
                 match list.await {
                     Ok(list) => view! {
                         <InviteCard changed />
+                        <TotpPolicyCard />
                         <AdminsTable list changed />
                     }.into_any(),
                     Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
@@ -88,12 +90,14 @@ impl GrantForm {
 #[component]
 fn GrantFields(form: GrantForm, group: String) -> impl IntoView {
     let applications = Resource::new(|| (), |_| list_applications());
-    let instances_limited = RwSignal::new(form.kind.get_untracked() == "instances");
-    Effect::new(move |_| {
-        if instances_limited.get() {
-            form.kind.set("instances".into());
-        }
-    });
+    let instances = Resource::new(
+        || (),
+        |_| async {
+            instance_choices()
+                .await
+                .map(|l| l.into_iter().map(|c| (c.id, c.name)).collect::<Vec<_>>())
+        },
+    );
     let role_id = format!("{group}-role");
     let radio = {
         let group = group.clone();
@@ -104,16 +108,13 @@ fn GrantFields(form: GrantForm, group: String) -> impl IntoView {
                 <label class="flex items-center gap-2" for=label_for>
                     <input type="radio" id=id name=format!("{group}-scope") class="h-4 w-4"
                         prop:checked=move || form.kind.get() == value
-                        on:change=move |_| {
-                            form.kind.set(value.into());
-                            instances_limited.set(value == "instances");
-                        } />
+                        on:change=move |_| form.kind.set(value.into()) />
                     {label}
                 </label>
             }
         }
     };
-    let apps_group = StoredValue::new(group.clone());
+    let (apps_group, instances_group) = (format!("{group}-app"), format!("{group}-instance"));
     view! {
         <div>
             <label class=LABEL for=role_id.clone()>"Role"</label>
@@ -132,45 +133,57 @@ fn GrantFields(form: GrantForm, group: String) -> impl IntoView {
                 {radio("instances", "Some instances")}
             </div>
             <Show when=move || form.kind.get() == "apps">
-                <Transition fallback=|| view! { <Loading what="the applications" /> }>
-                    {
-                        move || {
-                            let apps_group = apps_group.get_value();
-                            Suspend::new(async move {
-                                applications.await.ok().map(|list| view! {
-                                    <div class="mt-2 rounded-md border border-slate-200 p-2" data-testid=format!("{apps_group}-apps")>
-                                        {list.into_iter().map(|(id, name)| {
-                                            let box_id = format!("{apps_group}-app-{id}");
-                                            let on = form.apps.get_untracked().contains(&id);
-                                            let toggle = id.clone();
-                                            view! {
-                                                <div class="flex items-center gap-2 text-sm">
-                                                    <input type="checkbox" id=box_id.clone() class="h-4 w-4" prop:checked=on
-                                                        on:change=move |ev| {
-                                                            let on = event_target_checked(&ev);
-                                                            let id = toggle.clone();
-                                                            form.apps.update(|a| {
-                                                                a.retain(|x| *x != id);
-                                                                if on { a.push(id); }
-                                                            });
-                                                        } />
-                                                    <label for=box_id>{name}</label>
-                                                </div>
-                                            }
-                                        }).collect_view()}
-                                    </div>
-                                })
-                            })
-                        }
-                    }
-                </Transition>
+                <ChoiceList choices=applications picked=form.apps group=apps_group.clone() what="the applications" />
             </Show>
             <Show when=move || form.kind.get() == "instances">
-                <div class="mt-2">
-                    <InstancePicker limited=instances_limited picked=form.instances what="nothing of the others is seen" group="admin-instance" />
-                </div>
+                <ChoiceList choices=instances picked=form.instances group=instances_group.clone() what="the instances" />
             </Show>
         </fieldset>
+    }
+}
+
+/// Checkboxes of `(id, name)` choices, ticked as `picked` holds them.
+#[component]
+fn ChoiceList(
+    choices: Resource<Result<Vec<(String, String)>, AppError>>,
+    picked: RwSignal<Vec<String>>,
+    group: String,
+    what: &'static str,
+) -> impl IntoView {
+    let group = StoredValue::new(group);
+    view! {
+        <Transition fallback=move || view! { <Loading what=what /> }>
+            {move || {
+                let group = group.get_value();
+                Suspend::new(async move {
+                    match choices.await {
+                        Ok(list) => view! {
+                            <div class="mt-2 max-h-48 overflow-y-auto rounded-md border border-slate-200 p-2" data-testid=format!("{group}-choices")>
+                                {list.into_iter().map(|(id, name)| {
+                                    let box_id = format!("{group}-{id}");
+                                    let on = picked.get_untracked().contains(&id);
+                                    view! {
+                                        <div class="flex items-center gap-2 text-sm">
+                                            <input type="checkbox" id=box_id.clone() class="h-4 w-4" prop:checked=on
+                                                on:change=move |ev| {
+                                                    let on = event_target_checked(&ev);
+                                                    let id = id.clone();
+                                                    picked.update(|p| {
+                                                        p.retain(|x| *x != id);
+                                                        if on { p.push(id); }
+                                                    });
+                                                } />
+                                            <label for=box_id>{name}</label>
+                                        </div>
+                                    }
+                                }).collect_view()}
+                            </div>
+                        }.into_any(),
+                        Err(e) => view! { <ErrorNotice error=e /> }.into_any(),
+                    }
+                })
+            }}
+        </Transition>
     }
 }
 
@@ -274,10 +287,16 @@ fn AdminsTable(list: Vec<AdminView>, changed: RwSignal<u32>) -> impl IntoView {
                     let what = if disabled { "Enabled." } else { "Disabled: every session of theirs has ended." };
                     run(what, Box::pin(async move { set_admin_enabled(id, disabled).await.map(|_| ()) }));
                 };
+                let id4 = a.id.clone();
                 let reset = move |_| {
                     let id = id3.clone();
                     run("A password link is on its way by e-mail.", Box::pin(async move { send_admin_reset(id).await }));
                 };
+                let totp_off = move |_| {
+                    let id = id4.clone();
+                    run("TOTP is off for them: they set it up again.", Box::pin(async move { reset_totp(id).await }));
+                };
+                let has_totp = a.totp;
                 let sessions = a.sessions.clone();
                 let owner_id = a.id.clone();
                 view! {
@@ -302,6 +321,9 @@ fn AdminsTable(list: Vec<AdminView>, changed: RwSignal<u32>) -> impl IntoView {
                                     </button>
                                     {(!disabled).then(|| view! {
                                         <button type="button" class=BUTTON on:click=reset>"E-mail a password link"</button>
+                                    })}
+                                    {has_totp.then(|| view! {
+                                        <button type="button" class=BUTTON on:click=totp_off>"Reset TOTP"</button>
                                     })}
                                 </div>
                                 <SessionList sessions owner=owner_id changed />
@@ -351,4 +373,58 @@ pub fn SessionList(
         {move || error.get().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
     }
     .into_any()
+}
+
+/// Which roles must sign in with TOTP.
+#[component]
+fn TotpPolicyCard() -> impl IntoView {
+    let current = Resource::new(|| (), |_| totp_policy());
+    let error = RwSignal::new(None::<AppError>);
+    let notice = Notice::get();
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="totp-policy-title">
+            <h2 id="totp-policy-title" class="text-base font-semibold">"Require TOTP"</h2>
+            <p class="mt-1 text-sm text-slate-600">"Admins of the roles ticked must sign in with a code; until they set it up they can do nothing else."</p>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let required = current.await.unwrap_or_default();
+                    let ticks: Vec<(Role, RwSignal<bool>)> = Role::ALL
+                        .into_iter()
+                        .map(|r| (r, RwSignal::new(required.contains(&r))))
+                        .collect();
+                    let save_ticks = ticks.clone();
+                    let save = move |ev: leptos::ev::SubmitEvent| {
+                        ev.prevent_default();
+                        let roles: Vec<String> = save_ticks
+                            .iter()
+                            .filter(|(_, on)| on.get_untracked())
+                            .map(|(r, _)| r.as_str().to_string())
+                            .collect();
+                        spawn_local(async move {
+                            match set_totp_policy(roles).await {
+                                Ok(_) => notice("Saved: the roles ticked sign in with a code."),
+                                Err(e) => error.set(Some(e)),
+                            }
+                        });
+                    };
+                    view! {
+                        <form class="mt-3 flex flex-wrap items-center gap-4 text-sm" on:submit=save>
+                            {ticks.into_iter().map(|(r, on)| {
+                                let id = format!("totp-role-{}", r.as_str());
+                                let label_for = id.clone();
+                                view! {
+                                    <label class="flex items-center gap-2" for=label_for>
+                                        <input id=id type="checkbox" class="h-4 w-4" bind:checked=on />
+                                        {r.as_str()}
+                                    </label>
+                                }
+                            }).collect_view()}
+                            <button type="submit" class=BUTTON>"Save"</button>
+                        </form>
+                    }
+                })}
+            </Transition>
+            {move || error.get().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
+        </section>
+    }
 }

@@ -6,6 +6,7 @@ use crate::components::*;
 use crate::error::AppError;
 use crate::server_fns::instances::*;
 use tus_wire::model::InstanceSummary;
+use tus_wire::views::Action;
 
 /// The instances of this deployment: user counts, invite codes, and their management
 /// (create, rename, deactivate, reveal or rotate the key, a new invite code).
@@ -13,18 +14,26 @@ use tus_wire::model::InstanceSummary;
 pub fn InstancesPage() -> impl IntoView {
     let reloads = RwSignal::new(0u32);
     let instances = Resource::new(move || reloads.current(), |_| list_instances());
+    // What the signed-in admin's role allows here (the server refuses the rest anyway).
+    let me = Resource::new(|| (), |_| crate::server_fns::session::current_admin());
 
     view! {
         <Title text="Instances" />
         <PageHeader title="Instances" subtitle="User groups of this deployment. Apps register drivers into an instance with its InstanceId and InstanceKey.">
             <button type="button" class=BUTTON on:click=move |_| reloads.update(|n| *n += 1)>"Reload"</button>
         </PageHeader>
-        <CreateInstance reloads />
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                let manage = me.await.is_ok_and(|m| m.may(Action::ManageInstances));
+                manage.then(|| view! { <CreateInstance reloads /> })
+            })}
+        </Transition>
         <Transition fallback=|| view! { <Loading what="instances" /> }>
             {move || Suspend::new(async move {
+                let manage = me.await.is_ok_and(|m| m.may(Action::ManageInstances));
                 match instances.await {
                     Ok(list) if list.is_empty() => view! { <EmptyState /> }.into_any(),
-                    Ok(list) => view! { <InstanceTable list reloads /> }.into_any(),
+                    Ok(list) => view! { <InstanceTable list reloads manage /> }.into_any(),
                     Err(e) => view! { <div class="mt-6"><ErrorNotice error=e /></div> }.into_any(),
                 }
             })}
@@ -103,12 +112,16 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
 }
 
 #[component]
-fn InstanceTable(list: Vec<InstanceSummary>, reloads: RwSignal<u32>) -> impl IntoView {
+fn InstanceTable(
+    list: Vec<InstanceSummary>,
+    reloads: RwSignal<u32>,
+    manage: bool,
+) -> impl IntoView {
     let count = list.len();
     view! {
         <DataTable caption="Instances" testid="instances" numeric="Users"
             headings=vec!["Name", "Application", "InstanceId / invite code", "Status", "Users", "Created", "Key"]>
-            {list.into_iter().map(|i| view! { <InstanceRow i reloads /> }).collect_view()}
+            {list.into_iter().map(|i| view! { <InstanceRow i reloads manage /> }).collect_view()}
         </DataTable>
         <p class="mt-2 text-xs text-slate-500" data-testid="instances-footer">
             {format!("{count} instance{}", if count == 1 { "" } else { "s" })}
@@ -132,7 +145,7 @@ enum KeyStep {
 }
 
 #[component]
-fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
+fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>, manage: bool) -> impl IntoView {
     let active = i.status == "Active";
     let id = i.id.clone();
     let name = i.name.clone();
@@ -227,19 +240,26 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>) -> impl IntoView {
                 <div class="font-mono text-xs" data-testid="instance-id">{i.id.clone()}</div>
                 <div class="mt-1 flex items-center gap-2">
                     <code class="rounded bg-slate-100 px-1 text-xs" data-testid="invite-code">{move || invite.current()}</code>
-                    <button type="button" class="text-xs text-indigo-700 underline" on:click=new_invite>"New code"</button>
+                    {manage.then(|| view! {
+                        <button type="button" class="text-xs text-indigo-700 underline" on:click=new_invite>"New code"</button>
+                    })}
                 </div>
             </td>
             <td class="px-4 py-3">
                 <StatusBadge status=i.status.clone() />
-                <button type="button" class="ml-2 text-xs text-indigo-700 underline" on:click=toggle data-testid="instance-status-button">
-                    {if active { "Deactivate" } else { "Activate" }}
-                </button>
+                {manage.then(|| view! {
+                    <button type="button" class="ml-2 text-xs text-indigo-700 underline" on:click=toggle data-testid="instance-status-button">
+                        {if active { "Deactivate" } else { "Activate" }}
+                    </button>
+                })}
             </td>
             <td class="px-4 py-3 text-right tabular-nums" data-testid="instance-users">{i.user_count}</td>
             <td class="whitespace-nowrap px-4 py-3 text-slate-600"><Time iso=i.date_created.clone() /></td>
             <td class="px-4 py-3">
                 {move || match step.current() {
+                    KeyStep::Idle if !manage => view! {
+                        <span class="text-xs text-slate-500" data-testid="key-not-for-role">"Not for your role"</span>
+                    }.into_any(),
                     KeyStep::Idle => view! {
                         <div class="flex flex-wrap gap-2">
                             <button type="button" class=BUTTON on:click=move |_| step.set(KeyStep::ConfirmReveal)>"Reveal key"</button>
@@ -304,7 +324,7 @@ mod tests {
                 user_count: 7,
                 date_created: "2026-11-22T04:21:30.399Z".into(),
             };
-            view! { <table><tbody><InstanceRow i reloads=RwSignal::new(0) /></tbody></table> }
+            view! { <table><tbody><InstanceRow i reloads=RwSignal::new(0) manage=true /></tbody></table> }
         });
         assert!(html.contains("Reveal key"), "{html}");
         assert!(html.contains(">7<"), "{html}");

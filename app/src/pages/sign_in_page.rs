@@ -11,9 +11,17 @@ use crate::server_fns::session::SignIn;
 #[component]
 pub fn SignInPage() -> impl IntoView {
     let action = ServerAction::<SignIn>::new();
+    // Shown once the server said this admin signs in with a TOTP code too.
+    let needs_code = RwSignal::new(false);
+    Effect::new(move |_| {
+        if let Some(Err(AppError::TotpNeeded(_))) = action.value().get() {
+            needs_code.set(true);
+        }
+    });
     let query = use_query_map();
     let next = move || query.current_with(|q| q.get("next").unwrap_or_else(|| "/".into()));
-    let message = move || match action.value().current() {
+    let message = move || {
+        match action.value().current() {
         Some(Err(AppError::RateLimited(s))) => Some(format!(
             "Too many failed attempts. Wait {s} seconds, then try again."
         )),
@@ -23,8 +31,15 @@ pub fn SignInPage() -> impl IntoView {
         Some(Err(AppError::Validation(_))) => {
             Some("Enter your e-mail and your password.".to_string())
         }
+        // The first answer for an admin with TOTP: the code field appears, no error yet.
+        Some(Err(AppError::TotpNeeded(false))) => None,
+        Some(Err(AppError::TotpNeeded(true))) => Some(
+            "The code is wrong or was used already. Type the six digits your app shows now, or a recovery code."
+                .to_string(),
+        ),
         Some(Err(e)) => Some(e.to_string()),
         _ => None,
+    }
     };
     view! {
         <Title text="Sign in" />
@@ -41,6 +56,14 @@ pub fn SignInPage() -> impl IntoView {
                     <label class=LABEL for="password">"Password"</label>
                     <input id="password" name="password" type="password" required autocomplete="current-password" class=INPUT />
                 </div>
+                <Show when=move || needs_code.get()>
+                    <div>
+                        <label class=LABEL for="code">"Code from your authenticator app"</label>
+                        <input id="code" name="code" inputmode="numeric" autocomplete="one-time-code" required autofocus class=INPUT
+                            aria-describedby="code-help" />
+                        <p id="code-help" class="mt-1 text-xs text-slate-500">"Six digits, or one of your recovery codes."</p>
+                    </div>
+                </Show>
                 {move || message().map(|m| view! {
                     <p class="rounded-md border border-red-200 bg-red-50 p-3 text-sm text-red-800" role="alert" data-testid="sign-in-error">{m}</p>
                 })}

@@ -28,14 +28,23 @@ pub fn UserPage() -> impl IntoView {
     let token = move || params.current_with(|p| p.get("device_token").unwrap_or_default());
     let reloads = RwSignal::new(0u32);
     let user = Resource::new(move || (token(), reloads.current()), |(t, _)| get_user(t));
+    // What the signed-in admin's role allows here (the server refuses the rest anyway).
+    let me = Resource::new(|| (), |_| crate::server_fns::session::current_admin());
     // Lives above the reloaded view, so "saved" outlasts the reload it causes.
     let notice = Notice::provide();
     view! {
         <NoticeLine notice />
         <Transition fallback=|| view! { <Loading what="the user" /> }>
             {move || Suspend::new(async move {
+                let me = me.await.ok();
+                let may = move |a: tus_wire::views::Action| me.as_ref().is_some_and(|m| m.may(a));
+                let allowed = Allowed {
+                    write: may(tus_wire::views::Action::WriteUsers),
+                    delete: may(tus_wire::views::Action::DeleteUsers),
+                    moving: may(tus_wire::views::Action::MoveUsers),
+                };
                 match user.await {
-                    Ok(detail) => view! { <UserView detail reloads /> }.into_any(),
+                    Ok(detail) => view! { <UserView detail reloads allowed /> }.into_any(),
                     Err(e) => view! {
                         <Title text="User" />
                         <ErrorNotice error=e />
@@ -47,8 +56,16 @@ pub fn UserPage() -> impl IntoView {
     }
 }
 
+/// What the signed-in admin may do to this user (controls they may not use are not shown).
+#[derive(Clone, Copy)]
+struct Allowed {
+    write: bool,
+    delete: bool,
+    moving: bool,
+}
+
 #[component]
-fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
+fn UserView(detail: UserDetail, reloads: RwSignal<u32>, allowed: Allowed) -> impl IntoView {
     let u = detail.user;
     let name = display_name(&u);
     let token = u.device_token.clone();
@@ -67,8 +84,8 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
         <nav class="mb-2 text-sm"><a href="/" class="text-indigo-700 hover:underline">"← Users"</a></nav>
         <PageHeader title=name.clone() subtitle=subtitle>
             <StatusBadge status=status />
-            <StatusButton token=t1 active reloads />
-            <DeleteButton token=t2 name=name.clone() />
+            {allowed.write.then(|| view! { <StatusButton token=t1 active reloads /> })}
+            {allowed.delete.then(|| view! { <DeleteButton token=t2 name=name.clone() /> })}
         </PageHeader>
         <dl class="mt-4 grid grid-cols-1 gap-x-6 gap-y-1 text-sm text-slate-600 sm:grid-cols-3">
             <div><dt class="inline font-medium text-slate-700">"Instance: "</dt><dd class="inline" data-testid="user-instance">{instance_name}</dd></div>
@@ -82,7 +99,7 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>) -> impl IntoView {
                 <ul class="mt-4 space-y-3">
                     {Flag::ALL.into_iter().map(|f| view! { <FlagSwitch token=t3.clone() flag=f initial=fields.as_ref().is_some_and(|x| f.of(x)) /> }).collect_view()}
                 </ul>
-                <MoveForm token=t4 current=instance_id reloads />
+                {allowed.moving.then(|| view! { <MoveForm token=t4 current=instance_id reloads /> })}
             </section>
             <section class=format!("{CARD} lg:col-span-2") aria-labelledby="profile-title">
                 <h2 id="profile-title" class="text-base font-semibold">"Profile"</h2>

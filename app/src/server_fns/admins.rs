@@ -193,3 +193,92 @@ pub async fn accept_admin_link(
         .await;
     super::guard::link_form_answer(&parts, result, JOIN_PATH, &token)
 }
+
+/// The signed-in admin starts setting up TOTP: a new secret as text, `otpauth://` URI and QR
+/// code (SVG). Confirmed by `confirm_totp`.
+///
+/// ```sh
+/// api begin_totp '{}'
+/// ```
+#[server(prefix = "/api", endpoint = "begin_totp", input = Json)]
+pub async fn begin_totp() -> Result<tus_wire::views::TotpSetupView, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .begin_totp(tus_core::Core::now(), a.principal())
+        .await
+        .map_err(fail)
+}
+
+/// Turns TOTP on with a code from the new secret; answers the ten recovery codes, this once.
+///
+/// ```sh
+/// api confirm_totp '{"code": "123456"}'
+/// ```
+#[server(prefix = "/api", endpoint = "confirm_totp", input = Json)]
+pub async fn confirm_totp(code: String) -> Result<Vec<String>, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .confirm_totp(tus_core::Core::now(), a.principal(), &code, &a.meta)
+        .await
+        .map_err(fail)
+}
+
+/// Unused recovery codes of the signed-in admin.
+///
+/// ```sh
+/// api recovery_codes_left '{}'
+/// ```
+#[server(prefix = "/api", endpoint = "recovery_codes_left", input = Json)]
+pub async fn recovery_codes_left() -> Result<i64, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .recovery_codes_left(a.principal())
+        .await
+        .map_err(fail)
+}
+
+/// Turns another admin's TOTP off (Owner; a lost phone): they set it up again.
+///
+/// ```sh
+/// api reset_totp '{"id": "…"}'
+/// ```
+#[server(prefix = "/api", endpoint = "reset_totp", input = Json)]
+pub async fn reset_totp(id: String) -> Result<(), AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .reset_totp(tus_core::Core::now(), a.principal(), &id, &a.meta)
+        .await
+        .map_err(fail)
+}
+
+/// The roles TOTP is required of.
+///
+/// ```sh
+/// api totp_policy '{}'
+/// ```
+#[server(prefix = "/api", endpoint = "totp_policy", input = Json)]
+pub async fn totp_policy() -> Result<Vec<tus_wire::views::Role>, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core.totp_policy(a.principal()).await.map_err(fail)
+}
+
+/// Requires TOTP of these roles (Owner; `[]`: of none). Admins of them without TOTP may do
+/// nothing but set it up.
+///
+/// ```sh
+/// api set_totp_policy '{"roles": ["Owner", "Admin"]}'
+/// ```
+#[server(prefix = "/api", endpoint = "set_totp_policy", input = Json)]
+pub async fn set_totp_policy(roles: Vec<String>) -> Result<Vec<tus_wire::views::Role>, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .set_totp_policy(tus_core::Core::now(), a.principal(), &roles, &a.meta)
+        .await
+        .map_err(fail)
+}

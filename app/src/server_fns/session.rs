@@ -5,9 +5,11 @@ use crate::error::AppError;
 use tus_wire::views::SessionView;
 
 /// Signs an admin in: sets the session cookies and redirects to `next` (a local path).
-/// Takes a form (`email`, `password`, `next`), so it also works before the page hydrates.
+/// Takes a form (`email`, `password`, `code`, `next`), so it also works before the page
+/// hydrates. An admin with TOTP on sends `code` too (or a recovery code); without it the
+/// answer is 401 `TotpNeeded`, and the page asks for it.
 ///
-/// `POST /api/sign_in`: form `email`, `password`, `next`: sets the session cookies.
+/// `POST /api/sign_in`: form `email`, `password`, `code`, `next`: sets the session cookies.
 ///
 /// ```sh
 /// curl -si $B/api/sign_in -H "Origin: $B" -d 'email=admin@localhost&password=…&next=/'
@@ -16,6 +18,7 @@ use tus_wire::views::SessionView;
 pub async fn sign_in(
     email: String,
     password: String,
+    code: Option<String>,
     next: Option<String>,
 ) -> Result<(), AppError> {
     use super::guard::{fail, request};
@@ -24,9 +27,15 @@ pub async fn sign_in(
     let (core, parts) = request()?;
     let meta = request_meta(&parts.headers, &parts.extensions);
     let credentials = core
-        .admin_sign_in(Core::now(), &email, &password, &meta)
+        .admin_sign_in(Core::now(), &email, &password, code.as_deref(), &meta)
         .await
         .map_err(|e| match e {
+            tus_core::CoreError::Unauthorized {
+                kind: tus_core::error::CredentialKind::Totp,
+                ..
+            } => fail(AppError::TotpNeeded(
+                code.as_deref().is_some_and(|c| !c.trim().is_empty()),
+            )),
             tus_core::CoreError::Unauthorized { .. } => fail(AppError::BadCredentials),
             other => fail(other),
         })?;

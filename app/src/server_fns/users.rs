@@ -310,15 +310,10 @@ pub async fn send_password(
 #[server(prefix = "/api", endpoint = "user_deliveries", input = Json)]
 pub async fn user_deliveries(device_token: String) -> Result<Vec<DeliveryView>, AppError> {
     use super::guard::{admin, fail};
-    use tus_core::store::MessageFilter;
     let a = admin()?;
     let target = a.target(&device_token)?;
-    let filter = MessageFilter {
-        device_token: Some(target.to_string()),
-        ..MessageFilter::default()
-    };
     a.core
-        .deliveries(a.principal(), &filter, 20)
+        .user_deliveries(a.principal(), target, 20)
         .await
         .map_err(fail)
 }

@@ -90,6 +90,9 @@ pub struct LoginRequest {
     pub login_fields: Option<serde_json::Value>,
     pub password: Option<String>,
     pub code: Option<String>,
+    /// An admin with TOTP on: the six digits their authenticator app shows (or one of their
+    /// recovery codes), with the Password.
+    pub totp_code: Option<String>,
 }
 
 /// Body of `POST /v1/Auth/Code`: the Email (the code goes by e-mail) or Phone (by SMS).

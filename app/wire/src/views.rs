@@ -244,7 +244,7 @@ impl SessionView {
     /// Whether the signed-in admin may do `action` (the dashboard hides what they may not;
     /// the server decides).
     pub fn may(&self, action: Action) -> bool {
-        action.allows(self.role, self.scoped)
+        !self.totp_required && action.allows(self.role, self.scoped)
     }
 }
 
@@ -273,6 +273,15 @@ pub struct AdminLinkView {
     pub to: String,
     /// A first password (an invite) rather than a new one (a reset).
     pub invite: bool,
+}
+
+/// TOTP being set up: the secret as text, the `otpauth://` URI, and its QR code (an SVG
+/// drawn by the server, as a `data:image/svg+xml;base64,` URL for an `<img>`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TotpSetupView {
+    pub secret: String,
+    pub uri: String,
+    pub qr: String,
 }
 
 /// One open session of an admin.

@@ -87,8 +87,13 @@ fn core_error_response(err: CoreError) -> Response {
                 .collect(),
         ),
         CoreError::Unauthorized { kind, message } => {
+            let key = if kind == CredentialKind::Totp {
+                "TotpCode"
+            } else {
+                ""
+            };
             let mut response =
-                error_response(StatusCode::UNAUTHORIZED, "Unauthorized", one("", message));
+                error_response(StatusCode::UNAUTHORIZED, "Unauthorized", one(key, message));
             if kind == CredentialKind::AccessToken {
                 response
                     .headers_mut()

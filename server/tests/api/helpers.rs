@@ -217,6 +217,7 @@ impl TestApp {
             login_fields: Some(serde_json::json!({ "DeviceToken": device_token })),
             password: Some(instance.instance_key.clone()),
             code: None,
+            totp_code: None,
         };
         let long_ago = chrono::Utc::now() - chrono::Duration::hours(5);
         let c = self
@@ -250,6 +251,7 @@ impl TestApp {
                 then,
                 "admin@localhost",
                 "test admin password",
+                None,
                 &Default::default(),
             )
             .await

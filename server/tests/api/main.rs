@@ -17,4 +17,5 @@ mod refresh;
 mod registration;
 mod replicas;
 mod roles;
+mod totp;
 mod webhooks;

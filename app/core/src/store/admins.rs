@@ -288,6 +288,21 @@ impl Tx {
         .map_err(db_err))
     }
 
+    /// Records that the TOTP time step `step` signed in: false when it (or a later one)
+    /// already did, so a code is never accepted twice.
+    pub async fn use_totp_step(&mut self, id: &str, step: i64) -> CoreResult<bool> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE admins SET totp_last_step = $2
+             WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)"
+        )
+        .bind(id)
+        .bind(step)
+        .execute(&mut *c)
+        .await
+        .map(|r| r.rows_affected() == 1)
+        .map_err(db_err))
+    }
+
     /// Notes a session's latest request.
     pub async fn touch_session(&mut self, family_id: &str, now: i64) -> CoreResult<()> {
         on_tx!(self, |c| sqlx::query(

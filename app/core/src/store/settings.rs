@@ -31,6 +31,20 @@ impl Tx {
         .map_err(db_err))
     }
 
+    /// Stores `value`, replacing what was there.
+    pub async fn put_setting(&mut self, name: &str, value: &str) -> CoreResult<()> {
+        on_tx!(self, |c| sqlx::query(
+            "INSERT INTO settings (name, value) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET value = excluded.value"
+        )
+        .bind(name)
+        .bind(value)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
     /// Stores `value` unless the setting exists, then returns what is stored: replicas that
     /// race on first start all end up with the first writer's value.
     pub async fn setting_or_insert(&mut self, name: &str, value: &str) -> CoreResult<String> {
