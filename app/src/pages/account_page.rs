@@ -179,7 +179,7 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
             {move || codes.get().map(|list| view! {
                 <div class="mt-3 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm" role="status">
                     <p class="font-medium">"Your recovery codes: each signs in once in place of a code. Save them now: they are not shown again."</p>
-                    <ul class="mt-2 grid grid-cols-2 gap-1 font-mono" data-testid="recovery-codes">
+                    <ul class="mt-2 grid w-fit grid-cols-2 gap-x-8 gap-y-1 font-mono" data-testid="recovery-codes">
                         {list.into_iter().map(|c| view! { <li>{c}</li> }).collect_view()}
                     </ul>
                 </div>
