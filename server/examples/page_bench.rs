@@ -326,6 +326,55 @@ async fn introspection(server: &common::Server) -> (f64, f64, usize) {
     )
 }
 
+/// An Operator limited to `instance`, signed in: their access token.
+async fn scoped_admin(server: &common::Server, instance: &str) -> String {
+    let owner = tus_core::principal::Principal::unscoped_admin(
+        "bench",
+        "bench@localhost",
+        tus_wire::views::Role::Owner,
+    );
+    let password = "scoped bench password";
+    let made = server
+        .core
+        .create_admin(
+            Utc::now(),
+            "scoped@localhost",
+            &tus_core::secret::Password::new(password),
+            tus_wire::views::Role::Operator,
+        )
+        .await
+        .expect("scoped admin");
+    server
+        .core
+        .set_admin_grant(
+            Utc::now(),
+            &owner,
+            &made.id,
+            &tus_wire::views::AdminGrant {
+                role: "Operator".into(),
+                applications: None,
+                instances: Some(vec![instance.to_string()]),
+            },
+            &Default::default(),
+        )
+        .await
+        .expect("scope");
+    let body = json!({"LoginFields": {"Email": "scoped@localhost"}, "Password": password});
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/v1/Auth/Login", server.base))
+        .json(&body)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    answer["Result"]["AccessToken"]["Token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
 async fn measure(base: &str, admin: &str, q: &Query) -> Row {
     let path = &q.path;
     let client = reqwest::Client::new();
@@ -467,8 +516,19 @@ async fn main() {
             .expect("a deep user");
         let mut all = queries(&instances[1], &probe[0]);
         all.extend(dashboard_queries(&deep[0]));
-        for q in all {
-            let row = measure(&server.base, &admin, &q).await;
+        let mut rows: Vec<(String, Query)> = all.into_iter().map(|q| (admin.clone(), q)).collect();
+        // The same users list for an Operator limited to one instance (a quarter of the
+        // users): the scope is an instance filter, read through the same indexes.
+        let scoped = scoped_admin(&server, &instances[1]).await;
+        for mut q in dashboard_queries(&deep[0])
+            .into_iter()
+            .filter(|q| q.path == "/api/list_users" || q.path == "/api/overview")
+        {
+            q.label = format!("{} — as an Operator of one instance", q.label);
+            rows.push((scoped.clone(), q));
+        }
+        for (token, q) in rows {
+            let row = measure(&server.base, &token, &q).await;
             eprintln!("  {}: {:.1} ms", row.label, row.median_ms);
             section.push_str(&format!(
                 "| {} | {:.1} | {:.1} | {} |\n",
