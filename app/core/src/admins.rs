@@ -442,14 +442,15 @@ impl Core {
         meta: &RequestMeta,
     ) -> CoreResult<()> {
         self.own_or_owner(p, id)?;
-        let mut tx = self.store().begin().await?;
-        let admin = tx.admin_for_update(id).await?.ok_or_else(not_found)?;
+        // Read before the transaction: it must not wait for a second pool connection.
         let open = self
             .store()
             .open_sessions(id, 0)
             .await?
             .into_iter()
             .any(|s| s.id == session);
+        let mut tx = self.store().begin().await?;
+        let admin = tx.admin_for_update(id).await?.ok_or_else(not_found)?;
         if !open {
             return Err(CoreError::NotFound("no open session has this id".into()));
         }
@@ -841,9 +842,9 @@ impl Core {
             ));
         }
         let new_hash = self.hash_password(new).await?;
+        let sessions = self.store().open_sessions(&me.id, 0).await?;
         let mut tx = self.store().begin().await?;
         tx.set_admin_password(&me.id, new_hash.expose()).await?;
-        let sessions = self.store().open_sessions(&me.id, 0).await?;
         for s in sessions
             .iter()
             .filter(|s| Some(&s.id) != me.session.as_ref())

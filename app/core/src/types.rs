@@ -126,6 +126,11 @@ string_enum!(
 );
 
 impl UserSort {
+    /// Ordered by registration time.
+    pub fn by_date(self) -> bool {
+        matches!(self, UserSort::DateCreatedDesc | UserSort::DateCreated)
+    }
+
     /// The same key in the other direction.
     pub fn reversed(self) -> UserSort {
         match self {

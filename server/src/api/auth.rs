@@ -28,11 +28,13 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(post, path = "/v1/Auth/Login", tag = "Auth",
     summary = "Log in",
-    description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password, or with `Code` (a one-time code from /v1/Auth/Code) instead: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token. Failed attempts are limited per login name and per client address (429 with Retry-After).",
+    description = "LoginFields (an object, or the same as a JSON string) holds DeviceToken (with the InstanceKey as Password), or Email or Phone with the user's password, or with `Code` (a one-time code from /v1/Auth/Code) instead: these need the InstanceId header. Without the header, Email and Password log an admin in and answer an admin token; an admin with TOTP on also sends `TotpCode` (the six digits of their authenticator app, or one of their recovery codes), without which a right password answers 401 with the error key `TotpCode`. A disabled admin's right password answers 403. Failed attempts (wrong codes included) are limited per login name and per client address (429 with Retry-After).",
     params(("InstanceId" = Option<String>, Header, description = "The user's instance; absent for an admin login.")),
     security(()),
     request_body = tus_wire::model::LoginRequest,
     responses((status = 200, description = "A new token pair.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
+        (status = 401, description = "Invalid credentials; or, for an admin with TOTP on, `TotpCode` missing or wrong (error key `TotpCode`).", body = super::openapi::ErrorEnvelope),
+        (status = 403, description = "The user or the admin is deactivated or disabled.", body = super::openapi::ErrorEnvelope),
         (status = 429, description = "Too many failed attempts.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds until a new attempt is counted."))),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn login(

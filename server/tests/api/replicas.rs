@@ -260,7 +260,7 @@ async fn replicas_starting_together_on_an_empty_database_create_one_default_inst
 async fn the_cli_creates_an_admin_who_can_log_in_and_refuses_a_short_password() {
     use std::io::Write;
     let db = ScratchDatabase::from_env().await.unwrap();
-    let admin = |password: &str| {
+    let admin = |password: &str, role: &str| {
         let mut child = tus(&db.url)
             .args([
                 "admin",
@@ -268,6 +268,8 @@ async fn the_cli_creates_an_admin_who_can_log_in_and_refuses_a_short_password() 
                 "--email",
                 "Ops@Example.com",
                 "--password-stdin",
+                "--role",
+                role,
             ])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -282,18 +284,26 @@ async fn the_cli_creates_an_admin_who_can_log_in_and_refuses_a_short_password() 
             .unwrap();
         child.wait_with_output().unwrap()
     };
-    let short = admin("short\n");
+    let short = admin("short\n", "Viewer");
     assert!(!short.status.success());
     assert!(
         String::from_utf8_lossy(&short.stderr).contains("Password"),
         "says what is wrong"
     );
-    let ok = admin("a long enough password\n");
+    let unknown = admin("a long enough password\n", "Emperor");
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("not a role"),
+        "{}",
+        String::from_utf8_lossy(&unknown.stderr)
+    );
+    let ok = admin("a long enough password\n", "Viewer");
     assert!(
         ok.status.success(),
         "{}",
         String::from_utf8_lossy(&ok.stderr)
     );
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("(Viewer)"));
 
     let node = start(&db.url);
     ready(&[&node]).await;
@@ -301,6 +311,20 @@ async fn the_cli_creates_an_admin_who_can_log_in_and_refuses_a_short_password() 
         json!({"LoginFields": {"Email": "ops@example.com"}, "Password": "a long enough password"});
     let (status, body) = post(&node.base, "/v1/Auth/Login", &login, None).await;
     assert_eq!(status, 200, "{body}");
+    // A Viewer: reads, never writes.
+    let token = body["Result"]["AccessToken"]["Token"].as_str().unwrap();
+    let me = reqwest::Client::new()
+        .post(format!("{}/api/current_admin", node.base))
+        .bearer_auth(token)
+        .header("Origin", &node.base)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(me["role"], "Viewer");
 }
 
 /// Messages queued on every replica, then every process killed with SIGKILL before SMTP is

@@ -465,6 +465,72 @@ async fn a_scoped_admin_never_sees_another_instance_in_lists_counts_exports_or_t
             .collect();
         assert_eq!(ids, vec![app.instance_id.as_str()]);
     }
+    // Bulk actions over "everything matching" reach only the scoped admin's users.
+    let operator = fleet
+        .admin("bulk@team.example", Role::Operator, Scope::InstanceA)
+        .await;
+    let count = call(
+        app,
+        "bulk_count",
+        json!({"target": {"Matching": {"status": "all"}}}),
+        &[bearer(&operator), origin(app)],
+    )
+    .await;
+    assert_eq!(count.body, 3, "{}", count.body);
+    let applied = call(
+        app,
+        "bulk_apply",
+        json!({"target": {"Matching": {"status": "all"}}, "action": {"SetFlag": {"flag": "Logging", "value": true}}}),
+        &[bearer(&operator), origin(app)],
+    )
+    .await;
+    assert_eq!(applied.body[0], 3, "{}", applied.body);
+    let theirs = app.core.store().find_user(&in_b).await.unwrap().unwrap();
+    assert!(!theirs.enable_logging, "B's driver is untouched");
+
+    // A scoped Admin's webhook hears only their instances, and they see no one else's.
+    let owner = app.admin_token().await;
+    let everything = app
+        .post(
+            "/v1/Webhooks",
+            &json!({"Url": "https://crm.example.com/all"}),
+            &[bearer(&owner)],
+        )
+        .await;
+    assert_eq!(everything.status, 200, "{}", everything.body);
+    let lead = fleet
+        .admin("hooks@team.example", Role::Admin, Scope::ApplicationA)
+        .await;
+    let own = app
+        .post(
+            "/v1/Webhooks",
+            &json!({"Url": "https://fleet-a.example.com/in"}),
+            &[bearer(&lead)],
+        )
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(
+        own.result()["Webhook"]["Instances"],
+        json!([app.instance_id])
+    );
+    let listed = app
+        .send(Method::GET, "/v1/Webhooks", None, &[bearer(&lead)])
+        .await;
+    assert_eq!(
+        listed.result().as_array().unwrap().len(),
+        1,
+        "{}",
+        listed.body
+    );
+    let wide = app
+        .post(
+            "/v1/Webhooks",
+            &json!({"Url": "https://x.example.com/", "Instances": [fleet.instance_b]}),
+            &[bearer(&lead)],
+        )
+        .await;
+    assert!(wide.status == 404 || wide.status == 422, "{}", wide.body);
+
     // An Owner of everything sees all four.
     let owner = app.admin_token().await;
     let overview = call(app, "overview", json!({}), &[bearer(&owner), origin(app)]).await;

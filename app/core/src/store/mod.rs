@@ -383,11 +383,32 @@ macro_rules! push_in_list {
 }
 
 /// Appends ` AND ...` for every filter of a `PageFilter` (users aliased `u`).
+/// `$instance_index`: the query may read the `(instance_id, date_created)` index for an
+/// instance list (a list by date, a count); see below for when it does.
 macro_rules! push_page_filter {
-    ($q:ident, $f:expr) => {{
+    ($q:ident, $f:expr) => {
+        push_page_filter!($q, $f, true)
+    };
+    ($q:ident, $f:expr, $instance_index:expr) => {{
         let f: &PageFilter = $f;
         if let Some(ids) = &f.instances {
-            push_in_list!($q, "u.instance_id", ids);
+            // SQLite has no statistics: given an instance list (a scoped admin always has
+            // one) it walks the `(instance_id, date_created)` index even when a search, a
+            // status, a flag or another sort would find the page through its own index in a
+            // fraction of the rows (1.3 s instead of 1 ms for one e-mail among 10^6 users).
+            // Then the list only narrows the rows: `(u.instance_id || '')` has no index.
+            let alone = f.words.is_empty()
+                && f.status.is_none()
+                && f.flags.given().into_iter().next().is_none()
+                && f.country.is_none()
+                && f.city.is_none()
+                && f.batch.is_none();
+            let column = if $instance_index && alone {
+                "u.instance_id"
+            } else {
+                "(u.instance_id || '')"
+            };
+            push_in_list!($q, column, ids);
         }
         if !f.include_inactive {
             $q.push(" AND u.status = 'Active'");

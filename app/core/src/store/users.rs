@@ -131,7 +131,7 @@ impl Store {
         let mut rows = on_pool!(self, |c| {
             let mut q = QueryBuilder::new(format!(
                 "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
-            push_page_filter!(q, f);
+            push_page_filter!(q, f, read.by_date());
             if let Some(k) = at {
                 // `key >= v AND (key > v OR token > t)` (mirrored when descending) rather than
                 // the row value `(key, token) > (v, t)`: SQLite starts an index range on an
