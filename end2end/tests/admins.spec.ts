@@ -165,6 +165,12 @@ test('an Owner invites an Operator who joins, sets up TOTP and works only in the
   await hydrated(p);
   await expect(p.getByText(theirs)).toHaveCount(0);
 
+  // Their overview counts their instance only, and says so.
+  await p.goto('/overview');
+  await hydrated(p);
+  await expect(p.getByTestId('scoped-note')).toBeVisible();
+  await expect(p.getByTestId('chart-refreshes')).toHaveCount(0);
+
   // A flag of their driver switches.
   await p.goto(`/users/${myDriver}`);
   await hydrated(p);

@@ -61,12 +61,24 @@ fn OverviewView(o: Overview) -> impl IntoView {
                 <p class="text-xs text-slate-500">"Users registered each day who still exist."</p>
                 <BarChart days=o.registrations label="registrations" testid="chart-registrations" />
             </section>
-            <section class=CARD aria-labelledby="ref-title">
-                <h2 id="ref-title" class="text-base font-semibold">"Token refreshes per day"</h2>
-                <p class="text-xs text-slate-500">"Access tokens issued by Auth/RefreshToken."</p>
-                <BarChart days=o.refreshes label="refreshes" testid="chart-refreshes" />
-            </section>
+            {if o.scoped {
+                view! {
+                    <section class=CARD aria-labelledby="ref-title">
+                        <h2 id="ref-title" class="text-base font-semibold">"Token refreshes per day"</h2>
+                        <p class="mt-2 text-sm text-slate-500" data-testid="scoped-note">"Refreshes and security events span every instance: admins of everything see them here. Your totals and registrations are of your instances only."</p>
+                    </section>
+                }.into_any()
+            } else {
+                view! {
+                    <section class=CARD aria-labelledby="ref-title">
+                        <h2 id="ref-title" class="text-base font-semibold">"Token refreshes per day"</h2>
+                        <p class="text-xs text-slate-500">"Access tokens issued by Auth/RefreshToken."</p>
+                        <BarChart days=o.refreshes label="refreshes" testid="chart-refreshes" />
+                    </section>
+                }.into_any()
+            }}
         </div>
+        {(!o.scoped).then(|| view! {
         <section class=format!("{CARD} mt-6") aria-labelledby="events-title">
             <h2 id="events-title" class="text-base font-semibold">"Latest security events"</h2>
             {if o.security_events.is_empty() {
@@ -87,6 +99,7 @@ fn OverviewView(o: Overview) -> impl IntoView {
                 }.into_any()
             }}
         </section>
+        })}
     }
     .into_any()
 }

@@ -97,7 +97,7 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>, allowed: Allowed) -> imp
                 <h2 id="flags-title" class="text-base font-semibold">"Telematics flags"</h2>
                 <p class="mt-1 text-xs text-slate-500">"Saved at once. Apps see a change in the user's next access token."</p>
                 <ul class="mt-4 space-y-3">
-                    {Flag::ALL.into_iter().map(|f| view! { <FlagSwitch token=t3.clone() flag=f initial=fields.as_ref().is_some_and(|x| f.of(x)) /> }).collect_view()}
+                    {Flag::ALL.into_iter().map(|f| view! { <FlagSwitch token=t3.clone() flag=f initial=fields.as_ref().is_some_and(|x| f.of(x)) editable=allowed.write /> }).collect_view()}
                 </ul>
                 {allowed.moving.then(|| view! { <MoveForm token=t4 current=instance_id reloads /> })}
             </section>
@@ -238,7 +238,14 @@ fn DeliverySection(token: String, has_email: bool, has_phone: bool) -> impl Into
 
 /// A switch saved at once: it moves first, and moves back with a message if saving fails.
 #[component]
-fn FlagSwitch(token: String, flag: Flag, initial: bool) -> impl IntoView {
+fn FlagSwitch(
+    token: String,
+    flag: Flag,
+    initial: bool,
+    /// Whether the signed-in admin may change it (a Viewer sees it, switched off).
+    #[prop(default = true)]
+    editable: bool,
+) -> impl IntoView {
     let on = RwSignal::new(initial);
     let saving = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
@@ -282,9 +289,10 @@ fn FlagSwitch(token: String, flag: Flag, initial: bool) -> impl IntoView {
                     aria-checked=move || on.current().to_string()
                     aria-busy=move || saving.current().to_string()
                     data-testid=format!("switch-{}", flag.key())
+                    disabled=!editable
                     on:click=toggle
                     class=move || format!(
-                        "relative inline-flex h-6 w-11 shrink-0 items-center rounded-full transition-colors focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 {}",
+                        "relative inline-flex h-6 w-11 shrink-0 items-center rounded-full transition-colors focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500 focus-visible:ring-offset-2 disabled:cursor-not-allowed disabled:opacity-50 {}",
                         if on.current() { "bg-indigo-600" } else { "bg-slate-300" }
                     )
                 >
