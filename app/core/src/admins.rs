@@ -176,9 +176,7 @@ impl Core {
 
     /// The signed-in admin, as the dashboard shows them.
     pub fn session_view(&self, p: &Principal) -> CoreResult<SessionView> {
-        let a = p
-            .admin()
-            .ok_or_else(|| CoreError::Forbidden("not an admin".into()))?;
+        let a = p.signed_in_admin()?;
         Ok(SessionView {
             id: a.id.clone(),
             email: a.email.clone(),
@@ -816,9 +814,7 @@ impl Core {
         new: &Password,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
-        let me = p
-            .admin()
-            .ok_or_else(|| CoreError::Forbidden("this needs an admin's session".into()))?;
+        let me = p.signed_in_admin()?;
         let mut errors = FieldErrors::default();
         errors.take("new_password", check_strength(new.expose()));
         if new.expose() == current.expose() {

@@ -74,6 +74,15 @@ impl Principal {
         }
     }
 
+    /// The signed-in admin acting on their own account (password, sessions, TOTP), or 403.
+    pub fn signed_in_admin(&self) -> CoreResult<&AdminCaller> {
+        self.admin().ok_or_else(|| {
+            CoreError::Forbidden(
+                "this is an admin's own account: it needs an admin's session".into(),
+            )
+        })
+    }
+
     /// Whether this caller may do `action` at all (within its scope: objects outside it are
     /// still not found). The one place roles and API-key scopes are decided.
     pub fn may(&self, action: Action) -> bool {

@@ -214,9 +214,7 @@ impl Core {
     /// The signed-in admin starts enrolling: a new secret (replacing one not yet confirmed),
     /// as text, `otpauth://` URI and QR code. 409 when TOTP is already on.
     pub async fn begin_totp(&self, now: DateTime<Utc>, p: &Principal) -> CoreResult<TotpSetupView> {
-        let me = p
-            .admin()
-            .ok_or_else(|| CoreError::Forbidden("this needs an admin's session".into()))?;
+        let me = p.signed_in_admin()?;
         let mut secret = [0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut secret);
         let sealed = self.totp_sealer().seal(
@@ -259,9 +257,7 @@ impl Core {
         code: &str,
         meta: &RequestMeta,
     ) -> CoreResult<Vec<String>> {
-        let me = p
-            .admin()
-            .ok_or_else(|| CoreError::Forbidden("this needs an admin's session".into()))?;
+        let me = p.signed_in_admin()?;
         let mut tx = self.store().begin().await?;
         let row = tx
             .admin_for_update(&me.id)
@@ -388,9 +384,7 @@ impl Core {
 
     /// Unused recovery codes of the signed-in admin.
     pub async fn recovery_codes_left(&self, p: &Principal) -> CoreResult<i64> {
-        let me = p
-            .admin()
-            .ok_or_else(|| CoreError::Forbidden("this needs an admin's session".into()))?;
+        let me = p.signed_in_admin()?;
         let mut tx = self.store().begin().await?;
         let n = tx.count_admin_secrets(&me.id, RECOVERY_KIND).await?;
         tx.commit().await?;
