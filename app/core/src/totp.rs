@@ -213,7 +213,7 @@ impl Core {
 
     /// The signed-in admin starts enrolling: a new secret (replacing one not yet confirmed),
     /// as text, `otpauth://` URI and QR code. 409 when TOTP is already on.
-    pub async fn begin_totp(&self, now: DateTime<Utc>, p: &Principal) -> CoreResult<TotpSetupView> {
+    pub async fn begin_totp(&self, p: &Principal) -> CoreResult<TotpSetupView> {
         let me = p.signed_in_admin()?;
         let mut secret = [0u8; 20];
         rand::rngs::OsRng.fill_bytes(&mut secret);
@@ -235,7 +235,6 @@ impl Core {
         }
         tx.set_admin_totp(&me.id, Some(&sealed), None).await?;
         tx.commit().await?;
-        let _ = now;
         let uri = otpauth_uri(&me.email, &secret);
         let qr = format!(
             "data:image/svg+xml;base64,{}",

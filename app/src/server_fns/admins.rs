@@ -204,10 +204,7 @@ pub async fn accept_admin_link(
 pub async fn begin_totp() -> Result<tus_wire::views::TotpSetupView, AppError> {
     use super::guard::{admin, fail};
     let a = admin()?;
-    a.core
-        .begin_totp(tus_core::Core::now(), a.principal())
-        .await
-        .map_err(fail)
+    a.core.begin_totp(a.principal()).await.map_err(fail)
 }
 
 /// Turns TOTP on with a code from the new secret; answers the ten recovery codes, this once.
