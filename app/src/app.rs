@@ -11,6 +11,7 @@ use crate::pages::api_keys_page::ApiKeysPage;
 use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::deliveries_page::DeliveriesPage;
+use crate::pages::imports_page::{ImportPage, ImportsPage};
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::invite_page::{InvitePage, INVITE_PATH};
 use crate::pages::join_page::{JoinPage, JOIN_PATH};
@@ -76,6 +77,8 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/instances") view=InstancesPage ssr=SsrMode::Async />
                         <Route path=path!("/batches") view=BatchesPage ssr=SsrMode::Async />
                         <Route path=path!("/batches/:batch_id") view=BatchPage ssr=SsrMode::Async />
+                        <Route path=path!("/import") view=ImportsPage ssr=SsrMode::Async />
+                        <Route path=path!("/import/:import_id") view=ImportPage ssr=SsrMode::Async />
                         <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
                         <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
                         <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
@@ -97,11 +100,12 @@ pub fn App() -> impl IntoView {
 const NAV_LINK: &str = "rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700";
 
 /// The dashboard's pages, and what the signed-in admin must be allowed to open each.
-const NAV: [(&str, &str, Action); 11] = [
+const NAV: [(&str, &str, Action); 12] = [
     ("/overview", "Overview", Action::ReadUsers),
     ("/", "Users", Action::ReadUsers),
     ("/register", "Register a user", Action::WriteUsers),
     ("/batches", "Batches", Action::ReadUsers),
+    ("/import", "Import", Action::WriteUsers),
     ("/instances", "Instances", Action::ReadInstances),
     ("/deliveries", "Deliveries", Action::Deliveries),
     ("/keys", "Signing keys", Action::ManageSigningKeys),

@@ -37,6 +37,24 @@ pub enum Command {
     /// Manage the keys tokens are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Import users from a CSV or NDJSON file with their DeviceTokens, profiles and flags
+    /// (a fleet moving in); prints progress, a summary, and writes the per-row report.
+    Import {
+        /// The file: CSV with a header (the users export's columns) or NDJSON.
+        file: std::path::PathBuf,
+        /// The InstanceId the rows go to (absent: the first row's InstanceId column).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Check every row and write only the report.
+        #[arg(long)]
+        dry_run: bool,
+        /// What to do with a row whose DeviceToken exists: skip, update or fail.
+        #[arg(long, default_value = "skip", value_parser = tus_wire::model::OnExisting::parse)]
+        on_existing: tus_wire::model::OnExisting,
+        /// Where to write the report (default: FILE.report.csv beside the file).
+        #[arg(long)]
+        report: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -62,6 +80,12 @@ pub enum InstanceCommand {
         name: String,
         #[arg(long, default_value = "")]
         description: String,
+        /// Keep this InstanceId (the one the instance has on the hosted service).
+        #[arg(long)]
+        id: Option<String>,
+        /// Keep this InstanceKey (its installed apps log in with it).
+        #[arg(long)]
+        key: Option<String>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -91,6 +115,24 @@ fn parse_role(value: &str) -> Result<tus_wire::views::Role, String> {
 }
 
 /// Durations are seconds, or a number with `s`, `m`, `h` or `d`.
+/// A size in bytes: a number, or one with `K`, `M` or `G` (powers of 1024).
+fn parse_size(value: &str) -> Result<u64, String> {
+    let v = value.trim().to_ascii_uppercase();
+    let v = v.strip_suffix('B').unwrap_or(&v).trim();
+    let (digits, unit) = match v.chars().last() {
+        Some('K') => (&v[..v.len() - 1], 1u64 << 10),
+        Some('M') => (&v[..v.len() - 1], 1 << 20),
+        Some('G') => (&v[..v.len() - 1], 1 << 30),
+        _ => (v, 1),
+    };
+    digits
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(unit))
+        .ok_or_else(|| format!("{value:?} is not a size like 512M"))
+}
+
 fn parse_duration(value: &str) -> Result<i64, String> {
     let v = value.trim();
     let (digits, unit) = match v.char_indices().last() {
@@ -188,6 +230,9 @@ pub struct Config {
     /// How long a finished dashboard batch keeps its credentials for their one download.
     #[arg(long, env = "TUS_BATCH_CREDENTIALS_TTL", default_value = "24h", value_parser = parse_duration, global = true)]
     pub batch_credentials_ttl: i64,
+    /// Largest import file, in bytes (`512M`, `2G` and `900K` work too); larger: 413.
+    #[arg(long, env = "TUS_IMPORT_MAX_BYTES", default_value = "512M", value_parser = parse_size, global = true)]
+    pub import_max_bytes: u64,
     /// Failed logins allowed per login name in one window; then 429 until it ends.
     #[arg(
         long,
@@ -522,6 +567,7 @@ impl Config {
                 chunk: self.batch_chunk,
                 max_quantity: self.max_batch_run,
                 credentials_ttl_secs: self.batch_credentials_ttl.max(60),
+                max_import_bytes: self.import_max_bytes.max(1024),
             },
             login_limits: tus_core::ratelimit::LoginLimits {
                 per_name: self.login_max_failures_per_name.max(1),

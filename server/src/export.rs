@@ -14,6 +14,7 @@ use axum::Router;
 use tus_core::audit::{parse_audit_query, EXPORT_CHUNK};
 use tus_core::principal::Principal;
 use tus_core::store::AuditFilter;
+use tus_core::types::csv_field;
 use tus_core::users::search::describe_list_query;
 use tus_core::Core;
 use tus_wire::views::{AuditQuery, UserListQuery, UserListRow};
@@ -29,7 +30,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The admin calling, or why the call is refused.
-fn admin_of(req: &Request) -> Result<Principal, (StatusCode, AppError)> {
+pub(crate) fn admin_of(req: &Request) -> Result<Principal, (StatusCode, AppError)> {
     match req.extensions().get::<Session>().map(|s| s.0.clone()) {
         Some(Ok(caller)) if caller.principal.is_admin() => Ok(caller.principal),
         Some(Ok(_)) => Err((
@@ -293,22 +294,6 @@ async fn batch_credentials_csv(
     });
     use futures_util::StreamExt;
     csv_response(&file_name, Body::from_stream(start.chain(chunks)))
-}
-
-/// One CSV field: quoted when needed (a `;` too: spreadsheets set to a European locale split
-/// on it), and a leading `= + - @` (or tab, CR) defused with a quote so a spreadsheet never
-/// runs it as a formula.
-pub fn csv_field(value: &str) -> String {
-    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    if defused.contains([',', ';', '"', '\n', '\r']) {
-        format!("\"{}\"", defused.replace('"', "\"\""))
-    } else {
-        defused
-    }
 }
 
 #[cfg(test)]

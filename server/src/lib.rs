@@ -5,6 +5,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod export;
+pub mod import_cli;
 pub mod serve;
 pub mod startup;
 pub mod webhooks;

@@ -47,13 +47,32 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Instance(InstanceCommand::Create {
             name,
             description,
+            id,
+            key,
             json,
         }) => {
+            let mut errors = tus_core::FieldErrors::default();
+            let given = tus_core::instances::GivenIdentity::parse(
+                &mut errors,
+                id.as_deref(),
+                key.as_deref(),
+            );
+            errors.into_result().map_err(server::import_cli::said)?;
             let core = open_core(&config).await.map_err(|e| e.to_string())?;
             let i = core
-                .create_instance(Core::now(), None, &name, &description)
+                .create_instance_with(Core::now(), None, &name, &description, given)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(server::import_cli::said)?;
+            core.record(
+                Core::now(),
+                "cli",
+                tus_core::audit::AuditAction::InstanceCreated,
+                &format!("instance:{}", i.id),
+                &format!("{} (tus instance create)", i.name),
+                &Default::default(),
+            )
+            .await
+            .map_err(server::import_cli::said)?;
             if json {
                 let out = serde_json::json!({
                     "InstanceId": i.id.to_string(), "InstanceKey": i.key.expose(), "InviteCode": i.invite_code,
@@ -80,15 +99,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let admin = core
                 .create_admin(Core::now(), &email, &password, role)
                 .await
-                .map_err(|e| match e {
-                    tus_core::CoreError::Validation(f) => {
-                        f.0.iter()
-                            .map(|f| format!("{}: {}", f.key, f.message))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    }
-                    other => other.to_string(),
-                })?;
+                .map_err(server::import_cli::said)?;
             println!("admin {} created ({})", admin.email, admin.role.as_str());
             Ok(())
         }
@@ -130,6 +141,26 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("new signing key {kid}: published now, current in {lead} s");
             Ok(())
+        }
+        Command::Import {
+            file,
+            instance,
+            dry_run,
+            on_existing,
+            report,
+        } => {
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            server::import_cli::run(
+                &core,
+                server::import_cli::Options {
+                    file,
+                    instance,
+                    dry_run,
+                    on_existing,
+                    report,
+                },
+            )
+            .await
         }
         Command::Admin(AdminCommand::Unlock { email }) => {
             let core = open_core(&config).await.map_err(|e| e.to_string())?;

@@ -189,7 +189,8 @@ async fn follow_keys(core: Core) {
     }
 }
 
-/// Every ten minutes: deletes batch credentials nobody downloaded in time, throttle
+/// Every ten minutes: deletes batch credentials nobody downloaded in time, the files of
+/// finished imports and abandoned uploads, throttle
 /// counters nobody touched for a day, login codes past their time, and events and ended
 /// webhook deliveries past the retention.
 async fn housekeeping(core: Core) {
@@ -200,6 +201,11 @@ async fn housekeeping(core: Core) {
             Ok(0) => {}
             Ok(n) => tracing::info!(batches = n, "expired batch credentials deleted"),
             Err(e) => tracing::warn!(error = %e, "purging batch credentials failed"),
+        }
+        match core.purge_import_files(Core::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(imports = n, "staged import files deleted"),
+            Err(e) => tracing::warn!(error = %e, "purging staged import files failed"),
         }
         if let Err(e) = core.purge_rate_limits(Core::now()).await {
             tracing::warn!(error = %e, "purging throttle counters failed");

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tus_wire::views::Action;
 
 use super::error::{CoreError, CoreResult, FieldErrors};
-use super::instances::{application_row, Instance};
+use super::instances::{application_row, GivenIdentity, Instance};
 use super::principal::Principal;
 use super::store::{ApplicationRow, NewAuditRow};
 use super::types::{parse_text, ApplicationId, InstanceId, InstanceStatus, InviteCode};
@@ -133,14 +133,23 @@ impl Core {
             .description
             .as_deref()
             .and_then(|d| e.take("Description", parse_text(d)).flatten());
+        let given_id = input
+            .id
+            .as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .and_then(|v| e.take("Id", ApplicationId::parse(v)));
         e.into_result()?;
         let name = name.unwrap_or_default();
-        let app = application_row(
+        let mut app = application_row(
             self.company_id().await?,
             now,
             &name,
             &description.unwrap_or_default(),
         );
+        if let Some(id) = given_id {
+            app.id = id.to_string();
+        }
         let mut tx = self.store().begin().await?;
         tx.insert_application(&app).await?;
         tx.audit(&p.audit(
@@ -353,14 +362,22 @@ impl Core {
         if input.name.as_deref().is_none_or(|n| n.trim().is_empty()) {
             e.push("Name", "is required");
         }
+        let given = GivenIdentity::parse(&mut e, input.id.as_deref(), input.key.as_deref());
         e.into_result()?;
         let name = input.name.unwrap_or_default();
+        let kept = match (&given.id, &given.key) {
+            (None, None) => String::new(),
+            (Some(_), None) => " (its InstanceId kept)".into(),
+            (None, Some(_)) => " (its InstanceKey kept)".into(),
+            (Some(_), Some(_)) => " (its InstanceId and InstanceKey kept)".into(),
+        };
         let created = self
-            .create_instance(
+            .create_instance_with(
                 now,
                 Some(&app),
                 &name,
                 input.description.as_deref().unwrap_or(""),
+                given,
             )
             .await?;
         // create_instance commits on its own (it retries invite codes in fresh
@@ -377,7 +394,7 @@ impl Core {
             now,
             AuditAction::InstanceCreated,
             format!("instance:{}", created.id),
-            name,
+            format!("{name}{kept}"),
             meta,
         ))
         .await?;
@@ -397,6 +414,19 @@ impl Core {
         p.allow(Action::ManageInstances)?;
         let before = self.instance(p, instance_id).await?;
         let mut e = FieldErrors::default();
+        let given = GivenIdentity::parse(&mut e, input.id.as_deref(), input.key.as_deref());
+        if given.id.is_some_and(|id| id != before.id) {
+            e.push("Id", "an instance's id never changes");
+        }
+        if given
+            .key
+            .is_some_and(|k| k.to_string() != before.key.expose().to_ascii_lowercase())
+        {
+            e.push(
+                "Key",
+                "is changed by rotating it (POST /v1/Instances/{id}/RotateKey)",
+            );
+        }
         let mut changes: Vec<(&'static str, String)> = Vec::new();
         let mut described = Vec::new();
         if let Some(name) = input.name.as_deref() {

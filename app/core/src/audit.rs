@@ -76,6 +76,12 @@ pub enum AuditAction {
     BatchCredentialsDownloaded,
     /// A batch's credentials were purged unread.
     BatchCredentialsExpired,
+    /// A file of users was uploaded and its import (or dry run) started.
+    ImportStarted,
+    /// A dry run's rows were set to be imported for real.
+    ImportRun,
+    /// An import (or dry run) went through every row.
+    ImportCompleted,
     /// An admin had a new password generated for a user and sent by e-mail or SMS.
     PasswordSent,
     /// A one-time login code was sent to a user.
@@ -163,6 +169,9 @@ impl AuditAction {
         AuditAction::BatchResumed,
         AuditAction::BatchCredentialsDownloaded,
         AuditAction::BatchCredentialsExpired,
+        AuditAction::ImportStarted,
+        AuditAction::ImportRun,
+        AuditAction::ImportCompleted,
         AuditAction::PasswordSent,
         AuditAction::LoginCodeSent,
         AuditAction::LoginCodeUsed,
@@ -230,6 +239,9 @@ impl AuditAction {
             AuditAction::BatchResumed => "batch.resumed",
             AuditAction::BatchCredentialsDownloaded => "batch.credentials_downloaded",
             AuditAction::BatchCredentialsExpired => "batch.credentials_expired",
+            AuditAction::ImportStarted => "import.started",
+            AuditAction::ImportRun => "import.run",
+            AuditAction::ImportCompleted => "import.completed",
             AuditAction::PasswordSent => "user.password_sent",
             AuditAction::LoginCodeSent => "login.code_sent",
             AuditAction::LoginCodeUsed => "login.code_used",

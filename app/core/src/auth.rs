@@ -418,15 +418,15 @@ impl Core {
 
     async fn login_user(&self, now: DateTime<Utc>, user: User) -> CoreResult<Credentials> {
         user.ensure_active()?;
+        let token = user.device_token.to_string();
+        let source = if self.store().first_token_since_import(&token).await? {
+            Source::Import
+        } else {
+            Source::Login
+        };
         let mut issued = IssuedRows::default();
-        let family = issued.new_family(
-            now,
-            &user.device_token.to_string(),
-            SubjectKind::User,
-            Source::Login,
-        );
-        let credentials =
-            issued.user_pair(now, self.tokens(), &user.subject(), &family, Source::Login)?;
+        let family = issued.new_family(now, &token, SubjectKind::User, source);
+        let credentials = issued.user_pair(now, self.tokens(), &user.subject(), &family, source)?;
         let mut tx = self.store().begin().await?;
         issued.write(&mut tx).await?;
         tx.commit().await?;

@@ -37,8 +37,11 @@ pub struct BatchRunSettings {
     pub chunk: i64,
     /// Largest Quantity of one dashboard batch.
     pub max_quantity: i64,
-    /// How long finished batches keep their unread credentials, in seconds.
+    /// How long finished batches keep their unread credentials, in seconds (and finished
+    /// imports their staged file).
     pub credentials_ttl_secs: i64,
+    /// Largest import file, in bytes.
+    pub max_import_bytes: u64,
 }
 
 impl Default for BatchRunSettings {
@@ -47,6 +50,7 @@ impl Default for BatchRunSettings {
             chunk: 1000,
             max_quantity: 100_000,
             credentials_ttl_secs: 86_400,
+            max_import_bytes: 512 << 20,
         }
     }
 }
@@ -121,7 +125,8 @@ pub struct CredentialsDownload {
     after: i64,
 }
 
-fn state_of(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
+/// A batch's state as shown: a running one without progress for a while is interrupted.
+pub(crate) fn batch_state(b: &BatchRecord, now: DateTime<Utc>) -> BatchState {
     match b.state {
         BatchRunState::Completed => BatchState::Completed,
         BatchRunState::Failed => BatchState::Failed,
@@ -195,7 +200,7 @@ impl NewBatchRun {
 
 impl Core {
     fn view_of(&self, b: BatchRecord, now: DateTime<Utc>, users_now: Option<i64>) -> BatchView {
-        let state = state_of(&b, now);
+        let state = batch_state(&b, now);
         let ttl_ms = self.batch_runs().credentials_ttl_secs * 1000;
         let credentials = match b.credentials {
             CredentialsState::NoTokens => BatchCredentials::NoTokens,
@@ -285,6 +290,7 @@ impl Core {
             } else {
                 CredentialsState::NoTokens
             },
+            import: None,
         })
         .await?;
         tx.audit(
@@ -327,6 +333,9 @@ impl Core {
                 "instance {} was deactivated",
                 instance.name
             )));
+        }
+        if b.kind == crate::store::KIND_IMPORT {
+            return self.run_import_chunk(now, b, &instance).await;
         }
         let n = chunk_size(b.quantity, self.batch_runs().chunk).min(b.quantity - b.done);
         let flags = UserFlags {
@@ -540,6 +549,25 @@ impl Core {
         p: &Principal,
         before: Option<&str>,
     ) -> CoreResult<BatchPage> {
+        let (rows, next) = self
+            .batch_rows(p, crate::store::KIND_CREATE, before)
+            .await?;
+        Ok(BatchPage {
+            rows: rows
+                .into_iter()
+                .map(|b| self.view_of(b, now, None))
+                .collect(),
+            next,
+        })
+    }
+
+    /// Batches of a kind newest first, `BATCH_PAGE` at a time, and the next page's cursor.
+    pub(crate) async fn batch_rows(
+        &self,
+        p: &Principal,
+        kind: &str,
+        before: Option<&str>,
+    ) -> CoreResult<(Vec<BatchRecord>, Option<String>)> {
         p.allow(Action::ReadUsers)?;
         let cursor = match before.map(str::trim).filter(|c| !c.is_empty()) {
             None => None,
@@ -553,7 +581,7 @@ impl Core {
         };
         let mut rows = self
             .store()
-            .list_batches(cursor, p.instance_limit(), BATCH_PAGE + 1)
+            .list_batches(kind, cursor, p.instance_limit(), BATCH_PAGE + 1)
             .await?;
         let next = if rows.len() as i64 > BATCH_PAGE {
             rows.truncate(BATCH_PAGE as usize);
@@ -561,13 +589,7 @@ impl Core {
         } else {
             None
         };
-        Ok(BatchPage {
-            rows: rows
-                .into_iter()
-                .map(|b| self.view_of(b, now, None))
-                .collect(),
-            next,
-        })
+        Ok((rows, next))
     }
 
     /// Admin: claims a finished batch's credentials for their one download (audited).

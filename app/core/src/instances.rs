@@ -108,6 +108,37 @@ pub(crate) fn new_instance_row(
 }
 const INVITE_ATTEMPTS: usize = 8;
 
+/// The identity an instance already has elsewhere: kept when it is created here.
+#[derive(Debug, Clone, Default)]
+pub struct GivenIdentity {
+    pub id: Option<InstanceId>,
+    pub key: Option<uuid::Uuid>,
+}
+
+impl GivenIdentity {
+    /// `Id` and `Key` as sent (empty: not given), every field error at once.
+    pub fn parse(
+        e: &mut crate::error::FieldErrors,
+        id: Option<&str>,
+        key: Option<&str>,
+    ) -> GivenIdentity {
+        let given = |v: Option<&str>| {
+            v.map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        GivenIdentity {
+            id: given(id).and_then(|v| e.take("Id", InstanceId::parse(&v))),
+            key: given(key).and_then(|v| {
+                e.take(
+                    "Key",
+                    uuid::Uuid::try_parse(&v).map_err(|_| "InstanceKey must be a UUID".to_string()),
+                )
+            }),
+        }
+    }
+}
+
 fn invalid_instance() -> CoreError {
     CoreError::unauthorized(CredentialKind::Instance, "invalid instance credentials")
 }
@@ -170,14 +201,28 @@ impl Core {
         Ok(row)
     }
 
-    /// Creates an instance with a fresh key and invite code in `app_id` (default: the first
-    /// application).
+    /// Creates an instance with a fresh id, key and invite code in `app_id` (default: the
+    /// first application).
     pub async fn create_instance(
         &self,
         now: DateTime<Utc>,
         app_id: Option<&str>,
         name: &str,
         description: &str,
+    ) -> CoreResult<Instance> {
+        self.create_instance_with(now, app_id, name, description, GivenIdentity::default())
+            .await
+    }
+
+    /// `create_instance` keeping an identity it already has elsewhere (a fleet moving in):
+    /// its InstanceId (409 when taken) and its InstanceKey (409 when another instance has it).
+    pub async fn create_instance_with(
+        &self,
+        now: DateTime<Utc>,
+        app_id: Option<&str>,
+        name: &str,
+        description: &str,
+        given: GivenIdentity,
     ) -> CoreResult<Instance> {
         let name = parse_text(name)
             .map_err(|m| CoreError::validation("Name", m))?
@@ -191,15 +236,26 @@ impl Core {
                 None => self.create_application(now, "Default", "").await?.id,
             },
         };
-        let id = InstanceId::new_random().to_string();
+        let id = given.id.unwrap_or_else(InstanceId::new_random).to_string();
+        if let Some(key) = &given.key {
+            if self.store().instance_key_taken(&key.to_string()).await? {
+                return Err(CoreError::Conflict {
+                    key: "Key".into(),
+                    message: "another instance has this InstanceKey".into(),
+                });
+            }
+        }
         for attempt in 1..=INVITE_ATTEMPTS {
-            let row = new_instance_row(
+            let mut row = new_instance_row(
                 &id,
                 &app_id,
                 &name,
                 &description.clone().unwrap_or_default(),
                 now,
             );
+            if let Some(key) = &given.key {
+                row.instance_key = key.to_string();
+            }
             let mut tx = self.store().begin().await?;
             match tx.insert_instance(&row).await {
                 Ok(()) => {

@@ -53,15 +53,18 @@ pub(crate) enum Source {
     Refresh,
     /// An admin registered the user by hand (the dashboard).
     Admin,
+    /// The first login of a user that came in by an import (its app kept its DeviceToken).
+    Import,
 }
 
 impl Source {
-    pub(crate) const ALL: [Source; 5] = [
+    pub(crate) const ALL: [Source; 6] = [
         Source::Registration,
         Source::Batch,
         Source::Login,
         Source::Refresh,
         Source::Admin,
+        Source::Import,
     ];
 
     pub(crate) fn as_str(self) -> &'static str {
@@ -71,6 +74,7 @@ impl Source {
             Source::Login => "login",
             Source::Refresh => "refresh",
             Source::Admin => "admin",
+            Source::Import => "import",
         }
     }
 }

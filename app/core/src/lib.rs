@@ -20,6 +20,7 @@ pub mod batches;
 pub mod bulk;
 pub mod error;
 pub mod events;
+pub mod imports;
 pub mod instances;
 pub mod invites;
 mod issuance;

@@ -44,7 +44,11 @@ fn subject(
     }
 }
 
-fn user_row(device_token: DeviceToken, instance: &Instance, now: DateTime<Utc>) -> NewUserRow {
+pub(crate) fn user_row(
+    device_token: DeviceToken,
+    instance: &Instance,
+    now: DateTime<Utc>,
+) -> NewUserRow {
     let flags = UserFlags::default();
     NewUserRow {
         device_token: device_token.to_string(),
@@ -72,6 +76,42 @@ fn user_row(device_token: DeviceToken, instance: &Instance, now: DateTime<Utc>) 
         password_hash: None,
         batch_id: None,
         date_created: ms(now),
+    }
+}
+
+/// `base` with a registration's profile, status, flags and ClientId.
+pub(crate) fn profile_row(
+    base: NewUserRow,
+    p: &crate::users::Profile,
+    status: UserStatus,
+    flags: UserFlags,
+    client_id: Option<String>,
+) -> NewUserRow {
+    NewUserRow {
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        nickname: p.nickname.clone(),
+        phone: p.phone.as_ref().map(|v| v.as_str().to_string()),
+        email: p.email.as_ref().map(|v| v.as_str().to_string()),
+        gender: p
+            .gender
+            .map(|g| g.to_string())
+            .unwrap_or_else(|| "None".into()),
+        birthday: p.birthday.map(ms),
+        marital_status: p.marital_status.clone(),
+        children_count: p.children_count,
+        country: p.country.clone(),
+        district: p.district.clone(),
+        city: p.city.clone(),
+        address: p.address.clone(),
+        image_url: p.image_url.clone(),
+        status: status.to_string(),
+        enable_tracking: flags.enable_tracking,
+        enable_logging: flags.enable_logging,
+        enabled: flags.enabled,
+        enable_real_time_location: flags.enable_real_time_location,
+        client_id,
+        ..base
     }
 }
 
@@ -172,33 +212,15 @@ impl Core {
         };
 
         let device_token = new.custom_token.unwrap_or_else(DeviceToken::new_random);
-        let p = &new.profile;
         let row = NewUserRow {
-            first_name: p.first_name.clone(),
-            last_name: p.last_name.clone(),
-            nickname: p.nickname.clone(),
-            phone: p.phone.as_ref().map(|v| v.as_str().to_string()),
-            email: p.email.as_ref().map(|v| v.as_str().to_string()),
-            gender: p
-                .gender
-                .map(|g| g.to_string())
-                .unwrap_or_else(|| "None".into()),
-            birthday: p.birthday.map(ms),
-            marital_status: p.marital_status.clone(),
-            children_count: p.children_count,
-            country: p.country.clone(),
-            district: p.district.clone(),
-            city: p.city.clone(),
-            address: p.address.clone(),
-            image_url: p.image_url.clone(),
-            status: new.status.to_string(),
-            enable_tracking: new.flags.enable_tracking,
-            enable_logging: new.flags.enable_logging,
-            enabled: new.flags.enabled,
-            enable_real_time_location: new.flags.enable_real_time_location,
-            client_id: new.client_id.clone(),
             password_hash: password_hash.map(|h| h.expose().to_string()),
-            ..user_row(device_token, &instance, now)
+            ..profile_row(
+                user_row(device_token, &instance, now),
+                &new.profile,
+                new.status,
+                new.flags,
+                new.client_id.clone(),
+            )
         };
 
         let mut issued = IssuedRows::default();
@@ -323,6 +345,7 @@ impl Core {
             ],
             with_tokens,
             credentials: CredentialsState::Api,
+            import: None,
         })
         .await?;
         tx.insert_users(&users).await?;

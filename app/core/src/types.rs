@@ -313,6 +313,22 @@ impl InviteCode {
     }
 }
 
+/// One CSV field: quoted when needed (a `;` too: spreadsheets set to a European locale split
+/// on it), and a leading `= + - @` (or tab, CR) defused with a quote so a spreadsheet never
+/// runs it as a formula.
+pub fn csv_field(value: &str) -> String {
+    let defused = if value.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    if defused.contains([',', ';', '"', '\n', '\r']) {
+        format!("\"{}\"", defused.replace('"', "\"\""))
+    } else {
+        defused
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -325,15 +325,7 @@ fn Progress(b: BatchView, batch: Resource<Result<BatchView, AppError>>) -> impl 
                 <h2 id="progress-title" class="text-base font-semibold">"Progress"</h2>
                 {state_badge(b.state)}
             </div>
-            <div class="mt-3 h-3 w-full overflow-hidden rounded-full bg-slate-100"
-                role="progressbar" aria-label="Users created" aria-valuemin="0"
-                aria-valuemax=b.quantity.to_string() aria-valuenow=b.done.to_string()
-                data-testid="batch-progress">
-                // An SVG attribute, not a style: the pages' CSP allows no inline styles.
-                <svg class="block h-3 w-full" aria-hidden="true">
-                    <rect class=format!("{bar} transition-all") height="100%" width=format!("{percent}%") />
-                </svg>
-            </div>
+            <ProgressBar label="Users created" value=b.done max=b.quantity fill=bar testid="batch-progress" />
             <p class="mt-2 text-sm text-slate-700" role="status" data-testid="batch-status">{status_line}</p>
             <dl class="mt-3 grid gap-x-6 gap-y-1 text-sm sm:grid-cols-2">
                 <div><dt class="inline text-slate-500">"Started "</dt><dd class="inline"><Time iso=b.created_at.clone() /></dd></div>

@@ -58,6 +58,8 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
     let app = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let description = RwSignal::new(String::new());
+    let given_id = RwSignal::new(String::new());
+    let given_key = RwSignal::new(String::new());
     let errors = RwSignal::new(None::<AppError>);
     let submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
@@ -66,12 +68,16 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
             name.get_untracked(),
             description.get_untracked(),
         );
+        let given = |v: RwSignal<String>| Some(v.get_untracked()).filter(|v| !v.trim().is_empty());
+        let (id, key) = (given(given_id), given(given_key));
         errors.set(None);
         spawn_local(async move {
-            match create_instance(a, n, d).await {
+            match create_instance(a, n, d, id, key).await {
                 Ok(_) => {
                     name.set(String::new());
                     description.set(String::new());
+                    given_id.set(String::new());
+                    given_key.set(String::new());
                     reloads.update(|n| *n += 1);
                 }
                 Err(e) => errors.set(Some(e)),
@@ -106,6 +112,18 @@ fn CreateInstance(reloads: RwSignal<u32>) -> impl IntoView {
                 <TextField label="Description" key="Description" value=description errors=errs />
                 <div class="sm:pt-6"><button type="submit" class=PRIMARY>"Create instance"</button></div>
             </div>
+            <details class="mt-3" data-testid="keep-identity">
+                <summary class="cursor-pointer text-sm text-slate-700">
+                    "Moving a fleet in? Keep the InstanceId and InstanceKey it has on the hosted service"
+                </summary>
+                <p class="mt-2 text-xs text-slate-600">
+                    "Installed apps log in with these two values: kept, they work here unchanged. Leave empty to generate new ones."
+                </p>
+                <div class="mt-2 grid items-start gap-3 sm:grid-cols-2">
+                    <TextField label="InstanceId" key="Id" value=given_id errors=errs />
+                    <TextField label="InstanceKey" key="Key" value=given_key errors=errs />
+                </div>
+            </details>
             <div class="mt-2"><FormError errors /></div>
         </form>
     }

@@ -4,6 +4,7 @@ pub mod api_keys_page;
 pub mod audit_page;
 pub mod batches_page;
 pub mod deliveries_page;
+pub mod imports_page;
 pub mod instances_page;
 pub mod invite_page;
 pub mod join_page;

@@ -59,11 +59,16 @@ pub async fn list_applications() -> Result<Vec<(String, String)>, AppError> {
 /// ```sh
 /// api create_instance '{"application_id": "…", "name": "Trucks", "description": ""}'
 /// ```
+///
+/// `instance_id` and `instance_key` (optional) keep the identity the instance has on the
+/// hosted service, so its installed apps keep working.
 #[server(prefix = "/api", endpoint = "create_instance", input = Json)]
 pub async fn create_instance(
     application_id: String,
     name: String,
     description: String,
+    instance_id: Option<String>,
+    instance_key: Option<String>,
 ) -> Result<String, AppError> {
     use super::guard::{admin, fail};
     use tus_core::Core;
@@ -72,6 +77,8 @@ pub async fn create_instance(
         name: Some(name),
         description: Some(description),
         status: None,
+        id: instance_id,
+        key: instance_key,
     };
     let i = a
         .core
@@ -103,6 +110,8 @@ pub async fn update_instance(
         description,
         status: active
             .map(|on| serde_json::Value::String(if on { "Active" } else { "Deactivated" }.into())),
+        id: None,
+        key: None,
     };
     a.core
         .update_instance_as(

@@ -6,6 +6,7 @@ pub mod admins;
 pub mod audit;
 pub mod batches;
 pub mod deliveries;
+pub mod imports;
 pub mod instances;
 pub mod keys;
 pub mod overview;

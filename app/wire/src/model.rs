@@ -360,7 +360,9 @@ pub struct ApplicationView {
     pub instances: Option<Vec<InstanceView>>,
 }
 
-/// Body of instance create/update. `Status` is `Active`/`Deactivated` or 1/2.
+/// Body of instance create/update. `Status` is `Active`/`Deactivated` or 1/2. On create,
+/// `Id` and `Key` keep an InstanceId and InstanceKey the instance already has (a fleet moving
+/// in from the hosted service); absent, both are generated. They never change afterwards.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
@@ -368,6 +370,8 @@ pub struct InstanceInput {
     pub name: Option<String>,
     pub description: Option<String>,
     pub status: Option<serde_json::Value>,
+    pub id: Option<String>,
+    pub key: Option<String>,
 }
 
 /// Body of `POST /v1/companies/{companyId}/applications`.
@@ -375,6 +379,8 @@ pub struct InstanceInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ApplicationInput {
+    /// Keeps an ApplicationId it already has elsewhere; absent: generated.
+    pub id: Option<String>,
     pub name: Option<String>,
     pub description: Option<String>,
     /// Also create an instance "Common" ("Default group").
@@ -505,4 +511,93 @@ pub struct WebhookDeliveryView {
 pub struct WebhookReplay {
     pub from: Option<String>,
     pub to: Option<String>,
+}
+
+/// What an import does with a row whose DeviceToken already exists (in its instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum OnExisting {
+    /// Leave the user as it is; the row is reported `skipped: exists`.
+    #[default]
+    Skip,
+    /// Change the fields the row gives that differ (audited); unchanged rows are skipped.
+    Update,
+    /// Report the row as an error.
+    Fail,
+}
+
+impl OnExisting {
+    pub const ALL: [OnExisting; 3] = [OnExisting::Skip, OnExisting::Update, OnExisting::Fail];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnExisting::Skip => "skip",
+            OnExisting::Update => "update",
+            OnExisting::Fail => "fail",
+        }
+    }
+
+    /// `skip`, `update` or `fail`, any case.
+    pub fn parse(value: &str) -> Result<OnExisting, String> {
+        let v = value.trim();
+        OnExisting::ALL
+            .into_iter()
+            .find(|o| o.as_str().eq_ignore_ascii_case(v))
+            .ok_or_else(|| "must be skip, update or fail".to_string())
+    }
+}
+
+/// An import of users from a file, as REST and the dashboard show it (never a row's data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportView {
+    pub id: String,
+    pub instance_id: String,
+    pub instance_name: String,
+    pub file_name: String,
+    /// A check of every row that writes nothing but its report.
+    pub dry_run: bool,
+    pub on_existing: OnExisting,
+    /// `Running`, `Completed`, `Failed` (stopped; resumable) or `Interrupted` (its server
+    /// stopped; resumable).
+    pub state: String,
+    /// Records in the file, and how many were handled so far.
+    pub rows: i64,
+    pub done: i64,
+    pub created: i64,
+    pub updated: i64,
+    pub skipped: i64,
+    pub failed: i64,
+    /// What the file held that is not imported (unknown or ignored columns), one line each.
+    pub notes: Vec<String>,
+    pub error: Option<String>,
+    pub created_by: String,
+    pub created_at: String,
+    pub updated_at: String,
+    pub finished_at: Option<String>,
+}
+
+impl ImportView {
+    /// Whole percent done, 0..=100.
+    pub fn percent(&self) -> i64 {
+        if self.rows <= 0 {
+            return 100;
+        }
+        (self.done * 100 / self.rows).clamp(0, 100)
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.state == "Running"
+    }
+}
+
+/// A page of imports, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportPage {
+    pub imports: Vec<ImportView>,
+    /// The cursor of the next (older) page: pass it as `before`.
+    pub next: Option<String>,
 }

@@ -12,7 +12,7 @@ use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, Instance
 
 use super::envelope::{Data, Done};
 use super::error::ApiError;
-use super::extract::{Bearer, Meta};
+use super::extract::{Bearer, LowerQuery, Meta};
 use super::json::CiJson;
 
 pub fn router() -> Router<AppState> {
@@ -41,27 +41,6 @@ pub fn router() -> Router<AppState> {
             "/v1/instances/{instance_id}/regenerateinvitecode",
             post(regenerate_invite_code),
         )
-}
-
-/// Query parameters with lower-cased keys (clients send `includeInstances`, `Name`...).
-struct LowerQuery(HashMap<String, String>);
-
-impl LowerQuery {
-    fn from(q: HashMap<String, String>) -> Self {
-        LowerQuery(
-            q.into_iter()
-                .map(|(k, v)| (k.to_ascii_lowercase(), v))
-                .collect(),
-        )
-    }
-    fn flag(&self, key: &str, default: bool) -> bool {
-        self.0
-            .get(key)
-            .map_or(default, |v| v.eq_ignore_ascii_case("true") || v == "1")
-    }
-    fn text(&self, key: &str) -> Option<String> {
-        self.0.get(key).cloned()
-    }
 }
 
 #[utoipa::path(get, path = "/v1/companies/{companyId}/applications", tag = "Accounts",
@@ -208,6 +187,8 @@ async fn update_instance(
         status: body
             .status
             .or_else(|| q.text("status").map(serde_json::Value::String)),
+        id: body.id,
+        key: body.key,
     };
     let instance = core
         .update_instance_as(Core::now(), &p, InstanceId::named(&id)?, input, &meta)

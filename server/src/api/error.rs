@@ -17,6 +17,8 @@ pub enum ApiError {
     BadRequest(String),
     UnsupportedMediaType,
     PayloadTooLarge,
+    /// An import file over the configured size (in bytes).
+    FileTooLarge(u64),
     NotFound,
     MethodNotAllowed,
 }
@@ -59,6 +61,11 @@ impl IntoResponse for ApiError {
                 "Payload too large",
                 one("", "the request body is larger than 1 MiB"),
             ),
+            ApiError::FileTooLarge(max) => error_response(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Payload too large",
+                one("file", too_large(max)),
+            ),
             ApiError::NotFound => {
                 error_response(StatusCode::NOT_FOUND, "Not found", one("", "no such route"))
             }
@@ -70,6 +77,14 @@ impl IntoResponse for ApiError {
             ApiError::Core(err) => core_error_response(err),
         }
     }
+}
+
+/// What a refused import file is told: the limit in MiB, and where it is set.
+pub fn too_large(max: u64) -> String {
+    format!(
+        "the file is larger than {} MiB (TUS_IMPORT_MAX_BYTES); split it, or raise the limit",
+        max >> 20
+    )
 }
 
 fn core_error_response(err: CoreError) -> Response {

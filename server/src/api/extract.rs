@@ -1,5 +1,7 @@
 //! Extractors for what the core needs from a request's head.
 
+use std::collections::HashMap;
+
 use app::ssr::session::{bearer_token, request_meta};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -86,5 +88,26 @@ impl<S: Send + Sync> FromRequestParts<S> for UserDeviceTokenHeader {
             &parts.headers,
             "userdevicetoken",
         )))
+    }
+}
+
+/// Query parameters with lower-cased keys (clients send `includeInstances`, `Name`...).
+pub struct LowerQuery(HashMap<String, String>);
+
+impl LowerQuery {
+    pub fn from(q: HashMap<String, String>) -> Self {
+        LowerQuery(
+            q.into_iter()
+                .map(|(k, v)| (k.to_ascii_lowercase(), v))
+                .collect(),
+        )
+    }
+    pub fn flag(&self, key: &str, default: bool) -> bool {
+        self.0
+            .get(key)
+            .map_or(default, |v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+    pub fn text(&self, key: &str) -> Option<String> {
+        self.0.get(key).cloned()
     }
 }

@@ -11,6 +11,7 @@ pub mod envelope;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod imports;
 pub mod json;
 pub mod management;
 pub mod openapi;
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(openapi::router())
         .merge(wellknown::router())
         .merge(webhooks::router())
+        .merge(imports::router())
         .layer(DefaultBodyLimit::max(json::MAX_BODY))
 }
 

@@ -19,7 +19,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi, ToSchema};
 
-use super::{accounts, auth, check, deliveries, management, registration, webhooks};
+use super::{accounts, auth, check, deliveries, imports, management, registration, webhooks};
 
 /// One bad field (or, with an empty `Key`, the request as a whole).
 #[derive(Serialize, ToSchema)]
@@ -122,6 +122,13 @@ are case-insensitive. Every answer under /v1 is the envelope \
         webhooks::replay,
         webhooks::deliveries,
         webhooks::resend,
+        imports::upload,
+        imports::list,
+        imports::one,
+        imports::report,
+        imports::run,
+        imports::stop,
+        imports::resume,
     ),
     components(schemas(ErrorEnvelope, FieldErrorDoc, DoneEnvelope)),
     modifiers(&Conventions),
@@ -132,6 +139,7 @@ are case-insensitive. Every answer under /v1 is the envelope \
         (name = "Management", description = "Users: a user token acts on its own user, an admin token on any."),
         (name = "Accounts", description = "Applications and instances (admin token; an API key with instances:read reads them without InstanceKey)."),
         (name = "Deliveries", description = "The outbox of e-mail and SMS messages (admin token)."),
+        (name = "Imports", description = "Users moved in from a file with their existing DeviceTokens (admin token, or an API key with users:write)."),
         (name = "Webhooks", description = "Subscriptions of other systems to events, signed the Standard Webhooks way (admin token, or an API key with webhooks:write)."),
     )
 )]

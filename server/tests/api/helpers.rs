@@ -299,6 +299,21 @@ impl TestApp {
             .unwrap()
     }
 
+    /// The id of the first start's application (the one its instance is in).
+    pub async fn application_id(&self, admin: &str) -> String {
+        self.send(
+            reqwest::Method::GET,
+            &format!("/v1/Instances/{}", self.instance_id),
+            None,
+            &[bearer(admin)],
+        )
+        .await
+        .result()["AppId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
     /// An admin access token, by logging in as the first admin.
     pub async fn admin_token(&self) -> String {
         let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": "test admin password"});

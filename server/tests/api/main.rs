@@ -7,6 +7,7 @@ mod delivery;
 mod edges;
 mod helpers;
 mod hostile;
+mod imports;
 mod invites;
 mod keys;
 mod login;

@@ -117,6 +117,7 @@ impl Fleet {
                     name: Some("Other app".into()),
                     description: None,
                     create_default_group: Some(false),
+                    ..Default::default()
                 },
                 &Default::default(),
             )

@@ -34,6 +34,18 @@ impl Store {
         .map_err(db_err))
     }
 
+    /// Whether some instance has this InstanceKey (stored canonical: lower-case, hyphenated).
+    pub async fn instance_key_taken(&self, key: &str) -> CoreResult<bool> {
+        on_pool!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM instances WHERE instance_key = $1"
+        )
+        .bind(key)
+        .fetch_one(c)
+        .await
+        .map(|n| n > 0)
+        .map_err(db_err))
+    }
+
     pub async fn find_instance_by_invite(&self, code: &str) -> CoreResult<Option<InstanceRow>> {
         on_pool!(self, |c| sqlx::query_as::<_, InstanceRow>(&format!(
             "{INSTANCE_SELECT} WHERE i.invite_code = $1"
@@ -192,8 +204,10 @@ impl Tx {
             if users > 0 {
                 return Ok(Some(users));
             }
-            sqlx::query("DELETE FROM batch_credentials WHERE batch_id IN (SELECT id FROM batches WHERE instance_id = $1)")
-                .bind(id).execute(&mut *c).await.map_err(db_err)?;
+            for table in ["batch_credentials", "import_rows", "import_reports"] {
+                sqlx::query(&format!("DELETE FROM {table} WHERE batch_id IN (SELECT id FROM batches WHERE instance_id = $1)"))
+                    .bind(id).execute(&mut *c).await.map_err(db_err)?;
+            }
             sqlx::query("DELETE FROM batches WHERE instance_id = $1")
                 .bind(id)
                 .execute(&mut *c)

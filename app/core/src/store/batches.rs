@@ -38,6 +38,25 @@ pub struct BatchRecord {
     pub error: Option<String>,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// `create` (dashboard, CreateMany) or `import` (a file of users).
+    pub kind: String,
+    pub dry_run: bool,
+    pub on_existing: Option<String>,
+    pub file_name: Option<String>,
+    /// An import's notes on its file, one per line.
+    pub file_notes: Option<String>,
+    pub created_rows: i64,
+    pub updated_rows: i64,
+    pub skipped_rows: i64,
+    pub failed_rows: i64,
+}
+
+/// What a new import records beside its batch.
+pub struct NewImport {
+    pub dry_run: bool,
+    pub on_existing: String,
+    pub file_name: String,
+    pub notes: String,
 }
 
 /// A new batch record: `state` is `running` for a dashboard run, `completed` for CreateMany.
@@ -53,12 +72,19 @@ pub struct NewBatch {
     pub flags: [bool; 4],
     pub with_tokens: bool,
     pub credentials: CredentialsState,
+    /// Set for an import.
+    pub import: Option<NewImport>,
 }
+
+pub const KIND_CREATE: &str = "create";
+pub const KIND_IMPORT: &str = "import";
 
 const BATCH_SELECT: &str = "SELECT b.id, b.instance_id, i.name AS instance_name, b.label,
         b.quantity, b.created_by, b.created_at, b.state, b.done, b.enable_tracking,
         b.enable_logging, b.enabled, b.enable_real_time_location, b.with_tokens, b.credentials,
-        b.credentials_taken_by, b.credentials_taken_at, b.error, b.updated_at, b.finished_at
+        b.credentials_taken_by, b.credentials_taken_at, b.error, b.updated_at, b.finished_at,
+        b.kind, b.dry_run, b.on_existing, b.file_name, b.file_notes, b.created_rows,
+        b.updated_rows, b.skipped_rows, b.failed_rows
      FROM batches b JOIN instances i ON i.id = b.instance_id";
 
 impl Store {
@@ -74,13 +100,14 @@ impl Store {
     /// Newest first; `before` is the (created_at, id) of the last row of the previous page.
     pub async fn list_batches(
         &self,
+        kind: &str,
         before: Option<(i64, String)>,
         instances: Option<&[String]>,
         limit: i64,
     ) -> CoreResult<Vec<BatchRecord>> {
         on_pool!(self, |c| {
             let mut q = QueryBuilder::new(BATCH_SELECT);
-            q.push(" WHERE 1 = 1");
+            q.push(" WHERE b.kind = ").push_bind(kind.to_string());
             if let Some(ids) = instances {
                 push_in_list!(q, "b.instance_id", ids);
             }
@@ -124,12 +151,14 @@ impl Store {
 impl Tx {
     pub async fn insert_batch(&mut self, b: &NewBatch) -> CoreResult<()> {
         let [tracking, logging, enabled, real_time] = b.flags;
+        let import = b.import.as_ref();
         on_tx!(self, |c| sqlx::query(
             "INSERT INTO batches (id, instance_id, label, quantity, created_by, created_at, state,
                 done, enable_tracking, enable_logging, enabled, enable_real_time_location,
-                with_tokens, credentials, updated_at, finished_at)
+                with_tokens, credentials, updated_at, finished_at, kind, dry_run, on_existing,
+                file_name, file_notes)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $6,
-                CASE WHEN $7 = 'running' THEN NULL ELSE $6 END)"
+                CASE WHEN $7 = 'running' THEN NULL ELSE $6 END, $15, $16, $17, $18, $19)"
         )
         .bind(&b.id)
         .bind(&b.instance_id)
@@ -145,6 +174,15 @@ impl Tx {
         .bind(real_time)
         .bind(b.with_tokens)
         .bind(b.credentials.as_str())
+        .bind(if import.is_some() {
+            KIND_IMPORT
+        } else {
+            KIND_CREATE
+        })
+        .bind(import.is_some_and(|i| i.dry_run))
+        .bind(import.map(|i| i.on_existing.clone()))
+        .bind(import.map(|i| i.file_name.clone()))
+        .bind(import.map(|i| i.notes.clone()))
         .execute(&mut *c)
         .await
         .map(|_| ())

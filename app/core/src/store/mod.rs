@@ -123,6 +123,8 @@ fn sqlite_constraint_name(message: &str) -> Option<String> {
         "users.instance_id, users.email" => "users_instance_email_key",
         "users.instance_id, users.phone" => "users_instance_phone_key",
         "instances.invite_code" => "instances_invite_code_key",
+        "instances.id" => "instances_pkey",
+        "applications.id" => "applications_pkey",
         "admins.email" => "admins_email_key",
         "refresh_tokens.token_hash" => "refresh_tokens_hash_key",
         _ => return None,
@@ -141,6 +143,8 @@ fn conflict_for(constraint: &str) -> Option<(&'static str, &'static str)> {
             "this phone number is already registered in the instance",
         ),
         "instances_invite_code_key" => ("InviteCode", "this invite code is taken"),
+        "instances_pkey" => ("Id", "an instance with this id exists"),
+        "applications_pkey" => ("Id", "an application with this id exists"),
         "admins_email_key" => ("Email", "an admin with this e-mail exists"),
         _ => return None,
     })
@@ -511,6 +515,7 @@ mod admins;
 mod audit;
 mod batches;
 mod counts;
+mod imports;
 mod keys;
 mod outbox;
 mod settings;
@@ -519,6 +524,7 @@ mod tokens;
 mod users;
 mod webhooks;
 pub use batches::*;
+pub use imports::*;
 pub use keys::*;
 pub use outbox::*;
 pub use throttles::*;

@@ -221,18 +221,7 @@ async fn nul_bytes_control_characters_and_overlong_utf8_in_every_string_field_ge
     let user = app
         .register(json!({"Email": "ann@example.com", "Password": "correct horse battery"}))
         .await;
-    let app_id = app
-        .send(
-            reqwest::Method::GET,
-            &format!("/v1/Instances/{}", app.instance_id),
-            None,
-            &[bearer(&admin)],
-        )
-        .await
-        .result()["AppId"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let app_id = app.application_id(&admin).await;
     let users_before = app.user_count().await;
     let mut failures = Vec::new();
     for target in targets(&app.instance_id, &app_id) {
