@@ -442,3 +442,304 @@ async fn queued_events_survive_kill_9_and_replicas_deliver_each_once() {
     assert_eq!((got.len(), ids.len()), (30, 30), "each event exactly once");
     assert!(got.iter().all(|r| r.event()["type"] == "user.created"));
 }
+
+/// Polls an import on `base` until `done` says so; answers its view.
+async fn import_until(base: &str, token: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    loop {
+        let v: Value = client
+            .get(format!("{base}/v1/Management/imports/{id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if done(&v["Result"]) {
+            return v["Result"].clone();
+        }
+        assert!(Instant::now() < deadline, "the import never got there: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// The server's peak resident memory, in MiB (Linux).
+fn peak_mib(child: &Child) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .unwrap()
+        >> 10
+}
+
+#[tokio::test]
+async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_in_bounded_memory()
+{
+    let db = ScratchDatabase::from_env().await.unwrap();
+    // The instance keeps the identity it had elsewhere, from the command line.
+    let (id, key) = (
+        uuid::Uuid::new_v4().to_string(),
+        uuid::Uuid::new_v4().to_string(),
+    );
+    let out = tus(&db.url)
+        .args([
+            "instance", "create", "--name", "Moved", "--id", &id, "--key", &key, "--json",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            created["InstanceId"].as_str(),
+            created["InstanceKey"].as_str()
+        ),
+        (Some(id.as_str()), Some(key.as_str()))
+    );
+
+    // 100,000 rows of about 300 bytes (30 MB): the server never holds the file.
+    let rows = 100_000;
+    let address = "Long Street ".repeat(20);
+    let mut file = String::from("DeviceToken,FirstName,Address\n");
+    for n in 0..rows {
+        file.push_str(&format!(
+            "{},Driver {n},\"{address}{n}\"\n",
+            uuid::Uuid::new_v4()
+        ));
+    }
+    let mut first = start(&db.url);
+    ready(&[&first]).await;
+    let admin = admin_token(&first.base).await;
+    let before = peak_mib(&first.child);
+    let answer: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/Management/imports?instance={id}&fileName=fleet.csv",
+            first.base
+        ))
+        .bearer_auth(&admin)
+        .body(file)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let import = answer["Result"]["Id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{answer}"))
+        .to_string();
+    assert_eq!(answer["Result"]["Rows"], rows);
+    // Killed mid-run: some chunks written, not all.
+    let seen = import_until(&first.base, &admin, &import, |v| {
+        v["Done"].as_i64().unwrap() >= 2000
+    })
+    .await;
+    assert!(seen["Done"].as_i64().unwrap() < rows, "{seen}");
+    let peak = peak_mib(&first.child);
+    eprintln!("server peak resident memory: {before} MiB before the upload, {peak} MiB while importing a 30 MB file");
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    assert!(
+        peak - before < 60,
+        "the server grew from {before} to {peak} MiB for a 30 MB file"
+    );
+
+    // Another process finds it running but silent; a minute later it shows interrupted
+    // (aged here rather than waited for) and resumes where the last commit left it.
+    let second = start(&db.url);
+    ready(&[&second]).await;
+    let admin = admin_token(&second.base).await;
+    age_import(&db, &import).await;
+    let v = import_until(&second.base, &admin, &import, |v| {
+        v["State"] == "Interrupted"
+    })
+    .await;
+    let at_kill = v["Done"].as_i64().unwrap();
+    assert!(at_kill >= 2000 && at_kill < rows, "{v}");
+    let resumed = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/Management/imports/{import}/resume",
+            second.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resumed.status(), 200);
+    let v = import_until(&second.base, &admin, &import, |v| v["State"] == "Completed").await;
+    assert_eq!(
+        (&v["Created"], &v["Failed"], &v["Done"]),
+        (&json!(rows), &json!(0), &json!(rows)),
+        "{v}"
+    );
+    let report = reqwest::Client::new()
+        .get(format!(
+            "{}/v1/Management/imports/{import}/report",
+            second.base
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let numbers: std::collections::BTreeSet<&str> = report
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').next().unwrap())
+        .collect();
+    assert_eq!(
+        report.lines().count() - 1,
+        rows as usize,
+        "one report line per row"
+    );
+    assert_eq!(numbers.len(), rows as usize, "each row once");
+    assert_eq!(users_in_batch(&db, &import).await, rows);
+    // A driver logs in with its DeviceToken and the kept InstanceKey.
+    let token = report
+        .lines()
+        .nth(77)
+        .unwrap()
+        .split(',')
+        .nth(1)
+        .unwrap()
+        .to_string();
+    let (status, login) = post(
+        &second.base,
+        "/v1/Auth/Login",
+        &json!({"LoginFields": {"DeviceToken": token}, "Password": key}),
+        Some(&(id.clone(), String::new())),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+}
+
+async fn on_db(db: &ScratchDatabase, sql: &str) -> i64 {
+    if db.backend() == "postgres" {
+        let mut c = sqlx::PgConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(&db.url).await.unwrap();
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(&mut c)
+            .await
+            .unwrap()
+    }
+}
+
+/// Makes a running import look silent for two minutes, as after its server died.
+async fn age_import(db: &ScratchDatabase, id: &str) {
+    on_db(
+        db,
+        &format!(
+            "UPDATE batches SET updated_at = updated_at - 120000 WHERE id = '{id}' RETURNING CAST(1 AS BIGINT)"
+        ),
+    )
+    .await;
+}
+
+async fn users_in_batch(db: &ScratchDatabase, id: &str) -> i64 {
+    on_db(
+        db,
+        &format!("SELECT COUNT(*) FROM users WHERE batch_id = '{id}'"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn tus_import_checks_then_imports_a_file_and_writes_its_report() {
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let (instance, key) = create_instance(&db.url);
+    let dir = std::env::temp_dir().join(format!("tus-import-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fleet.ndjson");
+    let tokens: Vec<String> = (0..1500)
+        .map(|_| uuid::Uuid::new_v4().to_string())
+        .collect();
+    let mut text: String = tokens
+        .iter()
+        .enumerate()
+        .map(|(n, t)| format!("{{\"DeviceToken\":\"{t}\",\"FirstName\":\"D{n}\",\"UserFields\":{{\"EnableLogging\":true}}}}\n"))
+        .collect();
+    text.push_str("{\"DeviceToken\":\"nope\"}\n");
+    std::fs::write(&path, text).unwrap();
+    let run = |extra: &[&str]| {
+        let out = tus(&db.url)
+            .arg("import")
+            .arg(&path)
+            .args(["--instance", &instance])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let said = run(&["--dry-run"]);
+    assert!(said.contains("dry run: 1501 rows into Fleet: 1500 would be created, 0 would be updated, 0 would be skipped, 1 errors"), "{said}");
+    assert!(said.contains("nothing was written"), "{said}");
+    let said = run(&[]);
+    assert!(
+        said.contains("1501 rows into Fleet: 1500 created"),
+        "{said}"
+    );
+    let report = std::fs::read_to_string(dir.join("fleet.ndjson.report.csv")).unwrap();
+    assert_eq!(
+        report.lines().next(),
+        Some("Row,DeviceToken,Result,Field,Reason")
+    );
+    assert_eq!(
+        report.lines().filter(|l| l.contains(",created,")).count(),
+        1500
+    );
+    assert!(
+        report.contains("1501,,error,DeviceToken,DeviceToken must be a UUID"),
+        "{report}"
+    );
+    let said = run(&["--on-existing", "fail"]);
+    assert!(
+        said.contains("0 created, 0 updated, 0 skipped, 1501 errors"),
+        "{said}"
+    );
+    // Its drivers log in with the instance's key.
+    let server = start(&db.url);
+    ready(&[&server]).await;
+    let (status, login) = post(
+        &server.base,
+        "/v1/Auth/Login",
+        &json!({"LoginFields": {"DeviceToken": tokens[9]}, "Password": key}),
+        Some(&(instance.clone(), String::new())),
+    )
+    .await;
+    assert_eq!(status, 200, "{login}");
+    // A bad file is one clear error and a failing exit.
+    std::fs::write(&path, b"\x89PNG\r\n\x1a\n\0\0").unwrap();
+    let out = tus(&db.url)
+        .arg("import")
+        .arg(&path)
+        .args(["--instance", &instance])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("binary data"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
