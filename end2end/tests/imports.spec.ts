@@ -11,7 +11,7 @@ test('a fleet moves in: an instance keeps its id and key, a file is checked, imp
   // The instance keeps the InstanceId and InstanceKey its apps already hold.
   const [instanceId, instanceKey] = [crypto.randomUUID(), crypto.randomUUID()];
   const name = `Moved ${instanceId.slice(0, 6)}`;
-  await page.getByLabel('Name').fill(name);
+  await page.getByLabel('Name', { exact: true }).fill(name);
   await page.getByTestId('keep-identity').locator('summary').click();
   await page.getByLabel('InstanceId').fill(instanceId);
   await page.getByLabel('InstanceKey').fill(instanceKey);
@@ -32,7 +32,7 @@ test('a fleet moves in: an instance keeps its id and key, a file is checked, imp
   await page.goto('/import');
   await hydrated(page);
   await page.getByLabel('Into instance').selectOption({ label: name });
-  await page.getByLabel('File').setInputFiles({ name: 'fleet.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeff' + csv) });
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'fleet.csv', mimeType: 'text/csv', buffer: Buffer.from('\ufeff' + csv) });
   await expect(page.getByLabel('Check every row first')).toBeChecked();
   await page.getByRole('button', { name: 'Upload and check' }).click();
   await expect(page).toHaveURL(/\/import\/[0-9a-f-]{36}$/);
@@ -90,6 +90,7 @@ test('a fleet moves in: an instance keeps its id and key, a file is checked, imp
   await page.goto('/import');
   await expect(page.getByTestId('import-row').first()).toContainText('fleet.csv');
   await expect(page.getByTestId('import-row').first()).toContainText(name);
+  await page.screenshot({ path: 'test-results/import-list.png', fullPage: true });
 });
 
 test('a file that is not CSV gets one clear error on the form', async ({ page, consoleErrors }) => {
@@ -97,7 +98,7 @@ test('a file that is not CSV gets one clear error on the form', async ({ page, c
   await page.goto('/import');
   await hydrated(page);
   consoleErrors.allow(/\/export\/imports/);
-  await page.getByLabel('File').setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]) });
+  await page.getByLabel('File', { exact: true }).setInputFiles({ name: 'photo.png', mimeType: 'image/png', buffer: Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 0, 0x0d]) });
   await page.getByRole('button', { name: 'Upload and check' }).click();
   await expect(page.getByTestId('error-file')).toContainText('binary data');
   await expect(page).toHaveURL(/\/import$/);

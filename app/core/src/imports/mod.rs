@@ -156,25 +156,31 @@ pub fn parse_row(fields: &Fields, now: DateTime<Utc>) -> Result<ImportUser, Fiel
     }
 }
 
-/// A staged row from a record: its fields as JSON, and the keys it would take.
+/// A staged row from a record: its fields as JSON, and the keys it would take: its
+/// DeviceToken whenever that parses (so the report names it, and a repeat of it is found),
+/// its e-mail and phone when the whole row is valid.
 fn staged(seq: i64, record: file::Record, now: DateTime<Utc>) -> StagedRow {
-    let (body, user) = match record.fields {
-        Err(reason) => (serde_json::json!({ "!": reason }).to_string(), None),
+    let (body, user, token) = match record.fields {
+        Err(reason) => (serde_json::json!({ "!": reason }).to_string(), None, None),
         Ok(fields) => {
             let object: serde_json::Map<String, serde_json::Value> = fields
                 .iter()
                 .map(|(c, v)| (c.name().to_string(), v.clone().into()))
                 .collect();
+            let token = fields
+                .get(&Column::DeviceToken)
+                .and_then(|v| DeviceToken::parse(v).ok());
             (
                 serde_json::Value::Object(object).to_string(),
                 parse_row(&fields, now).ok(),
+                token,
             )
         }
     };
     StagedRow {
         seq,
         row_no: record.row,
-        device_token: user.as_ref().map(|u| u.device_token.to_string()),
+        device_token: token.map(|t| t.to_string()),
         email: user
             .as_ref()
             .and_then(|u| u.profile.email.as_ref())

@@ -7,6 +7,7 @@ const A: &str = "0a000000-0000-4000-8000-000000000001";
 const B: &str = "0a000000-0000-4000-8000-000000000002";
 const C: &str = "0a000000-0000-4000-8000-000000000003";
 const D: &str = "0a000000-0000-4000-8000-000000000004";
+const E: &str = "0a000000-0000-4000-8000-000000000005";
 
 fn request(instance: &Instance, dry_run: bool, on_existing: OnExisting) -> ImportRequest {
     ImportRequest {
@@ -58,7 +59,7 @@ fn file(instance: &Instance) -> String {
          {C},Cy,ann@x.io,,,,,\n\
          {D},Dee,dee@x.io,,maybe,2999-01-01,,\n\
          {B},Bob again,,,,,,\n\
-         {D},Dee,,,,,{other},\n\
+         {E},Dee,,,,,{other},\n\
          {C},\"Cy, \"\"the\"\" third\",cy@x.io,,0,,,\n\
          {A},too,many,fields,,,,,,\n"
     )
