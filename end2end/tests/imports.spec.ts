@@ -86,6 +86,14 @@ test('a fleet moves in: an instance keeps its id and key, a file is checked, imp
   });
   expect(refreshed.status()).toBe(200);
 
+  // Its lineage says where its first session here came from.
+  await page.goto(`/users/${tokens[0]}`);
+  await hydrated(page);
+  await expect(page.getByTestId('access-source').first()).toBeVisible();
+  await expect(page.getByTestId('family')).toHaveCount(1);
+  await expect(page.getByTestId('family')).toContainText('Started by import');
+  await expect(page.getByTestId('access-source')).toContainText(['refresh', 'import']);
+
   // The import is listed, and its users are one click away.
   await page.goto('/import');
   await expect(page.getByTestId('import-row').first()).toContainText('fleet.csv');

@@ -56,15 +56,7 @@ async fn dashboard_batch(
 
 #[tokio::main]
 async fn main() {
-    let quantity: i64 = std::env::var("TUS_BENCH_BATCH")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(100_000);
-    let mut backends = vec![("SQLite", "sqlite".to_string())];
-    let pg = common::postgres_url();
-    if pg != "sqlite-only" {
-        backends.push(("PostgreSQL", pg));
-    }
+    let quantity = common::env_size("TUS_BENCH_BATCH", 100_000) as i64;
     let mut section = format!(
         "Written by `bash .ci/bench batch` (`cargo run --release -p server --example batch_bench`). \
          A dashboard batch of {quantity} users with tokens (`/api/start_batch`, chunks of 1,000 \
@@ -74,7 +66,7 @@ async fn main() {
          together) during the run, reset just before it; growth is above the RSS at that \
          moment.\n\n| backend | what | time s | users/s | peak RSS MiB | growth MiB |\n|---|---|---|---|---|---|\n"
     );
-    for (name, backend) in backends {
+    for (name, backend) in common::backends() {
         let db = ScratchDatabase::create(&backend)
             .await
             .expect("scratch database");

@@ -94,21 +94,13 @@ async fn wait(base: &str, admin: &str, id: &str) -> Value {
 
 #[tokio::main]
 async fn main() {
-    let rows: usize = std::env::var("TUS_BENCH_IMPORT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let mut backends = vec![("SQLite", "sqlite".to_string())];
-    let pg = common::postgres_url();
-    if pg != "sqlite-only" {
-        backends.push(("PostgreSQL", pg));
-    }
+    let rows = common::env_size("TUS_BENCH_IMPORT", 1_000_000);
     let dir: PathBuf =
         std::env::temp_dir().join(format!("tus-import-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("fleet.csv");
     let mut section = String::new();
-    for (name, backend) in backends {
+    for (name, backend) in common::backends() {
         let db = ScratchDatabase::create(&backend)
             .await
             .expect("scratch database");

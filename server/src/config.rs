@@ -37,6 +37,12 @@ pub enum Command {
     /// Manage the keys tokens are signed with.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// Print the deployment's CompanyId, or keep the one it had on the hosted service
+    /// (`--set-id`): every application and the tokens issued from then on carry it.
+    Company {
+        #[arg(long, value_parser = parse_company_id)]
+        set_id: Option<tus_core::types::CompanyId>,
+    },
     /// Import users from a CSV or NDJSON file with their DeviceTokens, profiles and flags
     /// (a fleet moving in); prints progress, a summary, and writes the per-row report.
     Import {
@@ -115,6 +121,10 @@ fn parse_role(value: &str) -> Result<tus_wire::views::Role, String> {
 }
 
 /// Durations are seconds, or a number with `s`, `m`, `h` or `d`.
+fn parse_company_id(value: &str) -> Result<tus_core::types::CompanyId, String> {
+    tus_core::types::CompanyId::parse(value)
+}
+
 /// A size in bytes: a number, or one with `K`, `M` or `G` (powers of 1024).
 fn parse_size(value: &str) -> Result<u64, String> {
     let v = value.trim().to_ascii_uppercase();

@@ -142,6 +142,17 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("new signing key {kid}: published now, current in {lead} s");
             Ok(())
         }
+        Command::Company { set_id } => {
+            let core = open_core(&config).await.map_err(|e| e.to_string())?;
+            if let Some(id) = set_id {
+                core.set_company_id(Core::now(), id, "cli")
+                    .await
+                    .map_err(server::import_cli::said)?;
+            }
+            let id = core.company_id().await.map_err(server::import_cli::said)?;
+            println!("CompanyId: {id}");
+            Ok(())
+        }
         Command::Import {
             file,
             instance,

@@ -10,7 +10,10 @@
 //!
 //! A request's body must arrive within `request` of its first byte: after that its body
 //! reads fail, so the handler answers 400 (or 413 / 408-like errors from its extractor)
-//! and the connection is not kept. A handler's own run time is not limited: bulk actions on
+//! and the connection is not kept. A handler that has authenticated its caller may relax
+//! that to `request` between two pieces of the body (`BodyPace`): an import's file takes
+//! minutes to arrive, because it is read only as fast as its rows are stored, but keeps
+//! moving. A handler's own run time is not limited: bulk actions on
 //! large fleets legitimately take minutes, and a client waiting for them moves no bytes.
 
 use std::convert::Infallible;
@@ -221,10 +224,25 @@ impl AsyncWrite for Watched {
     }
 }
 
+/// Put into every request with a body: lets its handler, once it knows who calls, give the
+/// body `request` between two pieces instead of `request` in all.
+#[derive(Debug, Clone)]
+pub struct BodyPace(Arc<std::sync::atomic::AtomicBool>);
+
+impl BodyPace {
+    /// From now on the body's deadline restarts with every piece that arrives.
+    pub fn per_piece(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
 /// A request body that fails once its deadline passes before it has all arrived.
 struct DeadlineBody {
     inner: Incoming,
     deadline: Pin<Box<tokio::time::Sleep>>,
+    /// The whole-request time, and whether it now applies per piece.
+    request: Duration,
+    per_piece: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl HttpBody for DeadlineBody {
@@ -237,7 +255,13 @@ impl HttpBody for DeadlineBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
         let this = self.get_mut();
         match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(frame) => Poll::Ready(frame.map(|f| f.map_err(Into::into))),
+            Poll::Ready(frame) => {
+                if this.per_piece.load(Ordering::SeqCst) {
+                    let next = tokio::time::Instant::now() + this.request;
+                    this.deadline.as_mut().reset(next);
+                }
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
             Poll::Pending => match this.deadline.as_mut().poll(cx) {
                 Poll::Ready(()) => {
                     Poll::Ready(Some(Err("the request body did not arrive in time".into())))
@@ -348,6 +372,8 @@ async fn connection(
         ));
         let app = app.clone();
         async move {
+            let per_piece = Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let pace = BodyPace(per_piece.clone());
             let mut req = req.map(|body| {
                 if body.is_end_stream() {
                     Body::new(body)
@@ -355,9 +381,12 @@ async fn connection(
                     Body::new(DeadlineBody {
                         inner: body,
                         deadline: Box::pin(tokio::time::sleep(deadline)),
+                        request: timeouts.request,
+                        per_piece,
                     })
                 }
             });
+            req.extensions_mut().insert(pace);
             req.extensions_mut().insert(ConnectInfo(peer));
             let response = app
                 .oneshot(req)

@@ -76,6 +76,8 @@ pub enum AuditAction {
     BatchCredentialsDownloaded,
     /// A batch's credentials were purged unread.
     BatchCredentialsExpired,
+    /// The deployment took the CompanyId it had elsewhere.
+    CompanyIdSet,
     /// A file of users was uploaded and its import (or dry run) started.
     ImportStarted,
     /// A dry run's rows were set to be imported for real.
@@ -169,6 +171,7 @@ impl AuditAction {
         AuditAction::BatchResumed,
         AuditAction::BatchCredentialsDownloaded,
         AuditAction::BatchCredentialsExpired,
+        AuditAction::CompanyIdSet,
         AuditAction::ImportStarted,
         AuditAction::ImportRun,
         AuditAction::ImportCompleted,
@@ -239,6 +242,7 @@ impl AuditAction {
             AuditAction::BatchResumed => "batch.resumed",
             AuditAction::BatchCredentialsDownloaded => "batch.credentials_downloaded",
             AuditAction::BatchCredentialsExpired => "batch.credentials_expired",
+            AuditAction::CompanyIdSet => "company.id_set",
             AuditAction::ImportStarted => "import.started",
             AuditAction::ImportRun => "import.run",
             AuditAction::ImportCompleted => "import.completed",

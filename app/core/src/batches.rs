@@ -107,6 +107,22 @@ fn credentials_lines(
     text
 }
 
+/// A label as a part of a download's file name: letters, digits and `-`, the rest `_`, at
+/// most 40 characters.
+pub(crate) fn file_name_part(label: &str) -> String {
+    label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(40)
+        .collect()
+}
+
 /// What one call of `run_batch_chunk` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChunkStep {
@@ -631,18 +647,7 @@ impl Core {
         ))
         .await?;
         tx.commit().await?;
-        let label: String = b
-            .label
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(40)
-            .collect();
+        let label = file_name_part(&b.label);
         let short = &b.id[..8];
         let file_name = if label.is_empty() {
             format!("batch-{short}-credentials.csv")

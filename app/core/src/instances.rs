@@ -188,6 +188,29 @@ impl Core {
         CompanyId::parse(&value).map_err(CoreError::internal)
     }
 
+    /// Keeps the CompanyId the deployment had on the hosted service (`tus company --set-id`):
+    /// every application and the tokens issued from now on carry it. Audited.
+    pub async fn set_company_id(
+        &self,
+        now: DateTime<Utc>,
+        id: CompanyId,
+        actor: &str,
+    ) -> CoreResult<()> {
+        let before = self.company_id().await?;
+        let mut tx = self.store().begin().await?;
+        tx.put_setting(COMPANY_SETTING, &id.to_string()).await?;
+        tx.move_applications_to_company(&id.to_string()).await?;
+        tx.audit(&crate::store::NewAuditRow::new(
+            now,
+            actor,
+            crate::audit::AuditAction::CompanyIdSet,
+            format!("company:{id}"),
+            format!("CompanyId: {before} → {id}"),
+        ))
+        .await?;
+        tx.commit().await
+    }
+
     pub async fn create_application(
         &self,
         now: DateTime<Utc>,

@@ -183,3 +183,22 @@ pub async fn count_lines(mut res: reqwest::Response) -> usize {
     }
     lines
 }
+
+/// The backends a bench runs on: SQLite, and PostgreSQL unless `TUS_BENCH_POSTGRES` is
+/// `sqlite-only`.
+pub fn backends() -> Vec<(&'static str, String)> {
+    let mut backends = vec![("SQLite", "sqlite".to_string())];
+    let pg = postgres_url();
+    if pg != "sqlite-only" {
+        backends.push(("PostgreSQL", pg));
+    }
+    backends
+}
+
+/// A size from the environment variable `name`, else `default`.
+pub fn env_size(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}

@@ -15,6 +15,7 @@ use app::ssr::session::{refuse, request_meta};
 use app::ssr::AppState;
 use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -137,13 +138,17 @@ async fn start(
     core: &Core,
     p: &Principal,
     q: HashMap<String, String>,
-    headers: &HeaderMap,
+    parts: &Parts,
     body: Body,
     meta: &RequestMeta,
 ) -> Result<ImportView, UploadError> {
     let max = core.batch_runs().max_import_bytes;
-    if declared_too_large(headers, max) {
+    if declared_too_large(&parts.headers, max) {
         return Err(UploadError::TooLarge(max));
+    }
+    // A writer's file arrives as fast as its rows are stored: minutes for a large one.
+    if let Some(pace) = parts.extensions.get::<crate::serve::BodyPace>() {
+        pace.per_piece();
     }
     let q = LowerQuery::from(q);
     let request = ImportRequest::parse(
@@ -184,10 +189,10 @@ async fn upload(
     Bearer(p): Bearer,
     Meta(meta): Meta,
     Query(q): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    body: Body,
+    req: Request,
 ) -> Result<Data<ImportView>, ApiError> {
-    Ok(Data(start(&core, &p, q, &headers, body, &meta).await?))
+    let (parts, body) = req.into_parts();
+    Ok(Data(start(&core, &p, q, &parts, body, &meta).await?))
 }
 
 #[utoipa::path(get, path = "/v1/Management/imports", tag = "Imports",
@@ -332,7 +337,7 @@ async fn dashboard_upload(
     };
     let meta = request_meta(req.headers(), req.extensions());
     let (parts, body) = req.into_parts();
-    match start(&state.core, &p, q, &parts.headers, body, &meta).await {
+    match start(&state.core, &p, q, &parts, body, &meta).await {
         Ok(view) => axum::Json(view).into_response(),
         Err(UploadError::TooLarge(max)) => refuse(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -161,6 +161,41 @@ async fn a_fleet_moves_in_dry_run_then_import_then_skip_and_update() {
         (409, vec!["Key".to_string()])
     );
 
+    // An application keeps its id too.
+    let app_id = uuid();
+    let company = instance["CompanyId"].as_str().unwrap().to_string();
+    let path = format!("/v1/companies/{company}/applications");
+    let made = app
+        .post(
+            &path,
+            &json!({"Name": "Moved app", "Id": app_id}),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(made.result()["Id"], json!(app_id));
+    let twice = app
+        .post(
+            &path,
+            &json!({"Name": "Twin app", "Id": app_id.to_uppercase()}),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(
+        (twice.status, twice.error_keys()),
+        (409, vec!["Id".to_string()])
+    );
+    let bad = app
+        .post(
+            &path,
+            &json!({"Name": "Bad", "Id": "app-1"}),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(
+        (bad.status, bad.error_keys()),
+        (422, vec!["Id".to_string()])
+    );
+
     let (file, bad, good) = thousand_rows();
     let users_before = app.user_count().await;
     let dry = upload(
@@ -517,9 +552,16 @@ async fn staged_rows(app: &TestApp) -> i64 {
     }
 }
 
-/// POSTs `body` with `Transfer-Encoding: chunked` (no length) over a plain socket; answers
-/// the HTTP status.
-async fn chunked_upload(app: &TestApp, token: &str, query: &str, body: &[u8]) -> u16 {
+/// POSTs `body` with `Transfer-Encoding: chunked` (no length) over a plain socket, in
+/// pieces of `piece` bytes `pause` apart; answers the HTTP status and body.
+async fn chunked_upload_paced(
+    app: &TestApp,
+    token: &str,
+    query: &str,
+    body: &[u8],
+    piece: usize,
+    pause: Duration,
+) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let host = app.base.trim_start_matches("http://");
     let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
@@ -527,7 +569,7 @@ async fn chunked_upload(app: &TestApp, token: &str, query: &str, body: &[u8]) ->
         "POST /v1/Management/imports?{query} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: text/csv\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
     );
     s.write_all(head.as_bytes()).await.unwrap();
-    for piece in body.chunks(4096) {
+    for piece in body.chunks(piece) {
         let chunk = [
             format!("{:x}\r\n", piece.len()).into_bytes(),
             piece.to_vec(),
@@ -537,13 +579,77 @@ async fn chunked_upload(app: &TestApp, token: &str, query: &str, body: &[u8]) ->
         if s.write_all(&chunk).await.is_err() {
             break; // the server answered and closed early
         }
+        tokio::time::sleep(pause).await;
     }
     let _ = s.write_all(b"0\r\n\r\n").await;
     let mut answer = Vec::new();
     let _ = s.read_to_end(&mut answer).await;
-    let text = String::from_utf8_lossy(&answer);
-    text.split_whitespace()
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    (status, text)
+}
+
+async fn chunked_upload(app: &TestApp, token: &str, query: &str, body: &[u8]) -> u16 {
+    chunked_upload_paced(app, token, query, body, 4096, Duration::ZERO)
+        .await
+        .0
+}
+
+#[tokio::test]
+async fn a_writers_slow_upload_may_take_longer_than_a_request_while_it_keeps_moving() {
+    let app = spawn_app_with(|c| c.request_timeout = 2).await;
+    let admin = app.admin_token().await;
+    let here = format!("instance={}", app.instance_id);
+    let file: String = std::iter::once("DeviceToken\n".to_string())
+        .chain((0..40).map(|_| format!("{}\n", uuid())))
+        .collect();
+    // 40 pieces 150 ms apart: 6 s in all, three times the request timeout, never 2 s idle.
+    let (status, text) = chunked_upload_paced(
+        &app,
+        &admin,
+        &here,
+        file.as_bytes(),
+        37,
+        Duration::from_millis(150),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    // A pause longer than the timeout still ends it.
+    let (status, text) = chunked_upload_paced(
+        &app,
+        &admin,
+        &here,
+        file.as_bytes(),
+        800,
+        Duration::from_millis(2600),
+    )
+    .await;
+    assert_eq!(status, 422, "{text}");
+    assert!(text.contains("file"), "{text}");
+    // Other routes keep the whole-request deadline: a JSON body trickled over 3 s is cut.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let body = "{\"FirstName\": \"Slow\"}";
+    let head = format!(
+        "POST /v1/Registration/Create HTTP/1.1\r\nHost: {host}\r\nInstanceId: {}\r\nInstanceKey: {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        app.instance_id,
+        app.instance_key,
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    for b in body.as_bytes().chunks(2) {
+        if s.write_all(b).await.is_err() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(!text.starts_with("HTTP/1.1 200"), "{text}");
 }

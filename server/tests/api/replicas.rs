@@ -480,7 +480,22 @@ fn peak_mib(child: &Child) -> u64 {
 async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_in_bounded_memory()
 {
     let db = ScratchDatabase::from_env().await.unwrap();
-    // The instance keeps the identity it had elsewhere, from the command line.
+    // The deployment and the instance keep the identity they had elsewhere, from the
+    // command line.
+    let company = uuid::Uuid::new_v4().to_string();
+    let out = tus(&db.url)
+        .args(["company", "--set-id", &company])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("CompanyId: {company}")
+    );
     let (id, key) = (
         uuid::Uuid::new_v4().to_string(),
         uuid::Uuid::new_v4().to_string(),
@@ -621,6 +636,16 @@ async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_
     )
     .await;
     assert_eq!(status, 200, "{login}");
+    use base64::Engine;
+    let token = login["Result"]["AccessToken"]["Token"].as_str().unwrap();
+    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.split('.').nth(1).unwrap())
+        .unwrap();
+    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    assert_eq!(
+        (claims["InstanceId"].as_str(), claims["CompanyId"].as_str()),
+        (Some(id.as_str()), Some(company.as_str()))
+    );
 }
 
 async fn on_db(db: &ScratchDatabase, sql: &str) -> i64 {

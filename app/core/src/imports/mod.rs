@@ -995,22 +995,11 @@ impl Core {
     /// The report of an import's latest run (any number of times; it holds no secret).
     pub async fn take_import_report(&self, p: &Principal, id: &str) -> CoreResult<ReportDownload> {
         let b = self.visible_import(p, id).await?;
-        let stem: String = b
-            .file_name
-            .unwrap_or_default()
-            .rsplit_once('.')
-            .map(|(s, _)| s.to_string())
-            .unwrap_or_default()
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .take(40)
-            .collect();
+        let name = b.file_name.unwrap_or_default();
+        let stem = crate::batches::file_name_part(
+            name.rsplit_once('.')
+                .map_or(name.as_str(), |(stem, _)| stem),
+        );
         let kind = if b.dry_run { "dry-run" } else { "report" };
         Ok(ReportDownload {
             file_name: format!("import-{stem}-{}-{kind}.csv", &b.id[..8]),

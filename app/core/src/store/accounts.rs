@@ -138,6 +138,18 @@ impl Store {
 }
 
 impl Tx {
+    /// Puts every application into the company `id` (a deployment is one company).
+    pub async fn move_applications_to_company(&mut self, id: &str) -> CoreResult<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE applications SET company_id = $1"
+        )
+        .bind(id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
     pub async fn insert_application(&mut self, app: &ApplicationRow) -> CoreResult<()> {
         on_tx!(self, |c| sqlx::query(
             "INSERT INTO applications (id, company_id, name, description, status, created_at)
