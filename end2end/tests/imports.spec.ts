@@ -44,6 +44,11 @@ test('a fleet moves in: an instance keeps its id and key, a file is checked, imp
   await expect(page.getByTestId('import-state')).toHaveText('Checked');
   await expect(page.getByTestId('count-created')).toHaveText('2,998');
   await expect(page.getByTestId('count-errors')).toHaveText('2');
+  // The rows not taken are on the page too, with their field and reason.
+  await expect(page.getByTestId('import-error')).toHaveCount(2);
+  await expect(page.getByTestId('import-error').first()).toContainText('1502');
+  await expect(page.getByTestId('import-error').first()).toContainText('Email');
+  await expect(page.getByTestId('import-error').nth(1)).toContainText('must be true or false');
   await page.screenshot({ path: 'test-results/import-checked.png', fullPage: true });
 
   // Nothing was written: the first driver cannot log in yet.

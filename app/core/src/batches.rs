@@ -234,6 +234,7 @@ impl Core {
             state,
             credentials,
             users_now,
+            is_import: b.kind == crate::store::KIND_IMPORT,
             flags: [
                 b.enable_tracking,
                 b.enable_logging,

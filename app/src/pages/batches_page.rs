@@ -260,8 +260,14 @@ fn BatchDetail(
         <PageHeader title=title subtitle=subtitle>
             <A href="/batches" attr:class=BUTTON>"All batches"</A>
         </PageHeader>
+        {b.is_import.then(|| view! {
+            <p class="mt-6 rounded-md border border-indigo-200 bg-indigo-50 p-3 text-sm text-indigo-900" data-testid="batch-is-import">
+                "These users came in by an import of a file: its counts, its report and its next steps are on "
+                <A href=format!("/import/{}", b.id) attr:class="font-medium underline">"the import's page"</A> "."
+            </p>
+        })}
         <Progress b=b.clone() batch />
-        <Credentials b=b.clone() batch />
+        {(!b.is_import).then(|| view! { <Credentials b=b.clone() batch /> })}
         <BatchUsers b batch notice />
     }
 }

@@ -412,6 +412,46 @@ fn ImportDetail(v: ImportView, import: Resource<Result<ImportView, AppError>>) -
             </div>
             {move || error.current().map(|e| view! { <div class="mt-2"><ErrorNotice error=e /></div> })}
         </section>
+        {(v.failed > 0 && !running).then(|| view! { <FirstErrors id=v.id.clone() failed=v.failed /> })}
+    }
+}
+
+/// The first rows the import could not take, with their field and reason.
+#[component]
+fn FirstErrors(id: String, failed: i64) -> impl IntoView {
+    let errors = Resource::new(move || id.clone(), import_errors);
+    view! {
+        <section class="mt-8" aria-labelledby="import-errors-title">
+            <h2 id="import-errors-title" class="text-base font-semibold">
+                "Rows not taken " <span class="font-normal text-slate-500">{format!("({})", thousands(failed))}</span>
+            </h2>
+            <Transition fallback=|| view! { <Loading what="the errors" /> }>
+                {move || Suspend::new(async move {
+                    match errors.await {
+                        Ok(list) => {
+                            let shown = list.len() as i64;
+                            view! {
+                                <DataTable caption="Rows not taken" testid="import-errors" margin="mt-3"
+                                    headings=vec!["Row", "DeviceToken", "Field", "Reason"]>
+                                    {list.into_iter().map(|e| view! {
+                                        <tr data-testid="import-error">
+                                            <td class="px-4 py-2 tabular-nums">{e.row}</td>
+                                            <td class="px-4 py-2 font-mono text-xs">{e.device_token}</td>
+                                            <td class="px-4 py-2">{e.field}</td>
+                                            <td class="px-4 py-2">{e.reason}</td>
+                                        </tr>
+                                    }).collect_view()}
+                                </DataTable>
+                                {(failed > shown).then(|| view! {
+                                    <p class="mt-2 text-xs text-slate-500">{format!("The first {shown} are shown; the report lists all {}.", thousands(failed))}</p>
+                                })}
+                            }.into_any()
+                        }
+                        Err(e) => view! { <div class="mt-3"><ErrorNotice error=e /></div> }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
     }
 }
 

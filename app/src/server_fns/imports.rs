@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::AppError;
-use tus_wire::model::{ImportPage, ImportView};
+use tus_wire::model::{ImportPage, ImportRowError, ImportView};
 
 /// `POST /api/list_imports`: 50 imports, newest first: `{Imports, Next}`.
 ///
@@ -35,6 +35,22 @@ pub async fn get_import(import_id: String) -> Result<ImportView, AppError> {
     let a = admin()?;
     a.core
         .import_view(Core::now(), a.principal(), &import_id)
+        .await
+        .map_err(fail)
+}
+
+/// `POST /api/import_errors`: the first 20 rows of an import's report that are errors
+/// (`Row`, `DeviceToken`, `Field`, `Reason`); the report has all of them.
+///
+/// ```sh
+/// api import_errors '{"import_id": "…"}'
+/// ```
+#[server(prefix = "/api", endpoint = "import_errors", input = Json)]
+pub async fn import_errors(import_id: String) -> Result<Vec<ImportRowError>, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .import_errors(a.principal(), &import_id, 20)
         .await
         .map_err(fail)
 }

@@ -601,3 +601,15 @@ pub struct ImportPage {
     /// The cursor of the next (older) page: pass it as `before`.
     pub next: Option<String>,
 }
+
+/// One row an import could not take, from its report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct ImportRowError {
+    /// As a spreadsheet numbers it (the header is row 1), or the NDJSON line.
+    pub row: i64,
+    pub device_token: String,
+    pub field: String,
+    pub reason: String,
+}

@@ -471,6 +471,8 @@ pub struct BatchView {
     pub credentials: BatchCredentials,
     /// Users of the batch that still exist (only on the batch page; deleted ones excluded).
     pub users_now: Option<i64>,
+    /// An import of users from a file (its own page is `/import/<id>`).
+    pub is_import: bool,
 }
 
 impl BatchView {

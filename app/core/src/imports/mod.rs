@@ -20,7 +20,7 @@ use std::fmt::Write as _;
 use std::io::Read;
 
 use chrono::{DateTime, Utc};
-use tus_wire::model::{ImportPage, ImportView, OnExisting, RegisterRequest};
+use tus_wire::model::{ImportPage, ImportRowError, ImportView, OnExisting, RegisterRequest};
 use tus_wire::views::{Action, BatchState};
 
 use self::file::{Column, Fields, ImportFile};
@@ -43,6 +43,9 @@ use crate::{Core, RequestMeta};
 
 /// Records per staged insert and per chunk of a run.
 pub const IMPORT_CHUNK: i64 = 1000;
+
+/// Report chunks `import_errors` reads at most (100,000 rows).
+const ERRORS_SCANNED: usize = 100;
 
 /// The header of an import's report.
 pub const REPORT_HEADER: &str = "Row,DeviceToken,Result,Field,Reason\n";
@@ -1015,6 +1018,41 @@ impl Core {
         };
         d.after = first;
         Ok(Some(body))
+    }
+
+    /// The first `limit` rows of an import's report that are errors, read chunk by chunk
+    /// (at most `ERRORS_SCANNED` chunks: a large import's first errors; the report has all).
+    pub async fn import_errors(
+        &self,
+        p: &Principal,
+        id: &str,
+        limit: usize,
+    ) -> CoreResult<Vec<ImportRowError>> {
+        let mut d = self.take_import_report(p, id).await?;
+        let mut out = Vec::new();
+        for _ in 0..ERRORS_SCANNED {
+            let Some(text) = self.next_report_chunk(&mut d).await? else {
+                break;
+            };
+            let mut reader = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .from_reader(text.as_bytes());
+            for record in reader.records().flatten() {
+                if record.get(2) != Some("error") {
+                    continue;
+                }
+                out.push(ImportRowError {
+                    row: record.get(0).and_then(|r| r.parse().ok()).unwrap_or(0),
+                    device_token: record.get(1).unwrap_or("").to_string(),
+                    field: record.get(3).unwrap_or("").to_string(),
+                    reason: record.get(4).unwrap_or("").to_string(),
+                });
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Deletes files of uploads abandoned for an hour and of imports finished a day ago.

@@ -122,6 +122,21 @@ async fn a_dry_run_reports_every_row_and_writes_no_user_then_runs_for_real() {
     );
     // Nothing written.
     assert!(t.core.store().find_user(A).await.unwrap().is_none());
+    // The page's first errors, read back from the report (quoted reasons included).
+    let errors = t.core.import_errors(&admin(), &dry.id, 3).await.unwrap();
+    assert_eq!(errors.len(), 3);
+    assert_eq!(
+        (errors[0].row, errors[0].field.as_str()),
+        (4, "DeviceToken")
+    );
+    assert_eq!(
+        (errors[2].field.as_str(), errors[2].reason.as_str()),
+        (
+            "EnableLogging; DateCreated",
+            "EnableLogging: must be true or false; DateCreated: is in the future"
+        )
+    );
+    assert_eq!(errors[2].device_token, D);
 
     // For real: the same decisions, now written, and the staged file is gone.
     let real = t
