@@ -525,6 +525,7 @@ mod tests {
             flags: UserFlags::default(),
             client_id: None,
             date_created: at(0),
+            batch_id: None,
         }));
         assert!(matches!(
             t.core.audit_log(&user, AuditFilter::default()).await,

@@ -419,7 +419,12 @@ impl Core {
     async fn login_user(&self, now: DateTime<Utc>, user: User) -> CoreResult<Credentials> {
         user.ensure_active()?;
         let token = user.device_token.to_string();
-        let source = if self.store().first_token_since_import(&token).await? {
+        // Only a user that came in by a batch may be an import's (one query, not on every login).
+        let imported = match user.batch_id {
+            Some(_) => self.store().first_token_since_import(&token).await?,
+            None => false,
+        };
+        let source = if imported {
             Source::Import
         } else {
             Source::Login

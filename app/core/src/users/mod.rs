@@ -219,6 +219,8 @@ pub struct User {
     pub flags: UserFlags,
     pub client_id: Option<String>,
     pub date_created: DateTime<Utc>,
+    /// The batch or import the user came in by, if any.
+    pub batch_id: Option<String>,
 }
 
 impl User {
@@ -267,6 +269,7 @@ impl TryFrom<UserRow> for User {
             flags: r.flags(),
             client_id: r.client_id,
             date_created: from_ms(r.date_created),
+            batch_id: r.batch_id,
         })
     }
 }
