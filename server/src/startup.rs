@@ -144,6 +144,7 @@ impl Application {
         let app = tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router);
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
         let keys = tokio::spawn(follow_keys(self.core.clone()));
+        let scheduler = tokio::spawn(scheduler(self.core.clone(), self.outbox_poll));
         // Without a channel nothing can be queued: no worker polls the database.
         let delivery = self.channels.any().then(|| {
             tokio::spawn(crate::delivery::run_worker(
@@ -160,12 +161,33 @@ impl Application {
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
         keys.abort();
+        scheduler.abort();
         webhooks.abort();
         if let Some(delivery) = delivery {
             delivery.abort();
         }
         self.core.store().close().await;
         result
+    }
+}
+
+/// At the outbox's poll interval: flags set for a while whose end is due go back. Idle, it
+/// costs one read of the `flag_ends` index per tick (no write, no lock): only a due end
+/// opens a writing transaction.
+async fn scheduler(core: Core, every: Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let now = Core::now();
+        match core.store().next_flag_end().await {
+            Ok(Some(at)) if at <= tus_core::time::ms(now) => match core.end_due_flags(now).await {
+                Ok(n) => tracing::info!(flags = n, "flags went back at their end"),
+                Err(e) => tracing::warn!(error = %e, "ending due flags failed"),
+            },
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "reading the next flag end failed"),
+        }
     }
 }
 

@@ -34,6 +34,8 @@ pub enum AuditAction {
     UserRegistered,
     /// A user's profile, flags, status or password changed.
     UserUpdated,
+    /// A flag set for a while went back by itself at its end.
+    FlagEnded,
     /// A user was deleted with every token issued to it.
     UserDeleted,
     /// A user moved to another instance.
@@ -150,6 +152,7 @@ impl AuditAction {
         AuditAction::SessionSignedOut,
         AuditAction::UserRegistered,
         AuditAction::UserUpdated,
+        AuditAction::FlagEnded,
         AuditAction::UserDeleted,
         AuditAction::UserMoved,
         AuditAction::UserTokensRevoked,
@@ -221,6 +224,7 @@ impl AuditAction {
             AuditAction::SessionSignedOut => "session.signed_out",
             AuditAction::UserRegistered => "user.registered",
             AuditAction::UserUpdated => "user.updated",
+            AuditAction::FlagEnded => "user.flag_ended",
             AuditAction::UserDeleted => "user.deleted",
             AuditAction::UserMoved => "user.moved",
             AuditAction::UserTokensRevoked => "user.tokens_revoked",

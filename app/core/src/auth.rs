@@ -18,6 +18,7 @@
 
 use chrono::{DateTime, Utc};
 
+use super::activity::DevicePatch;
 use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
 use super::issuance::{Credentials, FamilyRef, IssuedRows, Source};
 use super::ratelimit::{admin_subject, Throttle};
@@ -117,6 +118,8 @@ pub struct LoginAttempt {
     pub proof: Proof,
     /// An admin's second factor (`TotpCode`), when they have one.
     pub totp: Option<Password>,
+    /// A driver's phone as it reports itself (`MobileDevice`), stored with the login.
+    pub device: Option<DevicePatch>,
 }
 
 /// What proves a login: a password (or InstanceKey), or a one-time code sent by
@@ -133,6 +136,7 @@ impl LoginAttempt {
             name,
             proof: Proof::Password(password),
             totp: None,
+            device: None,
         }
     }
 }
@@ -183,10 +187,14 @@ impl TryFrom<LoginRequest> for LoginAttempt {
             }
             t => t.map(Password::new),
         };
+        let device = DevicePatch::parse(&mut errors, &request.mobile_device);
         match (name, proof) {
-            (Some(name), Some(proof)) if errors.is_empty() => {
-                Ok(LoginAttempt { name, proof, totp })
-            }
+            (Some(name), Some(proof)) if errors.is_empty() => Ok(LoginAttempt {
+                name,
+                proof,
+                totp,
+                device,
+            }),
             _ => Err(CoreError::Validation(errors)),
         }
     }
@@ -209,6 +217,8 @@ fn parse_password(password: Option<&str>) -> Result<Password, String> {
 pub struct RefreshPair {
     pub access: String,
     pub refresh: RefreshTokenSecret,
+    /// A driver's phone as it reports itself, if the client sends it.
+    pub device: Option<DevicePatch>,
 }
 
 impl TryFrom<RefreshRequest> for RefreshPair {
@@ -225,10 +235,12 @@ impl TryFrom<RefreshRequest> for RefreshPair {
         };
         let access = required("AccessToken", request.access_token);
         let refresh = required("RefreshToken", request.refresh_token);
+        let device = DevicePatch::parse(&mut errors, &request.mobile_device);
         match (access, refresh) {
-            (Some(access), Some(refresh)) => Ok(RefreshPair {
+            (Some(access), Some(refresh)) if errors.is_empty() => Ok(RefreshPair {
                 access,
                 refresh: RefreshTokenSecret::new(refresh),
+                device,
             }),
             _ => Err(CoreError::Validation(errors)),
         }
@@ -269,7 +281,13 @@ impl Core {
         attempt: LoginAttempt,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let LoginAttempt { name, proof, totp } = attempt;
+        let LoginAttempt {
+            name,
+            proof,
+            totp,
+            device,
+        } = attempt;
+        let device = device.as_ref();
 
         let subject = match (&name, instance_header) {
             (LoginName::Email(_), None) => admin_subject(&name.canonical()),
@@ -285,10 +303,12 @@ impl Core {
         self.admit(now, &throttle, meta).await?;
         let result = match (&name, instance_header, &proof) {
             (LoginName::DeviceToken(token), Some(instance), Proof::Password(password)) => {
-                self.device_login(now, instance, token, password).await
+                self.device_login(now, instance, token, password, device)
+                    .await
             }
             (LoginName::Email(_) | LoginName::Phone(_), Some(instance), proof) => {
-                self.password_login(now, instance, &name, proof, meta).await
+                self.password_login(now, instance, &name, proof, device, meta)
+                    .await
             }
             (_, None, Proof::Password(password)) => {
                 let totp = totp.as_ref().map(|t| t.expose());
@@ -324,6 +344,7 @@ impl Core {
         instance: &str,
         token: &str,
         password: &Password,
+        reported: Option<&DevicePatch>,
     ) -> CoreResult<Credentials> {
         let (Ok(instance_id), Ok(device)) =
             (InstanceId::parse(instance), DeviceToken::parse(token))
@@ -354,7 +375,7 @@ impl Core {
         if !key_ok {
             return Err(invalid_credentials());
         }
-        self.login_user(now, user).await
+        self.login_user(now, user, reported).await
     }
 
     async fn password_login(
@@ -363,6 +384,7 @@ impl Core {
         instance: &str,
         name: &LoginName,
         proof: &Proof,
+        device: Option<&DevicePatch>,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
         let instance_id = InstanceId::parse(instance)
@@ -411,12 +433,17 @@ impl Core {
             user.ensure_active()?;
         }
         match (right, user) {
-            (true, Some(user)) => self.login_user(now, user).await,
+            (true, Some(user)) => self.login_user(now, user, device).await,
             _ => Err(invalid_credentials()),
         }
     }
 
-    async fn login_user(&self, now: DateTime<Utc>, user: User) -> CoreResult<Credentials> {
+    async fn login_user(
+        &self,
+        now: DateTime<Utc>,
+        user: User,
+        device: Option<&DevicePatch>,
+    ) -> CoreResult<Credentials> {
         user.ensure_active()?;
         let token = user.device_token.to_string();
         // Only a user that came in by a batch may be an import's (one query, not on every login).
@@ -434,6 +461,7 @@ impl Core {
         let credentials = issued.user_pair(now, self.tokens(), &user.subject(), &family, source)?;
         let mut tx = self.store().begin().await?;
         issued.write(&mut tx).await?;
+        tx.note_activity(&token, ms(now), device).await?;
         tx.commit().await?;
         Ok(credentials)
     }
@@ -526,7 +554,11 @@ impl Core {
         pair: RefreshPair,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let RefreshPair { access, refresh } = pair;
+        let RefreshPair {
+            access,
+            refresh,
+            device,
+        } = pair;
         // The access token may be expired, but it must be ours.
         self.learn_key_of(&access, now).await;
         let claims = self.tokens().verify_naming_session(&access, now)?;
@@ -608,13 +640,16 @@ impl Core {
                 // Dropping the transaction rolls the rotation back: the token stays usable
                 // if the user is activated again.
                 user.ensure_active()?;
-                issued.user_pair(
+                let pair = issued.user_pair(
                     now,
                     self.tokens(),
                     &user.subject(),
                     &family,
                     Source::Refresh,
-                )?
+                )?;
+                tx.note_activity(&row.subject, ms(now), device.as_ref())
+                    .await?;
+                pair
             }
         };
         issued.write(&mut tx).await?;
@@ -816,6 +851,7 @@ mod tests {
 
     fn pair(c: &Credentials) -> RefreshPair {
         RefreshPair {
+            device: None,
             access: c.access_token.as_ref().unwrap().token.clone(),
             refresh: c.refresh_token.clone().unwrap(),
         }
@@ -942,6 +978,7 @@ mod tests {
         let device = first.device_token.unwrap().to_string();
         let meta = RequestMeta::default();
         let login = LoginRequest {
+            mobile_device: None,
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(f.key.clone()),
             code: None,
@@ -958,6 +995,7 @@ mod tests {
                 .await
                 .unwrap();
         let crossed = RefreshPair {
+            device: None,
             access: pair(&other).access,
             refresh: pair(&first).refresh,
         };
@@ -1028,6 +1066,7 @@ mod tests {
         let a = registered(&f).await;
         let b = registered(&f).await;
         let mixed = RefreshPair {
+            device: None,
             access: pair(&b).access,
             refresh: pair(&a).refresh,
         };
@@ -1052,6 +1091,7 @@ mod tests {
         let device = user.device_token.unwrap().to_string();
         let meta = RequestMeta::default();
         let login = |password: &str| LoginRequest {
+            mobile_device: None,
             login_fields: Some(serde_json::json!({ "DeviceToken": device })),
             password: Some(password.into()),
             code: None,

@@ -821,6 +821,7 @@ mod tests {
             .refresh(
                 at(40),
                 RefreshPair::try_from(RefreshRequest {
+                    mobile_device: None,
                     access_token: Some(f[1].into()),
                     refresh_token: Some(f[3].into()),
                 })
@@ -1072,6 +1073,7 @@ mod tests {
         let whole = BulkTarget::Matching(Box::new(UserListQuery::of_batch(&batch)));
         assert_eq!(t.core.bulk_count(&admin(), &whole).await.unwrap(), 12);
         let off = BulkAction::SetFlag {
+            minutes: None,
             flag: Flag::Tracking,
             value: false,
         };

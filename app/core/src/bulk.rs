@@ -18,6 +18,9 @@ use crate::audit::AuditAction;
 use crate::store::flag_columns;
 use tus_wire::views::{BulkAction, BulkTarget};
 
+/// The longest a flag may be set for, in minutes (a year).
+pub const MAX_HOLD_MINUTES: i64 = 527_040;
+
 /// Most rows an admin selects by hand at once.
 pub const MAX_SELECTED: usize = 1000;
 
@@ -52,7 +55,7 @@ impl Core {
             BulkTarget::Matching(q) => {
                 let mut filter = super::users::search::list_filter(q)?;
                 filter.instances = p.narrow(filter.instances.take());
-                Ok(Selection::Filter(filter))
+                Ok(Selection::Filter(Box::new(filter)))
             }
         }
     }
@@ -84,7 +87,7 @@ impl Core {
             Delete,
         }
         let (change, what) = match action {
-            BulkAction::SetFlag { flag, value } => {
+            BulkAction::SetFlag { flag, value, .. } => {
                 let column = flag_columns(*flag).0;
                 let on = if *value { "on" } else { "off" };
                 (
@@ -112,7 +115,7 @@ impl Core {
             BulkAction::Delete => (Change::Delete, "deleted with their tokens".to_string()),
         };
         let event_change = match (action, &change) {
-            (BulkAction::SetFlag { flag, value }, _) => BulkChange::Flag {
+            (BulkAction::SetFlag { flag, value, .. }, _) => BulkChange::Flag {
                 column: flag_columns(*flag).0,
                 field: flag.api_name(),
                 value: *value,
@@ -128,8 +131,45 @@ impl Core {
         // Each changed user's event, read before the change from the values it replaces.
         tx.insert_bulk_events(&selection, event_change, crate::time::ms(now), &p.actor())
             .await?;
+        // Before the change: a filter on this very flag still selects the same users.
+        let mut what = what;
+        if let BulkAction::SetFlag {
+            flag,
+            value,
+            minutes,
+        } = action
+        {
+            let until = match minutes {
+                None => None,
+                Some(m) if (1..=MAX_HOLD_MINUTES).contains(m) => {
+                    Some(crate::time::ms(now).saturating_add(m * 60_000))
+                }
+                Some(_) => {
+                    return Err(CoreError::validation(
+                        "minutes",
+                        format!("must be between 1 and {MAX_HOLD_MINUTES} (a year)"),
+                    ))
+                }
+            };
+            let ends = tx
+                .schedule_flag_ends(
+                    &selection,
+                    *flag,
+                    *value,
+                    until,
+                    crate::time::ms(now),
+                    &p.actor(),
+                )
+                .await?;
+            if ends > 0 {
+                what.push_str(&format!(" (for a while: {ends} switch back by themselves)"));
+            }
+        }
         let changed = match &change {
-            Change::Set(column, value) => tx.bulk_set(&selection, column, value).await?,
+            Change::Set(column, value) => {
+                tx.bulk_set(&selection, column, value, crate::time::ms(now))
+                    .await?
+            }
             Change::Delete => tx.delete_selection(&selection).await?,
         };
         let scope = match target {
@@ -200,6 +240,7 @@ mod tests {
         let on = BulkTarget::Matching(Box::new(tracking("on")));
         assert_eq!(t.core.bulk_count(&admin(), &on).await.unwrap(), 3);
         let off = BulkAction::SetFlag {
+            minutes: None,
             flag: Flag::Tracking,
             value: false,
         };

@@ -237,7 +237,9 @@ fn leaves(user: &UserRow) -> Map<String, Value> {
             }
         }
     }
-    let view = serde_json::to_value(crate::users::user_view(user.clone())).unwrap_or(Value::Null);
+    // What is derived (activity, pending) is judged at no particular time and dropped below.
+    let view =
+        serde_json::to_value(crate::users::user_view(user.clone(), 0)).unwrap_or(Value::Null);
     let mut out = Map::new();
     walk(view, None, &mut out);
     // Where the user is and when it registered are not changes of its own.
@@ -249,6 +251,17 @@ fn leaves(user: &UserRow) -> Map<String, Value> {
         "ApplicationName",
         "InstanceId",
         "InstanceName",
+        // Derived from what the device does, or reported by it: not an admin's change.
+        "ActivityStatus",
+        "LastActivity",
+        "FlagsPending",
+        "MobileDevice",
+        "MobileUid",
+        "DeviceModel",
+        "OsType",
+        "OsVersion",
+        "SdkVersion",
+        "AppVersion",
     ] {
         out.remove(fixed);
     }

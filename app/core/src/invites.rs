@@ -489,7 +489,7 @@ impl Core {
         why: &str,
     ) -> CoreResult<()> {
         let token = DeviceToken::parse(device_token).map_err(CoreError::internal)?;
-        tx.apply_user_patch(&token, &UserPatch::default(), Some(hash))
+        tx.apply_user_patch(&token, &UserPatch::default(), Some(hash), ms(now))
             .await?;
         let ended = tx.revoke_families_of(device_token, ms(now), why).await?;
         if ended > 0 {
@@ -537,6 +537,7 @@ mod tests {
 
     fn login(name: LoginName, proof: Proof) -> LoginAttempt {
         LoginAttempt {
+            device: None,
             name,
             proof,
             totp: None,

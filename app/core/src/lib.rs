@@ -12,6 +12,7 @@
 )]
 
 pub mod accounts;
+pub mod activity;
 pub mod admins;
 pub mod apikeys;
 pub mod audit;

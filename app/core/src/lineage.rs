@@ -189,6 +189,7 @@ mod tests {
             .refresh(
                 at(60),
                 RefreshPair::try_from(RefreshRequest {
+                    mobile_device: None,
                     access_token: Some(c.access_token.unwrap().token),
                     refresh_token: Some(c.refresh_token.unwrap().expose().to_string()),
                 })

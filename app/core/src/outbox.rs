@@ -589,7 +589,7 @@ impl Core {
         )?;
         let mut tx = self.store().begin().await?;
         let stored = principal.visible_user(tx.user_for_update(&target).await?)?;
-        tx.apply_user_patch(&target, &UserPatch::default(), Some(&hash))
+        tx.apply_user_patch(&target, &UserPatch::default(), Some(&hash), ms(now))
             .await?;
         let ended = tx
             .revoke_families_of(&target.to_string(), ms(now), "new password sent")
@@ -1244,6 +1244,7 @@ mod tests {
         };
         let login = |when, code: &str| {
             let attempt = LoginAttempt {
+                device: None,
                 name: name.clone(),
                 proof: Proof::Code(Password::new(code)),
                 totp: None,

@@ -242,6 +242,9 @@ impl Core {
 
         let mut tx = self.store().begin().await?;
         tx.insert_users(std::slice::from_ref(&row)).await?;
+        if let Some(device) = &new.device {
+            tx.set_device(&row.device_token, device).await?;
+        }
         tx.insert_events(&crate::events::users_created(
             now,
             std::slice::from_ref(&row),

@@ -54,6 +54,8 @@ impl Core {
         let (active, deactivated) = store.users_by_status(limit).await?;
         let flags = store.flag_totals(limit).await?;
         let registrations = store.registrations_per_day(first, limit).await?;
+        let activity = store.activity_totals(limit, ms(now)).await?;
+        let active_drivers = store.active_per_day(first, limit).await?;
         let (refreshes, events) = match limit {
             Some(_) => (Vec::new(), Vec::new()),
             None => (
@@ -74,6 +76,8 @@ impl Core {
             sdk_on: flags[2],
             real_time_on: flags[3],
             registrations: fill_days(first, &registrations),
+            activity,
+            active_drivers: fill_days(first, &active_drivers),
             refreshes: match limit {
                 Some(_) => Vec::new(),
                 None => fill_days(first, &refreshes),
@@ -130,6 +134,7 @@ mod tests {
         // One refresh on day 3; a reuse of the old token is a security event.
         let c = first.unwrap();
         let pair = RefreshPair::try_from(RefreshRequest {
+            mobile_device: None,
             access_token: Some(c.access_token.unwrap().token),
             refresh_token: Some(c.refresh_token.unwrap().expose().to_string()),
         })
@@ -277,6 +282,7 @@ mod tests {
             ..Default::default()
         }));
         let off = BulkAction::SetFlag {
+            minutes: None,
             flag: Flag::Tracking,
             value: false,
         };

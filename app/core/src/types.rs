@@ -120,9 +120,22 @@ string_enum!(
         FirstName,
         FirstNameDesc,
         Email,
-        EmailDesc
+        EmailDesc,
+        LastActivity,
+        LastActivityDesc
     },
     "Sort"
+);
+
+string_enum!(
+    /// What we see of a driver: see `activity::ActivityStatus::of`.
+    ActivityStatus {
+        Active,
+        Lost,
+        NoData,
+        Deactivated
+    },
+    "ActivityStatus"
 );
 
 impl UserSort {
@@ -142,6 +155,8 @@ impl UserSort {
             UserSort::FirstNameDesc => UserSort::FirstName,
             UserSort::Email => UserSort::EmailDesc,
             UserSort::EmailDesc => UserSort::Email,
+            UserSort::LastActivity => UserSort::LastActivityDesc,
+            UserSort::LastActivityDesc => UserSort::LastActivity,
         }
     }
 }

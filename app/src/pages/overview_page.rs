@@ -55,6 +55,22 @@ fn OverviewView(o: Overview) -> impl IntoView {
                 </div>
             }).collect_view()}
         </dl>
+        <section class=format!("{CARD} mt-6") aria-labelledby="activity-title">
+            <h2 id="activity-title" class="text-base font-semibold">"Driver activity"</h2>
+            <p class="text-xs text-slate-500">"Active: logged in or refreshed within their instance's active window. Lost: not within it. No data: never since registration."</p>
+            <dl class="mt-3 grid grid-cols-2 gap-3 sm:grid-cols-4">
+                {crate::pages::users_page::ACTIVITIES.into_iter().zip(o.activity).map(|((key, label), n)| view! {
+                    <div class="rounded-md border border-slate-200 p-3">
+                        <dt class="text-xs font-medium uppercase tracking-wide text-slate-500">
+                            <a class="hover:underline" href=format!("/?activity={key}")>{label}</a>
+                        </dt>
+                        <dd class="mt-1 text-xl font-semibold tabular-nums" data-testid=format!("activity-{key}")>{number(n)}</dd>
+                    </div>
+                }).collect_view()}
+            </dl>
+            <h3 class="mt-4 text-sm font-medium text-slate-700">"Active drivers per day"</h3>
+            <BarChart days=o.active_drivers label="active drivers" testid="chart-active-drivers" />
+        </section>
         <div class="mt-6 grid gap-6 lg:grid-cols-2">
             <section class=CARD aria-labelledby="reg-title">
                 <h2 id="reg-title" class="text-base font-semibold">"Registrations per day"</h2>

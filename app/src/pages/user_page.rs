@@ -9,7 +9,7 @@ use crate::pages::profile_fields::{Profile, ProfileFields};
 use crate::server_fns::instances::instance_choices;
 use crate::server_fns::users::*;
 use tus_wire::model::UserView;
-use tus_wire::views::{Flag, TokenLineage, UserDetail};
+use tus_wire::views::{span_words, Flag, TokenLineage, UserDetail};
 
 fn display_name(u: &UserView) -> String {
     let p = &u.user_profile;
@@ -64,8 +64,88 @@ struct Allowed {
     moving: bool,
 }
 
+/// What the device has seen: its activity, its phone, and whether its flags are pending.
+#[component]
+fn ActivityCard(detail: RwSignal<UserDetail>) -> impl IntoView {
+    let line = move || {
+        detail.try_with(|d| {
+            let u = &d.user;
+            let last = d.last_activity_ms.map(|t| span_words(d.as_of_ms - t));
+            let status = u.activity_status.clone();
+            let window = d.active_window_days;
+            let device = u.mobile_device.clone().unwrap_or_default();
+            let pending = u.flags_pending.then(|| {
+                let refreshed = match &last {
+                    Some(ago) => format!("last refresh {ago} ago"),
+                    None => "no login or refresh since registration".into(),
+                };
+                let expires = match d.token_expires_ms {
+                    Some(t) if t > d.as_of_ms => {
+                        format!("; its token expires in {}", span_words(t - d.as_of_ms))
+                    }
+                    Some(_) => "; its token has expired".into(),
+                    None => String::new(),
+                };
+                format!("Pending: the device learns the new flags at its next refresh; {refreshed}{expires}.")
+            });
+            let item = |label: &'static str, value: Option<String>| view! {
+                <div><dt class="inline font-medium text-slate-700">{label}": "</dt>
+                <dd class="inline">{value.unwrap_or_else(|| "—".into())}</dd></div>
+            };
+            view! {
+                <div class="flex flex-wrap items-center gap-2">
+                    <crate::pages::users_page::ActivityBadge status=status />
+                    <span class="text-sm text-slate-600" data-testid="last-activity">{match &last {
+                        Some(ago) => format!("Last login or refresh {ago} ago"),
+                        None => "No login or refresh since registration".into(),
+                    }}</span>
+                    <span class="text-xs text-slate-500">{format!("(active window: {window} days)")}</span>
+                </div>
+                {pending.map(|p| view! {
+                    <p class="mt-3 rounded-md border border-sky-200 bg-sky-50 p-2 text-sm text-sky-900" role="status" data-testid="flags-pending">{p}</p>
+                })}
+                <dl class="mt-3 grid grid-cols-1 gap-x-6 gap-y-1 text-sm text-slate-600 sm:grid-cols-3" data-testid="mobile-device">
+                    {item("Device", device.device_model)}
+                    {item("OS", match (device.os_type, device.os_version) {
+                        (Some(t), Some(v)) => Some(format!("{t} {v}")),
+                        (t, v) => t.or(v),
+                    })}
+                    {item("SDK", device.sdk_version)}
+                    {item("App", device.app_version)}
+                    {item("MobileUid", device.mobile_uid)}
+                </dl>
+            }
+            .into_any()
+        })
+    };
+    view! {
+        <section class=format!("{CARD} mt-6") aria-labelledby="activity-title">
+            <h2 id="activity-title" class="text-base font-semibold">"Activity and device"</h2>
+            <div class="mt-2">{line}</div>
+        </section>
+    }
+}
+
 #[component]
 fn UserView(detail: UserDetail, reloads: RwSignal<u32>, allowed: Allowed) -> impl IntoView {
+    let live = RwSignal::new(detail.clone());
+    // Time since the page was read, for the countdowns: ticks in the browser only.
+    let elapsed = RwSignal::new(0i64);
+    let saved = Callback::new(move |d: UserDetail| {
+        elapsed.set(0);
+        live.set(d);
+    });
+    Effect::new(move |_| {
+        let handle = set_interval_with_handle(
+            move || elapsed.update(|e| *e += 30_000),
+            std::time::Duration::from_secs(30),
+        );
+        on_cleanup(move || {
+            if let Ok(h) = handle {
+                h.clear();
+            }
+        });
+    });
     let u = detail.user;
     let name = display_name(&u);
     let token = u.device_token.clone();
@@ -92,12 +172,13 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>, allowed: Allowed) -> imp
             <div><dt class="inline font-medium text-slate-700">"Created: "</dt><dd class="inline"><Time iso=created /></dd></div>
             <div><dt class="inline font-medium text-slate-700">"Last token: "</dt><dd class="inline">{detail.last_token_activity.map(|t| short_time(&t)).unwrap_or_else(|| "never".into())}</dd></div>
         </dl>
+        <ActivityCard detail=live />
         <div class="mt-6 grid gap-6 lg:grid-cols-3">
             <section class=format!("{CARD} lg:col-span-1") aria-labelledby="flags-title">
                 <h2 id="flags-title" class="text-base font-semibold">"Telematics flags"</h2>
                 <p class="mt-1 text-xs text-slate-500">"Saved at once. Apps see a change in the user's next access token."</p>
                 <ul class="mt-4 space-y-3">
-                    {Flag::ALL.into_iter().map(|f| view! { <FlagSwitch token=t3.clone() flag=f initial=fields.as_ref().is_some_and(|x| f.of(x)) editable=allowed.write /> }).collect_view()}
+                    {Flag::ALL.into_iter().map(|f| view! { <FlagSwitch token=t3.clone() flag=f initial=fields.as_ref().is_some_and(|x| f.of(x)) editable=allowed.write saved live elapsed /> }).collect_view()}
                 </ul>
                 {allowed.moving.then(|| view! { <MoveForm token=t4 current=instance_id reloads /> })}
             </section>
@@ -245,8 +326,17 @@ fn FlagSwitch(
     /// Whether the signed-in admin may change it (a Viewer sees it, switched off).
     #[prop(default = true)]
     editable: bool,
+    /// The user as the change left it.
+    #[prop(optional)]
+    saved: Option<Callback<UserDetail>>,
+    /// The user as last read (for this flag's end), and how long the page has been open.
+    #[prop(optional)]
+    live: Option<RwSignal<UserDetail>>,
+    #[prop(optional)] elapsed: Option<RwSignal<i64>>,
 ) -> impl IntoView {
     let on = RwSignal::new(initial);
+    // For how long the next switch holds (minutes; empty: for good).
+    let hold = RwSignal::new(String::new());
     let saving = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let id = format!("flag-{}", flag.key());
@@ -259,8 +349,9 @@ fn FlagSwitch(
         saving.set(true);
         error.set(None);
         let token = token.clone();
+        let minutes = hold.get_untracked().parse::<i64>().ok();
         spawn_local(async move {
-            match set_flag(token, flag, value).await {
+            match set_flag(token, flag, value, minutes).await {
                 Ok(d) => {
                     let stored = d
                         .user
@@ -269,6 +360,9 @@ fn FlagSwitch(
                         .map(|f| flag.of(f))
                         .unwrap_or(value);
                     on.set(stored);
+                    if let Some(saved) = saved {
+                        saved.run(d);
+                    }
                 }
                 Err(e) => {
                     on.set(!value);
@@ -306,9 +400,48 @@ fn FlagSwitch(
                     ></span>
                 </button>
             </div>
+            {editable.then(|| view! {
+                <div class="mt-1 flex items-center gap-2 text-xs text-slate-600">
+                    <label for=format!("hold-{}", flag.key())>"Next switch holds"</label>
+                    <select id=format!("hold-{}", flag.key()) data-testid=format!("hold-{}", flag.key())
+                        class="rounded border border-slate-300 bg-white px-1 py-0.5 text-xs"
+                        on:change=move |ev| hold.set(event_target_value(&ev))>
+                        <option value="">"for good"</option>
+                        <option value="60">"for 1 hour"</option>
+                        <option value="480">"for 8 hours"</option>
+                        <option value="1440">"for 24 hours"</option>
+                    </select>
+                </div>
+            })}
+            {move || {
+                let live = live?;
+                let passed = elapsed.map(|e| e.current()).unwrap_or(0);
+                live.current_with(|d| {
+                    let (_, ends) = d.flag_ends.iter().find(|(f, _)| *f == flag)?;
+                    let left = ends - (d.as_of_ms + passed);
+                    let now_on = d.user.user_fields.first().is_some_and(|x| flag.of(x));
+                    let to = if now_on { "off" } else { "on" };
+                    let when = tus_wire::views::span_words(left);
+                    let text = if left > 0 {
+                        format!("Switches {to} by itself in {when}")
+                    } else {
+                        format!("Switches {to} by itself now")
+                    };
+                    Some(view! {
+                        <p class="mt-1 text-xs text-sky-800" data-testid=format!("ends-{}", flag.key())
+                            title=format!("at {}", clock_of(*ends))>{text}</p>
+                    })
+                })
+            }}
             {move || error.current().map(|m| view! { <p class="mt-1 text-xs text-red-700" role="alert">{m}</p> })}
         </li>
     }
+}
+
+/// The time of day of `ms` (UTC), `18:00 UTC`.
+fn clock_of(ms: i64) -> String {
+    let minutes = ms.rem_euclid(86_400_000) / 60_000;
+    format!("{:02}:{:02} UTC", minutes / 60, minutes % 60)
 }
 
 #[component]

@@ -14,11 +14,27 @@ use tus_wire::views::{
     BulkAction, BulkTarget, Flag, InstanceChoice, UserListPage, UserListQuery, UserListRow,
 };
 
-/// The URL's query names, in the order links write them.
-const KEYS: [&str; 12] = [
-    "q", "instance", "status", "tracking", "logging", "sdk", "realtime", "batch", "sort", "size",
-    "after", "before",
+/// The URL's query names, in the order links write them: the filters, the sort, the page
+/// size, the cursors.
+const KEYS: [&str; 15] = [
+    "q",
+    "instance",
+    "status",
+    "tracking",
+    "logging",
+    "sdk",
+    "realtime",
+    "batch",
+    "activity",
+    "os",
+    "sdk_version",
+    "sort",
+    "size",
+    "after",
+    "before",
 ];
+/// How many of `KEYS` are filters.
+const FILTERS: usize = 11;
 
 fn query_of(map: &ParamsMap) -> UserListQuery {
     let get = |k: &str| map.get(k).filter(|v| !v.trim().is_empty());
@@ -35,12 +51,15 @@ fn query_of(map: &ParamsMap) -> UserListQuery {
         before: get("before"),
         size: get("size").and_then(|s| s.parse().ok()),
         batch: get("batch"),
+        activity: get("activity"),
+        os: get("os"),
+        sdk_version: get("sdk_version"),
     }
 }
 
 /// The users page's URL with this query but another cursor.
 fn href_with_cursor(map: &ParamsMap, cursor: Option<(&str, String)>) -> String {
-    let mut pairs: Vec<(&str, String)> = KEYS[..10]
+    let mut pairs: Vec<(&str, String)> = KEYS[..FILTERS + 2]
         .iter()
         .map(|k| (*k, map.get(k).unwrap_or_default()))
         .collect();
@@ -50,7 +69,7 @@ fn href_with_cursor(map: &ParamsMap, cursor: Option<(&str, String)>) -> String {
     format!("/{}", query_string(&pairs))
 }
 
-const SORTS: [(&str, &str); 8] = [
+const SORTS: [(&str, &str); 10] = [
     ("DateCreatedDesc", "Newest first"),
     ("DateCreated", "Oldest first"),
     ("LastName", "Last name A–Z"),
@@ -59,7 +78,57 @@ const SORTS: [(&str, &str); 8] = [
     ("FirstNameDesc", "First name Z–A"),
     ("Email", "E-mail A–Z"),
     ("EmailDesc", "E-mail Z–A"),
+    ("LastActivityDesc", "Recently active first"),
+    ("LastActivity", "Longest inactive first"),
 ];
+
+/// The activity statuses: the URL's value, and what the page calls it.
+pub const ACTIVITIES: [(&str, &str); 4] = [
+    ("active", "Active"),
+    ("lost", "Lost"),
+    ("nodata", "No data"),
+    ("deactivated", "Deactivated"),
+];
+
+/// A user's activity status (`Active`, `Lost`, `NoData`, `Deactivated`) as a badge.
+#[component]
+pub fn ActivityBadge(#[prop(into)] status: String) -> impl IntoView {
+    let (class, text, title) = match status.as_str() {
+        "Active" => (
+            "bg-emerald-50 text-emerald-700 ring-emerald-200",
+            "Active",
+            "Logged in or refreshed within the instance's active window",
+        ),
+        "Lost" => (
+            "bg-rose-50 text-rose-700 ring-rose-200",
+            "Lost",
+            "Used its tokens before, but not within the instance's active window",
+        ),
+        "NoData" => (
+            "bg-slate-100 text-slate-600 ring-slate-200",
+            "No data",
+            "Never logged in or refreshed since it was registered",
+        ),
+        _ => (
+            "bg-amber-50 text-amber-800 ring-amber-200",
+            "Deactivated",
+            "Deactivated by an admin",
+        ),
+    };
+    view! {
+        <span class=format!("rounded-full px-2 py-0.5 text-xs font-medium ring-1 {class}") title=title data-testid="activity-status">{text}</span>
+    }
+}
+
+/// Says that the device has not learnt its flags yet.
+#[component]
+pub fn PendingBadge() -> impl IntoView {
+    view! {
+        <span class="rounded-full bg-sky-50 px-2 py-0.5 text-xs font-medium text-sky-800 ring-1 ring-sky-200"
+            title="A flag changed after the device's newest token: it learns the change at its next refresh"
+            data-testid="flags-pending">"pending"</span>
+    }
+}
 
 /// Every user, searched, filtered, sorted and paged by keyset; the whole view lives in the URL.
 #[component]
@@ -90,7 +159,7 @@ pub fn UsersPage() -> impl IntoView {
                 class=BUTTON
                 href=move || {
                     let p = params.try_get().unwrap_or_default();
-                    let pairs: Vec<(&str, String)> = KEYS[..9].iter().map(|k| (*k, p.get(k).unwrap_or_default())).collect();
+                    let pairs: Vec<(&str, String)> = KEYS[..FILTERS + 1].iter().map(|k| (*k, p.get(k).unwrap_or_default())).collect();
                     format!("/export/users.csv{}", query_string(&pairs))
                 }
                 download="users.csv"
@@ -137,6 +206,8 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
     let status = value("status");
     let sort = value("sort");
     let batch = value("batch");
+    let activity = value("activity");
+    let os = value("os");
     let flag_select = |flag: Flag, current: String| {
         let id = format!("filter-{}", flag.key());
         view! {
@@ -176,6 +247,27 @@ fn Filters(params: ParamsMap, instances: Vec<InstanceChoice>) -> impl IntoView {
                     </select>
                 </div>
                 {Flag::ALL.into_iter().map(|f| flag_select(f, value(f.key()))).collect_view()}
+                <div>
+                    <label class=LABEL for="filter-activity">"Activity"</label>
+                    <select id="filter-activity" name="activity" class=SELECT>
+                        <option value="" selected=activity.is_empty()>"Any"</option>
+                        {ACTIVITIES.into_iter().map(|(v, label)| {
+                            view! { <option value=v selected=activity == v>{label}</option> }
+                        }).collect_view()}
+                    </select>
+                </div>
+                <div>
+                    <label class=LABEL for="filter-os">"OS"</label>
+                    <select id="filter-os" name="os" class=SELECT>
+                        <option value="" selected=os.is_empty()>"Any"</option>
+                        <option value="android" selected=os.eq_ignore_ascii_case("android")>"Android"</option>
+                        <option value="ios" selected=os.eq_ignore_ascii_case("ios")>"iOS"</option>
+                    </select>
+                </div>
+                <div>
+                    <label class=LABEL for="filter-sdk-version">"SDK version"</label>
+                    <input id="filter-sdk-version" name="sdk_version" type="text" class=INPUT value=value("sdk_version") placeholder="e.g. 4." title="Versions starting with this" />
+                </div>
             </div>
             <div class="mt-3 flex flex-wrap items-end gap-3">
                 <div>
@@ -235,7 +327,7 @@ fn UserTable(
     let on_page: Vec<String> = page.rows.iter().map(|r| r.device_token.clone()).collect();
     let query = query_of(&params);
     let page_tokens = on_page.clone();
-    let filtered = KEYS[..8]
+    let filtered = KEYS[..FILTERS]
         .iter()
         .any(|k| params.get(k).is_some_and(|v| !v.is_empty()));
     let total = if page.total_exact {
@@ -304,8 +396,9 @@ fn UserTable(
                         <th scope="col" class="px-3 py-2">"Instance"</th>
                         <th scope="col" class="px-3 py-2">"Status"</th>
                         {Flag::ALL.into_iter().map(|f| view! { <th scope="col" class="px-2 py-2">{f.label()}</th> }).collect_view()}
+                        <th scope="col" class="px-3 py-2">"Device"</th>
                         <th scope="col" class="px-3 py-2">"Created"</th>
-                        <th scope="col" class="px-3 py-2">"Last token"</th>
+                        <th scope="col" class="px-3 py-2">"Activity"</th>
                     </tr>
                 </thead>
                 <tbody class="divide-y divide-slate-100">
@@ -335,12 +428,22 @@ fn UserTable(
                                 <td class="px-3 py-2">{r.instance_name}</td>
                                 <td class="px-3 py-2"><StatusBadge status=r.status /></td>
                                 {flags.into_iter().map(|(f, on)| view! { <td class="px-2 py-2">{flag_cell(on, f.label())}</td> }).collect_view()}
+                                <td class="whitespace-nowrap px-3 py-2 text-xs text-slate-600" data-testid="user-device">
+                                    <div>{r.os_type.unwrap_or_default()}</div>
+                                    <div class="text-slate-500">{r.sdk_version.map(|v| format!("SDK {v}")).unwrap_or_default()}</div>
+                                </td>
                                 <td class="whitespace-nowrap px-3 py-2 text-slate-600"><Time iso=r.date_created /></td>
                                 <td class="whitespace-nowrap px-3 py-2 text-slate-600">
-                                    {match r.last_token_activity {
-                                        Some(t) => view! { <Time iso=t /> }.into_any(),
-                                        None => view! { <span class="text-slate-400">"never"</span> }.into_any(),
-                                    }}
+                                    <div class="flex items-center gap-1">
+                                        <ActivityBadge status=r.activity_status />
+                                        {r.flags_pending.then(|| view! { <PendingBadge /> })}
+                                    </div>
+                                    <div class="mt-0.5 text-xs">
+                                        {match r.last_activity {
+                                            Some(t) => view! { <Time iso=t /> }.into_any(),
+                                            None => view! { <span class="text-slate-400">"never since registration"</span> }.into_any(),
+                                        }}
+                                    </div>
                                 </td>
                             </tr>
                         }
@@ -397,6 +500,7 @@ fn bulk_action_of(value: &str) -> Option<Chosen> {
                 .map(|flag| BulkAction::SetFlag {
                     flag,
                     value: *v == "on",
+                    minutes: None,
                 })
         }
         ["active", v] => Some(BulkAction::SetActive(*v == "on")),
@@ -422,6 +526,8 @@ pub fn BulkBar(
     let instances = Resource::new(|| (), |_| instance_choices());
     let everything = RwSignal::new(whole.is_some());
     let action = RwSignal::new(String::new());
+    // For how long a flag action holds (minutes; empty: for good).
+    let hold = RwSignal::new(String::new());
     // The target, the action, and the exact count shown: (users matched, users acted on).
     let pending = RwSignal::new(None::<(BulkTarget, Chosen, i64, i64)>);
     let error = RwSignal::new(None::<AppError>);
@@ -436,7 +542,17 @@ pub fn BulkBar(
         ev.prevent_default();
         error.set(None);
         notice.set(None);
-        let Some(chosen) = bulk_action_of(&action.get_untracked()) else {
+        let chosen = bulk_action_of(&action.get_untracked()).map(|c| match c {
+            Chosen::Change(BulkAction::SetFlag { flag, value, .. }) => {
+                Chosen::Change(BulkAction::SetFlag {
+                    flag,
+                    value,
+                    minutes: hold.get_untracked().parse().ok(),
+                })
+            }
+            other => other,
+        });
+        let Some(chosen) = chosen else {
             error.set(Some(AppError::Validation(vec![(
                 "action".into(),
                 "choose an action".into(),
@@ -521,12 +637,25 @@ pub fn BulkBar(
                     })}
                 </Transition>
             </select>
+            <label class="sr-only" for="bulk-hold">"For how long"</label>
+            <select id="bulk-hold" class=select_class title="How long a flag switched here holds before it switches back by itself"
+                on:change=move |ev| hold.set(event_target_value(&ev))>
+                <option value="">"for good"</option>
+                <option value="60">"for 1 hour"</option>
+                <option value="480">"for 8 hours"</option>
+                <option value="1440">"for 24 hours"</option>
+            </select>
             <button type="submit" class=BUTTON>"Apply…"</button>
             {move || pending.current().map(|(_, chosen, matched, n)| {
                 let question = match &chosen {
                     Chosen::Change(a) => {
                         let what = match a {
-                            BulkAction::SetFlag { flag, value } => format!("Switch {} {}", flag.label(), if *value { "on" } else { "off" }),
+                            BulkAction::SetFlag { flag, value, minutes } => format!(
+                                "Switch {} {}{}",
+                                flag.label(),
+                                if *value { "on" } else { "off" },
+                                minutes.map(|m| format!(" for {}", tus_wire::views::span_words(m * 60_000))).unwrap_or_default()
+                            ),
                             BulkAction::SetActive(true) => "Activate".to_string(),
                             BulkAction::SetActive(false) => "Deactivate".to_string(),
                             BulkAction::Move(_) => "Move".to_string(),
@@ -582,6 +711,11 @@ mod tests {
             enable_real_time_location: false,
             date_created: "2026-11-22T04:21:30.399Z".into(),
             last_token_activity: None,
+            activity_status: "NoData".into(),
+            last_activity: None,
+            os_type: None,
+            sdk_version: None,
+            flags_pending: false,
         }
     }
 

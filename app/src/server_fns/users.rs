@@ -68,20 +68,39 @@ pub async fn update_user(device_token: String, changes: UpdateUserRequest) -> Re
 /// `POST /api/set_flag`: one flag (`Tracking`, `Logging`, `Sdk`, `RealTime`); answers the user.
 ///
 /// ```sh
-/// api set_flag '{"device_token": "…", "flag": "Tracking", "value": true}'
+/// api set_flag '{"device_token": "…", "flag": "Logging", "value": true, "minutes": 60}'
 /// ```
+///
+/// `minutes`: the flag goes back to the other value after that long (absent: for good).
 #[server(prefix = "/api", endpoint = "set_flag", input = Json)]
 pub async fn set_flag(
     device_token: String,
     flag: Flag,
     value: bool,
+    minutes: Option<i64>,
 ) -> Result<UserDetail, AppError> {
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
     let target = a.target(&device_token)?;
+    let now = Core::now();
+    let until = match minutes {
+        None => None,
+        Some(m) if (1..=tus_core::bulk::MAX_HOLD_MINUTES).contains(&m) => {
+            Some(tus_core::time::ms(now).saturating_add(m * 60_000))
+        }
+        Some(_) => {
+            return Err(AppError::Validation(vec![(
+                "minutes".into(),
+                format!(
+                    "must be between 1 and {} (a year)",
+                    tus_core::bulk::MAX_HOLD_MINUTES
+                ),
+            )]))
+        }
+    };
     a.core
-        .set_flag(Core::now(), a.principal(), target, flag, value, &a.meta)
+        .set_flag(now, a.principal(), target, flag, value, until, &a.meta)
         .await
         .map_err(fail)
 }

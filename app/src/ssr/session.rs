@@ -273,6 +273,7 @@ async fn authenticate(
     let pair = RefreshPair {
         access: access.to_string(),
         refresh: RefreshTokenSecret::new(refresh),
+        device: None,
     };
     let renewed = match core.refresh(now, pair, meta).await {
         Ok(c) => c,

@@ -17,6 +17,35 @@ pub struct UserFieldsInput {
     pub client_id: Option<String>,
 }
 
+/// The original API's `MobileDevice`: what the app reports of the phone it runs on. Every
+/// field optional; an absent field keeps what was stored, an empty string clears it.
+/// `OsType` is a name (`Android`, `iOS`) or the original's number (0 Android, 1 iOS).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct MobileDeviceInput {
+    pub mobile_uid: Option<String>,
+    pub device_model: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
+    pub os_type: Option<serde_json::Value>,
+    pub os_version: Option<String>,
+    pub sdk_version: Option<String>,
+    pub app_version: Option<String>,
+}
+
+/// `MobileDevice` as the user view shows it (`null` until the app reports one).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct MobileDeviceView {
+    pub mobile_uid: Option<String>,
+    pub device_model: Option<String>,
+    pub os_type: Option<String>,
+    pub os_version: Option<String>,
+    pub sdk_version: Option<String>,
+    pub app_version: Option<String>,
+}
+
 /// Body of `POST /v1/Registration/Create`. Every field is optional; `{}` is valid.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -47,6 +76,7 @@ pub struct RegisterRequest {
     /// Instead of a Password: `Email` or `Sms` generates one and sends it to the user's
     /// Email or Phone (shown to nobody).
     pub deliver: Option<String>,
+    pub mobile_device: Option<MobileDeviceInput>,
 }
 
 /// The flags of `CreateMany` (the original API calls them `CustomFields`).
@@ -79,6 +109,8 @@ pub struct CreateManyRequest {
 pub struct RefreshRequest {
     pub access_token: Option<String>,
     pub refresh_token: Option<String>,
+    /// Optional: the phone as it is now (older clients do not send it).
+    pub mobile_device: Option<MobileDeviceInput>,
 }
 
 /// Body of `POST /v1/Auth/Login`. `LoginFields` is an object or a string holding JSON.
@@ -93,6 +125,8 @@ pub struct LoginRequest {
     /// An admin with TOTP on: the six digits their authenticator app shows (or one of their
     /// recovery codes), with the Password.
     pub totp_code: Option<String>,
+    /// Optional, for a driver's login: the phone as it is now.
+    pub mobile_device: Option<MobileDeviceInput>,
 }
 
 /// Body of `POST /v1/Auth/Code`: the Email (the code goes by e-mail) or Phone (by SMS).
@@ -212,6 +246,11 @@ pub struct UpdateUserRequest {
     pub client_id: Option<String>,
     pub new_password: Option<String>,
     pub old_password: Option<String>,
+    pub mobile_device: Option<MobileDeviceInput>,
+    /// Flags set for a while: `{"EnableLogging": "2026-12-02T18:00:00Z"}` switches the flag
+    /// given in `UserFields` back to the opposite value at that time. A flag set without an
+    /// end loses any end it had. Debug logging is capped by the instance's maximum.
+    pub flags_until: Option<std::collections::BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -268,6 +307,19 @@ pub struct UserView {
     pub user_profile: UserProfileView,
     pub user_fields: Vec<UserFieldsView>,
     pub account_info: AccountInfoView,
+    /// `Active` (logged in or refreshed within the instance's active window), `Lost` (not
+    /// within it), `NoData` (never since registration) or `Deactivated`.
+    pub activity_status: String,
+    /// When the user last logged in or refreshed a token (`null`: never).
+    pub last_activity: Option<String>,
+    pub mobile_device: Option<MobileDeviceView>,
+    /// A telematics flag changed after the device's newest token: it learns the change at
+    /// its next refresh or login.
+    pub flags_pending: bool,
+    /// Flags set for a while, with when each goes back (reads of one user only; `null` in
+    /// pages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flags_until: Option<std::collections::BTreeMap<String, String>>,
 }
 
 /// Body of `POST /v1/Management/users/GetFilteredPage`; every field is optional.
@@ -298,6 +350,9 @@ pub struct UserPageRequest {
     pub show_inactive_users: Option<bool>,
     /// Accepted for compatibility: account info is always included.
     pub include_account_info: Option<bool>,
+    /// Any of `Active`, `Lost`, `NoData` (also `No Data`), `Deactivated` (also `Inactive`);
+    /// `Error`, which we never derive, matches no one. Empty or absent: no filter.
+    pub activity_statuses: Option<Vec<String>>,
 }
 
 /// A page of users (`GetFilteredPage`).

@@ -28,6 +28,12 @@ pub struct UserListQuery {
     pub size: Option<i64>,
     /// Only the users of this batch (a BatchId).
     pub batch: Option<String>,
+    /// `active`, `lost`, `nodata` or `deactivated` (the activity status).
+    pub activity: Option<String>,
+    /// The device's OS (`Android`, `iOS`; ASCII case ignored).
+    pub os: Option<String>,
+    /// SDK versions starting with this (`4.` finds 4.x).
+    pub sdk_version: Option<String>,
 }
 
 impl UserListQuery {
@@ -59,6 +65,13 @@ pub struct UserListRow {
     pub date_created: String,
     /// When the newest access token was issued to this user.
     pub last_token_activity: Option<String>,
+    /// `Active`, `Lost`, `NoData` or `Deactivated`.
+    pub activity_status: String,
+    /// When the user last logged in or refreshed.
+    pub last_activity: Option<String>,
+    pub os_type: Option<String>,
+    pub sdk_version: Option<String>,
+    pub flags_pending: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,6 +90,33 @@ pub struct UserListPage {
 pub struct UserDetail {
     pub user: crate::model::UserView,
     pub last_token_activity: Option<String>,
+    /// The server's time of this answer, and the times below, in ms: the page says how
+    /// long ago and how soon from these, the same in the server's render and the browser's.
+    pub as_of_ms: i64,
+    /// When the user last logged in or refreshed.
+    pub last_activity_ms: Option<i64>,
+    /// When the device's newest access token expires.
+    pub token_expires_ms: Option<i64>,
+    /// When a telematics flag last changed.
+    pub flags_changed_ms: Option<i64>,
+    /// The instance's active window, in days.
+    pub active_window_days: i64,
+    /// Flags set for a while: which, and when (ms) each goes back to the other value.
+    pub flag_ends: Vec<(Flag, i64)>,
+}
+
+/// `ms` as "35 min", "2 h 5 min", "3 days" (rounded down; under a minute: "under a minute").
+pub fn span_words(ms: i64) -> String {
+    let minutes = ms.max(0) / 60_000;
+    match minutes {
+        0 => "under a minute".into(),
+        1..=59 => format!("{minutes} min"),
+        60..=2879 => match minutes % 60 {
+            0 => format!("{} h", minutes / 60),
+            m => format!("{} h {m} min", minutes / 60),
+        },
+        _ => format!("{} days", minutes / 1440),
+    }
 }
 
 /// The four telematics flags by their dashboard names.
@@ -359,6 +399,12 @@ pub struct Overview {
     /// The counts are of the caller's instances only.
     #[serde(default)]
     pub scoped: bool,
+    /// Users by activity status: Active, Lost, NoData, Deactivated (from the counters).
+    #[serde(default)]
+    pub activity: [i64; 4],
+    /// Drivers who logged in or refreshed on each of the last 30 UTC days (each once a day).
+    #[serde(default)]
+    pub active_drivers: Vec<DayCount>,
 }
 
 /// Which users a bulk action acts on.
@@ -376,6 +422,9 @@ pub enum BulkAction {
     SetFlag {
         flag: Flag,
         value: bool,
+        /// Switched back to the other value after this many minutes; `None`: for good.
+        #[serde(default)]
+        minutes: Option<i64>,
     },
     /// Activate (`true`) or deactivate.
     SetActive(bool),

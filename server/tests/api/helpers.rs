@@ -214,6 +214,7 @@ impl TestApp {
             .unwrap()
             .unwrap();
         let login = tus_wire::model::LoginRequest {
+            mobile_device: None,
             login_fields: Some(serde_json::json!({ "DeviceToken": device_token })),
             password: Some(instance.instance_key.clone()),
             code: None,

@@ -1,5 +1,6 @@
 //! The REST API through a real server: one binary, one fresh database per test.
 mod accounts;
+mod activity;
 mod apikeys;
 mod batches;
 mod dashboard;

@@ -650,6 +650,7 @@ async fn bulk_actions_send_one_event_per_changed_user() {
     // Logging on for all three (changes three); again (changes none: no event).
     for _ in 0..2 {
         let flag = BulkAction::SetFlag {
+            minutes: None,
             flag: Flag::Logging,
             value: true,
         };

@@ -859,7 +859,8 @@ impl Core {
                         &described.join("; "),
                     );
                     if !dry {
-                        tx.apply_user_patch(&token, &patch, None).await?;
+                        tx.apply_user_patch(&token, &patch, None, crate::time::ms(now))
+                            .await?;
                         if let Some(after) = tx.user_for_update(&token).await? {
                             let events = crate::events::user_change_events(
                                 now,

@@ -163,6 +163,7 @@ async fn a_dry_run_reports_every_row_and_writes_no_user_then_runs_for_real() {
 
     // The app logs in with its DeviceToken and the InstanceKey: the lineage says import.
     let login = LoginRequest {
+        mobile_device: None,
         login_fields: Some(serde_json::json!({ "DeviceToken": A })),
         password: Some(i.key.expose().to_string()),
         code: None,

@@ -349,6 +349,11 @@ impl Tx {
                 q.push(")");
                 q.build().execute(&mut *c).await.map_err(db_err)?;
             }
+            let mut q = QueryBuilder::new(
+                "DELETE FROM flag_ends WHERE device_token IN (SELECT device_token FROM users WHERE 1 = 1");
+            push_selection!(q, selection);
+            q.push(")");
+            q.build().execute(&mut *c).await.map_err(db_err)?;
             let mut q = QueryBuilder::new("DELETE FROM users WHERE 1 = 1");
             push_selection!(q, selection);
             q.build()

@@ -3,7 +3,11 @@
 use sqlx::QueryBuilder;
 
 use super::*;
-use crate::types::Flag;
+use crate::activity::{window_start, DAY_MS};
+use crate::types::{ActivityStatus, Flag};
+
+/// Users by activity status (`ActivityStatus` order: Active, Lost, NoData, Deactivated).
+pub type ActivityTotals = [i64; 4];
 
 impl Store {
     /// Users matching `f` (instances, status, at most one flag: see
@@ -109,10 +113,20 @@ impl Store {
         first_day: i64,
         instances: Option<&[String]>,
     ) -> CoreResult<Vec<(i64, i64)>> {
+        self.per_day("user_counts", first_day, instances).await
+    }
+
+    /// The sums of `n` per day of a counter table (`user_counts`, `active_days`).
+    async fn per_day(
+        &self,
+        table: &str,
+        first_day: i64,
+        instances: Option<&[String]>,
+    ) -> CoreResult<Vec<(i64, i64)>> {
         on_pool!(self, |c| {
-            let mut q = QueryBuilder::new(
-                "SELECT day, CAST(SUM(n) AS BIGINT) FROM user_counts WHERE day >= ",
-            );
+            let mut q = QueryBuilder::new(format!(
+                "SELECT day, CAST(SUM(n) AS BIGINT) FROM {table} WHERE day >= "
+            ));
             q.push_bind(first_day);
             if let Some(ids) = instances {
                 push_in_list!(q, "instance_id", ids);
@@ -165,6 +179,158 @@ impl Store {
         .bind(to)
         .fetch_all(c)
         .await
+        .map_err(db_err))
+    }
+
+    /// Users by activity status at `now` (ms), in `instances` (`None`: all), exact and
+    /// without reading users beyond one day: the activity counters (users per instance,
+    /// status and day of last activity) total every whole day; the day an instance's window
+    /// starts in is counted directly through the activity index. Instances are taken by
+    /// window length, so one window (the usual case) costs four small queries.
+    pub async fn activity_totals(
+        &self,
+        instances: Option<&[String]>,
+        now: i64,
+    ) -> CoreResult<ActivityTotals> {
+        let windows: Vec<(String, i64)> = on_pool!(self, |c| {
+            let mut q =
+                QueryBuilder::new("SELECT id, active_window_days FROM instances WHERE 1 = 1");
+            if let Some(ids) = instances {
+                push_in_list!(q, "id", ids);
+            }
+            q.build_query_as::<(String, i64)>()
+                .fetch_all(c)
+                .await
+                .map_err(db_err)
+        })?;
+        let mut by_window: std::collections::BTreeMap<i64, Vec<String>> = Default::default();
+        for (id, days) in windows {
+            by_window.entry(days).or_default().push(id);
+        }
+        let whole = by_window.len() == 1 && instances.is_none();
+        let (mut active, mut seen, mut no_data, mut deactivated) = (0, 0, 0, 0);
+        for (days, ids) in &by_window {
+            let ids = (!whole).then_some(ids.as_slice());
+            let start = window_start(now, *days);
+            let first_day = start.div_euclid(DAY_MS);
+            let (s, d, nd, whole_days) = on_pool!(self, |c| {
+                let mut q = QueryBuilder::new(
+                    "SELECT
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day >= 0 THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status <> 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day = -1 THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day > ",
+                );
+                q.push_bind(first_day);
+                q.push(" THEN n ELSE 0 END), 0) AS BIGINT) FROM activity_counts WHERE 1 = 1");
+                if let Some(ids) = ids {
+                    push_in_list!(q, "instance_id", ids);
+                }
+                q.build_query_as::<(i64, i64, i64, i64)>()
+                    .fetch_one(c)
+                    .await
+                    .map_err(db_err)
+            })?;
+            let cut: i64 = on_pool!(self, |c| {
+                let mut q = QueryBuilder::new(format!(
+                    "SELECT COUNT(*) FROM users u WHERE {ACTIVITY_KEY} >= "
+                ));
+                q.push_bind(start);
+                q.push(format!(" AND {ACTIVITY_KEY} < "))
+                    .push_bind((first_day + 1) * DAY_MS);
+                q.push(" AND u.status = 'Active'");
+                if let Some(ids) = ids {
+                    push_in_list!(q, "u.instance_id", ids);
+                }
+                q.build_query_scalar::<i64>()
+                    .fetch_one(c)
+                    .await
+                    .map_err(db_err)
+            })?;
+            active += whole_days + cut;
+            seen += s;
+            no_data += nd;
+            deactivated += d;
+        }
+        let mut totals = [0; 4];
+        for (i, status) in ActivityStatus::ALL.iter().enumerate() {
+            totals[i] = match status {
+                ActivityStatus::Active => active,
+                ActivityStatus::Lost => seen - active,
+                ActivityStatus::NoData => no_data,
+                ActivityStatus::Deactivated => deactivated,
+            };
+        }
+        Ok(totals)
+    }
+
+    /// Drivers active on each UTC day from `first_day` on (each counted once a day), in
+    /// `instances` (`None`: all).
+    pub async fn active_per_day(
+        &self,
+        first_day: i64,
+        instances: Option<&[String]>,
+    ) -> CoreResult<Vec<(i64, i64)>> {
+        self.per_day("active_days", first_day, instances).await
+    }
+
+    /// The same totals by reading every user and judging each (what the counters must
+    /// always equal).
+    #[cfg(test)]
+    pub async fn activity_totals_by_scan(
+        &self,
+        instance: Option<&str>,
+        now: i64,
+    ) -> CoreResult<ActivityTotals> {
+        let rows: Vec<(String, String, Option<i64>, i64)> = on_pool!(self, |c| {
+            sqlx::query_as(
+                "SELECT u.instance_id, u.status, u.last_activity_at, i.active_window_days
+                 FROM users u JOIN instances i ON i.id = u.instance_id",
+            )
+            .fetch_all(c)
+            .await
+            .map_err(db_err)
+        })?;
+        let mut totals = [0; 4];
+        for (id, status, last, days) in rows {
+            if instance.is_some_and(|i| i != id) {
+                continue;
+            }
+            let s = ActivityStatus::of(&status, last, days, now);
+            totals[ActivityStatus::ALL.iter().position(|a| *a == s).unwrap()] += 1;
+        }
+        Ok(totals)
+    }
+}
+
+impl Tx {
+    /// The longest debug logging may stay on in an instance (minutes; `None`: no limit).
+    pub async fn set_max_logging(
+        &mut self,
+        instance_id: &str,
+        minutes: Option<i64>,
+    ) -> CoreResult<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE instances SET max_logging_minutes = $1 WHERE id = $2"
+        )
+        .bind(minutes)
+        .bind(instance_id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
+        .map_err(db_err))
+    }
+
+    /// An instance's active window, in days.
+    pub async fn set_active_window(&mut self, instance_id: &str, days: i64) -> CoreResult<()> {
+        on_tx!(self, |c| sqlx::query(
+            "UPDATE instances SET active_window_days = $1 WHERE id = $2"
+        )
+        .bind(days)
+        .bind(instance_id)
+        .execute(&mut *c)
+        .await
+        .map(|_| ())
         .map_err(db_err))
     }
 }

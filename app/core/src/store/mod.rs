@@ -324,6 +324,11 @@ const CREATED_KEY: &str = "u.date_created";
 const EMAIL_KEY: &str = "coalesce(u.email, '')";
 const FIRST_NAME_KEY: &str = "coalesce(lower(u.first_name), '')";
 const LAST_NAME_KEY: &str = "coalesce(lower(u.last_name), '')";
+/// Last login or refresh; 0 for never (migration 0021's index).
+pub(crate) const ACTIVITY_KEY: &str = "coalesce(u.last_activity_at, 0)";
+/// The active window of a user's instance, in ms.
+pub(crate) const WINDOW_MS: &str =
+    "(SELECT w.active_window_days FROM instances w WHERE w.id = u.instance_id) * 86400000";
 
 /// The ORDER BY of a sort. `unindexed`: the same order through an expression no index
 /// matches (`+ 0`, `|| ''`), so the planner cannot pick the sort index.
@@ -333,7 +338,11 @@ fn sort_order(sort: UserSort, unindexed: bool) -> String {
     if !unindexed {
         return format!("{key} {dir}, u.device_token {dir}");
     }
-    let opaque = if key == CREATED_KEY { " + 0" } else { " || ''" };
+    let opaque = if key == CREATED_KEY || key == ACTIVITY_KEY {
+        " + 0"
+    } else {
+        " || ''"
+    };
     format!("({key}){opaque} {dir}, u.device_token {dir}")
 }
 
@@ -348,6 +357,8 @@ fn sort_key(sort: UserSort) -> (&'static str, bool) {
         UserSort::FirstNameDesc => (FIRST_NAME_KEY, false),
         UserSort::LastName => (LAST_NAME_KEY, true),
         UserSort::LastNameDesc => (LAST_NAME_KEY, false),
+        UserSort::LastActivity => (ACTIVITY_KEY, true),
+        UserSort::LastActivityDesc => (ACTIVITY_KEY, false),
     }
 }
 
@@ -361,6 +372,9 @@ pub fn sort_value(sort: UserSort, row: &UserRow) -> SortValue {
         UserSort::Email | UserSort::EmailDesc => text(&row.email),
         UserSort::FirstName | UserSort::FirstNameDesc => folded(&row.first_name),
         UserSort::LastName | UserSort::LastNameDesc => folded(&row.last_name),
+        UserSort::LastActivity | UserSort::LastActivityDesc => {
+            SortValue::Int(row.last_activity_at.unwrap_or(0))
+        }
     }
 }
 
@@ -406,7 +420,8 @@ macro_rules! push_page_filter {
                 && f.flags.given().into_iter().next().is_none()
                 && f.country.is_none()
                 && f.city.is_none()
-                && f.batch.is_none();
+                && f.batch.is_none()
+                && !f.by_activity_or_device();
             let column = if $instance_index && alone {
                 "u.instance_id"
             } else {
@@ -438,6 +453,49 @@ macro_rules! push_page_filter {
         for (flag, v) in f.flags.given() {
             $q.push(format!(" AND u.{} = ", $crate::store::flag_columns(flag).0))
                 .push_bind(v);
+        }
+        if let Some(statuses) = &f.activity {
+            if statuses.is_empty() {
+                $q.push(" AND 1 = 0");
+            } else {
+                $q.push(" AND (");
+                for (i, s) in statuses.iter().enumerate() {
+                    $q.push(if i == 0 { "(" } else { " OR (" });
+                    match s {
+                        $crate::types::ActivityStatus::Deactivated => {
+                            $q.push("u.status <> 'Active'");
+                        }
+                        $crate::types::ActivityStatus::NoData => {
+                            $q.push("u.status = 'Active' AND u.last_activity_at IS NULL");
+                        }
+                        $crate::types::ActivityStatus::Active => {
+                            $q.push(format!(
+                                "u.status = 'Active' AND {} >= ",
+                                $crate::store::ACTIVITY_KEY
+                            ))
+                            .push_bind(f.now)
+                            .push(format!(" - {}", $crate::store::WINDOW_MS));
+                        }
+                        $crate::types::ActivityStatus::Lost => {
+                            $q.push(format!(
+                                "u.status = 'Active' AND {k} > 0 AND {k} < ",
+                                k = $crate::store::ACTIVITY_KEY
+                            ))
+                            .push_bind(f.now)
+                            .push(format!(" - {}", $crate::store::WINDOW_MS));
+                        }
+                    }
+                    $q.push(")");
+                }
+                $q.push(")");
+            }
+        }
+        if let Some(v) = &f.os {
+            $q.push(" AND lower(u.os_type) = ").push_bind(v.clone());
+        }
+        if let Some(v) = &f.sdk_prefix {
+            $q.push(" AND u.sdk_version >= ").push_bind(v.clone());
+            $q.push(" AND u.sdk_version < ").push_bind(prefix_end(v));
         }
         // No `1 = 0 OR` opener: it keeps SQLite from answering the OR with its indexes.
         for word in &f.words {
@@ -497,7 +555,9 @@ const USER_SELECT: &str =
         u.district, u.city, u.address, u.image_url, u.status, u.enable_tracking, u.enable_logging,
         u.enabled, u.enable_real_time_location, u.client_id, u.password_hash, u.batch_id,
         u.date_created, i.app_id, a.company_id, i.status AS instance_status,
-        i.name AS instance_name, a.name AS app_name
+        i.name AS instance_name, a.name AS app_name, u.last_activity_at, u.flags_changed_at,
+        u.mobile_uid, u.device_model, u.os_type, u.os_version, u.sdk_version, u.app_version,
+        i.active_window_days
      FROM users u JOIN instances i ON i.id = u.instance_id JOIN applications a ON a.id = i.app_id";
 
 impl Tx {
@@ -515,6 +575,7 @@ mod admins;
 mod audit;
 mod batches;
 mod counts;
+mod flag_ends;
 mod imports;
 mod keys;
 mod outbox;
@@ -524,6 +585,7 @@ mod tokens;
 mod users;
 mod webhooks;
 pub use batches::*;
+pub use flag_ends::*;
 pub use imports::*;
 pub use keys::*;
 pub use outbox::*;

@@ -1,7 +1,7 @@
 //! Row types: the store's view of the tables, plain strings and integers (times in ms).
 //! The domain modules convert them; nothing outside `core` sees them.
 
-use crate::types::Flag;
+use crate::types::{ActivityStatus, Flag};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ApplicationRow {
@@ -103,6 +103,18 @@ pub struct UserRow {
     pub instance_status: String,
     pub instance_name: String,
     pub app_name: String,
+    /// Last login or refresh (ms); `None`: none since registration.
+    pub last_activity_at: Option<i64>,
+    /// When a telematics flag last changed (ms).
+    pub flags_changed_at: Option<i64>,
+    pub mobile_uid: Option<String>,
+    pub device_model: Option<String>,
+    pub os_type: Option<String>,
+    pub os_version: Option<String>,
+    pub sdk_version: Option<String>,
+    pub app_version: Option<String>,
+    /// Its instance's active window, in days.
+    pub active_window_days: i64,
 }
 
 impl UserRow {
@@ -396,6 +408,14 @@ pub struct PageFilter {
     pub flags: FlagFilter,
     /// Only the users of this batch.
     pub batch: Option<String>,
+    /// Users of any of these activity statuses at `now` (an empty list: nobody).
+    pub activity: Option<Vec<ActivityStatus>>,
+    /// The time activity statuses are judged at (ms).
+    pub now: i64,
+    /// The device's OS, lower case, compared whole.
+    pub os: Option<String>,
+    /// SDK versions starting with this.
+    pub sdk_prefix: Option<String>,
 }
 
 /// Where a flag is stored: its column in `users`, and its counter column in `user_counts`
@@ -449,6 +469,28 @@ impl PageFilter {
             && self.city.is_none()
             && self.batch.is_none()
             && self.flags.counter_columns().count() <= 1
+            && !self.by_activity_or_device()
+    }
+
+    /// True when an activity status, OS or SDK filter applies: the registration counters
+    /// know nothing of them.
+    pub fn by_activity_or_device(&self) -> bool {
+        self.activity.is_some() || self.os.is_some() || self.sdk_prefix.is_some()
+    }
+
+    /// True when the activity counters alone can total it: only instances and activity
+    /// statuses (and the status they imply).
+    pub fn countable_by_activity(&self) -> bool {
+        self.activity.is_some()
+            && self.words.is_empty()
+            && self.country.is_none()
+            && self.city.is_none()
+            && self.batch.is_none()
+            && self.flags.is_empty()
+            && self.from.is_none()
+            && self.to.is_none()
+            && self.os.is_none()
+            && self.sdk_prefix.is_none()
     }
 
     /// True when some filter besides instances and time applies, so the matching users may
@@ -459,7 +501,8 @@ impl PageFilter {
             && self.city.is_none()
             && self.status.is_none()
             && self.flags.is_empty()
-            && self.batch.is_none())
+            && self.batch.is_none()
+            && !self.by_activity_or_device())
     }
 }
 
@@ -467,7 +510,7 @@ impl PageFilter {
 #[derive(Debug, Clone)]
 pub enum Selection {
     Tokens(Vec<String>),
-    Filter(PageFilter),
+    Filter(Box<PageFilter>),
 }
 
 /// A position in a sorted users list: the sort key of a row and its DeviceToken. `backward`:

@@ -4,6 +4,7 @@
 use sqlx::QueryBuilder;
 
 use super::*;
+use crate::activity::DevicePatch;
 use crate::secret::PasswordHash;
 use crate::time::ms;
 use crate::types::{DeviceToken, Flag, InstanceId};
@@ -289,7 +290,9 @@ impl Tx {
         selection: &Selection,
         column: &'static str,
         value: &Value,
+        now: i64,
     ) -> CoreResult<u64> {
+        let is_flag = Flag::ALL.iter().any(|f| flag_columns(*f).0 == column);
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new(format!("UPDATE users SET {column} = "));
             match value {
@@ -297,6 +300,9 @@ impl Tx {
                 Value::Int(v) => q.push_bind(*v),
                 Value::Bool(v) => q.push_bind(*v),
             };
+            if is_flag {
+                q.push(", flags_changed_at = ").push_bind(now);
+            }
             q.push(format!(" WHERE {column} IS DISTINCT FROM "));
             match value {
                 Value::Text(v) => q.push_bind(v.clone()),
@@ -337,6 +343,7 @@ impl Tx {
         device_token: &DeviceToken,
         patch: &UserPatch,
         password_hash: Option<&PasswordHash>,
+        now: i64,
     ) -> CoreResult<bool> {
         let text = |c: &Change<String>| Value::Text(c.as_ref().cloned());
         let p = &patch.profile;
@@ -392,8 +399,52 @@ impl Tx {
             "password_hash",
             password_hash.map(|h| Value::Text(Some(h.expose().to_string()))),
         );
-        self.set_user_columns(&device_token.to_string(), &changes)
-            .await
+        if let Some(device) = &patch.device {
+            changes.extend(device.columns());
+        }
+        let flags: Vec<(&'static str, bool)> = Flag::ALL
+            .into_iter()
+            .filter_map(|f| patch.flags[f.index()].map(|v| (flag_columns(f).0, v)))
+            .collect();
+        let token = device_token.to_string();
+        if !flags.is_empty() {
+            // Noted only when a flag's value truly changes (compared with the row as it is).
+            on_tx!(self, |c| {
+                let mut q = QueryBuilder::new("UPDATE users SET flags_changed_at = ");
+                q.push_bind(now)
+                    .push(" WHERE device_token = ")
+                    .push_bind(&token);
+                q.push(" AND (1 = 0");
+                for (column, v) in &flags {
+                    q.push(format!(" OR {column} <> ")).push_bind(*v);
+                }
+                q.push(")");
+                q.build().execute(&mut *c).await.map_err(db_err)?;
+            });
+        }
+        self.set_user_columns(&token, &changes).await
+    }
+
+    /// A driver logged in or refreshed at `now` (ms), reporting `device` if it did.
+    pub async fn note_activity(
+        &mut self,
+        device_token: &str,
+        now: i64,
+        device: Option<&DevicePatch>,
+    ) -> CoreResult<()> {
+        let mut changes = vec![("last_activity_at", Value::Int(Some(now)))];
+        if let Some(d) = device {
+            changes.extend(d.columns());
+        }
+        self.set_user_columns(device_token, &changes).await?;
+        Ok(())
+    }
+
+    /// Stores what a registration reported of the phone.
+    pub async fn set_device(&mut self, device_token: &str, device: &DevicePatch) -> CoreResult<()> {
+        self.set_user_columns(device_token, &device.columns())
+            .await?;
+        Ok(())
     }
 
     /// Moves a user to another instance; false when there is no such user.

@@ -17,7 +17,7 @@ use crate::principal::Principal;
 use crate::ratelimit::Throttle;
 use crate::secret::{Password, PasswordHash};
 use crate::store::{LoginColumn, UserRow};
-use crate::time::iso;
+use crate::time::{iso, ms};
 use crate::types::*;
 use crate::users::patch::{StatusChange, UserPatch};
 use crate::users::user_view;
@@ -34,7 +34,10 @@ impl Core {
     ) -> CoreResult<UserView> {
         p.allow_unless_self(Action::ReadUsers)?;
         let row = self.store().find_user(&device_token.to_string()).await?;
-        p.visible_user(row).map(user_view)
+        let now = ms(Core::now());
+        let view = p.visible_user(row).map(|r| user_view(r, now))?;
+        let ends = self.store().flag_ends_of(&view.device_token).await?;
+        Ok(crate::activity::with_flag_ends(view, &ends))
     }
 
     /// `PUT /v1/Management/users`: changes only the fields the patch names. The user as it
@@ -59,10 +62,26 @@ impl Core {
             }
             None => None,
         };
+        for (i, until) in patch.until.iter().enumerate() {
+            if until.is_some_and(|t| t <= ms(now)) {
+                return Err(CoreError::validation(
+                    format!("FlagsUntil.{}", Flag::ALL[i].api_name()),
+                    "must be in the future",
+                ));
+            }
+        }
         let mut tx = self.store().begin().await?;
         let before = principal.visible_user(tx.user_for_update(&target).await?)?;
-        tx.apply_user_patch(&target, &patch, password_hash.as_ref())
+        tx.apply_user_patch(&target, &patch, password_hash.as_ref(), ms(now))
             .await?;
+        let one = crate::store::Selection::Tokens(vec![target.to_string()]);
+        for flag in Flag::ALL {
+            if let Some(value) = patch.flags[flag.index()] {
+                let until = patch.until[flag.index()];
+                tx.schedule_flag_ends(&one, flag, value, until, ms(now), &principal.actor())
+                    .await?;
+            }
+        }
         let described = patch.describe(&before, password_hash.is_some());
         if let Some(after) = tx.user_for_update(&target).await? {
             let events =
@@ -129,6 +148,7 @@ impl Core {
     }
 
     /// One flag switched (the dashboard's switches); answers the user as stored after.
+    #[allow(clippy::too_many_arguments)]
     pub async fn set_flag(
         &self,
         now: DateTime<Utc>,
@@ -136,10 +156,12 @@ impl Core {
         target: DeviceToken,
         flag: Flag,
         on: bool,
+        until: Option<i64>,
         meta: &RequestMeta,
     ) -> CoreResult<UserDetail> {
         principal.allow(Action::WriteUsers)?;
-        self.update_user(now, principal, target, UserPatch::flag(flag, on), meta)
+        let patch = UserPatch::flag(flag, on, until);
+        self.update_user(now, principal, target, patch, meta)
             .await?;
         self.user_detail(principal, target).await
     }
@@ -423,14 +445,32 @@ impl Core {
     /// Admin: a user and its last token activity.
     pub async fn user_detail(&self, p: &Principal, token: DeviceToken) -> CoreResult<UserDetail> {
         p.allow(Action::ReadUsers)?;
-        let user = self.user_view(p, token).await?;
+        let row = self.store().find_user(&token.to_string()).await?;
+        let row = p.visible_user(row)?;
         let last = self
             .store()
-            .last_token_activity(std::slice::from_ref(&user.device_token))
+            .last_token_activity(std::slice::from_ref(&row.device_token))
             .await?;
+        let last = last.first().map(|(_, at)| *at);
+        let access_ttl = self.tokens().settings().access_ttl.num_milliseconds();
+        let now = ms(Core::now());
+        let ends = self.store().flag_ends_of(&row.device_token).await?;
+        let flag_ends = ends
+            .iter()
+            .filter_map(|e| {
+                let flag = Flag::ALL.into_iter().find(|f| f.key() == e.flag)?;
+                Some((flag, e.ends_at))
+            })
+            .collect();
         Ok(UserDetail {
-            user,
-            last_token_activity: last.first().map(|(_, at)| iso(*at)),
+            last_token_activity: last.map(iso),
+            as_of_ms: now,
+            last_activity_ms: row.last_activity_at,
+            token_expires_ms: last.map(|at| at.saturating_add(access_ttl)),
+            flags_changed_ms: row.flags_changed_at,
+            active_window_days: row.active_window_days,
+            flag_ends,
+            user: crate::activity::with_flag_ends(user_view(row, now), &ends),
         })
     }
 }

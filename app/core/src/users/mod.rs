@@ -51,6 +51,8 @@ pub struct NewUser {
     pub password: Option<Password>,
     /// Generate a password and send it on this channel.
     pub deliver: Option<crate::outbox::Channel>,
+    /// `MobileDevice`, if the app reported it.
+    pub device: Option<crate::activity::DevicePatch>,
 }
 
 fn text(errors: &mut FieldErrors, key: &str, value: &Option<String>) -> Option<String> {
@@ -192,6 +194,7 @@ impl TryFrom<RegisterRequest> for NewUser {
                 }
                 Some(channel)
             });
+        let device = crate::activity::DevicePatch::parse(&mut errors, &r.mobile_device);
         errors.into_result()?;
         Ok(NewUser {
             custom_token,
@@ -203,6 +206,7 @@ impl TryFrom<RegisterRequest> for NewUser {
             invite_code,
             password,
             deliver,
+            device,
         })
     }
 }
@@ -282,8 +286,17 @@ pub(crate) fn true_false(v: bool) -> &'static str {
     }
 }
 
-pub fn user_view(row: UserRow) -> UserView {
+/// A user as the API shows it; its activity status judged at `now` (ms).
+pub fn user_view(row: UserRow, now: i64) -> UserView {
+    let activity_status = ActivityStatus::of_row(&row, now).as_str().to_string();
+    let mobile_device = crate::activity::device_view(&row);
+    let flags_pending = crate::activity::flags_pending(&row);
     UserView {
+        activity_status,
+        last_activity: row.last_activity_at.map(|t| format_datetime(from_ms(t))),
+        mobile_device,
+        flags_pending,
+        flags_until: None,
         device_token: row.device_token,
         status: row.status,
         date_created: format_datetime(from_ms(row.date_created)),

@@ -66,13 +66,18 @@ pub struct UserPatch {
     pub status: Option<StatusChange>,
     pub new_password: Option<Password>,
     pub old_password: Option<Password>,
+    /// `MobileDevice`, the fields given.
+    pub device: Option<crate::activity::DevicePatch>,
+    /// When each flag set goes back (ms), in `Flag::ALL` order (`None`: for good).
+    pub until: [Option<i64>; 4],
 }
 
 impl UserPatch {
-    /// One flag switched.
-    pub fn flag(flag: Flag, on: bool) -> Self {
+    /// One flag switched, for good (`until: None`) or until then (ms).
+    pub fn flag(flag: Flag, on: bool, until: Option<i64>) -> Self {
         let mut patch = UserPatch::default();
         patch.flags[flag.index()] = Some(on);
+        patch.until[flag.index()] = until;
         patch
     }
 
@@ -136,6 +141,10 @@ impl UserPatch {
             if s.as_str() != before.status {
                 lines.push(format!("Status: {} → {}", before.status, s));
             }
+        }
+        if let Some(device) = &self.device {
+            let names: Vec<&str> = device.columns().iter().map(|(c, _)| *c).collect();
+            lines.push(format!("MobileDevice ({})", names.join(", ")));
         }
         if password_set {
             lines.push("Password".into());
@@ -205,6 +214,43 @@ fn profile(e: &mut FieldErrors, r: &UpdateUserRequest) -> ProfilePatch {
     }
 }
 
+/// `FlagsUntil`: each key a flag's API name given in `UserFields`, each value a time.
+fn flags_until(
+    e: &mut FieldErrors,
+    r: &UpdateUserRequest,
+    flags: &[Option<bool>; 4],
+) -> [Option<i64>; 4] {
+    let mut until = [None; 4];
+    let Some(map) = &r.flags_until else {
+        return until;
+    };
+    if map.len() > Flag::ALL.len() {
+        e.push("FlagsUntil", "names at most the four flags");
+        return until;
+    }
+    for (name, at) in map {
+        let key = format!("FlagsUntil.{name}");
+        let Some(flag) = Flag::ALL
+            .into_iter()
+            .find(|f| f.api_name().eq_ignore_ascii_case(name.trim()))
+        else {
+            e.push(
+                &key,
+                "must be EnableTracking, EnableLogging, Enabled or EnableRealTimeLocation",
+            );
+            continue;
+        };
+        if flags[flag.index()].is_none() {
+            e.push(&key, "give the flag's value in UserFields too");
+            continue;
+        }
+        if let Some(t) = e.take(&key, crate::types::parse_datetime(at)) {
+            until[flag.index()] = Some(crate::time::ms(t));
+        }
+    }
+    until
+}
+
 fn status(e: &mut FieldErrors, r: &UpdateUserRequest) -> Option<StatusChange> {
     let status = r.status.as_deref().filter(|s| !s.trim().is_empty())?;
     if status.trim().eq_ignore_ascii_case("deleted") {
@@ -235,6 +281,8 @@ impl TryFrom<UpdateUserRequest> for UserPatch {
         let client_id = text(&mut e, "ClientId", &client_id, plain);
         let status = status(&mut e, &r);
         let (new_password, old_password) = passwords(&mut e, &r);
+        let device = crate::activity::DevicePatch::parse(&mut e, &r.mobile_device);
+        let until = flags_until(&mut e, &r, &flags);
         e.into_result()?;
         Ok(UserPatch {
             profile,
@@ -243,6 +291,8 @@ impl TryFrom<UpdateUserRequest> for UserPatch {
             status,
             new_password,
             old_password,
+            device,
+            until,
         })
     }
 }

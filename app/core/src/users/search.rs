@@ -18,6 +18,7 @@ use crate::error::{CoreResult, FieldErrors};
 use crate::principal::Principal;
 use crate::store::{sort_value, Keyset, PageFilter, SearchWord, SortValue};
 use crate::time::{iso, ms};
+use crate::types::ActivityStatus;
 use crate::types::{
     parse_datetime, ApplicationId, BatchId, CompanyId, DeviceToken, Email, Flag, InstanceId, Phone,
     UserSort, MAX_STRING,
@@ -77,6 +78,47 @@ pub(crate) fn search_words(e: &mut FieldErrors, key: &str, term: Option<&str>) -
         e.push(key, "must have at most 8 words");
     }
     words
+}
+
+/// Activity statuses to filter by (`None`: no filter; an empty list matches nobody).
+fn activity_filter<'a>(
+    e: &mut FieldErrors,
+    key: &str,
+    values: impl Iterator<Item = &'a str>,
+) -> Option<Vec<ActivityStatus>> {
+    let values: Vec<&str> = values.filter(|v| !v.trim().is_empty()).collect();
+    if values.is_empty() {
+        return None;
+    }
+    if values.len() > 8 {
+        e.push(key, "must list at most 8 statuses");
+    }
+    let mut out = Vec::new();
+    for (i, v) in values.iter().take(8).enumerate() {
+        let k = if key.ends_with("es") {
+            format!("{key}[{i}]")
+        } else {
+            key.to_string()
+        };
+        if let Some(Some(s)) = e.take(&k, ActivityStatus::parse_filter(v)) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Narrows a filter to activity statuses: asking for deactivated users includes them.
+fn set_activity(filter: &mut PageFilter, statuses: Option<Vec<ActivityStatus>>) {
+    if statuses
+        .as_ref()
+        .is_some_and(|s| s.contains(&ActivityStatus::Deactivated))
+    {
+        filter.include_inactive = true;
+    }
+    filter.activity = statuses;
+    filter.now = ms(Core::now());
 }
 
 /// A filter compared ignoring ASCII case.
@@ -143,7 +185,23 @@ fn parse_request(req: &UserPageRequest) -> CoreResult<PageQuery> {
     let words = search_words(&mut e, "SearchTerm", req.search_term.as_deref());
     let country = optional_text(&mut e, "Country", &req.country);
     let city = optional_text(&mut e, "City", &req.city);
+    let activity = activity_filter(
+        &mut e,
+        "ActivityStatuses",
+        req.activity_statuses.iter().flatten().map(String::as_str),
+    );
     e.into_result()?;
+    let mut filter = PageFilter {
+        instances: None,
+        include_inactive: req.show_inactive_users.unwrap_or(false),
+        from: from.map(ms),
+        to: to.map(ms),
+        words,
+        country,
+        city,
+        ..PageFilter::default()
+    };
+    set_activity(&mut filter, activity);
     Ok(PageQuery {
         page,
         size,
@@ -151,16 +209,7 @@ fn parse_request(req: &UserPageRequest) -> CoreResult<PageQuery> {
         instance_ids,
         application_ids,
         company_ids,
-        filter: PageFilter {
-            instances: None,
-            include_inactive: req.show_inactive_users.unwrap_or(false),
-            from: from.map(ms),
-            to: to.map(ms),
-            words,
-            country,
-            city,
-            ..PageFilter::default()
-        },
+        filter,
     })
 }
 
@@ -213,7 +262,10 @@ impl Core {
             counted.max(seen)
         };
         Ok(UserPageView {
-            users: rows.into_iter().map(user_view).collect(),
+            users: rows
+                .into_iter()
+                .map(|r| user_view(r, q.filter.now))
+                .collect(),
             has_previous_page: q.page > 1,
             has_next_page,
             total_users,
@@ -227,6 +279,17 @@ impl Core {
     /// counters can total the filter, else up to `SEARCH_COUNT_CAP`).
     pub(crate) async fn count_matches(&self, f: &PageFilter) -> CoreResult<(i64, bool)> {
         let store = self.store();
+        if f.countable_by_activity() {
+            let totals = store.activity_totals(f.instances.as_deref(), f.now).await?;
+            let wanted = f.activity.iter().flatten();
+            let n = wanted
+                .map(|s| {
+                    let i = ActivityStatus::ALL.iter().position(|a| a == s).unwrap_or(0);
+                    totals[i]
+                })
+                .sum();
+            return Ok((n, true));
+        }
         if !f.countable_by_counters() {
             let n = store.count_users(f, SEARCH_COUNT_CAP + 1).await?;
             return Ok((n.min(SEARCH_COUNT_CAP), n <= SEARCH_COUNT_CAP));
@@ -435,6 +498,17 @@ fn parse_list_query(q: &UserListQuery) -> CoreResult<ListQuery> {
         let value = flag_value(&mut e, flag.key(), flag.filter_in(q));
         filter.flags.set(flag, value);
     }
+    let activity = activity_filter(
+        &mut e,
+        "activity",
+        q.activity.as_deref().unwrap_or("").split(','),
+    );
+    if activity.is_some() && filter.status.is_some() {
+        e.push("activity", "cannot be combined with a status");
+    }
+    set_activity(&mut filter, activity);
+    filter.os = optional_text(&mut e, "os", &q.os);
+    filter.sdk_prefix = e.text("sdk_version", q.sdk_version.as_deref());
     let sort = match q.sort.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         Some(s) => e.take("sort", UserSort::parse(s)),
         None => Some(UserSort::DateCreatedDesc),
@@ -525,7 +599,7 @@ impl Core {
                 rows.last().filter(|_| more).map(cursor),
             ),
         };
-        let rows = self.list_rows(rows).await?;
+        let rows = self.list_rows(rows, q.filter.now).await?;
         Ok(UserListPage {
             rows,
             next,
@@ -536,7 +610,11 @@ impl Core {
     }
 
     /// Rows as the list shows them, with each user's last token activity (one query).
-    async fn list_rows(&self, rows: Vec<crate::store::UserRow>) -> CoreResult<Vec<UserListRow>> {
+    async fn list_rows(
+        &self,
+        rows: Vec<crate::store::UserRow>,
+        now: i64,
+    ) -> CoreResult<Vec<UserListRow>> {
         let tokens: Vec<String> = rows.iter().map(|r| r.device_token.clone()).collect();
         let activity: std::collections::HashMap<String, i64> = self
             .store()
@@ -548,6 +626,11 @@ impl Core {
             .into_iter()
             .map(|r| UserListRow {
                 last_token_activity: activity.get(&r.device_token).copied().map(iso),
+                activity_status: ActivityStatus::of_row(&r, now).as_str().to_string(),
+                last_activity: r.last_activity_at.map(iso),
+                flags_pending: crate::activity::flags_pending(&r),
+                os_type: r.os_type.clone(),
+                sdk_version: r.sdk_version.clone(),
                 date_created: iso(r.date_created),
                 device_token: r.device_token,
                 first_name: r.first_name,
@@ -605,7 +688,7 @@ impl Core {
             device_token: r.device_token.clone(),
             backward: false,
         });
-        self.list_rows(rows).await
+        self.list_rows(rows, ex.filter.now).await
     }
 
     /// Admin: users matching every filter given (at least one), newest first.
@@ -659,12 +742,13 @@ impl Core {
             e.push("", "give at least one filter: DeviceToken, Email, Phone, ClientId, FirstName, LastName, FullName or Country");
         }
         e.into_result()?;
+        let now = ms(Core::now());
         Ok(self
             .store()
             .find_users(&filter)
             .await?
             .into_iter()
-            .map(user_view)
+            .map(|r| user_view(r, now))
             .collect())
     }
 }

@@ -1,0 +1,89 @@
+import { test, expect, hydrated, signIn, registerInUi } from './fixtures';
+import type { APIRequestContext } from '@playwright/test';
+
+const unique = () => Math.random().toString(36).slice(2, 10);
+
+/** POST /v1/Auth/RefreshToken with a user's pair and, optionally, its phone. */
+async function refresh(
+  request: APIRequestContext,
+  pair: { accessToken: string; refreshToken: string },
+  mobileDevice?: Record<string, unknown>,
+) {
+  const answer = await request.post('/v1/Auth/RefreshToken', {
+    data: { AccessToken: pair.accessToken, RefreshToken: pair.refreshToken, MobileDevice: mobileDevice },
+  });
+  expect(answer.status()).toBe(200);
+  const body = await answer.json();
+  return { accessToken: body.Result.AccessToken.Token as string, refreshToken: body.Result.RefreshToken as string };
+}
+
+test('a driver\'s activity and phone show on its page and in the list; a flag change is pending until its refresh', async ({ page, request }) => {
+  await signIn(page);
+  const last = `Active${unique()}`;
+  const user = await registerInUi(page, { 'First name': 'Ada', 'Last name': last });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  // Registered only: no data yet, no device.
+  await expect(page.getByTestId('activity-status')).toHaveText('No data');
+  await expect(page.getByTestId('last-activity')).toHaveText('No login or refresh since registration');
+
+  // The app refreshes and reports its phone.
+  const sdk = `4.${Math.floor(Math.random() * 1000)}.1`;
+  let pair = await refresh(request, user, { OsType: 'android', SdkVersion: sdk, DeviceModel: 'Pixel 8', AppVersion: '2.3' });
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('activity-status')).toHaveText('Active');
+  await expect(page.getByTestId('last-activity')).toContainText('Last login or refresh');
+  const device = page.getByTestId('mobile-device');
+  await expect(device).toContainText('Pixel 8');
+  await expect(device).toContainText('Android');
+  await expect(device).toContainText(sdk);
+  await expect(page.getByTestId('flags-pending')).toHaveCount(0);
+
+  // Debug logging on: pending, with when the device last refreshed and when its token ends.
+  const saved = page.waitForResponse((r) => r.url().endsWith('/api/set_flag') && r.status() === 200);
+  await page.getByTestId('switch-logging').click();
+  await saved;
+  const pending = page.getByTestId('flags-pending');
+  await expect(pending).toContainText('Pending: the device learns the new flags at its next refresh');
+  await expect(pending).toContainText('last refresh');
+  await expect(pending).toContainText('its token expires in');
+  await page.screenshot({ path: 'test-results/user-pending.png', fullPage: true });
+
+  // In the list: filtered by activity and SDK version, the row says pending.
+  await page.goto(`/?q=${last}&activity=active&sdk_version=${encodeURIComponent(sdk)}`);
+  await hydrated(page);
+  const row = page.getByTestId('user-row');
+  await expect(row).toHaveCount(1);
+  await expect(row.getByTestId('activity-status')).toHaveText('Active');
+  await expect(row.getByTestId('flags-pending')).toBeVisible();
+  await expect(row.getByTestId('user-device')).toContainText(`SDK ${sdk}`);
+  await page.screenshot({ path: 'test-results/users-activity.png', fullPage: true });
+  await page.goto(`/?q=${last}&activity=nodata`);
+  await hydrated(page);
+  await expect(page.getByTestId('users-empty')).toBeVisible();
+
+  // The device refreshes: the change is applied, nothing is pending.
+  pair = await refresh(request, pair);
+  await page.goto(`/?q=${last}&activity=active`);
+  await hydrated(page);
+  await expect(page.getByTestId('user-row')).toHaveCount(1);
+  await expect(page.getByTestId('user-row').getByTestId('flags-pending')).toHaveCount(0);
+  await page.getByRole('link', { name: `Ada ${last}` }).click();
+  await hydrated(page);
+  await expect(page.getByTestId('activity-status')).toHaveText('Active');
+  await expect(page.getByTestId('flags-pending')).toHaveCount(0);
+});
+
+test('the overview counts drivers by activity and charts active drivers per day', async ({ page }) => {
+  await signIn(page);
+  await page.goto('/overview');
+  await hydrated(page);
+  for (const key of ['active', 'lost', 'nodata', 'deactivated']) {
+    await expect(page.getByTestId(`activity-${key}`)).toHaveText(/^[0-9,]+$/);
+  }
+  await expect(page.getByTestId('chart-active-drivers')).toBeVisible();
+  await page.getByRole('link', { name: 'No data' }).click();
+  await hydrated(page);
+  await expect(page.getByLabel('Activity')).toHaveValue('nodata');
+});
