@@ -12,6 +12,7 @@ use crate::pages::audit_page::AuditPage;
 use crate::pages::batches_page::{BatchPage, BatchesPage};
 use crate::pages::deliveries_page::DeliveriesPage;
 use crate::pages::imports_page::{ImportPage, ImportsPage};
+use crate::pages::instance_settings_page::InstanceSettingsPage;
 use crate::pages::instances_page::InstancesPage;
 use crate::pages::invite_page::{InvitePage, INVITE_PATH};
 use crate::pages::join_page::{JoinPage, JOIN_PATH};
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                         <Route path=path!("/users/:device_token") view=UserPage ssr=SsrMode::Async />
                         <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
                         <Route path=path!("/instances") view=InstancesPage ssr=SsrMode::Async />
+                        <Route path=path!("/instances/:instance_id/settings") view=InstanceSettingsPage ssr=SsrMode::Async />
                         <Route path=path!("/batches") view=BatchesPage ssr=SsrMode::Async />
                         <Route path=path!("/batches/:batch_id") view=BatchPage ssr=SsrMode::Async />
                         <Route path=path!("/import") view=ImportsPage ssr=SsrMode::Async />

@@ -171,9 +171,10 @@ impl Application {
     }
 }
 
-/// At the outbox's poll interval: flags set for a while whose end is due go back. Idle, it
-/// costs one read of the `flag_ends` index per tick (no write, no lock): only a due end
-/// opens a writing transaction.
+/// At the outbox's poll interval: flags set for a while whose end is due go back, and each
+/// instance's inactivity rule runs (at most hourly). Idle, it costs one read of the
+/// `flag_ends` index and one of the instances with a rule due per tick (no write, no lock):
+/// only a due end or rule opens a writing transaction.
 async fn scheduler(core: Core, every: Duration) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -187,6 +188,11 @@ async fn scheduler(core: Core, every: Duration) {
             },
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "reading the next flag end failed"),
+        }
+        match core.run_inactivity_rules(now).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(users = n, "inactivity rules deactivated or deleted users"),
+            Err(e) => tracing::warn!(error = %e, "running the inactivity rules failed"),
         }
     }
 }

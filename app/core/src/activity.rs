@@ -303,11 +303,20 @@ mod db_tests {
             .create_instance(at(0), None, "Other", "")
             .await
             .unwrap();
-        let mut tx = t.core.store().begin().await.unwrap();
-        tx.set_active_window(&other.id.to_string(), 3)
+        let three_days = tus_wire::model::InstanceSettingsView {
+            active_window_days: Some(3),
+            ..Default::default()
+        };
+        t.core
+            .update_instance_settings(
+                at(0),
+                &admin(),
+                other.id,
+                &three_days,
+                &RequestMeta::default(),
+            )
             .await
             .unwrap();
-        tx.commit().await.unwrap();
         let meta = RequestMeta::default();
         let mut users = Vec::new();
         for n in 0..6 {
@@ -541,12 +550,15 @@ mod flag_end_tests {
                 .unwrap();
             tokens.push(c.device_token.unwrap());
         }
-        let mut tx = t.core.store().begin().await.unwrap();
-        tx.set_max_logging(&i.id.to_string(), Some(30))
+        let p = admin();
+        let capped = tus_wire::model::InstanceSettingsView {
+            max_logging_minutes: Some(30),
+            ..Default::default()
+        };
+        t.core
+            .update_instance_settings(at(0), &p, i.id, &capped, &meta)
             .await
             .unwrap();
-        tx.commit().await.unwrap();
-        let p = admin();
         // On for good: ends after the maximum. On for two hours: capped at the maximum.
         t.core
             .set_flag(at(100), &p, tokens[0], Flag::Logging, true, None, &meta)

@@ -31,6 +31,8 @@ pub struct Instance {
     pub invite_code: String,
     pub key: InstanceKey,
     pub created_at: DateTime<Utc>,
+    /// Flags of new users that name none, in `Flag::ALL` order (`None`: the API's default).
+    pub default_flags: [Option<bool>; 4],
 }
 
 impl TryFrom<InstanceRow> for Instance {
@@ -48,6 +50,12 @@ impl TryFrom<InstanceRow> for Instance {
             invite_code: r.invite_code,
             key: InstanceKey::new(r.instance_key),
             created_at: from_ms(r.created_at),
+            default_flags: [
+                r.default_tracking,
+                r.default_logging,
+                r.default_sdk,
+                r.default_realtime,
+            ],
         })
     }
 }

@@ -22,6 +22,7 @@ pub mod bulk;
 pub mod error;
 pub mod events;
 pub mod imports;
+pub mod instance_settings;
 pub mod instances;
 pub mod invites;
 mod issuance;

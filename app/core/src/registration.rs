@@ -12,7 +12,7 @@ use super::ratelimit::Throttle;
 use super::store::{BatchRunState, CredentialsState, NewBatch, NewUserRow};
 use super::time::ms;
 use super::tokens::{SubjectKind, UserSubject};
-use super::types::{parse_text, BatchId, DeviceToken, InstanceStatus, UserFlags, UserStatus};
+use super::types::{parse_text, BatchId, DeviceToken, Flag, InstanceStatus, UserFlags, UserStatus};
 use super::users::NewUser;
 use super::{Core, RequestMeta};
 use crate::audit::AuditAction;
@@ -212,20 +212,21 @@ impl Core {
         };
 
         let device_token = new.custom_token.unwrap_or_else(DeviceToken::new_random);
+        let flags = crate::instance_settings::new_user_flags(&instance, new.flags);
         let row = NewUserRow {
             password_hash: password_hash.map(|h| h.expose().to_string()),
             ..profile_row(
                 user_row(device_token, &instance, now),
                 &new.profile,
                 new.status,
-                new.flags,
+                flags,
                 new.client_id.clone(),
             )
         };
 
         let mut issued = IssuedRows::default();
         let credentials = if new.create_access_token && new.status == UserStatus::Active {
-            let user = subject(device_token, &instance, new.flags, new.client_id.clone());
+            let user = subject(device_token, &instance, flags, new.client_id.clone());
             let family = issued.new_family(now, &row.device_token, SubjectKind::User, source);
             issued.user_pair(now, self.tokens(), &user, &family, source)?
         } else {
@@ -244,6 +245,12 @@ impl Core {
         tx.insert_users(std::slice::from_ref(&row)).await?;
         if let Some(device) = &new.device {
             tx.set_device(&row.device_token, device).await?;
+        }
+        if flags.enable_logging {
+            // The instance's longest debug logging holds for new users too.
+            let one = crate::store::Selection::Tokens(vec![row.device_token.clone()]);
+            tx.schedule_flag_ends(&one, Flag::Logging, true, None, ms(now), actor)
+                .await?;
         }
         tx.insert_events(&crate::events::users_created(
             now,
@@ -302,15 +309,11 @@ impl Core {
             .and_then(|l| errors.take("Label", parse_text(l)).flatten())
             .unwrap_or_default();
         errors.into_result()?;
-        let d = UserFlags::default();
-        let flags = request.custom_fields.map_or(d, |f| UserFlags {
-            enable_tracking: f.enable_tracking.unwrap_or(d.enable_tracking),
-            enable_logging: f.enable_logging.unwrap_or(d.enable_logging),
-            enabled: f.enabled.unwrap_or(d.enabled),
-            enable_real_time_location: f
-                .enable_real_time_location
-                .unwrap_or(d.enable_real_time_location),
-        });
+        let given = request.custom_fields.unwrap_or_default();
+        let flags = crate::instance_settings::new_user_flags(
+            &instance,
+            Flag::ALL.map(|f| f.given_in_custom(&given)),
+        );
         let with_tokens = request.create_access_token.unwrap_or(true);
         let batch_id = BatchId::new_random();
 
@@ -352,6 +355,16 @@ impl Core {
         })
         .await?;
         tx.insert_users(&users).await?;
+        if flags.enable_logging {
+            // The instance's longest debug logging holds for new users too.
+            let batch = crate::store::Selection::Filter(Box::new(crate::store::PageFilter {
+                batch: Some(batch_id.to_string()),
+                ..Default::default()
+            }));
+            let actor = format!("instance:{}", instance.id);
+            tx.schedule_flag_ends(&batch, Flag::Logging, true, None, ms(now), &actor)
+                .await?;
+        }
         tx.insert_events(&crate::events::users_created(
             now,
             &users,

@@ -230,6 +230,7 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>, manage: bool) -> impl
         }));
     };
     let row_id = id.clone();
+    let settings_id = id.clone();
     view! {
         <tr class="align-top hover:bg-slate-50" data-testid="instance-row" data-instance-id=id.clone()>
             <td class="px-4 py-3">
@@ -238,7 +239,10 @@ fn InstanceRow(i: InstanceSummary, reloads: RwSignal<u32>, manage: bool) -> impl
                     fallback=move || view! {
                         <div class="font-medium" data-testid="instance-name">{new_name.current()}</div>
                         <div class="text-xs text-slate-500">{new_description.current()}</div>
-                        <button type="button" class="mt-1 text-xs text-indigo-700 underline" on:click=move |_| editing.set(true)>"Rename"</button>
+                        <div class="mt-1 flex gap-3 text-xs">
+                            <button type="button" class="text-indigo-700 underline" on:click=move |_| editing.set(true)>"Rename"</button>
+                            <a class="text-indigo-700 underline" href=format!("/instances/{}/settings", settings_id) data-testid="instance-settings-link">"Settings"</a>
+                        </div>
                     }
                 >
                     <form class="space-y-1" on:submit=save.clone()>

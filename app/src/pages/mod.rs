@@ -5,6 +5,7 @@ pub mod audit_page;
 pub mod batches_page;
 pub mod deliveries_page;
 pub mod imports_page;
+pub mod instance_settings_page;
 pub mod instances_page;
 pub mod invite_page;
 pub mod join_page;

@@ -4,7 +4,7 @@ use leptos::server_fn::codec::Json;
 use tus_core::types::InstanceId;
 
 use crate::error::AppError;
-use tus_wire::model::InstanceSummary;
+use tus_wire::model::{InstanceSettingsView, InstanceSummary};
 use tus_wire::views::InstanceChoice;
 
 /// Lists the instances with their user counts and invite codes (never their keys).
@@ -194,5 +194,77 @@ pub async fn regenerate_invite_code(instance_id: String) -> Result<String, AppEr
         )
         .await
         .map(|i| i.invite_code)
+        .map_err(fail)
+}
+
+/// An instance's settings: active window, longest debug logging, flags of new users,
+/// inactivity rule.
+///
+/// `POST /api/instance_settings`
+///
+/// ```sh
+/// api instance_settings '{"instance_id": "…"}'
+/// ```
+#[server(prefix = "/api", endpoint = "instance_settings", input = Json)]
+pub async fn instance_settings(instance_id: String) -> Result<InstanceSettingsView, AppError> {
+    use super::guard::{admin, fail};
+    let a = admin()?;
+    a.core
+        .instance_settings(
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+        )
+        .await
+        .map_err(fail)
+}
+
+/// Replaces an instance's settings (audited); answers them as stored.
+///
+/// `POST /api/save_instance_settings`
+///
+/// ```sh
+/// api save_instance_settings '{"instance_id": "…", "settings": {"ActiveWindowDays": 7}}'
+/// ```
+#[server(prefix = "/api", endpoint = "save_instance_settings", input = Json)]
+pub async fn save_instance_settings(
+    instance_id: String,
+    settings: InstanceSettingsView,
+) -> Result<InstanceSettingsView, AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    a.core
+        .update_instance_settings(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            &settings,
+            &a.meta,
+        )
+        .await
+        .map_err(fail)
+}
+
+/// How many users an inactivity rule of `days` would act on in an instance now.
+///
+/// `POST /api/count_inactive`
+///
+/// ```sh
+/// api count_inactive '{"instance_id": "…", "days": 90}'
+/// ```
+#[server(prefix = "/api", endpoint = "count_inactive", input = Json)]
+pub async fn count_inactive(instance_id: String, days: i64) -> Result<i64, AppError> {
+    use super::guard::{admin, fail};
+    use tus_core::Core;
+    let a = admin()?;
+    a.core
+        .inactivity_count(
+            Core::now(),
+            a.principal(),
+            InstanceId::named(&instance_id).map_err(fail)?,
+            Some(days),
+        )
+        .await
+        .map(|c| c.count)
         .map_err(fail)
 }

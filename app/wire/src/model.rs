@@ -79,8 +79,40 @@ pub struct RegisterRequest {
     pub mobile_device: Option<MobileDeviceInput>,
 }
 
-/// The flags of `CreateMany` (the original API calls them `CustomFields`).
+/// An instance's settings (`GET`/`PUT /v1/Instances/{instanceId}/Settings`). A `PUT` sends
+/// all of them: an absent or null one is the default (no limit, the API's default flags, no
+/// inactivity rule).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase", default)]
+pub struct InstanceSettingsView {
+    /// A user is `Active` while its last login or refresh is at most this many days old
+    /// (1 to 365; default 14).
+    pub active_window_days: Option<i64>,
+    /// Debug logging switched on goes off by itself after at most this many minutes (1 to
+    /// 527040); null: no limit.
+    pub max_logging_minutes: Option<i64>,
+    /// Flags of a new user that its registration does not name; null ones: the API's
+    /// defaults (tracking on, logging off, SDK on, real time off).
+    pub default_flags: CustomFieldsInput,
+    /// Users without a login or refresh for this many days (1 to 3650) are dealt with by
+    /// `InactivityAction`; null: no rule.
+    pub inactivity_days: Option<i64>,
+    /// `Deactivate` or `Delete`; required with `InactivityDays`.
+    pub inactivity_action: Option<String>,
+}
+
+/// How many users an inactivity rule would act on now.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "PascalCase")]
+pub struct InactivityCountView {
+    pub days: i64,
+    pub count: i64,
+}
+
+/// The flags of `CreateMany` (the original API calls them `CustomFields`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CustomFieldsInput {

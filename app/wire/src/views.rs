@@ -156,6 +156,16 @@ impl Flag {
         }
     }
 
+    /// The value of this flag a `CustomFields` (or default flags) input gives, if any.
+    pub fn given_in_custom(self, f: &crate::model::CustomFieldsInput) -> Option<bool> {
+        match self {
+            Flag::Tracking => f.enable_tracking,
+            Flag::Logging => f.enable_logging,
+            Flag::Sdk => f.enabled,
+            Flag::RealTime => f.enable_real_time_location,
+        }
+    }
+
     /// The users list's filter of this flag (`on`, `off` or absent).
     pub fn filter_in(self, q: &UserListQuery) -> &Option<String> {
         match self {

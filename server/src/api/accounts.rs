@@ -8,7 +8,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use tus_core::types::InstanceId;
 use tus_core::Core;
-use tus_wire::model::{ApplicationInput, ApplicationView, InstanceInput, InstanceView};
+use tus_wire::model::{
+    ApplicationInput, ApplicationView, InactivityCountView, InstanceInput, InstanceSettingsView,
+    InstanceView,
+};
 
 use super::envelope::{Data, Done};
 use super::error::ApiError;
@@ -41,6 +44,73 @@ pub fn router() -> Router<AppState> {
             "/v1/instances/{instance_id}/regenerateinvitecode",
             post(regenerate_invite_code),
         )
+        .route(
+            "/v1/instances/{instance_id}/settings",
+            get(get_settings).put(put_settings),
+        )
+        .route(
+            "/v1/instances/{instance_id}/settings/inactivitycount",
+            get(inactivity_count),
+        )
+}
+
+#[utoipa::path(get, path = "/v1/Instances/{instanceId}/Settings", tag = "Accounts",
+    summary = "Read an instance's settings",
+    description = "The active window, the longest debug logging, the flags of new users, the inactivity rule.",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    responses((status = 200, description = "The settings.", body = super::openapi::Envelope<InstanceSettingsView>)))]
+async fn get_settings(
+    State(core): State<Core>,
+    Bearer(p): Bearer,
+    Path(id): Path<String>,
+) -> Result<Data<InstanceSettingsView>, ApiError> {
+    Ok(Data(
+        core.instance_settings(&p, InstanceId::named(&id)?).await?,
+    ))
+}
+
+#[utoipa::path(put, path = "/v1/Instances/{instanceId}/Settings", tag = "Accounts",
+    summary = "Replace an instance's settings",
+    description = "Every setting at once: an absent or null one goes back to its default (no limit, the API's default flags, no inactivity rule). Audited with what changed. Count an inactivity rule's users first with InactivityCount.",
+    params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
+    request_body = InstanceSettingsView,
+    responses((status = 200, description = "The settings as stored.", body = super::openapi::Envelope<InstanceSettingsView>)))]
+async fn put_settings(
+    State(core): State<Core>,
+    Bearer(p): Bearer,
+    Meta(meta): Meta,
+    Path(id): Path<String>,
+    CiJson(body): CiJson<InstanceSettingsView>,
+) -> Result<Data<InstanceSettingsView>, ApiError> {
+    Ok(Data(
+        core.update_instance_settings(Core::now(), &p, InstanceId::named(&id)?, &body, &meta)
+            .await?,
+    ))
+}
+
+#[utoipa::path(get, path = "/v1/Instances/{instanceId}/Settings/InactivityCount", tag = "Accounts",
+    summary = "Count the users an inactivity rule would act on now",
+    description = "Active users of the instance without a login or refresh (or, never active, since registration) for Days days: what a rule of that many days would deactivate or delete at its next run.",
+    params(("instanceId" = String, Path, description = "The instance."), ("Days" = i64, Query, description = "1 to 3650.")),
+    security(("bearer" = [])),
+    responses((status = 200, description = "The count.", body = super::openapi::Envelope<InactivityCountView>)))]
+async fn inactivity_count(
+    State(core): State<Core>,
+    Bearer(p): Bearer,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Data<InactivityCountView>, ApiError> {
+    let q = LowerQuery::from(q);
+    let days = match q.text("days") {
+        None => None,
+        Some(d) => Some(d.trim().parse::<i64>().map_err(|_| {
+            tus_core::CoreError::validation("Days", "must be a whole number of days")
+        })?),
+    };
+    Ok(Data(
+        core.inactivity_count(Core::now(), &p, InstanceId::named(&id)?, days)
+            .await?,
+    ))
 }
 
 #[utoipa::path(get, path = "/v1/companies/{companyId}/applications", tag = "Accounts",

@@ -475,3 +475,115 @@ async fn bad_flag_ends_are_refused_and_change_nothing() {
     .await;
     assert!(a.status == 400 || a.status == 422, "{:?}", a.body);
 }
+
+#[tokio::test]
+async fn instance_settings_over_rest_count_first_and_refuse_what_the_caller_may_not_do() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let path = format!("/v1/Instances/{}/Settings", app.instance_id);
+    let a = app.send(Method::GET, &path, None, &[bearer(&admin)]).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.result()["ActiveWindowDays"], 14);
+    assert_eq!(a.result()["InactivityDays"], Value::Null);
+
+    let wanted = json!({
+        "ActiveWindowDays": 30, "MaxLoggingMinutes": 60,
+        "DefaultFlags": {"EnableLogging": true},
+        "InactivityDays": 90, "InactivityAction": "Deactivate"
+    });
+    let a = app
+        .send(Method::PUT, &path, Some(&wanted), &[bearer(&admin)])
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.result()["MaxLoggingMinutes"], 60);
+    // A new user gets the instance's default; its debug logging has an end.
+    let user = app.register(json!({})).await;
+    let v = user_as_admin(&app, &admin, &device_token(&user)).await;
+    assert_eq!(v["UserFields"][0]["EnableLogging"], true);
+    assert!(v["FlagsUntil"]["EnableLogging"].is_string(), "{v}");
+
+    // The dry count: nobody has been inactive for 90 days; everyone "for 1 day" from now
+    // is not yet either (registered seconds ago).
+    let count = app
+        .send(
+            Method::GET,
+            &format!("{path}/InactivityCount?Days=90"),
+            None,
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(count.status, 200, "{:?}", count.body);
+    assert_eq!(count.result(), &json!({"Days": 90, "Count": 0}));
+    for bad in ["Days=0", "Days=ninety", ""] {
+        let a = app
+            .send(
+                Method::GET,
+                &format!("{path}/InactivityCount?{bad}"),
+                None,
+                &[bearer(&admin)],
+            )
+            .await;
+        assert_eq!(a.status, 422, "{bad}: {:?}", a.body);
+        assert_eq!(a.error_keys(), ["Days"], "{bad}");
+    }
+
+    // Playing the attacker: bad values are named and change nothing; a reader may not
+    // write; another instance's settings do not exist for a key limited to this one.
+    let bad = json!({"ActiveWindowDays": 0, "MaxLoggingMinutes": 99999999, "InactivityDays": 5});
+    let a = app
+        .send(Method::PUT, &path, Some(&bad), &[bearer(&admin)])
+        .await;
+    assert_eq!(a.status, 422, "{:?}", a.body);
+    let mut keys = a.error_keys();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["ActiveWindowDays", "InactivityAction", "MaxLoggingMinutes"]
+    );
+    let a = app.send(Method::GET, &path, None, &[bearer(&admin)]).await;
+    assert_eq!(a.result()["ActiveWindowDays"], 30);
+    let reader = api_key(&app, "reader", &["instances:read"]).await;
+    assert_eq!(
+        app.send(Method::GET, &path, None, &[bearer(&reader)])
+            .await
+            .status,
+        200
+    );
+    let a = app
+        .send(Method::PUT, &path, Some(&wanted), &[bearer(&reader)])
+        .await;
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    let user_token = token_of(&user);
+    let a = app
+        .send(Method::GET, &path, None, &[bearer(&user_token)])
+        .await;
+    assert!(a.status == 401 || a.status == 403, "{:?}", a.body);
+    let other = app
+        .core
+        .create_instance(tus_core::Core::now(), None, "Other", "")
+        .await
+        .unwrap();
+    let limited = limited_api_key(
+        &app,
+        "limited",
+        &["instances:read"],
+        Some(std::slice::from_ref(&app.instance_id)),
+    )
+    .await;
+    let a = app
+        .send(
+            Method::GET,
+            &format!("/v1/Instances/{}/Settings", other.id),
+            None,
+            &[bearer(&limited)],
+        )
+        .await;
+    assert_eq!(a.status, 404, "{:?}", a.body);
+    let audit = app
+        .core
+        .store()
+        .latest_audit(&["instance.updated"], 10)
+        .await
+        .unwrap();
+    assert_eq!(audit.len(), 1, "only the one good change is audited");
+}

@@ -302,35 +302,3 @@ impl Store {
         Ok(totals)
     }
 }
-
-impl Tx {
-    /// The longest debug logging may stay on in an instance (minutes; `None`: no limit).
-    pub async fn set_max_logging(
-        &mut self,
-        instance_id: &str,
-        minutes: Option<i64>,
-    ) -> CoreResult<()> {
-        on_tx!(self, |c| sqlx::query(
-            "UPDATE instances SET max_logging_minutes = $1 WHERE id = $2"
-        )
-        .bind(minutes)
-        .bind(instance_id)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        .map_err(db_err))
-    }
-
-    /// An instance's active window, in days.
-    pub async fn set_active_window(&mut self, instance_id: &str, days: i64) -> CoreResult<()> {
-        on_tx!(self, |c| sqlx::query(
-            "UPDATE instances SET active_window_days = $1 WHERE id = $2"
-        )
-        .bind(days)
-        .bind(instance_id)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        .map_err(db_err))
-    }
-}

@@ -493,6 +493,10 @@ macro_rules! push_page_filter {
         if let Some(v) = &f.os {
             $q.push(" AND lower(u.os_type) = ").push_bind(v.clone());
         }
+        if let Some(v) = f.inactive_before {
+            $q.push(" AND coalesce(u.last_activity_at, u.date_created) < ")
+                .push_bind(v);
+        }
         if let Some(v) = &f.sdk_prefix {
             $q.push(" AND u.sdk_version >= ").push_bind(v.clone());
             $q.push(" AND u.sdk_version < ").push_bind(prefix_end(v));
@@ -546,7 +550,8 @@ pub enum LoginColumn {
 
 const INSTANCE_SELECT: &str =
     "SELECT i.id, i.app_id, i.instance_key, i.name, i.description, i.status,
-        i.invite_code, i.created_at, a.name AS app_name, a.company_id
+        i.invite_code, i.created_at, a.name AS app_name, a.company_id, i.default_tracking,
+        i.default_logging, i.default_sdk, i.default_realtime
      FROM instances i JOIN applications a ON a.id = i.app_id";
 
 const USER_SELECT: &str =
@@ -579,6 +584,7 @@ mod flag_ends;
 mod imports;
 mod keys;
 mod outbox;
+mod rules;
 mod settings;
 mod throttles;
 mod tokens;

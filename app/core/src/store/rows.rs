@@ -25,6 +25,11 @@ pub struct InstanceRow {
     pub created_at: i64,
     pub app_name: String,
     pub company_id: String,
+    /// Flags of new users that name none (`None`: the API's default).
+    pub default_tracking: Option<bool>,
+    pub default_logging: Option<bool>,
+    pub default_sdk: Option<bool>,
+    pub default_realtime: Option<bool>,
 }
 
 impl std::fmt::Debug for InstanceRow {
@@ -416,6 +421,9 @@ pub struct PageFilter {
     pub os: Option<String>,
     /// SDK versions starting with this.
     pub sdk_prefix: Option<String>,
+    /// Users whose last login or refresh (or, never active, registration) is before this
+    /// (ms): what an inactivity rule finds.
+    pub inactive_before: Option<i64>,
 }
 
 /// Where a flag is stored: its column in `users`, and its counter column in `user_counts`
@@ -475,7 +483,10 @@ impl PageFilter {
     /// True when an activity status, OS or SDK filter applies: the registration counters
     /// know nothing of them.
     pub fn by_activity_or_device(&self) -> bool {
-        self.activity.is_some() || self.os.is_some() || self.sdk_prefix.is_some()
+        self.activity.is_some()
+            || self.os.is_some()
+            || self.sdk_prefix.is_some()
+            || self.inactive_before.is_some()
     }
 
     /// True when the activity counters alone can total it: only instances and activity
@@ -491,6 +502,7 @@ impl PageFilter {
             && self.to.is_none()
             && self.os.is_none()
             && self.sdk_prefix.is_none()
+            && self.inactive_before.is_none()
     }
 
     /// True when some filter besides instances and time applies, so the matching users may

@@ -6,7 +6,7 @@ pub mod patch;
 pub mod search;
 
 use tus_wire::model::{
-    AccountInfoView, RegisterRequest, UserFieldsInput, UserFieldsView, UserProfileView, UserView,
+    AccountInfoView, RegisterRequest, UserFieldsView, UserProfileView, UserView,
 };
 
 use chrono::{DateTime, Utc};
@@ -45,7 +45,9 @@ pub struct NewUser {
     pub create_access_token: bool,
     pub profile: Profile,
     pub status: UserStatus,
-    pub flags: UserFlags,
+    /// The flags the registration names, in `Flag::ALL` order; the instance's defaults
+    /// (or the API's) fill the others.
+    pub flags: [Option<bool>; 4],
     pub client_id: Option<String>,
     pub invite_code: Option<InviteCode>,
     pub password: Option<Password>,
@@ -124,17 +126,6 @@ pub(crate) fn parse_profile(errors: &mut FieldErrors, r: &RegisterRequest) -> Pr
     }
 }
 
-/// The flags of a new user: those the input gives, the API's defaults for the rest.
-pub(crate) fn parse_flags(fields: Option<&UserFieldsInput>) -> UserFlags {
-    let mut flags = UserFlags::default();
-    for flag in Flag::ALL {
-        if let Some(on) = fields.and_then(|f| flag.given_in(f)) {
-            flags.set(flag, on);
-        }
-    }
-    flags
-}
-
 impl TryFrom<RegisterRequest> for NewUser {
     type Error = CoreError;
 
@@ -201,7 +192,7 @@ impl TryFrom<RegisterRequest> for NewUser {
             create_access_token: r.create_access_token.unwrap_or(true),
             profile,
             status,
-            flags: parse_flags(r.user_fields.as_ref()),
+            flags: Flag::ALL.map(|f| r.user_fields.as_ref().and_then(|u| f.given_in(u))),
             client_id,
             invite_code,
             password,
@@ -349,9 +340,11 @@ mod tests {
         let u = NewUser::try_from(RegisterRequest::default()).unwrap();
         assert!(u.create_access_token);
         assert_eq!(u.status, UserStatus::Active);
-        assert_eq!(u.flags, UserFlags::default());
-        assert!(u.flags.enable_tracking && u.flags.enabled);
-        assert!(!u.flags.enable_logging && !u.flags.enable_real_time_location);
+        assert_eq!(u.flags, [None; 4]);
+        let flags = crate::instance_settings::InstanceSettings::default().flags_for(u.flags);
+        assert_eq!(flags, UserFlags::default());
+        assert!(flags.enable_tracking && flags.enabled);
+        assert!(!flags.enable_logging && !flags.enable_real_time_location);
     }
 
     #[test]
