@@ -40,10 +40,14 @@ test('a driver\'s activity and phone show on its page and in the list; a flag ch
   await expect(device).toContainText(sdk);
   await expect(page.getByTestId('flags-pending')).toHaveCount(0);
 
-  // Debug logging on: pending, with when the device last refreshed and when its token ends.
+  // Debug logging on for 1 hour: a countdown, and pending, with when the device last
+  // refreshed and when its token ends.
+  await page.getByTestId('hold-logging').selectOption('60');
   const saved = page.waitForResponse((r) => r.url().endsWith('/api/set_flag') && r.status() === 200);
   await page.getByTestId('switch-logging').click();
   await saved;
+  await expect(page.getByTestId('switch-logging')).toHaveAttribute('aria-checked', 'true');
+  await expect(page.getByTestId('ends-logging')).toHaveText(/^Switches off by itself in (59 min|1 h)$/);
   const pending = page.getByTestId('flags-pending');
   await expect(pending).toContainText('Pending: the device learns the new flags at its next refresh');
   await expect(pending).toContainText('last refresh');
@@ -63,8 +67,10 @@ test('a driver\'s activity and phone show on its page and in the list; a flag ch
   await hydrated(page);
   await expect(page.getByTestId('users-empty')).toBeVisible();
 
-  // The device refreshes: the change is applied, nothing is pending.
+  // The device refreshes: the change is applied (its token says so), nothing is pending.
   pair = await refresh(request, pair);
+  const payload = JSON.parse(Buffer.from(pair.accessToken.split('.')[1].replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8'));
+  expect(payload.SdkEnableLogging).toBe('True');
   await page.goto(`/?q=${last}&activity=active`);
   await hydrated(page);
   await expect(page.getByTestId('user-row')).toHaveCount(1);
@@ -73,6 +79,40 @@ test('a driver\'s activity and phone show on its page and in the list; a flag ch
   await hydrated(page);
   await expect(page.getByTestId('activity-status')).toHaveText('Active');
   await expect(page.getByTestId('flags-pending')).toHaveCount(0);
+  // The countdown survives a reload (the end is stored).
+  await expect(page.getByTestId('ends-logging')).toHaveText(/^Switches off by itself in (58|59) min$/);
+});
+
+test('an instance\'s settings are saved, and an inactivity rule is counted before it is saved', async ({ page, consoleErrors }) => {
+  consoleErrors.allow(/\/api\/save_instance_settings$/);
+  await signIn(page);
+  await page.goto('/instances');
+  await hydrated(page);
+  await page.getByTestId('instance-settings-link').first().click();
+  await hydrated(page);
+  await expect(page.getByLabel('Active window (days)')).toHaveValue('14');
+  await page.getByLabel('Active window (days)').fill('21');
+  await page.getByLabel('Longest debug logging (minutes)').fill('120');
+  await page.getByLabel('users without a login or refresh for (days)').fill('365');
+  await page.getByTestId('count-inactive').click();
+  await expect(page.getByTestId('inactive-count')).toContainText('a rule of 365 days would act on them');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByTestId('settings-saved')).toBeVisible();
+  await page.screenshot({ path: 'test-results/instance-settings.png', fullPage: true });
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByLabel('Active window (days)')).toHaveValue('21');
+  await expect(page.getByLabel('Longest debug logging (minutes)')).toHaveValue('120');
+  // A bad value is refused by name.
+  await page.getByLabel('Active window (days)').fill('0');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('ActiveWindowDays must be between 1 and 365')).toBeVisible();
+  // Back to the defaults for the other tests.
+  await page.getByLabel('Active window (days)').fill('');
+  await page.getByLabel('Longest debug logging (minutes)').fill('');
+  await page.getByLabel('users without a login or refresh for (days)').fill('');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByTestId('settings-saved')).toBeVisible();
 });
 
 test('the overview counts drivers by activity and charts active drivers per day', async ({ page }) => {
