@@ -127,3 +127,26 @@ test('the overview counts drivers by activity and charts active drivers per day'
   await hydrated(page);
   await expect(page.getByLabel('Activity')).toHaveValue('nodata');
 });
+
+test('a user\'s data downloads as JSON, and a deletion can erase its traces', async ({ page }) => {
+  await signIn(page);
+  const last = `Erase${unique()}`;
+  const user = await registerInUi(page, { 'First name': 'Erin', 'Last name': last });
+  await page.getByRole('link', { name: 'Open the user' }).click();
+  await hydrated(page);
+  const download = page.waitForEvent('download');
+  await page.getByTestId('export-user-data').click();
+  const file = await download;
+  const data = JSON.parse(require('node:fs').readFileSync(await file.path(), 'utf8'));
+  expect(data.User.DeviceToken).toBe(user.deviceToken);
+  expect(data.User.UserProfile.LastName).toBe(last);
+  expect(JSON.stringify(data)).not.toContain(user.refreshToken);
+
+  await page.getByRole('button', { name: 'Delete…' }).click();
+  await page.getByTestId('erase-traces').check();
+  await page.getByTestId('confirm-delete').click();
+  await expect(page).toHaveURL(/\/$/);
+  await page.goto(`/audit?target=${encodeURIComponent(`user:${user.deviceToken}`)}`);
+  await hydrated(page);
+  await expect(page.getByText(user.deviceToken)).toHaveCount(0);
+});

@@ -380,6 +380,13 @@ pub struct Config {
     /// How long events (for replay) and ended webhook deliveries (the log) are kept.
     #[arg(long, env = "TUS_EVENT_RETENTION", default_value = "30d", value_parser = parse_duration, global = true)]
     pub event_retention: i64,
+    /// How long audit entries are kept (like 365d); 0, the default: for good.
+    #[arg(long, env = "TUS_AUDIT_RETENTION", default_value = "0", value_parser = parse_duration, global = true)]
+    pub audit_retention: i64,
+    /// How long sent, failed and cancelled e-mail and SMS messages are kept (like 90d); 0,
+    /// the default: for good.
+    #[arg(long, env = "TUS_MESSAGE_RETENTION", default_value = "0", value_parser = parse_duration, global = true)]
+    pub message_retention: i64,
     /// How long a one-time login code works.
     #[arg(long, env = "TUS_LOGIN_CODE_TTL", default_value = "10m", value_parser = parse_duration, global = true)]
     pub login_code_ttl: i64,
@@ -471,6 +478,8 @@ impl fmt::Debug for Config {
             .field("webhook_attempts", &self.webhook_attempts)
             .field("webhook_disable_after", &self.webhook_disable_after)
             .field("event_retention", &self.event_retention)
+            .field("audit_retention", &self.audit_retention)
+            .field("message_retention", &self.message_retention)
             .field("outbox_retry_base", &self.outbox_retry_base)
             .field("outbox_poll", &self.outbox_poll)
             .field("login_code_ttl", &self.login_code_ttl)
@@ -602,6 +611,11 @@ impl Config {
                 webhook_attempts: self.webhook_attempts.max(1),
                 webhook_disable_after_ms: self.webhook_disable_after.max(1) * 1000,
                 event_retention_ms: self.event_retention.max(3600) * 1000,
+            },
+            retention: tus_core::personal_data::Retention {
+                audit_ms: (self.audit_retention > 0).then(|| self.audit_retention.max(3600) * 1000),
+                messages_ms: (self.message_retention > 0)
+                    .then(|| self.message_retention.max(3600) * 1000),
             },
         })
     }

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/export/audit.csv", get(audit_csv))
         .route("/export/users.csv", get(users_csv))
+        .route("/export/users/{device_token}/data.json", get(user_json))
         .route(
             "/export/batches/{batch_id}/credentials.csv",
             post(batch_credentials_csv),
@@ -38,6 +39,47 @@ pub(crate) fn admin_of(req: &Request) -> Result<Principal, (StatusCode, AppError
             AppError::Forbidden("exports need an admin".into()),
         )),
         _ => Err((StatusCode::UNAUTHORIZED, AppError::Unauthorized)),
+    }
+}
+
+/// A user's personal data, as the REST export answers it, for the dashboard's download.
+async fn user_json(
+    State(state): State<AppState>,
+    Path(device_token): Path<String>,
+    req: Request,
+) -> Response {
+    let principal = match admin_of(&req) {
+        Ok(p) => p,
+        Err((status, error)) => return refuse(status, error),
+    };
+    let Ok(target) = tus_core::types::DeviceToken::parse(&device_token) else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            AppError::NotFound("no such user".into()),
+        );
+    };
+    let meta = request_meta(req.headers(), req.extensions());
+    match state
+        .core
+        .export_user(Core::now(), &principal, target, &meta)
+        .await
+    {
+        Ok(data) => (
+            [
+                (header::CONTENT_TYPE, "application/json".to_string()),
+                (
+                    header::CONTENT_DISPOSITION,
+                    format!("attachment; filename=\"user-{target}.json\""),
+                ),
+                (header::CACHE_CONTROL, "no-store".to_string()),
+            ],
+            serde_json::to_string_pretty(&data).unwrap_or_default(),
+        )
+            .into_response(),
+        Err(e) => {
+            let e = AppError::from(e);
+            refuse(e.status(), e)
+        }
     }
 }
 

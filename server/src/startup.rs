@@ -241,6 +241,17 @@ async fn housekeeping(core: Core) {
         if let Err(e) = core.purge_login_codes(Core::now()).await {
             tracing::warn!(error = %e, "purging expired login codes failed");
         }
+        match core.purge_retained(Core::now()).await {
+            Ok((0, 0)) => {}
+            Ok((entries, messages)) => {
+                tracing::info!(
+                    entries,
+                    messages,
+                    "audit entries and messages past the retention deleted"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "purging old audit entries and messages failed"),
+        }
         match core.purge_events(Core::now()).await {
             Ok((0, 0)) => {}
             Ok((events, deliveries)) => {

@@ -38,6 +38,10 @@ pub enum AuditAction {
     FlagEnded,
     /// A user was deleted with every token issued to it.
     UserDeleted,
+    /// A user was deleted and what the audit trail, events and messages held about it erased.
+    UserErased,
+    /// A user's data was exported.
+    UserExported,
     /// A user moved to another instance.
     UserMoved,
     /// Sessions of a user were revoked.
@@ -154,6 +158,8 @@ impl AuditAction {
         AuditAction::UserUpdated,
         AuditAction::FlagEnded,
         AuditAction::UserDeleted,
+        AuditAction::UserErased,
+        AuditAction::UserExported,
         AuditAction::UserMoved,
         AuditAction::UserTokensRevoked,
         AuditAction::UsersBulkUpdated,
@@ -225,6 +231,8 @@ impl AuditAction {
             AuditAction::UserRegistered => "user.registered",
             AuditAction::UserUpdated => "user.updated",
             AuditAction::FlagEnded => "user.flag_ended",
+            AuditAction::UserErased => "user.erased",
+            AuditAction::UserExported => "user.exported",
             AuditAction::UserDeleted => "user.deleted",
             AuditAction::UserMoved => "user.moved",
             AuditAction::UserTokensRevoked => "user.tokens_revoked",

@@ -30,6 +30,7 @@ pub mod keys;
 pub mod lineage;
 pub mod outbox;
 pub mod password;
+pub mod personal_data;
 pub mod principal;
 pub mod ratelimit;
 pub mod registration;
@@ -71,6 +72,8 @@ pub struct CoreConfig {
     pub hashing: password::HashingSettings,
     /// Which channels can send, and how the outbox retries.
     pub delivery: outbox::DeliverySettings,
+    /// How long the audit trail and ended messages are kept.
+    pub retention: personal_data::Retention,
 }
 
 impl CoreConfig {
@@ -85,6 +88,7 @@ impl CoreConfig {
             login_limits: ratelimit::LoginLimits::default(),
             hashing: password::HashingSettings::default(),
             delivery: outbox::DeliverySettings::default(),
+            retention: personal_data::Retention::default(),
         }
     }
 }
@@ -118,6 +122,7 @@ struct Inner {
     delivery: outbox::DeliverySettings,
     login_limits: ratelimit::LoginLimits,
     hashing: password::Hashing,
+    retention: personal_data::Retention,
 }
 
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -156,6 +161,7 @@ impl Core {
                 max_batch: config.max_batch,
                 login_limits: config.login_limits,
                 hashing,
+                retention: config.retention,
             }),
         };
         core.init_keys(Core::now()).await?;
@@ -176,6 +182,10 @@ impl Core {
 
     pub fn batch_runs(&self) -> &batches::BatchRunSettings {
         &self.inner.batch_runs
+    }
+
+    pub fn retention(&self) -> personal_data::Retention {
+        self.inner.retention
     }
 
     pub fn login_limits(&self) -> &ratelimit::LoginLimits {

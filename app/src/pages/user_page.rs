@@ -159,12 +159,14 @@ fn UserView(detail: UserDetail, reloads: RwSignal<u32>, allowed: Allowed) -> imp
     let has_email = u.user_profile.email.is_some();
     let has_phone = u.user_profile.phone.is_some();
     let (t1, t2, t3, t4) = (token.clone(), token.clone(), token.clone(), token.clone());
+    let export_href = format!("/export/users/{token}/data.json");
     view! {
         <Title text=name.clone() />
         <nav class="mb-2 text-sm"><a href="/" class="text-indigo-700 hover:underline">"← Users"</a></nav>
         <PageHeader title=name.clone() subtitle=subtitle>
             <StatusBadge status=status />
             {allowed.write.then(|| view! { <StatusButton token=t1 active reloads /> })}
+            <a class=BUTTON href=export_href download="" data-testid="export-user-data">"Export data (JSON)"</a>
             {allowed.delete.then(|| view! { <DeleteButton token=t2 name=name.clone() /> })}
         </PageHeader>
         <dl class="mt-4 grid grid-cols-1 gap-x-6 gap-y-1 text-sm text-slate-600 sm:grid-cols-3">
@@ -479,6 +481,7 @@ fn StatusButton(token: String, active: bool, reloads: RwSignal<u32>) -> impl Int
 #[component]
 fn DeleteButton(token: String, name: String) -> impl IntoView {
     let open = RwSignal::new(false);
+    let erase = RwSignal::new(false);
     let error = RwSignal::new(None::<AppError>);
     let busy = RwSignal::new(false);
     let navigate = use_navigate();
@@ -494,7 +497,7 @@ fn DeleteButton(token: String, name: String) -> impl IntoView {
         let navigate = navigate.clone();
         busy.set(true);
         spawn_local(async move {
-            match delete_user(token).await {
+            match delete_user(token, Some(erase.get_untracked())).await {
                 Ok(()) => navigate("/", Default::default()),
                 Err(e) => error.set(Some(e)),
             }
@@ -513,6 +516,11 @@ fn DeleteButton(token: String, name: String) -> impl IntoView {
                     <p id="delete-text" class="mt-2 text-sm text-slate-600">
                         {format!("{} and every token issued to this user will be removed. Apps using its tokens stop working. This cannot be undone.", name)}
                     </p>
+                    <label class="mt-3 flex items-start gap-2 text-sm text-slate-700">
+                        <input type="checkbox" class="mt-0.5 h-4 w-4 rounded border-slate-300" data-testid="erase-traces"
+                            prop:checked=move || erase.current() on:change=move |ev| erase.set(event_target_checked(&ev)) />
+                        <span>"Also erase what the audit log, events and messages hold about this user (a right-to-erasure request): its entries stay, under a pseudonym and without details."</span>
+                    </label>
                     {move || error.current().map(|e| view! { <div class="mt-3"><ErrorNotice error=e /></div> })}
                     <div class="mt-5 flex justify-end gap-2">
                         <button type="button" class=BUTTON on:click=move |_| open.set(false) node_ref=cancel>"Cancel"</button>

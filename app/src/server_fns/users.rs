@@ -157,12 +157,23 @@ pub async fn move_user(device_token: String, instance_id: String) -> Result<User
 /// ```sh
 /// api delete_user '{"device_token": "…"}'
 /// ```
+///
+/// With `erase`, also erases what the audit trail, events and messages hold about it
+/// (see `Core::erase_user`).
 #[server(prefix = "/api", endpoint = "delete_user", input = Json)]
-pub async fn delete_user(device_token: String) -> Result<(), AppError> {
+pub async fn delete_user(device_token: String, erase: Option<bool>) -> Result<(), AppError> {
     use super::guard::{admin, fail};
     use tus_core::Core;
     let a = admin()?;
     let target = a.target(&device_token)?;
+    if erase == Some(true) {
+        return a
+            .core
+            .erase_user(Core::now(), a.principal(), target, &a.meta)
+            .await
+            .map(|_| ())
+            .map_err(fail);
+    }
     a.core
         .delete_user(Core::now(), a.principal(), target, &a.meta)
         .await

@@ -34,6 +34,14 @@ pub fn router() -> Router<AppState> {
         .route("/v1/management/users/getfilteredpage", post(filtered_page))
         .route("/v1/management/users/{device_token}", delete(delete_user))
         .route(
+            "/v1/management/users/{device_token}/export",
+            get(export_user),
+        )
+        .route(
+            "/v1/management/users/{device_token}/erase",
+            post(erase_user),
+        )
+        .route(
             "/v1/management/users/instances/change",
             post(change_instance),
         )
@@ -189,6 +197,42 @@ async fn delete_user(
     core.delete_user(Core::now(), &principal, target, &meta)
         .await?;
     Ok(Done)
+}
+
+#[utoipa::path(get, path = "/v1/Management/users/{DeviceToken}/Export", tag = "Management",
+    summary = "Everything held about a user, as JSON (admin)",
+    description = "Its profile, flags and their ends, device and activity, the lineage of its tokens (never a token), the audit entries about it or by it (the newest 10,000), and the messages sent to it (never a body). Audited as user.exported.",
+    params(("DeviceToken" = String, Path, description = "The user.")), security(("bearer" = [])),
+    responses((status = 200, description = "The user's data.", body = super::openapi::Envelope<Object>)))]
+async fn export_user(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    Path(device_token): Path<String>,
+) -> Result<Data<serde_json::Value>, ApiError> {
+    let target = DeviceToken::parse(&device_token).map_err(|_| ApiError::NotFound)?;
+    Ok(Data(
+        core.export_user(Core::now(), &principal, target, &meta)
+            .await?,
+    ))
+}
+
+#[utoipa::path(post, path = "/v1/Management/users/{DeviceToken}/Erase", tag = "Management",
+    summary = "Delete a user and erase what is held about it (admin)",
+    description = "Deletes the user with its tokens, as DELETE does, and erases its traces: in the audit trail its DeviceToken becomes a pseudonym and the details of those entries are removed (what happened and when stays); its events keep only their type; its messages lose address and body. The user.deleted event of the erasure still names the DeviceToken, for other systems to erase too. Answers the pseudonym.",
+    params(("DeviceToken" = String, Path, description = "The user.")), security(("bearer" = [])),
+    responses((status = 200, description = "Erased: the pseudonym now standing for the user in the audit trail.", body = super::openapi::Envelope<String>)))]
+async fn erase_user(
+    State(core): State<Core>,
+    Bearer(principal): Bearer,
+    Meta(meta): Meta,
+    Path(device_token): Path<String>,
+) -> Result<Data<String>, ApiError> {
+    let target = DeviceToken::parse(&device_token).map_err(|_| ApiError::NotFound)?;
+    Ok(Data(
+        core.erase_user(Core::now(), &principal, target, &meta)
+            .await?,
+    ))
 }
 
 #[utoipa::path(post, path = "/v1/Management/users/instances/change", tag = "Management",

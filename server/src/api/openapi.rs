@@ -97,6 +97,8 @@ are case-insensitive. Every answer under /v1 is the envelope \
         deliveries::cancel,
         deliveries::test_message,
         management::delete_user,
+        management::export_user,
+        management::erase_user,
         management::find_users,
         management::filtered_page,
         management::change_instance,

@@ -587,3 +587,92 @@ async fn instance_settings_over_rest_count_first_and_refuse_what_the_caller_may_
         .unwrap();
     assert_eq!(audit.len(), 1, "only the one good change is audited");
 }
+
+#[tokio::test]
+async fn a_users_data_is_exported_and_erased_by_an_admin_only() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let user = app
+        .register(json!({"Email": "erin@example.com", "UserFields": {"ClientId": "crm-77"}}))
+        .await;
+    let token = device_token(&user);
+    let put = put_as_admin(
+        &app,
+        &admin,
+        &token,
+        json!({"UserFields": {"EnableLogging": true}}),
+    )
+    .await;
+    assert_eq!(put.status, 200);
+    let export = format!("/v1/Management/users/{token}/Export");
+    let a = app
+        .send(Method::GET, &export, None, &[bearer(&admin)])
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(
+        a.result()["User"]["UserProfile"]["Email"],
+        "erin@example.com"
+    );
+    assert!(!a.result()["AuditEntries"].as_array().unwrap().is_empty());
+    assert!(!a
+        .body
+        .to_string()
+        .contains(user["RefreshToken"].as_str().unwrap()));
+
+    // Playing the attacker: the user's own token, a reading key, nonsense ids.
+    let own = app
+        .send(Method::GET, &export, None, &[bearer(&token_of(&user))])
+        .await;
+    assert!(own.status == 403 || own.status == 404, "{:?}", own.body);
+    let reader = api_key(&app, "reader", &["users:read"]).await;
+    assert_eq!(
+        app.send(Method::GET, &export, None, &[bearer(&reader)])
+            .await
+            .status,
+        200
+    );
+    let erase = format!("/v1/Management/users/{token}/Erase");
+    let a = app.post(&erase, &json!({}), &[bearer(&reader)]).await;
+    assert_eq!(a.status, 403, "{:?}", a.body);
+    for bad in ["not-a-token", "00000000-0000-4000-8000-000000000000"] {
+        let a = app
+            .send(
+                Method::GET,
+                &format!("/v1/Management/users/{bad}/Export"),
+                None,
+                &[bearer(&admin)],
+            )
+            .await;
+        assert_eq!(a.status, 404, "{bad}");
+    }
+    assert_eq!(app.send(Method::GET, &export, None, &[]).await.status, 401);
+
+    let a = app.post(&erase, &json!({}), &[bearer(&admin)]).await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    let pseudonym = a.result().as_str().unwrap().to_string();
+    assert!(pseudonym.starts_with("erased-"));
+    assert_eq!(
+        app.send(Method::GET, &export, None, &[bearer(&admin)])
+            .await
+            .status,
+        404
+    );
+    assert!(app
+        .core
+        .store()
+        .audit_about(&token, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let erased = app
+        .core
+        .store()
+        .latest_audit(&["user.erased"], 5)
+        .await
+        .unwrap();
+    assert_eq!(erased[0].target, format!("user:{pseudonym}"));
+    assert_eq!(
+        app.post(&erase, &json!({}), &[bearer(&admin)]).await.status,
+        404
+    );
+}

@@ -584,6 +584,7 @@ mod flag_ends;
 mod imports;
 mod keys;
 mod outbox;
+mod personal;
 mod rules;
 mod settings;
 mod throttles;
