@@ -7,7 +7,7 @@ use serde_json::{json, Value};
 use tus_wire::views::Action;
 
 use crate::audit::{audit_entry_view, AuditAction};
-use crate::error::{CoreError, CoreResult};
+use crate::error::CoreResult;
 use crate::principal::Principal;
 use crate::time::{iso, ms};
 use crate::types::DeviceToken;
@@ -78,34 +78,9 @@ impl Core {
         target: DeviceToken,
         meta: &RequestMeta,
     ) -> CoreResult<String> {
-        p.allow(Action::DeleteUsers)?;
-        let key = target.to_string();
         let pseudonym = format!("erased-{}", uuid::Uuid::new_v4().simple());
-        let mut tx = self.store().begin().await?;
-        let before = p.visible_user(tx.user_for_update(&target).await?)?;
-        let (entries, events, messages) = tx.erase_traces(&key, &pseudonym).await?;
-        if !tx.delete_user(&key).await? {
-            return Err(CoreError::NotFound("no user has this DeviceToken".into()));
-        }
-        tx.audit(&p.audit(
-            now,
-            AuditAction::UserErased,
-            format!("user:{pseudonym}"),
-            format!(
-                "user and its tokens deleted; {entries} audit entries, {events} events and {messages} messages erased"
-            ),
-            meta,
-        ))
-        .await?;
-        tx.insert_events(&[crate::events::NewEvent::of_user(
-            crate::events::EventType::UserDeleted,
-            now,
-            &before,
-            &p.actor(),
-            json!({}),
-        )])
-        .await?;
-        tx.commit().await?;
+        self.remove_user(now, p, target, Some(&pseudonym), meta)
+            .await?;
         Ok(pseudonym)
     }
 

@@ -189,21 +189,48 @@ impl Core {
         target: DeviceToken,
         meta: &RequestMeta,
     ) -> CoreResult<()> {
+        self.remove_user(now, principal, target, None, meta).await
+    }
+
+    /// Deletes a user with every token (`user.deleted` event, audited); with `erased_as`,
+    /// first erases its traces under that pseudonym (see `Core::erase_user`).
+    pub(crate) async fn remove_user(
+        &self,
+        now: DateTime<Utc>,
+        principal: &Principal,
+        target: DeviceToken,
+        erased_as: Option<&str>,
+        meta: &RequestMeta,
+    ) -> CoreResult<()> {
         principal.allow(Action::DeleteUsers)?;
         let key = target.to_string();
         let mut tx = self.store().begin().await?;
         let before = principal.visible_user(tx.user_for_update(&target).await?)?;
+        let entry = match erased_as {
+            None => principal.audit(
+                now,
+                AuditAction::UserDeleted,
+                format!("user:{key}"),
+                "user and all its tokens removed",
+                meta,
+            ),
+            Some(pseudonym) => {
+                let (entries, events, messages) = tx.erase_traces(&key, pseudonym).await?;
+                principal.audit(
+                    now,
+                    AuditAction::UserErased,
+                    format!("user:{pseudonym}"),
+                    format!(
+                        "user and its tokens deleted; {entries} audit entries, {events} events and {messages} messages erased"
+                    ),
+                    meta,
+                )
+            }
+        };
         if !tx.delete_user(&key).await? {
             return Err(CoreError::NotFound("no user has this DeviceToken".into()));
         }
-        tx.audit(&principal.audit(
-            now,
-            AuditAction::UserDeleted,
-            format!("user:{key}"),
-            "user and all its tokens removed",
-            meta,
-        ))
-        .await?;
+        tx.audit(&entry).await?;
         tx.insert_events(&[crate::events::NewEvent::of_user(
             crate::events::EventType::UserDeleted,
             now,
