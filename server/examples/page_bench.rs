@@ -120,6 +120,58 @@ async fn seed(core: &tus_core::Core, instances: &[String], total: usize) -> Dura
     started.elapsed()
 }
 
+/// Gives the seeded users activity and phones, in one UPDATE (the activity counters'
+/// triggers follow it): 20 % never active, the rest last active over the last 60 days (so
+/// about a fifth Active, the rest Lost, with the 14-day window); half Android; SDK 4.9.x for
+/// a quarter, 3.8.0 for one in a thousand, 5.x for the rest.
+async fn give_activity(url: &str, backend: &str) -> Duration {
+    let now = Utc::now().timestamp_millis();
+    let sql = format!(
+        "UPDATE users SET
+            last_activity_at = CASE WHEN date_created % 5 = 0 THEN NULL
+                ELSE {now} - (date_created % (60 * 86400000)) END,
+            os_type = CASE WHEN date_created % 2 = 0 THEN 'Android' ELSE 'iOS' END,
+            sdk_version = CASE WHEN date_created % 1000 = 7 THEN '3.8.0'
+                WHEN date_created % 4 = 0 THEN '4.9.' || (date_created % 7)
+                ELSE '5.1.' || (date_created % 3) END"
+    );
+    let started = Instant::now();
+    if backend == "sqlite" {
+        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
+        sqlx::query(&sql).execute(&pool).await.expect("activity");
+        pool.close().await;
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.expect("pg");
+        sqlx::query(&sql).execute(&pool).await.expect("activity");
+        pool.close().await;
+    }
+    started.elapsed()
+}
+
+/// The scheduler's cost when idle: its two reads per tick (the next flag end; the
+/// instances whose inactivity rule is due), each median ms of 200.
+async fn scheduler_idle(core: &tus_core::Core) -> (f64, f64) {
+    let mut ends = Vec::new();
+    let mut rules = Vec::new();
+    for _ in 0..200 {
+        let started = Instant::now();
+        core.store().next_flag_end().await.expect("next end");
+        ends.push(started.elapsed());
+        let started = Instant::now();
+        core.store()
+            .inactivity_rules(Utc::now().timestamp_millis())
+            .await
+            .expect("rules");
+        rules.push(started.elapsed());
+    }
+    ends.sort();
+    rules.sort();
+    (
+        common::percentile(&ends, 0.5),
+        common::percentile(&rules, 0.5),
+    )
+}
+
 struct Query {
     label: String,
     path: String,
@@ -167,6 +219,28 @@ fn dashboard_queries(probe: &tus_core::store::UserRow) -> Vec<Query> {
             json!({ "tracking": "off" }),
         ),
         list("deactivated only", json!({ "status": "deactivated" })),
+        list(
+            "activity Active (totalled by the activity counters)",
+            json!({ "activity": "active" }),
+        ),
+        list("activity Lost", json!({ "activity": "lost" })),
+        list("activity No data", json!({ "activity": "nodata" })),
+        list(
+            "recently active first (sort by last activity)",
+            json!({ "sort": "LastActivityDesc" }),
+        ),
+        list(
+            "SDK version 4.x (a quarter)",
+            json!({ "sdk_version": "4." }),
+        ),
+        list(
+            "SDK version 3.x (one in a thousand)",
+            json!({ "sdk_version": "3." }),
+        ),
+        list(
+            "Android on SDK 4.x, active",
+            json!({ "os": "android", "sdk_version": "4.", "activity": "active" }),
+        ),
         Query {
             label: "dashboard /api/instance_choices (the page's instance filter)".into(),
             path: "/api/instance_choices".into(),
@@ -236,6 +310,14 @@ fn queries(instance: &str, probe: &tus_core::store::UserRow) -> Vec<Query> {
             json!({"SearchTerm": both, "Sort": "LastName"}),
         ),
         page("search one e-mail", json!({"SearchTerm": email})),
+        page(
+            "ActivityStatuses Lost (counted by the activity counters)",
+            json!({"ActivityStatuses": ["Lost"]}),
+        ),
+        page(
+            "ActivityStatuses NoData + Lost, by last activity",
+            json!({"ActivityStatuses": ["NoData", "Lost"], "Sort": "LastActivity"}),
+        ),
         page(
             "country Latvia (count capped)",
             json!({"Country": "latvia"}),
@@ -473,11 +555,13 @@ async fn main() {
             instances.push(i.id.to_string());
         }
         let took = seed(&server.core, &instances, users).await;
+        let activity_took = give_activity(&db.url, &backend).await;
+        eprintln!("  activity and phones given in {activity_took:.0?}");
         if backend != "sqlite" {
             // What autovacuum does within a minute of such a load; done here so the
             // first measurements do not depend on when it wakes up.
             let pool = sqlx::PgPool::connect(&db.url).await.expect("pg");
-            for table in ["users", "user_counts"] {
+            for table in ["users", "user_counts", "activity_counts"] {
                 sqlx::query(&format!("VACUUM ANALYZE {table}"))
                     .execute(&pool)
                     .await
@@ -496,10 +580,15 @@ async fn main() {
             })
             .await
             .expect("a probe user");
+        let (idle_ends, idle_rules) = scheduler_idle(&server.core).await;
         section.push_str(&format!(
-            "**{name}**: seeded in {:.0} s ({:.0} users/s).\n\n| query | median ms | slowest ms | answer |\n|---|---|---|---|\n",
+            "**{name}**: seeded in {:.0} s ({:.0} users/s); activity and phones given to every \
+             user in one UPDATE in {:.0} s (20 % never active, the rest over 60 days; a quarter \
+             on SDK 4.x, one in a thousand on 3.x). The scheduler idle: {idle_ends:.3} ms (next \
+             flag end) + {idle_rules:.3} ms (inactivity rules due) per tick.\n\n| query | median ms | slowest ms | answer |\n|---|---|---|---|\n",
             took.as_secs_f64(),
-            users as f64 / took.as_secs_f64()
+            users as f64 / took.as_secs_f64(),
+            activity_took.as_secs_f64()
         ));
         // Mid-list: a user registered about half a year ago.
         let deep = server

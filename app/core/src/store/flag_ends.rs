@@ -63,6 +63,21 @@ impl Tx {
             q.build().execute(&mut *c).await.map_err(db_err)?;
         });
         let capped = flag == Flag::Logging && value;
+        if until.is_none() {
+            // No end asked: only an instance's cap can give one (most deployments have none,
+            // and a bulk change of every user should not walk them for nothing).
+            let any_cap = capped
+                && on_tx!(self, |c| sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM instances WHERE max_logging_minutes IS NOT NULL"
+                )
+                .fetch_one(&mut *c)
+                .await
+                .map_err(db_err))?
+                    > 0;
+            if !any_cap {
+                return Ok(0);
+            }
+        }
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new(
                 "INSERT INTO flag_ends (device_token, flag, revert_to, ends_at, set_by, created_at)
