@@ -129,7 +129,7 @@ async fn give_activity(url: &str, backend: &str) -> Duration {
     let sql = format!(
         "UPDATE users SET
             last_activity_at = CASE WHEN date_created % 5 = 0 THEN NULL
-                ELSE {now} - (date_created % (60 * 86400000)) END,
+                ELSE {now} - (date_created % 5184000000) END,
             os_type = CASE WHEN date_created % 2 = 0 THEN 'Android' ELSE 'iOS' END,
             sdk_version = CASE WHEN date_created % 1000 = 7 THEN '3.8.0'
                 WHEN date_created % 4 = 0 THEN '4.9.' || (date_created % 7)

@@ -458,6 +458,14 @@ async fn bad_flag_ends_are_refused_and_change_nothing() {
             json!({"UserFields": {"EnableLogging": true}, "FlagsUntil": {"EnableLogging": "2001-01-01T00:00:00Z"}}),
             "FlagsUntil.EnableLogging",
         ),
+        (
+            json!({"UserFields": {"EnableLogging": true}, "FlagsUntil": {"EnableLogging": "9999-01-01T00:00:00Z"}}),
+            "FlagsUntil.EnableLogging",
+        ),
+        (
+            json!({"UserFields": {"EnableLogging": true}, "FlagsUntil": {("x".repeat(5000)): later}}),
+            "FlagsUntil",
+        ),
     ] {
         let a = put_as_admin(&app, &admin, &token, body.clone()).await;
         assert_eq!(a.status, 422, "{body}: {:?}", a.body);

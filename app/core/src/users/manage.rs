@@ -62,13 +62,17 @@ impl Core {
             }
             None => None,
         };
+        let latest = ms(now).saturating_add(crate::bulk::MAX_HOLD_MINUTES * 60_000);
         for (i, until) in patch.until.iter().enumerate() {
-            if until.is_some_and(|t| t <= ms(now)) {
-                return Err(CoreError::validation(
-                    format!("FlagsUntil.{}", Flag::ALL[i].api_name()),
-                    "must be in the future",
-                ));
-            }
+            let problem = match until {
+                Some(t) if *t <= ms(now) => "must be in the future",
+                Some(t) if *t > latest => "must be within a year",
+                _ => continue,
+            };
+            return Err(CoreError::validation(
+                format!("FlagsUntil.{}", Flag::ALL[i].api_name()),
+                problem,
+            ));
         }
         let mut tx = self.store().begin().await?;
         let before = principal.visible_user(tx.user_for_update(&target).await?)?;

@@ -229,6 +229,10 @@ fn flags_until(
         return until;
     }
     for (name, at) in map {
+        if name.chars().count() > 64 {
+            e.push("FlagsUntil", "names at most the four flags");
+            continue;
+        }
         let key = format!("FlagsUntil.{name}");
         let Some(flag) = Flag::ALL
             .into_iter()
