@@ -1,4 +1,4 @@
-import { test, expect, hydrated, signIn, registerInUi } from './fixtures';
+import { test, expect, hydrated, signIn, registerInUi, claims } from './fixtures';
 import type { APIRequestContext } from '@playwright/test';
 
 const unique = () => Math.random().toString(36).slice(2, 10);
@@ -83,7 +83,7 @@ test('a driver\'s activity and phone show on its page and in the list; a flag ch
   await expect(page.getByTestId('ends-logging')).toHaveText(/^Switches off by itself in (58|59) min$/);
 });
 
-test('an instance\'s settings are saved, and an inactivity rule is counted before it is saved', async ({ page, consoleErrors }) => {
+test('an instance\'s settings are saved (token lifetimes too), and an inactivity rule is counted before it is saved', async ({ page, consoleErrors }) => {
   consoleErrors.allow(/\/api\/save_instance_settings$/);
   await signIn(page);
   await page.goto('/instances');
@@ -94,6 +94,10 @@ test('an instance\'s settings are saved, and an inactivity rule is counted befor
   await page.getByLabel('Active window (days)').fill('21');
   await page.getByLabel('Longest debug logging (minutes)').fill('120');
   await page.getByLabel('users without a login or refresh for (days)').fill('365');
+  // The service's lifetimes show as the placeholders and the bounds.
+  await expect(page.getByLabel('Access token (minutes)')).toHaveAttribute('placeholder', '120');
+  await expect(page.getByText('1 to 168.')).toBeVisible();
+  await page.getByLabel('Access token (minutes)').fill('30');
   await page.getByTestId('count-inactive').click();
   await expect(page.getByTestId('inactive-count')).toContainText('a rule of 365 days would act on them');
   await page.getByRole('button', { name: 'Save settings' }).click();
@@ -103,6 +107,24 @@ test('an instance\'s settings are saved, and an inactivity rule is counted befor
   await hydrated(page);
   await expect(page.getByLabel('Active window (days)')).toHaveValue('21');
   await expect(page.getByLabel('Longest debug logging (minutes)')).toHaveValue('120');
+  await expect(page.getByLabel('Access token (minutes)')).toHaveValue('30');
+  // A new driver of this instance gets a 30-minute access token.
+  const instanceId = page.url().split('/').at(-2)!;
+  await page.goto('/register');
+  await hydrated(page);
+  await page.getByLabel('Instance', { exact: true }).selectOption(instanceId);
+  await page.getByRole('button', { name: 'Register', exact: true }).click();
+  const token = (await page.getByTestId('new-access-token').textContent())!.trim();
+  const c = claims(token);
+  expect(c.InstanceId).toBe(instanceId);
+  expect((c.exp as number) - (c.iat as number)).toBe(1800);
+  await page.goBack();
+  await hydrated(page);
+  // Longer than the service's is refused by name.
+  await page.getByLabel('Access token (minutes)').fill('121');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await expect(page.getByText('AccessTokenMinutes must be between 1 and 120')).toBeVisible();
+  await page.getByLabel('Access token (minutes)').fill('');
   // A bad value is refused by name.
   await page.getByLabel('Active window (days)').fill('0');
   await page.getByRole('button', { name: 'Save settings' }).click();

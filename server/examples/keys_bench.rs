@@ -69,6 +69,7 @@ async fn main() {
         company_id: CompanyId::new_random(),
         flags: UserFlags::default(),
         client_id: Some("client-7".into()),
+        lifetimes: Default::default(),
     };
     let mut body = format!(
         "Written by `bash .ci/bench keys` (`cargo run --release -p server --example keys_bench`). \

@@ -538,6 +538,7 @@ mod tests {
             client_id: None,
             date_created: at(0),
             batch_id: None,
+            lifetimes: Default::default(),
         }));
         assert!(matches!(
             t.core.audit_log(&user, AuditFilter::default()).await,

@@ -537,7 +537,8 @@ impl Core {
         source: Source,
     ) -> CoreResult<Credentials> {
         let tokens = self.tokens();
-        let (access, refresh) = issued.pair(now, tokens, id, family, source, |_| {
+        let service = &crate::tokens::Lifetimes::default();
+        let (access, refresh) = issued.pair(now, tokens, id, family, source, service, |_| {
             tokens.mint_admin(now, id, email)
         })?;
         Ok(Credentials {

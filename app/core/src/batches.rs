@@ -369,7 +369,7 @@ impl Core {
             let (users, issued, results) =
                 core.plan_batch(now, &instance, n as usize, flags, with_tokens, batch_id)?;
             let sealed = if with_tokens {
-                let refresh_expires = core.tokens().refresh_expiry(now);
+                let refresh_expires = core.tokens().refresh_expiry(now, &instance.lifetimes);
                 let text = credentials_lines(now, refresh_expires, &results);
                 Some(
                     core.inner

@@ -13,6 +13,7 @@ use crate::error::{CoreResult, FieldErrors};
 use crate::principal::Principal;
 use crate::store::{BulkChange, NewAuditRow, PageFilter, Selection, Value};
 use crate::time::ms;
+use crate::tokens::{Lifetimes, Tokens};
 use crate::types::{Flag, InstanceId, UserFlags};
 use crate::{Core, RequestMeta};
 
@@ -48,6 +49,8 @@ pub struct InstanceSettings {
     /// In `Flag::ALL` order; `None`: the API's default.
     pub default_flags: [Option<bool>; 4],
     pub inactivity: Option<(i64, InactivityAction)>,
+    /// Its own token lifetimes (at most the service's).
+    pub lifetimes: Lifetimes,
 }
 
 impl Default for InstanceSettings {
@@ -57,6 +60,7 @@ impl Default for InstanceSettings {
             max_logging_minutes: None,
             default_flags: [None; 4],
             inactivity: None,
+            lifetimes: Lifetimes::default(),
         }
     }
 }
@@ -72,6 +76,8 @@ pub struct InstanceSettingsRow {
     pub default_realtime: Option<bool>,
     pub inactivity_days: Option<i64>,
     pub inactivity_action: Option<String>,
+    pub access_token_minutes: Option<i64>,
+    pub refresh_token_hours: Option<i64>,
 }
 
 /// `Some` when `v` lies in `range`, else an error under `key`.
@@ -94,8 +100,24 @@ fn bounded(
 }
 
 impl InstanceSettings {
-    pub fn parse(input: &InstanceSettingsView) -> CoreResult<Self> {
+    /// Valid settings from `input`; its token lifetimes may not pass those of `tokens`.
+    pub fn parse(input: &InstanceSettingsView, tokens: &Tokens) -> CoreResult<Self> {
         let mut e = FieldErrors::default();
+        let (access, refresh) = service_lifetimes(tokens);
+        let lifetimes = Lifetimes {
+            access_minutes: bounded(
+                &mut e,
+                "AccessTokenMinutes",
+                input.access_token_minutes,
+                1..=access,
+            ),
+            refresh_hours: bounded(
+                &mut e,
+                "RefreshTokenHours",
+                input.refresh_token_hours,
+                1..=refresh,
+            ),
+        };
         let window = bounded(
             &mut e,
             "ActiveWindowDays",
@@ -133,6 +155,7 @@ impl InstanceSettings {
             max_logging_minutes: max_logging,
             default_flags: Flag::ALL.map(|f| f.given_in_custom(&input.default_flags)),
             inactivity,
+            lifetimes,
         })
     }
 
@@ -151,10 +174,16 @@ impl InstanceSettings {
                 r.default_realtime,
             ],
             inactivity: r.inactivity_days.zip(action),
+            lifetimes: Lifetimes {
+                access_minutes: r.access_token_minutes,
+                refresh_hours: r.refresh_token_hours,
+            },
         }
     }
 
-    pub fn view(&self) -> InstanceSettingsView {
+    /// The settings as the API shows them, with the service's lifetimes beside.
+    pub fn view(&self, tokens: &Tokens) -> InstanceSettingsView {
+        let (access, refresh) = service_lifetimes(tokens);
         let f = self.default_flags;
         InstanceSettingsView {
             active_window_days: Some(self.active_window_days),
@@ -167,6 +196,10 @@ impl InstanceSettings {
             },
             inactivity_days: self.inactivity.map(|(d, _)| d),
             inactivity_action: self.inactivity.map(|(_, a)| a.as_str().to_string()),
+            access_token_minutes: self.lifetimes.access_minutes,
+            refresh_token_hours: self.lifetimes.refresh_hours,
+            service_access_token_minutes: Some(access),
+            service_refresh_token_hours: Some(refresh),
         }
     }
 
@@ -215,6 +248,24 @@ impl InstanceSettings {
                 ));
             }
         }
+        for (key, a, b) in [
+            (
+                "AccessTokenMinutes",
+                before.lifetimes.access_minutes,
+                self.lifetimes.access_minutes,
+            ),
+            (
+                "RefreshTokenHours",
+                before.lifetimes.refresh_hours,
+                self.lifetimes.refresh_hours,
+            ),
+        ] {
+            if a != b {
+                let word =
+                    |v: Option<i64>| v.map_or("the service's".to_string(), |v| v.to_string());
+                out.push(format!("{key}: {} → {}", word(a), word(b)));
+            }
+        }
         if self.inactivity != before.inactivity {
             let rule = |r: Option<(i64, InactivityAction)>| {
                 r.map_or("off".to_string(), |(d, a)| {
@@ -229,6 +280,13 @@ impl InstanceSettings {
         }
         out
     }
+}
+
+/// The service's lifetimes in an instance's units (whole minutes, whole hours): the longest
+/// an instance may set.
+fn service_lifetimes(tokens: &Tokens) -> (i64, i64) {
+    let s = tokens.settings();
+    (s.access_ttl.num_minutes(), s.refresh_ttl.num_hours())
 }
 
 /// The flags of a new user of `instance` whose registration names `given`.
@@ -268,7 +326,7 @@ impl Core {
             .store()
             .instance_settings(&instance.id.to_string())
             .await?;
-        Ok(InstanceSettings::from_row(&row).view())
+        Ok(InstanceSettings::from_row(&row).view(self.tokens()))
     }
 
     /// Replaces an instance's settings (audited with what changed).
@@ -282,7 +340,7 @@ impl Core {
     ) -> CoreResult<InstanceSettingsView> {
         p.allow(Action::ManageInstances)?;
         let instance = self.instance(p, id).await?;
-        let settings = InstanceSettings::parse(input)?;
+        let settings = InstanceSettings::parse(input, self.tokens())?;
         let key = instance.id.to_string();
         let mut tx = self.store().begin().await?;
         let before = InstanceSettings::from_row(&tx.instance_settings(&key).await?);
@@ -302,7 +360,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
-        Ok(settings.view())
+        Ok(settings.view(self.tokens()))
     }
 
     /// How many users an inactivity rule of `days` would act on in an instance now: the
@@ -410,7 +468,7 @@ mod tests {
         let p = admin();
         let meta = RequestMeta::default();
         let got = t.core.instance_settings(&p, i.id).await.unwrap();
-        assert_eq!(got, InstanceSettings::default().view());
+        assert_eq!(got, InstanceSettings::default().view(t.core.tokens()));
         let wanted = InstanceSettingsView {
             active_window_days: Some(7),
             max_logging_minutes: Some(90),
@@ -421,6 +479,7 @@ mod tests {
             },
             inactivity_days: Some(30),
             inactivity_action: Some("deactivate".into()),
+            ..Default::default()
         };
         t.core
             .update_instance_settings(at(1), &p, i.id, &wanted, &meta)
@@ -511,6 +570,136 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(!row.enable_tracking && row.enable_logging);
+    }
+
+    #[tokio::test]
+    async fn an_instance_s_token_lifetimes_rule_its_tokens_and_never_pass_the_service_s() {
+        let t = test_core(|_| {}).await;
+        let (short, other) = (fleet(&t).await, fleet(&t).await);
+        let p = admin();
+        let meta = RequestMeta::default();
+        // The service's lifetimes (2 h, 7 days) are shown, and are the ceiling.
+        let got = t.core.instance_settings(&p, short.id).await.unwrap();
+        assert_eq!(
+            (
+                got.service_access_token_minutes,
+                got.service_refresh_token_hours
+            ),
+            (Some(120), Some(168))
+        );
+        let too_long = InstanceSettingsView {
+            access_token_minutes: Some(121),
+            refresh_token_hours: Some(0),
+            ..Default::default()
+        };
+        let Err(crate::CoreError::Validation(e)) = t
+            .core
+            .update_instance_settings(at(0), &p, short.id, &too_long, &meta)
+            .await
+        else {
+            panic!("lifetimes past the service's were taken");
+        };
+        let keys: Vec<&str> = e.0.iter().map(|f| f.key.as_str()).collect();
+        assert_eq!(keys, ["AccessTokenMinutes", "RefreshTokenHours"]);
+        assert!(e.0[0].message.contains("between 1 and 120"), "{e:?}");
+        let ten_minutes_three_hours = InstanceSettingsView {
+            access_token_minutes: Some(10),
+            refresh_token_hours: Some(3),
+            ..Default::default()
+        };
+        t.core
+            .update_instance_settings(at(0), &p, short.id, &ten_minutes_three_hours, &meta)
+            .await
+            .unwrap();
+        let audit = t
+            .core
+            .store()
+            .latest_audit(&["instance.updated"], 1)
+            .await
+            .unwrap();
+        assert!(
+            audit[0]
+                .detail
+                .contains("AccessTokenMinutes: the service's → 10")
+                && audit[0]
+                    .detail
+                    .contains("RefreshTokenHours: the service's → 3"),
+            "{}",
+            audit[0].detail
+        );
+
+        // Registration, a batch with tokens and a refresh all follow the instance; another
+        // instance keeps the service's.
+        let claims = |c: &crate::issuance::Credentials, now| {
+            let access = c.access_token.as_ref().unwrap();
+            let claims = t.core.tokens().verify_access(&access.token, now).unwrap();
+            (access.expires_in, claims.exp - claims.iat)
+        };
+        let register = |i: &crate::instances::Instance, now| {
+            let creds = i.credentials();
+            let core = t.core.clone();
+            let meta = meta.clone();
+            async move {
+                core.register(now, &creds, RegisterRequest::default(), &meta)
+                    .await
+                    .unwrap()
+            }
+        };
+        let first = register(&short, at(10)).await;
+        assert_eq!(claims(&first, at(10)), (600, 600));
+        assert_eq!(
+            claims(&register(&other, at(10)).await, at(10)),
+            (7200, 7200)
+        );
+        let batch = t
+            .core
+            .register_many(
+                at(10),
+                &short.credentials(),
+                CreateManyRequest {
+                    quantity: Some(1),
+                    ..Default::default()
+                },
+                &meta,
+            )
+            .await
+            .unwrap();
+        assert_eq!(claims(&batch.results[0], at(10)), (600, 600));
+        let expired_date = |c: &crate::issuance::Credentials, now| {
+            let token = &c.access_token.as_ref().unwrap().token;
+            let claims = t.core.tokens().verify_access(token, now).unwrap();
+            claims.refresh_token_expired_date.unwrap()
+        };
+        assert_eq!(expired_date(&first, at(10)), "15.11.2023 1:13:30");
+
+        // The refresh token lasts 3 hours: its successor is good until 3 hours after the
+        // refresh, and not a second longer.
+        let pair = |c: &crate::issuance::Credentials| crate::auth::RefreshPair {
+            device: None,
+            access: c.access_token.as_ref().unwrap().token.clone(),
+            refresh: c.refresh_token.clone().unwrap(),
+        };
+        let second = t.core.refresh(at(10 + 3 * 3600), pair(&first), &meta).await;
+        assert!(second.is_err(), "a refresh token outlived its 3 hours");
+        let second = register(&short, at(20)).await;
+        let third = t
+            .core
+            .refresh(at(20 + 3 * 3600 - 1), pair(&second), &meta)
+            .await
+            .unwrap();
+        assert_eq!(claims(&third, at(20 + 3 * 3600)), (600, 600));
+        let late = at(20 + 3 * 3600 - 1 + 3 * 3600);
+        assert!(t.core.refresh(late, pair(&third), &meta).await.is_err());
+
+        // Back to the service's: empty values.
+        t.core
+            .update_instance_settings(at(30), &p, short.id, &Default::default(), &meta)
+            .await
+            .unwrap();
+        assert_eq!(
+            claims(&register(&short, at(40)).await, at(40)),
+            (7200, 7200)
+        );
     }
 
     #[tokio::test]

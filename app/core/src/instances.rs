@@ -33,6 +33,8 @@ pub struct Instance {
     pub created_at: DateTime<Utc>,
     /// Flags of new users that name none, in `Flag::ALL` order (`None`: the API's default).
     pub default_flags: [Option<bool>; 4],
+    /// Its own token lifetimes.
+    pub lifetimes: crate::tokens::Lifetimes,
 }
 
 impl TryFrom<InstanceRow> for Instance {
@@ -56,6 +58,10 @@ impl TryFrom<InstanceRow> for Instance {
                 r.default_sdk,
                 r.default_realtime,
             ],
+            lifetimes: crate::tokens::Lifetimes {
+                access_minutes: r.access_token_minutes,
+                refresh_hours: r.refresh_token_hours,
+            },
         })
     }
 }

@@ -8,7 +8,7 @@ use super::error::CoreResult;
 use super::secret::RefreshTokenSecret;
 use super::store::{NewAccessRow, NewFamilyRow, NewRefreshRow, Tx};
 use super::time::ms;
-use super::tokens::{new_refresh_token, MintedAccess, SubjectKind, Tokens, UserSubject};
+use super::tokens::{new_refresh_token, Lifetimes, MintedAccess, SubjectKind, Tokens, UserSubject};
 use super::types::DeviceToken;
 
 #[derive(Debug, Clone)]
@@ -104,8 +104,9 @@ impl IssuedRows {
         FamilyRef { id, parent: None }
     }
 
-    /// A new refresh token in `family` and an access token from `mint`, which receives the
-    /// refresh token's expiry (user tokens state it in a claim).
+    /// A new refresh token in `family`, lasting as `lifetimes` say, and an access token from
+    /// `mint`, which receives the refresh token's expiry (user tokens state it in a claim).
+    #[allow(clippy::too_many_arguments)]
     pub fn pair(
         &mut self,
         now: DateTime<Utc>,
@@ -113,10 +114,11 @@ impl IssuedRows {
         subject: &str,
         family: &FamilyRef,
         source: Source,
+        lifetimes: &Lifetimes,
         mint: impl FnOnce(DateTime<Utc>) -> CoreResult<MintedAccess>,
     ) -> CoreResult<(IssuedAccess, RefreshTokenSecret)> {
         let refresh = new_refresh_token();
-        let refresh_expires = tokens.refresh_expiry(now);
+        let refresh_expires = tokens.refresh_expiry(now, lifetimes);
         let access = mint(refresh_expires)?;
         self.refresh.push(NewRefreshRow {
             id: Uuid::new_v4().to_string(),
@@ -155,9 +157,11 @@ impl IssuedRows {
         source: Source,
     ) -> CoreResult<Credentials> {
         let subject = user.device_token.to_string();
-        let (access, refresh) = self.pair(now, tokens, &subject, family, source, |exp| {
-            tokens.mint_user(now, user, exp)
-        })?;
+        let lifetimes = &user.lifetimes;
+        let (access, refresh) =
+            self.pair(now, tokens, &subject, family, source, lifetimes, |exp| {
+                tokens.mint_user(now, user, exp)
+            })?;
         Ok(Credentials {
             device_token: Some(user.device_token),
             access_token: Some(access),

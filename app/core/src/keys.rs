@@ -616,6 +616,7 @@ mod tests {
             company_id: CompanyId::new_random(),
             flags: UserFlags::default(),
             client_id: None,
+            lifetimes: Default::default(),
         }
     }
 

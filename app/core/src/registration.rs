@@ -41,6 +41,7 @@ fn subject(
         company_id: instance.company_id,
         flags,
         client_id,
+        lifetimes: instance.lifetimes,
     }
 }
 

@@ -217,6 +217,17 @@ pub struct UserSubject {
     pub company_id: CompanyId,
     pub flags: UserFlags,
     pub client_id: Option<String>,
+    /// Its instance's token lifetimes.
+    pub lifetimes: Lifetimes,
+}
+
+/// An instance's own token lifetimes; `None`: the service's. The service's are also the
+/// longest any instance gets (a stored value above them is cut to them), so a retired
+/// signing key, kept for the service's lifetimes, outlives every token it signed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lifetimes {
+    pub access_minutes: Option<i64>,
+    pub refresh_hours: Option<i64>,
 }
 
 /// A freshly minted access token.
@@ -311,9 +322,25 @@ impl Tokens {
         max.is_none_or(|max| opened_at + max.num_milliseconds() > now.timestamp_millis())
     }
 
-    /// When a refresh token issued at `now` expires.
-    pub fn refresh_expiry(&self, now: DateTime<Utc>) -> DateTime<Utc> {
-        now + self.settings.refresh_ttl
+    /// How long access tokens of an instance with `lifetimes` last.
+    pub fn access_ttl(&self, lifetimes: &Lifetimes) -> Duration {
+        let service = self.settings.access_ttl;
+        lifetimes
+            .access_minutes
+            .map_or(service, |m| Duration::minutes(m).min(service))
+    }
+
+    /// How long refresh tokens of an instance with `lifetimes` last.
+    pub fn refresh_ttl(&self, lifetimes: &Lifetimes) -> Duration {
+        let service = self.settings.refresh_ttl;
+        lifetimes
+            .refresh_hours
+            .map_or(service, |h| Duration::hours(h).min(service))
+    }
+
+    /// When a refresh token issued at `now` for an instance with `lifetimes` expires.
+    pub fn refresh_expiry(&self, now: DateTime<Utc>, lifetimes: &Lifetimes) -> DateTime<Utc> {
+        now + self.refresh_ttl(lifetimes)
     }
 
     pub fn mint_user(
@@ -339,7 +366,8 @@ impl Tokens {
             ),
             ..base
         };
-        self.mint(now, Role::User, &device_token, claims)
+        let ttl = self.access_ttl(&subject.lifetimes);
+        self.mint(now, ttl, Role::User, &device_token, claims)
     }
 
     pub fn mint_admin(
@@ -348,7 +376,8 @@ impl Tokens {
         admin_id: &str,
         email: &str,
     ) -> CoreResult<MintedAccess> {
-        self.mint(now, Role::Admin, admin_id, |base| AccessClaims {
+        let ttl = self.settings.access_ttl;
+        self.mint(now, ttl, Role::Admin, admin_id, |base| AccessClaims {
             admin_email: Some(email.to_string()),
             is_admin: Some("True".into()),
             ..base
@@ -358,12 +387,13 @@ impl Tokens {
     fn mint(
         &self,
         now: DateTime<Utc>,
+        ttl: Duration,
         role: Role,
         sub: &str,
         fill: impl FnOnce(AccessClaims) -> AccessClaims,
     ) -> CoreResult<MintedAccess> {
         let jti = Uuid::new_v4();
-        let expires_at = now + self.settings.access_ttl;
+        let expires_at = now + ttl;
         let base = AccessClaims {
             sub: sub.to_string(),
             jti: jti.to_string(),
@@ -397,7 +427,7 @@ impl Tokens {
             jti,
             issued_at: now,
             expires_at,
-            expires_in: self.settings.access_ttl.num_seconds(),
+            expires_in: ttl.num_seconds(),
         })
     }
 
@@ -517,6 +547,7 @@ mod tests {
             company_id: CompanyId::new_random(),
             flags: UserFlags::default(),
             client_id: Some("client-7".into()),
+            lifetimes: Lifetimes::default(),
         }
     }
 

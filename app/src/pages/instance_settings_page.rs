@@ -10,7 +10,7 @@ use tus_wire::model::{CustomFieldsInput, InstanceSettingsView};
 use tus_wire::views::Flag;
 
 /// One instance's settings: the active window, the longest debug logging, the flags of new
-/// users, and the inactivity rule (counted before it is saved).
+/// users, its token lifetimes, and the inactivity rule (counted before it is saved).
 #[component]
 pub fn InstanceSettingsPage() -> impl IntoView {
     let params = use_params_map();
@@ -19,7 +19,7 @@ pub fn InstanceSettingsPage() -> impl IntoView {
     view! {
         <Title text="Instance settings" />
         <nav class="mb-2 text-sm"><a href="/instances" class="text-indigo-700 hover:underline">"← Instances"</a></nav>
-        <PageHeader title="Instance settings" subtitle="How this instance judges activity, limits debug logging, sets up new users and deals with inactive ones." />
+        <PageHeader title="Instance settings" subtitle="How this instance judges activity, limits debug logging, sets up new users, how long their tokens last, and what happens to inactive ones." />
         <Transition fallback=|| view! { <Loading what="the settings" /> }>
             {move || {
                 let instance = id();
@@ -60,6 +60,12 @@ fn SettingsForm(instance: String, s: InstanceSettingsView) -> impl IntoView {
             Some(false) => "off".into(),
         })
     });
+    let access_minutes = RwSignal::new(number(s.access_token_minutes));
+    let refresh_hours = RwSignal::new(number(s.refresh_token_hours));
+    let (service_access, service_refresh) = (
+        number(s.service_access_token_minutes),
+        number(s.service_refresh_token_hours),
+    );
     let rule_days = RwSignal::new(number(s.inactivity_days));
     let rule_action = RwSignal::new(
         s.inactivity_action
@@ -95,6 +101,9 @@ fn SettingsForm(instance: String, s: InstanceSettingsView) -> impl IntoView {
             },
             inactivity_days: days,
             inactivity_action: days.map(|_| rule_action.get_untracked()),
+            access_token_minutes: take(&access_minutes.get_untracked(), "AccessTokenMinutes"),
+            refresh_token_hours: take(&refresh_hours.get_untracked(), "RefreshTokenHours"),
+            ..Default::default()
         };
         if bad.is_empty() {
             Ok(view)
@@ -181,6 +190,22 @@ fn SettingsForm(instance: String, s: InstanceSettingsView) -> impl IntoView {
                             </div>
                         }
                     }).collect_view()}
+                </div>
+            </section>
+            <section class=CARD aria-labelledby="lifetimes-title">
+                <h2 id="lifetimes-title" class="text-base font-semibold">"Token lifetimes"</h2>
+                <p class="text-xs text-slate-500">"For tokens issued from now on; tokens already out keep theirs. Empty: the service's. No instance may pass the service's (set by TUS_ACCESS_TOKEN_TTL and TUS_REFRESH_TOKEN_TTL)."</p>
+                <div class="mt-3 grid gap-4 sm:grid-cols-2">
+                    <div>
+                        <label class=LABEL for="access-minutes">"Access token (minutes)"</label>
+                        <input id="access-minutes" class=INPUT inputmode="numeric" bind:value=access_minutes placeholder=service_access.clone() />
+                        <p class="mt-1 text-xs text-slate-500">{format!("1 to {service_access}. A flag change reaches a phone at its next refresh: a shorter lifetime brings it sooner, at the cost of more refreshes.")}</p>
+                    </div>
+                    <div>
+                        <label class=LABEL for="refresh-hours">"Refresh token (hours)"</label>
+                        <input id="refresh-hours" class=INPUT inputmode="numeric" bind:value=refresh_hours placeholder=service_refresh.clone() />
+                        <p class="mt-1 text-xs text-slate-500">{format!("1 to {service_refresh}. A phone that does not refresh within it must log in again.")}</p>
+                    </div>
                 </div>
             </section>
             <section class=CARD aria-labelledby="rule-title">

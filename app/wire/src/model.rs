@@ -100,6 +100,20 @@ pub struct InstanceSettingsView {
     pub inactivity_days: Option<i64>,
     /// `Deactivate` or `Delete`; required with `InactivityDays`.
     pub inactivity_action: Option<String>,
+    /// This instance's access tokens last this many minutes (1 to the service's
+    /// `ServiceAccessTokenMinutes`); null: the service's.
+    pub access_token_minutes: Option<i64>,
+    /// This instance's refresh tokens last this many hours (1 to the service's
+    /// `ServiceRefreshTokenHours`); null: the service's.
+    pub refresh_token_hours: Option<i64>,
+    /// Read only (ignored on `PUT`): the service's access-token lifetime in minutes
+    /// (`TUS_ACCESS_TOKEN_TTL`), the longest an instance may set.
+    #[cfg_attr(feature = "openapi", schema(read_only))]
+    pub service_access_token_minutes: Option<i64>,
+    /// Read only (ignored on `PUT`): the service's refresh-token lifetime in hours
+    /// (`TUS_REFRESH_TOKEN_TTL`), the longest an instance may set.
+    #[cfg_attr(feature = "openapi", schema(read_only))]
+    pub service_refresh_token_hours: Option<i64>,
 }
 
 /// How many users an inactivity rule would act on now.

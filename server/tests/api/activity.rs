@@ -597,6 +597,85 @@ async fn instance_settings_over_rest_count_first_and_refuse_what_the_caller_may_
 }
 
 #[tokio::test]
+async fn an_instance_s_token_lifetimes_over_rest_and_no_way_past_the_service_s() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let path = format!("/v1/Instances/{}/Settings", app.instance_id);
+    let a = app.send(Method::GET, &path, None, &[bearer(&admin)]).await;
+    assert_eq!(a.result()["AccessTokenMinutes"], Value::Null);
+    assert_eq!(a.result()["ServiceAccessTokenMinutes"], 120);
+    assert_eq!(a.result()["ServiceRefreshTokenHours"], 168);
+
+    // Playing the attacker: longer than the service's, zero, negative, huge, not a
+    // number; each is named, and nothing changes.
+    for (bad, key) in [
+        (json!({"AccessTokenMinutes": 121}), "AccessTokenMinutes"),
+        (json!({"AccessTokenMinutes": 0}), "AccessTokenMinutes"),
+        (json!({"RefreshTokenHours": 169}), "RefreshTokenHours"),
+        (json!({"RefreshTokenHours": -1}), "RefreshTokenHours"),
+        (
+            json!({"RefreshTokenHours": 9_223_372_036_854_775_807i64}),
+            "RefreshTokenHours",
+        ),
+    ] {
+        let a = app
+            .send(Method::PUT, &path, Some(&bad), &[bearer(&admin)])
+            .await;
+        assert_eq!(a.status, 422, "{bad}: {:?}", a.body);
+        assert_eq!(a.error_keys(), [key], "{bad}");
+    }
+    for bad in [
+        json!({"AccessTokenMinutes": "10"}),
+        json!({"AccessTokenMinutes": 1.5}),
+    ] {
+        let a = app
+            .send(Method::PUT, &path, Some(&bad), &[bearer(&admin)])
+            .await;
+        assert!(a.status == 400 || a.status == 422, "{bad}: {:?}", a.body);
+    }
+    // The read-only service values are not settable: sending them changes nothing.
+    let a = app
+        .send(
+            Method::PUT,
+            &path,
+            Some(&json!({"AccessTokenMinutes": 15, "RefreshTokenHours": 24,
+                "ServiceAccessTokenMinutes": 100000, "ServiceRefreshTokenHours": 100000})),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(a.status, 200, "{:?}", a.body);
+    assert_eq!(a.result()["ServiceAccessTokenMinutes"], 120);
+    assert_eq!(a.result()["AccessTokenMinutes"], 15);
+
+    // Registration, refresh and login now hand out 15-minute access tokens whose refresh
+    // tokens expire in 24 hours.
+    let user = app
+        .register(json!({"UserFields": {"ClientId": "c-15"}}))
+        .await;
+    assert_eq!(user["AccessToken"]["ExpiresIn"], 900, "{user}");
+    let claims = |c: &Value| {
+        let token = c["AccessToken"]["Token"].as_str().unwrap().to_string();
+        let payload = token.split('.').nth(1).unwrap().to_string();
+        let bytes =
+            base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, payload)
+                .unwrap();
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let c = claims(&user);
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 900);
+    let refreshed = app.refresh(&user).await;
+    assert_eq!(refreshed.status, 200, "{:?}", refreshed.body);
+    assert_eq!(refreshed.result()["AccessToken"]["ExpiresIn"], 900);
+    // The refresh token's expiry, as the token states it: 24 hours after its issue.
+    let c = claims(refreshed.result());
+    let day_later = chrono::DateTime::from_timestamp(c["iat"].as_i64().unwrap() + 86_400, 0)
+        .unwrap()
+        .format("%d.%m.%Y %-H:%M:%S")
+        .to_string();
+    assert_eq!(c["RefreshTokenExpiredDate"], day_later.as_str());
+}
+
+#[tokio::test]
 async fn a_users_data_is_exported_and_erased_by_an_admin_only() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

@@ -551,7 +551,8 @@ pub enum LoginColumn {
 const INSTANCE_SELECT: &str =
     "SELECT i.id, i.app_id, i.instance_key, i.name, i.description, i.status,
         i.invite_code, i.created_at, a.name AS app_name, a.company_id, i.default_tracking,
-        i.default_logging, i.default_sdk, i.default_realtime
+        i.default_logging, i.default_sdk, i.default_realtime, i.access_token_minutes,
+        i.refresh_token_hours
      FROM instances i JOIN applications a ON a.id = i.app_id";
 
 const USER_SELECT: &str =
@@ -562,7 +563,7 @@ const USER_SELECT: &str =
         u.date_created, i.app_id, a.company_id, i.status AS instance_status,
         i.name AS instance_name, a.name AS app_name, u.last_activity_at, u.flags_changed_at,
         u.mobile_uid, u.device_model, u.os_type, u.os_version, u.sdk_version, u.app_version,
-        i.active_window_days
+        i.active_window_days, i.access_token_minutes, i.refresh_token_hours
      FROM users u JOIN instances i ON i.id = u.instance_id JOIN applications a ON a.id = i.app_id";
 
 impl Tx {

@@ -30,6 +30,9 @@ pub struct InstanceRow {
     pub default_logging: Option<bool>,
     pub default_sdk: Option<bool>,
     pub default_realtime: Option<bool>,
+    /// Its own token lifetimes (`None`: the service's).
+    pub access_token_minutes: Option<i64>,
+    pub refresh_token_hours: Option<i64>,
 }
 
 impl std::fmt::Debug for InstanceRow {
@@ -120,6 +123,9 @@ pub struct UserRow {
     pub app_version: Option<String>,
     /// Its instance's active window, in days.
     pub active_window_days: i64,
+    /// Its instance's token lifetimes (`None`: the service's).
+    pub access_token_minutes: Option<i64>,
+    pub refresh_token_hours: Option<i64>,
 }
 
 impl UserRow {
@@ -129,6 +135,14 @@ impl UserRow {
             enable_logging: self.enable_logging,
             enabled: self.enabled,
             enable_real_time_location: self.enable_real_time_location,
+        }
+    }
+
+    /// Its instance's token lifetimes.
+    pub fn lifetimes(&self) -> crate::tokens::Lifetimes {
+        crate::tokens::Lifetimes {
+            access_minutes: self.access_token_minutes,
+            refresh_hours: self.refresh_token_hours,
         }
     }
 }

@@ -4,7 +4,8 @@ use super::*;
 use crate::instance_settings::{InstanceSettings, InstanceSettingsRow};
 
 const SETTINGS_SELECT: &str = "SELECT active_window_days, max_logging_minutes, default_tracking,
-        default_logging, default_sdk, default_realtime, inactivity_days, inactivity_action
+        default_logging, default_sdk, default_realtime, inactivity_days, inactivity_action,
+        access_token_minutes, refresh_token_hours
      FROM instances WHERE id = $1";
 
 impl Store {
@@ -55,8 +56,9 @@ impl Tx {
         on_tx!(self, |c| sqlx::query(
             "UPDATE instances SET active_window_days = $1, max_logging_minutes = $2,
                 default_tracking = $3, default_logging = $4, default_sdk = $5,
-                default_realtime = $6, inactivity_days = $7, inactivity_action = $8
-             WHERE id = $9"
+                default_realtime = $6, inactivity_days = $7, inactivity_action = $8,
+                access_token_minutes = $9, refresh_token_hours = $10
+             WHERE id = $11"
         )
         .bind(s.active_window_days)
         .bind(s.max_logging_minutes)
@@ -66,6 +68,8 @@ impl Tx {
         .bind(f[3])
         .bind(s.inactivity.map(|(d, _)| d))
         .bind(s.inactivity.map(|(_, a)| a.as_str()))
+        .bind(s.lifetimes.access_minutes)
+        .bind(s.lifetimes.refresh_hours)
         .bind(instance_id)
         .execute(&mut *c)
         .await

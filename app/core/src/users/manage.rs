@@ -483,7 +483,10 @@ impl Core {
             .last_token_activity(std::slice::from_ref(&row.device_token))
             .await?;
         let last = last.first().map(|(_, at)| *at);
-        let access_ttl = self.tokens().settings().access_ttl.num_milliseconds();
+        let access_ttl = self
+            .tokens()
+            .access_ttl(&row.lifetimes())
+            .num_milliseconds();
         let now = ms(Core::now());
         let ends = self.store().flag_ends_of(&row.device_token).await?;
         let flag_ends = ends

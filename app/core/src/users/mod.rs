@@ -216,6 +216,8 @@ pub struct User {
     pub date_created: DateTime<Utc>,
     /// The batch or import the user came in by, if any.
     pub batch_id: Option<String>,
+    /// Its instance's token lifetimes.
+    pub lifetimes: crate::tokens::Lifetimes,
 }
 
 impl User {
@@ -227,6 +229,7 @@ impl User {
             company_id: self.company_id,
             flags: self.flags,
             client_id: self.client_id.clone(),
+            lifetimes: self.lifetimes,
         }
     }
 
@@ -252,6 +255,7 @@ impl TryFrom<UserRow> for User {
             CoreError::internal(format!("stored user has a bad {what}: {e}"))
         };
         Ok(User {
+            lifetimes: r.lifetimes(),
             device_token: DeviceToken::parse(&r.device_token)
                 .map_err(|e| bad("device token", e))?,
             instance_id: InstanceId::parse(&r.instance_id).map_err(|e| bad("instance id", e))?,
