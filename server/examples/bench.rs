@@ -2,7 +2,8 @@
 //!
 //!     bash .ci/bench api  # = .ci/postgres, then cargo run --release -p server --example bench
 //!
-//! Three set-ups measured side by side in one run: SQLite with one process, PostgreSQL with
+//! Each beside the lean reference of `reference/` (the same SQL work and signing, nothing
+//! else), with the ratio. Three set-ups measured side by side in one run: SQLite with one process, PostgreSQL with
 //! one replica, PostgreSQL with two replicas (requests alternate between them). Each starts
 //! on a fresh scratch database with the same `Application::build` as `tus serve`, driven
 //! over HTTP from this process. Figures go to the `api` section of server/BENCHMARKS.md. Bounded: a fixed
@@ -10,6 +11,7 @@
 //! PostgreSQL server (default: the one .ci/postgres starts); `sqlite-only` skips it.
 
 mod common;
+mod reference;
 
 use std::time::Instant;
 
@@ -20,7 +22,8 @@ use tus_core::store::scratch::ScratchDatabase;
 const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;
 const SINGLE_REQUESTS: usize = 2_000;
-const CONCURRENCY: usize = 16;
+/// As in issue 19's measurement: 32 clients in a closed loop.
+const CONCURRENCY: usize = 32;
 
 struct Target {
     bases: Vec<String>,
@@ -45,17 +48,6 @@ impl Target {
     }
 }
 
-struct Figures {
-    create_many_ms: f64,
-    create_many_min_ms: f64,
-    create_rps: f64,
-    create_p50: f64,
-    create_p99: f64,
-    refresh_rps: f64,
-    refresh_p50: f64,
-    refresh_p99: f64,
-}
-
 async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
     let mut bases = Vec::new();
     let mut instance = None;
@@ -71,6 +63,47 @@ async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
         key: instance.key.expose().to_string(),
         client: reqwest::Client::new(),
     }
+}
+
+/// The token path's figures: requests/s, p50 and p99 (ms).
+#[derive(Clone, Copy)]
+struct Rate {
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+struct Figures {
+    /// `CreateMany` (ours only): median and minimum ms.
+    create_many: Option<(f64, f64)>,
+    create: Rate,
+    refresh: Rate,
+}
+
+/// `SINGLE_REQUESTS` registrations, then one refresh of each pair they gave.
+async fn token_path(target: &Target) -> (Rate, Rate) {
+    let pairs: Vec<std::sync::OnceLock<Value>> =
+        (0..SINGLE_REQUESTS).map(|_| Default::default()).collect();
+    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
+        let slot = &pairs[i];
+        async move {
+            let r = target
+                .post(i, "/v1/Registration/Create", &json!({}), true)
+                .await;
+            let _ = slot.set(r["Result"].clone());
+        }
+    })
+    .await;
+    let create = Rate { rps, p50, p99 };
+    let pairs: Vec<Value> = pairs.into_iter().map(|p| p.into_inner().unwrap()).collect();
+    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
+        let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
+        async move {
+            target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
+        }
+    })
+    .await;
+    (create, Rate { rps, p50, p99 })
 }
 
 async fn measure(target: &Target) -> Figures {
@@ -92,39 +125,41 @@ async fn measure(target: &Target) -> Figures {
         );
     }
     samples.sort();
-    let (create_rps, create_p50, create_p99) =
-        throughput(SINGLE_REQUESTS, CONCURRENCY, |i| async move {
-            target
-                .post(i, "/v1/Registration/Create", &json!({}), true)
-                .await;
-        })
-        .await;
-    let batch = target
-        .post(
-            0,
-            "/v1/Registration/CreateMany",
-            &json!({"Quantity": SINGLE_REQUESTS}),
-            true,
-        )
-        .await;
-    let pairs: Vec<Value> = batch["Result"]["Results"].as_array().unwrap().clone();
-    let (refresh_rps, refresh_p50, refresh_p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
-        let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
-        async move {
-            target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
-        }
-    })
-    .await;
+    let (create, refresh) = token_path(target).await;
     Figures {
-        create_many_ms: percentile(&samples, 0.5),
-        create_many_min_ms: percentile(&samples, 0.0),
-        create_rps,
-        create_p50,
-        create_p99,
-        refresh_rps,
-        refresh_p50,
-        refresh_p99,
+        create_many: Some((percentile(&samples, 0.5), percentile(&samples, 0.0))),
+        create,
+        refresh,
     }
+}
+
+/// The lean reference (server/examples/reference) on its own scratch database of the same
+/// backend, with as many replicas.
+async fn measure_reference(backend: &str, replicas: usize) -> Figures {
+    let db = ScratchDatabase::create(backend)
+        .await
+        .expect("scratch database");
+    let (id, key) = (uuid_text(), uuid_text());
+    let mut bases = Vec::new();
+    for _ in 0..replicas {
+        bases.push(reference::start(&db.url, &id, &key).await);
+    }
+    let target = Target {
+        bases,
+        id,
+        key,
+        client: reqwest::Client::new(),
+    };
+    let (create, refresh) = token_path(&target).await;
+    Figures {
+        create_many: None,
+        create,
+        refresh,
+    }
+}
+
+fn uuid_text() -> String {
+    uuid::Uuid::new_v4().to_string()
 }
 
 #[tokio::main]
@@ -137,23 +172,29 @@ async fn main() {
     }
     let mut columns = Vec::new();
     for (name, backend, replicas) in setups {
-        eprintln!("measuring: {name}");
+        eprintln!("measuring: {name}, the lean reference");
+        let lean = measure_reference(&backend, replicas).await;
+        eprintln!("measuring: {name}, ours");
         let db = ScratchDatabase::create(&backend)
             .await
             .expect("scratch database");
         let target = start_replicas(&db, replicas).await;
-        columns.push((name, measure(&target).await));
+        let ours = measure(&target).await;
+        columns.push((name, ours, lean));
     }
 
     let mut r = format!(
         "Written by `bash .ci/bench api` (`cargo run --release -p server --example bench`). \
-         The replicas run in the benchmark's own process and share its cores with the client \
-         and PostgreSQL, so these figures compare set-ups on one small machine; they are not a \
-         capacity plan. {SINGLE_REQUESTS} requests per row, {CONCURRENCY} in flight; with two \
-         replicas requests alternate between them.\n\n"
+         Ours beside the lean reference of server/examples/reference (axum; rusqlite with \
+         one WAL writer connection, or a sqlx PostgreSQL pool; the same rows and signing per \
+         request and nothing else), each on a fresh database, measured one after the other in \
+         one run by the same closed-loop client. The servers run in the benchmark's own process \
+         and share its cores with the client and PostgreSQL, so these figures compare set-ups \
+         on one small machine; they are not a capacity plan. {SINGLE_REQUESTS} requests per \
+         row, {CONCURRENCY} in flight; with two replicas requests alternate between them.\n\n"
     );
     r.push_str("| measure |");
-    for (name, _) in &columns {
+    for (name, _, _) in &columns {
         r.push_str(&format!(" {name} |"));
     }
     r.push_str("\n|---|");
@@ -161,34 +202,44 @@ async fn main() {
         r.push_str("---|");
     }
     r.push('\n');
-    let mut row = |label: &str, cell: &dyn Fn(&Figures) -> String| {
+    let mut row = |label: &str, cell: &dyn Fn(&Figures, &Figures) -> String| {
         r.push_str(&format!("| {label} |"));
-        for (_, f) in &columns {
-            r.push_str(&format!(" {} |", cell(f)));
+        for (_, ours, lean) in &columns {
+            r.push_str(&format!(" {} |", cell(ours, lean)));
         }
         r.push('\n');
     };
-    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens (median of {CREATE_MANY_RUNS}; min)"), &|f| {
-        format!("{:.0} ms; {:.0} ms", f.create_many_ms, f.create_many_min_ms)
+    let many = |f: &Figures| f.create_many.expect("ours measures CreateMany");
+    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens (median of {CREATE_MANY_RUNS}; min)"), &|f, _| {
+        let (median, min) = many(f);
+        format!("{median:.0} ms; {min:.0} ms")
     });
-    row("CreateMany throughput at the median", &|f| {
+    row("CreateMany throughput at the median", &|f, _| {
         format!(
             "{:.0} users/s",
-            CREATE_MANY_QUANTITY as f64 / (f.create_many_ms / 1000.0)
+            CREATE_MANY_QUANTITY as f64 / (many(f).0 / 1000.0)
         )
     });
-    row("Registration/Create", &|f| {
+    let rate = |r: &Rate| {
         format!(
             "{:.0} req/s (p50 {:.1} ms, p99 {:.1} ms)",
-            f.create_rps, f.create_p50, f.create_p99
+            r.rps, r.p50, r.p99
         )
-    });
-    row("Auth/RefreshToken", &|f| {
-        format!(
-            "{:.0} req/s (p50 {:.1} ms, p99 {:.1} ms)",
-            f.refresh_rps, f.refresh_p50, f.refresh_p99
-        )
-    });
+    };
+    for (label, pick) in [
+        (
+            "Registration/Create",
+            (|f: &Figures| f.create) as fn(&Figures) -> Rate,
+        ),
+        ("Auth/RefreshToken", |f: &Figures| f.refresh),
+    ] {
+        row(&format!("{label}: ours"), &|f, _| rate(&pick(f)));
+        row(&format!("{label}: lean reference"), &|_, l| rate(&pick(l)));
+        row(
+            &format!("{label}: ours ÷ reference (goal ≥ 0.9)"),
+            &|f, l| format!("**{:.2}**", pick(f).rps / pick(l).rps),
+        );
+    }
 
     common::write_section("api", "Registration and refresh", &r);
 }
