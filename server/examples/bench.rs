@@ -22,8 +22,10 @@ use tus_core::store::scratch::ScratchDatabase;
 const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;
 const SINGLE_REQUESTS: usize = 2_000;
-/// As in issue 19's measurement: 32 clients in a closed loop.
-const CONCURRENCY: usize = 32;
+/// As in issue 19's measurement: 32 clients in a closed loop (`TUS_BENCH_CLIENTS` changes it).
+fn concurrency() -> usize {
+    common::env_size("TUS_BENCH_CLIENTS", 32)
+}
 
 struct Target {
     bases: Vec<String>,
@@ -84,7 +86,7 @@ struct Figures {
 async fn token_path(target: &Target) -> (Rate, Rate) {
     let pairs: Vec<std::sync::OnceLock<Value>> =
         (0..SINGLE_REQUESTS).map(|_| Default::default()).collect();
-    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
+    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, concurrency(), |i| {
         let slot = &pairs[i];
         async move {
             let r = target
@@ -96,7 +98,7 @@ async fn token_path(target: &Target) -> (Rate, Rate) {
     .await;
     let create = Rate { rps, p50, p99 };
     let pairs: Vec<Value> = pairs.into_iter().map(|p| p.into_inner().unwrap()).collect();
-    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, CONCURRENCY, |i| {
+    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, concurrency(), |i| {
         let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
         async move {
             target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
@@ -191,7 +193,8 @@ async fn main() {
          one run by the same closed-loop client. The servers run in the benchmark's own process \
          and share its cores with the client and PostgreSQL, so these figures compare set-ups \
          on one small machine; they are not a capacity plan. {SINGLE_REQUESTS} requests per \
-         row, {CONCURRENCY} in flight; with two replicas requests alternate between them.\n\n"
+         row, {} in flight; with two replicas requests alternate between them.\n\n",
+        concurrency()
     );
     r.push_str("| measure |");
     for (name, _, _) in &columns {
