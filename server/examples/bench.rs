@@ -21,7 +21,10 @@ use tus_core::store::scratch::ScratchDatabase;
 
 const CREATE_MANY_RUNS: usize = 3;
 const CREATE_MANY_QUANTITY: usize = 10_000;
-const SINGLE_REQUESTS: usize = 2_000;
+/// Requests per token-path phase (`TUS_BENCH_REQUESTS` changes it, e.g. to profile longer).
+fn single_requests() -> usize {
+    common::env_size("TUS_BENCH_REQUESTS", 2_000)
+}
 /// As in issue 19's measurement: 32 clients in a closed loop (`TUS_BENCH_CLIENTS` changes it).
 fn concurrency() -> usize {
     common::env_size("TUS_BENCH_CLIENTS", 32)
@@ -82,11 +85,11 @@ struct Figures {
     refresh: Rate,
 }
 
-/// `SINGLE_REQUESTS` registrations, then one refresh of each pair they gave.
+/// `single_requests()` registrations, then one refresh of each pair they gave.
 async fn token_path(target: &Target) -> (Rate, Rate) {
     let pairs: Vec<std::sync::OnceLock<Value>> =
-        (0..SINGLE_REQUESTS).map(|_| Default::default()).collect();
-    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, concurrency(), |i| {
+        (0..single_requests()).map(|_| Default::default()).collect();
+    let (rps, p50, p99) = throughput(single_requests(), concurrency(), |i| {
         let slot = &pairs[i];
         async move {
             let r = target
@@ -98,7 +101,7 @@ async fn token_path(target: &Target) -> (Rate, Rate) {
     .await;
     let create = Rate { rps, p50, p99 };
     let pairs: Vec<Value> = pairs.into_iter().map(|p| p.into_inner().unwrap()).collect();
-    let (rps, p50, p99) = throughput(SINGLE_REQUESTS, concurrency(), |i| {
+    let (rps, p50, p99) = throughput(single_requests(), concurrency(), |i| {
         let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
         async move {
             target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
@@ -192,8 +195,9 @@ async fn main() {
          request and nothing else), each on a fresh database, measured one after the other in \
          one run by the same closed-loop client. The servers run in the benchmark's own process \
          and share its cores with the client and PostgreSQL, so these figures compare set-ups \
-         on one small machine; they are not a capacity plan. {SINGLE_REQUESTS} requests per \
+         on one small machine; they are not a capacity plan. {} requests per \
          row, {} in flight; with two replicas requests alternate between them.\n\n",
+        single_requests(),
         concurrency()
     );
     r.push_str("| measure |");

@@ -242,7 +242,8 @@ impl Core {
             _ => None,
         };
 
-        let mut tx = self.store().begin().await?;
+        // Nothing is read back: on SQLite the registration commits with others waiting.
+        let mut tx = self.store().begin_writes().await?;
         tx.insert_users(std::slice::from_ref(&row)).await?;
         if let Some(device) = &new.device {
             tx.set_device(&row.device_token, device).await?;
@@ -545,6 +546,66 @@ mod tests {
             matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
             "{again:?}"
         );
+    }
+
+    /// Registrations arriving together are committed together on SQLite (store::group):
+    /// each is still all or nothing and answered only once committed. A taken CustomToken
+    /// among them fails alone, leaving no row of its own; every other one is stored whole:
+    /// its user, its event and a refresh token that rotates.
+    #[tokio::test]
+    async fn registrations_committed_together_stay_each_all_or_nothing() {
+        let (t, creds, _) = setup().await;
+        let meta = crate::RequestMeta::default();
+        let taken = uuid::Uuid::new_v4().to_string();
+        let req = |custom: Option<String>| RegisterRequest {
+            custom_token: custom,
+            ..Default::default()
+        };
+        t.core
+            .register(at(0), &creds, req(Some(taken.clone())), &meta)
+            .await
+            .unwrap();
+        let results = futures::future::join_all((0..60).map(|i| {
+            let custom = (i % 7 == 3).then(|| taken.clone());
+            let (core, creds, meta) = (&t.core, &creds, &meta);
+            async move { core.register(at(10), creds, req(custom), meta).await }
+        }))
+        .await;
+        let mut stored = 0;
+        for (i, result) in results.into_iter().enumerate() {
+            if i % 7 == 3 {
+                assert!(
+                    matches!(result, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
+                    "{result:?}"
+                );
+                continue;
+            }
+            let c = result.unwrap();
+            let token = c.device_token.unwrap().to_string();
+            assert!(t.core.store().find_user(&token).await.unwrap().is_some());
+            let pair = crate::auth::RefreshPair {
+                device: None,
+                access: c.access_token.unwrap().token,
+                refresh: c.refresh_token.unwrap(),
+            };
+            t.core.refresh(at(20), pair, &meta).await.unwrap();
+            stored += 1;
+        }
+        assert_eq!(stored, 51);
+        // The failed ones left nothing: the taken token still has its first family only.
+        assert_eq!(
+            t.core
+                .store()
+                .refresh_tokens_of(&taken)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        let mut tx = t.core.store().begin().await.unwrap();
+        let events = tx.events_between(0, i64::MAX, 1000).await.unwrap();
+        let created = events.iter().filter(|e| e.kind == "user.created").count();
+        assert_eq!(created, 52);
     }
 
     #[tokio::test]

@@ -63,20 +63,19 @@ impl Store {
 }
 
 impl Tx {
+    /// Deferred (`defer_on_tx!`): nothing reads an entry back in the transaction that writes it.
     pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
-        on_tx!(self, |c| sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail, client_addr)
-             VALUES ($1, $2, $3, $4, $5, $6)"
-        )
-        .bind(entry.at)
-        .bind(&entry.actor)
-        .bind(entry.action.as_str())
-        .bind(&entry.target)
-        .bind(&entry.detail)
-        .bind(&entry.client_addr)
-        .execute(&mut *c)
-        .await
-        .map(|_| ())
-        .map_err(db_err))
+        defer_on_tx!(self, |q| {
+            q.push("INSERT INTO audit_log (at, actor, action, target, detail, client_addr) ");
+            q.push_values([entry], |mut b, e| {
+                b.push_bind(e.at)
+                    .push_bind(e.actor.clone())
+                    .push_bind(e.action.as_str())
+                    .push_bind(e.target.clone())
+                    .push_bind(e.detail.clone())
+                    .push_bind(e.client_addr.clone());
+            });
+        });
+        Ok(())
     }
 }

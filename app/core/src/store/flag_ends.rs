@@ -136,7 +136,7 @@ impl Tx {
             )
             .bind(now)
             .bind(limit)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.conn().await?)
             .await
             .map_err(db_err),
             Tx::Postgres(tx) => sqlx::query_as::<_, FlagEndRow>(

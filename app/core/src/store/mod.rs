@@ -18,6 +18,7 @@
 //! (applications, instances, admins), `users`, `tokens`, `counts`, `audit`, `batches`,
 //! `throttles`.
 
+mod group;
 mod rows;
 pub mod scratch;
 
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::{PgPool, QueryBuilder, SqlitePool};
 
 use super::error::{CoreError, CoreResult};
 use super::types::UserSort;
@@ -53,13 +54,77 @@ impl Default for PoolSettings {
 
 #[derive(Clone)]
 pub enum Store {
-    Sqlite { read: SqlitePool, write: SqlitePool },
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+        /// Commits `begin_writes` transactions in groups (see `group`).
+        group: std::sync::Arc<group::GroupCommit>,
+    },
     Postgres(PgPool),
 }
 
 pub enum Tx {
-    Sqlite(sqlx::Transaction<'static, sqlx::Sqlite>),
+    Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+}
+
+/// A transaction on the SQLite writer. Each statement sent to sqlx's SQLite connection is a
+/// round trip to its worker thread while every other writer waits; writes whose result
+/// nobody reads (`defer_on_tx!`) are therefore held here and sent in one call, as one
+/// multi-statement query in a savepoint, before the transaction's next statement or at its
+/// commit. They run in the order they were written, inside the same transaction; an error
+/// in one of them fails that call, and the caller's `?` rolls the transaction back.
+///
+/// A transaction begun with `Store::begin_writes` takes the writer only when it first
+/// needs it; if it never does (it only wrote), its writes are committed in a group with
+/// the others waiting at that moment (`group`).
+pub struct SqliteTx {
+    write: SqlitePool,
+    tx: Option<sqlx::Transaction<'static, sqlx::Sqlite>>,
+    pending: Option<QueryBuilder<'static, sqlx::Sqlite>>,
+    group: Option<std::sync::Arc<group::GroupCommit>>,
+}
+
+impl SqliteTx {
+    /// The connection, once every pending write has run.
+    async fn conn(&mut self) -> CoreResult<&mut sqlx::SqliteConnection> {
+        let tx = match &mut self.tx {
+            Some(tx) => tx,
+            empty => empty.insert(self.write.begin().await.map_err(db_err)?),
+        };
+        if let Some(mut pending) = self.pending.take() {
+            pending.push(group::MEMBER_RELEASE);
+            pending.build().execute(&mut **tx).await.map_err(db_err)?;
+        }
+        Ok(&mut **tx)
+    }
+
+    /// The builder to write the next deferred statement into.
+    fn next_statement(&mut self) -> &mut QueryBuilder<'static, sqlx::Sqlite> {
+        match &mut self.pending {
+            Some(pending) => {
+                pending.push("; ");
+                pending
+            }
+            empty => empty.insert(QueryBuilder::new(group::MEMBER_SAVEPOINT)),
+        }
+    }
+
+    async fn commit(mut self) -> CoreResult<()> {
+        match (self.tx.is_some(), self.pending.take(), &self.group) {
+            (false, None, _) => Ok(()),
+            (false, Some(mut pending), Some(group)) => {
+                pending.push(group::MEMBER_RELEASE);
+                group.commit(&self.write, pending).await
+            }
+            (_, pending, _) => {
+                self.pending = pending;
+                self.conn().await?;
+                let tx = self.tx.take().expect("conn() began the transaction");
+                tx.commit().await.map_err(db_err)
+            }
+        }
+    }
 }
 
 /// Runs `$body` with `$c` bound to the backend's reader pool. Written like a closure
@@ -84,12 +149,32 @@ macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
         match $tx {
             Tx::Sqlite(tx) => {
-                let $c = &mut **tx;
+                let $c = tx.conn().await?;
                 $body
             }
             Tx::Postgres(tx) => {
                 let $c = &mut **tx;
                 $body
+            }
+        }
+    };
+}
+
+/// Writes the statement `$body` builds into `$q` (a `QueryBuilder` that starts empty; binds
+/// must own their values) when nobody reads its result: on SQLite it joins the
+/// transaction's pending writes (see `SqliteTx`), on PostgreSQL it runs now.
+macro_rules! defer_on_tx {
+    ($tx:expr, |$q:ident| $body:expr) => {
+        match $tx {
+            Tx::Sqlite(tx) => {
+                let $q = tx.next_statement();
+                $body;
+            }
+            Tx::Postgres(tx) => {
+                let mut builder = QueryBuilder::<sqlx::Postgres>::new("");
+                let $q = &mut builder;
+                $body;
+                builder.build().execute(&mut **tx).await.map_err(db_err)?;
             }
         }
     };
@@ -262,7 +347,11 @@ impl Store {
                 .map_err(|e| {
                     CoreError::internal(format!("cannot open the SQLite database: {e}"))
                 })?;
-            Ok(Store::Sqlite { read, write })
+            Ok(Store::Sqlite {
+                read,
+                write,
+                group: Default::default(),
+            })
         } else {
             Err(CoreError::internal(
                 "unsupported database URL: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB",
@@ -293,14 +382,40 @@ impl Store {
 
     pub async fn begin(&self) -> CoreResult<Tx> {
         match self {
-            Store::Sqlite { write, .. } => write.begin().await.map(Tx::Sqlite).map_err(db_err),
+            Store::Sqlite { write, .. } => write
+                .begin()
+                .await
+                .map(|tx| {
+                    Tx::Sqlite(SqliteTx {
+                        write: write.clone(),
+                        tx: Some(tx),
+                        pending: None,
+                        group: None,
+                    })
+                })
+                .map_err(db_err),
             Store::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_err),
+        }
+    }
+
+    /// A transaction for writes that read nothing back (inserts of new rows): the same
+    /// atomicity and durability as `begin`, but on SQLite it takes the writer only if it
+    /// reads, and otherwise commits its writes together with others' (`group`).
+    pub async fn begin_writes(&self) -> CoreResult<Tx> {
+        match self {
+            Store::Sqlite { write, group, .. } => Ok(Tx::Sqlite(SqliteTx {
+                write: write.clone(),
+                tx: None,
+                pending: None,
+                group: Some(group.clone()),
+            })),
+            Store::Postgres(_) => self.begin().await,
         }
     }
 
     pub async fn close(&self) {
         match self {
-            Store::Sqlite { read, write } => {
+            Store::Sqlite { read, write, .. } => {
                 read.close().await;
                 write.close().await;
             }
@@ -569,7 +684,7 @@ const USER_SELECT: &str =
 impl Tx {
     pub async fn commit(self) -> CoreResult<()> {
         match self {
-            Tx::Sqlite(tx) => tx.commit().await.map_err(db_err),
+            Tx::Sqlite(tx) => tx.commit().await,
             Tx::Postgres(tx) => tx.commit().await.map_err(db_err),
         }
     }

@@ -118,18 +118,17 @@ impl Store {
 impl Tx {
     pub async fn insert_families(&mut self, families: &[NewFamilyRow]) -> CoreResult<()> {
         for chunk in families.chunks(INSERT_CHUNK) {
-            on_tx!(self, |c| {
-                let mut q = QueryBuilder::new(
+            defer_on_tx!(self, |q| {
+                q.push(
                     "INSERT INTO token_families (id, subject, subject_kind, origin, created_at) ",
                 );
                 q.push_values(chunk, |mut b, f| {
-                    b.push_bind(&f.id)
-                        .push_bind(&f.subject)
-                        .push_bind(&f.subject_kind)
-                        .push_bind(&f.origin)
+                    b.push_bind(f.id.clone())
+                        .push_bind(f.subject.clone())
+                        .push_bind(f.subject_kind.clone())
+                        .push_bind(f.origin.clone())
                         .push_bind(f.created_at);
                 });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
             });
         }
         Ok(())
@@ -137,19 +136,18 @@ impl Tx {
 
     pub async fn insert_refresh_tokens(&mut self, tokens: &[NewRefreshRow]) -> CoreResult<()> {
         for chunk in tokens.chunks(INSERT_CHUNK) {
-            on_tx!(self, |c| {
-                let mut q = QueryBuilder::new(
+            defer_on_tx!(self, |q| {
+                q.push(
                     "INSERT INTO refresh_tokens (id, family_id, subject, token_hash, parent_id, issued_at, expires_at) ");
                 q.push_values(chunk, |mut b, t| {
-                    b.push_bind(&t.id)
-                        .push_bind(&t.family_id)
-                        .push_bind(&t.subject)
-                        .push_bind(&t.token_hash)
-                        .push_bind(&t.parent_id)
+                    b.push_bind(t.id.clone())
+                        .push_bind(t.family_id.clone())
+                        .push_bind(t.subject.clone())
+                        .push_bind(t.token_hash.clone())
+                        .push_bind(t.parent_id.clone())
                         .push_bind(t.issued_at)
                         .push_bind(t.expires_at);
                 });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
             });
         }
         Ok(())
@@ -157,19 +155,18 @@ impl Tx {
 
     pub async fn insert_access_tokens(&mut self, tokens: &[NewAccessRow]) -> CoreResult<()> {
         for chunk in tokens.chunks(INSERT_CHUNK) {
-            on_tx!(self, |c| {
-                let mut q = QueryBuilder::new(
+            defer_on_tx!(self, |q| {
+                q.push(
                     "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at, kid) ");
                 q.push_values(chunk, |mut b, t| {
-                    b.push_bind(&t.jti)
-                        .push_bind(&t.subject)
-                        .push_bind(&t.family_id)
-                        .push_bind(&t.source)
+                    b.push_bind(t.jti.clone())
+                        .push_bind(t.subject.clone())
+                        .push_bind(t.family_id.clone())
+                        .push_bind(t.source.clone())
                         .push_bind(t.issued_at)
                         .push_bind(t.expires_at)
-                        .push_bind(&t.kid);
+                        .push_bind(t.kid.clone());
                 });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
             });
         }
         Ok(())

@@ -207,43 +207,61 @@ impl Store {
     }
 }
 
+/// Appends `UPDATE users SET <column> = <value>, ... WHERE device_token = <token>`, every
+/// value bound and owned.
+macro_rules! push_user_columns {
+    ($q:expr, $device_token:expr, $changes:expr) => {{
+        $q.push("UPDATE users SET ");
+        let mut set = $q.separated(", ");
+        for (column, value) in $changes {
+            set.push(format!("{column} = "));
+            match value {
+                Value::Text(v) => set.push_bind_unseparated(v),
+                Value::Int(v) => set.push_bind_unseparated(v),
+                Value::Bool(v) => set.push_bind_unseparated(v),
+            };
+        }
+        $q.push(" WHERE device_token = ")
+            .push_bind($device_token.to_string());
+    }};
+}
+
 impl Tx {
     pub async fn insert_users(&mut self, users: &[NewUserRow]) -> CoreResult<()> {
         for chunk in users.chunks(INSERT_CHUNK) {
-            on_tx!(self, |c| {
-                let mut q = QueryBuilder::new(
+            defer_on_tx!(self, |q| {
+                q.push(
                     "INSERT INTO users (device_token, instance_id, first_name, last_name, nickname, phone,
                      email, gender, birthday, marital_status, children_count, country, district, city,
                      address, image_url, status, enable_tracking, enable_logging, enabled,
                      enable_real_time_location, client_id, password_hash, batch_id, date_created) ");
                 q.push_values(chunk, |mut b, u| {
-                    b.push_bind(&u.device_token)
-                        .push_bind(&u.instance_id)
-                        .push_bind(&u.first_name)
-                        .push_bind(&u.last_name)
-                        .push_bind(&u.nickname)
-                        .push_bind(&u.phone)
-                        .push_bind(&u.email)
-                        .push_bind(&u.gender)
+                    b.push_bind(u.device_token.clone())
+                        .push_bind(u.instance_id.clone())
+                        .push_bind(u.first_name.clone())
+                        .push_bind(u.last_name.clone())
+                        .push_bind(u.nickname.clone())
+                        .push_bind(u.phone.clone())
+                        .push_bind(u.email.clone())
+                        .push_bind(u.gender.clone())
                         .push_bind(u.birthday)
-                        .push_bind(&u.marital_status)
+                        .push_bind(u.marital_status.clone())
                         .push_bind(u.children_count)
-                        .push_bind(&u.country)
-                        .push_bind(&u.district)
-                        .push_bind(&u.city)
-                        .push_bind(&u.address)
-                        .push_bind(&u.image_url)
-                        .push_bind(&u.status)
+                        .push_bind(u.country.clone())
+                        .push_bind(u.district.clone())
+                        .push_bind(u.city.clone())
+                        .push_bind(u.address.clone())
+                        .push_bind(u.image_url.clone())
+                        .push_bind(u.status.clone())
                         .push_bind(u.enable_tracking)
                         .push_bind(u.enable_logging)
                         .push_bind(u.enabled)
                         .push_bind(u.enable_real_time_location)
-                        .push_bind(&u.client_id)
-                        .push_bind(&u.password_hash)
-                        .push_bind(&u.batch_id)
+                        .push_bind(u.client_id.clone())
+                        .push_bind(u.password_hash.clone())
+                        .push_bind(u.batch_id.clone())
                         .push_bind(u.date_created);
                 });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
             });
         }
         Ok(())
@@ -436,15 +454,13 @@ impl Tx {
         if let Some(d) = device {
             changes.extend(d.columns());
         }
-        self.set_user_columns(device_token, &changes).await?;
-        Ok(())
+        self.defer_user_columns(device_token, changes).await
     }
 
     /// Stores what a registration reported of the phone.
     pub async fn set_device(&mut self, device_token: &str, device: &DevicePatch) -> CoreResult<()> {
-        self.set_user_columns(device_token, &device.columns())
-            .await?;
-        Ok(())
+        self.defer_user_columns(device_token, device.columns())
+            .await
     }
 
     /// Moves a user to another instance; false when there is no such user.
@@ -463,23 +479,26 @@ impl Tx {
             return Ok(true);
         }
         on_tx!(self, |c| {
-            let mut q = QueryBuilder::new("UPDATE users SET ");
-            let mut set = q.separated(", ");
-            for (column, value) in changes {
-                set.push(format!("{column} = "));
-                match value {
-                    Value::Text(v) => set.push_bind_unseparated(v.clone()),
-                    Value::Int(v) => set.push_bind_unseparated(*v),
-                    Value::Bool(v) => set.push_bind_unseparated(*v),
-                };
-            }
-            q.push(" WHERE device_token = ").push_bind(device_token);
+            let mut q = QueryBuilder::new("");
+            push_user_columns!(q, device_token, changes.to_vec());
             q.build()
                 .execute(&mut *c)
                 .await
                 .map(|r| r.rows_affected() == 1)
                 .map_err(db_err)
         })
+    }
+
+    /// `set_user_columns` when nobody reads whether the user was there (`defer_on_tx!`).
+    async fn defer_user_columns(
+        &mut self,
+        device_token: &str,
+        changes: Vec<(&'static str, Value)>,
+    ) -> CoreResult<()> {
+        if !changes.is_empty() {
+            defer_on_tx!(self, |q| push_user_columns!(q, device_token, changes));
+        }
+        Ok(())
     }
 
     /// Removes a user and every token issued to it; false when there is no such user.

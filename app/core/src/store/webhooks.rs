@@ -127,19 +127,16 @@ impl Tx {
     /// Writes events in the transaction of their change.
     pub async fn insert_events(&mut self, events: &[NewEvent]) -> CoreResult<()> {
         for chunk in events.chunks(INSERT_CHUNK) {
-            on_tx!(self, |c| {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO events (id, type, at, device_token, instance_id, payload) ",
-                );
+            defer_on_tx!(self, |q| {
+                q.push("INSERT INTO events (id, type, at, device_token, instance_id, payload) ");
                 q.push_values(chunk, |mut b, e| {
-                    b.push_bind(&e.id)
+                    b.push_bind(e.id.clone())
                         .push_bind(e.kind.as_str())
                         .push_bind(e.at)
-                        .push_bind(&e.device_token)
-                        .push_bind(&e.instance_id)
-                        .push_bind(&e.payload);
+                        .push_bind(e.device_token.clone())
+                        .push_bind(e.instance_id.clone())
+                        .push_bind(e.payload.clone());
                 });
-                q.build().execute(&mut *c).await.map_err(db_err)?;
             });
         }
         Ok(())
