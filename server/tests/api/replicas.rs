@@ -768,3 +768,89 @@ async fn tus_import_checks_then_imports_a_file_and_writes_its_report() {
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// A registration or refresh sent to `base`: its status and body, or `None` when no answer
+/// came back (the process was killed before or while it answered).
+async fn attempt(
+    client: &reqwest::Client,
+    base: &str,
+    path: &str,
+    body: &Value,
+    instance: &(String, String),
+) -> Option<(u16, Value)> {
+    let res = client
+        .post(format!("{base}{path}"))
+        .header("InstanceId", &instance.0)
+        .header("InstanceKey", &instance.1)
+        .json(body)
+        .send()
+        .await
+        .ok()?;
+    let status = res.status().as_u16();
+    Some((status, res.json().await.ok()?))
+}
+
+/// Issue 19's durability check for group commit: 16 clients register and refresh as fast as
+/// they can, then every process is killed with SIGKILL. After a restart every answered
+/// registration and refresh is there: each driver's latest acknowledged pair refreshes. Only
+/// a request that got no answer may have gone either way, and its driver is left out.
+#[tokio::test]
+async fn kill_9_under_load_loses_no_acknowledged_registration_or_refresh() {
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let instance = create_instance(&db.url);
+    let mut nodes = replicas(&db).await;
+    let client = reqwest::Client::new();
+    let workers: Vec<_> = (0..16)
+        .map(|w| {
+            let base = nodes[w % nodes.len()].base.clone();
+            let (client, instance) = (client.clone(), instance.clone());
+            tokio::spawn(async move {
+                let mut known: Vec<Value> = Vec::new();
+                for step in 0usize.. {
+                    if known.is_empty() || step % 3 == 0 {
+                        let path = "/v1/Registration/Create";
+                        match attempt(&client, &base, path, &json!({}), &instance).await {
+                            Some((200, v)) => known.push(v["Result"].clone()),
+                            Some((status, v)) => panic!("registration: {status} {v}"),
+                            None => break,
+                        }
+                    } else {
+                        let i = step % known.len();
+                        let body = refresh_body(&known[i]);
+                        let path = "/v1/Auth/RefreshToken";
+                        match attempt(&client, &base, path, &body, &instance).await {
+                            Some((200, v)) => known[i] = v["Result"].clone(),
+                            Some((status, v)) => panic!("refresh: {status} {v}"),
+                            None => {
+                                known.remove(i);
+                                break;
+                            }
+                        }
+                    }
+                }
+                known
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for node in &mut nodes {
+        node.child.kill().unwrap();
+        node.child.wait().unwrap();
+    }
+    let mut acknowledged = Vec::new();
+    for worker in join_all(workers).await {
+        acknowledged.extend(worker.unwrap());
+    }
+    assert!(
+        acknowledged.len() >= 32,
+        "the load ran: {} drivers",
+        acknowledged.len()
+    );
+
+    let nodes = replicas(&db).await;
+    for (i, pair) in acknowledged.iter().enumerate() {
+        let base = &nodes[i % nodes.len()].base;
+        let (status, answer) = post(base, "/v1/Auth/RefreshToken", &refresh_body(pair), None).await;
+        assert_eq!(status, 200, "an acknowledged pair was lost: {answer}");
+    }
+}
