@@ -719,6 +719,85 @@ pub use webhooks::*;
 mod tests {
     use crate::testing::test_core;
 
+    /// Migration 0024 made these indexes partial (`IS NOT NULL`): each lookup that relies
+    /// on one still gets it on both backends (PostgreSQL told to avoid sequential scans, as
+    /// it would with the table big).
+    #[tokio::test]
+    async fn lookups_still_use_the_partial_indexes() {
+        use sqlx::Row;
+        let t = test_core(|_| {}).await;
+        let lookups: [(&str, &[&str]); 9] = [
+            ("users u WHERE u.phone = '+1555'", &["users_phone_idx"]),
+            (
+                "users u WHERE u.phone >= '+1' AND u.phone < '+2'",
+                &["users_phone_idx"],
+            ),
+            (
+                "users u WHERE u.client_id = 'crm'",
+                &["users_client_id_idx"],
+            ),
+            (
+                "users u WHERE lower(u.country) = 'de'",
+                &["users_country_idx"],
+            ),
+            (
+                "users u WHERE lower(u.city) = 'berlin'",
+                &["users_city_idx"],
+            ),
+            ("users u WHERE u.batch_id = 'b'", &["users_batch_idx"]),
+            (
+                "users u WHERE u.instance_id = 'i' AND u.email = 'a@b.c'",
+                &["users_instance_email_key"],
+            ),
+            (
+                "users u WHERE u.instance_id = 'i' AND u.phone = '+1555'",
+                &["users_instance_phone_key", "users_phone_idx"],
+            ),
+            (
+                "refresh_tokens u WHERE u.parent_id = 'p'",
+                &["refresh_tokens_parent_idx"],
+            ),
+        ];
+        for (from, indexes) in lookups {
+            let sql = format!("SELECT 1 FROM {from}");
+            let plan: Vec<String> = match t.core.store() {
+                super::Store::Sqlite { read, .. } => {
+                    sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                        .fetch_all(read)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get::<String, _>(3))
+                        .collect()
+                }
+                super::Store::Postgres(pool) => {
+                    let mut c = pool.acquire().await.unwrap();
+                    sqlx::query("SET enable_seqscan = off")
+                        .execute(&mut *c)
+                        .await
+                        .unwrap();
+                    let plan = sqlx::query(&format!("EXPLAIN {sql}"))
+                        .fetch_all(&mut *c)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|r| r.get::<String, _>(0))
+                        .collect();
+                    sqlx::query("RESET enable_seqscan")
+                        .execute(&mut *c)
+                        .await
+                        .unwrap();
+                    plan
+                }
+            };
+            assert!(
+                plan.iter()
+                    .any(|line| indexes.iter().any(|index| line.contains(index))),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
+
     /// PostgreSQL only (SQLite has no JIT): every pooled connection runs without it.
     #[tokio::test]
     async fn postgres_connections_run_without_jit() {
