@@ -246,6 +246,40 @@ async fn pages_carry_a_strict_content_security_policy_and_https_brings_hsts() {
         .starts_with("default-src 'none'"));
 }
 
+/// BREACH: a response that carries a secret next to something the client sent must not
+/// be compressed, or whoever sees its size can guess the secret byte by byte. Asked for
+/// brotli and gzip, the registration (tokens), the sign-in page and a dashboard page (CSRF
+/// values, nonces) and an error envelope all go out as they are; only the front end's
+/// static WASM, JavaScript and CSS are compressed (checked in Chromium by end2end).
+#[tokio::test]
+async fn nothing_that_carries_a_secret_is_compressed_even_when_asked() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let asks = |req: reqwest::RequestBuilder| req.header("Accept-Encoding", "br, gzip, deflate");
+    let answers = [
+        asks(
+            app.client
+                .post(format!("{}/v1/Registration/Create", app.base)),
+        )
+        .header("InstanceId", &app.instance_id)
+        .header("InstanceKey", &app.instance_key)
+        .json(&json!({"UserFields": {"FirstName": "guess-me"}})),
+        asks(app.client.post(format!("{}/v1/Auth/Login", app.base))).json(&json!({})),
+        asks(no_redirects().get(format!("{}/sign-in", app.base))),
+        asks(no_redirects().get(format!("{}/users?q=guess", app.base))).bearer_auth(&admin),
+    ];
+    for req in answers {
+        let res = req.send().await.unwrap();
+        let url = res.url().to_string();
+        assert!(
+            !res.headers().contains_key("content-encoding"),
+            "{url} was compressed: {:?}",
+            res.headers()
+        );
+        assert!(res.bytes().await.unwrap().len() > 50, "{url} answered");
+    }
+}
+
 #[tokio::test]
 async fn server_functions_refuse_bodies_over_1_mib() {
     let app = spawn_app().await;
