@@ -599,6 +599,14 @@ impl Core {
             ));
         }
         let subject = self.refresh_subject(kind, &lineage.subject).await?;
+        if let RefreshSubject::User(user) = &subject {
+            if let Some(credentials) = self
+                .rotate_in_group(now, &hash, user, device.as_ref())
+                .await?
+            {
+                return Ok(credentials);
+            }
+        }
 
         let mut tx = self.store().begin().await?;
         let row = tx
@@ -656,6 +664,54 @@ impl Core {
         issued.write(&mut tx).await?;
         tx.commit().await?;
         Ok(credentials)
+    }
+
+    /// The usual rotation, where the store commits write-only transactions in groups
+    /// (SQLite): decided on the token as a reader sees it, and confirmed in the group by
+    /// `claim_refresh` (still active, family not revoked, not expired). `None` when that
+    /// does not hold, or stopped holding before the group ran: then the full path decides
+    /// in its own transaction, with every reuse and grace rule, as if this had not been
+    /// tried (nothing of it was written).
+    async fn rotate_in_group(
+        &self,
+        now: DateTime<Utc>,
+        hash: &str,
+        user: &User,
+        device: Option<&DevicePatch>,
+    ) -> CoreResult<Option<Credentials>> {
+        if !self.store().groups_writes() {
+            return Ok(None);
+        }
+        let Some(row) = self.store().peek_refresh(hash).await? else {
+            return Ok(None);
+        };
+        let usable = row.state == RefreshState::Active
+            && row.family_revoked_at.is_none()
+            && row.expires_at > ms(now);
+        if !usable || user.ensure_active().is_err() {
+            return Ok(None);
+        }
+        let family = FamilyRef {
+            id: row.family_id.clone(),
+            parent: Some(row.id.clone()),
+        };
+        let mut issued = IssuedRows::default();
+        let credentials = issued.user_pair(
+            now,
+            self.tokens(),
+            &user.subject(),
+            &family,
+            Source::Refresh,
+        )?;
+        let mut tx = self.store().begin_writes().await?;
+        tx.claim_refresh(&row.id, ms(now)).await?;
+        tx.note_activity(&row.subject, ms(now), device).await?;
+        issued.write(&mut tx).await?;
+        match tx.commit().await {
+            Ok(()) => Ok(Some(credentials)),
+            Err(CoreError::Conflict { key, .. }) if key == "RefreshToken" => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The subject of a session, by the kind its family was opened for.
@@ -1031,6 +1087,81 @@ mod tests {
             .authenticate_bearer(at(3600), Some(&token))
             .await
             .is_err());
+    }
+
+    /// Refreshes arriving together (on SQLite each tries the group rotation first, decided
+    /// on the token as read outside any transaction): of 8 presentations of one pair at
+    /// one instant, one rotates and the others are reuse, which revokes the family, the
+    /// winner's new pair included. Meanwhile 8 other drivers' refreshes all rotate.
+    #[tokio::test]
+    async fn refreshes_racing_rotate_once_and_the_rest_is_reuse() {
+        let f = fixture(0).await;
+        let meta = RequestMeta::default();
+        let raced = registered(&f).await;
+        let mut others = Vec::new();
+        for _ in 0..8 {
+            others.push(registered(&f).await);
+        }
+        let core = &f.t.core;
+        let (racing, bystanders) = tokio::join!(
+            futures::future::join_all((0..8).map(|_| core.refresh(at(60), pair(&raced), &meta))),
+            futures::future::join_all(others.iter().map(|c| core.refresh(at(60), pair(c), &meta))),
+        );
+        let winners: Vec<&Credentials> = racing.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(winners.len(), 1, "{racing:?}");
+        assert!(racing.iter().filter(|r| r.is_err()).all(is_refresh_401));
+        assert!(is_refresh_401(
+            &core.refresh(at(61), pair(winners[0]), &meta).await
+        ));
+        for rotated in &bystanders {
+            let next = rotated.as_ref().unwrap();
+            core.refresh(at(62), pair(next), &meta).await.unwrap();
+        }
+    }
+
+    /// The claim behind the group rotation, raced deterministically: two write-only
+    /// transactions claim one token and commit together; one commits, the other fails with
+    /// the conflict the rotation falls back on, and leaves nothing. A claim on a token whose
+    /// family was revoked, or past its expiry, fails the same way.
+    #[tokio::test]
+    async fn a_refresh_token_is_claimed_once_and_never_when_revoked_or_expired() {
+        let f = fixture(0).await;
+        let store = f.t.core.store();
+        let row = |c: &Credentials| {
+            let hash = crate::tokens::hash_refresh_token(c.refresh_token.as_ref().unwrap());
+            async move { store.peek_refresh(&hash).await.unwrap().unwrap() }
+        };
+        let lost = |r: &CoreResult<()>| matches!(r, Err(CoreError::Conflict { key, .. }) if key == "RefreshToken");
+        let claim = |id: String, now: i64| async move {
+            let mut tx = store.begin_writes().await?;
+            tx.claim_refresh(&id, now).await?;
+            tx.commit().await
+        };
+        let registration = registered(&f).await;
+        let first = row(&registration).await;
+        let (a, b) = tokio::join!(
+            claim(first.id.clone(), 1_000),
+            claim(first.id.clone(), 1_000)
+        );
+        assert!(a.is_ok() != b.is_ok(), "{a:?} {b:?}");
+        assert!(lost(if a.is_ok() { &b } else { &a }));
+        let claimed = row(&registration).await;
+        assert_eq!(claimed.state, RefreshState::Used);
+        assert_eq!(claimed.used_at, Some(1_000));
+
+        let revoked = row(&registered(&f).await).await;
+        let mut tx = store.begin().await.unwrap();
+        tx.revoke_family(&revoked.family_id, 2_000, "sign-out")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert!(lost(&claim(revoked.id.clone(), 3_000).await));
+
+        let expiring = row(&registered(&f).await).await;
+        assert!(lost(&claim(expiring.id.clone(), expiring.expires_at).await));
+        claim(expiring.id.clone(), expiring.expires_at - 1)
+            .await
+            .unwrap();
     }
 
     #[tokio::test]

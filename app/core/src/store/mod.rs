@@ -184,6 +184,9 @@ macro_rules! defer_on_tx {
 /// conflict the client can act on; anything else is internal.
 fn db_err(err: sqlx::Error) -> CoreError {
     if let sqlx::Error::Database(db) = &err {
+        if db.message() == EXPECTED_ONE_CHANGE {
+            return tokens::refresh_claim_lost();
+        }
         if db.is_unique_violation() {
             let name = db
                 .constraint()
@@ -199,6 +202,9 @@ fn db_err(err: sqlx::Error) -> CoreError {
     }
     CoreError::internal(err)
 }
+
+/// The message of migration 0025's `expect_one_change` (SQLite).
+const EXPECTED_ONE_CHANGE: &str = "expected one changed row";
 
 /// SQLite reports the columns of a violated unique index, not its name: map them back.
 fn sqlite_constraint_name(message: &str) -> Option<String> {
@@ -396,6 +402,12 @@ impl Store {
                 .map_err(db_err),
             Store::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_err),
         }
+    }
+
+    /// Whether `begin_writes` transactions are committed in groups (SQLite), so that a
+    /// write decided on a row read outside the transaction is worth trying first.
+    pub fn groups_writes(&self) -> bool {
+        matches!(self, Store::Sqlite { .. })
     }
 
     /// A transaction for writes that read nothing back (inserts of new rows): the same

@@ -6,7 +6,30 @@ use sqlx::QueryBuilder;
 
 use super::*;
 
+const REFRESH_SELECT: &str = "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at,
+        r.expires_at, r.used_at, r.reason, f.revoked_at AS family_revoked_at
+     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+     WHERE r.token_hash = $1";
+
+/// What `Tx::claim_refresh` fails with when the token was no longer active.
+pub(crate) fn refresh_claim_lost() -> CoreError {
+    CoreError::Conflict {
+        key: "RefreshToken".into(),
+        message: "the refresh token changed since it was read".into(),
+    }
+}
+
 impl Store {
+    /// The refresh token with this hash as a reader sees it now (no lock): what a rotation
+    /// may be decided on only if `Tx::claim_refresh` confirms it in the writing transaction.
+    pub async fn peek_refresh(&self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
+        on_pool!(self, |c| sqlx::query_as::<_, RefreshRow>(REFRESH_SELECT)
+            .bind(token_hash)
+            .fetch_optional(c)
+            .await
+            .map_err(db_err))
+    }
+
     pub async fn family_state(&self, family_id: &str) -> CoreResult<Option<FamilyRow>> {
         on_pool!(self, |c| sqlx::query_as::<_, FamilyRow>(
             "SELECT id, subject, subject_kind, origin, created_at, revoked_at, revoke_reason
@@ -172,20 +195,51 @@ impl Tx {
         Ok(())
     }
 
+    /// Marks the active refresh token `id` used at `now` (ms), if its family is not revoked
+    /// and it has not expired: the happy path of a rotation decided on a row read outside
+    /// the transaction. If it was no longer so (somebody rotated or revoked it meanwhile),
+    /// the transaction fails with `CoreError::Conflict` on `RefreshToken`: at once on
+    /// PostgreSQL, at commit on SQLite, where the check is deferred with the other writes
+    /// (migration 0025's `expect_one_change` aborts the transaction's statements).
+    pub async fn claim_refresh(&mut self, id: &str, now: i64) -> CoreResult<()> {
+        const CLAIM: &str = "UPDATE refresh_tokens SET state = 'used', used_at = ";
+        const WHERE: &str = ", reason = 'rotated'
+             WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM token_families f
+                 WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)
+               AND expires_at > ";
+        if let Tx::Sqlite(tx) = self {
+            let q = tx.next_statement();
+            q.push(CLAIM).push_bind(now).push(WHERE).push_bind(now);
+            q.push(" AND id = ").push_bind(id.to_string());
+            q.push("; INSERT INTO expect_one_change (changed) VALUES (changes())");
+            return Ok(());
+        }
+        let claimed = on_tx!(self, |c| {
+            let mut q = QueryBuilder::new(CLAIM);
+            q.push_bind(now).push(WHERE).push_bind(now);
+            q.push(" AND id = ").push_bind(id);
+            q.build()
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?
+                .rows_affected()
+        });
+        if claimed == 1 {
+            Ok(())
+        } else {
+            Err(refresh_claim_lost())
+        }
+    }
+
     /// The refresh token with this hash and its family's revocation, read inside the
     /// transaction that will rotate it.
     pub async fn find_refresh(&mut self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
-        const SELECT: &str =
-            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
-                    r.used_at, r.reason, f.revoked_at AS family_revoked_at
-             FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-             WHERE r.token_hash = $1";
         // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
         // waits here and then reads the state this one leaves. SQLite has no FOR UPDATE and
         // needs none: its transactions run one at a time on the writer connection.
         let sql = match self {
-            Tx::Sqlite(_) => SELECT.to_string(),
-            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+            Tx::Sqlite(_) => REFRESH_SELECT.to_string(),
+            Tx::Postgres(_) => format!("{REFRESH_SELECT} FOR UPDATE"),
         };
         on_tx!(self, |c| sqlx::query_as::<_, RefreshRow>(&sql)
             .bind(token_hash)

@@ -1,0 +1,96 @@
+//! What the dashboard's front end costs a browser (issue 19), release build:
+//!
+//!     bash .ci/bench wasm   # = cargo leptos build --release, then this
+//!
+//! The release server on a fresh SQLite file; end2end/bench/wasm.mjs loads the sign-in page
+//! and the users page in Chromium with the cache off and the CPU slowed down 4x and reports
+//! the bytes transferred per kind and the time to hydrated. Beside them, the WASM file as
+//! built and gzip -9 of it. Figures go to the `wasm` section of server/BENCHMARKS.md.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use tus_core::store::scratch::ScratchDatabase;
+
+const WASM: &str = "target/site/pkg/tus.wasm";
+
+fn kb(bytes: u64) -> String {
+    format!("{:.0} KB", bytes as f64 / 1024.0)
+}
+
+fn gzip_size(path: &Path) -> u64 {
+    let out = Command::new("gzip")
+        .args(["-9", "-c"])
+        .arg(path)
+        .output()
+        .expect("gzip runs");
+    out.stdout.len() as u64
+}
+
+#[tokio::main]
+async fn main() {
+    let wasm = Path::new(WASM);
+    let built = std::fs::metadata(wasm)
+        .unwrap_or_else(|_| panic!("{WASM} is missing: run cargo leptos build --release first"))
+        .len();
+    let gzipped = gzip_size(wasm);
+
+    let db = ScratchDatabase::create("sqlite")
+        .await
+        .expect("a scratch database");
+    let server = common::start(&db).await;
+    eprintln!("measuring the front end against {}", server.base);
+    let base = server.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new("node")
+            .args(["end2end/bench/wasm.mjs", &base, common::ADMIN_PASSWORD])
+            .output()
+    })
+    .await
+    .expect("joined")
+    .expect("node runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pages: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per page"))
+        .collect();
+
+    let mut body = format!(
+        "Written by `bash .ci/bench wasm` (`cargo leptos build --release`, then `cargo run \
+         --release -p server --example wasm_bench`, which drives end2end/bench/wasm.mjs). The \
+         release WASM as built: {}; gzip -9 of it: {}. Each page loaded {} times in a fresh \
+         Chromium context, cache off, CPU slowed down 4x (DevTools throttling); bytes as \
+         transferred (compressed where the server compresses), time from navigation to \
+         hydrated (median; min). The issue's goal: ≤ 250 KB of gzip WASM before a page is \
+         interactive.\n\n\
+         | page | WASM transferred | JS | CSS | HTML | WASM encoding | to hydrated, 4x slower CPU |\n\
+         |---|---|---|---|---|---|---|\n",
+        kb(built),
+        kb(gzipped),
+        pages.first().map(|p| p["runs"].as_u64().unwrap_or(0)).unwrap_or(0),
+    );
+    for p in &pages {
+        let b = &p["bytes"];
+        let n = |k: &str| b[k].as_f64().unwrap_or(0.0) as u64;
+        body.push_str(&format!(
+            "| {} | **{}** | {} | {} | {} | {} | {} ms; {} ms |\n",
+            p["page"].as_str().unwrap_or("?"),
+            kb(n("wasm")),
+            kb(n("js")),
+            kb(n("css")),
+            kb(n("html")),
+            p["encodings"]["wasm"].as_str().unwrap_or("?"),
+            p["hydratedMedianMs"],
+            p["hydratedMinMs"],
+        ));
+    }
+    body.push('\n');
+    common::write_section("wasm", "The front end in the browser", &body);
+}
