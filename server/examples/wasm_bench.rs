@@ -2,7 +2,7 @@
 //!
 //!     bash .ci/bench wasm   # = cargo leptos build --release, then this
 //!
-//! The release server on a fresh SQLite file; end2end/bench/wasm.mjs loads the sign-in page
+//! The release binary (`tus serve`) on a fresh SQLite file; end2end/bench/wasm.mjs loads the sign-in page
 //! and the users page in Chromium with the cache off and the CPU slowed down 4x and reports
 //! the bytes transferred per kind and the time to hydrated. Beside them, the WASM file as
 //! built and gzip -9 of it. Figures go to the `wasm` section of server/BENCHMARKS.md.
@@ -13,7 +13,6 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use tus_core::store::scratch::ScratchDatabase;
 
 const WASM: &str = "target/site/pkg/tus.wasm";
 
@@ -38,12 +37,41 @@ async fn main() {
         .len();
     let gzipped = gzip_size(wasm);
 
-    let db = ScratchDatabase::create("sqlite")
-        .await
-        .expect("a scratch database");
-    let server = common::start(&db).await;
-    eprintln!("measuring the front end against {}", server.base);
-    let base = server.base.clone();
+    // The release binary exactly as `.ci/serve` runs it (the site cargo-leptos built),
+    // on a fresh SQLite file in a temporary folder.
+    let dir = std::env::temp_dir().join(format!("tus-wasm-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch folder");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let mut child = Command::new("target/release/tus")
+        .arg("serve")
+        .env(
+            "TUS_DATABASE_URL",
+            format!("sqlite://{}", dir.join("tus.db").display()),
+        )
+        .env("TUS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("target/release/tus starts (cargo leptos build --release first)");
+    let server_base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..600 {
+        if let Ok(res) = client.get(format!("{server_base}/readyz")).send().await {
+            if res.status() == 200 {
+                ready = true;
+                break;
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the release server never became ready");
+    eprintln!("measuring the front end against {server_base}");
+    let base = server_base.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .args(["end2end/bench/wasm.mjs", &base, common::ADMIN_PASSWORD])
@@ -52,6 +80,9 @@ async fn main() {
     .await
     .expect("joined")
     .expect("node runs");
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),
         "{}",
