@@ -120,8 +120,10 @@ impl SqliteTx {
             (_, pending, _) => {
                 self.pending = pending;
                 self.conn().await?;
-                let tx = self.tx.take().expect("conn() began the transaction");
-                tx.commit().await.map_err(db_err)
+                match self.tx.take() {
+                    Some(tx) => tx.commit().await.map_err(db_err),
+                    None => Err(CoreError::internal("the SQLite transaction never began")),
+                }
             }
         }
     }

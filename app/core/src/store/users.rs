@@ -480,7 +480,7 @@ impl Tx {
         }
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new("");
-            push_user_columns!(q, device_token, changes.to_vec());
+            push_user_columns!(q, device_token, changes.iter().cloned());
             q.build()
                 .execute(&mut *c)
                 .await
