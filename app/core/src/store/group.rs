@@ -188,4 +188,35 @@ mod tests {
         tx.commit().await.unwrap();
         assert_eq!(stored, [taken.id, second.id, third.id]);
     }
+
+    /// A batch's multi-row chunks are not held back: a transaction writing 5,000 events
+    /// never holds more than a few rows' worth of pending SQL (its memory, and the shapes
+    /// sqlx caches per connection, stay what they were before deferring), and all of them
+    /// are stored.
+    #[tokio::test]
+    async fn big_writes_go_at_once_and_are_all_stored() {
+        let t = test_core(|_| {}).await;
+        let events: Vec<NewEvent> = (0..5_000)
+            .map(|n| {
+                NewEvent::new(
+                    EventType::UserCreated,
+                    at(n),
+                    Some("d"),
+                    Some("i"),
+                    serde_json::json!({ "n": n }),
+                )
+            })
+            .collect();
+        let mut tx = t.core.store().begin().await.unwrap();
+        for chunk in events.chunks(2_500) {
+            tx.insert_events(chunk).await.unwrap();
+            if let super::super::Tx::Sqlite(sqlite) = &tx {
+                let held = sqlite.pending.as_ref().map_or(0, |p| p.sql().len());
+                assert!(held < 64 * 1024, "{held} bytes of SQL held back");
+            }
+        }
+        let stored = tx.events_between(0, i64::MAX, 10_000).await.unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!(stored.len(), 5_000);
+    }
 }

@@ -99,6 +99,17 @@ impl SqliteTx {
         Ok(&mut **tx)
     }
 
+    /// Whether the pending writes are past a few rows' worth (a multi-row chunk of a batch):
+    /// they go at once then, as they did before deferring, so that a big transaction never
+    /// holds all its rows twice, and sqlx's per-connection statement cache keeps statements
+    /// of a few shapes rather than one per batch size.
+    fn holds_much(&self) -> bool {
+        const DEFER_SQL_BYTES: usize = 16 * 1024;
+        self.pending
+            .as_ref()
+            .is_some_and(|p| p.sql().len() > DEFER_SQL_BYTES)
+    }
+
     /// The builder to write the next deferred statement into.
     fn next_statement(&mut self) -> &mut QueryBuilder<'static, sqlx::Sqlite> {
         match &mut self.pending {
@@ -171,6 +182,9 @@ macro_rules! defer_on_tx {
             Tx::Sqlite(tx) => {
                 let $q = tx.next_statement();
                 $body;
+                if tx.holds_much() {
+                    tx.conn().await?;
+                }
             }
             Tx::Postgres(tx) => {
                 let mut builder = QueryBuilder::<sqlx::Postgres>::new("");
