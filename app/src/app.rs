@@ -3,7 +3,7 @@ use leptos_meta::{provide_meta_context, MetaTags, Stylesheet, Title};
 use leptos_router::components::{Route, Router, Routes, A};
 use leptos_router::hooks::use_location;
 use leptos_router::path;
-use leptos_router::SsrMode;
+use leptos_router::{lazy_route, Lazy, LazyRoute, SsrMode};
 
 use crate::pages::account_page::AccountPage;
 use crate::pages::admins_page::AdminsPage;
@@ -26,6 +26,71 @@ use crate::pages::users_page::UsersPage;
 use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
 use crate::server_fns::session::{current_admin, SignOut};
 use tus_wire::views::Action;
+
+/// Each page is its own WASM chunk (`cargo leptos build --split`): a browser fetches the
+/// shell and the chunk of the page it opens, and the rest only when it navigates there. On
+/// a first load the server names that page's chunks in `modulepreload` links, so hydration
+/// does not wait for a second round trip.
+macro_rules! lazy_pages {
+    ($($route:ident => $page:ident),* $(,)?) => {$(
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                page_hydrated();
+                view! { <$page /> }.into_any()
+            }
+        }
+    )*};
+}
+
+/// Set by the page's own view, so `data-hydrated` flips once the page has hydrated (its
+/// chunk loaded), not when only the shell around it has: tests wait for it before they click.
+#[derive(Clone, Copy)]
+struct PageHydrated(WriteSignal<bool>);
+
+fn page_hydrated() {
+    if let Some(PageHydrated(set)) = use_context() {
+        // Effects run only in the browser, after the view they are created with is in place.
+        Effect::new(move |_| set.set(true));
+    }
+}
+
+/// The fallback is in the main bundle; it says it has hydrated as the lazy pages do.
+#[component]
+fn NoSuchPage() -> impl IntoView {
+    page_hydrated();
+    view! { <NotFoundPage /> }
+}
+
+lazy_pages! {
+    UsersPageRoute => UsersPage,
+    SignInPageRoute => SignInPage,
+    UserPageRoute => UserPage,
+    RegisterPageRoute => RegisterPage,
+    InstancesPageRoute => InstancesPage,
+    InstanceSettingsPageRoute => InstanceSettingsPage,
+    BatchesPageRoute => BatchesPage,
+    BatchPageRoute => BatchPage,
+    ImportsPageRoute => ImportsPage,
+    ImportPageRoute => ImportPage,
+    AuditPageRoute => AuditPage,
+    OverviewPageRoute => OverviewPage,
+    DeliveriesPageRoute => DeliveriesPage,
+    InvitePageRoute => InvitePage,
+    JoinPageRoute => JoinPage,
+    AdminsPageRoute => AdminsPage,
+    AccountPageRoute => AccountPage,
+    KeysPageRoute => KeysPage,
+    ApiKeysPageRoute => ApiKeysPage,
+    WebhooksPageRoute => WebhooksPage,
+    WebhookPageRoute => WebhookPage,
+}
 
 /// The HTML document around the app (server side only).
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -52,46 +117,48 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Effects run only in the browser: this flips once the WASM has hydrated the page,
-    // which end-to-end tests wait for (a broken bundle still serves a perfect SSR page).
+    // Flips once the WASM has hydrated the page (`page_hydrated`), which end-to-end tests
+    // wait for (a broken bundle still serves a perfect SSR page).
     let (hydrated, set_hydrated) = signal(false);
-    Effect::new(move |_| set_hydrated.set(true));
+    provide_context(PageHydrated(set_hydrated));
+    // True while the router loads the next page (its chunk and data): `main` says it is busy.
+    let (routing, set_routing) = signal(false);
 
     view! {
         <Stylesheet id="leptos" href="/pkg/tus.css" />
         <Title formatter=|page: String| format!("{page} · Telematics User Service") />
-        <Router>
+        <Router set_is_routing=set_routing>
             <div class="flex min-h-screen flex-col" data-hydrated=move || hydrated.get().to_string()>
                 <a href="#main" class="sr-only focus:not-sr-only focus:absolute focus:left-2 focus:top-2 focus:rounded focus:bg-white focus:px-3 focus:py-2 focus:shadow">
                     "Skip to content"
                 </a>
                 <Header />
-                <main id="main" class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:py-8">
+                <main id="main" aria-busy=move || routing.get().to_string() class="mx-auto w-full max-w-7xl flex-1 px-4 py-6 sm:py-8">
                     // Each page is rendered whole on the server, its data loaded first: out-of-order
                     // streaming let a Transition re-run (and dispose) a page's views while their
                     // HTML was still being written, which panicked now and then under load.
-                    <Routes fallback=NotFoundPage>
-                        <Route path=path!("/") view=UsersPage ssr=SsrMode::Async />
-                        <Route path=path!("/sign-in") view=SignInPage ssr=SsrMode::Async />
-                        <Route path=path!("/users/:device_token") view=UserPage ssr=SsrMode::Async />
-                        <Route path=path!("/register") view=RegisterPage ssr=SsrMode::Async />
-                        <Route path=path!("/instances") view=InstancesPage ssr=SsrMode::Async />
-                        <Route path=path!("/instances/:instance_id/settings") view=InstanceSettingsPage ssr=SsrMode::Async />
-                        <Route path=path!("/batches") view=BatchesPage ssr=SsrMode::Async />
-                        <Route path=path!("/batches/:batch_id") view=BatchPage ssr=SsrMode::Async />
-                        <Route path=path!("/import") view=ImportsPage ssr=SsrMode::Async />
-                        <Route path=path!("/import/:import_id") view=ImportPage ssr=SsrMode::Async />
-                        <Route path=path!("/audit") view=AuditPage ssr=SsrMode::Async />
-                        <Route path=path!("/overview") view=OverviewPage ssr=SsrMode::Async />
-                        <Route path=path!("/deliveries") view=DeliveriesPage ssr=SsrMode::Async />
-                        <Route path=path!("/invite") view=InvitePage ssr=SsrMode::Async />
-                        <Route path=path!("/join") view=JoinPage ssr=SsrMode::Async />
-                        <Route path=path!("/admins") view=AdminsPage ssr=SsrMode::Async />
-                        <Route path=path!("/account") view=AccountPage ssr=SsrMode::Async />
-                        <Route path=path!("/keys") view=KeysPage ssr=SsrMode::Async />
-                        <Route path=path!("/api-keys") view=ApiKeysPage ssr=SsrMode::Async />
-                        <Route path=path!("/webhooks") view=WebhooksPage ssr=SsrMode::Async />
-                        <Route path=path!("/webhooks/:webhook_id") view=WebhookPage ssr=SsrMode::Async />
+                    <Routes fallback=NoSuchPage>
+                        <Route path=path!("/") view={Lazy::<UsersPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/sign-in") view={Lazy::<SignInPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/users/:device_token") view={Lazy::<UserPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/register") view={Lazy::<RegisterPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/instances") view={Lazy::<InstancesPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/instances/:instance_id/settings") view={Lazy::<InstanceSettingsPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/batches") view={Lazy::<BatchesPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/batches/:batch_id") view={Lazy::<BatchPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/import") view={Lazy::<ImportsPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/import/:import_id") view={Lazy::<ImportPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/audit") view={Lazy::<AuditPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/overview") view={Lazy::<OverviewPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/deliveries") view={Lazy::<DeliveriesPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/invite") view={Lazy::<InvitePageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/join") view={Lazy::<JoinPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/admins") view={Lazy::<AdminsPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/account") view={Lazy::<AccountPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/keys") view={Lazy::<KeysPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/api-keys") view={Lazy::<ApiKeysPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/webhooks") view={Lazy::<WebhooksPageRoute>::new()} ssr=SsrMode::Async />
+                        <Route path=path!("/webhooks/:webhook_id") view={Lazy::<WebhookPageRoute>::new()} ssr=SsrMode::Async />
                     </Routes>
                 </main>
             </div>

@@ -20,5 +20,7 @@ pub mod ssr;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Pages are lazy routes (each its own WASM chunk): hydration waits for the chunk of the
+    // page the server rendered before it walks the DOM.
+    leptos::mount::hydrate_lazy(app::App);
 }

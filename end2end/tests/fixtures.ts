@@ -44,6 +44,9 @@ export { expect };
 /** Waits until the WASM bundle has hydrated the page (the app flips data-hydrated). */
 export async function hydrated(page: Page) {
   await expect(page.locator('[data-hydrated]')).toHaveAttribute('data-hydrated', 'true');
+  // Pages are lazy chunks: after a click on a link, the next page is there once the router
+  // is no longer loading it.
+  await expect(page.locator('main')).toHaveAttribute('aria-busy', 'false');
 }
 
 export const ADMIN_EMAIL = 'admin@localhost';
@@ -57,6 +60,8 @@ export async function signIn(page: Page, next = '/') {
   await page.getByLabel('Password').fill(ADMIN_PASSWORD);
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN_EMAIL);
+  await page.waitForURL((url) => url.pathname + url.search === next);
+  await hydrated(page);
 }
 
 /** The payload of a JWT. */
