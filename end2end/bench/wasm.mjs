@@ -3,7 +3,8 @@
 // page, each loaded RUNS times in a fresh Chromium context with the cache off and the CPU
 // slowed down 4x (DevTools' throttling): the bytes that came over the wire per kind (WASM,
 // JavaScript, CSS, HTML; as transferred, so compressed where the server compresses) and the
-// time from navigation to hydrated (the app's data-hydrated="true").
+// time from navigation to hydrated (the app's data-hydrated="true"). Pages are split into WASM
+// chunks: it also lists the .wasm files each page fetched, which the caller measures gzipped.
 //
 //     node end2end/bench/wasm.mjs BASE ADMIN_PASSWORD   -> one JSON object per page on stdout
 import { chromium } from '@playwright/test';
@@ -41,8 +42,10 @@ async function load(path, signedIn) {
   const requests = new Map();
   const bytes = { wasm: 0, js: 0, css: 0, html: 0, other: 0 };
   const encodings = {};
+  const wasmFiles = new Set();
   cdp.on('Network.responseReceived', (e) => {
     const kind = kindOf(e.response.url, e.response.mimeType);
+    if (kind === 'wasm') wasmFiles.add(new URL(e.response.url).pathname);
     requests.set(e.requestId, kind);
     const encoding = Object.entries(e.response.headers).find(([k]) => k.toLowerCase() === 'content-encoding');
     encodings[kind] = encoding ? encoding[1] : 'none';
@@ -56,10 +59,11 @@ async function load(path, signedIn) {
   await page.locator('[data-hydrated="true"]').waitFor({ state: 'attached', timeout: 60_000 });
   const hydratedMs = Date.now() - start;
   await context.close();
-  return { bytes, encodings, hydratedMs };
+  return { bytes, encodings, hydratedMs, wasmFiles: [...wasmFiles].sort() };
 }
 
-for (const [path, signedIn] of [['/sign-in', false], ['/users', true]]) {
+// `/` is the users page.
+for (const [path, signedIn] of [['/sign-in', false], ['/', true]]) {
   const runs = [];
   for (let i = 0; i < RUNS; i++) runs.push(await load(path, signedIn));
   const times = runs.map((r) => r.hydratedMs).sort((a, b) => a - b);
@@ -71,6 +75,7 @@ for (const [path, signedIn] of [['/sign-in', false], ['/users', true]]) {
     hydratedMinMs: times[0],
     bytes: last.bytes,
     encodings: last.encodings,
+    wasmFiles: last.wasmFiles,
   }));
 }
 await browser.close();

@@ -40,6 +40,33 @@ test('the front end arrives compressed and still hydrates; the page itself does 
   await hydrated(page);
 });
 
+test('the sign-in page needs only the shell; each group of pages brings its own WASM chunk when opened', async ({ page }) => {
+  const fetched: string[] = [];
+  page.on('response', (r) => {
+    if (r.url().endsWith('.wasm')) fetched.push(new URL(r.url()).pathname.replace('/pkg/', ''));
+  });
+  const split = (group: string) => fetched.filter((f) => f.startsWith(`split_${group}_`));
+  await page.goto('/sign-in');
+  await hydrated(page);
+  expect(fetched).toEqual(['tus.wasm']);
+
+  // The register page is in the users group: the server names its chunk in the page, so it
+  // loads beside the shell; the service group's is not fetched.
+  await signIn(page, '/register');
+  const response = await page.goto('/register');
+  expect(await response!.text()).toMatch(/<link as="fetch"[^>]* href="\/pkg\/split_users_pages_\w+\.wasm" rel="preload"/);
+  await hydrated(page);
+  expect(split('users_pages').length).toBeGreaterThan(0);
+  expect(split('service_pages')).toHaveLength(0);
+
+  // Opening a page of the other group fetches its chunk, then the page works.
+  await page.getByRole('link', { name: 'Instances' }).click();
+  await hydrated(page);
+  await expect(page).toHaveURL(/\/instances$/);
+  await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
+  expect(split('service_pages').length).toBeGreaterThan(0);
+});
+
 test('sign-in with a wrong password says so, then the right one gets in', async ({ page, context, consoleErrors }) => {
   consoleErrors.allow(/\/api\/sign_in$/);
   await page.goto('/sign-in');

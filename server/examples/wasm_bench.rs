@@ -1,11 +1,13 @@
 //! What the dashboard's front end costs a browser (issue 19), release build:
 //!
-//!     bash .ci/bench wasm   # = cargo leptos build --release, then this
+//!     bash .ci/bench wasm   # = cargo leptos build --release --split, then this
 //!
-//! The release binary (`tus serve`) on a fresh SQLite file; end2end/bench/wasm.mjs loads the sign-in page
-//! and the users page in Chromium with the cache off and the CPU slowed down 4x and reports
-//! the bytes transferred per kind and the time to hydrated. Beside them, the WASM file as
-//! built and gzip -9 of it. Figures go to the `wasm` section of server/BENCHMARKS.md.
+//! The release binary (`tus serve`) on a fresh SQLite file; end2end/bench/wasm.mjs loads the
+//! sign-in page and the users page in Chromium with the cache off and the CPU slowed down 4x
+//! and reports the bytes transferred per kind, the WASM files fetched (the shell and the
+//! page's chunks) and the time to hydrated. Beside them, gzip -9 of exactly those files, and
+//! the shell and the whole site's WASM as built. Figures go to the `wasm` section of
+//! server/BENCHMARKS.md.
 
 mod common;
 
@@ -14,6 +16,7 @@ use std::process::Command;
 
 use serde_json::Value;
 
+const PKG: &str = "target/site/pkg";
 const WASM: &str = "target/site/pkg/tus.wasm";
 
 fn kb(bytes: u64) -> String {
@@ -36,6 +39,14 @@ async fn main() {
         .unwrap_or_else(|_| panic!("{WASM} is missing: run cargo leptos build --release first"))
         .len();
     let gzipped = gzip_size(wasm);
+    // Every page's chunks and the chunks they share, beside the shell.
+    let (site_files, site_bytes) = std::fs::read_dir(PKG)
+        .expect("the site's pkg folder")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "wasm"))
+        .fold((0, 0), |(n, b), e| {
+            (n + 1, b + e.metadata().map(|m| m.len()).unwrap_or(0))
+        });
 
     // The release binary exactly as `.ci/serve` runs it (the site cargo-leptos built),
     // on a fresh SQLite file in a temporary folder.
@@ -94,26 +105,43 @@ async fn main() {
         .collect();
 
     let mut body = format!(
-        "Written by `bash .ci/bench wasm` (`cargo leptos build --release`, then `cargo run \
-         --release -p server --example wasm_bench`, which drives end2end/bench/wasm.mjs). The \
-         release WASM as built: {}; gzip -9 of it: {}. Each page loaded {} times in a fresh \
-         Chromium context, cache off, CPU slowed down 4x (DevTools throttling); bytes as \
-         transferred (compressed where the server compresses), time from navigation to \
-         hydrated (median; min). The issue's goal: ≤ 250 KB of gzip WASM before a page is \
-         interactive.\n\n\
-         | page | WASM transferred | JS | CSS | HTML | WASM encoding | to hydrated, 4x slower CPU |\n\
-         |---|---|---|---|---|---|---|\n",
+        "Written by `bash .ci/bench wasm` (`cargo leptos build --release --split`, then `cargo \
+         run --release -p server --example wasm_bench`, which drives end2end/bench/wasm.mjs). \
+         Each page is a lazy route: a browser fetches the shell (`tus.wasm`, {} as built, {} \
+         gzip -9) and the chunks of the page it opens; the site's {} WASM files hold {} in all. \
+         Each page loaded {} times in a fresh Chromium context, cache off, CPU slowed down 4x \
+         (DevTools throttling); bytes as transferred (compressed where the server compresses), \
+         gzip -9 of the same WASM files, time from navigation to hydrated (median; min). The \
+         issue's goal: ≤ 250 KB of gzip WASM before a page is interactive.\n\n\
+         | page | WASM files | WASM transferred | the same, gzip -9 | JS | CSS | HTML | WASM encoding | to hydrated, 4x slower CPU |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
         kb(built),
         kb(gzipped),
+        site_files,
+        kb(site_bytes),
         pages.first().map(|p| p["runs"].as_u64().unwrap_or(0)).unwrap_or(0),
     );
     for p in &pages {
         let b = &p["bytes"];
         let n = |k: &str| b[k].as_f64().unwrap_or(0.0) as u64;
+        let files: Vec<&str> = p["wasmFiles"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f.as_str()).collect())
+            .unwrap_or_default();
+        let gzip: u64 = files
+            .iter()
+            .map(|f| gzip_size(&Path::new("target/site").join(f.trim_start_matches('/'))))
+            .sum();
+        let page = match p["page"].as_str().unwrap_or("?") {
+            "/" => "/ (users)",
+            other => other,
+        };
         body.push_str(&format!(
-            "| {} | **{}** | {} | {} | {} | {} | {} ms; {} ms |\n",
-            p["page"].as_str().unwrap_or("?"),
+            "| {} | {} | **{}** | **{}** | {} | {} | {} | {} | {} ms; {} ms |\n",
+            page,
+            files.len(),
             kb(n("wasm")),
+            kb(gzip),
             kb(n("js")),
             kb(n("css")),
             kb(n("html")),
