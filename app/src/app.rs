@@ -29,8 +29,9 @@ use tus_wire::views::Action;
 
 /// The dashboard's pages in two WASM chunks beside the shell (`cargo leptos build --split`):
 /// a browser fetches the shell and the chunk of the page it opens, the other chunk only when
-/// the admin navigates there. On a first load the server names the chunk in preload links,
-/// so hydration does not wait for a second round trip. One chunk per group, not per page:
+/// the admin navigates there. On a first load the route's `preload` fetches the chunk before
+/// hydration; leptos also names it in preload links when the page's view has run before the
+/// head is written (not always: on PostgreSQL the data often comes later). One chunk per group, not per page:
 /// wasm-split puts the code any set of split points shares in a chunk of its own, so 21
 /// split points made 500 files, and 229 fetches and instantiations for the users page took
 /// longer to hydrate (2.4 s at 4x CPU) than the whole bundle had.
