@@ -31,8 +31,9 @@ use tus_wire::views::Action;
 /// a browser fetches the shell and the chunk of the page it opens, the other chunk only when
 /// the admin navigates there. On a first load the route's `preload` fetches the chunk before
 /// hydration; leptos also names it in preload links when the page's view has run before the
-/// head is written (not always: on PostgreSQL the data often comes later). One chunk per group, not per page:
-/// wasm-split puts the code any set of split points shares in a chunk of its own, so 21
+/// head is written (not always: on PostgreSQL the data often comes later).
+///
+/// One chunk per group, not per page: wasm-split puts the code any set of split points shares in a chunk of its own, so 21
 /// split points made 500 files, and 229 fetches and instantiations for the users page took
 /// longer to hydrate (2.4 s at 4x CPU) than the whole bundle had.
 macro_rules! lazy_pages {
@@ -45,7 +46,6 @@ macro_rules! lazy_pages {
         }
 
         /// The group's split point: everything only its pages use is in its chunk.
-        #[allow(non_snake_case)]
         #[lazy]
         fn $group(page: $which) -> AnyView {
             match page {
@@ -89,13 +89,6 @@ fn page_hydrated() {
     }
 }
 
-/// The fallback is in the main bundle; it says it has hydrated as the lazy pages do.
-#[component]
-fn NoSuchPage() -> impl IntoView {
-    page_hydrated();
-    view! { <NotFoundPage /> }
-}
-
 // What an admin opens day to day: the users, one user, registering, the overview, batches.
 lazy_pages! {
     users_pages, __preload_users_pages: UsersPages {
@@ -126,8 +119,9 @@ lazy_pages! {
     }
 }
 
-/// The public pages (sign-in and the invitation links) are small and in the shell: a
-/// signed-out browser needs nothing else.
+/// The public pages (sign-in and the invitation links) and the fallback are small and in the
+/// shell: a signed-out browser needs nothing else. They say they have hydrated as the lazy
+/// pages do.
 macro_rules! public_pages {
     ($($route:ident => $page:ident),* $(,)?) => {$(
         #[component]
@@ -142,6 +136,7 @@ public_pages! {
     SignInRoute => SignInPage,
     InviteRoute => InvitePage,
     JoinRoute => JoinPage,
+    NoSuchPage => NotFoundPage,
 }
 
 /// The HTML document around the app (server side only).
