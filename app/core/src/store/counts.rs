@@ -302,3 +302,72 @@ impl Store {
         Ok(totals)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{fleet, test_core};
+
+    /// PostgreSQL (SQLite has one writer): two transactions that each register a user of
+    /// one instance on one day both get through their insert while neither has committed,
+    /// and the counters add up afterwards. Without migration 0026's shards the second
+    /// waited for the first's counter row until `lock_timeout` ended it.
+    #[tokio::test]
+    async fn registrations_in_flight_together_do_not_wait_for_each_others_counters() {
+        let t = test_core(|_| {}).await;
+        let Store::Postgres(pool) = t.core.store() else {
+            return;
+        };
+        let instance = fleet(&t).await;
+        // Two connections on different shards (two backends share one 1 time in 16); the
+        // ones on a taken shard stay held until then, so the pool opens new ones.
+        let mut held = Vec::new();
+        let mut others = Vec::new();
+        let mut shards = Vec::new();
+        while shards.len() < 2 {
+            assert!(others.len() < 6, "no two connections on different shards");
+            let mut c = pool.acquire().await.unwrap();
+            let shard: i16 = sqlx::query_scalar("SELECT counter_shard()")
+                .fetch_one(&mut *c)
+                .await
+                .unwrap();
+            if shards.contains(&shard) {
+                others.push(c);
+            } else {
+                shards.push(shard);
+                held.push(c);
+            }
+        }
+        drop(others);
+        for (i, c) in held.iter_mut().enumerate() {
+            sqlx::query("BEGIN").execute(&mut **c).await.unwrap();
+            sqlx::query("SET LOCAL lock_timeout = '5s'")
+                .execute(&mut **c)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO users (device_token, instance_id, status, enable_tracking,
+                 enable_logging, enabled, enable_real_time_location, date_created)
+                 VALUES ($1, $2, 'Active', TRUE, FALSE, TRUE, FALSE, $3)",
+            )
+            .bind(format!("00000000-0000-4000-8000-00000000000{i}"))
+            .bind(instance.id.to_string())
+            .bind(1_700_000_060_000_i64)
+            .execute(&mut **c)
+            .await
+            .unwrap_or_else(|e| panic!("registration {i} waited for another's counters: {e}"));
+        }
+        for c in held.iter_mut() {
+            sqlx::query("COMMIT").execute(&mut **c).await.unwrap();
+        }
+        drop(held);
+
+        let store = t.core.store();
+        assert_eq!(store.users_by_status(None).await.unwrap(), (2, 0));
+        assert_eq!(
+            store.flag_totals(None).await.unwrap(),
+            store.flag_totals_by_scan().await.unwrap()
+        );
+        assert_eq!(store.flag_totals(None).await.unwrap(), [2, 0, 2, 0]);
+    }
+}
