@@ -147,6 +147,9 @@ impl Application {
         let app = tower::util::MapRequestLayer::new(api::normalize_path).layer(self.router);
         let housekeeping = tokio::spawn(housekeeping(self.core.clone()));
         let keys = tokio::spawn(follow_keys(self.core.clone()));
+        // SQLite keeps no counter shards (one writer).
+        let counters = (self.core.store().backend() == "postgres")
+            .then(|| tokio::spawn(fold_counters(self.core.clone())));
         let scheduler = tokio::spawn(scheduler(self.core.clone(), self.outbox_poll));
         // Without a channel nothing can be queued: no worker polls the database.
         let delivery = self.channels.any().then(|| {
@@ -164,6 +167,9 @@ impl Application {
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
         housekeeping.abort();
         keys.abort();
+        if let Some(counters) = counters {
+            counters.abort();
+        }
         scheduler.abort();
         webhooks.abort();
         if let Some(delivery) = delivery {
@@ -196,6 +202,19 @@ async fn scheduler(core: Core, every: Duration) {
             Ok(0) => {}
             Ok(n) => tracing::info!(users = n, "inactivity rules deactivated or deleted users"),
             Err(e) => tracing::warn!(error = %e, "running the inactivity rules failed"),
+        }
+    }
+}
+
+/// Every few seconds on PostgreSQL: the counter rows connections keep in shards of their own
+/// are added into the shared one, so the users page and the overview sum one row per counter.
+async fn fold_counters(core: Core) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = core.store().fold_counter_shards().await {
+            tracing::warn!(error = %e, "folding the counter shards failed");
         }
     }
 }

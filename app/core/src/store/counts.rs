@@ -10,6 +10,20 @@ use crate::types::{ActivityStatus, Flag};
 pub type ActivityTotals = [i64; 4];
 
 impl Store {
+    /// PostgreSQL: adds the counter rows each connection keeps in its own shard into the
+    /// shared shard 0 (migration 0026), without waiting for a row anybody holds, so readers
+    /// sum about one row per counter. Returns the shard-0 rows written; SQLite keeps no
+    /// shards (one writer), so there is nothing to fold.
+    pub async fn fold_counter_shards(&self) -> CoreResult<i64> {
+        match self {
+            Store::Sqlite { .. } => Ok(0),
+            Store::Postgres(pool) => sqlx::query_scalar("SELECT fold_counter_shards()")
+                .fetch_one(pool)
+                .await
+                .map_err(db_err),
+        }
+    }
+
     /// Users matching `f` (instances, status, at most one flag: see
     /// `PageFilter::countable_by_counters`) registered on UTC days `from_day..to_day`
     /// (ms / 86400000), by the counters the triggers keep: no user row is read.
@@ -311,7 +325,8 @@ mod tests {
     /// PostgreSQL (SQLite has one writer): two transactions that each register a user of
     /// one instance on one day both get through their insert while neither has committed,
     /// and the counters add up afterwards. Without migration 0026's shards the second
-    /// waited for the first's counter row until `lock_timeout` ended it.
+    /// waited for the first's counter row until `lock_timeout` ended it. Folding the shards
+    /// leaves one row per counter and the same sums.
     #[tokio::test]
     async fn registrations_in_flight_together_do_not_wait_for_each_others_counters() {
         let t = test_core(|_| {}).await;
@@ -339,12 +354,7 @@ mod tests {
             }
         }
         drop(others);
-        for (i, c) in held.iter_mut().enumerate() {
-            sqlx::query("BEGIN").execute(&mut **c).await.unwrap();
-            sqlx::query("SET LOCAL lock_timeout = '5s'")
-                .execute(&mut **c)
-                .await
-                .unwrap();
+        let register = |i: usize| {
             sqlx::query(
                 "INSERT INTO users (device_token, instance_id, status, enable_tracking,
                  enable_logging, enabled, enable_real_time_location, date_created)
@@ -353,21 +363,64 @@ mod tests {
             .bind(format!("00000000-0000-4000-8000-00000000000{i}"))
             .bind(instance.id.to_string())
             .bind(1_700_000_060_000_i64)
-            .execute(&mut **c)
-            .await
-            .unwrap_or_else(|e| panic!("registration {i} waited for another's counters: {e}"));
+        };
+        // A first registration on the first connection, committed: its shard's row exists.
+        register(0).execute(&mut *held[0]).await.unwrap();
+        for (i, c) in held.iter_mut().enumerate() {
+            sqlx::query("BEGIN").execute(&mut **c).await.unwrap();
+            sqlx::query("SET LOCAL lock_timeout = '5s'")
+                .execute(&mut **c)
+                .await
+                .unwrap();
+            register(i + 1)
+                .execute(&mut **c)
+                .await
+                .unwrap_or_else(|e| panic!("registration {i} waited for another's counters: {e}"));
         }
+        // A fold meanwhile takes no row the two hold (the first one's counter row is updated,
+        // so locked) and does not wait for them: without SKIP LOCKED it would wait for their
+        // commits, which come only after it.
+        let fold = t.core.store().fold_counter_shards();
+        tokio::time::timeout(std::time::Duration::from_secs(60), fold)
+            .await
+            .expect("the fold waited for the registrations' counter rows")
+            .unwrap();
         for c in held.iter_mut() {
             sqlx::query("COMMIT").execute(&mut **c).await.unwrap();
         }
         drop(held);
 
         let store = t.core.store();
-        assert_eq!(store.users_by_status(None).await.unwrap(), (2, 0));
+        let rows = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(pool)
+                .await
+                .unwrap()
+        };
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_counts WHERE shard <> 0").await,
+            2,
+            "each connection's registrations added to its own shard"
+        );
+        assert!(store.fold_counter_shards().await.unwrap() > 0);
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_counts WHERE shard <> 0").await,
+            0
+        );
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM activity_counts WHERE shard <> 0").await,
+            0
+        );
+        assert_eq!(
+            rows("SELECT COUNT(*) FROM user_counts").await,
+            1,
+            "one row per counter"
+        );
+        assert_eq!(store.users_by_status(None).await.unwrap(), (3, 0));
         assert_eq!(
             store.flag_totals(None).await.unwrap(),
             store.flag_totals_by_scan().await.unwrap()
         );
-        assert_eq!(store.flag_totals(None).await.unwrap(), [2, 0, 2, 0]);
+        assert_eq!(store.flag_totals(None).await.unwrap(), [3, 0, 3, 0]);
     }
 }
