@@ -441,20 +441,7 @@ async fn scoped_admin(server: &common::Server, instance: &str) -> String {
         )
         .await
         .expect("scope");
-    let body = json!({"LoginFields": {"Email": "scoped@localhost"}, "Password": password});
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{}/v1/Auth/Login", server.base))
-        .json(&body)
-        .send()
-        .await
-        .expect("login")
-        .json()
-        .await
-        .expect("json");
-    answer["Result"]["AccessToken"]["Token"]
-        .as_str()
-        .expect("token")
-        .to_string()
+    common::login(&server.base, "scoped@localhost", password).await
 }
 
 async fn measure(base: &str, admin: &str, q: &Query) -> Row {

@@ -107,18 +107,7 @@ impl Tus {
     /// drivers through the public API and refreshes each one's token once.
     async fn work(&self) {
         let client = reqwest::Client::new();
-        let login: Value = client
-            .post(format!("{}/v1/Auth/Login", self.base))
-            .json(&json!({"LoginFields": {"Email": "admin@localhost"}, "Password": common::ADMIN_PASSWORD}))
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("json");
-        let admin = login["Result"]["AccessToken"]["Token"]
-            .as_str()
-            .expect("an admin token");
+        let admin = common::login(&self.base, "admin@localhost", common::ADMIN_PASSWORD).await;
         assert!(!admin.is_empty());
         let (id, key) = self
             .instance

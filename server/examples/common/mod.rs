@@ -86,21 +86,26 @@ pub async fn start_with(db: &ScratchDatabase, configure: impl FnOnce(&mut Config
 
 impl Server {
     pub async fn admin_token(&self) -> String {
-        let body = serde_json::json!({"LoginFields": {"Email": "admin@localhost"}, "Password": ADMIN_PASSWORD});
-        let answer: serde_json::Value = reqwest::Client::new()
-            .post(format!("{}/v1/Auth/Login", self.base))
-            .json(&body)
-            .send()
-            .await
-            .expect("login")
-            .json()
-            .await
-            .expect("json");
-        answer["Result"]["AccessToken"]["Token"]
-            .as_str()
-            .expect("an admin token")
-            .to_string()
+        login(&self.base, "admin@localhost", ADMIN_PASSWORD).await
     }
+}
+
+/// An admin's access token from `Auth/Login` on the server at `base`.
+pub async fn login(base: &str, email: &str, password: &str) -> String {
+    let body = serde_json::json!({"LoginFields": {"Email": email}, "Password": password});
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/v1/Auth/Login"))
+        .json(&body)
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("json");
+    answer["Result"]["AccessToken"]["Token"]
+        .as_str()
+        .expect("an admin token")
+        .to_string()
 }
 
 /// Replaces (or appends) the section `key` of server/BENCHMARKS.md, stamped with the
