@@ -298,6 +298,10 @@ pub struct Config {
     /// refreshed.
     #[arg(long, env = "TUS_USER_SESSION_MAX", default_value = "0", value_parser = parse_duration, global = true)]
     pub user_session_max: i64,
+    /// Serve Prometheus metrics at `/metrics` on this address of its own
+    /// (`127.0.0.1:9464`). Unset: no metrics. Open it only where the scraper reaches it.
+    #[arg(long, env = "TUS_METRICS_ADDR", global = true)]
+    pub metrics_addr: Option<std::net::SocketAddr>,
     /// The dashboard's public URL as browsers see it (`https://tus.example.com`): the only
     /// origin state-changing dashboard calls may come from. Unset: the request's own scheme
     /// and Host header.

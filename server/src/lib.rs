@@ -6,6 +6,7 @@ pub mod config;
 pub mod delivery;
 pub mod export;
 pub mod import_cli;
+pub mod metrics;
 pub mod serve;
 pub mod startup;
 pub mod webhooks;

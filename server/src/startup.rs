@@ -45,6 +45,9 @@ pub struct Application {
     channels: std::sync::Arc<crate::delivery::Channels>,
     webhook_sender: std::sync::Arc<crate::webhooks::Sender>,
     outbox_poll: Duration,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
+    /// The listener of `TUS_METRICS_ADDR`, when set.
+    metrics_listener: Option<tokio::net::TcpListener>,
     pub bootstrap: Bootstrap,
 }
 
@@ -107,11 +110,21 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::msg(e.to_string()))?;
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                StartupError::msg(format!("cannot listen on {addr} (TUS_METRICS_ADDR): {e}"))
+            })?),
+            None => None,
+        };
+        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let public_origin = config.public_origin().map_err(StartupError::msg)?;
-        let router = build_router(AppState {
-            core: core.clone(),
-            leptos_options,
-        })
+        let router = build_router(
+            AppState {
+                core: core.clone(),
+                leptos_options,
+            },
+            metrics.clone(),
+        )
         .layer(axum::Extension(api::extract::TrustForwardedFor(
             config.trust_forwarded_for,
         )))
@@ -127,6 +140,8 @@ impl Application {
             channels: std::sync::Arc::new(channels),
             webhook_sender: std::sync::Arc::new(webhook_sender),
             outbox_poll: Duration::from_secs(config.outbox_poll.max(1) as u64),
+            metrics,
+            metrics_listener,
             bootstrap,
         })
     }
@@ -137,6 +152,13 @@ impl Application {
 
     pub fn core(&self) -> &Core {
         &self.core
+    }
+
+    /// Where `/metrics` is served (`TUS_METRICS_ADDR`), if anywhere.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -164,7 +186,18 @@ impl Application {
             self.webhook_sender.clone(),
             self.outbox_poll,
         ));
+        let metrics = self.metrics_listener.map(|listener| {
+            let router = crate::metrics::router(self.metrics.clone(), self.core.clone());
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, router).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            })
+        });
         let result = crate::serve::serve(self.listener, app, self.timeouts, shutdown).await;
+        if let Some(metrics) = metrics {
+            metrics.abort();
+        }
         housekeeping.abort();
         keys.abort();
         if let Some(counters) = counters {
@@ -284,7 +317,7 @@ async fn housekeeping(core: Core) {
     }
 }
 
-fn build_router(state: AppState) -> Router {
+fn build_router(state: AppState, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let request_id = HeaderName::from_static("x-request-id");
@@ -317,6 +350,10 @@ fn build_router(state: AppState) -> Router {
                 })
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            metrics,
+            crate::metrics::track,
+        ))
         .layer(axum::middleware::from_fn(
             app::ssr::headers::transport_security,
         ))

@@ -463,6 +463,7 @@ impl Core {
         issued.write(&mut tx).await?;
         tx.note_activity(&token, ms(now), device).await?;
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(credentials)
     }
 
@@ -524,6 +525,7 @@ impl Core {
         issued.write(&mut tx).await?;
         tx.set_admin_signed_in(&admin.id, ms(now)).await?;
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(credentials)
     }
 
@@ -663,6 +665,7 @@ impl Core {
         };
         issued.write(&mut tx).await?;
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(credentials)
     }
 
@@ -708,7 +711,10 @@ impl Core {
         tx.note_activity(&row.subject, ms(now), device).await?;
         issued.write(&mut tx).await?;
         match tx.commit().await {
-            Ok(()) => Ok(Some(credentials)),
+            Ok(()) => {
+                self.tallies().issued(&issued);
+                Ok(Some(credentials))
+            }
             Err(CoreError::Conflict { key, .. }) if key == "RefreshToken" => Ok(None),
             Err(e) => Err(e),
         }
@@ -778,6 +784,7 @@ impl Core {
         )])
         .await?;
         tx.commit().await?;
+        self.tallies().action(AuditAction::RefreshReuse);
         tracing::warn!(family = %row.family_id, "refresh token reuse: family revoked");
         Err(refresh_error(
             "the refresh token was already used; every token of this session has been revoked",
@@ -797,7 +804,9 @@ impl Core {
         let mut tx = self.store().begin().await?;
         tx.audit(&NewAuditRow::new(now, actor, action, target, detail).from(meta))
             .await?;
-        tx.commit().await
+        tx.commit().await?;
+        self.tallies().action(action);
+        Ok(())
     }
 }
 

@@ -416,6 +416,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(ChunkStep::Wrote { done, finished })
     }
 

@@ -42,9 +42,12 @@ pub(crate) struct IssuedRows {
     pub families: Vec<NewFamilyRow>,
     pub refresh: Vec<NewRefreshRow>,
     pub access: Vec<NewAccessRow>,
+    /// Pairs per source, in the order of `Source::ALL`.
+    per_source: [u64; Source::ALL.len()],
 }
 
-/// Where a pair comes from, for the lineage.
+/// Where a pair comes from, for the lineage and the metrics. `ALL` lists them in
+/// declaration order, so `source as usize` is a source's place in it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Source {
     Registration,
@@ -117,6 +120,7 @@ impl IssuedRows {
         lifetimes: &Lifetimes,
         mint: impl FnOnce(DateTime<Utc>) -> CoreResult<MintedAccess>,
     ) -> CoreResult<(IssuedAccess, RefreshTokenSecret)> {
+        self.per_source[source as usize] += 1;
         let refresh = new_refresh_token();
         let refresh_expires = tokens.refresh_expiry(now, lifetimes);
         let access = mint(refresh_expires)?;
@@ -169,9 +173,26 @@ impl IssuedRows {
         })
     }
 
+    /// Pairs per source, in the order of `Source::ALL`.
+    pub fn per_source(&self) -> [u64; Source::ALL.len()] {
+        self.per_source
+    }
+
     pub async fn write(&self, tx: &mut Tx) -> CoreResult<()> {
         tx.insert_families(&self.families).await?;
         tx.insert_refresh_tokens(&self.refresh).await?;
         tx.insert_access_tokens(&self.access).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Source;
+
+    #[test]
+    fn sources_are_listed_in_declaration_order() {
+        for (i, s) in Source::ALL.iter().enumerate() {
+            assert_eq!(*s as usize, i, "{}", s.as_str());
+        }
     }
 }

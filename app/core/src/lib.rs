@@ -28,6 +28,7 @@ pub mod invites;
 mod issuance;
 pub mod keys;
 pub mod lineage;
+pub mod metrics;
 pub mod outbox;
 pub mod password;
 pub mod personal_data;
@@ -123,6 +124,7 @@ struct Inner {
     login_limits: ratelimit::LoginLimits,
     hashing: password::Hashing,
     retention: personal_data::Retention,
+    tallies: metrics::Tallies,
 }
 
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -162,6 +164,7 @@ impl Core {
                 login_limits: config.login_limits,
                 hashing,
                 retention: config.retention,
+                tallies: metrics::Tallies::default(),
             }),
         };
         core.init_keys(Core::now()).await?;

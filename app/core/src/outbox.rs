@@ -159,6 +159,9 @@ impl Purpose {
     }
 }
 
+/// The outbox kind of webhook deliveries (messages have their channel's, `Channel::as_str`).
+pub const WEBHOOK_KIND: &str = "webhook";
+
 /// A message's state in the outbox.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MessageState {

@@ -289,6 +289,7 @@ impl Core {
                     audit_refusal(&mut tx, now, throttle, bucket, &row, until, meta).await?;
                 }
                 tx.commit().await?;
+                self.tallies().action(throttle.action);
                 return Err(CoreError::RateLimited {
                     retry_after_seconds: seconds_until(until, now_ms),
                 });

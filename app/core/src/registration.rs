@@ -280,6 +280,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(credentials)
     }
 
@@ -386,6 +387,7 @@ impl Core {
         )
         .await?;
         tx.commit().await?;
+        self.tallies().issued(&issued);
         Ok(Batch { batch_id, results })
     }
 

@@ -41,6 +41,8 @@ pub struct TestApp {
     pub jwt_secret: String,
     pub core: tus_core::Core,
     pub db: ScratchDatabase,
+    /// `http://` + the metrics listener's address, when `metrics_addr` was set.
+    pub metrics: Option<String>,
 }
 
 pub async fn spawn_app() -> TestApp {
@@ -73,6 +75,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         .instance
         .clone();
     let base = format!("http://{}", app.address());
+    let metrics = app.metrics_address().map(|a| format!("http://{a}"));
     let core = app.core().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
@@ -84,6 +87,7 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         jwt_secret,
         core,
         db,
+        metrics,
     }
 }
 

@@ -14,6 +14,7 @@ mod keys;
 mod login;
 mod management;
 mod matrix;
+mod metrics;
 mod openapi;
 mod refresh;
 mod registration;

@@ -88,6 +88,22 @@ const BATCH_SELECT: &str = "SELECT b.id, b.instance_id, i.name AS instance_name,
      FROM batches b JOIN instances i ON i.id = b.instance_id";
 
 impl Store {
+    /// The running batches per kind (`create`, `import`): how many, and their rows done and
+    /// in all.
+    pub async fn running_batches(&self) -> CoreResult<Vec<(String, crate::metrics::Running)>> {
+        let rows = on_pool!(self, |c| sqlx::query_as::<_, (String, i64, i64, i64)>(
+            "SELECT kind, COUNT(*), CAST(SUM(done) AS BIGINT), CAST(SUM(quantity) AS BIGINT)
+               FROM batches WHERE state = 'running' GROUP BY kind"
+        )
+        .fetch_all(c)
+        .await
+        .map_err(db_err))?;
+        Ok(rows
+            .into_iter()
+            .map(|(kind, runs, done, total)| (kind, crate::metrics::Running { runs, done, total }))
+            .collect())
+    }
+
     pub async fn find_batch(&self, id: &str) -> CoreResult<Option<BatchRecord>> {
         let sql = format!("{BATCH_SELECT} WHERE b.id = $1");
         on_pool!(self, |c| sqlx::query_as::<_, BatchRecord>(&sql)

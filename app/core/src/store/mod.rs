@@ -53,6 +53,16 @@ impl Default for PoolSettings {
     }
 }
 
+/// One connection pool's use (`Store::pool_usage`).
+#[derive(Debug, Clone)]
+pub struct PoolUsage {
+    /// `read` and `write` on SQLite, `main` on PostgreSQL.
+    pub pool: &'static str,
+    pub open: u32,
+    pub idle: usize,
+    pub max: u32,
+}
+
 #[derive(Clone)]
 pub enum Store {
     Sqlite {
@@ -407,6 +417,22 @@ impl Store {
                 .run(pool)
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
+        }
+    }
+
+    /// The connection pools of this process: open, idle and most connections of each.
+    pub fn pool_usage(&self) -> Vec<PoolUsage> {
+        fn usage<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> PoolUsage {
+            PoolUsage {
+                pool,
+                open: p.size(),
+                idle: p.num_idle(),
+                max: p.options().get_max_connections(),
+            }
+        }
+        match self {
+            Store::Sqlite { read, write, .. } => vec![usage("read", read), usage("write", write)],
+            Store::Postgres(pool) => vec![usage("main", pool)],
         }
     }
 

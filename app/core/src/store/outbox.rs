@@ -394,6 +394,30 @@ impl Store {
         .map_err(db_err))
     }
 
+    /// Messages not yet final (`metrics::BACKLOG_STATES`) per kind and state, with the
+    /// oldest's creation: the `(state, due_at)` index's ranges, never the sent messages.
+    pub async fn outbox_backlog(&self) -> CoreResult<Vec<crate::metrics::OutboxBacklog>> {
+        let rows = on_pool!(self, |c| sqlx::query_as::<_, (String, String, i64, i64)>(
+            "SELECT kind, state, COUNT(*), MIN(created_at) FROM outbox
+              WHERE state IN ('queued', 'sending', 'failed') GROUP BY kind, state
+              ORDER BY kind, state"
+        )
+        .fetch_all(c)
+        .await
+        .map_err(db_err))?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(kind, state, messages, oldest_created_at)| crate::metrics::OutboxBacklog {
+                    kind,
+                    state,
+                    messages,
+                    oldest_created_at,
+                },
+            )
+            .collect())
+    }
+
     /// Deletes codes that can no longer be used, older than `before`.
     pub async fn purge_login_codes(&self, before: i64) -> CoreResult<u64> {
         let mut tx = self.begin().await?;

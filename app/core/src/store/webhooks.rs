@@ -338,7 +338,7 @@ impl Tx {
                 );
                 q.push_values(chunk, |mut b, d| {
                     b.push_bind(&d.id)
-                        .push_bind("webhook")
+                        .push_bind(crate::outbox::WEBHOOK_KIND)
                         .push_bind("event")
                         .push_bind(&d.webhook_id)
                         .push_bind(&d.device_token)
