@@ -53,11 +53,18 @@ impl Target {
     }
 }
 
-async fn start_replicas(db: &ScratchDatabase, replicas: usize) -> Target {
+/// `replicas` servers on `db`; with `metrics`, each serves Prometheus metrics (and so
+/// counts and times every request).
+async fn start_replicas(db: &ScratchDatabase, replicas: usize, metrics: bool) -> Target {
     let mut bases = Vec::new();
     let mut instance = None;
     for _ in 0..replicas {
-        let server = common::start(db).await;
+        let server = common::start_with(db, |c| {
+            if metrics {
+                c.metrics_addr = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            }
+        })
+        .await;
         instance = instance.or(server.instance);
         bases.push(server.base);
     }
@@ -83,6 +90,8 @@ struct Figures {
     create_many: Option<(f64, f64)>,
     create: Rate,
     refresh: Rate,
+    /// Ours with metrics on (`TUS_METRICS_ADDR`): the token path.
+    with_metrics: Option<Box<Figures>>,
 }
 
 /// `single_requests()` registrations, then one refresh of each pair they gave.
@@ -136,6 +145,7 @@ async fn measure(target: &Target) -> Figures {
         create_many: Some((percentile(&samples, 0.5), percentile(&samples, 0.0))),
         create,
         refresh,
+        with_metrics: None,
     }
 }
 
@@ -161,6 +171,7 @@ async fn measure_reference(backend: &str, replicas: usize) -> Figures {
         create_many: None,
         create,
         refresh,
+        with_metrics: None,
     }
 }
 
@@ -184,8 +195,20 @@ async fn main() {
         let db = ScratchDatabase::create(&backend)
             .await
             .expect("scratch database");
-        let target = start_replicas(&db, replicas).await;
-        let ours = measure(&target).await;
+        let target = start_replicas(&db, replicas, false).await;
+        let mut ours = measure(&target).await;
+        eprintln!("measuring: {name}, ours with metrics on");
+        let db = ScratchDatabase::create(&backend)
+            .await
+            .expect("scratch database");
+        let target = start_replicas(&db, replicas, true).await;
+        let (create, refresh) = token_path(&target).await;
+        ours.with_metrics = Some(Box::new(Figures {
+            create_many: None,
+            create,
+            refresh,
+            with_metrics: None,
+        }));
         columns.push((name, ours, lean));
     }
 
@@ -197,7 +220,9 @@ async fn main() {
          one run by the same closed-loop client. The servers run in the benchmark's own process \
          and share its cores with the client and PostgreSQL, so these figures compare set-ups \
          on one small machine; they are not a capacity plan. {} requests per \
-         row, {} in flight; with two replicas requests alternate between them.\n\n",
+         row, {} in flight; with two replicas requests alternate between them. \
+         \"With metrics on\": the token path again, on another fresh database, with \
+         `TUS_METRICS_ADDR` set (every request counted and timed).\n\n",
         single_requests(),
         concurrency()
     );
@@ -242,6 +267,17 @@ async fn main() {
         ("Auth/RefreshToken", |f: &Figures| f.refresh),
     ] {
         row(&format!("{label}: ours"), &|f, _| rate(&pick(f)));
+        row(
+            &format!("{label}: ours with metrics on (`TUS_METRICS_ADDR`)"),
+            &|f, _| {
+                let on = pick(f.with_metrics.as_deref().expect("ours with metrics"));
+                format!(
+                    "{} ({:+.0} %)",
+                    rate(&on),
+                    (on.rps / pick(f).rps - 1.0) * 100.0
+                )
+            },
+        );
         row(&format!("{label}: lean reference"), &|_, l| rate(&pick(l)));
         row(
             &format!("{label}: ours ÷ reference (goal ≥ 0.9)"),

@@ -45,9 +45,11 @@ pub struct Application {
     channels: std::sync::Arc<crate::delivery::Channels>,
     webhook_sender: std::sync::Arc<crate::webhooks::Sender>,
     outbox_poll: Duration,
-    metrics: std::sync::Arc<crate::metrics::Metrics>,
-    /// The listener of `TUS_METRICS_ADDR`, when set.
-    metrics_listener: Option<tokio::net::TcpListener>,
+    /// The HTTP figures and the listener of `TUS_METRICS_ADDR`, when set.
+    metrics: Option<(
+        std::sync::Arc<crate::metrics::Metrics>,
+        tokio::net::TcpListener,
+    )>,
     pub bootstrap: Bootstrap,
 }
 
@@ -110,20 +112,23 @@ impl Application {
         let address = listener
             .local_addr()
             .map_err(|e| StartupError::msg(e.to_string()))?;
-        let metrics_listener = match config.metrics_addr {
-            Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                StartupError::msg(format!("cannot listen on {addr} (TUS_METRICS_ADDR): {e}"))
-            })?),
+        // Without TUS_METRICS_ADDR nothing is counted: requests pay nothing for metrics.
+        let metrics = match config.metrics_addr {
+            Some(addr) => Some((
+                std::sync::Arc::new(crate::metrics::Metrics::default()),
+                tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                    StartupError::msg(format!("cannot listen on {addr} (TUS_METRICS_ADDR): {e}"))
+                })?,
+            )),
             None => None,
         };
-        let metrics = std::sync::Arc::new(crate::metrics::Metrics::default());
         let public_origin = config.public_origin().map_err(StartupError::msg)?;
         let router = build_router(
             AppState {
                 core: core.clone(),
                 leptos_options,
             },
-            metrics.clone(),
+            metrics.as_ref().map(|(m, _)| m.clone()),
         )
         .layer(axum::Extension(api::extract::TrustForwardedFor(
             config.trust_forwarded_for,
@@ -141,7 +146,6 @@ impl Application {
             webhook_sender: std::sync::Arc::new(webhook_sender),
             outbox_poll: Duration::from_secs(config.outbox_poll.max(1) as u64),
             metrics,
-            metrics_listener,
             bootstrap,
         })
     }
@@ -156,9 +160,7 @@ impl Application {
 
     /// Where `/metrics` is served (`TUS_METRICS_ADDR`), if anywhere.
     pub fn metrics_address(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.metrics.as_ref().and_then(|(_, l)| l.local_addr().ok())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -186,8 +188,8 @@ impl Application {
             self.webhook_sender.clone(),
             self.outbox_poll,
         ));
-        let metrics = self.metrics_listener.map(|listener| {
-            let router = crate::metrics::router(self.metrics.clone(), self.core.clone());
+        let metrics = self.metrics.map(|(metrics, listener)| {
+            let router = crate::metrics::router(metrics, self.core.clone());
             tokio::spawn(async move {
                 if let Err(e) = axum::serve(listener, router).await {
                     tracing::error!(error = %e, "the metrics listener stopped");
@@ -317,7 +319,10 @@ async fn housekeeping(core: Core) {
     }
 }
 
-fn build_router(state: AppState, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Router {
+fn build_router(
+    state: AppState,
+    metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
+) -> Router {
     let routes = generate_route_list(App);
     let options = state.leptos_options.clone();
     let request_id = HeaderName::from_static("x-request-id");
@@ -350,10 +355,9 @@ fn build_router(state: AppState, metrics: std::sync::Arc<crate::metrics::Metrics
                 })
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
-        .layer(axum::middleware::from_fn_with_state(
-            metrics,
-            crate::metrics::track,
-        ))
+        .layer(tower::util::option_layer(metrics.map(|m| {
+            axum::middleware::from_fn_with_state(m, crate::metrics::track)
+        })))
         .layer(axum::middleware::from_fn(
             app::ssr::headers::transport_security,
         ))
