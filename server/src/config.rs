@@ -298,6 +298,10 @@ pub struct Config {
     /// refreshed.
     #[arg(long, env = "TUS_USER_SESSION_MAX", default_value = "0", value_parser = parse_duration, global = true)]
     pub user_session_max: i64,
+    /// Log lines for people (`text`, the default) or for log collectors (`json`: one object
+    /// per line, with the request's id on every line logged while serving it).
+    #[arg(long, env = "TUS_LOG_FORMAT", default_value = "text", value_parser = parse_log_format, global = true)]
+    pub log_format: LogFormat,
     /// Serve Prometheus metrics at `/metrics` on this address of its own
     /// (`127.0.0.1:9464`). Unset: no metrics. Open it only where the scraper reaches it.
     #[arg(long, env = "TUS_METRICS_ADDR", global = true)]
@@ -467,6 +471,8 @@ impl fmt::Debug for Config {
             .field("admin_session_max", &self.admin_session_max)
             .field("admin_idle_timeout", &self.admin_idle_timeout)
             .field("user_session_max", &self.user_session_max)
+            .field("log_format", &self.log_format)
+            .field("metrics_addr", &self.metrics_addr)
             .field("public_url", &self.public_url)
             .field("header_timeout", &self.header_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -493,6 +499,21 @@ impl fmt::Debug for Config {
             .field("admin_email", &self.admin_email)
             .field("admin_password", &redacted(&self.admin_password))
             .finish()
+    }
+}
+
+/// How log lines are written (`TUS_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    match s.to_ascii_lowercase().as_str() {
+        "text" => Ok(LogFormat::Text),
+        "json" => Ok(LogFormat::Json),
+        _ => Err("TUS_LOG_FORMAT must be text or json".into()),
     }
 }
 

@@ -1,7 +1,7 @@
 use std::io::{IsTerminal, Read};
 
 use clap::Parser;
-use server::config::{AdminCommand, Cli, Command, InstanceCommand, KeysCommand};
+use server::config::{AdminCommand, Cli, Command, InstanceCommand, KeysCommand, LogFormat};
 use server::startup::{leptos_options, open_core, shutdown_signal, Application, Bootstrap};
 use tus_core::secret::Password;
 use tus_core::Core;
@@ -10,15 +10,22 @@ use tus_core::Core;
 async fn main() {
     let cli = Cli::parse();
     // Logs go to standard error (standard output carries the first-start banner and the
-    // CLI's answers), coloured only on a terminal.
-    tracing_subscriber::fmt()
+    // CLI's answers): text coloured only on a terminal, or JSON lines carrying the fields of
+    // the request's span (its id, method and path) on each event.
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| "info,sqlx=warn".into()),
-        )
-        .init();
+        );
+    match cli.config.log_format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+    }
     if let Err(message) = run(cli).await {
         eprintln!("error: {message}");
         std::process::exit(1);

@@ -347,7 +347,7 @@ fn build_router(
                 .make_span_with(|req: &Request| {
                     let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
                     // The path only: queries can carry e-mails and phone numbers.
-                    tracing::info_span!("request", id = %id, method = %req.method(), path = %req.uri().path())
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 })
                 .on_request(())
                 .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {

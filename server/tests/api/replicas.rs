@@ -854,3 +854,60 @@ async fn kill_9_under_load_loses_no_acknowledged_registration_or_refresh() {
         assert_eq!(status, 200, "an acknowledged pair was lost: {answer}");
     }
 }
+
+/// `TUS_LOG_FORMAT=json`: every line on standard error is one JSON object, and the lines of
+/// a request carry its id, even one made to break out of its string.
+#[tokio::test]
+async fn json_logs_are_one_object_per_line_with_the_request_id() {
+    let db = ScratchDatabase::create("sqlite").await.unwrap();
+    let port = free_port();
+    let mut child = tus(&db.url)
+        .arg("serve")
+        .env("TUS_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tus starts");
+    let stderr = child.stderr.take().unwrap();
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let replica = Replica {
+        base: format!("http://127.0.0.1:{port}"),
+        child,
+    };
+    ready(&[&replica]).await;
+    let id = format!("probe\"}},\"level\":\"ERROR\"-{}", uuid::Uuid::new_v4());
+    let res = reqwest::Client::new()
+        .get(format!("{}/readyz", replica.base))
+        .header("x-request-id", &id)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut seen = Vec::new();
+    loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("no log line of the request; saw {seen:#?}"));
+        let event: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        if event["span"]["request_id"] == id.as_str() {
+            assert_eq!(event["fields"]["status"], 200, "{line}");
+            assert_eq!(event["level"], "INFO", "{line}");
+            assert_eq!(event["span"]["path"], "/readyz", "{line}");
+            break;
+        }
+        seen.push(line);
+    }
+}
