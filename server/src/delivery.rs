@@ -214,8 +214,13 @@ impl SmsGateway {
 /// The delivery worker: claims due messages, sends each, settles the attempt; when nothing
 /// is due it sleeps `poll`. Runs until aborted; a send in flight when it is aborted leaves
 /// its lease to run out, and the message goes again (the documented resend window).
-pub async fn run_worker(core: Core, channels: Arc<Channels>, poll: Duration) {
-    loop {
+pub async fn run_worker(
+    core: Core,
+    channels: Arc<Channels>,
+    poll: Duration,
+    mut stop: crate::startup::Stop,
+) {
+    while !stop.asked() {
         let claimed = match core.claim_due_messages(Core::now(), CLAIM).await {
             Ok(claimed) => claimed,
             Err(e) => {
@@ -224,9 +229,10 @@ pub async fn run_worker(core: Core, channels: Arc<Channels>, poll: Duration) {
             }
         };
         if claimed.is_empty() {
-            tokio::time::sleep(poll).await;
+            stop.pause(poll).await;
             continue;
         }
+        // Once claimed, a message is sent and settled even when a stop comes meanwhile.
         let sends = claimed.into_iter().map(|m| {
             let core = core.clone();
             let channels = channels.clone();

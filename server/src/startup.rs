@@ -175,18 +175,21 @@ impl Application {
         let counters = (self.core.store().backend() == "postgres")
             .then(|| tokio::spawn(fold_counters(self.core.clone())));
         let scheduler = tokio::spawn(scheduler(self.core.clone(), self.outbox_poll));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
         // Without a channel nothing can be queued: no worker polls the database.
         let delivery = self.channels.any().then(|| {
             tokio::spawn(crate::delivery::run_worker(
                 self.core.clone(),
                 self.channels.clone(),
                 self.outbox_poll,
+                Stop(stopped.clone()),
             ))
         });
         let webhooks = tokio::spawn(crate::webhooks::run_worker(
             self.core.clone(),
             self.webhook_sender.clone(),
             self.outbox_poll,
+            Stop(stopped),
         ));
         let metrics = self.metrics.map(|(metrics, listener)| {
             let router = crate::metrics::router(metrics, self.core.clone());
@@ -206,12 +209,41 @@ impl Application {
             counters.abort();
         }
         scheduler.abort();
-        webhooks.abort();
-        if let Some(delivery) = delivery {
-            delivery.abort();
+        // The delivery workers claim nothing more and finish what they hold, so a message
+        // or event in flight is settled once instead of sent again after its lease.
+        let _ = stop.send(true);
+        let workers: Vec<_> = delivery.into_iter().chain([webhooks]).collect();
+        let aborts: Vec<_> = workers.iter().map(|w| w.abort_handle()).collect();
+        if tokio::time::timeout(DRAIN, futures_util::future::join_all(workers))
+            .await
+            .is_err()
+        {
+            tracing::warn!("deliveries still in flight after {DRAIN:?}: stopped; they go again after their lease");
+            aborts.iter().for_each(|a| a.abort());
         }
         self.core.store().close().await;
         result
+    }
+}
+
+/// How long a shutdown waits for the deliveries in flight (each attempt has its own, shorter
+/// timeout). What is still unsettled then is leased, and sent again by any replica once its
+/// lease runs out.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Tells the delivery workers to stop claiming work (`Application::run_until`'s shutdown).
+#[derive(Clone)]
+pub struct Stop(tokio::sync::watch::Receiver<bool>);
+
+impl Stop {
+    /// Whether a stop was asked for (or whoever could ask is gone).
+    pub fn asked(&self) -> bool {
+        *self.0.borrow() || self.0.has_changed().is_err()
+    }
+
+    /// Waits for `poll`, or less if a stop is asked for meanwhile.
+    pub async fn pause(&mut self, poll: Duration) {
+        let _ = tokio::time::timeout(poll, self.0.changed()).await;
     }
 }
 

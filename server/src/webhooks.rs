@@ -169,8 +169,13 @@ fn describe(e: reqwest::Error) -> String {
 
 /// The worker: dispatch, claim, send, settle; sleeps `poll` when there is nothing to do.
 /// Runs until aborted; a send in flight then leaves its lease to run out and goes again.
-pub async fn run_worker(core: Core, sender: Arc<Sender>, poll: Duration) {
-    loop {
+pub async fn run_worker(
+    core: Core,
+    sender: Arc<Sender>,
+    poll: Duration,
+    mut stop: crate::startup::Stop,
+) {
+    while !stop.asked() {
         let dispatched = match core.dispatch_events(Core::now()).await {
             Ok(n) => n,
             Err(e) => {
@@ -187,10 +192,11 @@ pub async fn run_worker(core: Core, sender: Arc<Sender>, poll: Duration) {
         };
         if claimed.is_empty() {
             if dispatched == 0 {
-                tokio::time::sleep(poll).await;
+                stop.pause(poll).await;
             }
             continue;
         }
+        // Once claimed, a delivery is sent and settled even when a stop comes meanwhile.
         let sends = claimed.into_iter().map(|d| {
             let core = core.clone();
             let sender = sender.clone();

@@ -50,6 +50,15 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    spawn_app_until(configure, std::future::pending()).await.0
+}
+
+/// `spawn_app_with`, serving until `shutdown` completes; the handle ends when
+/// `run_until` has shut down.
+pub async fn spawn_app_until(
+    configure: impl FnOnce(&mut Config),
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> (TestApp, tokio::task::JoinHandle<std::io::Result<()>>) {
     let db = ScratchDatabase::from_env()
         .await
         .expect("a scratch database");
@@ -77,8 +86,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let base = format!("http://{}", app.address());
     let metrics = app.metrics_address().map(|a| format!("http://{a}"));
     let core = app.core().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
-    TestApp {
+    let running = tokio::spawn(app.run_until(shutdown));
+    let app = TestApp {
         base,
         client: reqwest::Client::new(),
         instance_id: created.id.to_string(),
@@ -88,7 +97,8 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
         core,
         db,
         metrics,
-    }
+    };
+    (app, running)
 }
 
 /// A response: HTTP status, headers and the JSON body (Null when not JSON).
@@ -292,6 +302,19 @@ impl TestApp {
         } else {
             let mut c = sqlx::SqliteConnection::connect(&self.db.url).await.unwrap();
             sqlx::query(statement).execute(&mut c).await.unwrap();
+        }
+    }
+
+    /// The text column of the one row `query` answers, read behind the application's back
+    /// (also after it has shut down).
+    pub async fn sql_text(&self, query: &str) -> String {
+        use sqlx::Connection;
+        if self.db.url.starts_with("postgres") {
+            let mut c = sqlx::PgConnection::connect(&self.db.url).await.unwrap();
+            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::SqliteConnection::connect(&self.db.url).await.unwrap();
+            sqlx::query_scalar(query).fetch_one(&mut c).await.unwrap()
         }
     }
 

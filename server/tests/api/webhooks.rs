@@ -901,3 +901,55 @@ async fn a_key_limited_to_instances_hooks_only_its_instances_and_sees_no_other_w
         .await;
     assert_eq!(still.result()["Url"], "https://crm.example.com/all");
 }
+
+/// A shutdown while a delivery is in flight waits for the receiver's answer and settles the
+/// delivery: it is `sent`, not left leased to be sent again by the next replica.
+#[tokio::test]
+async fn a_shutdown_waits_for_the_deliveries_in_flight_and_settles_them() {
+    let (arrived_tx, mut arrived) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let slow = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            let arrived = arrived_tx.clone();
+            async move {
+                let _ = arrived.send(());
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, slow).await });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (app, running) = spawn_app_until(|c| c.outbox_poll = 1, async move {
+        let _ = stopped.await;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    create(&app, &admin, json!({ "Url": url, "AllowPrivate": true }))
+        .await
+        .result();
+    app.register(json!({})).await;
+    tokio::time::timeout(Duration::from_secs(30), arrived.recv())
+        .await
+        .expect("a delivery reached the receiver");
+    stop.send(()).unwrap();
+    running.await.unwrap().unwrap();
+    // Queued ones (claimed by nobody yet) may stay for the next replica; none stays leased.
+    let unsettled = app
+        .sql_text(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM outbox WHERE kind = 'webhook' AND state = 'sending'",
+        )
+        .await;
+    let sent = app
+        .sql_text(
+            "SELECT CAST(COUNT(*) AS TEXT) FROM outbox WHERE kind = 'webhook' AND state = 'sent'",
+        )
+        .await;
+    assert_eq!(
+        (unsettled.as_str(), sent != "0"),
+        ("0", true),
+        "sent: {sent}"
+    );
+}
