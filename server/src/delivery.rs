@@ -218,9 +218,9 @@ pub async fn run_worker(
     core: Core,
     channels: Arc<Channels>,
     poll: Duration,
-    mut stop: crate::startup::Stop,
+    mut worker: crate::workers::Worker,
 ) {
-    while !stop.asked() {
+    while !worker.asked() {
         let claimed = match core.claim_due_messages(Core::now(), CLAIM).await {
             Ok(claimed) => claimed,
             Err(e) => {
@@ -229,7 +229,7 @@ pub async fn run_worker(
             }
         };
         if claimed.is_empty() {
-            stop.pause(poll).await;
+            worker.pause(poll).await;
             continue;
         }
         // Once claimed, a message is sent and settled even when a stop comes meanwhile.
@@ -248,5 +248,6 @@ pub async fn run_worker(
             }
         });
         futures_util::future::join_all(sends).await;
+        worker.beat();
     }
 }

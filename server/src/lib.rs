@@ -10,3 +10,4 @@ pub mod metrics;
 pub mod serve;
 pub mod startup;
 pub mod webhooks;
+pub mod workers;

@@ -28,6 +28,7 @@ use tus_core::Core;
 
 use crate::api::{self, error::internal_error_response, ApiError};
 use crate::config::Config;
+use crate::workers::{Heartbeats, Loop, Worker};
 
 /// What a first start created; `main` prints it once.
 #[derive(Debug, Default)]
@@ -45,6 +46,7 @@ pub struct Application {
     channels: std::sync::Arc<crate::delivery::Channels>,
     webhook_sender: std::sync::Arc<crate::webhooks::Sender>,
     outbox_poll: Duration,
+    beats: std::sync::Arc<Heartbeats>,
     /// The HTTP figures and the listener of `TUS_METRICS_ADDR`, when set.
     metrics: Option<(
         std::sync::Arc<crate::metrics::Metrics>,
@@ -122,6 +124,9 @@ impl Application {
             )),
             None => None,
         };
+        let outbox_poll = Duration::from_secs(config.outbox_poll.max(1) as u64);
+        // Without a channel nothing can be queued: no e-mail and SMS worker runs.
+        let beats = std::sync::Arc::new(Heartbeats::new(outbox_poll, channels.any()));
         let public_origin = config.public_origin().map_err(StartupError::msg)?;
         let router = build_router(
             AppState {
@@ -135,7 +140,8 @@ impl Application {
         )))
         .layer(axum::Extension(app::ssr::session::PublicOrigin(
             public_origin,
-        )));
+        )))
+        .layer(axum::Extension(beats.clone()));
         Ok(Application {
             listener,
             router,
@@ -144,7 +150,8 @@ impl Application {
             timeouts: config.timeouts(),
             channels: std::sync::Arc::new(channels),
             webhook_sender: std::sync::Arc::new(webhook_sender),
-            outbox_poll: Duration::from_secs(config.outbox_poll.max(1) as u64),
+            outbox_poll,
+            beats,
             metrics,
             bootstrap,
         })
@@ -174,22 +181,26 @@ impl Application {
         // SQLite keeps no counter shards (one writer).
         let counters = (self.core.store().backend() == "postgres")
             .then(|| tokio::spawn(fold_counters(self.core.clone())));
-        let scheduler = tokio::spawn(scheduler(self.core.clone(), self.outbox_poll));
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        // Without a channel nothing can be queued: no worker polls the database.
+        let worker = |which| Worker::new(stopped.clone(), self.beats.clone(), which);
+        let scheduler = tokio::spawn(scheduler(
+            self.core.clone(),
+            self.outbox_poll,
+            worker(Loop::Scheduler),
+        ));
         let delivery = self.channels.any().then(|| {
             tokio::spawn(crate::delivery::run_worker(
                 self.core.clone(),
                 self.channels.clone(),
                 self.outbox_poll,
-                Stop(stopped.clone()),
+                worker(Loop::Outbox),
             ))
         });
         let webhooks = tokio::spawn(crate::webhooks::run_worker(
             self.core.clone(),
             self.webhook_sender.clone(),
             self.outbox_poll,
-            Stop(stopped),
+            worker(Loop::Webhooks),
         ));
         let metrics = self.metrics.map(|(metrics, listener)| {
             let router = crate::metrics::router(metrics, self.core.clone());
@@ -231,31 +242,16 @@ impl Application {
 /// lease runs out.
 const DRAIN: Duration = Duration::from_secs(30);
 
-/// Tells the delivery workers to stop claiming work (`Application::run_until`'s shutdown).
-#[derive(Clone)]
-pub struct Stop(tokio::sync::watch::Receiver<bool>);
-
-impl Stop {
-    /// Whether a stop was asked for (or whoever could ask is gone).
-    pub fn asked(&self) -> bool {
-        *self.0.borrow() || self.0.has_changed().is_err()
-    }
-
-    /// Waits for `poll`, or less if a stop is asked for meanwhile.
-    pub async fn pause(&mut self, poll: Duration) {
-        let _ = tokio::time::timeout(poll, self.0.changed()).await;
-    }
-}
-
 /// At the outbox's poll interval: flags set for a while whose end is due go back, and each
 /// instance's inactivity rule runs (at most hourly). Idle, it costs one read of the
 /// `flag_ends` index and one of the instances with a rule due per tick (no write, no lock):
 /// only a due end or rule opens a writing transaction.
-async fn scheduler(core: Core, every: Duration) {
+async fn scheduler(core: Core, every: Duration, worker: Worker) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        worker.beat();
         let now = Core::now();
         match core.store().next_flag_end().await {
             Ok(Some(at)) if at <= tus_core::time::ms(now) => match core.end_due_flags(now).await {

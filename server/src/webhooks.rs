@@ -173,9 +173,9 @@ pub async fn run_worker(
     core: Core,
     sender: Arc<Sender>,
     poll: Duration,
-    mut stop: crate::startup::Stop,
+    mut worker: crate::workers::Worker,
 ) {
-    while !stop.asked() {
+    while !worker.asked() {
         let dispatched = match core.dispatch_events(Core::now()).await {
             Ok(n) => n,
             Err(e) => {
@@ -192,7 +192,7 @@ pub async fn run_worker(
         };
         if claimed.is_empty() {
             if dispatched == 0 {
-                stop.pause(poll).await;
+                worker.pause(poll).await;
             }
             continue;
         }
@@ -211,5 +211,6 @@ pub async fn run_worker(
             }
         });
         futures_util::future::join_all(sends).await;
+        worker.beat();
     }
 }

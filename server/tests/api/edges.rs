@@ -179,6 +179,40 @@ async fn health_and_readiness_answer() {
         (r.status, r.body["database"].as_str()),
         (200, Some(app.db.backend()))
     );
+    assert_eq!(r.body["checks"]["database"]["status"], "up");
+    // No e-mail or SMS channel configured: no outbox worker runs.
+    assert_eq!(r.body["checks"]["outbox"]["status"], "off");
+    let running = |r: &Answer, name: &str| r.body["checks"][name]["status"] == "running";
+    let mut r = r;
+    for _ in 0..100 {
+        if running(&r, "scheduler") && running(&r, "webhooks") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = app.get("/readyz").await;
+    }
+    assert_eq!(r.body["status"], "ready", "{}", r.body);
+    for name in ["scheduler", "webhooks"] {
+        assert!(running(&r, name), "{}", r.body);
+        assert!(
+            r.body["checks"][name]["last_round_seconds_ago"]
+                .as_i64()
+                .unwrap()
+                <= 10
+        );
+    }
+
+    // With e-mail configured the outbox worker runs and reports its rounds.
+    let mailing = spawn_app_with(|c| c.smtp_url = Some("smtp://127.0.0.1:1".into())).await;
+    let mut r = mailing.get("/readyz").await;
+    for _ in 0..100 {
+        if running(&r, "outbox") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        r = mailing.get("/readyz").await;
+    }
+    assert!(running(&r, "outbox"), "{}", r.body);
 }
 
 #[tokio::test]
