@@ -28,6 +28,10 @@ pub enum Command {
     Serve,
     /// Run the database migrations and exit.
     Migrate,
+    /// Check this configuration without changing anything: the settings, the database and
+    /// its migrations, the signing keys, the SMTP server and the SMS gateway. Exits 1 when
+    /// something is wrong.
+    Doctor,
     /// Manage instances (user groups).
     #[command(subcommand)]
     Instance(InstanceCommand),

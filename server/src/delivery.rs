@@ -73,6 +73,44 @@ impl Channels {
         Ok(Channels { email, sms })
     }
 
+    /// Whether each configured channel answers (`None`: off): the SMTP server by its
+    /// greeting (and the TLS the URL asks for), the SMS gateway by a TCP connection (a
+    /// request would send a message). Sends nothing.
+    pub async fn check(&self) -> (Option<Result<(), String>>, Option<Result<(), String>>) {
+        let email = match &self.email {
+            None => None,
+            Some(mailer) => Some(
+                match tokio::time::timeout(SEND_TIMEOUT, mailer.transport.test_connection()).await {
+                    Ok(Ok(true)) => Ok(()),
+                    Ok(Ok(false)) => Err("it did not accept the connection".into()),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(_) => Err(format!("no answer within {}s", SEND_TIMEOUT.as_secs())),
+                },
+            ),
+        };
+        let sms = match &self.sms {
+            None => None,
+            Some(gateway) => {
+                let url = &gateway.url;
+                let host = url.host_str().unwrap_or_default().to_string();
+                let port = url.port_or_known_default().unwrap_or(443);
+                Some(
+                    match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        tokio::net::TcpStream::connect((host, port)),
+                    )
+                    .await
+                    {
+                        Ok(Ok(_)) => Ok(()),
+                        Ok(Err(e)) => Err(e.to_string()),
+                        Err(_) => Err("no answer within 10s".into()),
+                    },
+                )
+            }
+        };
+        (email, sms)
+    }
+
     /// Whether any channel is configured.
     pub fn any(&self) -> bool {
         self.email.is_some() || self.sms.is_some()

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod delivery;
+pub mod doctor;
 pub mod export;
 pub mod import_cli;
 pub mod metrics;

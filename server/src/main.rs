@@ -46,6 +46,12 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| e.to_string())
         }
+        Command::Doctor => {
+            if !server::doctor::run(&config).await {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Migrate => {
             open_core(&config).await.map_err(|e| e.to_string())?;
             println!("migrations are up to date");

@@ -202,6 +202,36 @@ fn private_part(row: &SigningKeyRow, master: &SigningKey, sealer: &Sealer) -> Op
     }
 }
 
+/// What a start would find among the signing keys (`inspect_keys`).
+#[derive(Debug, Clone)]
+pub struct KeyReport {
+    /// The current key's kid and algorithm, if there is one.
+    pub current: Option<(String, String)>,
+    /// Whether `master` opens the current key's private part. A start replaces a current
+    /// key it cannot open, and every token that key signed stops verifying.
+    pub usable: bool,
+    /// Keys published to sign next, and retired keys still accepted.
+    pub next: usize,
+    pub retired: usize,
+}
+
+/// The signing keys as the master secret `master` sees them. Reads only.
+pub async fn inspect_keys(
+    store: &crate::store::Store,
+    master: &SigningKey,
+) -> CoreResult<KeyReport> {
+    let sealer = Sealer::new(master, KEY_SEALING)?;
+    let rows = store.signing_keys().await?;
+    let current = rows.iter().find(|r| r.state == KeyState::Current.as_str());
+    let count = |state: KeyState| rows.iter().filter(|r| r.state == state.as_str()).count();
+    Ok(KeyReport {
+        current: current.map(|r| (r.kid.clone(), r.algorithm.clone())),
+        usable: current.is_some_and(|r| private_part(r, master, &sealer).is_some()),
+        next: count(KeyState::Next),
+        retired: count(KeyState::Retired),
+    })
+}
+
 /// One key as tokens use it.
 pub(crate) struct Entry {
     pub algorithm: KeyAlgorithm,
@@ -617,6 +647,25 @@ mod tests {
             flags: UserFlags::default(),
             client_id: None,
             lifetimes: Default::default(),
+        }
+    }
+
+    /// `tus doctor`'s key check: the current key opens with the master secret it was made
+    /// under, and not with another (a start would replace it then).
+    #[tokio::test]
+    async fn inspection_tells_whether_a_master_secret_opens_the_current_key() {
+        for algorithm in [KeyAlgorithm::Hs256, KeyAlgorithm::Es256] {
+            let t = test_core(with(algorithm)).await;
+            let right = inspect_keys(t.core.store(), &t.core.inner.master)
+                .await
+                .unwrap();
+            let (_, alg) = right.current.clone().expect("a current key");
+            assert_eq!(alg, algorithm.as_str());
+            assert!(right.usable, "{algorithm:?}");
+            let other = SigningKey::new(vec![7u8; 64]);
+            let wrong = inspect_keys(t.core.store(), &other).await.unwrap();
+            assert_eq!(wrong.current, right.current);
+            assert!(!wrong.usable, "{algorithm:?}");
         }
     }
 

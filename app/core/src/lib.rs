@@ -209,6 +209,19 @@ impl Core {
     }
 }
 
+/// The master secret stored in the database by a first start without `TUS_JWT_SECRET`, if
+/// any. Reads only.
+pub async fn stored_master_secret(store: &Store) -> CoreResult<Option<SigningKey>> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    match store.get_setting(SIGNING_KEY_SETTING).await? {
+        Some(stored) => b64
+            .decode(stored)
+            .map(|k| Some(SigningKey::new(k)))
+            .map_err(|e| CoreError::internal(format!("stored signing key is not base64: {e}"))),
+        None => Ok(None),
+    }
+}
+
 async fn load_or_create_signing_key(store: &Store) -> CoreResult<SigningKey> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let stored = match store.get_setting(SIGNING_KEY_SETTING).await? {

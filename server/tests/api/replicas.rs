@@ -911,3 +911,84 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
         seen.push(line);
     }
 }
+
+/// `tus doctor` on a configuration: exit code and what it printed.
+fn doctor(db: &str, env: &[(&str, &str)]) -> (i32, String) {
+    let out = tus(db)
+        .arg("doctor")
+        .envs(env.iter().copied())
+        .output()
+        .expect("tus doctor runs");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    (out.status.code().unwrap_or(-1), text)
+}
+
+/// `tus doctor` says in plain words what a start would meet, and changes nothing: no
+/// database file made, no migration applied; a wrong secret and an unreachable SMTP server
+/// are failures (exit 1).
+#[tokio::test]
+async fn the_doctor_finds_what_is_wrong_and_changes_nothing() {
+    let dir = std::env::temp_dir().join(format!("tus-doctor-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("tus.db");
+    let db = format!("sqlite://{}", file.display());
+    let secret = "a secret of at least thirty-two bytes, for the doctor";
+    let with_secret = [("TUS_JWT_SECRET", secret)];
+
+    let (code, said) = doctor(&db, &with_secret);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("does not exist yet"), "{said}");
+    assert!(!file.exists(), "the doctor made the database file");
+
+    let migrated = tus(&db).arg("migrate").envs(with_secret).output().unwrap();
+    assert!(migrated.status.success());
+    let (code, said) = doctor(&db, &with_secret);
+    assert_eq!(code, 0, "{said}");
+    for line in [
+        "ok    settings",
+        "ok    migrations: all applied",
+        "ok    signing keys: the current key",
+        "note  e-mail: off",
+        "nothing wrong found",
+    ] {
+        assert!(said.contains(line), "no `{line}` in:\n{said}");
+    }
+    assert!(!said.contains(secret), "the doctor printed the secret");
+
+    // Another secret: a start would replace the key and void every token.
+    let (code, said) = doctor(
+        &db,
+        &[(
+            "TUS_JWT_SECRET",
+            "another secret of thirty-two bytes or more",
+        )],
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("FAIL  signing keys: the current key"),
+        "{said}"
+    );
+    assert!(
+        said.contains("cannot be opened with this TUS_JWT_SECRET"),
+        "{said}"
+    );
+
+    // An SMTP URL where nothing listens.
+    let smtp = format!("smtp://127.0.0.1:{}", free_port());
+    let (code, said) = doctor(&db, &[("TUS_JWT_SECRET", secret), ("TUS_SMTP_URL", &smtp)]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("FAIL  e-mail: the SMTP server at 127.0.0.1:"),
+        "{said}"
+    );
+    assert!(said.contains("1 problem found"), "{said}");
+
+    // A setting out of its bounds.
+    let (code, said) = doctor(&db, &[("TUS_JWT_SECRET", "short")]);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("FAIL  settings: TUS_JWT_SECRET must be at least"),
+        "{said}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -53,6 +53,15 @@ impl Default for PoolSettings {
     }
 }
 
+/// `Store::migration_status`.
+#[derive(Debug, Clone, Default)]
+pub struct MigrationStatus {
+    /// This binary's migrations not applied yet (`0026 sharded counters`).
+    pub pending: Vec<String>,
+    /// Versions applied that this binary does not know.
+    pub unknown: Vec<i64>,
+}
+
 /// One connection pool's use (`Store::pool_usage`).
 #[derive(Debug, Clone)]
 pub struct PoolUsage {
@@ -337,6 +346,14 @@ pub enum Value {
 const INSERT_CHUNK: usize = 1000;
 
 impl Store {
+    /// The file of a `sqlite:` URL (None for other URLs or one that does not parse).
+    pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+        url.starts_with("sqlite:")
+            .then(|| SqliteConnectOptions::from_str(url).ok())
+            .flatten()
+            .map(|o| o.get_filename().to_path_buf())
+    }
+
     /// Opens the database named by `url`: `sqlite:` or `postgres:`/`postgresql:`.
     pub async fn connect(url: &str, pool: &PoolSettings) -> CoreResult<Store> {
         if url.starts_with("postgres:") || url.starts_with("postgresql:") {
@@ -418,6 +435,57 @@ impl Store {
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
         }
+    }
+
+    /// Which migrations of this binary the database lacks, and which applied ones this binary
+    /// does not know (a newer version migrated it). Reads only: nothing is applied.
+    pub async fn migration_status(&self) -> CoreResult<MigrationStatus> {
+        let (known, table_exists) = match self {
+            Store::Sqlite { read, .. } => (
+                sqlx::migrate!("./migrations/sqlite"),
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(read)
+                .await
+                .map_err(db_err)?,
+            ),
+            Store::Postgres(pool) => (
+                sqlx::migrate!("./migrations/postgres"),
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM information_schema.tables
+                      WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await
+                .map_err(db_err)?,
+            ),
+        };
+        let applied: Vec<i64> = if table_exists > 0 {
+            on_pool!(self, |c| sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version"
+            )
+            .fetch_all(c)
+            .await
+            .map_err(db_err))?
+        } else {
+            Vec::new()
+        };
+        let known: Vec<(i64, String)> = known
+            .iter()
+            .map(|m| (m.version, m.description.to_string()))
+            .collect();
+        Ok(MigrationStatus {
+            pending: known
+                .iter()
+                .filter(|(v, _)| !applied.contains(v))
+                .map(|(v, d)| format!("{v:04} {d}"))
+                .collect(),
+            unknown: applied
+                .into_iter()
+                .filter(|v| !known.iter().any(|(k, _)| k == v))
+                .collect(),
+        })
     }
 
     /// The connection pools of this process: open, idle and most connections of each.
@@ -787,6 +855,37 @@ pub use webhooks::*;
 #[cfg(test)]
 mod tests {
     use crate::testing::test_core;
+
+    /// `tus doctor`'s migration check reads without applying: a fresh database lacks every
+    /// migration (and stays without), a migrated one none.
+    #[tokio::test]
+    async fn the_migration_status_lists_what_is_pending_and_applies_nothing() {
+        let db = super::scratch::ScratchDatabase::from_env().await.unwrap();
+        let store = super::Store::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        let fresh = store.migration_status().await.unwrap();
+        assert!(fresh.unknown.is_empty());
+        assert!(fresh.pending.len() >= 25, "{:?}", fresh.pending);
+        assert!(fresh.pending[0].starts_with("0001 "), "{:?}", fresh.pending);
+        assert_eq!(
+            store.migration_status().await.unwrap().pending.len(),
+            fresh.pending.len()
+        );
+        store.migrate().await.unwrap();
+        let current = store.migration_status().await.unwrap();
+        assert!(current.pending.is_empty() && current.unknown.is_empty());
+        store.close().await;
+        let t = test_core(|_| {}).await;
+        assert!(t
+            .core
+            .store()
+            .migration_status()
+            .await
+            .unwrap()
+            .pending
+            .is_empty());
+    }
 
     /// Migration 0024 made these indexes partial (`IS NOT NULL`): each lookup that relies
     /// on one still gets it on both backends (PostgreSQL told to avoid sequential scans, as
