@@ -88,15 +88,18 @@ pub struct RegisterRequest {
 pub struct InstanceSettingsView {
     /// A user is `Active` while its last login or refresh is at most this many days old
     /// (1 to 365; default 14).
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 365))]
     pub active_window_days: Option<i64>,
     /// Debug logging switched on goes off by itself after at most this many minutes (1 to
     /// 527040); null: no limit.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 527040))]
     pub max_logging_minutes: Option<i64>,
     /// Flags of a new user that its registration does not name; null ones: the API's
     /// defaults (tracking on, logging off, SDK on, real time off).
     pub default_flags: CustomFieldsInput,
     /// Users without a login or refresh for this many days (1 to 3650) are dealt with by
     /// `InactivityAction`; null: no rule.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 3650))]
     pub inactivity_days: Option<i64>,
     /// `Deactivate` or `Delete`; required with `InactivityDays`.
     pub inactivity_action: Option<String>,
@@ -153,7 +156,9 @@ pub struct CreateManyRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct RefreshRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub access_token: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub refresh_token: Option<String>,
     /// Optional: the phone as it is now (older clients do not send it).
     pub mobile_device: Option<MobileDeviceInput>,
@@ -181,6 +186,15 @@ pub struct LoginRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct CodeRequest {
     pub login_fields: Option<serde_json::Value>,
+}
+
+/// How a password, code or invite travels (`Deliver`; any case is accepted): the wire names
+/// of the outbox's channels. For the API document only.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+pub enum Deliver {
+    Email,
+    Sms,
 }
 
 /// Body of `POST /v1/Management/users/password`: how the new password travels.
@@ -233,6 +247,7 @@ pub struct InviteRequest {
     /// every user a filter matches.
     pub filter: Option<UserFilter>,
     /// `Email` (a one-time link) or `Sms` (a one-time code).
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = Deliver))]
     pub deliver: Option<String>,
     /// The number `/invite/count` answered as Recipients: required for a batch or a filter.
     pub count: Option<i64>,
@@ -374,8 +389,10 @@ pub struct UserView {
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserPageRequest {
     /// 1-based; default 1.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub page_number: Option<i64>,
     /// 1 to 500; default 20.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 500))]
     pub page_size: Option<i64>,
     /// Words, each of which must begin the first name, last name, e-mail or phone, or equal
     /// the ClientId or DeviceToken (ASCII case ignored).
@@ -493,8 +510,11 @@ pub struct ApplicationInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ChangeInstanceRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub device_token: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub to_instance_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub to_instance_key: Option<String>,
 }
 

@@ -117,6 +117,7 @@ async fn delete(
 #[serde(rename_all = "PascalCase")]
 struct RotateSecret {
     /// How long the previous secret keeps signing too (seconds, 0 to 604800; default 86400).
+    #[schema(minimum = 0, maximum = 604800)]
     overlap_seconds: Option<i64>,
 }
 
@@ -181,7 +182,7 @@ async fn replay(
 #[utoipa::path(get, path = "/v1/Webhooks/{Id}/Deliveries", tag = "Webhooks",
     summary = "A webhook's delivery log",
     description = "Newest first: each event sent, its state, attempts, and the receiver's last answer (status, time taken). Limit 1–500 (default 100).",
-    params(("Id" = String, Path), ("Limit" = Option<i64>, Query)), security(("bearer" = [])),
+    params(("Id" = String, Path), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 500)), security(("bearer" = [])),
     responses((status = 200, description = "The deliveries.", body = super::openapi::Envelope<Vec<WebhookDeliveryView>>),
         (status = 404, description = "No webhook has this id.", body = super::openapi::ErrorEnvelope)))]
 async fn deliveries(
