@@ -90,7 +90,7 @@ pub struct OutboxBacklog {
     pub oldest_created_at: i64,
 }
 
-/// The running batches (or imports) and the users (rows) they have left.
+/// The running batches (or imports): how many, and their users (rows) done and in all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Running {
     pub runs: i64,
