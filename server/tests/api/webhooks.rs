@@ -755,6 +755,32 @@ async fn sessions_ended_by_a_new_password_are_an_event_too() {
 }
 
 #[tokio::test]
+async fn a_webhook_scoped_to_an_application_hears_its_events_and_the_others_still_flow() {
+    // Found by the contract run (.ci/contract): reading each instance's application asked
+    // for a column that does not exist, so one application-scoped webhook stopped every
+    // event of every webhook.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (scoped, scoped_url) = Receiver::start().await;
+    let (everything, everything_url) = Receiver::start().await;
+    let application = app.application_id(&admin).await;
+    for (url, extra) in [
+        (&scoped_url, json!({ "Applications": [application] })),
+        (&everything_url, json!({})),
+    ] {
+        let mut body = json!({ "Url": url, "AllowPrivate": true, "EventTypes": ["user.created"] });
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        let created = create(&app, &admin, body).await;
+        assert_eq!(created.status, 200, "{}", created.body);
+    }
+    app.register(json!({})).await;
+    scoped.wait_for("the application's event", |g| g.len() == 1).await;
+    everything.wait_for("the event", |g| g.len() == 1).await;
+}
+
+#[tokio::test]
 async fn a_replay_sends_the_subscribed_events_of_a_range_again() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;

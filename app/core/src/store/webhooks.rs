@@ -536,7 +536,7 @@ impl Tx {
     /// Each instance's application (for webhooks scoped to applications).
     pub async fn instance_applications(&mut self) -> CoreResult<Vec<(String, String)>> {
         on_tx!(self, |c| sqlx::query_as::<_, (String, String)>(
-            "SELECT id, application_id FROM instances"
+            "SELECT id, app_id FROM instances"
         )
         .fetch_all(&mut *c)
         .await
