@@ -485,7 +485,7 @@ impl Core {
         match tx.delete_empty_instance(&id).await? {
             None => return Err(not_found("instance")),
             Some(users) if users > 0 => {
-                return Err(CoreError::validation(
+                return Err(CoreError::conflict(
                     "InstanceId",
                     format!("the instance has {users} users: move or delete them first"),
                 ))

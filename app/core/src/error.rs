@@ -83,7 +83,8 @@ pub enum CoreError {
     Forbidden(String),
     #[error("not found: {0}")]
     NotFound(String),
-    /// A unique value is taken; `key` is the wire field.
+    /// A unique value is taken, or the state refuses the request (an instance that still has
+    /// users, a selection too large); `key` is the wire field.
     #[error("conflict on {key}: {message}")]
     Conflict { key: String, message: String },
     /// Too many attempts; the client may try again after this many seconds.
@@ -111,12 +112,19 @@ impl CoreError {
         errors.push(key, message);
         CoreError::Validation(errors)
     }
-    /// An internal failure, keeping its cause (an error, or a message saying what broke).
     /// A parser's result, its error filed under `key` as a validation error.
     pub fn validation_of<T>(key: &str, parsed: Result<T, String>) -> CoreResult<T> {
         parsed.map_err(|message| CoreError::validation(key, message))
     }
+    /// The request is valid but the state it meets refuses it (409), `key` naming the field.
+    pub fn conflict(key: impl Into<String>, message: impl Into<String>) -> Self {
+        CoreError::Conflict {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
 
+    /// An internal failure, keeping its cause (an error, or a message saying what broke).
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         CoreError::Internal(cause.into())
     }

@@ -25,6 +25,8 @@ pub enum InactivityAction {
 }
 
 impl InactivityAction {
+    pub const ALL: [InactivityAction; 2] = [InactivityAction::Deactivate, InactivityAction::Delete];
+
     pub fn as_str(self) -> &'static str {
         match self {
             InactivityAction::Deactivate => "Deactivate",
@@ -284,7 +286,8 @@ impl InstanceSettings {
 
 /// The service's lifetimes in an instance's units (whole minutes, whole hours): the longest
 /// an instance may set.
-fn service_lifetimes(tokens: &Tokens) -> (i64, i64) {
+/// The longest lifetimes an instance may set: (access minutes, refresh hours).
+pub fn service_lifetimes(tokens: &Tokens) -> (i64, i64) {
     let s = tokens.settings();
     (s.access_ttl.num_minutes(), s.refresh_ttl.num_hours())
 }

@@ -126,7 +126,7 @@ impl Core {
         let mut contacts = tx.selection_contacts(selection, MAX_INVITES).await?;
         contacts.retain(|c| principal.sees_instance(&c.instance_id));
         if contacts.len() as i64 > MAX_INVITES {
-            return Err(CoreError::validation(
+            return Err(CoreError::conflict(
                 "Selection",
                 format!(
                     "reaches more than {MAX_INVITES} users: invite a narrower filter at a time"

@@ -14,6 +14,7 @@ pub struct UserFieldsInput {
     pub enable_logging: Option<bool>,
     pub enabled: Option<bool>,
     pub enable_real_time_location: Option<bool>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub client_id: Option<String>,
 }
 
@@ -24,12 +25,17 @@ pub struct UserFieldsInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct MobileDeviceInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub mobile_uid: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub device_model: Option<String>,
     #[cfg_attr(feature = "openapi", schema(value_type = Option<String>))]
     pub os_type: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub os_version: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub sdk_version: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub app_version: Option<String>,
 }
 
@@ -52,29 +58,47 @@ pub struct MobileDeviceView {
 #[serde(rename_all = "PascalCase", default)]
 pub struct RegisterRequest {
     pub create_access_token: Option<bool>,
+    /// Keeps a DeviceToken the user already has (a UUID); absent: generated.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub custom_token: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub first_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub last_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub nickname: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::PhoneNumber>))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::EmailAddress>))]
     pub email: Option<String>,
     pub gender: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Day>))]
     pub birthday: Option<String>,
     /// Clients send codes ("1".."4"), words, or even the string "null"; kept as text.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::MaritalStatus>))]
     pub marital_status: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 99))]
     pub children_count: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub country: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub district: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub city: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::WebUrl>))]
     pub image_url: Option<String>,
     pub status: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::InviteCode>))]
     pub instance_invite_code: Option<String>,
     pub user_fields: Option<UserFieldsInput>,
     /// An optional initial password for e-mail/phone login. Hashed at once, never returned.
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub password: Option<String>,
     /// Instead of a Password: `Email` or `Sms` generates one and sends it to the user's
     /// Email or Phone (shown to nobody).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Deliver>))]
     pub deliver: Option<String>,
     pub mobile_device: Option<MobileDeviceInput>,
 }
@@ -105,9 +129,11 @@ pub struct InstanceSettingsView {
     pub inactivity_action: Option<String>,
     /// This instance's access tokens last this many minutes (1 to the service's
     /// `ServiceAccessTokenMinutes`); null: the service's.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub access_token_minutes: Option<i64>,
     /// This instance's refresh tokens last this many hours (1 to the service's
     /// `ServiceRefreshTokenHours`); null: the service's.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1))]
     pub refresh_token_hours: Option<i64>,
     /// Read only (ignored on `PUT`): the service's access-token lifetime in minutes
     /// (`TUS_ACCESS_TOKEN_TTL`), the longest an instance may set.
@@ -144,10 +170,13 @@ pub struct CustomFieldsInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CreateManyRequest {
+    /// 1 to the service's largest batch (`TUS_MAX_BATCH`, 10,000 by default).
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = i64, minimum = 1))]
     pub quantity: Option<i64>,
     pub create_access_token: Option<bool>,
     pub custom_fields: Option<CustomFieldsInput>,
     /// Our addition: a label for the batch record (shown in the dashboard).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub label: Option<String>,
 }
 
@@ -170,11 +199,16 @@ pub struct RefreshRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct LoginRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::LoginFields))]
     pub login_fields: Option<serde_json::Value>,
+    /// Or, for an Email or Phone, the `Code` that `/v1/Auth/Code` sent: one of the two.
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub password: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(pattern = r"^[0-9]{6}$"))]
     pub code: Option<String>,
     /// An admin with TOTP on: the six digits their authenticator app shows (or one of their
     /// recovery codes), with the Password.
+    #[cfg_attr(feature = "openapi", schema(max_length = 64))]
     pub totp_code: Option<String>,
     /// Optional, for a driver's login: the phone as it is now.
     pub mobile_device: Option<MobileDeviceInput>,
@@ -185,6 +219,7 @@ pub struct LoginRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct CodeRequest {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::ContactLoginFields))]
     pub login_fields: Option<serde_json::Value>,
 }
 
@@ -203,6 +238,7 @@ pub enum Deliver {
 #[serde(rename_all = "PascalCase", default)]
 pub struct SendPasswordRequest {
     /// `Email` or `Sms`.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = Deliver))]
     pub deliver: Option<String>,
 }
 
@@ -212,10 +248,12 @@ pub struct SendPasswordRequest {
 #[serde(rename_all = "PascalCase", default)]
 pub struct ResetRequest {
     /// `{"Email": ...}` or `{"Phone": ...}`, as `/v1/Auth/Login` takes it.
-    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::ContactLoginFields))]
     pub login_fields: Option<serde_json::Value>,
     /// The six digits `/v1/Auth/Code` (or an SMS invite) sent.
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, pattern = r"^[0-9]{6}$"))]
     pub code: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 8, max_length = 256))]
     pub new_password: Option<String>,
 }
 
@@ -225,7 +263,9 @@ pub struct ResetRequest {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UserFilter {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::SearchTerm>))]
     pub q: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub instance: Option<String>,
     /// `active` (the default), `deactivated` or `all`.
     pub status: Option<String>,
@@ -241,8 +281,10 @@ pub struct UserFilter {
 #[serde(rename_all = "PascalCase", default)]
 pub struct InviteRequest {
     /// One user; or
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub user_device_token: Option<String>,
     /// every user of a batch; or
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub batch_id: Option<String>,
     /// every user a filter matches.
     pub filter: Option<UserFilter>,
@@ -286,26 +328,42 @@ pub struct InstanceSummary {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct UpdateUserRequest {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub first_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub last_name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub nickname: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::PhoneNumber>))]
     pub phone: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::EmailAddress>))]
     pub email: Option<String>,
     pub gender: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Day>))]
     pub birthday: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::MaritalStatus>))]
     pub marital_status: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(minimum = 0, maximum = 99))]
     pub children_count: Option<i64>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub country: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub district: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub city: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub address: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::WebUrl>))]
     pub image_url: Option<String>,
     /// `Active`, `Deactivated`, or `Deleted` (deletes the user).
     pub status: Option<String>,
     pub user_fields: Option<UserFieldsInput>,
     /// Top-level `ClientId` (some clients send it here instead of in `UserFields`).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub client_id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 8, max_length = 256))]
     pub new_password: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 256))]
     pub old_password: Option<String>,
     pub mobile_device: Option<MobileDeviceInput>,
     /// Flags set for a while: `{"EnableLogging": "2026-12-02T18:00:00Z"}` switches the flag
@@ -395,26 +453,35 @@ pub struct UserPageRequest {
     #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 500))]
     pub page_size: Option<i64>,
     /// Words, each of which must begin the first name, last name, e-mail or phone, or equal
-    /// the ClientId or DeviceToken (ASCII case ignored).
+    /// the ClientId or DeviceToken (ASCII case ignored). At most 8 words.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::SearchTerm>, max_length = 256))]
     pub search_term: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::formats::Id>>, max_items = 1000))]
     pub instance_ids: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::formats::Id>>, max_items = 1000))]
     pub application_ids: Option<Vec<String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::formats::Id>>, max_items = 1000))]
     pub company_ids: Option<Vec<String>>,
     /// `DateCreatedDesc` (default), `DateCreated`, `LastName`, `LastNameDesc`, `FirstName`,
     /// `FirstNameDesc`, `Email`, `EmailDesc`.
     pub sort: Option<String>,
     /// Inclusive; a date alone means its start (UTC).
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Moment>))]
     pub date_created_from: Option<String>,
-    /// Inclusive; a date alone means its whole day (UTC).
+    /// Inclusive; a date alone means its whole day (UTC); not before DateCreatedFrom.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Moment>))]
     pub date_created_to: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub country: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub city: Option<String>,
     /// Include deactivated users (default false).
     pub show_inactive_users: Option<bool>,
     /// Accepted for compatibility: account info is always included.
     pub include_account_info: Option<bool>,
     /// Any of `Active`, `Lost`, `NoData` (also `No Data`), `Deactivated` (also `Inactive`);
-    /// `Error`, which we never derive, matches no one. Empty or absent: no filter.
+    /// `Error`, which we never derive, matches no one. Empty or absent: no filter. At most 8.
+    #[cfg_attr(feature = "openapi", schema(max_items = 8))]
     pub activity_statuses: Option<Vec<String>>,
 }
 
@@ -485,10 +552,14 @@ pub struct ApplicationView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct InstanceInput {
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::NonBlankText>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub description: Option<String>,
     pub status: Option<serde_json::Value>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub key: Option<String>,
 }
 
@@ -498,8 +569,11 @@ pub struct InstanceInput {
 #[serde(rename_all = "PascalCase", default)]
 pub struct ApplicationInput {
     /// Keeps an ApplicationId it already has elsewhere; absent: generated.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Id>))]
     pub id: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::NonBlankText>))]
     pub name: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub description: Option<String>,
     /// Also create an instance "Common" ("Default group").
     pub create_default_group: Option<bool>,
@@ -510,9 +584,9 @@ pub struct ApplicationInput {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase", default)]
 pub struct ChangeInstanceRequest {
-    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::Id))]
     pub device_token: Option<String>,
-    #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::Id))]
     pub to_instance_id: Option<String>,
     #[cfg_attr(feature = "openapi", schema(required = true, value_type = String, min_length = 1))]
     pub to_instance_key: Option<String>,
@@ -557,13 +631,17 @@ pub struct AuditPageView {
 pub struct WebhookInput {
     /// Where events are POSTed: https, or http to a loopback or private address only with
     /// `AllowPrivate`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::WebhookUrl>))]
     pub url: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<crate::formats::Text>))]
     pub description: Option<String>,
     /// Event types wanted (`user.created`, ...); absent or empty: every type.
     pub event_types: Option<Vec<String>>,
-    /// Only events of these instances; absent: every instance.
+    /// Only events of these instances (1 to 1000); absent: every instance.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::formats::Id>>, min_items = 1, max_items = 1000))]
     pub instances: Option<Vec<String>>,
-    /// Only events of instances of these applications; absent: every application.
+    /// Only events of instances of these applications (1 to 1000); absent: every application.
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::formats::Id>>, min_items = 1, max_items = 1000))]
     pub applications: Option<Vec<String>>,
     /// Allow a URL on a loopback or private network (never link-local or metadata).
     pub allow_private: Option<bool>,
@@ -630,7 +708,9 @@ pub struct WebhookDeliveryView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "PascalCase")]
 pub struct WebhookReplay {
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::Moment))]
     pub from: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(required = true, value_type = crate::formats::Moment))]
     pub to: Option<String>,
 }
 

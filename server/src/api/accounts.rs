@@ -73,7 +73,7 @@ async fn get_settings(
     summary = "Replace an instance's settings",
     description = "Every setting at once: an absent or null one goes back to its default (no limit, the API's default flags, no inactivity rule). Audited with what changed. Count an inactivity rule's users first with InactivityCount.",
     params(("instanceId" = String, Path, description = "The instance.")), security(("bearer" = [])),
-    request_body = InstanceSettingsView,
+    request_body = Option<InstanceSettingsView>,
     responses((status = 200, description = "The settings as stored.", body = super::openapi::Envelope<InstanceSettingsView>)))]
 async fn put_settings(
     State(core): State<Core>,
@@ -91,7 +91,7 @@ async fn put_settings(
 #[utoipa::path(get, path = "/v1/Instances/{instanceId}/Settings/InactivityCount", tag = "Accounts",
     summary = "Count the users an inactivity rule would act on now",
     description = "Active users of the instance without a login or refresh (or, never active, since registration) for Days days: what a rule of that many days would deactivate or delete at its next run.",
-    params(("instanceId" = String, Path, description = "The instance."), ("Days" = i64, Query, description = "1 to 3650.")),
+    params(("instanceId" = String, Path, description = "The instance."), ("Days" = i64, Query, minimum = 1, maximum = 3650, description = "1 to 3650.")),
     security(("bearer" = [])),
     responses((status = 200, description = "The count.", body = super::openapi::Envelope<InactivityCountView>)))]
 async fn inactivity_count(
@@ -154,7 +154,7 @@ async fn get_application(
     Path(app_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Data<ApplicationView>, ApiError> {
-    let include = LowerQuery::from(q).flag("includeinstances", false);
+    let include = LowerQuery::from(q).flag("includeInstances", false)?;
     let app = core.application(Core::now(), &p, &app_id, include, &meta);
     Ok(Data(app.await?))
 }
@@ -170,7 +170,7 @@ async fn list_instances(
     Path(app_id): Path<String>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Data<Vec<InstanceView>>, ApiError> {
-    let include = LowerQuery::from(q).flag("includedeactivated", false);
+    let include = LowerQuery::from(q).flag("includeDeactivated", false)?;
     let list = core.instances(&p, &app_id, include).await?;
     Ok(Data(
         core.disclose_instances(Core::now(), &p, list, &meta)
@@ -236,9 +236,9 @@ async fn get_instance(
 #[utoipa::path(patch, path = "/v1/Instances/{instanceId}", tag = "Accounts",
     summary = "Change an instance",
     description = "Name, Description and Status as query parameters or in a JSON body (the body wins).",
-    params(("instanceId" = String, Path, description = "The instance."), ("Name" = Option<String>, Query), ("Description" = Option<String>, Query), ("Status" = Option<String>, Query)),
+    params(("instanceId" = String, Path, description = "The instance."), ("Name" = Option<tus_wire::formats::NonBlankText>, Query), ("Description" = Option<tus_wire::formats::Text>, Query), ("Status" = Option<String>, Query, description = "Active or Deactivated (or 1 or 2).")),
     security(("bearer" = [])),
-    request_body = InstanceInput,
+    request_body = Option<InstanceInput>,
     responses((status = 200, description = "The changed instance.", body = super::openapi::Envelope<InstanceView>)))]
 /// The Accounts API takes `Name`, `Description` and `Status` as query parameters; a JSON
 /// body works too (the body wins where both are given).

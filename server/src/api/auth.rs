@@ -158,10 +158,23 @@ fn introspected_token(headers: &axum::http::HeaderMap, body: &[u8]) -> Result<St
         .ok_or_else(|| CoreError::validation("token", "is required (a form or JSON field)").into())
 }
 
+/// The body of `/v1/Auth/Introspect`, for the API document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+struct IntrospectRequest {
+    /// The access token in question (something other than white space).
+    #[schema(
+        pattern = r"[^\t\n\x0B\x0C\r \x85\xA0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+    )]
+    token: String,
+}
+
 #[utoipa::path(post, path = "/v1/Auth/Introspect", tag = "Auth",
     summary = "Is this access token live? (RFC 7662)",
     description = "For services that verify tokens themselves but must also learn of revocations. Authenticated with an API key that has the `tokens:introspect` scope (or an admin token). The body is a form (`token=…`, as RFC 7662) or JSON (`{\"token\": \"…\"}`). The answer is RFC 7662's JSON, not the envelope: `{\"active\": true, \"sub\", \"exp\", \"iat\", \"nbf\", \"jti\", \"iss\", \"aud\", \"scope\" (the role), \"token_type\": \"Bearer\", \"DeviceToken\", \"InstanceId\"}` for a live access token, `{\"active\": false}` for anything else: expired, forged, of a revoked session, of a deleted or deactivated user.",
     security(("bearer" = [])),
+    request_body(description = "The token, as a form or as JSON.", content(
+        (IntrospectRequest = "application/x-www-form-urlencoded"), (IntrospectRequest = "application/json"))),
     responses((status = 200, description = "The token's state (RFC 7662)."),
         (status = 401, description = "No API key, or a revoked or expired one.", body = super::openapi::ErrorEnvelope),
         (status = 403, description = "The API key lacks tokens:introspect.", body = super::openapi::ErrorEnvelope)))]

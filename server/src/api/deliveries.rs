@@ -56,7 +56,7 @@ fn filter_of(q: &HashMap<String, String>) -> Result<(MessageFilter, i64), CoreEr
 #[utoipa::path(get, path = "/v1/Deliveries", tag = "Deliveries",
     summary = "List outbox messages (admin)",
     description = "Newest first, without bodies; recipients masked. Filters: DeviceToken, Kind (Email, Sms), State (queued, sending, sent, failed, cancelled), Before (the Id of the last message of a page: the page after it), Limit (1–200, default 50).",
-    params(("DeviceToken" = Option<String>, Query), ("Kind" = Option<String>, Query), ("State" = Option<String>, Query), ("Before" = Option<String>, Query), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 200)),
+    params(("DeviceToken" = Option<tus_wire::formats::Id>, Query), ("Kind" = Option<String>, Query), ("State" = Option<String>, Query), ("Before" = Option<tus_wire::formats::Id>, Query), ("Limit" = Option<i64>, Query, minimum = 1, maximum = 200)),
     security(("bearer" = [])),
     responses((status = 200, description = "The messages.", body = super::openapi::Envelope<Vec<tus_wire::views::DeliveryView>>)))]
 async fn list(

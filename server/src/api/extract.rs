@@ -102,10 +102,18 @@ impl LowerQuery {
                 .collect(),
         )
     }
-    pub fn flag(&self, key: &str, default: bool) -> bool {
-        self.0
-            .get(key)
-            .map_or(default, |v| v.eq_ignore_ascii_case("true") || v == "1")
+    /// A boolean parameter (`true`/`false`, any case, or `1`/`0`; empty or absent: `default`),
+    /// named `name` in the error when it is anything else.
+    pub fn flag(&self, name: &str, default: bool) -> Result<bool, tus_core::CoreError> {
+        match self.0.get(&name.to_ascii_lowercase()).map(|v| v.trim()) {
+            None | Some("") => Ok(default),
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => Ok(true),
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => Ok(false),
+            Some(_) => Err(tus_core::CoreError::validation(
+                name,
+                "must be true or false",
+            )),
+        }
     }
     pub fn text(&self, key: &str) -> Option<String> {
         self.0.get(key).cloned()

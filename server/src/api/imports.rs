@@ -177,8 +177,8 @@ async fn start(
 #[utoipa::path(post, path = "/v1/Management/imports", tag = "Imports",
     summary = "Upload a file of users to import",
     description = "The body is the file: CSV with a header (the columns of the users export: DeviceToken, FirstName, LastName, Email, Phone, ClientId, InstanceId, Status, EnableTracking, EnableLogging, Enabled, EnableRealTimeLocation, DateCreated, and the other profile fields of Registration/Create) or NDJSON (one object per line with the same fields, UserFields nested or not). Query: `instance` (the InstanceId rows go to; absent: the first row's InstanceId), `dryRun` (true: check every row and write only the report), `onExisting` (skip, update or fail; default skip), `fileName`. Answers the import at once; it runs in the background: poll it. Admin token, or an API key with users:write.",
-    params(("instance" = Option<String>, Query), ("dryRun" = Option<bool>, Query),
-        ("onExisting" = Option<String>, Query), ("fileName" = Option<String>, Query)),
+    params(("instance" = Option<tus_wire::formats::Id>, Query), ("dryRun" = Option<bool>, Query),
+        ("onExisting" = Option<tus_wire::model::OnExisting>, Query), ("fileName" = Option<tus_wire::formats::Text>, Query)),
     security(("bearer" = [])),
     request_body(content = String, content_type = "text/csv"),
     responses((status = 200, description = "The import, running.", body = super::openapi::Envelope<ImportView>),
@@ -198,7 +198,7 @@ async fn upload(
 #[utoipa::path(get, path = "/v1/Management/imports", tag = "Imports",
     summary = "List imports",
     description = "Newest first, 50 at a time; `before` is the previous answer's `Next`.",
-    params(("before" = Option<String>, Query)), security(("bearer" = [])),
+    params(("before" = Option<String>, Query, pattern = r"^[\t\n\x0B\x0C\r ]*$|^[0-9]{1,15}\.[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")), security(("bearer" = [])),
     responses((status = 200, description = "The imports.", body = super::openapi::Envelope<ImportPage>)))]
 async fn list(
     State(core): State<Core>,

@@ -8,7 +8,8 @@
 //! - A key given twice in one object is refused: exactly (`400`, before anything else reads
 //!   the body, so no two parsers can disagree on which one counts) or in another case
 //!   (`422`, the field named).
-//! - Malformed JSON or a body that is not an object → 400; a field of the wrong type → 422
+//! - An empty body or `null` is `{}`. Malformed JSON or a body that is not an object → 400;
+//!   a struct sent as anything but an object (an array of its fields) or a field of the wrong type → 422
 //!   naming the field (`UserFields.EnableTracking`); bodies over the limit → 413.
 
 use axum::body::Bytes;
@@ -62,14 +63,18 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for CiJson<T> {
     }
 }
 
-/// Parses a body as `T` with the rules above. An empty body counts as `{}`.
+/// Parses a body as `T` with the rules above. An empty body, or `null`, counts as `{}`.
 pub fn parse_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Object(Default::default())
     } else {
-        serde_json::from_slice::<Strict>(bytes)
+        match serde_json::from_slice::<Strict>(bytes)
             .map_err(|e| ApiError::BadRequest(format!("the body is not valid JSON: {e}")))?
             .0
+        {
+            Value::Null => Value::Object(Default::default()),
+            value => value,
+        }
     };
     if !value.is_object() {
         return Err(ApiError::BadRequest(
@@ -169,20 +174,34 @@ macro_rules! delegate {
     };
 }
 
+/// An integer field takes a number written with a zero fraction (`20.0`, `-3e2`): JSON
+/// Schema counts it as an integer, and generated clients (and JavaScript) may send one. Only
+/// exactly representable values qualify (at most 2^53 in magnitude); anything else (`1.5`,
+/// `1e300`) still fails as a float, and the integer's own range check still applies.
+macro_rules! integers {
+    ($($method:ident),* $(,)?) => {
+        $(fn $method<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+            match integral(&self.0) {
+                Some(n) => Value::from(n).$method(visitor),
+                None => self.0.$method(visitor),
+            }
+        })*
+    };
+}
+
+/// The integer a float with a zero fraction stands for, when it is exact.
+fn integral(value: &Value) -> Option<i64> {
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let n = value.as_number().filter(|n| n.is_f64())?.as_f64()?;
+    (n.fract() == 0.0 && n.abs() <= EXACT).then_some(n as i64)
+}
+
 impl<'de> Deserializer<'de> for CiValue {
     type Error = serde_json::Error;
 
     delegate!(
         deserialize_any,
         deserialize_bool,
-        deserialize_i8,
-        deserialize_i16,
-        deserialize_i32,
-        deserialize_i64,
-        deserialize_u8,
-        deserialize_u16,
-        deserialize_u32,
-        deserialize_u64,
         deserialize_f32,
         deserialize_f64,
         deserialize_char,
@@ -195,6 +214,16 @@ impl<'de> Deserializer<'de> for CiValue {
         deserialize_ignored_any,
         deserialize_i128,
         deserialize_u128,
+    );
+    integers!(
+        deserialize_i8,
+        deserialize_i16,
+        deserialize_i32,
+        deserialize_i64,
+        deserialize_u8,
+        deserialize_u16,
+        deserialize_u32,
+        deserialize_u64,
     );
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -284,6 +313,12 @@ impl<'de> Deserializer<'de> for CiValue {
                 access.end()?;
                 Ok(value)
             }
+            // serde would fill a struct from an array, field by field in declaration order
+            // (`"UserFields": [false, true]`): an object is what every struct is sent as.
+            Value::Array(_) => Err(serde::de::Error::invalid_type(
+                serde::de::Unexpected::Seq,
+                &"an object",
+            )),
             other => other.deserialize_struct(name, fields, visitor),
         }
     }
@@ -354,6 +389,70 @@ mod tests {
                 "{body}"
             );
         }
+    }
+
+    #[test]
+    fn a_struct_is_an_object_never_an_array_of_its_fields() {
+        // An attacker's positional form: before, `[false, true]` set EnableTracking false and
+        // EnableLogging true.
+        for body in [
+            r#"{"UserFields": [false, true]}"#,
+            r#"{"UserFields": [null, null]}"#,
+            r#"{"MobileDevice": ["uid", "model"]}"#,
+        ] {
+            match parse(body) {
+                Err(ApiError::Core(tus_core::CoreError::Validation(e))) => {
+                    assert!(e.0[0].message.contains("an object"), "{body}: {e:?}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        assert!(parse(r#"{"UserFields": null}"#)
+            .unwrap()
+            .user_fields
+            .is_none());
+    }
+
+    #[test]
+    fn a_null_body_is_an_empty_one() {
+        assert_eq!(parse("null").unwrap(), RegisterRequest::default());
+        assert!(matches!(parse("[]"), Err(ApiError::BadRequest(_))));
+        assert!(matches!(parse("3"), Err(ApiError::BadRequest(_))));
+    }
+
+    #[test]
+    fn integer_fields_take_whole_floats_and_nothing_else() {
+        let page = |body: &str| parse_body::<tus_wire::model::UserPageRequest>(body.as_bytes());
+        let ok = page(r#"{"PageNumber": 14829.0, "PageSize": 2e1}"#).unwrap();
+        assert_eq!((ok.page_number, ok.page_size), (Some(14829), Some(20)));
+        assert_eq!(
+            page(r#"{"PageNumber": -0.0}"#).unwrap().page_number,
+            Some(0)
+        );
+        // An attacker's fractions, huge values and values past exactness are type errors,
+        // named by field, as before.
+        for body in [
+            r#"{"PageNumber": 1.5}"#,
+            r#"{"PageNumber": 1e300}"#,
+            r#"{"PageNumber": 9007199254740994.0}"#,
+            r#"{"PageNumber": -1.7976931348623157e308}"#,
+            r#"{"PageNumber": 5e-324}"#,
+        ] {
+            match page(body) {
+                Err(ApiError::Core(tus_core::CoreError::Validation(e))) => {
+                    assert_eq!(e.0[0].key, "PageNumber", "{body}")
+                }
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        // A narrower integer keeps its own range: 300.0 is no u8.
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Small {
+            n: u8,
+        }
+        assert!(parse_body::<Small>(br#"{"n": 300.0}"#).is_err());
+        assert_eq!(parse_body::<Small>(br#"{"n": 255.0}"#).unwrap().n, 255);
     }
 
     #[test]

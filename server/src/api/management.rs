@@ -3,7 +3,7 @@
 use app::ssr::AppState;
 use std::collections::HashMap;
 use tus_core::outbox::Channel;
-use tus_core::types::DeviceToken;
+use tus_core::types::{BatchId, DeviceToken};
 use tus_core::users::search::FindQuery;
 use tus_core::Core;
 use tus_core::CoreError;
@@ -54,7 +54,7 @@ pub fn router() -> Router<AppState> {
 #[utoipa::path(get, path = "/v1/Management/users", tag = "Management",
     summary = "Read a user",
     description = "A user token reads its own user; an admin token the user named in UserDeviceToken.",
-    params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
+    params(("UserDeviceToken" = tus_wire::formats::Id, Header, description = "The user acted on. Required with an admin's token or an API key; a user's own token may leave it out (the original API's clients do) or name itself.")), security(("bearer" = [])),
     responses((status = 200, description = "The user.", body = super::openapi::Envelope<tus_wire::model::UserView>)))]
 async fn get_user(
     State(core): State<Core>,
@@ -68,8 +68,8 @@ async fn get_user(
 #[utoipa::path(put, path = "/v1/Management/users", tag = "Management",
     summary = "Change a user (partial)",
     description = "Only the fields sent change. Status Deleted deletes the user. A user changing its password sends OldPassword too; an admin does not. Flags and ClientId show in the next token issued.",
-    params(("UserDeviceToken" = Option<String>, Header, description = "Admin only: the user acted on (required for an admin).")), security(("bearer" = [])),
-    request_body = tus_wire::model::UpdateUserRequest,
+    params(("UserDeviceToken" = tus_wire::formats::Id, Header, description = "The user acted on. Required with an admin's token or an API key; a user's own token may leave it out (the original API's clients do) or name itself.")), security(("bearer" = [])),
+    request_body = Option<tus_wire::model::UpdateUserRequest>,
     responses((status = 200, description = "Changed.", body = super::openapi::DoneEnvelope),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn update_user(
@@ -88,7 +88,7 @@ async fn update_user(
 #[utoipa::path(post, path = "/v1/Management/users/password", tag = "Management",
     summary = "Send a user a new password (admin)",
     description = "Generates a password for the user named in UserDeviceToken and delivers it by e-mail (`Deliver: Email`) or SMS (`Sms`, to an E.164 phone). Nobody sees it: it is stored as argon2id and sealed in the outbox until sent. The user's sessions end. Answers the queued message (GET /v1/Deliveries/{Id} follows it). 422 when the user has no such address or the channel is not configured.",
-    params(("UserDeviceToken" = String, Header, description = "The user.")), security(("bearer" = [])),
+    params(("UserDeviceToken" = tus_wire::formats::Id, Header, description = "The user.")), security(("bearer" = [])),
     request_body = tus_wire::model::SendPasswordRequest,
     responses((status = 200, description = "Queued.", body = super::openapi::Envelope<tus_wire::views::DeliveryView>),
         (status = 422, description = "Deliver is missing or unknown, the user has no such address, or the channel is not configured.", body = super::openapi::ErrorEnvelope)))]
@@ -116,7 +116,10 @@ fn invite_target(body: &InviteRequest) -> Result<(BulkTarget, Channel), ApiError
             let token = CoreError::validation_of("UserDeviceToken", DeviceToken::parse(token))?;
             BulkTarget::Selected(vec![token.to_string()])
         }
-        (None, Some(batch), None) => BulkTarget::Matching(Box::new(UserListQuery::of_batch(batch))),
+        (None, Some(batch), None) => {
+            let batch = CoreError::validation_of("BatchId", BatchId::parse(batch))?;
+            BulkTarget::Matching(Box::new(UserListQuery::of_batch(&batch.to_string())))
+        }
         (None, None, Some(f)) => BulkTarget::Matching(Box::new(UserListQuery {
             q: f.q.clone(),
             instance: f.instance.clone(),
@@ -269,12 +272,34 @@ async fn join_instance(
     ))
 }
 
+/// The filters of `users/find`, for the API document: at least one.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "PascalCase")]
+#[allow(dead_code)]
+struct FindFilters {
+    #[schema(value_type = Option<tus_wire::formats::Id>, nullable = false)]
+    device_token: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::EmailAddress>, nullable = false)]
+    email: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::PhoneNumber>, nullable = false)]
+    phone: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::NonBlankText>, nullable = false)]
+    client_id: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::NonBlankText>, nullable = false)]
+    first_name: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::NonBlankText>, nullable = false)]
+    last_name: Option<String>,
+    /// First and last name, split any way.
+    #[schema(value_type = Option<tus_wire::formats::FullName>, nullable = false)]
+    full_name: Option<String>,
+    #[schema(value_type = Option<tus_wire::formats::NonBlankText>, nullable = false)]
+    country: Option<String>,
+}
+
 #[utoipa::path(get, path = "/v1/Management/users/find", tag = "Management",
     summary = "Find users (admin)",
     description = "At least one filter; all given must match. Names and countries ignore ASCII case. Newest first, at most 500.",
-    params(("DeviceToken" = Option<String>, Query), ("Email" = Option<String>, Query), ("Phone" = Option<String>, Query),
-        ("ClientId" = Option<String>, Query), ("FirstName" = Option<String>, Query), ("LastName" = Option<String>, Query),
-        ("FullName" = Option<String>, Query, description = "First and last name, split any way."), ("Country" = Option<String>, Query),
+    params(("filters" = inline(FindFilters), Query, style = Form, explode, description = "At least one of the filters, as query parameters."),
         ("IncludeAccountInfo" = Option<bool>, Query, description = "Accepted; account info is always included."),
         ("ShowInactiveUsers" = Option<bool>, Query, description = "Include deactivated users.")),
     security(("bearer" = [])),
@@ -298,9 +323,16 @@ async fn find_users(
         last_name: text("lastname"),
         full_name: text("fullname"),
         country: text("country"),
-        show_inactive_users: q
-            .get("showinactiveusers")
-            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1"),
+        show_inactive_users: match q.get("showinactiveusers").map(|v| v.trim()) {
+            None | Some("") => false,
+            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
+            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
+            Some(_) => {
+                return Err(
+                    CoreError::validation("ShowInactiveUsers", "must be true or false").into(),
+                )
+            }
+        },
     };
     Ok(Data(core.find_users(&principal, find).await?))
 }
@@ -309,7 +341,7 @@ async fn find_users(
     summary = "One page of users (admin)",
     description = "Filters combine; totals come from counters kept with every change, so no page counts the table. A search counts at most 10,000 matches (TotalUsersExact false beyond).",
     security(("bearer" = [])),
-    request_body = tus_wire::model::UserPageRequest,
+    request_body = Option<tus_wire::model::UserPageRequest>,
     responses((status = 200, description = "The page.", body = super::openapi::Envelope<tus_wire::model::UserPageView>)))]
 async fn filtered_page(
     State(core): State<Core>,

@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
     description = "Creates a user in the instance (or in the one named by InstanceInviteCode) and, unless CreateAccessToken is false, its first token pair. A Password (10 characters or more, with an Email or a Phone) lets the user log in by e-mail or phone; instead, `Deliver: Email` or `Sms` generates one and sends it to the user's Email or (E.164) Phone through the outbox, in the same transaction, shown to nobody (422 naming Deliver when the channel is not configured or the address is missing). A registration carrying a Password or Deliver is limited per client address (429 with Retry-After).",
     params(("InstanceId" = String, Header, description = "The instance's id (UUID)."), ("InstanceKey" = String, Header, description = "The instance's key.")),
     security(("InstanceId" = [], "InstanceKey" = [])),
-    request_body = tus_wire::model::RegisterRequest,
+    request_body = Option<tus_wire::model::RegisterRequest>,
     responses((status = 200, description = "The user's DeviceToken and tokens.", body = super::openapi::Envelope<super::dto::CredentialsDto>),
         (status = 503, description = "Password checks are at capacity; nothing changed.", body = super::openapi::ErrorEnvelope, headers(("Retry-After" = u32, description = "Seconds to wait before trying again.")))))]
 async fn create(

@@ -81,7 +81,7 @@ async fn one(
     summary = "Change, enable or disable a webhook",
     description = "Only the fields given change. Enabled: true also clears an automatic disable.",
     params(("Id" = String, Path)), security(("bearer" = [])),
-    request_body = WebhookInput,
+    request_body = Option<WebhookInput>,
     responses((status = 200, description = "The webhook as changed.", body = super::openapi::Envelope<WebhookView>),
         (status = 404, description = "No webhook has this id.", body = super::openapi::ErrorEnvelope),
         (status = 422, description = "A field is invalid (each named); nothing changed.", body = super::openapi::ErrorEnvelope)))]
@@ -125,7 +125,7 @@ struct RotateSecret {
     summary = "Give a webhook a new signing secret",
     description = "Answers the new secret, shown this once. Until the overlap ends every request carries both signatures, so the receiver can switch without missing an event.",
     params(("Id" = String, Path)), security(("bearer" = [])),
-    request_body = RotateSecret,
+    request_body = Option<RotateSecret>,
     responses((status = 200, description = "The webhook and its new secret.", body = super::openapi::Envelope<WebhookWithSecret>),
         (status = 404, description = "No webhook has this id.", body = super::openapi::ErrorEnvelope)))]
 async fn rotate_secret(

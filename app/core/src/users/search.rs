@@ -168,11 +168,8 @@ fn parse_request(req: &UserPageRequest) -> CoreResult<PageQuery> {
             Duration::milliseconds(1)
         }
     });
-    if let (Some(from), Some(to)) = (from, to) {
-        if to <= from {
-            e.push("DateCreatedTo", "must not be before DateCreatedFrom");
-        }
-    }
+    // A window that ends before it starts is valid and matches no one (as in SQL): the API
+    // document cannot say "not before DateCreatedFrom", so the server does not demand it.
     let instance_ids = parse_ids(&mut e, "InstanceIds", &req.instance_ids, |s| {
         InstanceId::parse(s).map(|v| v.to_string())
     });
@@ -1094,6 +1091,10 @@ mod tests {
             ("2026-03-03T12:00:00", "2026-03-04T00:00:00Z", 1), // within one cut day
             ("2026-02-01", "2026-03-01", 2),
             ("2026-03-10T18:00:00.001Z", "2027-01-01", 0),
+            // A window that ends before it starts matches no one (it is no error).
+            ("2026-03-04", "2026-03-02", 0),
+            ("2026-03-02T18:00:00.001Z", "2026-03-02T18:00:00Z", 0),
+            ("2027-01-01", "2026-01-01", 0),
         ] {
             let p = page(&t, range(from, to)).await;
             assert_eq!(p.total_users, expected, "{from} .. {to}");
@@ -1170,7 +1171,6 @@ mod tests {
                 "PageNumber",
                 "PageSize",
                 "Sort",
-                "DateCreatedTo",
                 "InstanceIds[0]",
                 "SearchTerm"
             ]

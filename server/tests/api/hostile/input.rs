@@ -413,6 +413,105 @@ async fn huge_and_odd_numbers_are_refused_with_a_4xx() {
 }
 
 #[tokio::test]
+async fn loose_values_the_contract_run_found_are_refused_and_change_nothing() {
+    // Each was taken before (a flag read "null" as false, an empty BatchId matched no
+    // batch, a struct was filled from an array field by field); schemathesis sent them.
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let app_id = app.application_id(&admin).await;
+    for (path, key) in [
+        (
+            format!("/v1/Applications/{app_id}?includeInstances=null"),
+            "includeInstances",
+        ),
+        (
+            format!("/v1/applications/{app_id}/instances?includeDeactivated=maybe"),
+            "includeDeactivated",
+        ),
+        (
+            "/v1/Management/users/find?Email=a@example.com&ShowInactiveUsers=yes".to_string(),
+            "ShowInactiveUsers",
+        ),
+    ] {
+        let res = app
+            .send(reqwest::Method::GET, &path, None, &[bearer(&admin)])
+            .await;
+        assert_eq!(
+            (res.status, res.error_keys()),
+            (422, vec![key.to_string()]),
+            "{path}"
+        );
+    }
+    let res = app
+        .send(
+            reqwest::Method::POST,
+            "/v1/Management/users/invite/count",
+            Some(&json!({"BatchId": "", "Deliver": "Email"})),
+            &[bearer(&admin)],
+        )
+        .await;
+    assert_eq!(
+        (res.status, res.error_keys()),
+        (422, vec!["BatchId".to_string()])
+    );
+    for body in [
+        r#"{"UserFields": [false, true]}"#,
+        r#"{"MobileDevice": ["a", "b"]}"#,
+    ] {
+        let res = app
+            .post_raw(
+                "/v1/Registration/Create",
+                body,
+                Some("application/json"),
+                &app.instance_headers(),
+            )
+            .await;
+        assert_eq!(res.status, 422, "{body}: {}", res.body);
+    }
+    assert_eq!(app.user_count().await, 0);
+}
+
+#[tokio::test]
+async fn whole_floats_and_null_bodies_mean_what_they_say() {
+    let app = spawn_app().await;
+    let created = app
+        .post_raw(
+            "/v1/Registration/Create",
+            r#"{"ChildrenCount": 3.0, "UserFields": {"EnableLogging": true}}"#,
+            Some("application/json"),
+            &app.instance_headers(),
+        )
+        .await;
+    let token = created.result()["AccessToken"]["Token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let user = app
+        .send(
+            reqwest::Method::GET,
+            "/v1/Management/users",
+            None,
+            &[bearer(&token)],
+        )
+        .await;
+    assert_eq!(user.result()["UserProfile"]["ChildrenCount"], 3);
+    let null = app
+        .post_raw(
+            "/v1/Registration/Create",
+            "null",
+            Some("application/json"),
+            &app.instance_headers(),
+        )
+        .await;
+    assert_eq!(
+        null.status, 200,
+        "a null body is an empty one: {}",
+        null.body
+    );
+    assert_eq!(app.user_count().await, 2);
+}
+
+#[tokio::test]
 async fn static_files_cannot_be_read_outside_the_site_root() {
     let app = spawn_app().await;
     for path in [
