@@ -72,9 +72,9 @@ pub struct Day(String);
 pub struct Id(String);
 
 /// Where a one-time code goes (`/v1/Auth/Code`, `/v1/Auth/Reset`): an object with exactly one
-/// of these keys (any case), or a string holding its JSON.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+/// of these keys (any case; other keys are ignored), or a string holding its JSON.
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "PascalCase")]
 pub struct ContactLoginFields {
     #[schema(value_type = Option<EmailAddress>, nullable = false)]
     email: Option<String>,
@@ -90,12 +90,11 @@ pub enum MaritalStatus {
     Number(f64),
 }
 
-/// The login name of `/v1/Auth/Login`, `/Code` and `/Reset`: an object with exactly one of
-/// these keys (any case). Older clients send the same object as a string holding its JSON,
+/// The login name of `/v1/Auth/Login`: an object with exactly one of these keys (any case;
+/// other keys are ignored). Older clients send the same object as a string holding its JSON,
 /// which the server takes too.
-#[derive(serde::Deserialize, utoipa::ToSchema)]
-#[serde(rename_all = "PascalCase", deny_unknown_fields)]
-#[allow(dead_code)]
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "PascalCase")]
 pub struct LoginFields {
     /// A device login: the Password is the instance's key.
     #[schema(value_type = Option<Id>, nullable = false)]

@@ -453,10 +453,6 @@ fn shapes(doc: &mut Value) {
         ("ContactLoginFields", &["Email", "Phone"][..]),
     ] {
         let fields = &mut doc["components"]["schemas"][schema];
-        if let Some(object) = fields.as_object_mut() {
-            object.remove("additionalProperties");
-            object.remove("maxProperties");
-        }
         fields["oneOf"] = keys.iter().map(|k| json!({"required": [k]})).collect();
     }
     // A login proves itself with a Password, or (an Email or Phone) a Code.
