@@ -21,7 +21,7 @@ use axum::Router;
 
 use super::envelope::{Data, Done};
 use super::error::ApiError;
-use super::extract::{Bearer, Meta, UserDeviceTokenHeader};
+use super::extract::{Bearer, LowerQuery, Meta, UserDeviceTokenHeader};
 use super::json::CiJson;
 
 pub fn router() -> Router<AppState> {
@@ -309,30 +309,17 @@ async fn find_users(
     Bearer(principal): Bearer,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Data<Vec<UserView>>, ApiError> {
-    let q: HashMap<String, String> = query
-        .into_iter()
-        .map(|(k, v)| (k.to_ascii_lowercase(), v))
-        .collect();
-    let text = |k: &str| q.get(k).cloned();
+    let q = LowerQuery::from(query);
     let find = FindQuery {
-        device_token: text("devicetoken"),
-        email: text("email"),
-        phone: text("phone"),
-        client_id: text("clientid"),
-        first_name: text("firstname"),
-        last_name: text("lastname"),
-        full_name: text("fullname"),
-        country: text("country"),
-        show_inactive_users: match q.get("showinactiveusers").map(|v| v.trim()) {
-            None | Some("") => false,
-            Some(v) if v.eq_ignore_ascii_case("true") || v == "1" => true,
-            Some(v) if v.eq_ignore_ascii_case("false") || v == "0" => false,
-            Some(_) => {
-                return Err(
-                    CoreError::validation("ShowInactiveUsers", "must be true or false").into(),
-                )
-            }
-        },
+        device_token: q.text("devicetoken"),
+        email: q.text("email"),
+        phone: q.text("phone"),
+        client_id: q.text("clientid"),
+        first_name: q.text("firstname"),
+        last_name: q.text("lastname"),
+        full_name: q.text("fullname"),
+        country: q.text("country"),
+        show_inactive_users: q.flag("ShowInactiveUsers", false)?,
     };
     Ok(Data(core.find_users(&principal, find).await?))
 }
