@@ -902,12 +902,15 @@ impl Core {
     /// Admin: one message with every attempt.
     pub async fn delivery(&self, principal: &Principal, id: &str) -> CoreResult<DeliveryView> {
         principal.allow(Action::Deliveries)?;
+        // The log first: a settlement writes an attempt and the row's state together, so a
+        // row read after the log is never older than it (read the other way round, a
+        // settlement between the two reads showed an attempt's error with no LastError).
+        let attempts = self.store().message_attempts(id).await?;
         let row = self
             .store()
             .message(id)
             .await?
             .ok_or_else(|| CoreError::NotFound("no message has this id".into()))?;
-        let attempts = self.store().message_attempts(id).await?;
         let mut view = delivery_view(row);
         view.attempt_log = attempts
             .into_iter()
