@@ -13,6 +13,8 @@
 mod common;
 mod reference;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
 
 use common::{percentile, throughput};
@@ -35,6 +37,8 @@ struct Target {
     id: String,
     key: String,
     client: reqwest::Client,
+    /// The release binaries serving `bases`, when they are processes of their own.
+    _processes: Vec<common::Binary>,
 }
 
 impl Target {
@@ -74,7 +78,83 @@ async fn start_replicas(db: &ScratchDatabase, replicas: usize, metrics: bool) ->
         id: instance.id.to_string(),
         key: instance.key.expose().to_string(),
         client: reqwest::Client::new(),
+        _processes: Vec::new(),
     }
+}
+
+/// `replicas` release binaries (`target/release/tus serve`) on `db`, with `env` besides.
+async fn start_binaries(db: &ScratchDatabase, replicas: usize, env: &[(&str, &str)]) -> Target {
+    // The pool the in-process servers have (`common::start_with`).
+    let env = [&[("TUS_DB_MAX_CONNECTIONS", "16")], env].concat();
+    let mut processes = Vec::new();
+    for _ in 0..replicas {
+        processes.push(common::Binary::start(&db.url, &env).await);
+    }
+    let (id, key) = processes[0]
+        .instance
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("the first replica's banner names the instance");
+    Target {
+        bases: processes.iter().map(|p| p.base.clone()).collect(),
+        id,
+        key,
+        client: reqwest::Client::new(),
+        _processes: processes,
+    }
+}
+
+/// A local OTLP/HTTP receiver (`POST /v1/traces`, protobuf): counts the spans it is sent.
+async fn span_sink() -> (Arc<AtomicUsize>, String) {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+    use prost::Message;
+    let spans = Arc::new(AtomicUsize::new(0));
+    let counted = spans.clone();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let counted = counted.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("OTLP protobuf");
+                let n: usize = request
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                counted.fetch_add(n, Ordering::Relaxed);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (spans, url)
+}
+
+/// The token path on the release binaries with traces off, then on (exported to a local
+/// receiver), each on a fresh database: (off, on, spans received per request).
+async fn traces_off_and_on(backend: &str, replicas: usize) -> (Figures, Figures, f64) {
+    let db = ScratchDatabase::create(backend)
+        .await
+        .expect("scratch database");
+    let (create, refresh) = token_path(&start_binaries(&db, replicas, &[]).await).await;
+    let off = Figures::of(create, refresh);
+    let (spans, sink) = span_sink().await;
+    let db = ScratchDatabase::create(backend)
+        .await
+        .expect("scratch database");
+    let target = start_binaries(&db, replicas, &[("OTEL_EXPORTER_OTLP_ENDPOINT", &sink)]).await;
+    let (create, refresh) = token_path(&target).await;
+    // The exporter sends what is batched every 5 s.
+    tokio::time::sleep(std::time::Duration::from_secs(7)).await;
+    let on = Figures::of(create, refresh);
+    let requests = 2 * single_requests();
+    (
+        off,
+        on,
+        spans.load(Ordering::Relaxed) as f64 / requests as f64,
+    )
 }
 
 /// The token path's figures: requests/s, p50 and p99 (ms).
@@ -92,6 +172,22 @@ struct Figures {
     refresh: Rate,
     /// Ours with metrics on (`TUS_METRICS_ADDR`): the token path.
     with_metrics: Option<Box<Figures>>,
+    /// The release binary's token path with traces off, on, and the spans it exported per
+    /// request.
+    traces: Option<Box<(Figures, Figures, f64)>>,
+}
+
+impl Figures {
+    /// The token path's figures alone.
+    fn of(create: Rate, refresh: Rate) -> Figures {
+        Figures {
+            create_many: None,
+            create,
+            refresh,
+            with_metrics: None,
+            traces: None,
+        }
+    }
 }
 
 /// `single_requests()` registrations, then one refresh of each pair they gave.
@@ -143,9 +239,7 @@ async fn measure(target: &Target) -> Figures {
     samples.sort();
     Figures {
         create_many: Some((percentile(&samples, 0.5), percentile(&samples, 0.0))),
-        create,
-        refresh,
-        with_metrics: None,
+        ..Figures::of(create, refresh)
     }
 }
 
@@ -165,14 +259,10 @@ async fn measure_reference(backend: &str, replicas: usize) -> Figures {
         id,
         key,
         client: reqwest::Client::new(),
+        _processes: Vec::new(),
     };
     let (create, refresh) = token_path(&target).await;
-    Figures {
-        create_many: None,
-        create,
-        refresh,
-        with_metrics: None,
-    }
+    Figures::of(create, refresh)
 }
 
 fn uuid_text() -> String {
@@ -203,12 +293,9 @@ async fn main() {
             .expect("scratch database");
         let target = start_replicas(&db, replicas, true).await;
         let (create, refresh) = token_path(&target).await;
-        ours.with_metrics = Some(Box::new(Figures {
-            create_many: None,
-            create,
-            refresh,
-            with_metrics: None,
-        }));
+        ours.with_metrics = Some(Box::new(Figures::of(create, refresh)));
+        eprintln!("measuring: {name}, the release binary with traces off, then on");
+        ours.traces = Some(Box::new(traces_off_and_on(&backend, replicas).await));
         columns.push((name, ours, lean));
     }
 
@@ -222,7 +309,10 @@ async fn main() {
          on one small machine; they are not a capacity plan. {} requests per \
          row, {} in flight; with two replicas requests alternate between them. \
          \"With metrics on\": the token path again, on another fresh database, with \
-         `TUS_METRICS_ADDR` set (every request counted and timed).\n\n",
+         `TUS_METRICS_ADDR` set (every request counted and timed). \"Release binary, traces \
+         off / on\": `target/release/tus serve` as processes of their own, each on a fresh \
+         database, without and then with `OTEL_EXPORTER_OTLP_ENDPOINT` (a span per request and \
+         per transaction, batched to a local OTLP/HTTP receiver in this process).\n\n",
         single_requests(),
         concurrency()
     );
@@ -278,6 +368,20 @@ async fn main() {
                 )
             },
         );
+        let traces = |f: &Figures| -> (Rate, Rate) {
+            let t = f.traces.as_deref().expect("the traces phase");
+            (pick(&t.0), pick(&t.1))
+        };
+        row(&format!("{label}: release binary, traces off"), &|f, _| {
+            rate(&traces(f).0)
+        });
+        row(
+            &format!("{label}: release binary, traces on (`OTEL_EXPORTER_OTLP_ENDPOINT`)"),
+            &|f, _| {
+                let (off, on) = traces(f);
+                format!("{} ({:+.0} %)", rate(&on), (on.rps / off.rps - 1.0) * 100.0)
+            },
+        );
         row(&format!("{label}: lean reference"), &|_, l| rate(&pick(l)));
         row(
             &format!("{label}: ours ÷ reference (goal ≥ 0.9)"),
@@ -285,5 +389,8 @@ async fn main() {
         );
     }
 
+    row("Spans the receiver got per request, traces on", &|f, _| {
+        format!("{:.2}", f.traces.as_deref().expect("the traces phase").2)
+    });
     common::write_section("api", "Registration and refresh", &r);
 }

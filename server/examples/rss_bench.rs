@@ -11,7 +11,6 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -20,71 +19,19 @@ use tus_core::store::scratch::ScratchDatabase;
 /// How long the server is left alone before its memory is read.
 const IDLE: Duration = Duration::from_secs(10);
 
-/// The release server, killed when dropped.
-struct Tus {
-    child: Child,
-    base: String,
-    /// The instance's id and key from the first start's banner (empty on a restart).
-    instance: std::sync::mpsc::Receiver<(String, String)>,
-}
+/// The release server.
+struct Tus(common::Binary);
 
-impl Drop for Tus {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Tus {
+    type Target = common::Binary;
+    fn deref(&self) -> &common::Binary {
+        &self.0
     }
 }
 
 impl Tus {
     async fn start(url: &str) -> Tus {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let child = Command::new("target/release/tus")
-            .arg("serve")
-            .env("TUS_DATABASE_URL", url)
-            .env("TUS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
-            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("target/release/tus starts (cargo build --release --bin tus first)");
-        let (found, instance) = std::sync::mpsc::channel();
-        let mut child = child;
-        let stdout = child.stdout.take().expect("the server's stdout");
-        // Reads the banner, then drains the rest so the server never blocks on its output.
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            let mut id = String::new();
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                let field =
-                    |name: &str| line.trim().strip_prefix(name).map(|v| v.trim().to_string());
-                if let Some(v) = field("InstanceId ") {
-                    id = v;
-                } else if let Some(key) = field("InstanceKey ") {
-                    let _ = found.send((id.clone(), key));
-                }
-            }
-        });
-        let tus = Tus {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-            instance,
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..600 {
-            if let Ok(res) = client.get(format!("{}/readyz", tus.base)).send().await {
-                if res.status() == 200 {
-                    return tus;
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("the release server never became ready");
+        Tus(common::Binary::start(url, &[]).await)
     }
 
     /// (VmRSS, RssAnon) in MiB after `IDLE` without requests.

@@ -52,35 +52,12 @@ async fn main() {
     // on a fresh SQLite file in a temporary folder.
     let dir = std::env::temp_dir().join(format!("tus-wasm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch folder");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
-    let mut child = Command::new("target/release/tus")
-        .arg("serve")
-        .env(
-            "TUS_DATABASE_URL",
-            format!("sqlite://{}", dir.join("tus.db").display()),
-        )
-        .env("TUS_ADMIN_PASSWORD", common::ADMIN_PASSWORD)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("target/release/tus starts (cargo leptos build --release first)");
-    let server_base = format!("http://127.0.0.1:{port}");
-    let client = reqwest::Client::new();
-    let mut ready = false;
-    for _ in 0..600 {
-        if let Ok(res) = client.get(format!("{server_base}/readyz")).send().await {
-            if res.status() == 200 {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the release server never became ready");
+    let server = common::Binary::start(
+        &format!("sqlite://{}", dir.join("tus.db").display()),
+        &[],
+    )
+    .await;
+    let server_base = server.base.clone();
     eprintln!("measuring the front end against {server_base}");
     let base = server_base.clone();
     let out = tokio::task::spawn_blocking(move || {
@@ -91,8 +68,7 @@ async fn main() {
     .await
     .expect("joined")
     .expect("node runs");
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let _ = std::fs::remove_dir_all(&dir);
     assert!(
         out.status.success(),

@@ -54,6 +54,7 @@ pub async fn run(config: &Config) -> bool {
     if let Some(channels) = settings {
         delivery(config, &channels, &mut r).await;
     }
+    traces(&mut r).await;
     database(config, &mut r).await;
     match r.fails {
         0 => println!("nothing wrong found"),
@@ -143,6 +144,53 @@ async fn delivery(config: &Config, channels: &Channels, r: &mut Report) {
                 "cannot reach the gateway at {}: {e}",
                 target(&config.sms_url)
             ),
+        ),
+    }
+}
+
+/// The OpenTelemetry variables (`crate::telemetry`), and whether the collector accepts
+/// connections (nothing is sent to it).
+async fn traces(r: &mut Report) {
+    let settings = match crate::telemetry::TraceSettings::from_env() {
+        Ok(Some(settings)) => settings,
+        Ok(None) => {
+            return r.say(
+                Verdict::Note,
+                "traces",
+                "off (OTEL_EXPORTER_OTLP_ENDPOINT is not set)",
+            )
+        }
+        Err(e) => return r.say(Verdict::Fail, "traces", e),
+    };
+    let Some((host, port)) = url::Url::parse(&settings.endpoint)
+        .ok()
+        .and_then(|u| Some((u.host_str()?.to_string(), u.port_or_known_default()?)))
+    else {
+        return r.say(Verdict::Fail, "traces", "the OTLP endpoint names no host");
+    };
+    let reached = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect((host.as_str(), port)),
+    )
+    .await;
+    match reached {
+        Ok(Ok(_)) => r.say(
+            Verdict::Ok,
+            "traces",
+            format!(
+                "spans go to {host}:{port} over {}; it accepts connections",
+                settings.protocol
+            ),
+        ),
+        Ok(Err(e)) => r.say(
+            Verdict::Fail,
+            "traces",
+            format!("cannot reach the collector at {host}:{port}: {e}"),
+        ),
+        Err(_) => r.say(
+            Verdict::Fail,
+            "traces",
+            format!("the collector at {host}:{port} did not answer within 5 s"),
         ),
     }
 }

@@ -10,5 +10,6 @@ pub mod import_cli;
 pub mod metrics;
 pub mod serve;
 pub mod startup;
+pub mod telemetry;
 pub mod webhooks;
 pub mod workers;

@@ -59,6 +59,14 @@ impl Default for Metrics {
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
 
+/// A request's method as a label: a standard one, or `OTHER` (so no client adds a series).
+pub fn method_label(method: &http::Method) -> &'static str {
+    METHODS
+        .into_iter()
+        .find(|m| *m == method.as_str())
+        .unwrap_or("OTHER")
+}
+
 /// Counts and times every request by route template, method and status.
 pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
     let route = req
@@ -66,10 +74,7 @@ pub async fn track(State(metrics): State<Arc<Metrics>>, req: Request, next: Next
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_string();
-    let method = METHODS
-        .into_iter()
-        .find(|m| *m == req.method().as_str())
-        .unwrap_or("OTHER");
+    let method = method_label(req.method());
     let started = Instant::now();
     let response = next.run(req).await;
     let status = response.status().as_u16().to_string();

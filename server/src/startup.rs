@@ -366,21 +366,27 @@ fn build_router(
         ))
         .layer(static_asset_compression())
         .with_state(state)
-        .layer(CatchPanicLayer::custom(|_panic: Box<dyn std::any::Any + Send>| {
-            tracing::error!("a request handler panicked");
-            internal_error_response()
-        }))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                internal_error_response()
+            },
+        ))
+        .layer(axum::middleware::from_fn(crate::telemetry::carry))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(|req: &Request| {
-                    let id = req.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("-");
-                    // The path only: queries can carry e-mails and phone numbers.
-                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                })
+                .make_span_with(crate::telemetry::request_span)
                 .on_request(())
-                .on_response(|res: &Response<Body>, latency: Duration, _: &tracing::Span| {
-                    tracing::info!(status = res.status().as_u16(), ms = latency.as_millis() as u64, "served");
-                })
+                .on_response(
+                    |res: &Response<Body>, latency: Duration, span: &tracing::Span| {
+                        crate::telemetry::record_status(span, res.status());
+                        tracing::info!(
+                            status = res.status().as_u16(),
+                            ms = latency.as_millis() as u64,
+                            "served"
+                        );
+                    },
+                )
                 .on_failure(DefaultOnFailure::new().level(Level::ERROR)),
         )
         .layer(tower::util::option_layer(metrics.map(|m| {

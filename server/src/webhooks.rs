@@ -10,6 +10,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
 use tus_core::webhooks::{address_allowed, SendOutcome, WebhookOutgoing};
 use tus_core::Core;
 
@@ -77,10 +78,27 @@ impl Sender {
     }
 
     /// One attempt: the receiver's status, how long it took, and what went wrong.
+    /// It runs in a span of its own in the trace of the change that made the event, and
+    /// tells the receiver so (`traceparent`).
     pub async fn send(&self, d: &WebhookOutgoing) -> SendOutcome {
+        let (span, traceparent) = crate::telemetry::delivery_span(
+            &d.webhook_id,
+            &d.event_id,
+            d.attempt,
+            d.trace_parent.as_deref(),
+        );
         let started = Instant::now();
-        let outcome = self.post(d).await;
+        let outcome = self
+            .post(d, traceparent.as_deref())
+            .instrument(span.clone())
+            .await;
         let took_ms = started.elapsed().as_millis() as i64;
+        if let Ok(status) = &outcome {
+            span.record("http.response.status_code", status);
+        }
+        if !matches!(outcome, Ok(status) if (200..300).contains(&status)) {
+            span.record("otel.status_code", "ERROR");
+        }
         match outcome {
             Ok(status) if (200..300).contains(&status) => SendOutcome {
                 status: Some(status),
@@ -100,7 +118,7 @@ impl Sender {
         }
     }
 
-    async fn post(&self, d: &WebhookOutgoing) -> Result<u16, String> {
+    async fn post(&self, d: &WebhookOutgoing, traceparent: Option<&str>) -> Result<u16, String> {
         let url =
             url::Url::parse(&d.url).map_err(|_| "the webhook URL is not a URL".to_string())?;
         // An address written in the URL is not resolved: check it here.
@@ -121,8 +139,11 @@ impl Sender {
         };
         let timestamp = chrono::Utc::now().timestamp();
         let signature = d.signature(timestamp).map_err(|e| e.to_string())?;
-        let response = client
-            .post(url)
+        let mut request = client.post(url);
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request
             .header("content-type", "application/json")
             .header("webhook-id", &d.event_id)
             .header("webhook-timestamp", timestamp.to_string())

@@ -42,6 +42,7 @@ pub mod store;
 pub mod time;
 pub mod tokens;
 pub mod totp;
+pub mod trace;
 pub mod types;
 pub mod users;
 pub mod webhooks;

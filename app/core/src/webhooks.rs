@@ -67,6 +67,8 @@ pub struct WebhookOutgoing {
     /// The HMAC keys of the current secret and, during an overlap, the previous one.
     keys: Vec<Vec<u8>>,
     pub attempt: i64,
+    /// The W3C `traceparent` of the change that made the event (`crate::trace`), if any.
+    pub trace_parent: Option<String>,
 }
 
 impl std::fmt::Debug for WebhookOutgoing {
@@ -850,6 +852,7 @@ impl Core {
                 body,
                 keys,
                 attempt: row.attempts,
+                trace_parent: row.trace_parent,
             });
         }
         tx.commit().await?;

@@ -84,6 +84,77 @@ pub async fn start_with(db: &ScratchDatabase, configure: impl FnOnce(&mut Config
     server
 }
 
+/// `target/release/tus serve` as an operator starts it (build it first:
+/// `cargo build --release -p server --bin tus`), killed when dropped.
+pub struct Binary {
+    pub child: std::process::Child,
+    pub base: String,
+    /// The instance's id and key from the first start's banner (nothing on a restart).
+    pub instance: std::sync::mpsc::Receiver<(String, String)>,
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Binary {
+    /// Starts it on the database `url` with `env` besides, and waits until it is ready.
+    pub async fn start(url: &str, env: &[(&str, &str)]) -> Binary {
+        use std::process::{Command, Stdio};
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let mut child = Command::new("target/release/tus")
+            .arg("serve")
+            .env("TUS_DATABASE_URL", url)
+            .env("TUS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("target/release/tus starts (cargo build --release --bin tus first)");
+        let (found, instance) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("the server's stdout");
+        // Reads the banner, then drains the rest so the server never blocks on its output.
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut id = String::new();
+            for line in std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let field =
+                    |name: &str| line.trim().strip_prefix(name).map(|v| v.trim().to_string());
+                if let Some(v) = field("InstanceId ") {
+                    id = v;
+                } else if let Some(key) = field("InstanceKey ") {
+                    let _ = found.send((id.clone(), key));
+                }
+            }
+        });
+        let binary = Binary {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            instance,
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if let Ok(res) = client.get(format!("{}/readyz", binary.base)).send().await {
+                if res.status() == 200 {
+                    return binary;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the release server never became ready");
+    }
+}
+
 impl Server {
     pub async fn admin_token(&self) -> String {
         login(&self.base, "admin@localhost", ADMIN_PASSWORD).await

@@ -21,4 +21,5 @@ mod registration;
 mod replicas;
 mod roles;
 mod totp;
+mod traces;
 mod webhooks;

@@ -18,9 +18,9 @@ use crate::helpers::free_port;
 /// lease): what a killed sender had claimed goes again only after it.
 const LEASE: Duration = Duration::from_secs(60);
 
-struct Replica {
-    base: String,
-    child: Child,
+pub(crate) struct Replica {
+    pub(crate) base: String,
+    pub(crate) child: Child,
 }
 
 impl Drop for Replica {
@@ -30,7 +30,7 @@ impl Drop for Replica {
     }
 }
 
-fn tus(db: &str) -> Command {
+pub(crate) fn tus(db: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tus"));
     cmd.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -63,7 +63,7 @@ fn start_with(db: &str, env: &[(&str, String)]) -> Replica {
     }
 }
 
-async fn ready(replicas: &[&Replica]) {
+pub(crate) async fn ready(replicas: &[&Replica]) {
     let client = reqwest::Client::new();
     for r in replicas {
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -80,7 +80,7 @@ async fn ready(replicas: &[&Replica]) {
 }
 
 /// `tus instance create --json` against the database: InstanceId and InstanceKey.
-fn create_instance(db: &str) -> (String, String) {
+pub(crate) fn create_instance(db: &str) -> (String, String) {
     let out = tus(db)
         .args(["instance", "create", "--name", "Fleet", "--json"])
         .output()
@@ -97,7 +97,7 @@ fn create_instance(db: &str) -> (String, String) {
     )
 }
 
-async fn post(
+pub(crate) async fn post(
     base: &str,
     path: &str,
     body: &Value,
@@ -117,7 +117,7 @@ async fn post(
 }
 
 /// The first admin's access token, from a replica.
-async fn admin_token(base: &str) -> String {
+pub(crate) async fn admin_token(base: &str) -> String {
     let (status, login) = post(
         base,
         "/v1/Auth/Login",
@@ -913,7 +913,7 @@ async fn json_logs_are_one_object_per_line_with_the_request_id() {
 }
 
 /// `tus doctor` on a configuration: exit code and what it printed.
-fn doctor(db: &str, env: &[(&str, &str)]) -> (i32, String) {
+pub(crate) fn doctor(db: &str, env: &[(&str, &str)]) -> (i32, String) {
     let out = tus(db)
         .arg("doctor")
         .envs(env.iter().copied())

@@ -20,6 +20,7 @@ pub(crate) struct Received {
     pub(crate) id: String,
     timestamp: String,
     signature: String,
+    pub(crate) traceparent: Option<String>,
     body: String,
 }
 
@@ -37,7 +38,7 @@ pub(crate) struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> (Receiver, String) {
+    pub(crate) async fn start() -> (Receiver, String) {
         Receiver::start_on(0).await
     }
 
@@ -61,6 +62,10 @@ impl Receiver {
                         id: h("webhook-id"),
                         timestamp: h("webhook-timestamp"),
                         signature: h("webhook-signature"),
+                        traceparent: headers
+                            .get("traceparent")
+                            .and_then(|v| v.to_str().ok())
+                            .map(str::to_string),
                         body,
                     });
                     let status = state.answers.lock().unwrap().pop_front().unwrap_or(200);
@@ -185,7 +190,11 @@ async fn create(app: &TestApp, admin: &str, body: Value) -> Answer {
     app.post("/v1/Webhooks", &body, &[bearer(admin)]).await
 }
 
-fn events_of<'a>(got: &'a [Received], kind: &str, device_token: &str) -> Vec<&'a Received> {
+pub(crate) fn events_of<'a>(
+    got: &'a [Received],
+    kind: &str,
+    device_token: &str,
+) -> Vec<&'a Received> {
     got.iter()
         .filter(|r| {
             let e = r.event();

@@ -109,9 +109,9 @@ impl Tx {
     /// One admin, locked for the rest of the transaction (PostgreSQL; SQLite's writer is
     /// alone anyway).
     pub async fn admin_for_update(&mut self, id: &str) -> CoreResult<Option<AdminRecord>> {
-        let lock = match self {
-            Tx::Sqlite(_) => "",
-            Tx::Postgres(_) => " FOR UPDATE",
+        let lock = match &mut self.conn {
+            TxConn::Sqlite(_) => "",
+            TxConn::Postgres(_) => " FOR UPDATE",
         };
         let sql = format!("SELECT {ADMIN_COLUMNS} FROM admins WHERE id = $1{lock}");
         on_tx!(self, |c| sqlx::query_as::<_, AdminRecord>(&sql)
@@ -123,9 +123,9 @@ impl Tx {
 
     /// The enabled Owners, locked: two Owners demoting each other at once cannot leave none.
     pub async fn enabled_owners(&mut self) -> CoreResult<Vec<String>> {
-        let lock = match self {
-            Tx::Sqlite(_) => "",
-            Tx::Postgres(_) => " FOR UPDATE",
+        let lock = match &mut self.conn {
+            TxConn::Sqlite(_) => "",
+            TxConn::Postgres(_) => " FOR UPDATE",
         };
         let sql = format!(
             "SELECT id FROM admins WHERE role = 'Owner' AND disabled_at IS NULL

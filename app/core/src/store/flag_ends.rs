@@ -128,8 +128,8 @@ impl Tx {
         now: i64,
         limit: i64,
     ) -> CoreResult<Vec<FlagEndRow>> {
-        match self {
-            Tx::Sqlite(tx) => sqlx::query_as::<_, FlagEndRow>(
+        match &mut self.conn {
+            TxConn::Sqlite(tx) => sqlx::query_as::<_, FlagEndRow>(
                 "DELETE FROM flag_ends WHERE rowid IN (
                      SELECT rowid FROM flag_ends WHERE ends_at <= $1 ORDER BY ends_at LIMIT $2)
                  RETURNING device_token, flag, revert_to, ends_at, set_by",
@@ -139,7 +139,7 @@ impl Tx {
             .fetch_all(tx.conn().await?)
             .await
             .map_err(db_err),
-            Tx::Postgres(tx) => sqlx::query_as::<_, FlagEndRow>(
+            TxConn::Postgres(tx) => sqlx::query_as::<_, FlagEndRow>(
                 "DELETE FROM flag_ends WHERE (device_token, flag) IN (
                      SELECT device_token, flag FROM flag_ends WHERE ends_at <= $1
                      ORDER BY ends_at LIMIT $2 FOR UPDATE SKIP LOCKED)

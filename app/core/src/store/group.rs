@@ -210,7 +210,7 @@ mod tests {
         let mut tx = t.core.store().begin().await.unwrap();
         for chunk in events.chunks(2_500) {
             tx.insert_events(chunk).await.unwrap();
-            if let super::super::Tx::Sqlite(sqlite) = &tx {
+            if let super::super::TxConn::Sqlite(sqlite) = &tx.conn {
                 let held = sqlite.pending.as_ref().map_or(0, |p| p.sql().len());
                 assert!(held < 64 * 1024, "{held} bytes of SQL held back");
             }

@@ -1,6 +1,6 @@
 //! `signing_keys`: the keys tokens are signed with (see `crate::keys`).
 
-use super::{db_err, Store, Tx};
+use super::{db_err, Store, Tx, TxConn};
 use crate::error::CoreResult;
 
 /// A signing key as stored.
@@ -82,9 +82,9 @@ impl Tx {
         retire_after: i64,
     ) -> CoreResult<Option<String>> {
         const DUE: &str = "SELECT kid FROM signing_keys WHERE state = 'next' AND activate_at <= $1";
-        let sql = match self {
-            Tx::Sqlite(_) => DUE.to_string(),
-            Tx::Postgres(_) => format!("{DUE} FOR UPDATE"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => DUE.to_string(),
+            TxConn::Postgres(_) => format!("{DUE} FOR UPDATE"),
         };
         let due = on_tx!(self, |c| sqlx::query_scalar::<_, String>(&sql)
             .bind(now)

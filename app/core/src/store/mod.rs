@@ -83,7 +83,16 @@ pub enum Store {
     Postgres(PgPool),
 }
 
-pub enum Tx {
+/// An open transaction, and its span (`db.transaction`): it starts at `begin` and ends when
+/// the transaction is committed or dropped (rolled back), a child of the span current at
+/// `begin` (the request's). Its `db.outcome` says `commit` or `error`; a transaction dropped
+/// without a commit has none.
+pub struct Tx {
+    conn: TxConn,
+    span: tracing::Span,
+}
+
+pub(crate) enum TxConn {
     Sqlite(SqliteTx),
     Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
 }
@@ -180,12 +189,12 @@ macro_rules! on_pool {
 /// Runs `$body` with `$c` bound to the open transaction's connection (`&mut *$c` to execute).
 macro_rules! on_tx {
     ($tx:expr, |$c:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(tx) => {
+        match &mut $tx.conn {
+            $crate::store::TxConn::Sqlite(tx) => {
                 let $c = tx.conn().await?;
                 $body
             }
-            Tx::Postgres(tx) => {
+            $crate::store::TxConn::Postgres(tx) => {
                 let $c = &mut **tx;
                 $body
             }
@@ -198,15 +207,15 @@ macro_rules! on_tx {
 /// transaction's pending writes (see `SqliteTx`), on PostgreSQL it runs now.
 macro_rules! defer_on_tx {
     ($tx:expr, |$q:ident| $body:expr) => {
-        match $tx {
-            Tx::Sqlite(tx) => {
+        match &mut $tx.conn {
+            $crate::store::TxConn::Sqlite(tx) => {
                 let $q = tx.next_statement();
                 $body;
                 if tx.holds_much() {
                     tx.conn().await?;
                 }
             }
-            Tx::Postgres(tx) => {
+            $crate::store::TxConn::Postgres(tx) => {
                 let mut builder = QueryBuilder::<sqlx::Postgres>::new("");
                 let $q = &mut builder;
                 $body;
@@ -512,21 +521,37 @@ impl Store {
     }
 
     pub async fn begin(&self) -> CoreResult<Tx> {
-        match self {
-            Store::Sqlite { write, .. } => write
-                .begin()
-                .await
-                .map(|tx| {
-                    Tx::Sqlite(SqliteTx {
-                        write: write.clone(),
-                        tx: Some(tx),
-                        pending: None,
-                        group: None,
-                    })
+        let span = self.transaction_span();
+        let conn = match self {
+            Store::Sqlite { write, .. } => write.begin().await.map(|tx| {
+                TxConn::Sqlite(SqliteTx {
+                    write: write.clone(),
+                    tx: Some(tx),
+                    pending: None,
+                    group: None,
                 })
-                .map_err(db_err),
-            Store::Postgres(pool) => pool.begin().await.map(Tx::Postgres).map_err(db_err),
+            }),
+            Store::Postgres(pool) => pool.begin().await.map(TxConn::Postgres),
+        };
+        conn.map(|conn| Tx { conn, span }).map_err(db_err)
+    }
+
+    /// A transaction's span (see `Tx`), begun now; none for work outside any span (the
+    /// background workers' polls, which would otherwise be a trace of their own each time).
+    fn transaction_span(&self) -> tracing::Span {
+        if tracing::Span::current().is_none() {
+            return tracing::Span::none();
         }
+        tracing::info_span!(
+            "db.transaction",
+            otel.kind = "client",
+            db.system.name = match self {
+                Store::Sqlite { .. } => "sqlite",
+                Store::Postgres(_) => "postgresql",
+            },
+            db.outcome = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        )
     }
 
     /// Whether `begin_writes` transactions are committed in groups (SQLite), so that a
@@ -540,12 +565,15 @@ impl Store {
     /// reads, and otherwise commits its writes together with others' (`group`).
     pub async fn begin_writes(&self) -> CoreResult<Tx> {
         match self {
-            Store::Sqlite { write, group, .. } => Ok(Tx::Sqlite(SqliteTx {
-                write: write.clone(),
-                tx: None,
-                pending: None,
-                group: Some(group.clone()),
-            })),
+            Store::Sqlite { write, group, .. } => Ok(Tx {
+                conn: TxConn::Sqlite(SqliteTx {
+                    write: write.clone(),
+                    tx: None,
+                    pending: None,
+                    group: Some(group.clone()),
+                }),
+                span: self.transaction_span(),
+            }),
             Store::Postgres(_) => self.begin().await,
         }
     }
@@ -820,10 +848,18 @@ const USER_SELECT: &str =
 
 impl Tx {
     pub async fn commit(self) -> CoreResult<()> {
-        match self {
-            Tx::Sqlite(tx) => tx.commit().await,
-            Tx::Postgres(tx) => tx.commit().await.map_err(db_err),
-        }
+        let Tx { conn, span } = self;
+        let committed = match conn {
+            TxConn::Sqlite(tx) => tx.commit().await,
+            TxConn::Postgres(tx) => tx.commit().await.map_err(db_err),
+        };
+        match &committed {
+            Ok(()) => span.record("db.outcome", "commit"),
+            Err(_) => span
+                .record("db.outcome", "error")
+                .record("otel.status_code", "ERROR"),
+        };
+        committed
     }
 }
 

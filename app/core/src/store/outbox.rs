@@ -5,7 +5,7 @@
 //! so two replicas never claim one message; SQLite has one writer. Settling names the
 //! attempt it claimed, so a sender whose lease ran out cannot settle a later attempt.
 
-use super::{db_err, Store, Tx};
+use super::{db_err, Store, Tx, TxConn};
 use crate::error::CoreResult;
 
 /// A message as stored.
@@ -114,9 +114,9 @@ impl Tx {
         lease_until: i64,
         limit: i64,
     ) -> CoreResult<Vec<MessageRow>> {
-        let lock = match self {
-            Tx::Sqlite(_) => "",
-            Tx::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        let lock = match &mut self.conn {
+            TxConn::Sqlite(_) => "",
+            TxConn::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, due_at = $2,
@@ -262,9 +262,9 @@ impl Tx {
              WHERE device_token = $1 AND kind = 'code' AND used_at IS NULL AND expires_at > $2
                AND attempts < $3
              ORDER BY created_at DESC";
-        let sql = match self {
-            Tx::Sqlite(_) => SELECT.to_string(),
-            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => SELECT.to_string(),
+            TxConn::Postgres(_) => format!("{SELECT} FOR UPDATE"),
         };
         on_tx!(self, |c| sqlx::query_as::<_, LoginCodeRow>(&sql)
             .bind(device_token)
@@ -297,9 +297,9 @@ impl Tx {
         link_hash: &str,
         now: i64,
     ) -> CoreResult<Option<String>> {
-        let sql = match self {
-            Tx::Sqlite(_) => LIVE_LINK.to_string(),
-            Tx::Postgres(_) => format!("{LIVE_LINK} FOR UPDATE"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => LIVE_LINK.to_string(),
+            TxConn::Postgres(_) => format!("{LIVE_LINK} FOR UPDATE"),
         };
         on_tx!(self, |c| sqlx::query_scalar::<_, String>(&sql)
             .bind(link_hash)

@@ -1,7 +1,7 @@
 //! The throttle counters (`rate_limits`): read under lock, judged by `core::ratelimit`, and
 //! written back in the same transaction.
 
-use super::{db_err, Tx};
+use super::{db_err, Tx, TxConn};
 use crate::error::CoreResult;
 
 /// One bucket's counters.
@@ -26,9 +26,9 @@ impl Tx {
     ) -> CoreResult<RateRow> {
         const SELECT: &str = "SELECT window_start, count, locked_until, strikes, refused
                               FROM rate_limits WHERE bucket = $1";
-        let sql = match self {
-            Tx::Sqlite(_) => SELECT.to_string(),
-            Tx::Postgres(_) => format!("{SELECT} FOR UPDATE"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => SELECT.to_string(),
+            TxConn::Postgres(_) => format!("{SELECT} FOR UPDATE"),
         };
         on_tx!(self, |c| {
             sqlx::query(

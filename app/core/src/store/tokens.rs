@@ -207,7 +207,7 @@ impl Tx {
              WHERE state = 'active' AND NOT EXISTS (SELECT 1 FROM token_families f
                  WHERE f.id = refresh_tokens.family_id AND f.revoked_at IS NOT NULL)
                AND expires_at > ";
-        if let Tx::Sqlite(tx) = self {
+        if let TxConn::Sqlite(tx) = &mut self.conn {
             let q = tx.next_statement();
             q.push(CLAIM).push_bind(now).push(WHERE).push_bind(now);
             q.push(" AND id = ").push_bind(id.to_string());
@@ -237,9 +237,9 @@ impl Tx {
         // PostgreSQL: lock both rows until commit; a concurrent refresh of the same token
         // waits here and then reads the state this one leaves. SQLite has no FOR UPDATE and
         // needs none: its transactions run one at a time on the writer connection.
-        let sql = match self {
-            Tx::Sqlite(_) => REFRESH_SELECT.to_string(),
-            Tx::Postgres(_) => format!("{REFRESH_SELECT} FOR UPDATE"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => REFRESH_SELECT.to_string(),
+            TxConn::Postgres(_) => format!("{REFRESH_SELECT} FOR UPDATE"),
         };
         on_tx!(self, |c| sqlx::query_as::<_, RefreshRow>(&sql)
             .bind(token_hash)

@@ -343,9 +343,11 @@ impl Tx {
         &mut self,
         device_token: &DeviceToken,
     ) -> CoreResult<Option<UserRow>> {
-        let sql = match self {
-            Tx::Sqlite(_) => format!("{USER_SELECT} WHERE u.device_token = $1"),
-            Tx::Postgres(_) => format!("{USER_SELECT} WHERE u.device_token = $1 FOR UPDATE OF u"),
+        let sql = match &mut self.conn {
+            TxConn::Sqlite(_) => format!("{USER_SELECT} WHERE u.device_token = $1"),
+            TxConn::Postgres(_) => {
+                format!("{USER_SELECT} WHERE u.device_token = $1 FOR UPDATE OF u")
+            }
         };
         on_tx!(self, |c| sqlx::query_as::<_, UserRow>(&sql)
             .bind(device_token.to_string())

@@ -9,8 +9,8 @@
 use sqlx::QueryBuilder;
 
 use super::{
-    db_err, prefix_end, PageFilter, Selection, Store, Tx, EMAIL_KEY, FIRST_NAME_KEY, INSERT_CHUNK,
-    LAST_NAME_KEY,
+    db_err, prefix_end, PageFilter, Selection, Store, Tx, TxConn, EMAIL_KEY, FIRST_NAME_KEY,
+    INSERT_CHUNK, LAST_NAME_KEY,
 };
 use crate::error::CoreResult;
 use crate::events::{EventType, NewEvent};
@@ -104,6 +104,7 @@ pub struct ClaimedDeliveryRow {
     pub event_type: String,
     pub event_at: i64,
     pub payload: String,
+    pub trace_parent: Option<String>,
 }
 
 /// A webhook delivery as its log shows it.
@@ -126,16 +127,20 @@ pub struct WebhookDeliveryRow {
 impl Tx {
     /// Writes events in the transaction of their change.
     pub async fn insert_events(&mut self, events: &[NewEvent]) -> CoreResult<()> {
+        let trace = crate::trace::current();
         for chunk in events.chunks(INSERT_CHUNK) {
             defer_on_tx!(self, |q| {
-                q.push("INSERT INTO events (id, type, at, device_token, instance_id, payload) ");
+                q.push(
+                    "INSERT INTO events (id, type, at, device_token, instance_id, payload, trace_parent) ",
+                );
                 q.push_values(chunk, |mut b, e| {
                     b.push_bind(e.id.clone())
                         .push_bind(e.kind.as_str())
                         .push_bind(e.at)
                         .push_bind(e.device_token.clone())
                         .push_bind(e.instance_id.clone())
-                        .push_bind(e.payload.clone());
+                        .push_bind(e.payload.clone())
+                        .push_bind(trace.clone());
                 });
             });
         }
@@ -174,7 +179,7 @@ impl Tx {
         at: i64,
         actor: &str,
     ) -> CoreResult<u64> {
-        let postgres = matches!(self, Tx::Postgres(_));
+        let postgres = matches!(self.conn, TxConn::Postgres(_));
         let (object, id, text) = if postgres {
             (
                 "json_build_object",
@@ -194,9 +199,12 @@ impl Tx {
         };
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new(format!(
-                "INSERT INTO events (id, type, at, device_token, instance_id, payload) SELECT {id}, "
+                "INSERT INTO events (id, trace_parent, type, at, device_token, instance_id, payload) \
+                 SELECT {id}, "
             ));
-            q.push_bind(change.event_type().as_str())
+            q.push_bind(crate::trace::current())
+                .push(", ")
+                .push_bind(change.event_type().as_str())
                 .push(", ")
                 .push_bind(at)
                 .push(", u.device_token, ");
@@ -271,9 +279,9 @@ impl Tx {
 
     /// One dispatcher at a time, until this transaction ends.
     pub async fn lock_dispatcher(&mut self) -> CoreResult<()> {
-        match self {
-            Tx::Sqlite(_) => Ok(()),
-            Tx::Postgres(c) => sqlx::query("SELECT pg_advisory_xact_lock(7301001)")
+        match &mut self.conn {
+            TxConn::Sqlite(_) => Ok(()),
+            TxConn::Postgres(c) => sqlx::query("SELECT pg_advisory_xact_lock(7301001)")
                 .execute(&mut **c)
                 .await
                 .map(|_| ())
@@ -366,9 +374,9 @@ impl Tx {
         lease_until: i64,
         limit: i64,
     ) -> CoreResult<Vec<ClaimedDeliveryRow>> {
-        let lock = match self {
-            Tx::Sqlite(_) => "",
-            Tx::Postgres(_) => "FOR UPDATE SKIP LOCKED",
+        let lock = match &mut self.conn {
+            TxConn::Sqlite(_) => "",
+            TxConn::Postgres(_) => "FOR UPDATE SKIP LOCKED",
         };
         let sql = format!(
             "UPDATE outbox SET state = 'sending', attempts = attempts + 1, due_at = $2,
@@ -397,7 +405,7 @@ impl Tx {
         on_tx!(self, |c| {
             let mut q = QueryBuilder::new(
                 "SELECT o.id, o.recipient AS webhook_id, o.attempts, e.id AS event_id,
-                        e.type AS event_type, e.at AS event_at, e.payload
+                        e.type AS event_type, e.at AS event_at, e.payload, e.trace_parent
                    FROM outbox o JOIN events e ON e.seq = o.seq WHERE 1 = 1",
             );
             push_in_list!(q, "o.id", &ids);
@@ -489,9 +497,9 @@ impl Tx {
 
     /// The webhook, read for a change in this transaction.
     pub async fn webhook_for_update(&mut self, id: &str) -> CoreResult<Option<WebhookRow>> {
-        let lock = match self {
-            Tx::Sqlite(_) => "",
-            Tx::Postgres(_) => " FOR UPDATE",
+        let lock = match &mut self.conn {
+            TxConn::Sqlite(_) => "",
+            TxConn::Postgres(_) => " FOR UPDATE",
         };
         let sql = format!("SELECT {WEBHOOK_COLUMNS} FROM webhooks WHERE id = $1{lock}");
         on_tx!(self, |c| sqlx::query_as::<_, WebhookRow>(&sql)
