@@ -52,11 +52,8 @@ async fn main() {
     // on a fresh SQLite file in a temporary folder.
     let dir = std::env::temp_dir().join(format!("tus-wasm-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a scratch folder");
-    let server = common::Binary::start(
-        &format!("sqlite://{}", dir.join("tus.db").display()),
-        &[],
-    )
-    .await;
+    let server =
+        common::Binary::start(&format!("sqlite://{}", dir.join("tus.db").display()), &[]).await;
     let server_base = server.base.clone();
     eprintln!("measuring the front end against {server_base}");
     let base = server_base.clone();

@@ -1017,6 +1017,62 @@ mod tests {
     use super::*;
     use crate::testing::{admin, at, test_core};
 
+    /// A change made within a trace (`crate::trace::within`, as the request middleware runs
+    /// it) hands that trace to its deliveries; one made outside any hands none. Both
+    /// backends, a fixed clock, in one `begin_writes` group on SQLite.
+    #[tokio::test]
+    async fn a_delivery_carries_the_trace_of_the_change_that_made_its_event() {
+        let t = test_core(|_| {}).await;
+        t.core
+            .create_webhook(
+                at(0),
+                &admin(),
+                &WebhookInput {
+                    url: Some("https://hooks.example.com/in".into()),
+                    ..Default::default()
+                },
+                &RequestMeta::default(),
+            )
+            .await
+            .unwrap();
+        let traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let write = |user: &'static str| {
+            let core = t.core.clone();
+            async move {
+                let event = NewEvent::new(
+                    EventType::UserDeleted,
+                    at(1),
+                    Some(user),
+                    Some("i"),
+                    serde_json::json!({ "DeviceToken": user }),
+                );
+                let mut tx = core.store().begin_writes().await?;
+                tx.insert_events(&[event]).await?;
+                tx.commit().await
+            }
+        };
+        let (a, b) = tokio::join!(
+            crate::trace::within(Some(traced.into()), write("traced")),
+            write("untraced"),
+        );
+        a.unwrap();
+        b.unwrap();
+        assert_eq!(t.core.dispatch_events(at(2)).await.unwrap(), 2);
+        let claimed = t.core.claim_webhook_deliveries(at(2), 10).await.unwrap();
+        let mut traces: Vec<(String, Option<String>)> = claimed
+            .into_iter()
+            .map(|d| {
+                let user =
+                    serde_json::from_str::<serde_json::Value>(&d.body).unwrap()["data"].to_string();
+                (user, d.trace_parent)
+            })
+            .collect();
+        traces.sort();
+        assert_eq!(traces.len(), 2);
+        assert_eq!(traces[0].1.as_deref(), Some(traced), "{traces:?}");
+        assert_eq!(traces[1].1, None, "{traces:?}");
+    }
+
     #[tokio::test]
     async fn events_past_the_retention_go_unless_a_pending_delivery_needs_them() {
         let t = test_core(|c| c.delivery.event_retention_ms = 3600 * 1000).await;
