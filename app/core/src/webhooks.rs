@@ -1017,24 +1017,28 @@ mod tests {
     use super::*;
     use crate::testing::{admin, at, test_core};
 
+    /// A webhook of every event, made by an admin at 0.
+    async fn a_webhook(core: &Core) -> WebhookWithSecret {
+        core.create_webhook(
+            at(0),
+            &admin(),
+            &WebhookInput {
+                url: Some("https://hooks.example.com/in".into()),
+                ..Default::default()
+            },
+            &RequestMeta::default(),
+        )
+        .await
+        .unwrap()
+    }
+
     /// A change made within a trace (`crate::trace::within`, as the request middleware runs
     /// it) hands that trace to its deliveries; one made outside any hands none. Both
     /// backends, a fixed clock, in one `begin_writes` group on SQLite.
     #[tokio::test]
     async fn a_delivery_carries_the_trace_of_the_change_that_made_its_event() {
         let t = test_core(|_| {}).await;
-        t.core
-            .create_webhook(
-                at(0),
-                &admin(),
-                &WebhookInput {
-                    url: Some("https://hooks.example.com/in".into()),
-                    ..Default::default()
-                },
-                &RequestMeta::default(),
-            )
-            .await
-            .unwrap();
+        a_webhook(&t.core).await;
         let traced = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
         let write = |user: &'static str| {
             let core = t.core.clone();
@@ -1077,19 +1081,7 @@ mod tests {
     async fn events_past_the_retention_go_unless_a_pending_delivery_needs_them() {
         let t = test_core(|c| c.delivery.event_retention_ms = 3600 * 1000).await;
         let meta = RequestMeta::default();
-        let made = t
-            .core
-            .create_webhook(
-                at(0),
-                &admin(),
-                &WebhookInput {
-                    url: Some("https://hooks.example.com/in".into()),
-                    ..Default::default()
-                },
-                &meta,
-            )
-            .await
-            .unwrap();
+        let made = a_webhook(&t.core).await;
         // An old event fanned out to the webhook (its delivery pending), and one nobody wants
         // after the webhook is disabled.
         let event = |n: i64| {
