@@ -13,6 +13,7 @@
 //!   its cost does not grow with the users; if the database does not answer, the scrape
 //!   still answers, with `tus_database_up 0`.
 
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -198,6 +199,26 @@ impl Metrics {
                     (labels([("pool", p.pool), ("state", "idle")]), idle),
                 ]
             }),
+        );
+        gauges(
+            &mut registry,
+            "tus_db_pool_waiting",
+            "Tasks of this process waiting for a connection from each pool",
+            pools
+                .iter()
+                .map(|p| (labels([("pool", p.pool)]), p.waiting as i64)),
+        );
+        let waited = Family::<Labels, Counter<f64, AtomicU64>>::default();
+        for p in &pools {
+            waited
+                .get_or_create(&labels([("pool", p.pool)]))
+                .inc_by(p.waited.as_secs_f64());
+        }
+        registry.register(
+            "tus_db_pool_wait_seconds",
+            "Time the tasks of this process have waited for a connection from each pool, \
+             added up (its rate is the average number waiting)",
+            waited,
         );
         gauges(
             &mut registry,

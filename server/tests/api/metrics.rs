@@ -128,6 +128,9 @@ async fn counters_and_gauges_follow_the_traffic_and_the_database() {
         ),
         1.0
     );
+    // Every request took a connection, and the time it took to get one is added up.
+    assert!(delta("tus_db_pool_wait_seconds_total", &[("pool", pool)]) > 0.0);
+    assert!(text.contains("# TYPE tus_db_pool_wait_seconds counter"));
     assert!(text.contains(
         "tus_http_request_duration_seconds_count{route=\"/v1/registration/create\",method=\"POST\"} 1"
     ));
@@ -137,6 +140,7 @@ async fn counters_and_gauges_follow_the_traffic_and_the_database() {
         "tus_batches_running",
         "tus_batch_rows",
         "tus_db_connections",
+        "tus_db_pool_waiting",
     ] {
         assert!(text.contains(&format!("# TYPE {family} gauge")), "{family}");
     }

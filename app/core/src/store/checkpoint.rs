@@ -13,9 +13,10 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use sqlx::{Sqlite, SqlitePool};
 
 use super::group::GroupCommit;
+use super::pool::Pool;
 
 /// How often the WAL is checkpointed. Between two checkpoints the WAL grows by what was
 /// written meanwhile (tens of MB for a 10,000-user CreateMany, a few for the token path).
@@ -26,7 +27,7 @@ pub(super) const WRITER_AUTOCHECKPOINT: (&str, &str) = ("wal_autocheckpoint", "0
 
 /// Checkpoints `pool`'s database every `PERIOD` while `alive` (the store's group-commit
 /// queue, which every handle of the store shares) has owners and `writer` is open.
-pub(super) fn spawn(pool: SqlitePool, writer: SqlitePool, alive: Weak<GroupCommit>) {
+pub(super) fn spawn(pool: SqlitePool, writer: Pool<Sqlite>, alive: Weak<GroupCommit>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(PERIOD);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -74,7 +75,7 @@ mod tests {
         let size = || std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0);
 
         let setting: i64 = sqlx::query_scalar("PRAGMA wal_autocheckpoint")
-            .fetch_one(write)
+            .fetch_one(&mut *write.acquire().await.unwrap())
             .await
             .unwrap();
         assert_eq!(setting, 0, "the writer checkpoints inside its commits");
@@ -87,7 +88,7 @@ mod tests {
              WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 4000)
              INSERT INTO checkpoint_probe SELECT randomblob(1000) FROM n",
         )
-        .execute(write)
+        .execute(&mut *write.acquire().await.unwrap())
         .await
         .unwrap();
         let wal = std::fs::metadata(file.with_extension("db-wal"))

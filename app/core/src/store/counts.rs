@@ -18,7 +18,7 @@ impl Store {
         match self {
             Store::Sqlite { .. } => Ok(0),
             Store::Postgres(pool) => sqlx::query_scalar("SELECT fold_counter_shards()")
-                .fetch_one(pool)
+                .fetch_one(&mut *pool.acquire().await?)
                 .await
                 .map_err(db_err),
         }
@@ -393,7 +393,7 @@ mod tests {
         let store = t.core.store();
         let rows = |sql: &'static str| async move {
             sqlx::query_scalar::<_, i64>(sql)
-                .fetch_one(pool)
+                .fetch_one(&mut *pool.acquire().await.unwrap())
                 .await
                 .unwrap()
         };

@@ -18,10 +18,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use sqlx::{QueryBuilder, Sqlite, SqlitePool};
+use sqlx::{QueryBuilder, Sqlite};
 use tokio::sync::oneshot;
 
 use super::db_err;
+use super::pool::Pool;
 use crate::error::{CoreError, CoreResult};
 
 /// The savepoint each member's statements run in (see `SqliteTx::next_statement`).
@@ -54,7 +55,7 @@ impl GroupCommit {
     /// and answers once that group has committed or the member has failed.
     pub(super) async fn commit(
         self: &Arc<Self>,
-        pool: &SqlitePool,
+        pool: &Pool<Sqlite>,
         statements: QueryBuilder<'static, Sqlite>,
     ) -> CoreResult<()> {
         let (done, answer) = oneshot::channel();
@@ -72,7 +73,7 @@ impl GroupCommit {
     }
 
     /// Runs groups until nobody is waiting.
-    async fn run(self: Arc<Self>, pool: SqlitePool) {
+    async fn run(self: Arc<Self>, pool: Pool<Sqlite>) {
         loop {
             let members = {
                 let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
@@ -88,7 +89,7 @@ impl GroupCommit {
     }
 }
 
-async fn run_group(pool: &SqlitePool, members: Vec<Member>) {
+async fn run_group(pool: &Pool<Sqlite>, members: Vec<Member>) {
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
         Err(e) => return fail_all(members.into_iter().map(|m| m.done), e),
@@ -119,7 +120,10 @@ async fn run_group(pool: &SqlitePool, members: Vec<Member>) {
     }
 }
 
-fn fail_all(members: impl IntoIterator<Item = oneshot::Sender<CoreResult<()>>>, e: sqlx::Error) {
+fn fail_all(
+    members: impl IntoIterator<Item = oneshot::Sender<CoreResult<()>>>,
+    e: impl std::fmt::Display,
+) {
     let message = e.to_string();
     for done in members {
         let _ = done.send(Err(CoreError::internal(format!(

@@ -20,6 +20,7 @@
 
 mod checkpoint;
 mod group;
+mod pool;
 mod rows;
 pub mod scratch;
 
@@ -30,7 +31,9 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use sqlx::{Postgres, QueryBuilder, Sqlite};
+
+use pool::Pool;
 
 use super::error::{CoreError, CoreResult};
 use super::types::UserSort;
@@ -70,17 +73,21 @@ pub struct PoolUsage {
     pub open: u32,
     pub idle: usize,
     pub max: u32,
+    /// Tasks waiting for a connection now.
+    pub waiting: usize,
+    /// The time every task has waited for a connection, added up since the pool opened.
+    pub waited: Duration,
 }
 
 #[derive(Clone)]
 pub enum Store {
     Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
+        read: Pool<Sqlite>,
+        write: Pool<Sqlite>,
         /// Commits `begin_writes` transactions in groups (see `group`).
         group: std::sync::Arc<group::GroupCommit>,
     },
-    Postgres(PgPool),
+    Postgres(Pool<Postgres>),
 }
 
 /// An open transaction, and its span (`db.transaction`): it starts at `begin` and ends when
@@ -108,7 +115,7 @@ pub(crate) enum TxConn {
 /// needs it; if it never does (it only wrote), its writes are committed in a group with
 /// the others waiting at that moment (`group`).
 pub struct SqliteTx {
-    write: SqlitePool,
+    write: Pool<Sqlite>,
     tx: Option<sqlx::Transaction<'static, sqlx::Sqlite>>,
     pending: Option<QueryBuilder<'static, sqlx::Sqlite>>,
     group: Option<std::sync::Arc<group::GroupCommit>>,
@@ -119,7 +126,7 @@ impl SqliteTx {
     async fn conn(&mut self) -> CoreResult<&mut sqlx::SqliteConnection> {
         let tx = match &mut self.tx {
             Some(tx) => tx,
-            empty => empty.insert(self.write.begin().await.map_err(db_err)?),
+            empty => empty.insert(self.write.begin().await?),
         };
         if let Some(mut pending) = self.pending.take() {
             pending.push(group::MEMBER_RELEASE);
@@ -169,17 +176,20 @@ impl SqliteTx {
     }
 }
 
-/// Runs `$body` with `$c` bound to the backend's reader pool. Written like a closure
+/// Runs `$body` with `$c` bound to a connection of the backend's reader pool (taken as
+/// `Pool::acquire` takes it, so its wait is counted). Written like a closure
 /// (`on_pool!(self, |c| ...)`) so that rustfmt formats the body.
 macro_rules! on_pool {
     ($store:expr, |$c:ident| $body:expr) => {
         match $store {
             Store::Sqlite { read, .. } => {
-                let $c = read;
+                let mut conn = read.acquire().await?;
+                let $c = &mut *conn;
                 $body
             }
             Store::Postgres(pool) => {
-                let $c = pool;
+                let mut conn = pool.acquire().await?;
+                let $c = &mut *conn;
                 $body
             }
         }
@@ -379,7 +389,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::internal(format!("cannot connect to PostgreSQL: {e}")))?;
-            Ok(Store::Postgres(pool))
+            Ok(Store::Postgres(Pool::new(pool)))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?;
@@ -419,12 +429,17 @@ impl Store {
                     CoreError::internal(format!("cannot open the SQLite database: {e}"))
                 })?;
             let group = std::sync::Arc::<group::GroupCommit>::default();
+            let write = Pool::new(write);
             checkpoint::spawn(
                 checkpoints,
                 write.clone(),
                 std::sync::Arc::downgrade(&group),
             );
-            Ok(Store::Sqlite { read, write, group })
+            Ok(Store::Sqlite {
+                read: Pool::new(read),
+                write,
+                group,
+            })
         } else {
             Err(CoreError::internal(
                 "unsupported database URL: use sqlite://PATH or postgres://USER:PASSWORD@HOST/DB",
@@ -435,12 +450,12 @@ impl Store {
     pub async fn migrate(&self) -> CoreResult<()> {
         match self {
             Store::Sqlite { write, .. } => sqlx::migrate!("./migrations/sqlite")
-                .run(write)
+                .run(&mut write.acquire().await?)
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
             // sqlx takes an advisory lock, so replicas starting together migrate once.
             Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
-                .run(pool)
+                .run(&mut pool.acquire().await?)
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
         }
@@ -455,7 +470,7 @@ impl Store {
                 sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
                 )
-                .fetch_one(read)
+                .fetch_one(&mut *read.acquire().await?)
                 .await
                 .map_err(db_err)?,
             ),
@@ -465,7 +480,7 @@ impl Store {
                     "SELECT COUNT(*) FROM information_schema.tables
                       WHERE table_schema = current_schema() AND table_name = '_sqlx_migrations'",
                 )
-                .fetch_one(pool)
+                .fetch_one(&mut *pool.acquire().await?)
                 .await
                 .map_err(db_err)?,
             ),
@@ -497,14 +512,19 @@ impl Store {
         })
     }
 
-    /// The connection pools of this process: open, idle and most connections of each.
+    /// The connection pools of this process: open, idle and most connections of each, and
+    /// the tasks waiting for one.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
-        fn usage<DB: sqlx::Database>(pool: &'static str, p: &sqlx::Pool<DB>) -> PoolUsage {
+        fn usage<DB: sqlx::Database>(pool: &'static str, p: &Pool<DB>) -> PoolUsage {
+            let (open, idle, max) = p.sizes();
+            let queue = p.queue();
             PoolUsage {
                 pool,
-                open: p.size(),
-                idle: p.num_idle(),
-                max: p.options().get_max_connections(),
+                open,
+                idle,
+                max,
+                waiting: queue.waiting,
+                waited: queue.waited,
             }
         }
         match self {
@@ -533,7 +553,7 @@ impl Store {
             }),
             Store::Postgres(pool) => pool.begin().await.map(TxConn::Postgres),
         };
-        conn.map(|conn| Tx { conn, span }).map_err(db_err)
+        conn.map(|conn| Tx { conn, span })
     }
 
     /// A transaction's span (see `Tx`), begun now; none for work outside any span (the
@@ -967,7 +987,7 @@ mod tests {
             let plan: Vec<String> = match t.core.store() {
                 super::Store::Sqlite { read, .. } => {
                     sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
-                        .fetch_all(read)
+                        .fetch_all(&mut *read.acquire().await.unwrap())
                         .await
                         .unwrap()
                         .iter()
@@ -1009,7 +1029,7 @@ mod tests {
         if let super::Store::Postgres(pool) = t.core.store() {
             for _ in 0..3 {
                 let jit: String = sqlx::query_scalar("SHOW jit")
-                    .fetch_one(pool)
+                    .fetch_one(&mut *pool.acquire().await.unwrap())
                     .await
                     .unwrap();
                 assert_eq!(jit, "off");
