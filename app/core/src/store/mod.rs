@@ -515,21 +515,9 @@ impl Store {
     /// The connection pools of this process: open, idle and most connections of each, and
     /// the tasks waiting for one.
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
-        fn usage<DB: sqlx::Database>(pool: &'static str, p: &Pool<DB>) -> PoolUsage {
-            let (open, idle, max) = p.sizes();
-            let queue = p.queue();
-            PoolUsage {
-                pool,
-                open,
-                idle,
-                max,
-                waiting: queue.waiting,
-                waited: queue.waited,
-            }
-        }
         match self {
-            Store::Sqlite { read, write, .. } => vec![usage("read", read), usage("write", write)],
-            Store::Postgres(pool) => vec![usage("main", pool)],
+            Store::Sqlite { read, write, .. } => vec![read.usage("read"), write.usage("write")],
+            Store::Postgres(pool) => vec![pool.usage("main")],
         }
     }
 

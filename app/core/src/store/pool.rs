@@ -4,7 +4,7 @@
 //! an operator needs to see when the database, not the CPU, is what requests wait for.
 //! Every connection the store takes is therefore taken here (`acquire`, `begin`), which
 //! counts the takers in the queue while they wait and adds up the time they waited; the
-//! sqlx pool itself is reached only for what takes no connection (`sizes`, `close`).
+//! sqlx pool itself is reached only for what takes no connection (`usage`, `close`).
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use sqlx::pool::PoolConnection;
 use sqlx::{Database, Transaction};
 
-use super::db_err;
+use super::{db_err, PoolUsage};
 use crate::error::CoreResult;
 
 pub struct Pool<DB: Database> {
@@ -61,13 +61,6 @@ impl Drop for InQueue<'_> {
     }
 }
 
-/// A pool's queue at one moment (`Store::pool_usage`).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct QueueReading {
-    pub waiting: usize,
-    pub waited: Duration,
-}
-
 impl<DB: Database> Pool<DB> {
     pub(crate) fn new(pool: sqlx::Pool<DB>) -> Self {
         Self {
@@ -89,20 +82,16 @@ impl<DB: Database> Pool<DB> {
         Transaction::begin(conn, None).await.map_err(db_err)
     }
 
-    pub(crate) fn queue(&self) -> QueueReading {
-        QueueReading {
+    /// Its connections and its queue now (`Store::pool_usage`), under the name `pool`.
+    pub(crate) fn usage(&self, pool: &'static str) -> PoolUsage {
+        PoolUsage {
+            pool,
+            open: self.pool.size(),
+            idle: self.pool.num_idle(),
+            max: self.pool.options().get_max_connections(),
             waiting: self.queue.waiting.load(Ordering::Relaxed),
             waited: Duration::from_nanos(self.queue.waited_nanos.load(Ordering::Relaxed)),
         }
-    }
-
-    /// Open connections, idle ones, and the most the pool opens.
-    pub(crate) fn sizes(&self) -> (u32, usize, u32) {
-        (
-            self.pool.size(),
-            self.pool.num_idle(),
-            self.pool.options().get_max_connections(),
-        )
     }
 
     pub(crate) fn is_closed(&self) -> bool {
