@@ -408,10 +408,17 @@ impl Store {
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
                 .acquire_timeout(pool.acquire_timeout)
-                .connect_with(options.clone().pragma("cache_size", "-16384").pragma(
-                    checkpoint::WRITER_AUTOCHECKPOINT.0,
-                    checkpoint::WRITER_AUTOCHECKPOINT.1,
-                ))
+                .connect_with(
+                    options
+                        .clone()
+                        .pragma("cache_size", "-16384")
+                        .pragma("cache_spill", "32768")
+                        .pragma("temp_store", "memory")
+                        .pragma(
+                            checkpoint::WRITER_AUTOCHECKPOINT.0,
+                            checkpoint::WRITER_AUTOCHECKPOINT.1,
+                        ),
+                )
                 .await
                 .map_err(|e| {
                     CoreError::internal(format!("cannot open the SQLite database: {e}"))
