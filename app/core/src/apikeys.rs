@@ -37,10 +37,7 @@ pub struct ApiKey {
 }
 
 fn hash_key(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    crate::tokens::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 fn scopes_of(stored: &str) -> Vec<Scope> {

@@ -365,12 +365,20 @@ impl Core {
         let core = self.clone();
         let (with_tokens, chunk, batch) = (b.with_tokens, b.done, b.id.clone());
         // Minting and sealing are CPU work: off the async workers.
-        let (users, issued, sealed) = tokio::task::spawn_blocking(move || {
-            let (users, issued, results) =
-                core.plan_batch(now, &instance, n as usize, flags, with_tokens, batch_id)?;
+        let actor = b.created_by.clone();
+        let (planned, sealed) = tokio::task::spawn_blocking(move || {
+            let planned = core.plan_batch(
+                now,
+                &instance,
+                n as usize,
+                flags,
+                with_tokens,
+                batch_id,
+                &actor,
+            )?;
             let sealed = if with_tokens {
                 let refresh_expires = core.tokens().refresh_expiry(now, &instance.lifetimes);
-                let text = credentials_lines(now, refresh_expires, &results);
+                let text = credentials_lines(now, refresh_expires, &planned.results);
                 Some(
                     core.inner
                         .credentials_sealer
@@ -379,7 +387,7 @@ impl Core {
             } else {
                 None
             };
-            CoreResult::Ok((users, issued, sealed))
+            CoreResult::Ok((planned, sealed))
         })
         .await
         .map_err(CoreError::internal)??;
@@ -388,10 +396,7 @@ impl Core {
         if !tx.advance_batch(&b.id, b.done, n, ms(now)).await? {
             return Ok(ChunkStep::Idle); // dropped: rolled back
         }
-        tx.insert_users(&users).await?;
-        tx.insert_events(&crate::events::users_created(now, &users, &b.created_by))
-            .await?;
-        issued.write(&mut tx).await?;
+        planned.write(&mut tx).await?;
         if let Some(sealed) = &sealed {
             tx.insert_sealed_chunk(&b.id, b.done, sealed).await?;
         }
@@ -416,7 +421,7 @@ impl Core {
             .await?;
         }
         tx.commit().await?;
-        self.tallies().issued(&issued);
+        self.tallies().issued(&planned.issued);
         Ok(ChunkStep::Wrote { done, finished })
     }
 

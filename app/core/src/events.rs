@@ -161,7 +161,7 @@ impl NewEvent {
         instance_id: Option<&str>,
         data: Value,
     ) -> NewEvent {
-        let id = format!("evt_{}", uuid::Uuid::new_v4().simple());
+        let id = format!("evt_{}", crate::types::new_row_id().simple());
         let payload = data.to_string();
         NewEvent {
             id,

@@ -2,14 +2,13 @@
 //! every pair is recorded the same way (refresh row hashed, access token in the lineage).
 
 use chrono::{DateTime, Utc};
-use uuid::Uuid;
 
 use super::error::CoreResult;
 use super::secret::RefreshTokenSecret;
 use super::store::{NewAccessRow, NewFamilyRow, NewRefreshRow, Tx};
 use super::time::ms;
 use super::tokens::{new_refresh_token, Lifetimes, MintedAccess, SubjectKind, Tokens, UserSubject};
-use super::types::DeviceToken;
+use super::types::{new_row_id, DeviceToken};
 
 #[derive(Debug, Clone)]
 pub struct IssuedAccess {
@@ -96,7 +95,7 @@ impl IssuedRows {
         kind: SubjectKind,
         source: Source,
     ) -> FamilyRef {
-        let id = Uuid::new_v4().to_string();
+        let id = new_row_id().to_string();
         self.families.push(NewFamilyRow {
             id: id.clone(),
             subject: subject.to_string(),
@@ -125,7 +124,7 @@ impl IssuedRows {
         let refresh_expires = tokens.refresh_expiry(now, lifetimes);
         let access = mint(refresh_expires)?;
         self.refresh.push(NewRefreshRow {
-            id: Uuid::new_v4().to_string(),
+            id: new_row_id().to_string(),
             family_id: family.id.clone(),
             subject: subject.to_string(),
             token_hash: refresh.hash,
@@ -171,6 +170,14 @@ impl IssuedRows {
             access_token: Some(access),
             refresh_token: Some(refresh),
         })
+    }
+
+    /// Adds `other`'s pairs to this one's counts per source (not its rows): what a write in
+    /// several parts issued in all.
+    pub fn count(&mut self, other: &IssuedRows) {
+        for (n, more) in self.per_source.iter_mut().zip(other.per_source) {
+            *n += more;
+        }
     }
 
     /// Pairs per source, in the order of `Source::ALL`.

@@ -112,8 +112,7 @@ impl KeyState {
 pub fn master_kid(master: &SigningKey) -> String {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(master.expose());
-    let hex: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
-    format!("hs256-{hex}")
+    format!("hs256-{}", crate::tokens::hex(&digest[..8]))
 }
 
 /// A freshly generated key: its row (private part sealed) to store.

@@ -30,6 +30,7 @@ use crate::sealing::derive_key;
 use crate::secret::{constant_time_eq, Password, SigningKey};
 use crate::store::{LoginColumn, MessageFilter, MessageRow, NewAuditRow, Settlement, UserRow};
 use crate::time::{iso, ms};
+use crate::tokens::hex;
 use crate::types::{DeviceToken, InstanceId, Phone};
 use crate::users::patch::UserPatch;
 use crate::{Core, RequestMeta};
@@ -255,10 +256,6 @@ impl CodeKey {
         mac.update(code.as_bytes());
         Ok(hex(&mac.finalize().into_bytes()))
     }
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Six digits, uniformly.

@@ -319,22 +319,30 @@ impl Core {
         );
         let with_tokens = request.create_access_token.unwrap_or(true);
         let batch_id = BatchId::new_random();
+        let actor = format!("instance:{}", instance.id);
 
-        // Minting thousands of JWTs is CPU work: do it off the async workers.
-        let core = self.clone();
-        let instance_for_plan = instance.clone();
-        let (users, issued, results) = tokio::task::spawn_blocking(move || {
-            core.plan_batch(
-                now,
-                &instance_for_plan,
-                quantity as usize,
-                flags,
-                with_tokens,
-                batch_id,
-            )
-        })
-        .await
-        .map_err(CoreError::internal)??;
+        // Minting thousands of JWTs is CPU work: a blocking thread does it, a chunk at a
+        // time, while this task writes the chunk before (the writer works on one core, the
+        // planner on the other). Dropping the receiver (an error here) stops the planner.
+        let (sender, mut planned) = tokio::sync::mpsc::channel(2);
+        let planner = {
+            let core = self.clone();
+            let instance = instance.clone();
+            let actor = actor.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut left = quantity as usize;
+                while left > 0 {
+                    let n = left.min(PLAN_CHUNK);
+                    left -= n;
+                    let chunk =
+                        core.plan_batch(now, &instance, n, flags, with_tokens, batch_id, &actor);
+                    let failed = chunk.is_err();
+                    if sender.blocking_send(chunk).is_err() || failed {
+                        break;
+                    }
+                }
+            })
+        };
 
         let mut tx = self.store().begin().await?;
         tx.insert_batch(&NewBatch {
@@ -342,7 +350,7 @@ impl Core {
             instance_id: instance.id.to_string(),
             label,
             quantity,
-            created_by: format!("instance:{}", instance.id),
+            created_by: actor.clone(),
             created_at: ms(now),
             state: BatchRunState::Completed,
             done: quantity,
@@ -357,28 +365,32 @@ impl Core {
             import: None,
         })
         .await?;
-        tx.insert_users(&users).await?;
+        let mut results = Vec::with_capacity(quantity as usize);
+        let mut issued = IssuedRows::default();
+        while let Some(chunk) = planned.recv().await {
+            let chunk = chunk?;
+            chunk.write(&mut tx).await?;
+            issued.count(&chunk.issued);
+            results.extend(chunk.results);
+        }
+        // A planner that panicked ends the stream early: its error, not a short batch.
+        planner.await.map_err(CoreError::internal)?;
+        if results.len() != quantity as usize {
+            return Err(CoreError::internal("the batch's planner stopped early"));
+        }
         if flags.enable_logging {
             // The instance's longest debug logging holds for new users too.
             let batch = crate::store::Selection::Filter(Box::new(crate::store::PageFilter {
                 batch: Some(batch_id.to_string()),
                 ..Default::default()
             }));
-            let actor = format!("instance:{}", instance.id);
             tx.schedule_flag_ends(&batch, Flag::Logging, true, None, ms(now), &actor)
                 .await?;
         }
-        tx.insert_events(&crate::events::users_created(
-            now,
-            &users,
-            &format!("instance:{}", instance.id),
-        ))
-        .await?;
-        issued.write(&mut tx).await?;
         tx.audit(
             &NewAuditRow::new(
                 now,
-                format!("instance:{}", instance.id),
+                actor,
                 AuditAction::BatchCreated,
                 format!("batch:{batch_id}"),
                 format!("{quantity} users in instance {}", instance.name),
@@ -391,6 +403,9 @@ impl Core {
         Ok(Batch { batch_id, results })
     }
 
+    /// `quantity` new users of a batch, with their `user.created` events (by `actor`) and,
+    /// `with_tokens`, their first pairs: CPU work for a blocking thread.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn plan_batch(
         &self,
         now: DateTime<Utc>,
@@ -399,7 +414,8 @@ impl Core {
         flags: UserFlags,
         with_tokens: bool,
         batch_id: BatchId,
-    ) -> CoreResult<(Vec<NewUserRow>, IssuedRows, Vec<Credentials>)> {
+        actor: &str,
+    ) -> CoreResult<PlannedUsers> {
         let mut users = Vec::with_capacity(quantity);
         let mut issued = IssuedRows::default();
         let mut results = Vec::with_capacity(quantity);
@@ -428,7 +444,33 @@ impl Core {
             });
             users.push(row);
         }
-        Ok((users, issued, results))
+        let events = crate::events::users_created(now, &users, actor);
+        Ok(PlannedUsers {
+            users,
+            events,
+            issued,
+            results,
+        })
+    }
+}
+
+/// Users a CreateMany plans per chunk: as many as one multi-row insert takes.
+const PLAN_CHUNK: usize = 1000;
+
+/// New users of a batch, planned (`Core::plan_batch`) and ready to be written: their rows,
+/// `user.created` events and token rows, and the credentials to hand out.
+pub(crate) struct PlannedUsers {
+    pub users: Vec<NewUserRow>,
+    pub events: Vec<crate::events::NewEvent>,
+    pub issued: IssuedRows,
+    pub results: Vec<Credentials>,
+}
+
+impl PlannedUsers {
+    pub async fn write(&self, tx: &mut crate::store::Tx) -> CoreResult<()> {
+        tx.insert_users(&self.users).await?;
+        tx.insert_events(&self.events).await?;
+        self.issued.write(tx).await
     }
 }
 
@@ -698,6 +740,77 @@ mod tests {
         ));
     }
 
+    async fn users_in(t: &crate::testing::TestCore, batch: &Batch) -> i64 {
+        let id = batch.batch_id.to_string();
+        t.core.store().count_users_in_batch(&id).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_batch_of_several_planned_chunks_writes_every_user_once_in_order() {
+        let t = test_core(|c| c.max_batch = 2 * PLAN_CHUNK as i64 + 500).await;
+        let instance = t
+            .core
+            .create_instance(at(0), None, "Fleet", "")
+            .await
+            .unwrap();
+        let quantity = 2 * PLAN_CHUNK as i64 + 500;
+        let before = t.core.tallies().issued_by_source();
+        let batch = t
+            .core
+            .register_many(
+                at(0),
+                &instance.credentials(),
+                CreateManyRequest {
+                    quantity: Some(quantity),
+                    ..Default::default()
+                },
+                &RequestMeta::default(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(batch.results.len(), quantity as usize);
+        let tokens: std::collections::HashSet<_> = batch
+            .results
+            .iter()
+            .map(|r| r.device_token.unwrap())
+            .collect();
+        assert_eq!(tokens.len(), quantity as usize, "every user is new");
+        assert_eq!(users_in(&t, &batch).await, quantity);
+        // One user.created event per user, in the order of the answer.
+        let mut tx = t.core.store().begin().await.unwrap();
+        let events = tx.events_between(0, i64::MAX, 10 * quantity).await.unwrap();
+        drop(tx);
+        let created: Vec<_> = events
+            .iter()
+            .filter(|e| e.kind == "user.created")
+            .map(|e| e.device_token.clone().unwrap())
+            .collect();
+        let answered: Vec<_> = batch
+            .results
+            .iter()
+            .map(|r| r.device_token.unwrap().to_string())
+            .collect();
+        assert_eq!(created, answered);
+        // Each pair was written: the first and the last users of the batch can refresh.
+        for c in [&batch.results[0], batch.results.last().unwrap()] {
+            let pair = crate::auth::RefreshPair {
+                device: None,
+                access: c.access_token.as_ref().unwrap().token.clone(),
+                refresh: c.refresh_token.clone().unwrap(),
+            };
+            t.core
+                .refresh(at(60), pair, &RequestMeta::default())
+                .await
+                .unwrap();
+        }
+        let batch_source = crate::issuance::Source::Batch.as_str();
+        let issued = |all: &[(&str, u64)]| all.iter().find(|(s, _)| *s == batch_source).unwrap().1;
+        assert_eq!(
+            issued(&t.core.tallies().issued_by_source()) - issued(&before),
+            quantity as u64
+        );
+    }
+
     #[tokio::test]
     async fn a_batch_is_all_or_nothing_within_the_limit() {
         let (t, creds, _) = setup().await;
@@ -716,14 +829,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(batch.results.len(), 50);
-        assert_eq!(
-            t.core
-                .store()
-                .count_users_in_batch(&batch.batch_id.to_string())
-                .await
-                .unwrap(),
-            50
-        );
+        assert_eq!(users_in(&t, &batch).await, 50);
         let claims = t
             .core
             .tokens()

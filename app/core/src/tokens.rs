@@ -392,7 +392,7 @@ impl Tokens {
         sub: &str,
         fill: impl FnOnce(AccessClaims) -> AccessClaims,
     ) -> CoreResult<MintedAccess> {
-        let jti = Uuid::new_v4();
+        let jti = crate::types::new_row_id();
         let expires_at = now + ttl;
         let base = AccessClaims {
             sub: sub.to_string(),
@@ -496,8 +496,15 @@ enum Expiry {
     Ignored,
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// Lower-case hex of `bytes` (digests and MACs), without a formatter call per byte.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(DIGITS[usize::from(b >> 4)] as char);
+        out.push(DIGITS[usize::from(b & 0x0f)] as char);
+    }
+    out
 }
 
 /// A new random signing key (64 bytes) for deployments that configure none.
@@ -526,6 +533,18 @@ mod tests {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use chrono::TimeZone;
     use jsonwebtoken::{Algorithm, EncodingKey};
+
+    #[test]
+    fn hex_is_two_lower_case_digits_per_byte() {
+        assert_eq!(hex(&[]), "");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff, 0x10]), "000fa5ff10");
+        // What stored refresh-token hashes are: SHA-256 of the secret, as before.
+        let secret = RefreshTokenSecret::new("abc".to_string());
+        assert_eq!(
+            hash_refresh_token(&secret),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     fn at(seconds: i64) -> DateTime<Utc> {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
