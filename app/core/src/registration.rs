@@ -9,7 +9,7 @@ use super::error::{CoreError, CoreResult, FieldErrors};
 use super::instances::{Instance, InstanceCredentials};
 use super::issuance::{Credentials, IssuedRows, Source};
 use super::ratelimit::Throttle;
-use super::store::{BatchRunState, CredentialsState, NewBatch, NewUserRow};
+use super::store::{BatchRunState, CredentialsState, NewBatch, NewUserRow, INSERT_CHUNK};
 use super::time::ms;
 use super::tokens::{SubjectKind, UserSubject};
 use super::types::{parse_text, BatchId, DeviceToken, Flag, InstanceStatus, UserFlags, UserStatus};
@@ -332,7 +332,7 @@ impl Core {
             tokio::task::spawn_blocking(move || {
                 let mut left = quantity as usize;
                 while left > 0 {
-                    let n = left.min(PLAN_CHUNK);
+                    let n = left.min(INSERT_CHUNK);
                     left -= n;
                     let chunk =
                         core.plan_batch(now, &instance, n, flags, with_tokens, batch_id, &actor);
@@ -453,9 +453,6 @@ impl Core {
         })
     }
 }
-
-/// Users a CreateMany plans per chunk: as many as one multi-row insert takes.
-const PLAN_CHUNK: usize = 1000;
 
 /// New users of a batch, planned (`Core::plan_batch`) and ready to be written: their rows,
 /// `user.created` events and token rows, and the credentials to hand out.
@@ -747,13 +744,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_batch_of_several_planned_chunks_writes_every_user_once_in_order() {
-        let t = test_core(|c| c.max_batch = 2 * PLAN_CHUNK as i64 + 500).await;
+        let t = test_core(|c| c.max_batch = 2 * INSERT_CHUNK as i64 + 500).await;
         let instance = t
             .core
             .create_instance(at(0), None, "Fleet", "")
             .await
             .unwrap();
-        let quantity = 2 * PLAN_CHUNK as i64 + 500;
+        let quantity = 2 * INSERT_CHUNK as i64 + 500;
         let before = t.core.tallies().issued_by_source();
         let batch = t
             .core

@@ -361,8 +361,9 @@ pub enum Value {
 }
 
 /// Rows per multi-row INSERT: below SQLite's 32,766 and PostgreSQL's 65,535 bind limits
-/// for the widest table (users, 25 columns).
-const INSERT_CHUNK: usize = 1000;
+/// for the widest table (users, 25 columns). A CreateMany plans its users in chunks of
+/// this size too, so each chunk is one statement per table.
+pub(crate) const INSERT_CHUNK: usize = 1000;
 
 impl Store {
     /// The file of a `sqlite:` URL (None for other URLs or one that does not parse).
