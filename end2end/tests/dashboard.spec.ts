@@ -65,6 +65,13 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   await expect(page).toHaveURL(/\/instances$/);
   await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
   expect(split('service_pages').length).toBeGreaterThan(0);
+  expect(split('link_pages')).toHaveLength(0);
+
+  // The pages an e-mailed link opens are a group of their own, fetched only there.
+  await page.goto('/join?t=no-such-link');
+  await hydrated(page);
+  await expect(page.getByTestId('join-invalid')).toBeVisible();
+  expect(split('link_pages').length).toBeGreaterThan(0);
 });
 
 test('sign-in with a wrong password says so, then the right one gets in', async ({ page, context, consoleErrors }) => {
