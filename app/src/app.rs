@@ -5,6 +5,7 @@ use leptos_router::hooks::use_location;
 use leptos_router::path;
 use leptos_router::{Lazy, LazyRoute, SsrMode};
 
+use crate::error::AppError;
 use crate::pages::account_page::AccountPage;
 use crate::pages::admins_page::AdminsPage;
 use crate::pages::api_keys_page::ApiKeysPage;
@@ -251,7 +252,14 @@ fn Header() -> impl IntoView {
                     "Telematics User Service"
                 </A>
                 <Show when=signed_in_page>
-                    <Transition fallback=|| ()>{move || Suspend::new(session_menu())}</Transition>
+                    {
+                        // Created here, in the shell, so that the server and the browser create
+                        // it in the same order as the page's own resources.
+                        let admin = Resource::new(|| (), |_| current_admin());
+                        view! {
+                            <Transition fallback=|| ()>{move || Suspend::new(session_menu(admin))}</Transition>
+                        }
+                    }
                 </Show>
             </nav>
         </header>
@@ -265,30 +273,10 @@ fn shows_session_menu(path: &str) -> bool {
 }
 
 /// The signed-in admin's navigation: a split point of its own, so the sign-in page's shell
-/// does not carry it (its data, its sign-out form, the session's wire type).
+/// does not carry it (its resource, its sign-out form, the session's wire type).
 #[lazy]
-fn session_menu() -> AnyView {
-    view! { <SessionMenu /> }.into_any()
-}
-
-/// The element that carries the signed-in admin (as JSON, in `data-session`) from the server's
-/// render to the browser's hydration of the menu. Not a resource: resources are matched by the
-/// order they are created in, and the server creates the menu's (in this chunk) at another
-/// point than the browser, which gave a page's resources the menu's data.
-const SESSION_ELEMENT: &str = "tus-session";
-
-/// The admin the server rendered the menu for, while the browser hydrates that render. `None`
-/// on the server, and when the menu appears after a navigation in the browser (it fetches).
-fn rendered_session() -> Option<SessionView> {
-    #[cfg(feature = "hydrate")]
-    {
-        let json = document()
-            .get_element_by_id(SESSION_ELEMENT)?
-            .get_attribute("data-session")?;
-        serde_json::from_str(&json).ok()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    None
+fn session_menu(admin: Resource<Result<SessionView, AppError>>) -> AnyView {
+    view! { <SessionMenu admin /> }.into_any()
 }
 
 /// Loads the session menu's chunk, on a page that shows it, before the page hydrates:
@@ -302,42 +290,32 @@ pub async fn preload_session_menu() {
 }
 
 #[component]
-fn SessionMenu() -> impl IntoView {
-    let rendered = rendered_session();
+fn SessionMenu(admin: Resource<Result<SessionView, AppError>>) -> impl IntoView {
     let sign_out = ServerAction::<SignOut>::new();
     view! {
-        {move || {
-            let rendered = rendered.clone();
-            Suspend::new(async move {
-                let admin = match rendered {
-                    Some(a) => Ok(a),
-                    None => current_admin().await,
-                };
-                admin.ok().map(|a| {
-                    let session = serde_json::to_string(&a).unwrap_or_default();
-                    let links = NAV
-                        .into_iter()
-                        .filter(|(_, _, action)| a.may(*action))
-                        .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
-                        .collect_view();
-                    let enrol = a.totp_required.then(|| view! {
-                        <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
-                            "Set up TOTP to continue"
-                        </A>
-                    });
-                    view! {
-                        <span hidden id=SESSION_ELEMENT data-session=session></span>
-                        {links}
-                        {enrol}
-                        <span class="flex-1"></span>
-                        <A href="/account" attr:class=NAV_LINK>
-                            <span data-testid="signed-in-as">{a.email}</span>
-                            <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
-                        </A>
-                    }
-                })
+        {move || Suspend::new(async move {
+            admin.await.ok().map(|a| {
+                let links = NAV
+                    .into_iter()
+                    .filter(|(_, _, action)| a.may(*action))
+                    .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
+                    .collect_view();
+                let enrol = a.totp_required.then(|| view! {
+                    <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
+                        "Set up TOTP to continue"
+                    </A>
+                });
+                view! {
+                    {links}
+                    {enrol}
+                    <span class="flex-1"></span>
+                    <A href="/account" attr:class=NAV_LINK>
+                        <span data-testid="signed-in-as">{a.email}</span>
+                        <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
+                    </A>
+                }
             })
-        }}
+        })}
         <ActionForm action=sign_out>
             <button type="submit" class="rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
                 "Sign out"
