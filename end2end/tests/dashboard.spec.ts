@@ -54,8 +54,16 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   // (Whether the server also names it in a preload link depends on leptos having run the
   // page's view before it writes the head, so that is not asserted.)
   await signIn(page, '/register');
+  // On a page loaded whole, the session menu hydrates with the admin the server rendered it for
+  // (carried in the page): no request for it.
+  const sessionRequests: string[] = [];
+  page.on('request', (r) => {
+    if (new URL(r.url()).pathname === '/api/current_admin') sessionRequests.push(r.url());
+  });
   await page.goto('/register');
   await hydrated(page);
+  await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN_EMAIL);
+  expect(sessionRequests).toEqual([]);
   expect(split('users_pages').length).toBeGreaterThan(0);
   expect(split('service_pages')).toHaveLength(0);
 
