@@ -5,7 +5,6 @@ use leptos_router::hooks::use_location;
 use leptos_router::path;
 use leptos_router::{Lazy, LazyRoute, SsrMode};
 
-use crate::error::AppError;
 use crate::pages::account_page::AccountPage;
 use crate::pages::admins_page::AdminsPage;
 use crate::pages::api_keys_page::ApiKeysPage;
@@ -26,13 +25,13 @@ use crate::pages::user_page::UserPage;
 use crate::pages::users_page::UsersPage;
 use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
 use crate::server_fns::session::{current_admin, SignOut};
-use tus_wire::views::{Action, SessionView};
+use tus_wire::views::Action;
 
 /// The dashboard's pages in three groups of WASM chunks beside the shell (`cargo leptos build
 /// --split`): a browser fetches the shell and the chunks of the page it opens, another group's
-/// only when the admin navigates there. The session menu is a split point of its own. On a first load the route's `preload` fetches the chunk before
-/// hydration; leptos also names it in preload links when the page's view has run before the
-/// head is written (not always: on PostgreSQL the data often comes later).
+/// only when the admin navigates there. On a first load the route's `preload` fetches the
+/// chunks before hydration; leptos also names them in preload links when the page's view has
+/// run before the head is written (not always: on PostgreSQL the data often comes later).
 ///
 /// One chunk per group, not per page: wasm-split puts the code any set of split points shares in a chunk of its own, so 21
 /// split points made 500 files, and 229 fetches and instantiations for the users page took
@@ -244,7 +243,11 @@ const NAV: [(&str, &str, Action); 12] = [
 #[component]
 fn Header() -> impl IntoView {
     let location = use_location();
-    let signed_in_page = move || shows_session_menu(&location.pathname.get());
+    // The sign-in page and the public link pages show no admin navigation.
+    let signed_in_page = move || {
+        let path = location.pathname.get();
+        path != "/sign-in" && path != INVITE_PATH && path != JOIN_PATH
+    };
     view! {
         <header class="border-b border-slate-200 bg-white">
             <nav class="mx-auto flex max-w-7xl flex-wrap items-center gap-x-1 gap-y-2 px-4 py-3" aria-label="Main">
@@ -252,70 +255,43 @@ fn Header() -> impl IntoView {
                     "Telematics User Service"
                 </A>
                 <Show when=signed_in_page>
-                    {
-                        // Created here, in the shell, so that the server and the browser create
-                        // it in the same order as the page's own resources.
-                        let admin = Resource::new(|| (), |_| current_admin());
-                        view! {
-                            <Transition fallback=|| ()>{move || Suspend::new(session_menu(admin))}</Transition>
-                        }
-                    }
+                    <SessionMenu />
                 </Show>
             </nav>
         </header>
     }
 }
 
-/// Whether the page at `path` shows the signed-in admin's navigation: the sign-in page and the
-/// public link pages do not.
-fn shows_session_menu(path: &str) -> bool {
-    path != "/sign-in" && path != INVITE_PATH && path != JOIN_PATH
-}
-
-/// The signed-in admin's navigation: a split point of its own, so the sign-in page's shell
-/// does not carry it (its resource, its sign-out form, the session's wire type).
-#[lazy]
-fn session_menu(admin: Resource<Result<SessionView, AppError>>) -> AnyView {
-    view! { <SessionMenu admin /> }.into_any()
-}
-
-/// Loads the session menu's chunk, on a page that shows it, before the page hydrates:
-/// hydration needs the menu's view at once, as it needs a lazy route's (its `preload`).
-#[cfg(feature = "hydrate")]
-pub async fn preload_session_menu() {
-    let path = window().location().pathname().unwrap_or_default();
-    if shows_session_menu(&path) {
-        __preload_session_menu().await;
-    }
-}
-
 #[component]
-fn SessionMenu(admin: Resource<Result<SessionView, AppError>>) -> impl IntoView {
+fn SessionMenu() -> impl IntoView {
+    let admin = Resource::new(|| (), |_| current_admin());
     let sign_out = ServerAction::<SignOut>::new();
     view! {
-        {move || Suspend::new(async move {
-            admin.await.ok().map(|a| {
-                let links = NAV
-                    .into_iter()
-                    .filter(|(_, _, action)| a.may(*action))
-                    .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
-                    .collect_view();
-                let enrol = a.totp_required.then(|| view! {
-                    <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
-                        "Set up TOTP to continue"
-                    </A>
-                });
-                view! {
-                    {links}
-                    {enrol}
-                    <span class="flex-1"></span>
-                    <A href="/account" attr:class=NAV_LINK>
-                        <span data-testid="signed-in-as">{a.email}</span>
-                        <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
-                    </A>
-                }
-            })
-        })}
+        <Transition fallback=|| ()>
+            {move || Suspend::new(async move {
+                admin.await.ok().map(|a| {
+                    let links = NAV
+                        .into_iter()
+                        .filter(|(_, _, action)| a.may(*action))
+                        .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
+                        .collect_view();
+                    let enrol = a.totp_required.then(|| view! {
+                        <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
+                            "Set up TOTP to continue"
+                        </A>
+                    });
+                    view! {
+                        {links}
+                        {enrol}
+                        <span class="flex-1"></span>
+                        <A href="/account" attr:class=NAV_LINK>
+                            <span data-testid="signed-in-as">{a.email}</span>
+                            <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
+                        </A>
+                    }
+                })
+            })}
+        </Transition>
         <ActionForm action=sign_out>
             <button type="submit" class="rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
                 "Sign out"

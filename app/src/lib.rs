@@ -21,10 +21,6 @@ pub mod ssr;
 pub fn hydrate() {
     console_error_panic_hook::set_once();
     // Pages are lazy routes (each its own WASM chunk): hydration waits for the chunk of the
-    // page the server rendered before it walks the DOM. The session menu is a chunk too, loaded
-    // first where the page shows it.
-    wasm_bindgen_futures::spawn_local(async {
-        app::preload_session_menu().await;
-        leptos::mount::hydrate_lazy(app::App);
-    });
+    // page the server rendered before it walks the DOM.
+    leptos::mount::hydrate_lazy(app::App);
 }
