@@ -157,12 +157,34 @@ async fn traces_off_and_on(backend: &str, replicas: usize) -> (Figures, Figures,
     )
 }
 
-/// The token path's figures: requests/s, p50 and p99 (ms).
+/// The token path's figures: requests/s, p50 and p99 (ms), and what each request cost this
+/// process (the client and, unless the servers are binaries of their own, the servers): CPU
+/// µs and context switches.
 #[derive(Clone, Copy)]
 struct Rate {
     rps: f64,
     p50: f64,
     p99: f64,
+    cpu_us: f64,
+    switches: f64,
+}
+
+/// Runs one token-path phase of `n` requests and measures it.
+async fn phase<F, Fut>(n: usize, make: F) -> Rate
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (cpu, switches) = common::process_usage();
+    let (rps, p50, p99) = throughput(n, concurrency(), make).await;
+    let (cpu_after, switches_after) = common::process_usage();
+    Rate {
+        rps,
+        p50,
+        p99,
+        cpu_us: (cpu_after - cpu).as_secs_f64() * 1e6 / n as f64,
+        switches: (switches_after - switches) as f64 / n as f64,
+    }
 }
 
 struct Figures {
@@ -194,7 +216,7 @@ impl Figures {
 async fn token_path(target: &Target) -> (Rate, Rate) {
     let pairs: Vec<std::sync::OnceLock<Value>> =
         (0..single_requests()).map(|_| Default::default()).collect();
-    let (rps, p50, p99) = throughput(single_requests(), concurrency(), |i| {
+    let create = phase(single_requests(), |i| {
         let slot = &pairs[i];
         async move {
             let r = target
@@ -204,16 +226,15 @@ async fn token_path(target: &Target) -> (Rate, Rate) {
         }
     })
     .await;
-    let create = Rate { rps, p50, p99 };
     let pairs: Vec<Value> = pairs.into_iter().map(|p| p.into_inner().unwrap()).collect();
-    let (rps, p50, p99) = throughput(single_requests(), concurrency(), |i| {
+    let refresh = phase(single_requests(), |i| {
         let body = json!({"AccessToken": pairs[i]["AccessToken"]["Token"], "RefreshToken": pairs[i]["RefreshToken"]});
         async move {
             target.post(i, "/v1/Auth/RefreshToken", &body, false).await;
         }
     })
     .await;
-    (create, Rate { rps, p50, p99 })
+    (create, refresh)
 }
 
 async fn measure(target: &Target) -> Figures {
@@ -386,6 +407,19 @@ async fn main() {
         row(
             &format!("{label}: ours ÷ reference (goal ≥ 0.9)"),
             &|f, l| format!("**{:.2}**", pick(f).rps / pick(l).rps),
+        );
+        row(
+            &format!(
+                "{label}: CPU time and context switches per request, this process \
+                 (client included): ours; reference"
+            ),
+            &|f, l| {
+                let (o, r) = (pick(f), pick(l));
+                format!(
+                    "{:.0} µs, {:.1}; {:.0} µs, {:.1}",
+                    o.cpu_us, o.switches, r.cpu_us, r.switches
+                )
+            },
         );
     }
 

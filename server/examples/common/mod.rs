@@ -23,6 +23,29 @@ pub fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
 }
 
+/// This process's CPU time (user and system, every thread, ended ones included) and its
+/// context switches (voluntary and involuntary) so far, from `getrusage`: a phase's cost that
+/// the machine's speed of the moment moves much less than its throughput.
+pub fn process_usage() -> (Duration, u64) {
+    // SAFETY: getrusage only writes the struct it is given, which lives for the call.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        assert_eq!(
+            libc::getrusage(libc::RUSAGE_SELF, &mut usage),
+            0,
+            "getrusage"
+        );
+        usage
+    };
+    let time = |t: libc::timeval| {
+        Duration::from_secs(t.tv_sec as u64) + Duration::from_micros(t.tv_usec as u64)
+    };
+    (
+        time(usage.ru_utime) + time(usage.ru_stime),
+        (usage.ru_nvcsw + usage.ru_nivcsw) as u64,
+    )
+}
+
 /// Runs `n` requests with `concurrency` in flight; returns (requests/s, p50 ms, p99 ms).
 pub async fn throughput<F, Fut>(n: usize, concurrency: usize, make: F) -> (f64, f64, f64)
 where

@@ -61,6 +61,28 @@ impl Drop for InQueue<'_> {
     }
 }
 
+/// A pooled connection idle for less than this is handed out as it is; one idle for longer
+/// is pinged first (and replaced if that fails).
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
+/// Every pool's options start here. sqlx's default pings every idle connection before
+/// handing it out: a round trip per acquire (to the SQLite connection's worker thread, or
+/// to the PostgreSQL server) although a connection used a moment ago is alive. Under load,
+/// where a request acquires two or three times, those pings were a measurable part of the
+/// token path (issue 19); a connection left idle still gets one.
+pub(crate) fn pool_options<DB: Database>() -> sqlx::pool::PoolOptions<DB> {
+    sqlx::pool::PoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_AFTER_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 impl<DB: Database> Pool<DB> {
     pub(crate) fn new(pool: sqlx::Pool<DB>) -> Self {
         Self {
@@ -181,6 +203,47 @@ mod tests {
             "the cancelled wait left the queue"
         );
         drop(held);
+        store.close().await;
+    }
+
+    /// A pooled connection is handed out without a ping while it was used a moment ago;
+    /// one idle past `PING_AFTER_IDLE` is pinged, and replaced when its server hung up. On
+    /// PostgreSQL a connection can die under the pool (a server restart, an idle timeout in
+    /// a proxy: here `pg_terminate_backend`); a SQLite connection is a file handle in this
+    /// process and cannot, so the test has nothing to kill there.
+    #[tokio::test]
+    async fn a_connection_that_died_while_idle_is_replaced_before_it_is_handed_out() {
+        let db = ScratchDatabase::from_env().await.unwrap();
+        let settings = PoolSettings {
+            max_connections: 1,
+            ..PoolSettings::default()
+        };
+        let store = Store::connect(&db.url, &settings).await.unwrap();
+        let Store::Postgres(pool) = &store else {
+            return;
+        };
+        let backend = |pool: super::Pool<sqlx::Postgres>| async move {
+            let mut conn = pool.acquire().await.unwrap();
+            sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+                .fetch_one(&mut *conn)
+                .await
+                .unwrap()
+        };
+        let first = backend(pool.clone()).await;
+        assert_eq!(backend(pool.clone()).await, first, "one pooled connection");
+
+        let mut other = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+            .await
+            .unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(first)
+            .execute(&mut other)
+            .await
+            .unwrap();
+        tokio::time::sleep(super::PING_AFTER_IDLE + Duration::from_millis(200)).await;
+        let second = backend(pool.clone()).await;
+        assert_ne!(second, first, "the dead connection was handed out");
+        store.ping().await.unwrap();
         store.close().await;
     }
 }
