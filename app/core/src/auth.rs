@@ -576,9 +576,9 @@ impl Core {
             .await?
             .ok_or_else(|| refresh_error("the refresh token is invalid"))?;
         let kind = SubjectKind::parse_stored(&lineage.subject_kind)?;
-        let same_session = lineage.access_family_id.as_ref() == Some(&lineage.family_id)
-            && lineage.access_subject.as_ref() == Some(&lineage.subject)
-            && claims.sub == lineage.subject
+        let same_session = lineage.access_family_id.as_ref() == Some(&lineage.token.family_id)
+            && lineage.access_subject.as_ref() == Some(&lineage.token.subject)
+            && claims.sub == lineage.token.subject
             && claims.role() == Some(kind.role());
         if !same_session {
             return Err(refresh_error(
@@ -600,10 +600,10 @@ impl Core {
                 "this session ended after a time without use; sign in again",
             ));
         }
-        let subject = self.refresh_subject(kind, &lineage.subject).await?;
+        let subject = self.refresh_subject(kind, &lineage.token.subject).await?;
         if let RefreshSubject::User(user) = &subject {
             if let Some(credentials) = self
-                .rotate_in_group(now, &hash, user, device.as_ref())
+                .rotate_in_group(now, &lineage.token, user, device.as_ref())
                 .await?
             {
                 return Ok(credentials);
@@ -678,16 +678,13 @@ impl Core {
     async fn rotate_in_group(
         &self,
         now: DateTime<Utc>,
-        hash: &str,
+        row: &RefreshRow,
         user: &User,
         device: Option<&DevicePatch>,
     ) -> CoreResult<Option<Credentials>> {
         if !self.store().groups_writes() {
             return Ok(None);
         }
-        let Some(row) = self.store().peek_refresh(hash).await? else {
-            return Ok(None);
-        };
         let usable = row.state == RefreshState::Active
             && row.family_revoked_at.is_none()
             && row.expires_at > ms(now);
@@ -1182,6 +1179,36 @@ mod tests {
         assert!(is_refresh_401(
             &f.t.core.refresh(at(60), pair(&first), &meta).await
         ));
+    }
+
+    /// The rotation decides on the token as the session's one read saw it, so a family
+    /// revoked after sign-in (a sign-out everywhere) must still stop it: refused, and nothing
+    /// issued or rotated.
+    #[tokio::test]
+    async fn a_refresh_token_of_a_revoked_session_is_refused_and_rotates_nothing() {
+        let f = fixture(0).await;
+        let first = registered(&f).await;
+        let store = f.t.core.store();
+        let hash = crate::tokens::hash_refresh_token(first.refresh_token.as_ref().unwrap());
+        let before = store.peek_refresh(&hash).await.unwrap().unwrap();
+        let mut tx = store.begin().await.unwrap();
+        tx.revoke_family(&before.family_id, 30_000, "sign-out")
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        let revoked = store.peek_refresh(&hash).await.unwrap().unwrap();
+        assert_eq!(revoked.family_revoked_at, Some(30_000));
+
+        let meta = RequestMeta::default();
+        let refused = f.t.core.refresh(at(60), pair(&first), &meta).await;
+        assert!(is_refresh_401(&refused), "{refused:?}");
+        let after = store.peek_refresh(&hash).await.unwrap().unwrap();
+        assert_eq!(
+            (after.state, after.used_at, after.reason),
+            (revoked.state, None, revoked.reason)
+        );
+        let issued = store.access_tokens_of(&before.subject, 10).await.unwrap();
+        assert_eq!(issued.len(), 1, "{issued:?}");
     }
 
     #[tokio::test]

@@ -29,8 +29,8 @@ pub use rows::*;
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{Postgres, QueryBuilder, Sqlite};
 
 use pool::Pool;
@@ -383,7 +383,7 @@ impl Store {
             let options = PgConnectOptions::from_str(url)
                 .map_err(|e| CoreError::internal(format!("invalid PostgreSQL URL: {e}")))?
                 .options([("jit", "off")]);
-            let pool = PgPoolOptions::new()
+            let pool = pool::pool_options::<Postgres>()
                 .max_connections(pool.max_connections.max(1))
                 .min_connections(pool.min_connections)
                 .acquire_timeout(pool.acquire_timeout)
@@ -406,7 +406,7 @@ impl Store {
             // read back (half of a 10,000-user CreateMany's time was pwrite and pread in the
             // profile). The cache fills only as transactions touch pages. Checkpoints are
             // left to a task of their own (see `checkpoint`).
-            let write = SqlitePoolOptions::new()
+            let write = pool::pool_options::<Sqlite>()
                 .max_connections(1)
                 .acquire_timeout(pool.acquire_timeout)
                 .connect_with(
@@ -424,11 +424,11 @@ impl Store {
                 .map_err(|e| {
                     CoreError::internal(format!("cannot open the SQLite database: {e}"))
                 })?;
-            let checkpoints = SqlitePoolOptions::new()
+            let checkpoints = pool::pool_options::<Sqlite>()
                 .max_connections(1)
                 .acquire_timeout(pool.acquire_timeout)
                 .connect_lazy_with(options.clone());
-            let read = SqlitePoolOptions::new()
+            let read = pool::pool_options::<Sqlite>()
                 .max_connections(pool.max_connections.max(1))
                 .acquire_timeout(pool.acquire_timeout)
                 .connect_with(options.read_only(true))

@@ -156,17 +156,23 @@ mod tests {
         panic!("the queue never reached {n}: {:?}", reader_queue(store));
     }
 
-    /// On both backends: while the reader pool's one connection is taken, a read waits and
-    /// is counted as waiting; it leaves the count once it has the connection, and its wait
-    /// is added up. A wait that is cancelled (a client that went away) leaves it too.
-    #[tokio::test]
-    async fn the_tasks_waiting_for_a_connection_are_counted_while_they_wait() {
+    /// A store on a scratch database whose reader pool has one connection.
+    async fn one_connection_store() -> (ScratchDatabase, Store) {
         let db = ScratchDatabase::from_env().await.unwrap();
         let settings = PoolSettings {
             max_connections: 1,
             ..PoolSettings::default()
         };
         let store = Store::connect(&db.url, &settings).await.unwrap();
+        (db, store)
+    }
+
+    /// On both backends: while the reader pool's one connection is taken, a read waits and
+    /// is counted as waiting; it leaves the count once it has the connection, and its wait
+    /// is added up. A wait that is cancelled (a client that went away) leaves it too.
+    #[tokio::test]
+    async fn the_tasks_waiting_for_a_connection_are_counted_while_they_wait() {
+        let (_db, store) = one_connection_store().await;
         store.migrate().await.unwrap();
         store.ping().await.unwrap();
         assert_eq!(reader_queue(&store).0, 0);
@@ -213,12 +219,7 @@ mod tests {
     /// process and cannot, so the test has nothing to kill there.
     #[tokio::test]
     async fn a_connection_that_died_while_idle_is_replaced_before_it_is_handed_out() {
-        let db = ScratchDatabase::from_env().await.unwrap();
-        let settings = PoolSettings {
-            max_connections: 1,
-            ..PoolSettings::default()
-        };
-        let store = Store::connect(&db.url, &settings).await.unwrap();
+        let (db, store) = one_connection_store().await;
         let Store::Postgres(pool) = &store else {
             return;
         };

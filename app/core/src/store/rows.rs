@@ -282,8 +282,9 @@ pub struct AccessSession {
 /// The session a refresh token belongs to, and the one of the access token shown with it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshLineage {
-    pub family_id: String,
-    pub subject: String,
+    /// The refresh token itself, as a reader sees it now (see `Store::peek_refresh`).
+    #[sqlx(flatten)]
+    pub token: RefreshRow,
     pub subject_kind: String,
     pub family_created_at: i64,
     pub family_last_seen_at: Option<i64>,

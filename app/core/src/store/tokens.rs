@@ -74,15 +74,18 @@ impl Store {
         .map_err(db_err))
     }
 
-    /// The session a refresh token belongs to (what never changes about it), and the one
-    /// the access token `jti` presented with it was issued in: one read for both.
+    /// The refresh token with this hash as a reader sees it now, the session it belongs to
+    /// (what never changes about it), and the one the access token `jti` presented with it
+    /// was issued in: one read for all three.
     pub async fn refresh_lineage(
         &self,
         token_hash: &str,
         jti: &str,
     ) -> CoreResult<Option<RefreshLineage>> {
         on_pool!(self, |c| sqlx::query_as::<_, RefreshLineage>(
-            "SELECT r.family_id, r.subject, f.subject_kind, f.created_at AS family_created_at,
+            "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
+                    r.used_at, r.reason, f.revoked_at AS family_revoked_at,
+                    f.subject_kind, f.created_at AS family_created_at,
                     f.last_seen_at AS family_last_seen_at,
                     a.family_id AS access_family_id, a.subject AS access_subject
              FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
