@@ -23,7 +23,7 @@ use super::error::{CoreError, CoreResult, CredentialKind, FieldErrors};
 use super::issuance::{Credentials, FamilyRef, IssuedRows, Source};
 use super::ratelimit::{admin_subject, Throttle};
 use super::secret::{constant_time_eq, Password, PasswordHash, RefreshTokenSecret};
-use super::store::{LoginColumn, NewAuditRow, RefreshRow, RefreshState, Tx};
+use super::store::{LoginColumn, NewAuditRow, RefreshRow, RefreshState, Tx, UserRow};
 use super::time::ms;
 use super::tokens::{hash_refresh_token, SubjectKind};
 use super::types::{DeviceToken, Email, InstanceId, Phone, MAX_STRING};
@@ -600,7 +600,9 @@ impl Core {
                 "this session ended after a time without use; sign in again",
             ));
         }
-        let subject = self.refresh_subject(kind, &lineage.token.subject).await?;
+        let subject = self
+            .refresh_subject(kind, &lineage.token.subject, lineage.user)
+            .await?;
         if let RefreshSubject::User(user) = &subject {
             if let Some(credentials) = self
                 .rotate_in_group(now, &lineage.token, user, device.as_ref())
@@ -717,8 +719,14 @@ impl Core {
         }
     }
 
-    /// The subject of a session, by the kind its family was opened for.
-    async fn refresh_subject(&self, kind: SubjectKind, id: &str) -> CoreResult<RefreshSubject> {
+    /// The subject of a session, by the kind its family was opened for; a user's comes with
+    /// the session's read (`Store::refresh_lineage`).
+    async fn refresh_subject(
+        &self,
+        kind: SubjectKind,
+        id: &str,
+        user: Option<UserRow>,
+    ) -> CoreResult<RefreshSubject> {
         match kind {
             SubjectKind::Admin => {
                 let admin = self.store().find_admin(id).await?;
@@ -732,7 +740,6 @@ impl Core {
                 })
             }
             SubjectKind::User => {
-                let user = self.store().find_user(id).await?;
                 let user = user.ok_or_else(|| refresh_error("the user no longer exists"))?;
                 Ok(RefreshSubject::User(User::try_from(user)?))
             }
@@ -1301,6 +1308,44 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    /// A refresh reads its session and subject in one query: a user's session carries its
+    /// user as stored now, an admin's session never carries a user.
+    #[tokio::test]
+    async fn the_session_read_carries_the_user_of_a_users_session_only() {
+        let f = fixture(0).await;
+        let store = f.t.core.store();
+        let lineage = |c: &Credentials| {
+            let hash = crate::tokens::hash_refresh_token(c.refresh_token.as_ref().unwrap());
+            async move { store.refresh_lineage(&hash, "").await.unwrap().unwrap() }
+        };
+        let user = registered(&f).await;
+        let read = lineage(&user).await;
+        assert_eq!(read.subject_kind, "user");
+        let row = read.user.expect("a user's session carries its user");
+        assert_eq!(row.device_token, user.device_token.unwrap().to_string());
+        assert_eq!(row.instance_id, f.instance_id);
+
+        let p = Password::new("long enough password");
+        f.t.core
+            .create_admin(at(0), "boss@x.io", &p, tus_wire::views::Role::Owner)
+            .await
+            .unwrap();
+        let admin =
+            f.t.core
+                .admin_sign_in(
+                    at(1),
+                    "boss@x.io",
+                    p.expose(),
+                    None,
+                    &RequestMeta::default(),
+                )
+                .await
+                .unwrap();
+        let read = lineage(&admin).await;
+        assert_eq!(read.subject_kind, "admin");
+        assert!(read.user.is_none());
     }
 
     #[tokio::test]

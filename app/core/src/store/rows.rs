@@ -290,6 +290,9 @@ pub struct RefreshLineage {
     pub family_last_seen_at: Option<i64>,
     pub access_family_id: Option<String>,
     pub access_subject: Option<String>,
+    /// The user the session was opened for, when it is a user's and the user is there.
+    #[sqlx(skip)]
+    pub user: Option<UserRow>,
 }
 
 pub struct NewAccessRow {
