@@ -927,6 +927,11 @@ mod tests {
         }
     }
 
+    /// The stored hash of `c`'s refresh token.
+    fn hash_of(c: &Credentials) -> String {
+        crate::tokens::hash_refresh_token(c.refresh_token.as_ref().unwrap())
+    }
+
     async fn registered(f: &Fixture) -> Credentials {
         f.t.core
             .register(
@@ -1141,7 +1146,7 @@ mod tests {
         let f = fixture(0).await;
         let store = f.t.core.store();
         let row = |c: &Credentials| {
-            let hash = crate::tokens::hash_refresh_token(c.refresh_token.as_ref().unwrap());
+            let hash = hash_of(c);
             async move { store.peek_refresh(&hash).await.unwrap().unwrap() }
         };
         let lost = |r: &CoreResult<()>| matches!(r, Err(CoreError::Conflict { key, .. }) if key == "RefreshToken");
@@ -1196,7 +1201,7 @@ mod tests {
         let f = fixture(0).await;
         let first = registered(&f).await;
         let store = f.t.core.store();
-        let hash = crate::tokens::hash_refresh_token(first.refresh_token.as_ref().unwrap());
+        let hash = hash_of(&first);
         let before = store.peek_refresh(&hash).await.unwrap().unwrap();
         let mut tx = store.begin().await.unwrap();
         tx.revoke_family(&before.family_id, 30_000, "sign-out")
@@ -1316,12 +1321,12 @@ mod tests {
     async fn the_session_read_carries_the_user_of_a_users_session_only() {
         let f = fixture(0).await;
         let store = f.t.core.store();
-        let lineage = |c: &Credentials| {
-            let hash = crate::tokens::hash_refresh_token(c.refresh_token.as_ref().unwrap());
-            async move { store.refresh_lineage(&hash, "").await.unwrap().unwrap() }
+        let lineage = |c: Credentials| async move {
+            let read = store.refresh_lineage(&hash_of(&c), "").await.unwrap();
+            read.expect("the session of a refresh token just issued")
         };
         let user = registered(&f).await;
-        let read = lineage(&user).await;
+        let read = lineage(user.clone()).await;
         assert_eq!(read.subject_kind, "user");
         let row = read.user.expect("a user's session carries its user");
         assert_eq!(row.device_token, user.device_token.unwrap().to_string());
@@ -1343,7 +1348,7 @@ mod tests {
                 )
                 .await
                 .unwrap();
-        let read = lineage(&admin).await;
+        let read = lineage(admin).await;
         assert_eq!(read.subject_kind, "admin");
         assert!(read.user.is_none());
     }
