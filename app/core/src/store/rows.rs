@@ -282,7 +282,7 @@ pub struct AccessSession {
 /// The session a refresh token belongs to, and the one of the access token shown with it.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct RefreshLineage {
-    /// The refresh token itself, as a reader sees it now (see `Store::peek_refresh`).
+    /// The refresh token itself, as a reader sees it now.
     #[sqlx(flatten)]
     pub token: RefreshRow,
     pub subject_kind: String,

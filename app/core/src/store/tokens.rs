@@ -6,16 +6,26 @@ use sqlx::{FromRow, QueryBuilder, Row};
 
 use super::*;
 
-const REFRESH_SELECT: &str = "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at,
-        r.expires_at, r.used_at, r.reason, f.revoked_at AS family_revoked_at
-     FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-     WHERE r.token_hash = $1";
+/// The columns of a `RefreshRow`, from `refresh_tokens r` and its `token_families f`.
+macro_rules! refresh_columns {
+    () => {
+        "r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at, r.used_at, r.reason,
+        f.revoked_at AS family_revoked_at"
+    };
+}
+
+const REFRESH_SELECT: &str = concat!(
+    "SELECT ",
+    refresh_columns!(),
+    " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
+     WHERE r.token_hash = $1"
+);
 
 /// `Store::refresh_lineage`: one read for a refresh.
 pub(super) const REFRESH_LINEAGE: &str = concat!(
-    "SELECT r.id, r.family_id, r.subject, r.state, r.issued_at, r.expires_at,
-            r.used_at, r.reason, f.revoked_at AS family_revoked_at,
-            f.subject_kind, f.created_at AS family_created_at,
+    "SELECT ",
+    refresh_columns!(),
+    ", f.subject_kind, f.created_at AS family_created_at,
             f.last_seen_at AS family_last_seen_at,
             acc.family_id AS access_family_id, acc.subject AS access_subject, ",
     user_columns!(),
@@ -38,8 +48,9 @@ pub(crate) fn refresh_claim_lost() -> CoreError {
 }
 
 impl Store {
-    /// The refresh token with this hash as a reader sees it now (no lock): what a rotation
-    /// may be decided on only if `Tx::claim_refresh` confirms it in the writing transaction.
+    /// The refresh token with this hash as a reader sees it now (no lock): what the tests
+    /// check a token's state with. A refresh reads it with its session (`refresh_lineage`).
+    #[cfg(test)]
     pub async fn peek_refresh(&self, token_hash: &str) -> CoreResult<Option<RefreshRow>> {
         on_pool!(self, |c| sqlx::query_as::<_, RefreshRow>(REFRESH_SELECT)
             .bind(token_hash)
