@@ -370,7 +370,7 @@ impl Core {
             let planned = core.plan_batch(
                 now,
                 &instance,
-                n as usize,
+                crate::registration::new_device_tokens(n as usize),
                 flags,
                 with_tokens,
                 batch_id,

@@ -330,12 +330,14 @@ impl Core {
             let instance = instance.clone();
             let actor = actor.clone();
             tokio::task::spawn_blocking(move || {
-                let mut left = quantity as usize;
-                while left > 0 {
-                    let n = left.min(INSERT_CHUNK);
-                    left -= n;
+                let mut tokens = new_device_tokens(quantity as usize).into_iter();
+                loop {
+                    let ids: Vec<DeviceToken> = tokens.by_ref().take(INSERT_CHUNK).collect();
+                    if ids.is_empty() {
+                        break;
+                    }
                     let chunk =
-                        core.plan_batch(now, &instance, n, flags, with_tokens, batch_id, &actor);
+                        core.plan_batch(now, &instance, ids, flags, with_tokens, batch_id, &actor);
                     let failed = chunk.is_err();
                     if sender.blocking_send(chunk).is_err() || failed {
                         break;
@@ -403,24 +405,25 @@ impl Core {
         Ok(Batch { batch_id, results })
     }
 
-    /// `quantity` new users of a batch, with their `user.created` events (by `actor`) and,
-    /// `with_tokens`, their first pairs: CPU work for a blocking thread.
+    /// New users of a batch, one per DeviceToken (from `new_device_tokens`), with their
+    /// `user.created` events (by `actor`) and, `with_tokens`, their first pairs: CPU work for
+    /// a blocking thread.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn plan_batch(
         &self,
         now: DateTime<Utc>,
         instance: &Instance,
-        quantity: usize,
+        device_tokens: Vec<DeviceToken>,
         flags: UserFlags,
         with_tokens: bool,
         batch_id: BatchId,
         actor: &str,
     ) -> CoreResult<PlannedUsers> {
+        let quantity = device_tokens.len();
         let mut users = Vec::with_capacity(quantity);
         let mut issued = IssuedRows::default();
         let mut results = Vec::with_capacity(quantity);
-        for _ in 0..quantity {
-            let device_token = DeviceToken::new_random();
+        for device_token in device_tokens {
             let row = NewUserRow {
                 enable_tracking: flags.enable_tracking,
                 enable_logging: flags.enable_logging,
@@ -452,6 +455,17 @@ impl Core {
             results,
         })
     }
+}
+
+/// `n` new random DeviceTokens, in order. A batch writes its users in this order, so each
+/// index keyed by the DeviceToken (the users table's own key, its sort indexes on a batch's
+/// equal dates and empty names, the token families' and access tokens' subjects) takes the
+/// batch's keys in one pass from left to right, dirtying each page it touches once, instead of
+/// one random page per row. The tokens stay random v4s: only the order of writing changes.
+pub(crate) fn new_device_tokens(n: usize) -> Vec<DeviceToken> {
+    let mut tokens: Vec<DeviceToken> = (0..n).map(|_| DeviceToken::new_random()).collect();
+    tokens.sort_unstable();
+    tokens
 }
 
 /// New users of a batch, planned (`Core::plan_batch`) and ready to be written: their rows,
@@ -743,7 +757,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_batch_of_several_planned_chunks_writes_every_user_once_in_order() {
+    async fn a_batch_of_several_planned_chunks_writes_every_user_once_in_device_token_order() {
         let t = test_core(|c| c.max_batch = 2 * INSERT_CHUNK as i64 + 500).await;
         let instance = t
             .core
@@ -788,6 +802,12 @@ mod tests {
             .map(|r| r.device_token.unwrap().to_string())
             .collect();
         assert_eq!(created, answered);
+        // In DeviceToken order across the chunks, so that the indexes keyed by it take the
+        // batch in one pass (`new_device_tokens`).
+        assert!(
+            answered.windows(2).all(|w| w[0] < w[1]),
+            "the batch's users are written in DeviceToken order"
+        );
         // Each pair was written: the first and the last users of the batch can refresh.
         for c in [&batch.results[0], batch.results.last().unwrap()] {
             let pair = crate::auth::RefreshPair {
