@@ -44,6 +44,15 @@ struct Target {
 impl Target {
     /// Request `i` goes to replica `i % n`, as a round-robin load balancer would send it.
     async fn post(&self, i: usize, path: &str, body: &Value, instance: bool) -> Value {
+        self.send(i, path, body, instance)
+            .await
+            .json()
+            .await
+            .expect("json")
+    }
+
+    /// Sends request `i` and checks that it succeeded; the body is still to be read.
+    async fn send(&self, i: usize, path: &str, body: &Value, instance: bool) -> reqwest::Response {
         let base = &self.bases[i % self.bases.len()];
         let mut req = self.client.post(format!("{base}{path}")).json(body);
         if instance {
@@ -53,7 +62,7 @@ impl Target {
         }
         let res = req.send().await.expect("request");
         assert_eq!(res.status(), 200, "{path}");
-        res.json().await.expect("json")
+        res
     }
 }
 
@@ -242,16 +251,22 @@ async fn measure(target: &Target) -> Figures {
     let (create, refresh) = token_path(target).await;
     let mut samples = Vec::new();
     for run in 0..CREATE_MANY_RUNS {
+        // Timed until the answer's last byte has arrived, as `curl`'s total time is; the
+        // client's parsing of its 10 MB (in this process, on the server's cores) is not.
         let t = Instant::now();
-        let r = target
-            .post(
+        let body = target
+            .send(
                 run,
                 "/v1/Registration/CreateMany",
                 &json!({"Quantity": CREATE_MANY_QUANTITY}),
                 true,
             )
-            .await;
+            .await
+            .bytes()
+            .await
+            .expect("the answer");
         samples.push(t.elapsed());
+        let r: Value = serde_json::from_slice(&body).expect("json");
         assert_eq!(
             r["Result"]["Results"].as_array().unwrap().len(),
             CREATE_MANY_QUANTITY
@@ -354,7 +369,7 @@ async fn main() {
         r.push('\n');
     };
     let many = |f: &Figures| f.create_many.expect("ours measures CreateMany");
-    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens (median of {CREATE_MANY_RUNS}; min)"), &|f, _| {
+    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens, to the last byte (median of {CREATE_MANY_RUNS}; min; goal ≤ 250 ms on SQLite)"), &|f, _| {
         let (median, min) = many(f);
         format!("{median:.0} ms; {min:.0} ms")
     });
