@@ -35,6 +35,8 @@ pub struct Instance {
     pub default_flags: [Option<bool>; 4],
     /// Its own token lifetimes.
     pub lifetimes: crate::tokens::Lifetimes,
+    /// Moves on with every change to the instance (see `Tx::confirm_instance`).
+    pub revision: i64,
 }
 
 impl TryFrom<InstanceRow> for Instance {
@@ -62,6 +64,7 @@ impl TryFrom<InstanceRow> for Instance {
                 access_minutes: r.access_token_minutes,
                 refresh_hours: r.refresh_token_hours,
             },
+            revision: r.revision,
         })
     }
 }
@@ -157,40 +160,120 @@ fn invalid_instance() -> CoreError {
     CoreError::unauthorized(CredentialKind::Instance, "invalid instance credentials")
 }
 
+/// What a write that confirmed its instance (`Tx::confirm_instance`) fails with when the
+/// instance changed after it was read: a 409 if it reaches the client (two changes raced
+/// one request), though a registration first reads the instance again and retries.
+pub fn instance_changed() -> CoreError {
+    CoreError::Conflict {
+        key: "InstanceId".into(),
+        message: INSTANCE_CHANGED.into(),
+    }
+}
+
+const INSTANCE_CHANGED: &str = "the instance changed while this request was served; send it again";
+
+pub(crate) fn is_instance_changed(e: &CoreError) -> bool {
+    matches!(e, CoreError::Conflict { key, message } if key == "InstanceId" && message == INSTANCE_CHANGED)
+}
+
+/// The instances this process has read, by id, as they were read (issue 19: a registration
+/// authenticates from here instead of reading its instance on every request). Never the
+/// last word: a registration confirms its instance inside its own write
+/// (`Tx::confirm_instance`), and every read of an instance refreshes its entry. Only
+/// instances that exist are held, at most `LIMIT`.
+#[derive(Default)]
+pub(crate) struct InstanceCache {
+    held: std::sync::RwLock<std::collections::HashMap<InstanceId, Instance>>,
+}
+
+impl InstanceCache {
+    const LIMIT: usize = 1024;
+
+    fn get(&self, id: &InstanceId) -> Option<Instance> {
+        let held = self.held.read().unwrap_or_else(|e| e.into_inner());
+        held.get(id).cloned()
+    }
+
+    fn keep(&self, instance: &Instance) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        if held.len() >= Self::LIMIT && !held.contains_key(&instance.id) {
+            held.clear();
+        }
+        held.insert(instance.id, instance.clone());
+    }
+
+    fn forget(&self, id: &InstanceId) {
+        let mut held = self.held.write().unwrap_or_else(|e| e.into_inner());
+        held.remove(id);
+    }
+}
+
+/// The presented id and key, or the 401 for credentials that are missing or malformed.
+fn presented(creds: &InstanceCredentials) -> CoreResult<(InstanceId, &InstanceKey)> {
+    let (Some(id), Some(key)) = (creds.id.as_deref(), creds.key.as_ref()) else {
+        return Err(CoreError::unauthorized(
+            CredentialKind::Instance,
+            "the InstanceId and InstanceKey headers are required",
+        ));
+    };
+    let id = InstanceId::parse(id).map_err(|_| invalid_instance())?;
+    Ok((id, key))
+}
+
+/// Whether `key` is the instance's key. Keys are UUIDs: their canonical forms are compared,
+/// so case and dashes do not matter.
+fn key_matches(instance: &Instance, key: &InstanceKey) -> bool {
+    let canonical = |k: &str| {
+        uuid::Uuid::try_parse(k.trim())
+            .map(|u| u.to_string())
+            .unwrap_or_default()
+    };
+    let presented = canonical(key.expose());
+    !presented.is_empty()
+        && constant_time_eq(
+            presented.as_bytes(),
+            canonical(instance.key.expose()).as_bytes(),
+        )
+}
+
 impl Core {
-    /// Checks the `InstanceId`/`InstanceKey` pair: 401 when missing or wrong (one message for
-    /// both, so a caller cannot probe which instance ids exist), 403 when deactivated.
+    /// Checks the `InstanceId`/`InstanceKey` pair against the stored instance: 401 when
+    /// missing or wrong (one message for both, so a caller cannot probe which instance ids
+    /// exist), 403 when deactivated.
     pub async fn authenticate_instance(&self, creds: &InstanceCredentials) -> CoreResult<Instance> {
-        let (Some(id), Some(key)) = (creds.id.as_deref(), creds.key.as_ref()) else {
-            return Err(CoreError::unauthorized(
-                CredentialKind::Instance,
-                "the InstanceId and InstanceKey headers are required",
-            ));
-        };
-        let id = InstanceId::parse(id).map_err(|_| invalid_instance())?;
+        let (id, key) = presented(creds)?;
         let instance: Instance = match self.store().find_instance(&id.to_string()).await? {
             Some(row) => row.try_into()?,
-            None => return Err(invalid_instance()),
+            None => {
+                self.inner.instances.forget(&id);
+                return Err(invalid_instance());
+            }
         };
-        // Keys are UUIDs: compare their canonical form, so case and dashes do not matter.
-        let canonical = |k: &str| {
-            uuid::Uuid::try_parse(k.trim())
-                .map(|u| u.to_string())
-                .unwrap_or_default()
-        };
-        let presented = canonical(key.expose());
-        if presented.is_empty()
-            || !constant_time_eq(
-                presented.as_bytes(),
-                canonical(instance.key.expose()).as_bytes(),
-            )
-        {
+        self.inner.instances.keep(&instance);
+        if !key_matches(&instance, key) {
             return Err(invalid_instance());
         }
         if instance.status != InstanceStatus::Active {
             return Err(CoreError::Forbidden("the instance is deactivated".into()));
         }
         Ok(instance)
+    }
+
+    /// `authenticate_instance` from the instance as this process last read it, without a
+    /// read when the key matches it and it was Active; otherwise from the stored instance.
+    /// Only for a write that confirms the instance (`Tx::confirm_instance`) and, when that
+    /// fails, authenticates again with `authenticate_instance`: see `Core::register`.
+    pub(crate) async fn authenticate_instance_cached(
+        &self,
+        creds: &InstanceCredentials,
+    ) -> CoreResult<Instance> {
+        let (id, key) = presented(creds)?;
+        match self.inner.instances.get(&id) {
+            Some(held) if held.status == InstanceStatus::Active && key_matches(&held, key) => {
+                Ok(held)
+            }
+            _ => self.authenticate_instance(creds).await,
+        }
     }
 
     pub async fn company_id(&self) -> CoreResult<CompanyId> {

@@ -126,6 +126,8 @@ struct Inner {
     hashing: password::Hashing,
     retention: personal_data::Retention,
     tallies: metrics::Tallies,
+    /// The instances this process has read, to authenticate registrations without a read.
+    instances: instances::InstanceCache,
 }
 
 const SIGNING_KEY_SETTING: &str = "jwt_signing_key";
@@ -166,6 +168,7 @@ impl Core {
                 hashing,
                 retention: config.retention,
                 tallies: metrics::Tallies::default(),
+                instances: instances::InstanceCache::default(),
             }),
         };
         core.init_keys(Core::now()).await?;

@@ -123,6 +123,12 @@ impl Core {
     ///
     /// A registration that carries a password costs a password hash, so it is throttled per
     /// client address like a login (`registrations_per_address`), before the hash.
+    ///
+    /// The instance is authenticated as this process last read it, and its write confirms it
+    /// (`Tx::confirm_instance`). When that finds the instance changed (a key rotated, the
+    /// instance deactivated or its settings changed, here or on another replica), the
+    /// instance is read again: the client gets that answer, or the registration is made
+    /// again from the instance as it now is.
     pub async fn register(
         &self,
         now: DateTime<Utc>,
@@ -130,14 +136,29 @@ impl Core {
         request: RegisterRequest,
         meta: &RequestMeta,
     ) -> CoreResult<Credentials> {
-        let authenticated = self.authenticate_instance(creds).await?;
+        let mut authenticated = self.authenticate_instance_cached(creds).await?;
         let new = NewUser::try_from(request)?;
+        if new.invite_code.is_some() {
+            // It registers into another instance, which is what its write confirms: this
+            // one's credentials are checked against the stored instance here.
+            authenticated = self.authenticate_instance(creds).await?;
+        }
         if new.password.is_some() || new.deliver.is_some() {
             self.admit(now, &Throttle::registration(meta), meta).await?;
         }
         let actor = format!("instance:{}", authenticated.id);
-        self.register_into(now, authenticated, new, Source::Registration, &actor, meta)
+        let source = Source::Registration;
+        match self
+            .register_into(now, authenticated, new.clone(), source, &actor, meta)
             .await
+        {
+            Err(e) if crate::instances::is_instance_changed(&e) => {
+                let stored = self.authenticate_instance(creds).await?;
+                self.register_into(now, stored, new, source, &actor, meta)
+                    .await
+            }
+            done => done,
+        }
     }
 
     /// An admin registers one user into an instance (the dashboard's form); its tokens are
@@ -244,6 +265,7 @@ impl Core {
 
         // Nothing is read back: on SQLite the registration commits with others waiting.
         let mut tx = self.store().begin_writes().await?;
+        tx.confirm_instance(&instance).await?;
         tx.insert_users(std::slice::from_ref(&row)).await?;
         if let Some(device) = &new.device {
             tx.set_device(&row.device_token, device).await?;
@@ -601,6 +623,94 @@ mod tests {
             matches!(again, Err(CoreError::Conflict { ref key, .. }) if key == "CustomToken"),
             "{again:?}"
         );
+    }
+
+    /// A registration authenticates its instance as this process last read it, and its
+    /// write confirms the instance is unchanged (`Tx::confirm_instance`). Whatever another
+    /// replica changed a moment ago holds at once: new settings and a new CompanyId are in
+    /// the next user and its token, a rotated key is refused, with an InstanceInviteCode
+    /// too, and so is a deactivated instance; a refused registration stores nothing.
+    #[tokio::test]
+    async fn a_registration_sees_at_once_what_another_replica_changed_in_its_instance() {
+        let (t, creds, i) = setup().await;
+        let meta = crate::RequestMeta::default();
+        let other = crate::testing::replica(&t, |_| {}).await;
+        let p = crate::testing::admin();
+        let users = || async {
+            t.core
+                .store()
+                .count_users(&Default::default(), 1_000)
+                .await
+                .unwrap()
+        };
+        let claims = |c: Credentials| {
+            let token = c.access_token.unwrap().token;
+            t.core.tokens().verify_access(&token, at(11)).unwrap()
+        };
+        let register = |creds: InstanceCredentials, req: RegisterRequest| {
+            let core = t.core.clone();
+            let meta = meta.clone();
+            async move { core.register(at(10), &creds, req, &meta).await }
+        };
+        let first = claims(register(creds.clone(), Default::default()).await.unwrap());
+        assert_eq!(first.sdk_enable_tracking.as_deref(), Some("True"));
+
+        let settings = tus_wire::model::InstanceSettingsView {
+            default_flags: CustomFieldsInput {
+                enable_tracking: Some(false),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        other
+            .update_instance_settings(at(1), &p, i.id, &settings, &meta)
+            .await
+            .unwrap();
+        let company = crate::types::CompanyId::new_random();
+        other.set_company_id(at(2), company, "test").await.unwrap();
+        let after = claims(register(creds.clone(), Default::default()).await.unwrap());
+        assert_eq!(after.sdk_enable_tracking.as_deref(), Some("False"));
+        assert_eq!(after.company_id, Some(company.to_string()));
+        assert_eq!(users().await, 2);
+
+        let rotated = other
+            .rotate_instance_key(at(3), &p, i.id, &meta)
+            .await
+            .unwrap();
+        let old = register(creds.clone(), Default::default()).await;
+        assert!(
+            matches!(old, Err(CoreError::Unauthorized { .. })),
+            "{old:?}"
+        );
+        let invited = RegisterRequest {
+            instance_invite_code: Some(i.invite_code.clone()),
+            ..Default::default()
+        };
+        let old = register(creds.clone(), invited).await;
+        assert!(
+            matches!(old, Err(CoreError::Unauthorized { .. })),
+            "{old:?}"
+        );
+        assert_eq!(users().await, 2);
+        register(rotated.credentials(), Default::default())
+            .await
+            .unwrap();
+        assert_eq!(users().await, 3);
+
+        let deactivate = tus_wire::model::InstanceInput {
+            status: Some(serde_json::json!("Deactivated")),
+            ..Default::default()
+        };
+        other
+            .update_instance_as(at(4), &p, i.id, deactivate, &meta)
+            .await
+            .unwrap();
+        let refused = register(rotated.credentials(), Default::default()).await;
+        assert!(
+            matches!(refused, Err(CoreError::Forbidden(_))),
+            "{refused:?}"
+        );
+        assert_eq!(users().await, 3);
     }
 
     /// Registrations arriving together are committed together on SQLite (store::group):

@@ -116,6 +116,15 @@ pub(crate) async fn post(
     )
 }
 
+/// Sends `req` with an admin's access token: its status and JSON body.
+pub(crate) async fn as_admin(req: reqwest::RequestBuilder, token: &str) -> (u16, Value) {
+    let res = req.bearer_auth(token).send().await.expect("sent");
+    (
+        res.status().as_u16(),
+        res.json().await.unwrap_or(Value::Null),
+    )
+}
+
 /// The first admin's access token, from a replica.
 pub(crate) async fn admin_token(base: &str) -> String {
     let (status, login) = post(
@@ -221,6 +230,72 @@ async fn two_registrations_racing_for_one_custom_token_give_one_200_and_one_409(
         statuses.sort();
         assert_eq!(statuses, [200, 409], "{first:?} {second:?}");
     }
+}
+
+/// The claims of an answer's access token, unverified (the test only reads them).
+fn claims_of(answer: &Value) -> Value {
+    use base64::Engine;
+    let token = answer["Result"]["AccessToken"]["Token"].as_str().unwrap();
+    let payload = token.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A replica authenticates registrations from the instance as it last read it (issue 19),
+/// so the attacker here holds a key that another replica has just rotated, then the new key
+/// of an instance another replica has just deactivated: each is refused at once, by the
+/// replica that had the old instance in memory, and stores nothing. A CompanyId set by the
+/// CLI in a process of its own is in the very next token.
+#[tokio::test]
+async fn a_key_rotated_or_an_instance_deactivated_on_another_replica_is_refused_at_once() {
+    let db = ScratchDatabase::from_env().await.unwrap();
+    let instance = create_instance(&db.url);
+    let nodes = replicas(&db).await;
+    let a = &nodes[0].base;
+    let b = &nodes[nodes.len() - 1].base;
+    let (status, first) = post(a, "/v1/Registration/Create", &json!({}), Some(&instance)).await;
+    assert_eq!(status, 200, "{first}");
+
+    let company = uuid::Uuid::new_v4().to_string();
+    let out = tus(&db.url)
+        .args(["company", "--set-id", &company])
+        .output()
+        .expect("cli runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (status, second) = post(a, "/v1/Registration/Create", &json!({}), Some(&instance)).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(claims_of(&second)["CompanyId"], company.as_str());
+
+    let admin = admin_token(b).await;
+    let client = reqwest::Client::new();
+    let path = format!("{b}/v1/Instances/{}", instance.0);
+    let (status, rotated) = as_admin(client.post(format!("{path}/RotateKey")), &admin).await;
+    assert_eq!(status, 200, "{rotated}");
+    let new_key = rotated["Result"]["Key"]
+        .as_str()
+        .expect("the new key")
+        .to_string();
+    let users = || on_db(&db, "SELECT COUNT(*) FROM users");
+    let before = users().await;
+    let (status, refused) = post(a, "/v1/Registration/Create", &json!({}), Some(&instance)).await;
+    assert_eq!(status, 401, "the rotated key: {refused}");
+    assert_eq!(users().await, before);
+    let renewed = (instance.0.clone(), new_key);
+    let (status, third) = post(a, "/v1/Registration/Create", &json!({}), Some(&renewed)).await;
+    assert_eq!(status, 200, "the new key: {third}");
+
+    let (status, patched) = as_admin(client.patch(format!("{path}?Status=2")), &admin).await;
+    assert_eq!(status, 200, "{patched}");
+    let before = users().await;
+    let (status, refused) = post(a, "/v1/Registration/Create", &json!({}), Some(&renewed)).await;
+    assert_eq!(status, 403, "the deactivated instance: {refused}");
+    assert_eq!(users().await, before);
 }
 
 #[tokio::test]
@@ -448,15 +523,11 @@ async fn import_until(base: &str, token: &str, id: &str, done: impl Fn(&Value) -
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(180);
     loop {
-        let v: Value = client
-            .get(format!("{base}/v1/Management/imports/{id}"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let (_, v) = as_admin(
+            client.get(format!("{base}/v1/Management/imports/{id}")),
+            token,
+        )
+        .await;
         if done(&v["Result"]) {
             return v["Result"].clone();
         }

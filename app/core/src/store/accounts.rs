@@ -137,17 +137,67 @@ impl Store {
     }
 }
 
+const BUMP_EVERY_REVISION: &str = concat!("UPDATE instances SET ", next_revision!());
+
+/// The message of migration 0028's `expect_instance` (SQLite).
+pub(super) const INSTANCE_CHANGED: &str = "the instance changed";
+
 impl Tx {
-    /// Puts every application into the company `id` (a deployment is one company).
-    pub async fn move_applications_to_company(&mut self, id: &str) -> CoreResult<()> {
-        on_tx!(self, |c| sqlx::query(
-            "UPDATE applications SET company_id = $1"
+    /// Confirms, inside this transaction, that `instance` is still as it was read: the same
+    /// revision and key, still Active. A registration authenticates its instance from memory
+    /// (`Core::authenticate_instance_cached`) and makes this check with its writes, so a key
+    /// rotated or an instance deactivated on any replica a moment ago holds at once. Fails
+    /// with `instances::instance_changed()`: at once on PostgreSQL, at commit on SQLite,
+    /// where the check is deferred with the other writes (migration 0028's
+    /// `expect_instance` aborts the transaction's statements).
+    pub async fn confirm_instance(
+        &mut self,
+        instance: &crate::instances::Instance,
+    ) -> CoreResult<()> {
+        let (id, key) = (instance.id.to_string(), instance.key.expose().to_string());
+        if let TxConn::Sqlite(tx) = &mut self.conn {
+            let q = tx.next_statement();
+            q.push("INSERT INTO expect_instance (id, instance_key, revision) VALUES (")
+                .push_bind(id)
+                .push(", ")
+                .push_bind(key)
+                .push(", ")
+                .push_bind(instance.revision)
+                .push(")");
+            return Ok(());
+        }
+        let unchanged = on_tx!(self, |c| sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM instances
+             WHERE id = $1 AND instance_key = $2 AND revision = $3 AND status = 'Active'"
         )
         .bind(id)
-        .execute(&mut *c)
+        .bind(key)
+        .bind(instance.revision)
+        .fetch_one(&mut *c)
         .await
-        .map(|_| ())
-        .map_err(db_err))
+        .map_err(db_err))?;
+        if unchanged == 1 {
+            Ok(())
+        } else {
+            Err(crate::instances::instance_changed())
+        }
+    }
+
+    /// Puts every application into the company `id` (a deployment is one company).
+    pub async fn move_applications_to_company(&mut self, id: &str) -> CoreResult<()> {
+        on_tx!(self, |c| {
+            sqlx::query("UPDATE applications SET company_id = $1")
+                .bind(id)
+                .execute(&mut *c)
+                .await
+                .map_err(db_err)?;
+            // Every instance's tokens carry the company: each has changed.
+            sqlx::query(BUMP_EVERY_REVISION)
+                .execute(&mut *c)
+                .await
+                .map(|_| ())
+                .map_err(db_err)
+        })
     }
 
     pub async fn insert_application(&mut self, app: &ApplicationRow) -> CoreResult<()> {
@@ -170,8 +220,8 @@ impl Tx {
     pub async fn insert_instance(&mut self, i: &NewInstanceRow) -> CoreResult<()> {
         on_tx!(self, |c| {
             sqlx::query(
-            "INSERT INTO instances (id, app_id, instance_key, name, description, status, invite_code, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+            "INSERT INTO instances (id, app_id, instance_key, name, description, status, invite_code, created_at, revision)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)")
             .bind(&i.id).bind(&i.app_id).bind(&i.instance_key).bind(&i.name).bind(&i.description)
             .bind(&i.status).bind(&i.invite_code).bind(i.created_at)
             .execute(&mut *c).await.map(|_| ()).map_err(db_err)
@@ -188,11 +238,10 @@ impl Tx {
             return Ok(true);
         }
         on_tx!(self, |c| {
-            let mut q = QueryBuilder::new("UPDATE instances SET ");
-            let mut set = q.separated(", ");
+            let mut q = QueryBuilder::new(concat!("UPDATE instances SET ", next_revision!()));
             for (column, value) in changes {
-                set.push(format!("{column} = "));
-                set.push_bind_unseparated(value.clone());
+                q.push(format!(", {column} = "));
+                q.push_bind(value.clone());
             }
             q.push(" WHERE id = ").push_bind(id);
             q.build()

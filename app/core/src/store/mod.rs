@@ -212,6 +212,15 @@ macro_rules! on_tx {
     };
 }
 
+/// The assignment that moves an instance's revision on (migration 0028): every UPDATE of
+/// `instances` that changes what a registration reads from it carries it. A macro so that
+/// statements can take it with `concat!`.
+macro_rules! next_revision {
+    () => {
+        "revision = revision + 1"
+    };
+}
+
 /// Writes the statement `$body` builds into `$q` (a `QueryBuilder` that starts empty; binds
 /// must own their values) when nobody reads its result: on SQLite it joins the
 /// transaction's pending writes (see `SqliteTx`), on PostgreSQL it runs now.
@@ -241,6 +250,9 @@ fn db_err(err: sqlx::Error) -> CoreError {
     if let sqlx::Error::Database(db) = &err {
         if db.message() == EXPECTED_ONE_CHANGE {
             return tokens::refresh_claim_lost();
+        }
+        if db.message() == accounts::INSTANCE_CHANGED {
+            return crate::instances::instance_changed();
         }
         if db.is_unique_violation() {
             let name = db
@@ -848,7 +860,7 @@ const INSTANCE_SELECT: &str =
     "SELECT i.id, i.app_id, i.instance_key, i.name, i.description, i.status,
         i.invite_code, i.created_at, a.name AS app_name, a.company_id, i.default_tracking,
         i.default_logging, i.default_sdk, i.default_realtime, i.access_token_minutes,
-        i.refresh_token_hours
+        i.refresh_token_hours, i.revision
      FROM instances i JOIN applications a ON a.id = i.app_id";
 
 /// The columns of a `UserRow`, from `users u`, its `instances i` and `applications a`. A

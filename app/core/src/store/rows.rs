@@ -33,6 +33,8 @@ pub struct InstanceRow {
     /// Its own token lifetimes (`None`: the service's).
     pub access_token_minutes: Option<i64>,
     pub refresh_token_hours: Option<i64>,
+    /// Moves on with every change (migration 0028).
+    pub revision: i64,
 }
 
 impl std::fmt::Debug for InstanceRow {

@@ -53,13 +53,15 @@ impl Tx {
         s: &InstanceSettings,
     ) -> CoreResult<()> {
         let f = s.default_flags;
-        on_tx!(self, |c| sqlx::query(
-            "UPDATE instances SET active_window_days = $1, max_logging_minutes = $2,
+        on_tx!(self, |c| sqlx::query(concat!(
+            "UPDATE instances SET ",
+            next_revision!(),
+            ", active_window_days = $1, max_logging_minutes = $2,
                 default_tracking = $3, default_logging = $4, default_sdk = $5,
                 default_realtime = $6, inactivity_days = $7, inactivity_action = $8,
                 access_token_minutes = $9, refresh_token_hours = $10
              WHERE id = $11"
-        )
+        ))
         .bind(s.active_window_days)
         .bind(s.max_logging_minutes)
         .bind(f[0])
