@@ -149,12 +149,12 @@ impl Core {
         let actor = format!("instance:{}", authenticated.id);
         let source = Source::Registration;
         match self
-            .register_into(now, authenticated, new.clone(), source, &actor, meta)
+            .register_into(now, authenticated, &new, source, &actor, meta)
             .await
         {
             Err(e) if crate::instances::is_instance_changed(&e) => {
                 let stored = self.authenticate_instance(creds).await?;
-                self.register_into(now, stored, new, source, &actor, meta)
+                self.register_into(now, stored, &new, source, &actor, meta)
                     .await
             }
             done => done,
@@ -176,7 +176,7 @@ impl Core {
             .active_instance_for_field(principal, instance_id, "InstanceId")
             .await?;
         let new = NewUser::try_from(request)?;
-        self.register_into(now, instance, new, Source::Admin, &principal.actor(), meta)
+        self.register_into(now, instance, &new, Source::Admin, &principal.actor(), meta)
             .await
     }
 
@@ -184,7 +184,7 @@ impl Core {
         &self,
         now: DateTime<Utc>,
         authenticated: Instance,
-        new: NewUser,
+        new: &NewUser,
         source: Source,
         actor: &str,
         meta: &RequestMeta,

@@ -79,17 +79,21 @@ pub(crate) async fn ready(replicas: &[&Replica]) {
     }
 }
 
-/// `tus instance create --json` against the database: InstanceId and InstanceKey.
-pub(crate) fn create_instance(db: &str) -> (String, String) {
-    let out = tus(db)
-        .args(["instance", "create", "--name", "Fleet", "--json"])
-        .output()
-        .expect("cli runs");
+/// Runs `command` (a `tus` command) to its end: it must succeed, or the test fails with its
+/// stderr. Its output, stdout for the caller to read.
+pub(crate) fn succeeds(command: &mut Command) -> std::process::Output {
+    let out = command.output().expect("cli runs");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    out
+}
+
+/// `tus instance create --json` against the database: InstanceId and InstanceKey.
+pub(crate) fn create_instance(db: &str) -> (String, String) {
+    let out = succeeds(tus(db).args(["instance", "create", "--name", "Fleet", "--json"]));
     let v: Value = serde_json::from_slice(&out.stdout).expect("json");
     (
         v["InstanceId"].as_str().unwrap().to_string(),
@@ -259,15 +263,7 @@ async fn a_key_rotated_or_an_instance_deactivated_on_another_replica_is_refused_
     assert_eq!(status, 200, "{first}");
 
     let company = uuid::Uuid::new_v4().to_string();
-    let out = tus(&db.url)
-        .args(["company", "--set-id", &company])
-        .output()
-        .expect("cli runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    succeeds(tus(&db.url).args(["company", "--set-id", &company]));
     let (status, second) = post(a, "/v1/Registration/Create", &json!({}), Some(&instance)).await;
     assert_eq!(status, 200, "{second}");
     assert_eq!(claims_of(&second)["CompanyId"], company.as_str());
@@ -554,15 +550,7 @@ async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_
     // The deployment and the instance keep the identity they had elsewhere, from the
     // command line.
     let company = uuid::Uuid::new_v4().to_string();
-    let out = tus(&db.url)
-        .args(["company", "--set-id", &company])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(tus(&db.url).args(["company", "--set-id", &company]));
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("CompanyId: {company}")
@@ -571,17 +559,9 @@ async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_
         uuid::Uuid::new_v4().to_string(),
         uuid::Uuid::new_v4().to_string(),
     );
-    let out = tus(&db.url)
-        .args([
-            "instance", "create", "--name", "Moved", "--id", &id, "--key", &key, "--json",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = succeeds(tus(&db.url).args([
+        "instance", "create", "--name", "Moved", "--id", &id, "--key", &key, "--json",
+    ]));
     let created: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (
@@ -707,12 +687,7 @@ async fn an_import_killed_with_kill_9_resumes_and_imports_each_row_exactly_once_
     )
     .await;
     assert_eq!(status, 200, "{login}");
-    use base64::Engine;
-    let token = login["Result"]["AccessToken"]["Token"].as_str().unwrap();
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(token.split('.').nth(1).unwrap())
-        .unwrap();
-    let claims: Value = serde_json::from_slice(&payload).unwrap();
+    let claims = claims_of(&login);
     assert_eq!(
         (claims["InstanceId"].as_str(), claims["CompanyId"].as_str()),
         (Some(id.as_str()), Some(company.as_str()))
@@ -772,17 +747,12 @@ async fn tus_import_checks_then_imports_a_file_and_writes_its_report() {
     text.push_str("{\"DeviceToken\":\"nope\"}\n");
     std::fs::write(&path, text).unwrap();
     let run = |extra: &[&str]| {
-        let out = tus(&db.url)
-            .arg("import")
-            .arg(&path)
-            .args(["--instance", &instance])
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = succeeds(
+            tus(&db.url)
+                .arg("import")
+                .arg(&path)
+                .args(["--instance", &instance])
+                .args(extra),
         );
         String::from_utf8_lossy(&out.stdout).to_string()
     };
