@@ -9,6 +9,7 @@
 //! over HTTP from this process. Figures go to the `api` section of server/BENCHMARKS.md. Bounded: a fixed
 //! number of requests, loopback only. `TUS_BENCH_POSTGRES` is the admin URL of the
 //! PostgreSQL server (default: the one .ci/postgres starts); `sqlite-only` skips it.
+//! `TUS_BENCH_ONLY` keeps the set-ups whose name contains it (e.g. `PostgreSQL, 1`).
 
 mod common;
 mod reference;
@@ -312,6 +313,10 @@ async fn main() {
     if pg != "sqlite-only" {
         setups.push(("PostgreSQL, 1 replica", pg.clone(), 1));
         setups.push(("PostgreSQL, 2 replicas", pg, 2));
+    }
+    // `TUS_BENCH_ONLY=PostgreSQL` (or any part of a set-up's name) measures only those.
+    if let Ok(only) = std::env::var("TUS_BENCH_ONLY") {
+        setups.retain(|(name, _, _)| name.contains(only.as_str()));
     }
     let mut columns = Vec::new();
     for (name, backend, replicas) in setups {

@@ -605,7 +605,7 @@ impl Core {
             .await?;
         if let RefreshSubject::User(user) = &subject {
             if let Some(credentials) = self
-                .rotate_in_group(now, &lineage.token, user, device.as_ref())
+                .rotate_write_only(now, &lineage.token, user, device.as_ref())
                 .await?
             {
                 return Ok(credentials);
@@ -671,22 +671,19 @@ impl Core {
         Ok(credentials)
     }
 
-    /// The usual rotation, where the store commits write-only transactions in groups
-    /// (SQLite): decided on the token as a reader sees it, and confirmed in the group by
-    /// `claim_refresh` (still active, family not revoked, not expired). `None` when that
-    /// does not hold, or stopped holding before the group ran: then the full path decides
+    /// The usual rotation, as a write-only transaction (a group commit on SQLite, one
+    /// statement on PostgreSQL): decided on the token as a reader sees it, and confirmed in
+    /// the write by `claim_refresh` (still active, family not revoked, not expired). `None`
+    /// when that does not hold, or stopped holding before the write ran: then the full path decides
     /// in its own transaction, with every reuse and grace rule, as if this had not been
     /// tried (nothing of it was written).
-    async fn rotate_in_group(
+    async fn rotate_write_only(
         &self,
         now: DateTime<Utc>,
         row: &RefreshRow,
         user: &User,
         device: Option<&DevicePatch>,
     ) -> CoreResult<Option<Credentials>> {
-        if !self.store().groups_writes() {
-            return Ok(None);
-        }
         let usable = row.state == RefreshState::Active
             && row.family_revoked_at.is_none()
             && row.expires_at > ms(now);
@@ -1221,6 +1218,40 @@ mod tests {
         );
         let issued = store.access_tokens_of(&before.subject, 10).await.unwrap();
         assert_eq!(issued.len(), 1, "{issued:?}");
+    }
+
+    /// A sign-out racing a refresh of the same session, on both backends. The usual
+    /// rotation is a write-only transaction that claims its token in SQL (a group commit on
+    /// SQLite, one statement on PostgreSQL, without the full path's `FOR UPDATE`): whichever
+    /// wins, the session ends revoked, and neither the presented refresh token nor anything
+    /// the refresh returned works afterwards.
+    #[tokio::test]
+    async fn a_sign_out_racing_a_refresh_leaves_nothing_usable() {
+        let f = fixture(0).await;
+        let meta = RequestMeta::default();
+        let store = f.t.core.store();
+        let mut rotated = 0;
+        for round in 0..20 {
+            let first = registered(&f).await;
+            let access = first.access_token.clone().unwrap().token;
+            let (refreshed, signed_out) = tokio::join!(
+                f.t.core.refresh(at(60), pair(&first), &meta),
+                f.t.core.sign_out(at(60), &access, &meta)
+            );
+            signed_out.unwrap();
+            if let Ok(next) = &refreshed {
+                rotated += 1;
+                let again = f.t.core.refresh(at(120), pair(next), &meta).await;
+                assert!(is_refresh_401(&again), "round {round}: {again:?}");
+                let token = &next.access_token.as_ref().unwrap().token;
+                let jti = f.t.core.tokens().verify_access(token, at(120)).unwrap().jti;
+                let session = store.access_session(&jti).await.unwrap().unwrap();
+                assert!(session.family_revoked_at.is_some(), "round {round}");
+            }
+            let reused = f.t.core.refresh(at(120), pair(&first), &meta).await;
+            assert!(is_refresh_401(&reused), "round {round}: {reused:?}");
+        }
+        eprintln!("{rotated} of 20 refreshes rotated before the sign-out");
     }
 
     #[tokio::test]

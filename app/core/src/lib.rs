@@ -260,6 +260,27 @@ pub(crate) mod testing {
         Utc.timestamp_opt(1_700_000_000 + seconds, 0).unwrap()
     }
 
+    /// An event of no user, told apart by `n` (its time, `at(n)`, and its payload).
+    pub fn event(n: i64) -> events::NewEvent {
+        events::NewEvent::new(
+            events::EventType::UserDeleted,
+            at(n),
+            Some("d"),
+            Some("i"),
+            serde_json::json!({ "n": n }),
+        )
+    }
+
+    /// The ids of the stored events, oldest first, as `tx` sees them.
+    pub async fn event_ids(tx: &mut store::Tx) -> Vec<String> {
+        tx.events_between(0, i64::MAX, 20_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect()
+    }
+
     /// An instance "Fleet" in the default application, made at `at(0)`.
     pub async fn fleet(t: &TestCore) -> instances::Instance {
         t.core

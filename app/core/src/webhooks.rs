@@ -1084,15 +1084,7 @@ mod tests {
         let made = a_webhook(&t.core).await;
         // An old event fanned out to the webhook (its delivery pending), and one nobody wants
         // after the webhook is disabled.
-        let event = |n: i64| {
-            NewEvent::new(
-                EventType::UserDeleted,
-                at(n),
-                Some("d"),
-                Some("i"),
-                serde_json::json!({}),
-            )
-        };
+        let event = crate::testing::event;
         let mut tx = t.core.store().begin().await.unwrap();
         tx.insert_events(&[event(0)]).await.unwrap();
         tx.commit().await.unwrap();

@@ -147,9 +147,10 @@ impl Tx {
     /// revision and key, still Active. A registration authenticates its instance from memory
     /// (`Core::authenticate_instance_cached`) and makes this check with its writes, so a key
     /// rotated or an instance deactivated on any replica a moment ago holds at once. Fails
-    /// with `instances::instance_changed()`: at once on PostgreSQL, at commit on SQLite,
-    /// where the check is deferred with the other writes (migration 0028's
-    /// `expect_instance` aborts the transaction's statements).
+    /// with `instances::instance_changed()`, at commit in a write-only transaction, where
+    /// the check is deferred with the other writes (on SQLite migration 0028's
+    /// `expect_instance` aborts the transaction's statements, on PostgreSQL migration
+    /// 0029's `tus_expect` its one statement), otherwise at once.
     pub async fn confirm_instance(
         &mut self,
         instance: &crate::instances::Instance,
@@ -165,6 +166,23 @@ impl Tx {
                 .push_bind(instance.revision)
                 .push(")");
             return Ok(());
+        }
+        if let TxConn::Postgres(tx) = &mut self.conn {
+            if tx.holds() {
+                tx.expect(
+                    |q| {
+                        q.push("EXISTS (SELECT 1 FROM instances WHERE id = ")
+                            .push_bind(id)
+                            .push(" AND instance_key = ")
+                            .push_bind(key)
+                            .push(" AND revision = ")
+                            .push_bind(instance.revision)
+                            .push(" AND status = 'Active')");
+                    },
+                    INSTANCE_CHANGED,
+                )?;
+                return Ok(());
+            }
         }
         let unchanged = on_tx!(self, |c| sqlx::query_scalar::<_, i64>(
             "SELECT COUNT(*) FROM instances

@@ -65,7 +65,7 @@ impl Store {
 impl Tx {
     /// Deferred (`defer_on_tx!`): nothing reads an entry back in the transaction that writes it.
     pub async fn audit(&mut self, entry: &NewAuditRow) -> CoreResult<()> {
-        defer_on_tx!(self, |q| {
+        defer_on_tx!(self, "audit_log", |q| {
             q.push("INSERT INTO audit_log (at, actor, action, target, detail, client_addr) ");
             q.push_values([entry], |mut b, e| {
                 b.push_bind(e.at)

@@ -147,7 +147,7 @@ impl Tx {
             )
             .bind(now)
             .bind(limit)
-            .fetch_all(&mut **tx)
+            .fetch_all(tx.conn().await?)
             .await
             .map_err(db_err),
         }

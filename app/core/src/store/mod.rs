@@ -19,6 +19,7 @@
 //! `throttles`.
 
 mod checkpoint;
+mod fused;
 mod group;
 mod pool;
 mod rows;
@@ -101,7 +102,7 @@ pub struct Tx {
 
 pub(crate) enum TxConn {
     Sqlite(SqliteTx),
-    Postgres(sqlx::Transaction<'static, sqlx::Postgres>),
+    Postgres(fused::PgTx),
 }
 
 /// A transaction on the SQLite writer. Each statement sent to sqlx's SQLite connection is a
@@ -205,7 +206,7 @@ macro_rules! on_tx {
                 $body
             }
             $crate::store::TxConn::Postgres(tx) => {
-                let $c = &mut **tx;
+                let $c = tx.conn().await?;
                 $body
             }
         }
@@ -222,10 +223,15 @@ macro_rules! next_revision {
 }
 
 /// Writes the statement `$body` builds into `$q` (a `QueryBuilder` that starts empty; binds
-/// must own their values) when nobody reads its result: on SQLite it joins the
-/// transaction's pending writes (see `SqliteTx`), on PostgreSQL it runs now.
+/// must own their values) when nobody reads its result. It changes the table `$writes`,
+/// and, after `reads`, reads or changes existing rows of those tables. On SQLite it joins
+/// the transaction's pending writes (see `SqliteTx`); on PostgreSQL a write-only
+/// transaction holds it for its one statement (see `fused`), any other runs it now.
 macro_rules! defer_on_tx {
-    ($tx:expr, |$q:ident| $body:expr) => {
+    ($tx:expr, $writes:literal, |$q:ident| $body:expr) => {
+        defer_on_tx!($tx, $writes, reads [], |$q| $body)
+    };
+    ($tx:expr, $writes:literal, reads [$($reads:literal),*], |$q:ident| $body:expr) => {
         match &mut $tx.conn {
             $crate::store::TxConn::Sqlite(tx) => {
                 let $q = tx.next_statement();
@@ -235,10 +241,10 @@ macro_rules! defer_on_tx {
                 }
             }
             $crate::store::TxConn::Postgres(tx) => {
-                let mut builder = QueryBuilder::<sqlx::Postgres>::new("");
-                let $q = &mut builder;
-                $body;
-                builder.build().execute(&mut **tx).await.map_err(db_err)?;
+                tx.statement($writes, &[$($reads),*], |$q| {
+                    $body;
+                })
+                .await?;
             }
         }
     };
@@ -559,7 +565,10 @@ impl Store {
                     group: None,
                 })
             }),
-            Store::Postgres(pool) => pool.begin().await.map(TxConn::Postgres),
+            Store::Postgres(pool) => pool
+                .begin()
+                .await
+                .map(|tx| TxConn::Postgres(fused::PgTx::begun(pool.clone(), tx))),
         };
         conn.map(|conn| Tx { conn, span })
     }
@@ -582,15 +591,11 @@ impl Store {
         )
     }
 
-    /// Whether `begin_writes` transactions are committed in groups (SQLite), so that a
-    /// write decided on a row read outside the transaction is worth trying first.
-    pub fn groups_writes(&self) -> bool {
-        matches!(self, Store::Sqlite { .. })
-    }
-
     /// A transaction for writes that read nothing back (inserts of new rows): the same
-    /// atomicity and durability as `begin`, but on SQLite it takes the writer only if it
-    /// reads, and otherwise commits its writes together with others' (`group`).
+    /// atomicity and durability as `begin`, but it takes a connection only if it reads: on
+    /// SQLite it otherwise commits its writes together with others' (`group`), on
+    /// PostgreSQL as one statement (`fused`). So a write decided on a row read outside the
+    /// transaction, and confirmed in it, is worth trying first.
     pub async fn begin_writes(&self) -> CoreResult<Tx> {
         match self {
             Store::Sqlite { write, group, .. } => Ok(Tx {
@@ -602,7 +607,10 @@ impl Store {
                 }),
                 span: self.transaction_span(),
             }),
-            Store::Postgres(_) => self.begin().await,
+            Store::Postgres(pool) => Ok(Tx {
+                conn: TxConn::Postgres(fused::PgTx::writes(pool.clone())),
+                span: self.transaction_span(),
+            }),
         }
     }
 
@@ -889,7 +897,7 @@ impl Tx {
         let Tx { conn, span } = self;
         let committed = match conn {
             TxConn::Sqlite(tx) => tx.commit().await,
-            TxConn::Postgres(tx) => tx.commit().await.map_err(db_err),
+            TxConn::Postgres(tx) => tx.commit().await,
         };
         match &committed {
             Ok(()) => span.record("db.outcome", "commit"),

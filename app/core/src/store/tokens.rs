@@ -175,7 +175,7 @@ impl Store {
 impl Tx {
     pub async fn insert_families(&mut self, families: &[NewFamilyRow]) -> CoreResult<()> {
         for chunk in families.chunks(INSERT_CHUNK) {
-            defer_on_tx!(self, |q| {
+            defer_on_tx!(self, "token_families", |q| {
                 q.push(
                     "INSERT INTO token_families (id, subject, subject_kind, origin, created_at) ",
                 );
@@ -193,7 +193,7 @@ impl Tx {
 
     pub async fn insert_refresh_tokens(&mut self, tokens: &[NewRefreshRow]) -> CoreResult<()> {
         for chunk in tokens.chunks(INSERT_CHUNK) {
-            defer_on_tx!(self, |q| {
+            defer_on_tx!(self, "refresh_tokens", |q| {
                 q.push(
                     "INSERT INTO refresh_tokens (id, family_id, subject, token_hash, parent_id, issued_at, expires_at) ");
                 q.push_values(chunk, |mut b, t| {
@@ -212,7 +212,7 @@ impl Tx {
 
     pub async fn insert_access_tokens(&mut self, tokens: &[NewAccessRow]) -> CoreResult<()> {
         for chunk in tokens.chunks(INSERT_CHUNK) {
-            defer_on_tx!(self, |q| {
+            defer_on_tx!(self, "access_tokens", |q| {
                 q.push(
                     "INSERT INTO access_tokens (jti, subject, family_id, source, issued_at, expires_at, kid) ");
                 q.push_values(chunk, |mut b, t| {
@@ -232,9 +232,10 @@ impl Tx {
     /// Marks the active refresh token `id` used at `now` (ms), if its family is not revoked
     /// and it has not expired: the happy path of a rotation decided on a row read outside
     /// the transaction. If it was no longer so (somebody rotated or revoked it meanwhile),
-    /// the transaction fails with `CoreError::Conflict` on `RefreshToken`: at once on
-    /// PostgreSQL, at commit on SQLite, where the check is deferred with the other writes
-    /// (migration 0025's `expect_one_change` aborts the transaction's statements).
+    /// the transaction fails with `CoreError::Conflict` on `RefreshToken`: at commit in a
+    /// write-only transaction, where the check is deferred with the other writes (on SQLite
+    /// migration 0025's `expect_one_change` aborts the transaction's statements, on
+    /// PostgreSQL migration 0029's `tus_expect` its one statement), otherwise at once.
     pub async fn claim_refresh(&mut self, id: &str, now: i64) -> CoreResult<()> {
         const CLAIM: &str = "UPDATE refresh_tokens SET state = 'used', used_at = ";
         const WHERE: &str = ", reason = 'rotated'
@@ -247,6 +248,27 @@ impl Tx {
             q.push(" AND id = ").push_bind(id.to_string());
             q.push("; INSERT INTO expect_one_change (changed) VALUES (changes())");
             return Ok(());
+        }
+        if let TxConn::Postgres(tx) = &mut self.conn {
+            if tx.holds() {
+                let id = id.to_string();
+                let claim = tx
+                    .hold(
+                        "refresh_tokens",
+                        &["refresh_tokens", "token_families"],
+                        |q| {
+                            q.push(CLAIM).push_bind(now).push(WHERE).push_bind(now);
+                            q.push(" AND id = ").push_bind(id).push(" RETURNING 1");
+                        },
+                    )
+                    .await?;
+                return tx.expect(
+                    |q| {
+                        q.push(format!("(SELECT COUNT(*) FROM {claim}) = 1"));
+                    },
+                    super::EXPECTED_ONE_CHANGE,
+                );
+            }
         }
         let claimed = on_tx!(self, |c| {
             let mut q = QueryBuilder::new(CLAIM);

@@ -229,7 +229,7 @@ macro_rules! push_user_columns {
 impl Tx {
     pub async fn insert_users(&mut self, users: &[NewUserRow]) -> CoreResult<()> {
         for chunk in users.chunks(INSERT_CHUNK) {
-            defer_on_tx!(self, |q| {
+            defer_on_tx!(self, "users", |q| {
                 q.push(
                     "INSERT INTO users (device_token, instance_id, first_name, last_name, nickname, phone,
                      email, gender, birthday, marital_status, children_count, country, district, city,
@@ -498,7 +498,11 @@ impl Tx {
         changes: Vec<(&'static str, Value)>,
     ) -> CoreResult<()> {
         if !changes.is_empty() {
-            defer_on_tx!(self, |q| push_user_columns!(q, device_token, changes));
+            defer_on_tx!(self, "users", reads["users"], |q| push_user_columns!(
+                q,
+                device_token,
+                changes
+            ));
         }
         Ok(())
     }

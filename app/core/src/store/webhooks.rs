@@ -129,7 +129,7 @@ impl Tx {
     pub async fn insert_events(&mut self, events: &[NewEvent]) -> CoreResult<()> {
         let trace = crate::trace::current();
         for chunk in events.chunks(INSERT_CHUNK) {
-            defer_on_tx!(self, |q| {
+            defer_on_tx!(self, "events", |q| {
                 q.push(
                     "INSERT INTO events (id, type, at, device_token, instance_id, payload, trace_parent) ",
                 );
@@ -282,7 +282,7 @@ impl Tx {
         match &mut self.conn {
             TxConn::Sqlite(_) => Ok(()),
             TxConn::Postgres(c) => sqlx::query("SELECT pg_advisory_xact_lock(7301001)")
-                .execute(&mut **c)
+                .execute(c.conn().await?)
                 .await
                 .map(|_| ())
                 .map_err(db_err),
