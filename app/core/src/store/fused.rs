@@ -191,7 +191,9 @@ impl PgTx {
 
     /// Holds a check: `expr` (a boolean SQL expression `build` writes, which may name held
     /// statements) must be true when the statement runs, or it fails with `message` and
-    /// writes nothing (matched in `store::db_err`). Only for a transaction that holds.
+    /// writes nothing (matched in `store::db_err`). Like every held statement it reads the
+    /// database as the statement began, not what is held with it. Only for a transaction
+    /// that holds.
     pub(super) fn expect(
         &mut self,
         build: impl FnOnce(&mut QueryBuilder<'static, Postgres>),
