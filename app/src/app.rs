@@ -24,8 +24,7 @@ use crate::pages::sign_in_page::SignInPage;
 use crate::pages::user_page::UserPage;
 use crate::pages::users_page::UsersPage;
 use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
-use crate::server_fns::session::{current_admin, SignOut};
-use tus_wire::views::Action;
+use crate::session_menu::SessionMenu;
 
 /// The dashboard's pages in three groups of WASM chunks beside the shell (`cargo leptos build
 /// --split`): a browser fetches the shell and the chunks of the page it opens, another group's
@@ -220,24 +219,6 @@ pub fn App() -> impl IntoView {
     }
 }
 
-const NAV_LINK: &str = "rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 aria-[current=page]:bg-indigo-50 aria-[current=page]:font-medium aria-[current=page]:text-indigo-700";
-
-/// The dashboard's pages, and what the signed-in admin must be allowed to open each.
-const NAV: [(&str, &str, Action); 12] = [
-    ("/overview", "Overview", Action::ReadUsers),
-    ("/", "Users", Action::ReadUsers),
-    ("/register", "Register a user", Action::WriteUsers),
-    ("/batches", "Batches", Action::ReadUsers),
-    ("/import", "Import", Action::WriteUsers),
-    ("/instances", "Instances", Action::ReadInstances),
-    ("/deliveries", "Deliveries", Action::Deliveries),
-    ("/keys", "Signing keys", Action::ManageSigningKeys),
-    ("/api-keys", "API keys", Action::ManageApiKeys),
-    ("/webhooks", "Webhooks", Action::ManageWebhooks),
-    ("/audit", "Audit log", Action::ReadAudit),
-    ("/admins", "Admins", Action::ManageAdmins),
-];
-
 /// Navigation, and who is signed in (nothing of it on the sign-in page): only the pages the
 /// signed-in admin's role and scope allow (the server refuses the others anyway).
 #[component]
@@ -259,43 +240,5 @@ fn Header() -> impl IntoView {
                 </Show>
             </nav>
         </header>
-    }
-}
-
-#[component]
-fn SessionMenu() -> impl IntoView {
-    let admin = Resource::new(|| (), |_| current_admin());
-    let sign_out = ServerAction::<SignOut>::new();
-    view! {
-        <Transition fallback=|| ()>
-            {move || Suspend::new(async move {
-                admin.await.ok().map(|a| {
-                    let links = NAV
-                        .into_iter()
-                        .filter(|(_, _, action)| a.may(*action))
-                        .map(|(href, label, _)| view! { <A href=href attr:class=NAV_LINK>{label}</A> })
-                        .collect_view();
-                    let enrol = a.totp_required.then(|| view! {
-                        <A href="/account" attr:class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" attr:data-testid="enrol-totp">
-                            "Set up TOTP to continue"
-                        </A>
-                    });
-                    view! {
-                        {links}
-                        {enrol}
-                        <span class="flex-1"></span>
-                        <A href="/account" attr:class=NAV_LINK>
-                            <span data-testid="signed-in-as">{a.email}</span>
-                            <span class="ml-1 rounded bg-slate-100 px-1 text-xs text-slate-600" data-testid="signed-in-role">{a.role.as_str()}</span>
-                        </A>
-                    }
-                })
-            })}
-        </Transition>
-        <ActionForm action=sign_out>
-            <button type="submit" class="rounded-md px-2 py-1 text-sm text-slate-600 hover:bg-slate-100 hover:text-slate-900 focus:outline-none focus-visible:ring-2 focus-visible:ring-indigo-500">
-                "Sign out"
-            </button>
-        </ActionForm>
     }
 }

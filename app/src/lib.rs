@@ -12,6 +12,7 @@ pub mod components;
 pub mod error;
 pub mod pages;
 pub mod server_fns;
+pub mod session_menu;
 
 #[cfg(feature = "ssr")]
 pub mod ssr;

@@ -88,7 +88,7 @@ async function signOut(page: Page) {
 
 test('an Owner invites an Operator who joins, sets up TOTP and works only in their instance', async ({ page, request, browser, consoleErrors }) => {
   test.setTimeout(120_000);
-  consoleErrors.allow(/\/api\/(sign_in|admins|totp_policy|current_admin)$/);
+  consoleErrors.allow(/\/api\/(sign_in|admins|totp_policy|current_admin|session_menu)$/);
   const api = await ownerApi(request);
   const common = (await api('instance_choices', {})).find((c: any) => c.name === 'Common');
   const apps = await api('list_applications', {});

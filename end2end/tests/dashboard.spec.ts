@@ -54,11 +54,11 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   // (Whether the server also names it in a preload link depends on leptos having run the
   // page's view before it writes the head, so that is not asserted.)
   await signIn(page, '/register');
-  // On a page loaded whole, the session menu hydrates with the admin the server rendered it for
-  // (carried in the page): no request for it.
+  // On a page loaded whole, the session menu hydrates as the server rendered it: no request
+  // for it.
   const sessionRequests: string[] = [];
   page.on('request', (r) => {
-    if (new URL(r.url()).pathname === '/api/current_admin') sessionRequests.push(r.url());
+    if (['/api/current_admin', '/api/session_menu'].includes(new URL(r.url()).pathname)) sessionRequests.push(r.url());
   });
   await page.goto('/register');
   await hydrated(page);
@@ -72,6 +72,10 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   await hydrated(page);
   await expect(page).toHaveURL(/\/instances$/);
   await expect(page.getByRole('heading', { name: 'Instances' })).toBeVisible();
+  // The menu marks the page the router moved to.
+  const menu = page.getByRole('navigation', { name: 'Main' });
+  await expect(menu.getByRole('link', { name: 'Instances' })).toHaveAttribute('aria-current', 'page');
+  await expect(menu.getByRole('link', { name: 'Register a user' })).not.toHaveAttribute('aria-current', 'page');
   expect(split('service_pages').length).toBeGreaterThan(0);
   expect(split('link_pages')).toHaveLength(0);
 
@@ -97,6 +101,8 @@ test('sign-in with a wrong password says so, then the right one gets in', async 
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN_EMAIL);
   await expect(page).toHaveURL(/\/$/);
+  // The menu was built in the browser (the router moved on): it was fetched, for this page.
+  await expect(page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Users' })).toHaveAttribute('aria-current', 'page');
   const cookies = await context.cookies();
   for (const name of ['tus_access', 'tus_refresh']) {
     const c = cookies.find((c) => c.name === name)!;

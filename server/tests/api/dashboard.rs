@@ -16,6 +16,17 @@ pub(crate) fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+/// The text of a dashboard page or export, fetched with an admin's bearer token.
+pub(crate) async fn text_as(app: &TestApp, path: &str, token: &str) -> String {
+    let res = no_redirects()
+        .get(format!("{}{path}", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    res.text().await.unwrap()
+}
+
 fn set_cookies(headers: &HeaderMap) -> Vec<String> {
     headers
         .get_all(SET_COOKIE)

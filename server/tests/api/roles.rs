@@ -10,7 +10,7 @@ use tus_core::secret::Password;
 use tus_wire::model::ApplicationInput;
 use tus_wire::views::{AdminGrant, Role};
 
-use crate::dashboard::{call, no_redirects, origin};
+use crate::dashboard::{call, no_redirects, origin, text_as};
 use crate::helpers::*;
 
 const PASSWORD: &str = "team member password";
@@ -429,15 +429,7 @@ async fn a_scoped_admin_never_sees_another_instance_in_lists_counts_exports_or_t
             .unwrap()
             .is_empty());
 
-        let csv = no_redirects()
-            .get(format!("{}/export/users.csv?status=all", app.base))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let csv = text_as(app, "/export/users.csv?status=all", &token).await;
         assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
         assert!(!csv.contains(&in_b));
 
@@ -641,6 +633,31 @@ async fn an_invited_admin_sets_a_password_by_the_emailed_link_once_then_signs_in
     .await;
     assert_eq!(me.body["role"], "Operator");
     assert_eq!(me.body["scoped"], true);
+    // The header's menu offers what an Operator may open, fetched or rendered into a page.
+    let menu = call(
+        &app,
+        "session_menu",
+        json!({"path": "/"}),
+        &[bearer(&ops), from_public.clone()],
+    )
+    .await;
+    assert_eq!(menu.status, 200, "{}", menu.body);
+    let html = menu.body.as_str().unwrap();
+    assert!(html.contains(">ops@team.example<"), "{html}");
+    assert!(html.contains(">Operator<"), "{html}");
+    assert!(
+        html.contains(r#"<a href="/" aria-current="page""#),
+        "{html}"
+    );
+    assert!(html.contains(r#"href="/register""#), "{html}");
+    assert!(!html.contains(r#"href="/admins""#), "{html}");
+    let page = text_as(&app, "/batches", &ops).await;
+    assert!(
+        page.contains(r#"<a href="/batches" aria-current="page""#),
+        "{page}"
+    );
+    assert!(page.contains(">ops@team.example<"), "{page}");
+    assert!(!page.contains(r#"href="/admins""#), "{page}");
     let list = call(
         &app,
         "admins",
