@@ -35,6 +35,9 @@ const NAV: [(&str, &str, Action); 12] = [
     ("/admins", "Admins", Action::ManageAdmins),
 ];
 
+/// The attribute of the link asking the admin to set up TOTP before anything else.
+const ENROL: &str = "data-enrol";
+
 /// Whether the menu's link to `href` is the page at `path`: the page itself or one below it
 /// (a batch is under Batches, a user under Users).
 pub fn is_current(href: &str, path: &str) -> bool {
@@ -59,7 +62,7 @@ pub fn menu_html(admin: &SessionView, path: &str) -> String {
         .collect_view();
     let enrol = admin.totp_required.then(|| {
         view! {
-            <a href="/account" class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" data-testid="enrol-totp">
+            <a href="/account" class="rounded-md bg-amber-100 px-2 py-1 text-sm font-medium text-amber-900" data-enrol="" data-testid="enrol-totp">
                 "Set up TOTP to continue"
             </a>
         }
@@ -112,6 +115,15 @@ fn rendered_menu(path: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Fetches the menu's HTML for the page at `path` into `html`.
+fn fetch_menu(html: RwSignal<String>, path: String) {
+    leptos::task::spawn_local(async move {
+        if let Ok(menu) = session_menu(path).await {
+            html.set(menu);
+        }
+    });
+}
+
 #[component]
 pub fn SessionMenu() -> impl IntoView {
     let location = use_location();
@@ -123,21 +135,22 @@ pub fn SessionMenu() -> impl IntoView {
     html.set(rendered_menu(&location.pathname.get_untracked()));
     #[cfg(not(feature = "ssr"))]
     if !Owner::current_shared_context().is_some_and(|c| c.during_hydration()) {
-        let path = location.pathname.get_untracked();
-        leptos::task::spawn_local(async move {
-            if let Ok(menu) = session_menu(path).await {
-                html.set(menu);
-            }
-        });
+        fetch_menu(html, location.pathname.get_untracked());
     }
     let links = NodeRef::<leptos::html::Div>::new();
     // The current page's link, as the router moves (the HTML has it for the page it was for).
-    Effect::new(move |_| {
+    // A menu asking the admin to set up TOTP first is fetched again on the next page: once
+    // they have, it offers their pages.
+    Effect::new(move |shown: Option<String>| {
         let path = location.pathname.get();
         html.track();
-        let Some(links) = links.get() else { return };
+        let Some(links) = links.get() else {
+            return path;
+        };
         let anchors = links.get_elements_by_tag_name("a");
+        let mut enrol = false;
         for a in (0..anchors.length()).filter_map(|i| anchors.item(i)) {
+            enrol |= a.has_attribute(ENROL);
             let here = a
                 .get_attribute("href")
                 .is_some_and(|h| is_current(&h, &path));
@@ -147,6 +160,10 @@ pub fn SessionMenu() -> impl IntoView {
                 a.remove_attribute("aria-current")
             };
         }
+        if enrol && shown.is_some_and(|p| p != path) {
+            fetch_menu(html, path.clone());
+        }
+        path
     });
     let sign_out = ServerAction::<crate::server_fns::session::SignOut>::new();
     view! {
