@@ -99,18 +99,14 @@ pub async fn session_menu(path: String) -> Result<String, AppError> {
 #[cfg(feature = "ssr")]
 fn rendered_menu(path: &str) -> String {
     use crate::ssr::session::Session;
-    use crate::ssr::AppState;
-    let Some(state) = use_context::<AppState>() else {
-        return String::new();
-    };
-    let Some(parts) = use_context::<http::request::Parts>() else {
+    let Ok((core, parts)) = crate::server_fns::guard::request() else {
         return String::new();
     };
     parts
         .extensions
         .get::<Session>()
         .and_then(|s| s.admin().cloned())
-        .and_then(|caller| state.core.session_view(&caller.principal).ok())
+        .and_then(|caller| core.session_view(&caller.principal).ok())
         .map(|admin| menu_html(&admin, path))
         .unwrap_or_default()
 }
