@@ -24,6 +24,7 @@ mod group;
 mod pool;
 mod rows;
 pub mod scratch;
+mod script;
 
 pub use rows::*;
 
@@ -32,7 +33,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-use sqlx::{Postgres, QueryBuilder, Sqlite};
+use sqlx::{Postgres, Sqlite};
 
 use pool::Pool;
 
@@ -118,7 +119,7 @@ pub(crate) enum TxConn {
 pub struct SqliteTx {
     write: Pool<Sqlite>,
     tx: Option<sqlx::Transaction<'static, sqlx::Sqlite>>,
-    pending: Option<QueryBuilder<'static, sqlx::Sqlite>>,
+    pending: Option<script::Script>,
     group: Option<std::sync::Arc<group::GroupCommit>>,
 }
 
@@ -129,9 +130,8 @@ impl SqliteTx {
             Some(tx) => tx,
             empty => empty.insert(self.write.begin().await?),
         };
-        if let Some(mut pending) = self.pending.take() {
-            pending.push(group::MEMBER_RELEASE);
-            pending.build().execute(&mut **tx).await.map_err(db_err)?;
+        if let Some(pending) = self.pending.take() {
+            group::in_savepoint(pending, tx).await.map_err(db_err)?;
         }
         Ok(&mut **tx)
     }
@@ -148,23 +148,20 @@ impl SqliteTx {
     }
 
     /// The builder to write the next deferred statement into.
-    fn next_statement(&mut self) -> &mut QueryBuilder<'static, sqlx::Sqlite> {
+    fn next_statement(&mut self) -> &mut script::Script {
         match &mut self.pending {
             Some(pending) => {
                 pending.push("; ");
                 pending
             }
-            empty => empty.insert(QueryBuilder::new(group::MEMBER_SAVEPOINT)),
+            empty => empty.insert(script::Script::default()),
         }
     }
 
     async fn commit(mut self) -> CoreResult<()> {
         match (self.tx.is_some(), self.pending.take(), &self.group) {
             (false, None, _) => Ok(()),
-            (false, Some(mut pending), Some(group)) => {
-                pending.push(group::MEMBER_RELEASE);
-                group.commit(&self.write, pending).await
-            }
+            (false, Some(pending), Some(group)) => group.commit(&self.write, pending).await,
             (_, pending, _) => {
                 self.pending = pending;
                 self.conn().await?;
@@ -222,8 +219,9 @@ macro_rules! next_revision {
     };
 }
 
-/// Writes the statement `$body` builds into `$q` (a `QueryBuilder` that starts empty; binds
-/// must own their values) when nobody reads its result. It changes the table `$writes`,
+/// Writes the statement `$body` builds into `$q` (a `QueryBuilder`, on SQLite a
+/// `script::Script` written the same way; it starts empty, and binds must own their
+/// values) when nobody reads its result. It changes the table `$writes`,
 /// and, after `reads`, reads or changes existing rows of those tables. On SQLite it joins
 /// the transaction's pending writes (see `SqliteTx`); on PostgreSQL a write-only
 /// transaction holds it for its one statement (see `fused`), any other runs it now.
