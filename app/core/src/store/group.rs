@@ -33,8 +33,8 @@ use super::pool::Pool;
 use super::script::{self, Script};
 use crate::error::{CoreError, CoreResult};
 
-/// The savepoint a transaction's held writes run in when they run on their own
-/// (`in_savepoint`).
+/// The savepoint each member runs in when a group runs one member at a time
+/// (`one_by_one`).
 const MEMBER_SAVEPOINT: &str = "SAVEPOINT tx_writes; ";
 const MEMBER_RELEASE: &str = "; RELEASE tx_writes";
 const MEMBER_UNDO: &str = "ROLLBACK TO tx_writes; RELEASE tx_writes";
@@ -142,9 +142,9 @@ async fn run_joined(tx: &mut SqliteConnection, batch: &[Member]) -> Result<(), s
     Ok(())
 }
 
-/// Runs a transaction's held writes as one call in their own savepoint, so that if one
-/// fails they can all be undone (`MEMBER_UNDO`) and the transaction around them goes on.
-pub(super) async fn in_savepoint(
+/// Runs a member's writes as one call in their own savepoint, so that if one fails they
+/// can all be undone (`MEMBER_UNDO`) and the transaction around them goes on.
+async fn in_savepoint(
     statements: Script,
     conn: &mut SqliteConnection,
 ) -> Result<SqliteQueryResult, sqlx::Error> {

@@ -109,9 +109,11 @@ pub(crate) enum TxConn {
 /// A transaction on the SQLite writer. Each statement sent to sqlx's SQLite connection is a
 /// round trip to its worker thread while every other writer waits; writes whose result
 /// nobody reads (`defer_on_tx!`) are therefore held here and sent in one call, as one
-/// multi-statement query in a savepoint, before the transaction's next statement or at its
-/// commit. They run in the order they were written, inside the same transaction; an error
-/// in one of them fails that call, and the caller's `?` rolls the transaction back.
+/// multi-statement query, before the transaction's next statement or at its commit. They
+/// run in the order they were written, inside the same transaction; an error in one of
+/// them fails that call, and the caller's `?` rolls the transaction back (no savepoint
+/// around them: one left open would not undo anything the caller then committed, and each
+/// would copy the pages it changes once more).
 ///
 /// A transaction begun with `Store::begin_writes` takes the writer only when it first
 /// needs it; if it never does (it only wrote), its writes are committed in a group with
@@ -131,7 +133,7 @@ impl SqliteTx {
             empty => empty.insert(self.write.begin().await?),
         };
         if let Some(pending) = self.pending.take() {
-            group::in_savepoint(pending, tx).await.map_err(db_err)?;
+            pending.execute(tx).await.map_err(db_err)?;
         }
         Ok(&mut **tx)
     }

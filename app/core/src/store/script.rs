@@ -8,8 +8,8 @@ use std::fmt::{Display, Write};
 
 use sqlx::encode::{Encode, IsNull};
 use sqlx::error::BoxDynError;
-use sqlx::sqlite::{SqliteArgumentValue, SqliteArguments, SqliteTypeInfo};
-use sqlx::{Arguments, Sqlite, Type};
+use sqlx::sqlite::{SqliteArgumentValue, SqliteArguments, SqliteQueryResult, SqliteTypeInfo};
+use sqlx::{Arguments, Sqlite, SqliteConnection, Type};
 
 #[derive(Default)]
 pub struct Script {
@@ -76,6 +76,17 @@ impl Script {
 }
 
 impl Script {
+    /// Runs its statements, in order, as one call. If one fails, those before it have run:
+    /// the caller's `?` drops the transaction, which rolls them back.
+    pub async fn execute(
+        mut self,
+        conn: &mut SqliteConnection,
+    ) -> Result<SqliteQueryResult, sqlx::Error> {
+        let sql = std::mem::take(&mut self.sql);
+        let arguments = self.into_arguments()?;
+        sqlx::query_with(&sql, arguments).execute(conn).await
+    }
+
     /// Its values for sqlx, moved (no copy).
     pub fn into_arguments(self) -> Result<SqliteArguments<'static>, sqlx::Error> {
         if let Some(why) = self.unbound {
