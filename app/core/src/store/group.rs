@@ -118,14 +118,7 @@ async fn run_group(pool: &Pool<Sqlite>, members: Vec<Member>) {
         }
     }
     let dones = batches.into_iter().flatten().map(|m| m.done);
-    match tx.commit().await {
-        Ok(()) => {
-            for done in dones {
-                let _ = done.send(Ok(()));
-            }
-        }
-        Err(e) => fail_all(dones, e),
-    }
+    answer(dones, tx.commit().await);
 }
 
 /// Runs a batch's writes as one call, without the members' savepoints.
@@ -145,12 +138,11 @@ async fn run_joined(tx: &mut SqliteConnection, batch: &[Member]) -> Result<(), s
 /// Runs a member's writes as one call in their own savepoint, so that if one fails they
 /// can all be undone (`MEMBER_UNDO`) and the transaction around them goes on.
 async fn in_savepoint(
-    statements: Script,
+    mut statements: Script,
     conn: &mut SqliteConnection,
 ) -> Result<SqliteQueryResult, sqlx::Error> {
-    let sql = format!("{MEMBER_SAVEPOINT}{}{MEMBER_RELEASE}", statements.sql());
-    let arguments = statements.into_arguments()?;
-    sqlx::query_with(&sql, arguments).execute(conn).await
+    statements.enclose(MEMBER_SAVEPOINT, MEMBER_RELEASE);
+    statements.execute(conn).await
 }
 
 /// Runs `members` in one transaction, each in its savepoint and one call each: a member
@@ -177,14 +169,7 @@ async fn one_by_one(pool: &Pool<Sqlite>, mut members: impl Iterator<Item = Membe
             }
         }
     }
-    match tx.commit().await {
-        Ok(()) => {
-            for done in committed {
-                let _ = done.send(Ok(()));
-            }
-        }
-        Err(e) => fail_all(committed, e),
-    }
+    answer(committed, tx.commit().await);
 }
 
 /// The group's members, those with the same SQL together (in the order each kind first
@@ -209,6 +194,21 @@ fn batches(members: Vec<Member>) -> Vec<Vec<Member>> {
         }
     }
     batches
+}
+
+/// Tells `members` how the COMMIT that was to make their writes durable went.
+fn answer(
+    members: impl IntoIterator<Item = oneshot::Sender<CoreResult<()>>>,
+    committed: Result<(), sqlx::Error>,
+) {
+    match committed {
+        Ok(()) => {
+            for done in members {
+                let _ = done.send(Ok(()));
+            }
+        }
+        Err(e) => fail_all(members, e),
+    }
 }
 
 fn fail_all(

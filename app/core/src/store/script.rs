@@ -76,6 +76,12 @@ impl Script {
 }
 
 impl Script {
+    /// Puts `before` in front of its SQL and `after` behind it (a savepoint around it).
+    pub fn enclose(&mut self, before: &str, after: &str) {
+        self.sql.insert_str(0, before);
+        self.sql.push_str(after);
+    }
+
     /// Runs its statements, in order, as one call. If one fails, those before it have run:
     /// the caller's `?` drops the transaction, which rolls them back.
     pub async fn execute(
@@ -95,7 +101,9 @@ impl Script {
         let mut arguments = SqliteArguments::default();
         arguments.reserve(self.values.len(), 0);
         for value in self.values {
-            arguments.add(Owned(value)).map_err(sqlx::Error::Encode)?;
+            arguments
+                .add(Encoded(Cow::Owned(value)))
+                .map_err(sqlx::Error::Encode)?;
         }
         Ok(arguments)
     }
@@ -112,7 +120,9 @@ pub fn arguments_of<'s>(
         }
         arguments.reserve(script.values.len(), 0);
         for value in &script.values {
-            arguments.add(Bound(value)).map_err(sqlx::Error::Encode)?;
+            arguments
+                .add(Encoded(Cow::Borrowed(value)))
+                .map_err(sqlx::Error::Encode)?;
         }
     }
     Ok(arguments)
@@ -156,7 +166,37 @@ impl Separated<'_> {
     }
 }
 
-fn borrowed<'a>(value: &'a SqliteArgumentValue<'static>) -> SqliteArgumentValue<'a> {
+/// A value already encoded: handed over as it is when owned, lent when borrowed (sqlx then
+/// copies it for its worker).
+struct Encoded<'a>(Cow<'a, SqliteArgumentValue<'static>>);
+
+impl<'a> Encode<'a, Sqlite> for Encoded<'a> {
+    fn encode(self, buf: &mut Vec<SqliteArgumentValue<'a>>) -> Result<IsNull, BoxDynError> {
+        buf.push(match self.0 {
+            Cow::Owned(value) => value,
+            Cow::Borrowed(value) => lent(value),
+        });
+        Ok(IsNull::No)
+    }
+
+    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'a>>) -> Result<IsNull, BoxDynError> {
+        buf.push(match &self.0 {
+            Cow::Owned(value) => value.clone(),
+            Cow::Borrowed(value) => lent(value),
+        });
+        Ok(IsNull::No)
+    }
+}
+
+// Not consulted when binding: each value carries its own storage class.
+impl Type<Sqlite> for Encoded<'_> {
+    fn type_info() -> SqliteTypeInfo {
+        <str as Type<Sqlite>>::type_info()
+    }
+}
+
+/// `value` with its text or bytes borrowed, not copied.
+fn lent<'a>(value: &'a SqliteArgumentValue<'static>) -> SqliteArgumentValue<'a> {
     match value {
         SqliteArgumentValue::Null => SqliteArgumentValue::Null,
         SqliteArgumentValue::Text(text) => SqliteArgumentValue::Text(Cow::Borrowed(text)),
@@ -164,44 +204,6 @@ fn borrowed<'a>(value: &'a SqliteArgumentValue<'static>) -> SqliteArgumentValue<
         SqliteArgumentValue::Double(v) => SqliteArgumentValue::Double(*v),
         SqliteArgumentValue::Int(v) => SqliteArgumentValue::Int(*v),
         SqliteArgumentValue::Int64(v) => SqliteArgumentValue::Int64(*v),
-    }
-}
-
-/// A value already encoded, lent as it is (sqlx copies it for its worker).
-struct Bound<'a>(&'a SqliteArgumentValue<'static>);
-
-impl<'a> Encode<'a, Sqlite> for Bound<'a> {
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'a>>) -> Result<IsNull, BoxDynError> {
-        buf.push(borrowed(self.0));
-        Ok(IsNull::No)
-    }
-}
-
-/// A value already encoded, handed over as it is.
-struct Owned(SqliteArgumentValue<'static>);
-
-impl<'a> Encode<'a, Sqlite> for Owned {
-    fn encode(self, buf: &mut Vec<SqliteArgumentValue<'a>>) -> Result<IsNull, BoxDynError> {
-        buf.push(self.0);
-        Ok(IsNull::No)
-    }
-
-    fn encode_by_ref(&self, buf: &mut Vec<SqliteArgumentValue<'a>>) -> Result<IsNull, BoxDynError> {
-        buf.push(self.0.clone());
-        Ok(IsNull::No)
-    }
-}
-
-// Not consulted when binding: each value carries its own storage class.
-impl Type<Sqlite> for Bound<'_> {
-    fn type_info() -> SqliteTypeInfo {
-        <str as Type<Sqlite>>::type_info()
-    }
-}
-
-impl Type<Sqlite> for Owned {
-    fn type_info() -> SqliteTypeInfo {
-        <str as Type<Sqlite>>::type_info()
     }
 }
 
