@@ -861,6 +861,34 @@ mod tests {
         ));
     }
 
+    /// Playing the attacker who holds some DeviceTokens and guesses the next: they are
+    /// random v4 UUIDs (122 random bits, from a CSPRNG), never time-ordered v7s, and never
+    /// repeat; the ids the server gives its own rows are v7s, which may be ordered.
+    #[test]
+    fn device_tokens_are_random_v4s_and_row_ids_time_ordered_v7s() {
+        let tokens = new_device_tokens(20_000);
+        let distinct: std::collections::HashSet<_> = tokens.iter().collect();
+        assert_eq!(distinct.len(), tokens.len());
+        for token in tokens.iter().chain([&DeviceToken::new_random()]) {
+            assert_eq!(
+                token.0.get_version(),
+                Some(uuid::Version::Random),
+                "{token}"
+            );
+            assert_eq!(token.0.get_variant(), uuid::Variant::RFC4122, "{token}");
+        }
+        // A clock in them (as in a v7) would give tokens made in one burst the same
+        // leading bits: random ones almost never share their first 32.
+        let leading: std::collections::HashSet<_> =
+            tokens.iter().map(|t| t.0.as_u128() >> 96).collect();
+        assert!(leading.len() > 19_900, "{} distinct", leading.len());
+        let ids: Vec<_> = (0..1_000).map(|_| crate::types::new_row_id()).collect();
+        assert!(ids
+            .iter()
+            .all(|id| id.get_version() == Some(uuid::Version::SortRand)));
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "row ids are ordered");
+    }
+
     async fn users_in(t: &crate::testing::TestCore, batch: &Batch) -> i64 {
         let id = batch.batch_id.to_string();
         t.core.store().count_users_in_batch(&id).await.unwrap()
