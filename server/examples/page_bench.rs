@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{json, Value};
 use tus_core::store::scratch::ScratchDatabase;
-use tus_core::store::NewUserRow;
+use tus_core::store::{sort_value, NewUserRow};
+use tus_core::types::UserSort;
+use tus_core::users::search::encode_cursor;
 
 const RUNS: usize = 25;
 const SEED_TX: usize = 50_000;
@@ -185,10 +187,10 @@ fn dashboard_queries(probe: &tus_core::store::UserRow) -> Vec<Query> {
         path: "/api/list_users".into(),
         body: Some(json!({ "query": query })),
     };
-    let last = probe.last_name.clone().unwrap_or_default();
     let email = probe.email.clone().unwrap_or_default();
-    let by_time = format!("{}.{}", probe.device_token, probe.date_created);
-    let by_name = format!("{}.{}", probe.device_token, last.to_ascii_lowercase());
+    let cursor = |sort| encode_cursor(&sort_value(sort, probe), probe.seq);
+    let by_time = cursor(UserSort::DateCreatedDesc);
+    let by_name = cursor(UserSort::LastName);
     let page = |label: &str, path: String| Query {
         label: format!("dashboard page GET {label} (server-rendered HTML)"),
         path,

@@ -633,9 +633,9 @@ impl Store {
     }
 }
 
-/// The sort keys of the users page. Each matches an index of migration 0005 exactly
-/// (`<key>, device_token, status`: covering for the default page), which also serves the
-/// prefix search and `find`.
+/// The sort keys of the users page. Each matches an index exactly (`<key>, seq, status,
+/// instance_id`: covering for the default page; ties broken by creation order, so a new
+/// user's entries append), which also serves the prefix search and `find`.
 const CREATED_KEY: &str = "u.date_created";
 const EMAIL_KEY: &str = "coalesce(u.email, '')";
 const FIRST_NAME_KEY: &str = "coalesce(lower(u.first_name), '')";
@@ -652,14 +652,14 @@ fn sort_order(sort: UserSort, unindexed: bool) -> String {
     let (key, ascending) = sort_key(sort);
     let dir = if ascending { "ASC" } else { "DESC" };
     if !unindexed {
-        return format!("{key} {dir}, u.device_token {dir}");
+        return format!("{key} {dir}, u.seq {dir}");
     }
     let opaque = if key == CREATED_KEY || key == ACTIVITY_KEY {
         " + 0"
     } else {
         " || ''"
     };
-    format!("({key}){opaque} {dir}, u.device_token {dir}")
+    format!("({key}){opaque} {dir}, u.seq {dir}")
 }
 
 /// The key expression of a sort and whether it ascends.
@@ -875,7 +875,7 @@ const INSTANCE_SELECT: &str =
 /// macro so that other reads can take them with `concat!`.
 macro_rules! user_columns {
     () => {
-        "u.device_token, u.instance_id, u.first_name, u.last_name, u.nickname,
+        "u.seq, u.device_token, u.instance_id, u.first_name, u.last_name, u.nickname,
         u.phone, u.email, u.gender, u.birthday, u.marital_status, u.children_count, u.country,
         u.district, u.city, u.address, u.image_url, u.status, u.enable_tracking, u.enable_logging,
         u.enabled, u.enable_real_time_location, u.client_id, u.password_hash, u.batch_id,
@@ -1068,6 +1068,130 @@ mod tests {
                 "{sql}: {plan:?}"
             );
         }
+    }
+
+    /// The migrations before `version`, as an older binary left the database.
+    async fn migrate_before(
+        c: &mut impl sqlx::migrate::Migrate,
+        migrator: &sqlx::migrate::Migrator,
+        version: i64,
+    ) {
+        c.ensure_migrations_table().await.unwrap();
+        for m in migrator.iter().filter(|m| m.version < version) {
+            c.apply(m).await.unwrap();
+        }
+    }
+
+    /// Runs `$body` with `$c` a connection that may write (SQLite's writer, PostgreSQL's
+    /// pool), outside the store's transactions: for a database as an older binary left it.
+    macro_rules! on_writer {
+        ($store:expr, |$c:ident| $body:expr) => {
+            match $store {
+                super::Store::Sqlite { write, .. } => {
+                    let mut conn = write.acquire().await.unwrap();
+                    let $c = &mut *conn;
+                    $body
+                }
+                super::Store::Postgres(pool) => {
+                    let mut conn = pool.acquire().await.unwrap();
+                    let $c = &mut *conn;
+                    $body
+                }
+            }
+        };
+    }
+
+    /// A user as an older binary wrote it: no `seq` given. Deactivated on day 1, active on
+    /// day 3 (the counters see both).
+    async fn add_user(store: &super::Store, token: &str, day: i64) {
+        on_writer!(store, |c| sqlx::query(
+            "INSERT INTO users (device_token, instance_id, last_name, status, enable_tracking,
+                 enable_logging, enabled, enable_real_time_location, date_created,
+                 last_activity_at)
+             VALUES ($1, 'i', 'Same', $2, $3, FALSE, TRUE, FALSE, $4, $5)"
+        )
+        .bind(token)
+        .bind(if day == 1 { "Deactivated" } else { "Active" })
+        .bind(day % 2 == 0)
+        .bind(day * 86_400_000)
+        .bind((day == 3).then_some(day * 86_400_000 + 1))
+        .execute(c)
+        .await
+        .map(|_| ())
+        .unwrap());
+    }
+
+    /// Migrations 0029 (SQLite: the table rebuilt around `seq` as its rowid) and 0031
+    /// (PostgreSQL: an identity column) on a database that already holds users: each keeps
+    /// its row and is numbered in creation order, the counts stay, the counting triggers
+    /// still count, and a new user is numbered after them all.
+    #[tokio::test]
+    async fn upgrading_numbers_existing_users_in_creation_order_and_keeps_their_counts() {
+        use super::{PageFilter, UserSort};
+        let db = super::scratch::ScratchDatabase::from_env().await.unwrap();
+        let store = super::Store::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        let (migrator, numbered_by) = match &store {
+            super::Store::Sqlite { .. } => (sqlx::migrate!("./migrations/sqlite"), 29),
+            super::Store::Postgres(_) => (sqlx::migrate!("./migrations/postgres"), 31),
+        };
+        on_writer!(&store, |c| migrate_before(c, &migrator, numbered_by).await);
+        for sql in [
+            "INSERT INTO applications (id, company_id, name, created_at) VALUES ('a', 'c', 'A', 0)",
+            "INSERT INTO instances (id, app_id, instance_key, name, invite_code, created_at)
+             VALUES ('i', 'a', 'k', 'I', 'x', 0)",
+        ] {
+            on_writer!(&store, |c| sqlx::query(sql)
+                .execute(c)
+                .await
+                .map(|_| ())
+                .unwrap());
+        }
+        // DeviceTokens in the reverse of creation order.
+        let mut tokens: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
+        tokens.sort_by(|a, b| b.cmp(a));
+        for (day, token) in tokens.iter().enumerate() {
+            add_user(&store, token, day as i64).await;
+        }
+        let before = store.users_by_status(None).await.unwrap();
+        assert_eq!(before, (3, 1));
+
+        store.migrate().await.unwrap();
+        let numbered: Vec<(i64, String)> = on_writer!(&store, |c| sqlx::query_as(
+            "SELECT seq, device_token FROM users ORDER BY seq"
+        )
+        .fetch_all(c)
+        .await
+        .unwrap());
+        let in_order: Vec<&String> = numbered.iter().map(|(_, t)| t).collect();
+        assert_eq!(in_order, tokens.iter().collect::<Vec<_>>());
+        assert_eq!(store.users_by_status(None).await.unwrap(), before);
+        let row = store.find_user(&tokens[3]).await.unwrap().unwrap();
+        assert_eq!(
+            (row.seq, row.last_activity_at),
+            (numbered[3].0, Some(3 * 86_400_000 + 1))
+        );
+
+        let newcomer = uuid::Uuid::new_v4().to_string();
+        add_user(&store, &newcomer, 5).await;
+        assert_eq!(store.users_by_status(None).await.unwrap(), (4, 1));
+        let newest = store.find_user(&newcomer).await.unwrap().unwrap();
+        assert!(numbered.iter().all(|(seq, _)| *seq < newest.seq));
+        // Equal names, one page: creation order, through the rebuilt sort index.
+        let filter = PageFilter {
+            include_inactive: true,
+            ..PageFilter::default()
+        };
+        let page = store
+            .user_page(&filter, UserSort::LastName, false, 0, 10)
+            .await
+            .unwrap();
+        let paged: Vec<&String> = page.iter().map(|r| &r.device_token).collect();
+        let mut expected: Vec<&String> = tokens.iter().collect();
+        expected.push(&newcomer);
+        assert_eq!(paged, expected);
+        store.close().await;
     }
 
     /// PostgreSQL only (SQLite has no JIT): every pooled connection runs without it.

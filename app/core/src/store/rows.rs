@@ -83,6 +83,8 @@ pub struct AdminRow {
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct UserRow {
+    /// Its place in creation order (migrations 0029 / 0031): the tie-breaker of every sort.
+    pub seq: i64,
     pub device_token: String,
     pub instance_id: String,
     pub first_name: Option<String>,
@@ -545,12 +547,12 @@ pub enum Selection {
     Filter(Box<PageFilter>),
 }
 
-/// A position in a sorted users list: the sort key of a row and its DeviceToken. `backward`:
-/// the rows before it (read in the reverse order), else the rows after it.
+/// A position in a sorted users list: the sort key of a row and its `seq`. `backward`: the
+/// rows before it (read in the reverse order), else the rows after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyset {
     pub key: SortValue,
-    pub device_token: String,
+    pub seq: i64,
     pub backward: bool,
 }
 

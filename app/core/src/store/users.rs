@@ -87,7 +87,7 @@ impl Store {
             if !f.include_inactive {
                 q.push(" AND u.status = 'Active'");
             }
-            q.push(" ORDER BY u.date_created DESC, u.device_token LIMIT ")
+            q.push(" ORDER BY u.date_created DESC, u.seq DESC LIMIT ")
                 .push_bind(f.limit);
             q.build_query_as::<UserRow>()
                 .fetch_all(c)
@@ -131,11 +131,12 @@ impl Store {
         let inner_order = sort_order(read, few_matches);
         let mut rows = on_pool!(self, |c| {
             let mut q = QueryBuilder::new(format!(
-                "{USER_SELECT} WHERE u.device_token IN (SELECT u.device_token FROM users u WHERE 1 = 1"));
+                "{USER_SELECT} WHERE u.seq IN (SELECT u.seq FROM users u WHERE 1 = 1"
+            ));
             push_page_filter!(q, f, read.by_date());
             if let Some(k) = at {
-                // `key >= v AND (key > v OR token > t)` (mirrored when descending) rather than
-                // the row value `(key, token) > (v, t)`: SQLite starts an index range on an
+                // `key >= v AND (key > v OR seq > s)` (mirrored when descending) rather than
+                // the row value `(key, seq) > (v, s)`: SQLite starts an index range on an
                 // expression key only from the plain comparison.
                 let (key, ascending) = sort_key(read);
                 let (from, past) = if ascending { (">=", ">") } else { ("<=", "<") };
@@ -151,8 +152,8 @@ impl Store {
                 bind(&mut q);
                 q.push(format!(" AND ({key} {past} "));
                 bind(&mut q);
-                q.push(format!(" OR u.device_token {past} "))
-                    .push_bind(k.device_token.clone())
+                q.push(format!(" OR u.seq {past} "))
+                    .push_bind(k.seq)
                     .push(")");
             }
             q.push(format!(" ORDER BY {inner_order} LIMIT "))

@@ -376,19 +376,22 @@ fn flag_value(e: &mut FieldErrors, key: &str, v: &Option<String>) -> Option<bool
     }
 }
 
-/// A cursor is `<DeviceToken>.<sort key>`: the key of the row it points at, as the sort
-/// index holds it (milliseconds for the creation time, lower-cased text for names).
-pub fn encode_cursor(key: &SortValue, device_token: &str) -> String {
+/// A cursor is `<seq>.<sort key>`: the row it points at, as the sort index holds it (its
+/// place in creation order, then milliseconds for times, lower-cased text for names).
+pub fn encode_cursor(key: &SortValue, seq: i64) -> String {
     match key {
-        SortValue::Int(v) => format!("{device_token}.{v}"),
-        SortValue::Text(v) => format!("{device_token}.{v}"),
+        SortValue::Int(v) => format!("{seq}.{v}"),
+        SortValue::Text(v) => format!("{seq}.{v}"),
     }
 }
 
 fn decode_cursor(sort: UserSort, cursor: &str, backward: bool) -> Result<Keyset, String> {
     const HELP: &str = "is not a cursor of this list (start again from the first page)";
-    let (token, key) = cursor.split_once('.').ok_or(HELP)?;
-    let token = DeviceToken::parse(token).map_err(|_| HELP)?.to_string();
+    let (seq, key) = cursor.split_once('.').ok_or(HELP)?;
+    if !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(HELP.into());
+    }
+    let seq = seq.parse::<i64>().map_err(|_| HELP)?;
     let key = match sort {
         UserSort::DateCreated | UserSort::DateCreatedDesc => {
             SortValue::Int(key.parse().map_err(|_| HELP)?)
@@ -398,11 +401,7 @@ fn decode_cursor(sort: UserSort, cursor: &str, backward: bool) -> Result<Keyset,
         }
         _ => SortValue::Text(key.to_string()),
     };
-    Ok(Keyset {
-        key,
-        device_token: token,
-        backward,
-    })
+    Ok(Keyset { key, seq, backward })
 }
 
 /// An export in progress: the filter and how far it got (a keyset position).
@@ -582,9 +581,7 @@ impl Core {
                 rows.pop();
             }
         }
-        let cursor = |row: &crate::store::UserRow| {
-            encode_cursor(&sort_value(q.sort, row), &row.device_token)
-        };
+        let cursor = |row: &crate::store::UserRow| encode_cursor(&sort_value(q.sort, row), row.seq);
         let (previous, next) = match (&q.at, more) {
             (None, _) => (None, rows.last().filter(|_| more).map(cursor)),
             (Some(k), _) if k.backward => (
@@ -682,7 +679,7 @@ impl Core {
         ex.done = (rows.len() as i64) < n;
         ex.at = rows.last().map(|r| Keyset {
             key: sort_value(ex.sort, r),
-            device_token: r.device_token.clone(),
+            seq: r.seq,
             backward: false,
         });
         self.list_rows(rows, ex.filter.now).await
@@ -1192,7 +1189,7 @@ mod tests {
     async fn keyset_pages_walk_every_sort_forward_and_back() {
         let t = test_core(|_| {}).await;
         let i = fleet(&t).await;
-        // Mixed case, a missing name and e-mail, and equal keys: ties go by DeviceToken.
+        // Mixed case, a missing name and e-mail, and equal keys: ties go by creation order.
         let people = [
             ("ann", Some("a@x.io")),
             ("Bob", None),
@@ -1297,12 +1294,85 @@ mod tests {
             },
         )
         .await;
-        // Case is folded (ASCII), equal keys tie on the DeviceToken; a missing name sorts first.
-        let folded: Vec<String> = last_names(&by_name)
-            .iter()
-            .map(|n| n.to_ascii_lowercase())
-            .collect();
-        assert_eq!(folded[..4], ["", "ann", "bob", "bob"]);
+        // Case is folded (ASCII), equal keys tie in creation order ("Bob" came before "bob",
+        // whatever their random DeviceTokens); a missing name sorts first.
+        assert_eq!(last_names(&by_name)[..4], ["", "ann", "Bob", "bob"]);
+        // Equal creation times (two users a second) too, both ways.
+        let in_order = |sort: &str| UserListQuery {
+            sort: Some(sort.into()),
+            size: Some(200),
+            ..Default::default()
+        };
+        let oldest_first = last_names(&list(&t, in_order("DateCreated")).await);
+        let registered: Vec<&str> = people.iter().map(|(last, _)| *last).collect();
+        assert_eq!(oldest_first, registered);
+        let mut newest_first = last_names(&list(&t, in_order("DateCreatedDesc")).await);
+        newest_first.reverse();
+        assert_eq!(newest_first, registered);
+    }
+
+    #[tokio::test]
+    async fn hostile_cursors_are_refused_or_stay_values() {
+        let t = test_core(|_| {}).await;
+        let i = fleet(&t).await;
+        for n in 0..3 {
+            let req = RegisterRequest {
+                last_name: Some(format!("L{n}")),
+                create_access_token: Some(false),
+                ..Default::default()
+            };
+            let meta = crate::RequestMeta::default();
+            t.core
+                .register(at(n), &i.credentials(), req, &meta)
+                .await
+                .unwrap();
+        }
+        let query = |sort: &str, after: &str| UserListQuery {
+            sort: Some(sort.into()),
+            after: Some(after.into()),
+            ..Default::default()
+        };
+        let old_style = format!("{}.{}", uuid::Uuid::new_v4(), at(0).timestamp_millis());
+        let long = format!("1.{}", "x".repeat(MAX_STRING + 1));
+        for (sort, cursor) in [
+            ("DateCreated", ""),
+            ("DateCreated", "."),
+            ("DateCreated", "1"),
+            ("DateCreated", "-1.5"),
+            ("DateCreated", "+1.5"),
+            ("DateCreated", " 1.5"),
+            ("DateCreated", "1.5.5"),
+            ("DateCreated", "1.1e3"),
+            ("DateCreated", "99999999999999999999.5"),
+            ("DateCreated", old_style.as_str()),
+            ("LastName", "x.l1"),
+            ("LastName", "1.l\u{0}1"),
+            ("LastName", long.as_str()),
+        ] {
+            let Err(crate::CoreError::Validation(e)) =
+                t.core.user_list(&admin(), &query(sort, cursor)).await
+            else {
+                panic!("{sort} {cursor:?} was taken");
+            };
+            assert_eq!(e.0[0].key, "after", "{cursor:?}");
+        }
+        // A well-formed cursor to nowhere is a position like any other: its text stays a value.
+        let far = list(&t, query("LastName", "9223372036854775807.l1' OR 1=1 --")).await;
+        assert_eq!(last_names(&far), ["L2"]);
+        let none = list(
+            &t,
+            query("DateCreated", "9223372036854775807.9223372036854775807"),
+        )
+        .await;
+        assert!(none.rows.is_empty());
+        assert_eq!(
+            t.core
+                .store()
+                .count_users(&PageFilter::default(), 10)
+                .await
+                .unwrap(),
+            3
+        );
     }
 
     #[tokio::test]
