@@ -1384,6 +1384,58 @@ mod tests {
         assert!(read.user.is_none());
     }
 
+    /// Refreshes that read at the same moment are read together on SQLite (one call for
+    /// the group): each still gets its own token, session and user, a token asked for twice
+    /// comes twice, and what matches nothing, hostile text included, reads as nothing
+    /// without touching the others' answers.
+    #[tokio::test]
+    async fn refreshes_reading_at_once_each_get_their_own_session() {
+        let f = fixture(0).await;
+        let store = f.t.core.store();
+        let mut users = Vec::new();
+        for _ in 0..6 {
+            users.push(registered(&f).await);
+        }
+        let jti = |c: &Credentials| {
+            let token = &c.access_token.as_ref().unwrap().token;
+            f.t.core.tokens().verify_access(token, at(0)).unwrap().jti
+        };
+        let hostile = r#"x"],["' OR 1=1 --"#.to_string();
+        // (hash, jti, the user expected, whether the access token is expected to match)
+        let mut asked: Vec<(String, String, Option<String>, bool)> = users
+            .iter()
+            .map(|c| {
+                let user = c.device_token.as_ref().unwrap().to_string();
+                (hash_of(c), jti(c), Some(user), true)
+            })
+            .collect();
+        asked.push(asked[0].clone());
+        asked.push(("0".repeat(64), jti(&users[1]), None, false));
+        asked.push((hostile.clone(), hostile.clone(), None, false));
+        let mut wrong_access = asked[2].clone();
+        (wrong_access.1, wrong_access.3) = (hostile, false);
+        asked.push(wrong_access);
+
+        for _ in 0..3 {
+            let reads = asked
+                .iter()
+                .map(|(hash, jti, ..)| store.refresh_lineage(hash, jti));
+            let reads = futures::future::join_all(reads).await;
+            for ((hash, _, user, access), read) in asked.iter().zip(reads) {
+                let read = read.unwrap();
+                let Some(want) = user else {
+                    assert!(read.is_none(), "{hash}: {read:?}");
+                    continue;
+                };
+                let read = read.expect("a refresh token just issued");
+                assert_eq!(read.user.unwrap().device_token, *want);
+                assert_eq!(read.token.subject, *want);
+                let family = Some(read.token.family_id.clone());
+                assert_eq!(read.access_family_id == family, *access, "{hash}");
+            }
+        }
+    }
+
     #[tokio::test]
     async fn sign_out_ends_only_its_own_session() {
         let t = test_core(|_| {}).await;

@@ -22,13 +22,14 @@
 //! savepoint and told its error, the others go on, as before. The group runs in its own
 //! task, so a client that goes away cannot cut it short for the others.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use sqlx::sqlite::SqliteQueryResult;
 use sqlx::{Sqlite, SqliteConnection};
 use tokio::sync::oneshot;
 
 use super::db_err;
+use super::groups::Groups;
 use super::pool::Pool;
 use super::script::{self, Script};
 use crate::error::{CoreError, CoreResult};
@@ -54,56 +55,27 @@ struct Member {
 }
 
 #[derive(Default)]
-struct Queue {
-    waiting: Vec<Member>,
-    running: bool,
-}
-
-#[derive(Default)]
 pub struct GroupCommit {
-    queue: Mutex<Queue>,
+    groups: Arc<Groups<Member>>,
 }
 
 impl GroupCommit {
     /// Runs `statements` (a transaction's held writes) in the next group on `pool`
     /// and answers once that group has committed or the member has failed.
-    pub(super) async fn commit(
-        self: &Arc<Self>,
-        pool: &Pool<Sqlite>,
-        statements: Script,
-    ) -> CoreResult<()> {
+    pub(super) async fn commit(&self, pool: &Pool<Sqlite>, statements: Script) -> CoreResult<()> {
         let (done, answer) = oneshot::channel();
-        let start = {
-            let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-            queue.waiting.push(Member { statements, done });
-            !std::mem::replace(&mut queue.running, true)
-        };
-        if start {
-            tokio::spawn(Arc::clone(self).run(pool.clone()));
-        }
+        let pool = pool.clone();
+        self.groups
+            .submit(Member { statements, done }, GROUP_LIMIT, move |members| {
+                run_group(pool.clone(), members)
+            });
         answer
             .await
             .unwrap_or_else(|_| Err(CoreError::internal("the SQLite writer stopped")))
     }
-
-    /// Runs groups until nobody is waiting.
-    async fn run(self: Arc<Self>, pool: Pool<Sqlite>) {
-        loop {
-            let members = {
-                let mut queue = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-                if queue.waiting.is_empty() {
-                    queue.running = false;
-                    return;
-                }
-                let take = queue.waiting.len().min(GROUP_LIMIT);
-                queue.waiting.drain(..take).collect::<Vec<_>>()
-            };
-            run_group(&pool, members).await;
-        }
-    }
 }
 
-async fn run_group(pool: &Pool<Sqlite>, members: Vec<Member>) {
+async fn run_group(pool: Pool<Sqlite>, members: Vec<Member>) {
     let batches = batches(members);
     let mut tx = match pool.begin().await {
         Ok(tx) => tx,
@@ -114,7 +86,7 @@ async fn run_group(pool: &Pool<Sqlite>, members: Vec<Member>) {
             // Someone's write failed, and which one is not known: nothing of the group
             // stays, and it runs again one member at a time.
             let _ = tx.rollback().await;
-            return one_by_one(pool, batches.into_iter().flatten()).await;
+            return one_by_one(&pool, batches.into_iter().flatten()).await;
         }
     }
     let dones = batches.into_iter().flatten().map(|m| m.done);

@@ -21,23 +21,151 @@ const REFRESH_SELECT: &str = concat!(
      WHERE r.token_hash = $1"
 );
 
-/// `Store::refresh_lineage`: one read for a refresh.
-pub(super) const REFRESH_LINEAGE: &str = concat!(
-    "SELECT ",
-    refresh_columns!(),
-    ", f.subject_kind, f.created_at AS family_created_at,
+/// `Store::refresh_lineage`: one read for a refresh, of the refresh tokens named by
+/// `$source`, a relation `w` of `(hash, jti)` pairs (`$hash` and `$jti` its columns),
+/// each with what `$member` says (which pair it answers).
+macro_rules! refresh_lineage {
+    ($member:literal, $source:literal, $hash:literal, $jti:literal) => {
+        concat!(
+            "SELECT ",
+            $member,
+            " AS member, ",
+            refresh_columns!(),
+            ", f.subject_kind, f.created_at AS family_created_at,
             f.last_seen_at AS family_last_seen_at,
             acc.family_id AS access_family_id, acc.subject AS access_subject, ",
-    user_columns!(),
-    // Left joins one after the other, each on a key: a parenthesised join of the
-    // three was planned as a scan of every user (12 ms a refresh at 6,000 users).
-    " FROM refresh_tokens r JOIN token_families f ON f.id = r.family_id
-     LEFT JOIN access_tokens acc ON acc.jti = $2
-     LEFT JOIN users u ON f.subject_kind = 'user' AND u.device_token = r.subject
-     LEFT JOIN instances i ON i.id = u.instance_id
-     LEFT JOIN applications a ON a.id = i.app_id
-     WHERE r.token_hash = $1"
+            user_columns!(),
+            // Left joins one after the other, each on a key: a parenthesised join of the
+            // three was planned as a scan of every user (12 ms a refresh at 6,000 users).
+            " FROM ",
+            $source,
+            " JOIN refresh_tokens r ON r.token_hash = ",
+            $hash,
+            " JOIN token_families f ON f.id = r.family_id
+             LEFT JOIN access_tokens acc ON acc.jti = ",
+            $jti,
+            " LEFT JOIN users u ON f.subject_kind = 'user' AND u.device_token = r.subject
+             LEFT JOIN instances i ON i.id = u.instance_id
+             LEFT JOIN applications a ON a.id = i.app_id"
+        )
+    };
+}
+
+/// One refresh's read: the pair `($1, $2)`.
+pub(super) const REFRESH_LINEAGE: &str = refresh_lineage!(
+    "0",
+    "(SELECT CAST($1 AS TEXT) AS hash, CAST($2 AS TEXT) AS jti) w",
+    "w.hash",
+    "w.jti"
 );
+
+/// The reads of a group of refreshes on SQLite (`LineageReads`): `$1` is a JSON array of
+/// `[hash, jti]` pairs, and `member` each row's place in it. `CROSS JOIN` keeps the pairs
+/// the outer loop, so each is looked up by its keys.
+pub(super) const REFRESH_LINEAGES: &str = refresh_lineage!(
+    "w.key",
+    "json_each($1) w CROSS",
+    "w.value ->> 0",
+    "w.value ->> 1"
+);
+
+/// Refresh reads on SQLite, taken in groups (`groups`): a group is one call on one reader
+/// connection. Every read on a reader that follows a commit finds the WAL changed and
+/// starts from an empty page cache, and each is a hand-off to the connection's thread and
+/// back; under load a refresh read follows nearly every commit, and the refreshes waiting
+/// at one moment now share that hand-off, that cold start and the index pages above their
+/// leaves. Alone, a read runs at once. What each refresh reads, and what it decides on it,
+/// is as before.
+#[derive(Default)]
+pub struct LineageReads {
+    groups: std::sync::Arc<groups::Groups<LineageRead>>,
+}
+
+struct LineageRead {
+    hash: String,
+    jti: String,
+    done: tokio::sync::oneshot::Sender<CoreResult<Option<RefreshLineage>>>,
+}
+
+/// Refresh reads in one call at most.
+const LINEAGE_READS_LIMIT: usize = 64;
+
+impl LineageReads {
+    async fn read(
+        &self,
+        pool: &Pool<Sqlite>,
+        hash: &str,
+        jti: &str,
+    ) -> CoreResult<Option<RefreshLineage>> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let member = LineageRead {
+            hash: hash.to_string(),
+            jti: jti.to_string(),
+            done,
+        };
+        let pool = pool.clone();
+        self.groups
+            .submit(member, LINEAGE_READS_LIMIT, move |members| {
+                read_lineages(pool.clone(), members)
+            });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(CoreError::internal("the SQLite reader stopped")))
+    }
+}
+
+async fn read_lineages(pool: Pool<Sqlite>, members: Vec<LineageRead>) {
+    let pairs: Vec<[&str; 2]> = members.iter().map(|m| [&*m.hash, &*m.jti]).collect();
+    let pairs = serde_json::to_string(&pairs).unwrap_or_default();
+    let rows = match pool.acquire().await {
+        Ok(mut conn) => sqlx::query(REFRESH_LINEAGES)
+            .bind(pairs)
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(db_err),
+        Err(e) => Err(e),
+    };
+    let mut found: Vec<Option<CoreResult<RefreshLineage>>> = members.iter().map(|_| None).collect();
+    match rows {
+        Ok(rows) => {
+            for row in &rows {
+                let member = row.try_get::<i64, _>("member").map_err(db_err);
+                let slot = member
+                    .ok()
+                    .and_then(|m| found.get_mut(usize::try_from(m).ok()?));
+                match slot {
+                    Some(slot) => *slot = Some(lineage_of(row).map_err(db_err)),
+                    None => tracing::error!("a refresh read answered no refresh of its group"),
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for slot in &mut found {
+                *slot = Some(Err(CoreError::internal(message.clone())));
+            }
+        }
+    }
+    for (member, lineage) in members.into_iter().zip(found) {
+        let _ = member.done.send(lineage.transpose());
+    }
+}
+
+/// A refresh's read, from its row: the token, its sessions, and the user of a user's.
+fn lineage_of<'r, R>(row: &'r R) -> Result<RefreshLineage, sqlx::Error>
+where
+    R: Row,
+    RefreshLineage: FromRow<'r, R>,
+    UserRow: FromRow<'r, R>,
+    &'static str: sqlx::ColumnIndex<R>,
+    Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
+    let mut lineage = RefreshLineage::from_row(row)?;
+    if row.try_get::<Option<String>, _>("device_token")?.is_some() {
+        lineage.user = Some(UserRow::from_row(row)?);
+    }
+    Ok(lineage)
+}
 
 /// What `Tx::claim_refresh` fails with when the token was no longer active.
 pub(crate) fn refresh_claim_lost() -> CoreError {
@@ -105,29 +233,25 @@ impl Store {
 
     /// The refresh token with this hash as a reader sees it now, the session it belongs to
     /// (what never changes about it), the one the access token `jti` presented with it was
-    /// issued in, and the user of a user's session: one read for all four.
+    /// issued in, and the user of a user's session: one read for all four (on SQLite, in a
+    /// group with the refreshes reading at the same moment: `LineageReads`).
     pub async fn refresh_lineage(
         &self,
         token_hash: &str,
         jti: &str,
     ) -> CoreResult<Option<RefreshLineage>> {
-        on_pool!(self, |c| {
-            let row = sqlx::query(REFRESH_LINEAGE)
-                .bind(token_hash)
-                .bind(jti)
-                .fetch_optional(c)
-                .await
-                .map_err(db_err)?;
-            row.map(|row| {
-                let mut lineage = RefreshLineage::from_row(&row)?;
-                if row.try_get::<Option<String>, _>("device_token")?.is_some() {
-                    lineage.user = Some(UserRow::from_row(&row)?);
-                }
-                Ok(lineage)
-            })
-            .transpose()
-            .map_err(db_err)
-        })
+        match self {
+            Store::Sqlite { read, lineages, .. } => lineages.read(read, token_hash, jti).await,
+            Store::Postgres(pool) => {
+                let row = sqlx::query(REFRESH_LINEAGE)
+                    .bind(token_hash)
+                    .bind(jti)
+                    .fetch_optional(&mut *pool.acquire().await?)
+                    .await
+                    .map_err(db_err)?;
+                row.as_ref().map(lineage_of).transpose().map_err(db_err)
+            }
+        }
     }
 
     /// The newest `limit` access tokens issued to `subject`.
