@@ -17,7 +17,7 @@ impl Store {
     pub async fn fold_counter_shards(&self) -> CoreResult<i64> {
         match self {
             Store::Sqlite { .. } => Ok(0),
-            Store::Postgres(pool) => sqlx::query_scalar("SELECT fold_counter_shards()")
+            Store::Postgres(pool, _) => sqlx::query_scalar("SELECT fold_counter_shards()")
                 .fetch_one(&mut *pool.acquire().await?)
                 .await
                 .map_err(db_err),
@@ -330,7 +330,7 @@ mod tests {
     #[tokio::test]
     async fn registrations_in_flight_together_do_not_wait_for_each_others_counters() {
         let t = test_core(|_| {}).await;
-        let Store::Postgres(pool) = t.core.store() else {
+        let Store::Postgres(pool, _) = t.core.store() else {
             return;
         };
         let instance = fleet(&t).await;

@@ -92,7 +92,8 @@ pub enum Store {
         /// Runs refreshes' reads in groups (see `tokens::LineageReads`).
         lineages: std::sync::Arc<tokens::LineageReads>,
     },
-    Postgres(Pool<Postgres>),
+    /// The pool, and the refreshes' reads in groups (see `tokens::LineageReads`).
+    Postgres(Pool<Postgres>, std::sync::Arc<tokens::LineageReads>),
 }
 
 /// An open transaction, and its span (`db.transaction`): it starts at `begin` and ends when
@@ -190,7 +191,7 @@ macro_rules! on_pool {
                 let $c = &mut *conn;
                 $body
             }
-            Store::Postgres(pool) => {
+            Store::Postgres(pool, _) => {
                 let mut conn = pool.acquire().await?;
                 let $c = &mut *conn;
                 $body
@@ -411,7 +412,7 @@ impl Store {
                 .connect_with(options)
                 .await
                 .map_err(|e| CoreError::internal(format!("cannot connect to PostgreSQL: {e}")))?;
-            Ok(Store::Postgres(Pool::new(pool)))
+            Ok(Store::Postgres(Pool::new(pool), Default::default()))
         } else if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)
                 .map_err(|e| CoreError::internal(format!("invalid SQLite URL: {e}")))?;
@@ -484,7 +485,7 @@ impl Store {
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
             // sqlx takes an advisory lock, so replicas starting together migrate once.
-            Store::Postgres(pool) => sqlx::migrate!("./migrations/postgres")
+            Store::Postgres(pool, _) => sqlx::migrate!("./migrations/postgres")
                 .run(&mut pool.acquire().await?)
                 .await
                 .map_err(|e| CoreError::internal(format!("migration failed: {e}"))),
@@ -504,7 +505,7 @@ impl Store {
                 .await
                 .map_err(db_err)?,
             ),
-            Store::Postgres(pool) => (
+            Store::Postgres(pool, _) => (
                 sqlx::migrate!("./migrations/postgres"),
                 sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) FROM information_schema.tables
@@ -547,14 +548,14 @@ impl Store {
     pub fn pool_usage(&self) -> Vec<PoolUsage> {
         match self {
             Store::Sqlite { read, write, .. } => vec![read.usage("read"), write.usage("write")],
-            Store::Postgres(pool) => vec![pool.usage("main")],
+            Store::Postgres(pool, _) => vec![pool.usage("main")],
         }
     }
 
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Sqlite { .. } => "sqlite",
-            Store::Postgres(_) => "postgres",
+            Store::Postgres(..) => "postgres",
         }
     }
 
@@ -569,7 +570,7 @@ impl Store {
                     group: None,
                 })
             }),
-            Store::Postgres(pool) => pool
+            Store::Postgres(pool, _) => pool
                 .begin()
                 .await
                 .map(|tx| TxConn::Postgres(fused::PgTx::begun(pool.clone(), tx))),
@@ -588,7 +589,7 @@ impl Store {
             otel.kind = "client",
             db.system.name = match self {
                 Store::Sqlite { .. } => "sqlite",
-                Store::Postgres(_) => "postgresql",
+                Store::Postgres(..) => "postgresql",
             },
             db.outcome = tracing::field::Empty,
             otel.status_code = tracing::field::Empty,
@@ -611,7 +612,7 @@ impl Store {
                 }),
                 span: self.transaction_span(),
             }),
-            Store::Postgres(pool) => Ok(Tx {
+            Store::Postgres(pool, _) => Ok(Tx {
                 conn: TxConn::Postgres(fused::PgTx::writes(pool.clone())),
                 span: self.transaction_span(),
             }),
@@ -624,7 +625,7 @@ impl Store {
                 read.close().await;
                 write.close().await;
             }
-            Store::Postgres(pool) => pool.close().await,
+            Store::Postgres(pool, _) => pool.close().await,
         }
     }
 
@@ -985,7 +986,7 @@ mod tests {
                 .iter()
                 .map(|r| r.get::<String, _>(3))
                 .collect(),
-            super::Store::Postgres(pool) => {
+            super::Store::Postgres(pool, _) => {
                 let mut c = pool.acquire().await.unwrap();
                 sqlx::query("SET enable_seqscan = off")
                     .execute(&mut *c)
@@ -1009,18 +1010,18 @@ mod tests {
 
     /// A refresh's one read (token, session, access token, user) looks each table up by a
     /// key and scans none: written as a left join of a parenthesised join, SQLite scanned
-    /// every user (12 ms a refresh at 6,000 users in `bench api`). On SQLite refreshes are
-    /// read in groups: only the group's list of pairs is scanned, as the outer loop.
+    /// every user (12 ms a refresh at 6,000 users in `bench api`). Refreshes are read in
+    /// groups: only the group's list of pairs is scanned, as the outer loop.
     #[tokio::test]
     async fn the_refresh_read_scans_no_table() {
         let t = test_core(|_| {}).await;
         let sql = match t.core.store() {
             super::Store::Sqlite { .. } => {
-                super::tokens::REFRESH_LINEAGES.replace("$1", r#"'[["hash","jti"]]'"#)
+                super::tokens::SQLITE_REFRESH_LINEAGES.replace("$1", r#"'[["hash","jti"]]'"#)
             }
-            super::Store::Postgres(_) => super::tokens::REFRESH_LINEAGE
-                .replace("$1", "'hash'")
-                .replace("$2", "'jti'"),
+            super::Store::Postgres(..) => super::tokens::POSTGRES_REFRESH_LINEAGES
+                .replace("$1", "'{hash}'")
+                .replace("$2", "'{jti}'"),
         };
         let plan = plan_of(t.core.store(), &sql).await;
         let scans: Vec<&String> = plan
@@ -1032,7 +1033,13 @@ mod tests {
                 assert!(plan[0].starts_with("SCAN w VIRTUAL TABLE"), "{plan:#?}");
                 assert_eq!(scans.len(), 1, "{plan:#?}");
             }
-            super::Store::Postgres(_) => assert!(scans.is_empty(), "{plan:#?}"),
+            super::Store::Postgres(..) => {
+                assert!(scans.is_empty(), "{plan:#?}");
+                assert!(
+                    plan.iter().any(|l| l.contains("Function Scan")),
+                    "{plan:#?}"
+                );
+            }
         }
         assert!(plan.iter().any(|line| line.contains("users")), "{plan:#?}");
     }
@@ -1108,7 +1115,7 @@ mod tests {
                     let $c = &mut *conn;
                     $body
                 }
-                super::Store::Postgres(pool) => {
+                super::Store::Postgres(pool, _) => {
                     let mut conn = pool.acquire().await.unwrap();
                     let $c = &mut *conn;
                     $body
@@ -1150,7 +1157,7 @@ mod tests {
             .unwrap();
         let (migrator, numbered_by) = match &store {
             super::Store::Sqlite { .. } => (sqlx::migrate!("./migrations/sqlite"), 29),
-            super::Store::Postgres(_) => (sqlx::migrate!("./migrations/postgres"), 31),
+            super::Store::Postgres(..) => (sqlx::migrate!("./migrations/postgres"), 31),
         };
         on_writer!(&store, |c| migrate_before(c, &migrator, numbered_by).await);
         for sql in [
@@ -1214,7 +1221,7 @@ mod tests {
     #[tokio::test]
     async fn postgres_connections_run_without_jit() {
         let t = test_core(|_| {}).await;
-        if let super::Store::Postgres(pool) = t.core.store() {
+        if let super::Store::Postgres(pool, _) = t.core.store() {
             for _ in 0..3 {
                 let jit: String = sqlx::query_scalar("SHOW jit")
                     .fetch_one(&mut *pool.acquire().await.unwrap())

@@ -142,7 +142,7 @@ mod tests {
     async fn take_the_reader(store: &Store) -> Box<dyn std::any::Any + Send> {
         match store {
             Store::Sqlite { read, .. } => Box::new(read.acquire().await.unwrap()),
-            Store::Postgres(pool) => Box::new(pool.acquire().await.unwrap()),
+            Store::Postgres(pool, _) => Box::new(pool.acquire().await.unwrap()),
         }
     }
 
@@ -220,7 +220,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_that_died_while_idle_is_replaced_before_it_is_handed_out() {
         let (db, store) = one_connection_store().await;
-        let Store::Postgres(pool) = &store else {
+        let Store::Postgres(pool, _) = &store else {
             return;
         };
         let backend = |pool: super::Pool<sqlx::Postgres>| async move {

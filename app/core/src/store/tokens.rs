@@ -51,31 +51,31 @@ macro_rules! refresh_lineage {
     };
 }
 
-/// One refresh's read: the pair `($1, $2)`.
-pub(super) const REFRESH_LINEAGE: &str = refresh_lineage!(
-    "0",
-    "(SELECT CAST($1 AS TEXT) AS hash, CAST($2 AS TEXT) AS jti) w",
-    "w.hash",
-    "w.jti"
-);
-
-/// The reads of a group of refreshes on SQLite (`LineageReads`): `$1` is a JSON array of
+/// The reads of a group of refreshes (`LineageReads`) on SQLite: `$1` is a JSON array of
 /// `[hash, jti]` pairs, and `member` each row's place in it. `CROSS JOIN` keeps the pairs
 /// the outer loop, so each is looked up by its keys.
-pub(super) const REFRESH_LINEAGES: &str = refresh_lineage!(
+pub(super) const SQLITE_REFRESH_LINEAGES: &str = refresh_lineage!(
     "w.key",
     "json_each($1) w CROSS",
     "w.value ->> 0",
     "w.value ->> 1"
 );
 
-/// Refresh reads on SQLite, taken in groups (`groups`): a group is one call on one reader
-/// connection. Every read on a reader that follows a commit finds the WAL changed and
-/// starts from an empty page cache, and each is a hand-off to the connection's thread and
-/// back; under load a refresh read follows nearly every commit, and the refreshes waiting
-/// at one moment now share that hand-off, that cold start and the index pages above their
-/// leaves. Alone, a read runs at once. What each refresh reads, and what it decides on it,
-/// is as before.
+/// The same on PostgreSQL: `$1` the hashes, `$2` the access tokens' ids, in pairs.
+pub(super) const POSTGRES_REFRESH_LINEAGES: &str = refresh_lineage!(
+    "w.member - 1",
+    "unnest(CAST($1 AS TEXT[]), CAST($2 AS TEXT[])) WITH ORDINALITY AS w(hash, jti, member)",
+    "w.hash",
+    "w.jti"
+);
+
+/// Refresh reads, taken in groups (`groups`): a group is one statement on one connection.
+/// On SQLite, every read on a reader that follows a commit finds the WAL changed and starts
+/// from an empty page cache, and each is a hand-off to the connection's thread and back;
+/// on PostgreSQL each is a round trip, and the executor's start on six tables and their
+/// indexes. Under load the refreshes waiting at one moment now share that, and the index
+/// pages above their leaves. Alone, a read runs at once. What each refresh reads, and what
+/// it decides on it, is as before.
 #[derive(Default)]
 pub struct LineageReads {
     groups: std::sync::Arc<groups::Groups<LineageRead>>,
@@ -87,13 +87,13 @@ struct LineageRead {
     done: tokio::sync::oneshot::Sender<CoreResult<Option<RefreshLineage>>>,
 }
 
-/// Refresh reads in one call at most.
+/// Refresh reads in one statement at most.
 const LINEAGE_READS_LIMIT: usize = 64;
 
 impl LineageReads {
     async fn read(
         &self,
-        pool: &Pool<Sqlite>,
+        store: &Store,
         hash: &str,
         jti: &str,
     ) -> CoreResult<Option<RefreshLineage>> {
@@ -103,39 +103,63 @@ impl LineageReads {
             jti: jti.to_string(),
             done,
         };
-        let pool = pool.clone();
+        let store = store.clone();
         self.groups
             .submit(member, LINEAGE_READS_LIMIT, move |members| {
-                read_lineages(pool.clone(), members)
+                read_lineages(store.clone(), members)
             });
         answer
             .await
-            .unwrap_or_else(|_| Err(CoreError::internal("the SQLite reader stopped")))
+            .unwrap_or_else(|_| Err(CoreError::internal("the refresh reads stopped")))
     }
 }
 
-async fn read_lineages(pool: Pool<Sqlite>, members: Vec<LineageRead>) {
-    let pairs: Vec<[&str; 2]> = members.iter().map(|m| [&*m.hash, &*m.jti]).collect();
-    let pairs = serde_json::to_string(&pairs).unwrap_or_default();
-    let rows = match pool.acquire().await {
-        Ok(mut conn) => sqlx::query(REFRESH_LINEAGES)
-            .bind(pairs)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(db_err),
-        Err(e) => Err(e),
+async fn read_lineages(store: Store, members: Vec<LineageRead>) {
+    let read = async {
+        match &store {
+            Store::Sqlite { read, .. } => {
+                let pairs: Vec<[&str; 2]> = members.iter().map(|m| [&*m.hash, &*m.jti]).collect();
+                let pairs = serde_json::to_string(&pairs).map_err(CoreError::internal)?;
+                let rows = sqlx::query(SQLITE_REFRESH_LINEAGES)
+                    .bind(pairs)
+                    .fetch_all(&mut *read.acquire().await?)
+                    .await
+                    .map_err(db_err)?;
+                Ok(rows.iter().map(member_lineage).collect::<Vec<_>>())
+            }
+            Store::Postgres(pool, _) => {
+                let (hashes, jtis): (Vec<&str>, Vec<&str>) =
+                    members.iter().map(|m| (&*m.hash, &*m.jti)).unzip();
+                let rows = sqlx::query(POSTGRES_REFRESH_LINEAGES)
+                    .bind(hashes)
+                    .bind(jtis)
+                    .fetch_all(&mut *pool.acquire().await?)
+                    .await
+                    .map_err(db_err)?;
+                Ok(rows.iter().map(member_lineage).collect())
+            }
+        }
     };
+    let read: CoreResult<Vec<Result<(i64, RefreshLineage), sqlx::Error>>> = read.await;
     let mut found: Vec<Option<CoreResult<RefreshLineage>>> = members.iter().map(|_| None).collect();
-    match rows {
+    match read {
         Ok(rows) => {
-            for row in &rows {
-                let member = row.try_get::<i64, _>("member").map_err(db_err);
-                let slot = member
-                    .ok()
-                    .and_then(|m| found.get_mut(usize::try_from(m).ok()?));
-                match slot {
-                    Some(slot) => *slot = Some(lineage_of(row).map_err(db_err)),
-                    None => tracing::error!("a refresh read answered no refresh of its group"),
+            for row in rows {
+                let (member, lineage) = match row {
+                    Ok((member, lineage)) => (member, Ok(lineage)),
+                    // Undecodable: nobody's answer can be trusted.
+                    Err(e) => {
+                        tracing::error!(error = %e, "a refresh read could not be decoded");
+                        found = members
+                            .iter()
+                            .map(|_| Some(Err(CoreError::internal("a refresh read failed"))))
+                            .collect();
+                        break;
+                    }
+                };
+                match usize::try_from(member).ok().and_then(|m| found.get_mut(m)) {
+                    Some(slot) => *slot = Some(lineage),
+                    None => tracing::error!(member, "a refresh read answered no member"),
                 }
             }
         }
@@ -151,20 +175,22 @@ async fn read_lineages(pool: Pool<Sqlite>, members: Vec<LineageRead>) {
     }
 }
 
-/// A refresh's read, from its row: the token, its sessions, and the user of a user's.
-fn lineage_of<'r, R>(row: &'r R) -> Result<RefreshLineage, sqlx::Error>
+/// A row of a group's refresh reads: whose it is, and the token, its sessions, and the
+/// user of a user's.
+fn member_lineage<'r, R>(row: &'r R) -> Result<(i64, RefreshLineage), sqlx::Error>
 where
     R: Row,
     RefreshLineage: FromRow<'r, R>,
     UserRow: FromRow<'r, R>,
     &'static str: sqlx::ColumnIndex<R>,
+    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let mut lineage = RefreshLineage::from_row(row)?;
     if row.try_get::<Option<String>, _>("device_token")?.is_some() {
         lineage.user = Some(UserRow::from_row(row)?);
     }
-    Ok(lineage)
+    Ok((row.try_get("member")?, lineage))
 }
 
 /// What `Tx::claim_refresh` fails with when the token was no longer active.
@@ -233,25 +259,15 @@ impl Store {
 
     /// The refresh token with this hash as a reader sees it now, the session it belongs to
     /// (what never changes about it), the one the access token `jti` presented with it was
-    /// issued in, and the user of a user's session: one read for all four (on SQLite, in a
-    /// group with the refreshes reading at the same moment: `LineageReads`).
+    /// issued in, and the user of a user's session: one read for all four, in a group with
+    /// the refreshes reading at the same moment (`LineageReads`).
     pub async fn refresh_lineage(
         &self,
         token_hash: &str,
         jti: &str,
     ) -> CoreResult<Option<RefreshLineage>> {
-        match self {
-            Store::Sqlite { read, lineages, .. } => lineages.read(read, token_hash, jti).await,
-            Store::Postgres(pool) => {
-                let row = sqlx::query(REFRESH_LINEAGE)
-                    .bind(token_hash)
-                    .bind(jti)
-                    .fetch_optional(&mut *pool.acquire().await?)
-                    .await
-                    .map_err(db_err)?;
-                row.as_ref().map(lineage_of).transpose().map_err(db_err)
-            }
-        }
+        let (Store::Sqlite { lineages, .. } | Store::Postgres(_, lineages)) = self;
+        lineages.read(self, token_hash, jti).await
     }
 
     /// The newest `limit` access tokens issued to `subject`.
