@@ -182,12 +182,20 @@ impl SqliteTx {
 
 /// Runs `$body` with `$c` bound to a connection of the backend's reader pool (taken as
 /// `Pool::acquire` takes it, so its wait is counted). Written like a closure
-/// (`on_pool!(self, |c| ...)`) so that rustfmt formats the body.
+/// (`on_pool!(self, |c| ...)`) so that rustfmt formats the body. `on_pool!(writer self, …)`
+/// takes SQLite's writer instead, outside the store's transactions (tests that set a
+/// database up as an older binary left it).
 macro_rules! on_pool {
     ($store:expr, |$c:ident| $body:expr) => {
+        on_pool!(@sqlite read, $store, |$c| $body)
+    };
+    (writer $store:expr, |$c:ident| $body:expr) => {
+        on_pool!(@sqlite write, $store, |$c| $body)
+    };
+    (@sqlite $sqlite:ident, $store:expr, |$c:ident| $body:expr) => {
         match $store {
-            Store::Sqlite { read, .. } => {
-                let mut conn = read.acquire().await?;
+            Store::Sqlite { $sqlite, .. } => {
+                let mut conn = $sqlite.acquire().await?;
                 let $c = &mut *conn;
                 $body
             }
@@ -941,6 +949,7 @@ pub use webhooks::*;
 
 #[cfg(test)]
 mod tests {
+    use super::Store;
     use crate::testing::test_core;
 
     /// `tus doctor`'s migration check reads without applying: a fresh database lacks every
@@ -1098,29 +1107,22 @@ mod tests {
         c: &mut impl sqlx::migrate::Migrate,
         migrator: &sqlx::migrate::Migrator,
         version: i64,
-    ) {
-        c.ensure_migrations_table().await.unwrap();
+    ) -> Result<(), sqlx::Error> {
+        let failed = |e| sqlx::Error::Migrate(Box::new(e));
+        c.ensure_migrations_table().await.map_err(failed)?;
         for m in migrator.iter().filter(|m| m.version < version) {
-            c.apply(m).await.unwrap();
+            c.apply(m).await.map_err(failed)?;
         }
+        Ok(())
     }
 
-    /// Runs `$body` with `$c` a connection that may write (SQLite's writer, PostgreSQL's
-    /// pool), outside the store's transactions: for a database as an older binary left it.
+    /// Runs `$body` (a `sqlx` result) on a connection that may write, outside the store's
+    /// transactions: for a database as an older binary left it.
     macro_rules! on_writer {
         ($store:expr, |$c:ident| $body:expr) => {
-            match $store {
-                super::Store::Sqlite { write, .. } => {
-                    let mut conn = write.acquire().await.unwrap();
-                    let $c = &mut *conn;
-                    $body
-                }
-                super::Store::Postgres(pool, _) => {
-                    let mut conn = pool.acquire().await.unwrap();
-                    let $c = &mut *conn;
-                    $body
-                }
-            }
+            async { on_pool!(writer $store, |$c| $body.map_err(super::db_err)) }
+                .await
+                .unwrap()
         };
     }
 
@@ -1140,8 +1142,7 @@ mod tests {
         .bind((day == 3).then_some(day * 86_400_000 + 1))
         .execute(c)
         .await
-        .map(|_| ())
-        .unwrap());
+        .map(|_| ()));
     }
 
     /// Migrations 0029 (SQLite: the table rebuilt around `seq` as its rowid) and 0031
@@ -1165,11 +1166,7 @@ mod tests {
             "INSERT INTO instances (id, app_id, instance_key, name, invite_code, created_at)
              VALUES ('i', 'a', 'k', 'I', 'x', 0)",
         ] {
-            on_writer!(&store, |c| sqlx::query(sql)
-                .execute(c)
-                .await
-                .map(|_| ())
-                .unwrap());
+            on_writer!(&store, |c| sqlx::query(sql).execute(c).await.map(|_| ()));
         }
         // DeviceTokens in the reverse of creation order.
         let mut tokens: Vec<String> = (0..4).map(|_| uuid::Uuid::new_v4().to_string()).collect();
@@ -1185,8 +1182,7 @@ mod tests {
             "SELECT seq, device_token FROM users ORDER BY seq"
         )
         .fetch_all(c)
-        .await
-        .unwrap());
+        .await);
         let in_order: Vec<&String> = numbered.iter().map(|(_, t)| t).collect();
         assert_eq!(in_order, tokens.iter().collect::<Vec<_>>());
         assert_eq!(store.users_by_status(None).await.unwrap(), before);
