@@ -134,6 +134,7 @@ test('an Owner invites an Operator who joins, sets up TOTP and works only in the
   await api('set_totp_policy', { roles: ['Operator'] });
   const nav = p.getByRole('navigation', { name: 'Main' });
   let secret: string;
+  let codes: string[] = [];
   try {
     await p.goto('/sign-in?next=/account');
     await hydrated(p);
@@ -143,6 +144,7 @@ test('an Owner invites an Operator who joins, sets up TOTP and works only in the
     await expect(p).toHaveURL(/\/account$/);
     await expect(p.getByTestId('signed-in-role')).toHaveText('Operator');
     await expect(p.getByTestId('enrol-totp')).toBeVisible();
+    await expect(p.getByTestId('totp-required')).toBeVisible();
     await expect(nav.getByRole('link', { name: 'Users' })).toHaveCount(0);
     await hydrated(p);
     await p.getByRole('button', { name: 'Set up TOTP' }).click();
@@ -151,15 +153,23 @@ test('an Owner invites an Operator who joins, sets up TOTP and works only in the
     await p.getByLabel('The code your app shows').fill(totp(secret));
     await p.getByRole('button', { name: 'Turn on' }).click();
     await expect(p.getByTestId('recovery-codes').locator('li')).toHaveCount(10);
-    // The next page they open offers their pages.
+    // The demand is met: the card and the menu stop asking at once, without a reload.
+    await expect(p.getByTestId('totp-required')).toHaveCount(0);
+    await expect(p.getByTestId('totp-on')).toBeVisible();
+    await expect(p.getByTestId('enrol-totp')).toHaveCount(0);
+    await expect(nav.getByRole('link', { name: 'Users' })).toBeVisible();
+    // Read while the account page shows them: they are not shown again.
+    codes = (await p.getByTestId('recovery-codes').locator('li').allTextContents()).map((c) => c.trim());
+    await p.screenshot({ path: 'test-results/account-totp.png', fullPage: true });
+    // And so does the next page they open.
     await nav.getByRole('link', { name: 'Telematics User Service' }).click();
+    await expect(p).toHaveURL(/\/$/);
     await expect(nav.getByRole('link', { name: 'Users' })).toBeVisible();
     await expect(p.getByTestId('enrol-totp')).toHaveCount(0);
   } finally {
     await api('set_totp_policy', { roles: [] });
   }
-  const codes = (await p.getByTestId('recovery-codes').locator('li').allTextContents()).map((c) => c.trim());
-  await p.screenshot({ path: 'test-results/account-totp.png', fullPage: true });
+  expect(codes).toHaveLength(10);
 
   // Signing in now takes a code after the password (the next step's: the last one is used).
   await signOut(p);

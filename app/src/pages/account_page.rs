@@ -135,6 +135,7 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
                     codes.set(Some(list));
                     setup.set(None);
                     enabled.set(true);
+                    crate::session_menu::menu_is_stale();
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -143,7 +144,8 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
     view! {
         <section class=format!("{CARD} mt-6") aria-labelledby="totp-title" data-testid="totp-card">
             <h2 id="totp-title" class="text-base font-semibold">"Two-step sign-in (TOTP)"</h2>
-            {required.then(|| view! {
+            // Until it is on: turning it on here ends the demand at once, without a reload.
+            {move || (required && !enabled.get()).then(|| view! {
                 <p class="mt-2 rounded-md border border-amber-200 bg-amber-50 p-3 text-sm text-amber-900" role="alert" data-testid="totp-required">
                     "Your role must sign in with a code: set it up here before anything else."
                 </p>
