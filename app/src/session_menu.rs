@@ -38,19 +38,6 @@ const NAV: [(&str, &str, Action); 12] = [
 /// The attribute of the link asking the admin to set up TOTP before anything else.
 const ENROL: &str = "data-enrol";
 
-/// The window event a page sends when what the menu offers has changed under it (TOTP just
-/// turned on): the menu is fetched again at once. An event, not a type the page shares with
-/// the shell, so that the page's chunk and the shell stay apart (see BENCHMARKS).
-pub const MENU_STALE: &str = "tus-menu-stale";
-
-/// Tells the header's menu that what it offers has changed (`MENU_STALE`).
-pub fn menu_is_stale() {
-    #[cfg(not(feature = "ssr"))]
-    if let Ok(event) = web_sys::Event::new(MENU_STALE) {
-        let _ = window().dispatch_event(&event);
-    }
-}
-
 /// Whether the menu's link to `href` is the page at `path`: the page itself or one below it
 /// (a batch is under Batches, a user under Users).
 pub fn is_current(href: &str, path: &str) -> bool {
@@ -174,13 +161,6 @@ pub fn SessionMenu() -> impl IntoView {
         }
         path
     });
-    let stale = window_event_listener(
-        leptos::ev::Custom::<leptos::ev::Event>::new(MENU_STALE),
-        move |_| {
-            fetch_menu(html, location.pathname.get_untracked());
-        },
-    );
-    on_cleanup(move || stale.remove());
     let sign_out = ServerAction::<crate::server_fns::session::SignOut>::new();
     view! {
         <div class="contents" node_ref=links inner_html=move || html.get()></div>

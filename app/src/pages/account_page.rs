@@ -135,7 +135,6 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
                     codes.set(Some(list));
                     setup.set(None);
                     enabled.set(true);
-                    crate::session_menu::menu_is_stale();
                 }
                 Err(e) => error.set(Some(e)),
             }
