@@ -6,6 +6,21 @@ use super::*;
 use crate::activity::{window_start, DAY_MS};
 use crate::types::{ActivityStatus, Flag};
 
+/// Run by every PostgreSQL connection as it opens: claims the first free counter shard of 1
+/// to 127 with a session advisory lock, which goes with the connection, and keeps it in the
+/// setting `counter_shard()` reads (migration 0032), so no two open connections of any
+/// replica add to the same counter row. Plain SQL, so it also runs on a database that the
+/// migrations have not reached yet. All taken: no setting, and `counter_shard()` falls back
+/// to the backend's pid.
+pub(crate) const CLAIM_COUNTER_SHARD: &str = "DO $$ BEGIN
+    FOR s IN 1..127 LOOP
+        IF pg_try_advisory_lock(7301002, s) THEN
+            PERFORM set_config('tus.counter_shard', s::text, false);
+            RETURN;
+        END IF;
+    END LOOP;
+END $$";
+
 /// Users by activity status (`ActivityStatus` order: Active, Lost, NoData, Deactivated).
 pub type ActivityTotals = [i64; 4];
 
@@ -322,6 +337,53 @@ mod tests {
     use super::*;
     use crate::testing::{fleet, test_core};
 
+    /// PostgreSQL: the open connections of two replicas on one database each add to a
+    /// counter shard of their own (migration 0032). Before, the shard came from the backend's
+    /// pid modulo 15, and a pool of 16 connections, or two replicas' 32, put registrations
+    /// on shared counter rows, where each waited for the other's commit. A connection that
+    /// has no claim (here: its setting reset) falls back to shards no claim takes.
+    #[tokio::test]
+    async fn open_connections_of_two_replicas_never_share_a_counter_shard() {
+        let t = test_core(|_| {}).await;
+        let Store::Postgres(pool, _) = t.core.store() else {
+            return;
+        };
+        let other = crate::testing::replica(&t, |_| {}).await;
+        let Store::Postgres(other_pool, _) = other.store() else {
+            unreachable!("a replica of a PostgreSQL core is on PostgreSQL");
+        };
+        let shard = || sqlx::query_scalar::<_, i16>("SELECT counter_shard()");
+        let mut held = Vec::new();
+        let mut shards = Vec::new();
+        for p in [pool, other_pool] {
+            for _ in 0..6 {
+                let mut c = p.acquire().await.unwrap();
+                shards.push(shard().fetch_one(&mut *c).await.unwrap());
+                held.push(c);
+            }
+        }
+        let mut distinct = shards.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(
+            distinct.len(),
+            12,
+            "two connections on one shard: {shards:?}"
+        );
+        assert!(
+            shards.iter().all(|s| (1..=127).contains(s)),
+            "every connection claimed a shard: {shards:?}"
+        );
+
+        let c = &mut held[0];
+        sqlx::query("RESET tus.counter_shard")
+            .execute(&mut **c)
+            .await
+            .unwrap();
+        let fallback = shard().fetch_one(&mut **c).await.unwrap();
+        assert!((128..=255).contains(&fallback), "{fallback}");
+    }
+
     /// PostgreSQL (SQLite has one writer): two transactions that each register a user of
     /// one instance on one day both get through their insert while neither has committed,
     /// and the counters add up afterwards. Without migration 0026's shards the second
@@ -334,26 +396,11 @@ mod tests {
             return;
         };
         let instance = fleet(&t).await;
-        // Two connections on different shards (two backends share one 1 time in 16); the
-        // ones on a taken shard stay held until then, so the pool opens new ones.
+        // Two connections open at once: each has a shard of its own (migration 0032).
         let mut held = Vec::new();
-        let mut others = Vec::new();
-        let mut shards = Vec::new();
-        while shards.len() < 2 {
-            assert!(others.len() < 6, "no two connections on different shards");
-            let mut c = pool.acquire().await.unwrap();
-            let shard: i16 = sqlx::query_scalar("SELECT counter_shard()")
-                .fetch_one(&mut *c)
-                .await
-                .unwrap();
-            if shards.contains(&shard) {
-                others.push(c);
-            } else {
-                shards.push(shard);
-                held.push(c);
-            }
+        for _ in 0..2 {
+            held.push(pool.acquire().await.unwrap());
         }
-        drop(others);
         let register = |i: usize| {
             sqlx::query(
                 "INSERT INTO users (device_token, instance_id, status, enable_tracking,

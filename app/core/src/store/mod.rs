@@ -414,6 +414,14 @@ impl Store {
                 .map_err(|e| CoreError::internal(format!("invalid PostgreSQL URL: {e}")))?
                 .options([("jit", "off")]);
             let pool = pool::pool_options::<Postgres>()
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::query(counts::CLAIM_COUNTER_SHARD)
+                            .execute(conn)
+                            .await
+                            .map(|_| ())
+                    })
+                })
                 .max_connections(pool.max_connections.max(1))
                 .min_connections(pool.min_connections)
                 .acquire_timeout(pool.acquire_timeout)
