@@ -135,13 +135,15 @@ pub fn SessionMenu() -> impl IntoView {
     }
     let links = NodeRef::<leptos::html::Div>::new();
     // The current page's link, as the router moves (the HTML has it for the page it was for).
-    // A menu asking the admin to set up TOTP first is fetched again on the next page: once
-    // they have, it offers their pages.
+    // A menu asking the admin to set up TOTP first is fetched again whenever the URL moves
+    // (another page, or the account page's `?totp=on` once TOTP is on): once they have set
+    // it up, it offers their pages.
     Effect::new(move |shown: Option<String>| {
         let path = location.pathname.get();
+        let url = format!("{path}{}", location.search.get());
         html.track();
         let Some(links) = links.get() else {
-            return path;
+            return url;
         };
         let anchors = links.get_elements_by_tag_name("a");
         let mut enrol = false;
@@ -156,10 +158,10 @@ pub fn SessionMenu() -> impl IntoView {
                 a.remove_attribute("aria-current")
             };
         }
-        if enrol && shown.is_some_and(|p| p != path) {
-            fetch_menu(html, path.clone());
+        if enrol && shown.is_some_and(|u| u != url) {
+            fetch_menu(html, path);
         }
-        path
+        url
     });
     let sign_out = ServerAction::<crate::server_fns::session::SignOut>::new();
     view! {

@@ -156,10 +156,14 @@ test('an Owner invites an Operator who joins, sets up TOTP and works only in the
     // The demand is met: the card stops asking at once, without a reload.
     await expect(p.getByTestId('totp-required')).toHaveCount(0);
     await expect(p.getByTestId('totp-on')).toBeVisible();
+    // And the header's menu too, on this page: it offers their pages, the codes stay shown.
+    await expect(p).toHaveURL(/\/account\?totp=on$/);
+    await expect(p.getByTestId('enrol-totp')).toHaveCount(0);
+    await expect(nav.getByRole('link', { name: 'Users' })).toBeVisible();
+    await expect(p.getByTestId('recovery-codes').locator('li')).toHaveCount(10);
     // Read while the account page shows them: they are not shown again.
     codes = (await p.getByTestId('recovery-codes').locator('li').allTextContents()).map((c) => c.trim());
     await p.screenshot({ path: 'test-results/account-totp.png', fullPage: true });
-    // The next page they open offers their pages (the menu is fetched again there).
     await nav.getByRole('link', { name: 'Telematics User Service' }).click();
     await expect(p).toHaveURL(/\/$/);
     await expect(nav.getByRole('link', { name: 'Users' })).toBeVisible();

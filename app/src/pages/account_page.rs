@@ -1,6 +1,8 @@
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
+use leptos_router::NavigateOptions;
 
 use crate::components::*;
 use crate::error::AppError;
@@ -125,6 +127,7 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
             }
         });
     };
+    let navigate = StoredValue::new_local(use_navigate());
     let confirm = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         error.set(None);
@@ -135,6 +138,18 @@ fn TotpCard(on: bool, required: bool) -> impl IntoView {
                     codes.set(Some(list));
                     setup.set(None);
                     enabled.set(true);
+                    // The URL says so, and the header's menu, which follows the URL, stops
+                    // asking for TOTP; the page stays as it is, recovery codes shown.
+                    navigate.with_value(|go| {
+                        go(
+                            "/account?totp=on",
+                            NavigateOptions {
+                                replace: true,
+                                scroll: false,
+                                ..Default::default()
+                            },
+                        )
+                    });
                 }
                 Err(e) => error.set(Some(e)),
             }
