@@ -177,6 +177,9 @@ struct Rate {
     p99: f64,
     cpu_us: f64,
     switches: f64,
+    /// What each request cost the local PostgreSQL server's processes, CPU µs (next to
+    /// nothing on SQLite).
+    postgres_cpu_us: f64,
 }
 
 /// Runs one token-path phase of `n` requests and measures it.
@@ -186,14 +189,18 @@ where
     Fut: std::future::Future<Output = ()>,
 {
     let (cpu, switches) = common::process_usage();
+    let postgres = common::postgres_cpu();
     let (rps, p50, p99) = throughput(n, concurrency(), make).await;
     let (cpu_after, switches_after) = common::process_usage();
+    let postgres_after = common::postgres_cpu();
+    let per_request = |d: std::time::Duration| d.as_secs_f64() * 1e6 / n as f64;
     Rate {
         rps,
         p50,
         p99,
-        cpu_us: (cpu_after - cpu).as_secs_f64() * 1e6 / n as f64,
+        cpu_us: per_request(cpu_after - cpu),
         switches: (switches_after - switches) as f64 / n as f64,
+        postgres_cpu_us: per_request(postgres_after.saturating_sub(postgres)),
     }
 }
 
@@ -353,7 +360,12 @@ async fn main() {
          `TUS_METRICS_ADDR` set (every request counted and timed). \"Release binary, traces \
          off / on\": `target/release/tus serve` as processes of their own, each on a fresh \
          database, without and then with `OTEL_EXPORTER_OTLP_ENDPOINT` (a span per request and \
-         per transaction, batched to a local OTLP/HTTP receiver in this process).\n\n",
+         per transaction, batched to a local OTLP/HTTP receiver in this process). \
+         \"CPU time per request of the PostgreSQL server's processes\": every process of \
+         this machine named `postgres` (backends and background alike, from \
+         `/proc/<pid>/schedstat`) over the phase, divided by its requests: the work the \
+         database did for each, which the machine's speed of the moment moves much less \
+         than the throughput.\n\n",
         single_requests(),
         concurrency()
     );
@@ -439,6 +451,20 @@ async fn main() {
                     "{:.0} µs, {:.1}; {:.0} µs, {:.1}",
                     o.cpu_us, o.switches, r.cpu_us, r.switches
                 )
+            },
+        );
+        row(
+            &format!(
+                "{label}: CPU time per request of the PostgreSQL server's processes: ours; \
+                 reference"
+            ),
+            &|f, l| {
+                let (o, r) = (pick(f), pick(l));
+                // On SQLite only an idle local PostgreSQL's background processes are seen.
+                if o.postgres_cpu_us < 1.0 && r.postgres_cpu_us < 1.0 {
+                    return "—".into();
+                }
+                format!("{:.0} µs; {:.0} µs", o.postgres_cpu_us, r.postgres_cpu_us)
             },
         );
     }

@@ -46,6 +46,36 @@ pub fn process_usage() -> (Duration, u64) {
     )
 }
 
+/// CPU time so far of every process of this machine named `postgres` (from each one's
+/// `/proc/<pid>/schedstat`, in nanoseconds): what a phase cost the local PostgreSQL server,
+/// its backends and its background processes alike. A process that ends during the phase
+/// takes its time with it; the pools keep their connections open for the whole of one.
+pub fn postgres_cpu() -> Duration {
+    let mut total = Duration::ZERO;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return total;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let is_pid = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()));
+        if !is_pid {
+            continue;
+        }
+        let named_postgres = std::fs::read_to_string(path.join("comm"))
+            .is_ok_and(|comm| comm.trim_end() == "postgres");
+        let on_cpu = std::fs::read_to_string(path.join("schedstat"))
+            .ok()
+            .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok());
+        if let (true, Some(ns)) = (named_postgres, on_cpu) {
+            total += Duration::from_nanos(ns);
+        }
+    }
+    total
+}
+
 /// Runs `n` requests with `concurrency` in flight; returns (requests/s, p50 ms, p99 ms).
 pub async fn throughput<F, Fut>(n: usize, concurrency: usize, make: F) -> (f64, f64, f64)
 where
