@@ -1221,6 +1221,173 @@ mod tests {
         store.close().await;
     }
 
+    /// The counters kept by the triggers on users (PostgreSQL's migration 0033 gives
+    /// statements of one row a way of their own) stay equal to a pass over the users table
+    /// after statements of one row and of many: inserts, each kind of update, deletes; and
+    /// `active_days` gains one for each user first seen on a later day, and only then.
+    #[tokio::test]
+    async fn counters_follow_statements_of_one_row_and_of_many() {
+        const DAY: i64 = 86_400_000;
+        type Counted = Vec<(String, String, i64, i64, i64, i64, i64, i64)>;
+        let db = super::scratch::ScratchDatabase::from_env().await.unwrap();
+        let store = super::Store::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let run = |sql: String| {
+            let store = &store;
+            async move { on_writer!(store, |c| sqlx::query(&sql).execute(c).await.map(|_| ())) }
+        };
+        for sql in [
+            "INSERT INTO applications (id, company_id, name, created_at) VALUES ('a', 'c', 'A', 0)",
+            "INSERT INTO instances (id, app_id, instance_key, name, invite_code, created_at)
+             VALUES ('i', 'a', 'k', 'I', 'x', 0), ('j', 'a', 'l', 'J', 'y', 0)",
+        ] {
+            run(sql.into()).await;
+        }
+        let check = |step: &'static str, active_days: &'static [(&'static str, i64, i64)]| {
+            let store = &store;
+            async move {
+                let sorted = |mut rows: Counted| {
+                    rows.sort();
+                    rows
+                };
+                let counted: Counted = on_writer!(store, |c| sqlx::query_as(
+                    "SELECT instance_id, status, day, CAST(SUM(n) AS BIGINT),
+                            CAST(SUM(tracking) AS BIGINT), CAST(SUM(logging) AS BIGINT),
+                            CAST(SUM(sdk) AS BIGINT), CAST(SUM(real_time) AS BIGINT)
+                     FROM user_counts GROUP BY instance_id, status, day
+                     HAVING SUM(n) <> 0 OR SUM(tracking) <> 0 OR SUM(logging) <> 0
+                         OR SUM(sdk) <> 0 OR SUM(real_time) <> 0"
+                )
+                .fetch_all(c)
+                .await);
+                let scanned: Counted = on_writer!(store, |c| sqlx::query_as(
+                    "SELECT instance_id, status, date_created / 86400000, COUNT(*),
+                            CAST(SUM(CASE WHEN enable_tracking THEN 1 ELSE 0 END) AS BIGINT),
+                            CAST(SUM(CASE WHEN enable_logging THEN 1 ELSE 0 END) AS BIGINT),
+                            CAST(SUM(CASE WHEN enabled THEN 1 ELSE 0 END) AS BIGINT),
+                            CAST(SUM(CASE WHEN enable_real_time_location THEN 1 ELSE 0 END)
+                                 AS BIGINT)
+                     FROM users GROUP BY instance_id, status, date_created / 86400000"
+                )
+                .fetch_all(c)
+                .await);
+                assert_eq!(sorted(counted), sorted(scanned), "user_counts after {step}");
+
+                let activity = |sql: &'static str| async move {
+                    let mut rows: Vec<(String, String, i64, i64)> =
+                        on_writer!(store, |c| sqlx::query_as(sql).fetch_all(c).await);
+                    rows.sort();
+                    rows
+                };
+                assert_eq!(
+                    activity(
+                        "SELECT instance_id, status, day, CAST(SUM(n) AS BIGINT)
+                         FROM activity_counts GROUP BY instance_id, status, day
+                         HAVING SUM(n) <> 0"
+                    )
+                    .await,
+                    activity(
+                        "SELECT instance_id, status, COALESCE(last_activity_at / 86400000, -1),
+                                COUNT(*)
+                         FROM users
+                         GROUP BY instance_id, status, COALESCE(last_activity_at / 86400000, -1)"
+                    )
+                    .await,
+                    "activity_counts after {step}"
+                );
+                let mut days: Vec<(String, i64, i64)> = on_writer!(store, |c| sqlx::query_as(
+                    "SELECT instance_id, day, CAST(SUM(n) AS BIGINT) FROM active_days
+                     GROUP BY instance_id, day HAVING SUM(n) <> 0"
+                )
+                .fetch_all(c)
+                .await);
+                days.sort();
+                let expected: Vec<(String, i64, i64)> = active_days
+                    .iter()
+                    .map(|(i, d, n)| (i.to_string(), *d, *n))
+                    .collect();
+                assert_eq!(days, expected, "active_days after {step}");
+            }
+        };
+        let user = |token: &str, instance: &str, day: i64, flags: &str, active: &str| {
+            format!(
+                "('{token}', '{instance}', 'Active', {flags}, {}, {active})",
+                day * DAY
+            )
+        };
+        let insert = "INSERT INTO users (device_token, instance_id, status, enable_tracking,
+                          enable_logging, enabled, enable_real_time_location, date_created,
+                          last_activity_at) VALUES ";
+        let one = "u1";
+        let set = |what: String| format!("UPDATE users SET {what} WHERE device_token = '{one}'");
+
+        run(format!(
+            "{insert}{}",
+            user(one, "i", 1, "TRUE, FALSE, TRUE, FALSE", "NULL")
+        ))
+        .await;
+        check("one insert", &[]).await;
+        run(format!(
+            "{insert}{}, {}, {}",
+            user("u2", "i", 1, "FALSE, TRUE, TRUE, TRUE", "NULL"),
+            user("u3", "j", 2, "TRUE, TRUE, FALSE, FALSE", "NULL"),
+            user(
+                "u4",
+                "i",
+                2,
+                "FALSE, FALSE, FALSE, TRUE",
+                &(2 * DAY + 7).to_string()
+            ),
+        ))
+        .await;
+        check("an insert of three", &[]).await;
+
+        run(set(format!("last_activity_at = {}", 3 * DAY))).await;
+        check("a first activity", &[("i", 3, 1)]).await;
+        run(set(format!("last_activity_at = {}", 3 * DAY + 5))).await;
+        check("activity later that day", &[("i", 3, 1)]).await;
+        run(set(format!("last_activity_at = {}", 2 * DAY))).await;
+        check("activity on an earlier day", &[("i", 3, 1)]).await;
+        run(set("enable_logging = TRUE".into())).await;
+        check("a flag", &[("i", 3, 1)]).await;
+        run(set("status = 'Deactivated'".into())).await;
+        check("a status", &[("i", 3, 1)]).await;
+        run(set(format!(
+            "instance_id = 'j', last_activity_at = {}",
+            4 * DAY
+        )))
+        .await;
+        check("a move with activity", &[("i", 3, 1), ("j", 4, 1)]).await;
+        run(set("date_created = date_created + 1000".into())).await;
+        check(
+            "a registration time within its day",
+            &[("i", 3, 1), ("j", 4, 1)],
+        )
+        .await;
+        run(set(
+            "enable_tracking = FALSE, enabled = FALSE, status = 'Active'".into(),
+        ))
+        .await;
+        check("flags and a status together", &[("i", 3, 1), ("j", 4, 1)]).await;
+
+        run("UPDATE users SET status = 'Deactivated' WHERE instance_id = 'i'".into()).await;
+        check("a status of two", &[("i", 3, 1), ("j", 4, 1)]).await;
+        run(format!("UPDATE users SET last_activity_at = {}", 5 * DAY)).await;
+        let all_seen = &[("i", 3, 1), ("i", 5, 2), ("j", 4, 1), ("j", 5, 2)];
+        check("activity of all four", all_seen).await;
+        run("UPDATE users SET enable_real_time_location = NOT enable_real_time_location".into())
+            .await;
+        check("a flag of all four", all_seen).await;
+
+        run(format!("DELETE FROM users WHERE device_token = '{one}'")).await;
+        check("one delete", all_seen).await;
+        run("DELETE FROM users WHERE instance_id = 'i'".into()).await;
+        check("a delete of two", all_seen).await;
+        store.close().await;
+    }
+
     /// PostgreSQL only (SQLite has no JIT): every pooled connection runs without it.
     #[tokio::test]
     async fn postgres_connections_run_without_jit() {
