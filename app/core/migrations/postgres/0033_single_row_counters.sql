@@ -69,18 +69,16 @@ DECLARE
     counted BOOLEAN;
     active BOOLEAN;
 BEGIN
-    FOR was IN SELECT device_token, instance_id, status, date_created,
-                      date_created / 86400000 AS day, enable_tracking::int AS t,
-                      enable_logging::int AS l, enabled::int AS e,
+    FOR was IN SELECT device_token, instance_id, status, date_created / 86400000 AS day,
+                      enable_tracking::int AS t, enable_logging::int AS l, enabled::int AS e,
                       enable_real_time_location::int AS r,
                       COALESCE(last_activity_at / 86400000, -1) AS active_day
                FROM old_rows LOOP
         olds := olds + 1;
         EXIT WHEN olds > 1;
     END LOOP;
-    FOR now_is IN SELECT device_token, instance_id, status, date_created,
-                         date_created / 86400000 AS day, enable_tracking::int AS t,
-                         enable_logging::int AS l, enabled::int AS e,
+    FOR now_is IN SELECT device_token, instance_id, status, date_created / 86400000 AS day,
+                         enable_tracking::int AS t, enable_logging::int AS l, enabled::int AS e,
                          enable_real_time_location::int AS r,
                          COALESCE(last_activity_at / 86400000, -1) AS active_day
                   FROM new_rows LOOP
@@ -88,21 +86,27 @@ BEGIN
         EXIT WHEN news > 1;
     END LOOP;
     IF olds = 1 AND news = 1 AND was.device_token = now_is.device_token THEN
-        shard_of := counter_shard();
-        IF (was.instance_id, was.status, was.day) = (now_is.instance_id, now_is.status, now_is.day)
-        THEN
-            -- The same counter row: only the flags can move it.
-            IF (was.t, was.l, was.e, was.r) <> (now_is.t, now_is.l, now_is.e, now_is.r) THEN
-                INSERT INTO user_counts AS c
-                    (instance_id, status, day, shard, n, tracking, logging, sdk, real_time)
-                VALUES (now_is.instance_id, now_is.status, now_is.day, shard_of, 0,
-                        now_is.t - was.t, now_is.l - was.l, now_is.e - was.e, now_is.r - was.r)
-                ON CONFLICT (instance_id, status, day, shard) DO UPDATE SET
-                    tracking = c.tracking + EXCLUDED.tracking,
-                    logging = c.logging + EXCLUDED.logging, sdk = c.sdk + EXCLUDED.sdk,
-                    real_time = c.real_time + EXCLUDED.real_time;
-            END IF;
-        ELSE
+        -- A registration time moved within its day moves no counter.
+        counted := (was.instance_id, was.status, was.day, was.t, was.l, was.e, was.r)
+                   <> (now_is.instance_id, now_is.status, now_is.day, now_is.t, now_is.l,
+                       now_is.e, now_is.r);
+        active := (was.instance_id, was.status, was.active_day)
+                  <> (now_is.instance_id, now_is.status, now_is.active_day);
+        IF counted OR active THEN
+            shard_of := counter_shard();
+        END IF;
+        IF counted AND (was.instance_id, was.status, was.day)
+                       = (now_is.instance_id, now_is.status, now_is.day) THEN
+            -- The same counter row: only the flags moved.
+            INSERT INTO user_counts AS c
+                (instance_id, status, day, shard, n, tracking, logging, sdk, real_time)
+            VALUES (now_is.instance_id, now_is.status, now_is.day, shard_of, 0,
+                    now_is.t - was.t, now_is.l - was.l, now_is.e - was.e, now_is.r - was.r)
+            ON CONFLICT (instance_id, status, day, shard) DO UPDATE SET
+                tracking = c.tracking + EXCLUDED.tracking,
+                logging = c.logging + EXCLUDED.logging, sdk = c.sdk + EXCLUDED.sdk,
+                real_time = c.real_time + EXCLUDED.real_time;
+        ELSIF counted THEN
             INSERT INTO user_counts AS c
                 (instance_id, status, day, shard, n, tracking, logging, sdk, real_time)
             SELECT * FROM (VALUES
@@ -116,8 +120,7 @@ BEGIN
                 logging = c.logging + EXCLUDED.logging, sdk = c.sdk + EXCLUDED.sdk,
                 real_time = c.real_time + EXCLUDED.real_time;
         END IF;
-        IF (was.instance_id, was.status, was.active_day)
-           <> (now_is.instance_id, now_is.status, now_is.active_day) THEN
+        IF active THEN
             INSERT INTO activity_counts AS c (instance_id, status, day, shard, n)
             SELECT * FROM (VALUES (was.instance_id, was.status, was.active_day, shard_of, -1),
                                   (now_is.instance_id, now_is.status, now_is.active_day,
