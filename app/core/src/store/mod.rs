@@ -1289,10 +1289,9 @@ mod tests {
                     )
                     .await,
                     activity(
-                        "SELECT instance_id, status, COALESCE(last_activity_at / 86400000, -1),
-                                COUNT(*)
-                         FROM users
-                         GROUP BY instance_id, status, COALESCE(last_activity_at / 86400000, -1)"
+                        "SELECT instance_id, status, last_activity_at / 86400000, COUNT(*)
+                         FROM users WHERE last_activity_at IS NOT NULL
+                         GROUP BY instance_id, status, last_activity_at / 86400000"
                     )
                     .await,
                     "activity_counts after {step}"
@@ -1371,6 +1370,14 @@ mod tests {
         ))
         .await;
         check("flags and a status together", &[("i", 3, 1), ("j", 4, 1)]).await;
+        run("UPDATE users SET status = 'Deactivated' WHERE device_token = 'u3'".into()).await;
+        check(
+            "a status of a user never active",
+            &[("i", 3, 1), ("j", 4, 1)],
+        )
+        .await;
+        run(set("last_activity_at = NULL".into())).await;
+        check("activity cleared", &[("i", 3, 1), ("j", 4, 1)]).await;
 
         run("UPDATE users SET status = 'Deactivated' WHERE instance_id = 'i'".into()).await;
         check("a status of two", &[("i", 3, 1), ("j", 4, 1)]).await;
@@ -1380,6 +1387,8 @@ mod tests {
         run("UPDATE users SET enable_real_time_location = NOT enable_real_time_location".into())
             .await;
         check("a flag of all four", all_seen).await;
+        run("UPDATE users SET last_activity_at = NULL WHERE instance_id = 'i'".into()).await;
+        check("activity of two cleared", all_seen).await;
 
         run(format!("DELETE FROM users WHERE device_token = '{one}'")).await;
         check("one delete", all_seen).await;
