@@ -212,12 +212,10 @@ impl Store {
     }
 
     /// Users by activity status at `now` (ms), in `instances` (`None`: all), exact and
-    /// without reading users beyond one day: the activity counters (users ever active, per
-    /// instance, status and day of last activity) total every whole day; the day an
-    /// instance's window starts in is counted directly through the activity index; users
-    /// never active (`NoData`) are the users' counters (`user_counts`) less the active ones.
-    /// Instances are taken by window length, so one window (the usual case) costs three
-    /// small queries.
+    /// without reading users beyond one day: the activity counters (users per instance,
+    /// status and day of last activity) total every whole day; the day an instance's window
+    /// starts in is counted directly through the activity index. Instances are taken by
+    /// window length, so one window (the usual case) costs four small queries.
     pub async fn activity_totals(
         &self,
         instances: Option<&[String]>,
@@ -244,32 +242,19 @@ impl Store {
             let ids = (!whole).then_some(ids.as_slice());
             let start = window_start(now, *days);
             let first_day = start.div_euclid(DAY_MS);
-            // Users with activity from the activity counters, all users from the users'
-            // counters, in one statement (one snapshot): a user never active is counted
-            // only in the second.
-            let (s, whole_days, active_users, deactivated_users) = on_pool!(self, |c| {
+            let (s, d, nd, whole_days) = on_pool!(self, |c| {
                 let mut q = QueryBuilder::new(
-                    "SELECT a.seen, a.whole_days, u.active, u.deactivated FROM
-                     (SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT) AS seen,
-                             CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day > ",
+                    "SELECT
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day >= 0 THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status <> 'Active' THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day = -1 THEN n ELSE 0 END), 0) AS BIGINT),
+                        CAST(COALESCE(SUM(CASE WHEN status = 'Active' AND day > ",
                 );
                 q.push_bind(first_day);
-                q.push(
-                    " THEN n ELSE 0 END), 0) AS BIGINT) AS whole_days
-                     FROM activity_counts WHERE day >= 0",
-                );
+                q.push(" THEN n ELSE 0 END), 0) AS BIGINT) FROM activity_counts WHERE 1 = 1");
                 if let Some(ids) = ids {
                     push_in_list!(q, "instance_id", ids);
                 }
-                q.push(
-                    ") a, (SELECT CAST(COALESCE(SUM(CASE WHEN status = 'Active' THEN n ELSE 0 END), 0) AS BIGINT) AS active,
-                             CAST(COALESCE(SUM(CASE WHEN status <> 'Active' THEN n ELSE 0 END), 0) AS BIGINT) AS deactivated
-                     FROM user_counts WHERE 1 = 1",
-                );
-                if let Some(ids) = ids {
-                    push_in_list!(q, "instance_id", ids);
-                }
-                q.push(") u");
                 q.build_query_as::<(i64, i64, i64, i64)>()
                     .fetch_one(c)
                     .await
@@ -293,8 +278,8 @@ impl Store {
             })?;
             active += whole_days + cut;
             seen += s;
-            no_data += active_users - s;
-            deactivated += deactivated_users;
+            no_data += nd;
+            deactivated += d;
         }
         let mut totals = [0; 4];
         for (i, status) in ActivityStatus::ALL.iter().enumerate() {

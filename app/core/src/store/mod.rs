@@ -1289,9 +1289,10 @@ mod tests {
                     )
                     .await,
                     activity(
-                        "SELECT instance_id, status, last_activity_at / 86400000, COUNT(*)
-                         FROM users WHERE last_activity_at IS NOT NULL
-                         GROUP BY instance_id, status, last_activity_at / 86400000"
+                        "SELECT instance_id, status, COALESCE(last_activity_at / 86400000, -1),
+                                COUNT(*)
+                         FROM users
+                         GROUP BY instance_id, status, COALESCE(last_activity_at / 86400000, -1)"
                     )
                     .await,
                     "activity_counts after {step}"
