@@ -28,6 +28,11 @@ const CREATE_MANY_QUANTITY: usize = 10_000;
 fn single_requests() -> usize {
     common::env_size("TUS_BENCH_REQUESTS", 2_000)
 }
+/// Rounds of ours beside the reference per set-up (`TUS_BENCH_ROUNDS` changes it): one
+/// phase lasts well under a second, so a single pair moves with the machine's moment.
+fn rounds() -> usize {
+    common::env_size("TUS_BENCH_ROUNDS", 5).max(1)
+}
 /// As in issue 19's measurement: 32 clients in a closed loop (`TUS_BENCH_CLIENTS` changes it).
 fn concurrency() -> usize {
     common::env_size("TUS_BENCH_CLIENTS", 32)
@@ -40,6 +45,8 @@ struct Target {
     client: reqwest::Client,
     /// The release binaries serving `bases`, when they are processes of their own.
     _processes: Vec<common::Binary>,
+    /// The servers in this process serving `bases`: they stop with the target.
+    _servers: Vec<common::Server>,
 }
 
 impl Target {
@@ -72,6 +79,7 @@ impl Target {
 async fn start_replicas(db: &ScratchDatabase, replicas: usize, metrics: bool) -> Target {
     let mut bases = Vec::new();
     let mut instance = None;
+    let mut servers = Vec::new();
     for _ in 0..replicas {
         let server = common::start_with(db, |c| {
             if metrics {
@@ -79,8 +87,9 @@ async fn start_replicas(db: &ScratchDatabase, replicas: usize, metrics: bool) ->
             }
         })
         .await;
-        instance = instance.or(server.instance);
-        bases.push(server.base);
+        instance = instance.or(server.instance.clone());
+        bases.push(server.base.clone());
+        servers.push(server);
     }
     let instance = instance.expect("the first replica created the instance");
     Target {
@@ -89,6 +98,7 @@ async fn start_replicas(db: &ScratchDatabase, replicas: usize, metrics: bool) ->
         key: instance.key.expose().to_string(),
         client: reqwest::Client::new(),
         _processes: Vec::new(),
+        _servers: servers,
     }
 }
 
@@ -110,6 +120,7 @@ async fn start_binaries(db: &ScratchDatabase, replicas: usize, env: &[(&str, &st
         key,
         client: reqwest::Client::new(),
         _processes: processes,
+        _servers: Vec::new(),
     }
 }
 
@@ -254,9 +265,9 @@ async fn token_path(target: &Target) -> (Rate, Rate) {
     (create, refresh)
 }
 
-async fn measure(target: &Target) -> Figures {
-    // The token path first, on the fresh database the reference gets too.
-    let (create, refresh) = token_path(target).await;
+/// `CreateMany` of `CREATE_MANY_QUANTITY` users, `CREATE_MANY_RUNS` times: median and
+/// minimum ms.
+async fn create_many(target: &Target) -> (f64, f64) {
     let mut samples = Vec::new();
     for run in 0..CREATE_MANY_RUNS {
         // Timed until the answer's last byte has arrived, as `curl`'s total time is; the
@@ -281,15 +292,12 @@ async fn measure(target: &Target) -> Figures {
         );
     }
     samples.sort();
-    Figures {
-        create_many: Some((percentile(&samples, 0.5), percentile(&samples, 0.0))),
-        ..Figures::of(create, refresh)
-    }
+    (percentile(&samples, 0.5), percentile(&samples, 0.0))
 }
 
-/// The lean reference (server/examples/reference) on its own scratch database of the same
-/// backend, with as many replicas.
-async fn measure_reference(backend: &str, replicas: usize) -> Figures {
+/// The token path of the lean reference (server/examples/reference) on its own scratch
+/// database of the same backend, with as many replicas.
+async fn reference_token_path(backend: &str, replicas: usize) -> (Rate, Rate) {
     let db = ScratchDatabase::create(backend)
         .await
         .expect("scratch database");
@@ -304,9 +312,66 @@ async fn measure_reference(backend: &str, replicas: usize) -> Figures {
         key,
         client: reqwest::Client::new(),
         _processes: Vec::new(),
+        _servers: Vec::new(),
     };
-    let (create, refresh) = token_path(&target).await;
-    Figures::of(create, refresh)
+    token_path(&target).await
+}
+
+/// Ours and the reference, `rounds()` times each, every phase on a fresh database, in turn
+/// and in alternating order (the reference first in the first, third, … round) so neither always runs on a
+/// machine the other warmed up or slowed down. Ours also measures `CreateMany` once, after
+/// its first round's token path. Answers ours and the reference, each with the round whose
+/// ours ÷ reference is the median, per request kind, and every round's ratios.
+async fn rounds_side_by_side(backend: &str, replicas: usize) -> (Figures, Figures, Ratios) {
+    let mut ours: Vec<(Rate, Rate)> = Vec::new();
+    let mut lean: Vec<(Rate, Rate)> = Vec::new();
+    let mut many = None;
+    for round in 0..rounds() {
+        for reference_turn in [round % 2 == 0, round % 2 == 1] {
+            if reference_turn {
+                eprintln!("  round {}: the lean reference", round + 1);
+                lean.push(reference_token_path(backend, replicas).await);
+            } else {
+                eprintln!("  round {}: ours", round + 1);
+                let db = ScratchDatabase::create(backend)
+                    .await
+                    .expect("scratch database");
+                let target = start_replicas(&db, replicas, false).await;
+                ours.push(token_path(&target).await);
+                if many.is_none() {
+                    many = Some(create_many(&target).await);
+                }
+            }
+        }
+    }
+    let ratios = |pick: fn(&(Rate, Rate)) -> Rate| -> Vec<f64> {
+        ours.iter()
+            .zip(&lean)
+            .map(|(o, l)| pick(o).rps / pick(l).rps)
+            .collect()
+    };
+    let creates = ratios(|p| p.0);
+    let refreshes = ratios(|p| p.1);
+    let (c, r) = (median_index(&creates), median_index(&refreshes));
+    let ours_figures = Figures {
+        create_many: many,
+        ..Figures::of(ours[c].0, ours[r].1)
+    };
+    let lean_figures = Figures::of(lean[c].0, lean[r].1);
+    (ours_figures, lean_figures, Ratios { creates, refreshes })
+}
+
+/// Every round's ours ÷ reference, in round order.
+struct Ratios {
+    creates: Vec<f64>,
+    refreshes: Vec<f64>,
+}
+
+/// The index of `values`' median (the lower one of an even count).
+fn median_index(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    order[(values.len() - 1) / 2]
 }
 
 fn uuid_text() -> String {
@@ -327,14 +392,8 @@ async fn main() {
     }
     let mut columns = Vec::new();
     for (name, backend, replicas) in setups {
-        eprintln!("measuring: {name}, the lean reference");
-        let lean = measure_reference(&backend, replicas).await;
-        eprintln!("measuring: {name}, ours");
-        let db = ScratchDatabase::create(&backend)
-            .await
-            .expect("scratch database");
-        let target = start_replicas(&db, replicas, false).await;
-        let mut ours = measure(&target).await;
+        eprintln!("measuring: {name}, ours and the lean reference in turn");
+        let (mut ours, lean, ratios) = rounds_side_by_side(&backend, replicas).await;
         eprintln!("measuring: {name}, ours with metrics on");
         let db = ScratchDatabase::create(&backend)
             .await
@@ -344,15 +403,18 @@ async fn main() {
         ours.with_metrics = Some(Box::new(Figures::of(create, refresh)));
         eprintln!("measuring: {name}, the release binary with traces off, then on");
         ours.traces = Some(Box::new(traces_off_and_on(&backend, replicas).await));
-        columns.push((name, ours, lean));
+        columns.push((name, ours, lean, ratios));
     }
 
     let mut r = format!(
         "Written by `bash .ci/bench api` (`cargo run --release -p server --example bench`). \
          Ours beside the lean reference of server/examples/reference (axum; rusqlite with \
          one WAL writer connection, or a sqlx PostgreSQL pool; the same rows and signing per \
-         request and nothing else), each on a fresh database, measured one after the other in \
-         one run by the same closed-loop client. The servers run in the benchmark's own process \
+         request and nothing else), each on a fresh database, measured in turn in one run by the \
+         same closed-loop client: {} rounds per set-up, the reference first in odd rounds and \
+         ours first in even ones. The rows \"ours\" and \"lean reference\" are the round whose \
+         ours ÷ reference is the median, for each request kind; the ratio row lists every \
+         round's too. `CreateMany` is measured on ours after its first round. The servers run in the benchmark's own process \
          and share its cores with the client and PostgreSQL, so these figures compare set-ups \
          on one small machine; they are not a capacity plan. {} requests per \
          row, {} in flight; with two replicas requests alternate between them. \
@@ -366,11 +428,12 @@ async fn main() {
          `/proc/<pid>/schedstat`) over the phase, divided by its requests: the work the \
          database did for each, which the machine's speed of the moment moves much less \
          than the throughput.\n\n",
+        rounds(),
         single_requests(),
         concurrency()
     );
     r.push_str("| measure |");
-    for (name, _, _) in &columns {
+    for (name, _, _, _) in &columns {
         r.push_str(&format!(" {name} |"));
     }
     r.push_str("\n|---|");
@@ -378,19 +441,19 @@ async fn main() {
         r.push_str("---|");
     }
     r.push('\n');
-    let mut row = |label: &str, cell: &dyn Fn(&Figures, &Figures) -> String| {
+    let mut row = |label: &str, cell: &dyn Fn(&Figures, &Figures, &Ratios) -> String| {
         r.push_str(&format!("| {label} |"));
-        for (_, ours, lean) in &columns {
-            r.push_str(&format!(" {} |", cell(ours, lean)));
+        for (_, ours, lean, ratios) in &columns {
+            r.push_str(&format!(" {} |", cell(ours, lean, ratios)));
         }
         r.push('\n');
     };
     let many = |f: &Figures| f.create_many.expect("ours measures CreateMany");
-    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens, to the last byte (median of {CREATE_MANY_RUNS}; min; goal ≤ 250 ms on SQLite)"), &|f, _| {
+    row(&format!("CreateMany, Quantity {CREATE_MANY_QUANTITY} with tokens, to the last byte (median of {CREATE_MANY_RUNS}; min; goal ≤ 250 ms on SQLite)"), &|f, _, _| {
         let (median, min) = many(f);
         format!("{median:.0} ms; {min:.0} ms")
     });
-    row("CreateMany throughput at the median", &|f, _| {
+    row("CreateMany throughput at the median", &|f, _, _| {
         format!(
             "{:.0} users/s",
             CREATE_MANY_QUANTITY as f64 / (many(f).0 / 1000.0)
@@ -402,17 +465,24 @@ async fn main() {
             r.rps, r.p50, r.p99
         )
     };
-    for (label, pick) in [
+    type Pick = fn(&Figures) -> Rate;
+    type PickRatios = fn(&Ratios) -> &Vec<f64>;
+    for (label, pick, pick_ratios) in [
         (
             "Registration/Create",
-            (|f: &Figures| f.create) as fn(&Figures) -> Rate,
+            (|f: &Figures| f.create) as Pick,
+            (|r: &Ratios| &r.creates) as PickRatios,
         ),
-        ("Auth/RefreshToken", |f: &Figures| f.refresh),
+        (
+            "Auth/RefreshToken",
+            |f: &Figures| f.refresh,
+            |r: &Ratios| &r.refreshes,
+        ),
     ] {
-        row(&format!("{label}: ours"), &|f, _| rate(&pick(f)));
+        row(&format!("{label}: ours"), &|f, _, _| rate(&pick(f)));
         row(
             &format!("{label}: ours with metrics on (`TUS_METRICS_ADDR`)"),
-            &|f, _| {
+            &|f, _, _| {
                 let on = pick(f.with_metrics.as_deref().expect("ours with metrics"));
                 format!(
                     "{} ({:+.0} %)",
@@ -425,27 +495,39 @@ async fn main() {
             let t = f.traces.as_deref().expect("the traces phase");
             (pick(&t.0), pick(&t.1))
         };
-        row(&format!("{label}: release binary, traces off"), &|f, _| {
-            rate(&traces(f).0)
-        });
+        row(
+            &format!("{label}: release binary, traces off"),
+            &|f, _, _| rate(&traces(f).0),
+        );
         row(
             &format!("{label}: release binary, traces on (`OTEL_EXPORTER_OTLP_ENDPOINT`)"),
-            &|f, _| {
+            &|f, _, _| {
                 let (off, on) = traces(f);
                 format!("{} ({:+.0} %)", rate(&on), (on.rps / off.rps - 1.0) * 100.0)
             },
         );
-        row(&format!("{label}: lean reference"), &|_, l| rate(&pick(l)));
+        row(&format!("{label}: lean reference"), &|_, l, _| {
+            rate(&pick(l))
+        });
         row(
-            &format!("{label}: ours ÷ reference (goal ≥ 0.9)"),
-            &|f, l| format!("**{:.2}**", pick(f).rps / pick(l).rps),
+            &format!(
+                "{label}: ours ÷ reference (goal ≥ 0.9): the median round (every round, in \
+                 order)"
+            ),
+            &|f, l, ratios| {
+                let each: Vec<String> = pick_ratios(ratios)
+                    .iter()
+                    .map(|x| format!("{x:.2}"))
+                    .collect();
+                format!("**{:.2}** ({})", pick(f).rps / pick(l).rps, each.join(", "))
+            },
         );
         row(
             &format!(
                 "{label}: CPU time and context switches per request, this process \
                  (client included): ours; reference"
             ),
-            &|f, l| {
+            &|f, l, _| {
                 let (o, r) = (pick(f), pick(l));
                 format!(
                     "{:.0} µs, {:.1}; {:.0} µs, {:.1}",
@@ -458,7 +540,7 @@ async fn main() {
                 "{label}: CPU time per request of the PostgreSQL server's processes: ours; \
                  reference"
             ),
-            &|f, l| {
+            &|f, l, _| {
                 let (o, r) = (pick(f), pick(l));
                 // On SQLite only an idle local PostgreSQL's background processes are seen.
                 if o.postgres_cpu_us < 1.0 && r.postgres_cpu_us < 1.0 {
@@ -469,8 +551,9 @@ async fn main() {
         );
     }
 
-    row("Spans the receiver got per request, traces on", &|f, _| {
-        format!("{:.2}", f.traces.as_deref().expect("the traces phase").2)
-    });
+    row(
+        "Spans the receiver got per request, traces on",
+        &|f, _, _| format!("{:.2}", f.traces.as_deref().expect("the traces phase").2),
+    );
     common::write_section("api", "Registration and refresh", &r);
 }

@@ -109,6 +109,9 @@ pub struct Server {
     pub core: tus_core::Core,
     /// The first-start instance, or `None` when another replica created it.
     pub instance: Option<tus_core::instances::Instance>,
+    /// Dropped with the server: the application shuts down (its workers stop polling a
+    /// database that may be gone, and stop taking this process's cores from what follows).
+    _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 /// The real application (`Application::build`, as `tus serve`) on a free loopback port.
@@ -128,12 +131,16 @@ pub async fn start_with(db: &ScratchDatabase, configure: impl FnOnce(&mut Config
         .site_addr(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
         .build();
     let app = Application::build(&config, options).await.expect("app");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = Server {
         base: format!("http://{}", app.address()),
         core: app.core().clone(),
         instance: app.bootstrap.instance.as_ref().map(|c| c.instance.clone()),
+        _stop: stop,
     };
-    tokio::spawn(app.run_until(std::future::pending()));
+    tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
     server
 }
 
