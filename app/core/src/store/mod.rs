@@ -1398,6 +1398,73 @@ mod tests {
         store.close().await;
     }
 
+    /// PostgreSQL only (SQLite updates rows in place): the counter tables keep room on
+    /// their pages (migration 0034), so a statement that moves counter rows (a batch, an
+    /// import with its own registration dates, a bulk action, a registration, a refresh)
+    /// updates each on its own page without a new index entry (a HOT update). At PostgreSQL's
+    /// default fillfactor the pages are full, and the statements below updated 0 of
+    /// `user_counts`' 200 rows so.
+    #[tokio::test]
+    async fn counter_rows_are_updated_on_their_own_pages() {
+        const DAY: i64 = 86_400_000;
+        let db = super::scratch::ScratchDatabase::from_env().await.unwrap();
+        let store = super::Store::connect(&db.url, &Default::default())
+            .await
+            .unwrap();
+        let super::Store::Postgres(pool, _) = &store else {
+            return;
+        };
+        store.migrate().await.unwrap();
+        let mut c = pool.acquire().await.unwrap();
+        let mut run = async |sql: String| {
+            sqlx::query(&sql).execute(&mut *c).await.unwrap();
+        };
+        run(
+            "INSERT INTO applications (id, company_id, name, created_at) VALUES ('a', 'c', 'A', 0)"
+                .into(),
+        )
+        .await;
+        run(
+            "INSERT INTO instances (id, app_id, instance_key, name, invite_code, created_at)
+             VALUES ('i', 'a', 'k', 'I', 'x', 0)"
+                .into(),
+        )
+        .await;
+        // Two users a day over 200 days, active on the day they registered.
+        run(format!(
+            "INSERT INTO users (device_token, instance_id, status, enable_tracking,
+                 enable_logging, enabled, enable_real_time_location, date_created,
+                 last_activity_at)
+             SELECT 'u' || g, 'i', 'Active', TRUE, FALSE, TRUE, FALSE, (g / 2) * {DAY}::bigint,
+                    (g / 2) * {DAY}::bigint
+             FROM generate_series(0, 399) g"
+        ))
+        .await;
+        // In one transaction, whose own statistics count what it updated, and so without
+        // depending on when PostgreSQL prunes the versions other statements left.
+        run("BEGIN".into()).await;
+        run("UPDATE users SET enable_logging = NOT enable_logging".into()).await;
+        // Every user's activity cleared: each day's activity row loses its two.
+        run("UPDATE users SET last_activity_at = NULL".into()).await;
+        for table in ["user_counts", "activity_counts"] {
+            let (updated, hot): (i64, i64) = sqlx::query_as(&format!(
+                "SELECT pg_stat_get_xact_tuples_updated('{table}'::regclass),
+                        pg_stat_get_xact_tuples_hot_updated('{table}'::regclass)"
+            ))
+            .fetch_one(&mut *c)
+            .await
+            .unwrap();
+            assert!(updated >= 199, "{table}: {updated} rows updated");
+            assert_eq!(
+                hot, updated,
+                "{table}: {hot} of {updated} updated on their pages"
+            );
+        }
+        sqlx::query("COMMIT").execute(&mut *c).await.unwrap();
+        drop(c);
+        store.close().await;
+    }
+
     /// PostgreSQL only (SQLite has no JIT): every pooled connection runs without it.
     #[tokio::test]
     async fn postgres_connections_run_without_jit() {
