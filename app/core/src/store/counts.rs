@@ -282,17 +282,8 @@ impl Store {
                     .map_err(db_err)
             })?;
             let cut: i64 = on_pool!(self, |c| {
-                let mut q = QueryBuilder::new(format!(
-                    "SELECT COUNT(*) FROM users u WHERE {ACTIVITY_KEY} >= "
-                ));
-                q.push_bind(start);
-                q.push(format!(" AND {ACTIVITY_KEY} < "))
-                    .push_bind((first_day + 1) * DAY_MS);
-                q.push(" AND u.status = 'Active'");
-                if let Some(ids) = ids {
-                    push_in_list!(q, "u.instance_id", ids);
-                }
-                q.build_query_scalar::<i64>()
+                active_in_part_of_a_day(start, (first_day + 1) * DAY_MS, ids)
+                    .build_query_scalar::<i64>()
                     .fetch_one(c)
                     .await
                     .map_err(db_err)
@@ -353,10 +344,66 @@ impl Store {
     }
 }
 
+/// Active users whose last activity is in `[from, to)` (ms, within one day), in `instances`
+/// (`None`: all): read through the activity index, a day's activity at most. The instances
+/// only narrow the rows (`INSTANCE_AS_FILTER`): through the instance index SQLite read every
+/// user of an instance (460 ms for an Operator's overview of 250,000 users).
+fn active_in_part_of_a_day<'a, DB: sqlx::Database>(
+    from: i64,
+    to: i64,
+    instances: Option<&'a [String]>,
+) -> QueryBuilder<'a, DB>
+where
+    i64: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+    String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    let mut q = QueryBuilder::new(format!(
+        "SELECT COUNT(*) FROM users u WHERE {ACTIVITY_KEY} >= "
+    ));
+    q.push_bind(from);
+    q.push(format!(" AND {ACTIVITY_KEY} < ")).push_bind(to);
+    q.push(" AND u.status = 'Active'");
+    if let Some(ids) = instances {
+        push_in_list!(q, INSTANCE_AS_FILTER, ids);
+    }
+    q
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::testing::{fleet, test_core};
+
+    /// The part of a day an activity total counts user by user is read through the activity
+    /// index for an instance-scoped admin too. Through `(instance_id, date_created)`, SQLite
+    /// read every user of the instance: an Operator's overview and activity-filtered lists
+    /// took 430–490 ms at 10^6 users (`bash .ci/bench page`), against 2 ms unscoped.
+    /// PostgreSQL picks by its statistics (3 ms there).
+    #[tokio::test]
+    async fn an_instance_scoped_activity_total_reads_one_day_of_activity() {
+        let t = test_core(|_| {}).await;
+        let Store::Sqlite { read, .. } = t.core.store() else {
+            return;
+        };
+        let ids = ["i".to_string(), "j".to_string()];
+        for instances in [None, Some(&ids[..])] {
+            let sql = active_in_part_of_a_day::<sqlx::Sqlite>(0, DAY_MS, instances)
+                .sql()
+                .to_string();
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&mut *read.acquire().await.unwrap())
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| sqlx::Row::get::<String, _>(r, 3))
+                .collect();
+            assert_eq!(plan.len(), 1, "{plan:#?}");
+            assert!(
+                plan[0].contains("USING INDEX users_activity_sort_idx"),
+                "{instances:?}: {plan:#?}"
+            );
+        }
+    }
 
     /// PostgreSQL: the open connections of two replicas on one database each add to a
     /// counter shard of their own (migration 0032). Before, the shard came from the backend's
