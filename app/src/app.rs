@@ -26,9 +26,10 @@ use crate::pages::users_page::UsersPage;
 use crate::pages::webhooks_page::{WebhookPage, WebhooksPage};
 use crate::session_menu::SessionMenu;
 
-/// The dashboard's pages in three groups of WASM chunks beside the shell (`cargo leptos build
+/// The dashboard's pages in four groups of WASM chunks beside the shell (`cargo leptos build
 /// --split`): a browser fetches the shell and the chunks of the page it opens, another group's
-/// only when the admin navigates there. On a first load the route's `preload` fetches the
+/// when the admin navigates there, or after hydration where a group names the one its pages
+/// link to most (`then`). On a first load the route's `preload` fetches the
 /// chunks before hydration; leptos also names them in preload links when the page's view has
 /// run before the head is written (not always: on PostgreSQL the data often comes later).
 ///
@@ -36,7 +37,8 @@ use crate::session_menu::SessionMenu;
 /// split points made 500 files, and 229 fetches and instantiations for the users page took
 /// longer to hydrate (2.4 s at 4x CPU) than the whole bundle had.
 macro_rules! lazy_pages {
-    ($group:ident, $preload:ident: $which:ident { $($route:ident => $page:ident),* $(,)? }) => {
+    ($group:ident, $preload:ident: $which:ident { $($route:ident => $page:ident),* $(,)? }
+     $(then $next:ident)?) => {
         // One variant per page, named after its component.
         #[allow(clippy::enum_variant_names)]
         #[derive(Clone, Copy)]
@@ -47,6 +49,10 @@ macro_rules! lazy_pages {
         /// The group's split point: everything only its pages use is in its chunk.
         #[lazy]
         fn $group(page: $which) -> AnyView {
+            $(
+                #[cfg(target_arch = "wasm32")]
+                prefetch_after_hydration($next);
+            )?
             match page {
                 $($which::$page => view! { <$page /> }.into_any()),*
             }
@@ -81,6 +87,17 @@ macro_rules! lazy_pages {
 #[derive(Clone, Copy)]
 struct PageHydrated(WriteSignal<bool>);
 
+/// Fetches another group's chunks once the page has hydrated and the browser is idle, so
+/// that the first click into that group does not wait for them, and the page's own hydration
+/// never does either. A chunk asked for twice is loaded once.
+#[cfg(target_arch = "wasm32")]
+fn prefetch_after_hydration<F>(load: impl Fn() -> F + Copy + 'static)
+where
+    F: std::future::Future<Output = ()> + 'static,
+{
+    Effect::new(move |_| request_idle_callback(move || leptos::task::spawn_local(load())));
+}
+
 fn page_hydrated() {
     if let Some(PageHydrated(set)) = use_context() {
         // Effects run only in the browser, after the view they are created with is in place.
@@ -88,16 +105,23 @@ fn page_hydrated() {
     }
 }
 
-// What an admin opens day to day: the users, one user, registering, the overview, batches.
+// The users page, the first page an admin sees: a chunk of its own, so that it is interactive
+// before the code of the pages it links to has come; that comes next, once it has hydrated.
 lazy_pages! {
     users_pages, __preload_users_pages: UsersPages {
         UsersPageRoute => UsersPage,
+    } then __preload_fleet_pages
+}
+
+// What an admin opens from there day to day: one user, registering, the overview, batches.
+lazy_pages! {
+    fleet_pages, __preload_fleet_pages: FleetPages {
         UserPageRoute => UserPage,
         RegisterPageRoute => RegisterPage,
         OverviewPageRoute => OverviewPage,
         BatchesPageRoute => BatchesPage,
         BatchPageRoute => BatchPage,
-    }
+    } then __preload_users_pages
 }
 
 // Setting the service up and looking after it.

@@ -50,7 +50,8 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   await hydrated(page);
   expect(fetched).toEqual(['tus.wasm']);
 
-  // The register page is in the users group: its chunk is fetched, the service group's is not.
+  // The register page is in the group of the day-to-day pages: its chunk is fetched, the
+  // service group's is not.
   // (Whether the server also names it in a preload link depends on leptos having run the
   // page's view before it writes the head, so that is not asserted.)
   await signIn(page, '/register');
@@ -64,7 +65,7 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   await hydrated(page);
   await expect(page.getByTestId('signed-in-as')).toHaveText(ADMIN_EMAIL);
   expect(sessionRequests).toEqual([]);
-  expect(split('users_pages').length).toBeGreaterThan(0);
+  expect(split('fleet_pages').length).toBeGreaterThan(0);
   expect(split('service_pages')).toHaveLength(0);
 
   // Opening a page of the other group fetches its chunk, then the page works.
@@ -84,6 +85,47 @@ test('the sign-in page needs only the shell; each group of pages brings its own 
   await hydrated(page);
   await expect(page.getByTestId('join-invalid')).toBeVisible();
   expect(split('link_pages').length).toBeGreaterThan(0);
+});
+
+test('the users page hydrates on its own chunks, then fetches its day-to-day pages so a click on one fetches nothing', async ({ page }) => {
+  // The moment the page says it has hydrated, in the page's clock, beside its resource timings.
+  await page.addInitScript(() => {
+    new MutationObserver((_, observer) => {
+      if (document.querySelector('[data-hydrated="true"]')) {
+        (window as unknown as { hydratedAt: number }).hydratedAt = performance.now();
+        observer.disconnect();
+      }
+    }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-hydrated'] });
+  });
+  const timings = () =>
+    page.evaluate(() => ({
+      hydratedAt: (window as unknown as { hydratedAt: number }).hydratedAt,
+      wasm: performance
+        .getEntriesByType('resource')
+        .filter((e) => e.name.endsWith('.wasm'))
+        .map((e) => ({ file: new URL(e.name).pathname.replace('/pkg/', ''), startedAt: e.startTime })),
+    }));
+  const fleet = (files: { file: string }[]) => files.filter((w) => w.file.startsWith('split_fleet_pages_'));
+  await signIn(page);
+  await page.goto('/');
+  await hydrated(page);
+
+  // Once idle after hydration, the page fetches the chunks of the pages it links to most.
+  await expect.poll(async () => fleet((await timings()).wasm).length).toBeGreaterThan(0);
+  const { hydratedAt, wasm } = await timings();
+  expect(hydratedAt).toBeGreaterThan(0);
+  const before = wasm.filter((w) => w.startedAt <= hydratedAt);
+  expect(before.map((w) => w.file)).toContain('tus.wasm');
+  expect(before.some((w) => w.file.startsWith('split_users_pages_'))).toBe(true);
+  expect(fleet(before)).toEqual([]);
+  expect(wasm.some((w) => w.file.startsWith('split_service_pages_'))).toBe(false);
+
+  // So the overview opens without fetching any WASM.
+  const fetched = wasm.length;
+  await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Overview' }).click();
+  await expect(page).toHaveURL(/\/overview$/);
+  await expect(page.locator('#activity-title')).toBeVisible();
+  expect((await timings()).wasm).toHaveLength(fetched);
 });
 
 test('sign-in with a wrong password says so, then the right one gets in', async ({ page, context, consoleErrors }) => {
