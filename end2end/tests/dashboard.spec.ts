@@ -110,8 +110,22 @@ test('the users page hydrates on its own chunks, then fetches its day-to-day pag
   await page.goto('/');
   await hydrated(page);
 
-  // Once idle after hydration, the page fetches the chunks of the pages it links to most.
+  // Once idle after hydration, the page fetches the chunks of the pages it links to most, in
+  // parallel: wait until they have all come (a resource is listed when it has), the count
+  // holding for half a second.
   await expect.poll(async () => fleet((await timings()).wasm).length).toBeGreaterThan(0);
+  let listed = -1;
+  await expect
+    .poll(
+      async () => {
+        const now = (await timings()).wasm.length;
+        const settled = now === listed;
+        listed = now;
+        return settled;
+      },
+      { intervals: [500] },
+    )
+    .toBe(true);
   const { hydratedAt, wasm } = await timings();
   expect(hydratedAt).toBeGreaterThan(0);
   const before = wasm.filter((w) => w.startedAt <= hydratedAt);
