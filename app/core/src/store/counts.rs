@@ -258,13 +258,7 @@ impl Store {
             by_window.entry(days).or_default().push(id);
         }
         let whole = by_window.len() == 1 && instances.is_none();
-        // SQLite reads a day of activity only with the instances as a filter; PostgreSQL
-        // compares them inside the activity index, which holds `instance_id`, and so fetches
-        // only the instances' users (5 ms against 12 for a quarter of 10^6 users).
-        let instance_column = match self {
-            Store::Sqlite { .. } => INSTANCE_AS_FILTER,
-            Store::Postgres(..) => "u.instance_id",
-        };
+        let instance_column = self.activity_instance_column();
         let (mut active, mut seen, mut no_data, mut deactivated) = (0, 0, 0, 0);
         for (days, ids) in &by_window {
             let ids = (!whole).then_some(ids.as_slice());
@@ -349,6 +343,17 @@ impl Store {
         }
         Ok(totals)
     }
+
+    /// How `active_in_part_of_a_day` compares the instances. SQLite reads a day of activity
+    /// only with the instances as a filter; PostgreSQL compares them inside the activity
+    /// index, which holds `instance_id`, and so fetches only the instances' users (5 ms
+    /// against 12 for a quarter of 10^6 users).
+    fn activity_instance_column(&self) -> &'static str {
+        match self {
+            Store::Sqlite { .. } => INSTANCE_AS_FILTER,
+            Store::Postgres(..) => "u.instance_id",
+        }
+    }
 }
 
 /// Active users whose last activity is in `[from, to)` (ms, within one day), in `instances`
@@ -393,15 +398,16 @@ mod tests {
     #[tokio::test]
     async fn an_instance_scoped_activity_total_reads_one_day_of_activity() {
         let t = test_core(|_| {}).await;
-        let Store::Sqlite { read, .. } = t.core.store() else {
+        let store = t.core.store();
+        let Store::Sqlite { read, .. } = store else {
             return;
         };
+        let column = store.activity_instance_column();
         let ids = ["i".to_string(), "j".to_string()];
         for instances in [None, Some(&ids[..])] {
-            let sql =
-                active_in_part_of_a_day::<sqlx::Sqlite>(0, DAY_MS, instances, INSTANCE_AS_FILTER)
-                    .sql()
-                    .to_string();
+            let sql = active_in_part_of_a_day::<sqlx::Sqlite>(0, DAY_MS, instances, column)
+                .sql()
+                .to_string();
             let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
                 .fetch_all(&mut *read.acquire().await.unwrap())
                 .await
