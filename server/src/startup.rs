@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::app::{shell, App};
 use app::ssr::AppState;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Extensions, HeaderMap, HeaderName, Response, StatusCode, Uri, Version};
 use axum::response::IntoResponse;
@@ -131,7 +131,7 @@ impl Application {
         let router = build_router(
             AppState {
                 core: core.clone(),
-                leptos_options,
+                leptos_options: std::sync::Arc::new(leptos_options),
             },
             metrics.as_ref().map(|(m, _)| m.clone()),
         )
@@ -352,7 +352,7 @@ fn build_router(
     metrics: Option<std::sync::Arc<crate::metrics::Metrics>>,
 ) -> Router {
     let routes = generate_route_list(App);
-    let options = state.leptos_options.clone();
+    let options = LeptosOptions::from_ref(&state);
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(api::router())

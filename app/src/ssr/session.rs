@@ -405,12 +405,12 @@ pub async fn session_layer(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let path = req.uri().path().to_string();
     // REST, static files, probes and the API reference never use the dashboard session:
-    // no token check (and no database read) for them.
-    if is_sessionless(&path) {
+    // no token check (and no database read) for them, nor a copy of their path.
+    if is_sessionless(req.uri().path()) {
         return next.run(req).await;
     }
+    let path = req.uri().path().to_string();
     // Decided before any await: the registry's service is not Send.
     let known_function = path.starts_with("/api/")
         && leptos::server_fn::axum::get_server_fn_service(&path, req.method().clone()).is_some();
