@@ -1,7 +1,7 @@
 //! The dashboard as a web target: redirects, cross-site requests, forged cookies, protective
 //! headers, body limits, and who reads InstanceKeys. Findings 4, 14 and 16.
 
-use reqwest::header::LOCATION;
+use reqwest::header::{LOCATION, SET_COOKIE};
 use serde_json::json;
 
 use super::raw_http;
@@ -181,6 +181,51 @@ async fn forged_session_cookies_open_no_session() {
             let called = call(&app, name, args, &[jar.clone(), origin(&app)]).await;
             assert_eq!(called.status, 401, "{forged} {name}: {}", called.body);
         }
+    }
+}
+
+/// The REST API takes only its own credentials. A signed-in admin's dashboard cookies,
+/// genuine and fresh, open the dashboard but nothing under `/v1/`, and a REST answer never
+/// sets or refreshes a cookie. Paths that only look like the API's (`/v1` alone, `/v1x/…`)
+/// are the dashboard's: without a session they go to the sign-in page.
+#[tokio::test]
+async fn dashboard_cookies_open_nothing_in_the_rest_api() {
+    let app = spawn_app().await;
+    let (status, set) = sign_in(&app, ADMIN_PASSWORD, &[]).await;
+    assert_eq!(status, 200);
+    let jar = cookie_header(&set);
+    let page = no_redirects()
+        .get(format!("{}/instances", app.base))
+        .header("Cookie", &jar)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 200, "the cookies are an admin's session");
+
+    let user = app.register(json!({})).await;
+    let rest = no_redirects()
+        .get(format!(
+            "{}/v1/management/users?DeviceToken={}",
+            app.base,
+            user["DeviceToken"].as_str().unwrap()
+        ))
+        .header("Cookie", &jar)
+        .header("Origin", &app.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 401);
+    assert!(rest.headers().get(SET_COOKIE).is_none());
+
+    for path in ["/v1", "/v1x/management/users"] {
+        let res = no_redirects()
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 303, "{path}");
+        let location = res.headers()[LOCATION].to_str().unwrap().to_string();
+        assert!(location.starts_with("/sign-in?next="), "{path}: {location}");
     }
 }
 
